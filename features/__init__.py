@@ -1,0 +1,21 @@
+"""Features: canonical records in, point-in-time feature matrix out.
+
+- :mod:`features.vocab` — controlled vocabularies with Chinese and English labels;
+- :mod:`features.schema` — the canonical tables (persons, events, outcomes) and their validation;
+- :mod:`features.catalog` — one entry per feature: labels, explanation templates, stages, direction;
+- :mod:`features.pipeline` — the point-in-time feature builder shared by training and serving;
+- :mod:`features.labels` — stage labels with censoring, and the stage frame used for training;
+- :mod:`features.synthetic` — the synthetic cohort with a documented causal structure and oracle.
+"""
+
+from features.catalog import CATALOG, FeatureSpec, features_for
+from features.labels import StageFrame, make_stage_frame
+from features.pipeline import assessment_dates, build_features
+from features.schema import CaseTables, DataValidationError, Problem, validate_tables
+from features.vocab import EventType, Offence, Stage, SupervisionType
+
+__all__ = [
+    "CATALOG", "CaseTables", "DataValidationError", "EventType", "FeatureSpec", "Offence", "Problem",
+    "Stage", "StageFrame", "SupervisionType", "assessment_dates", "build_features", "features_for",
+    "make_stage_frame", "validate_tables",
+]

@@ -1,0 +1,60 @@
+"""Settings of the whole project: one typed object read from the environment (prefix ``RISK_``).
+
+Embedded defaults need no server: MLflow tracks into a SQLite file with local artifacts and the
+audit store is a SQLite file, all under ``RISK_HOME`` (default ``./var``). A real MLflow server
+(``MLFLOW_TRACKING_URI``) and PostgreSQL (``RISK_AUDIT_URL``) are taken by configuration alone.
+Nothing here does work at import time; :func:`get_settings` reads the environment when called.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.vocab import Stage
+
+
+class Settings(BaseSettings):
+    """Paths, URIs, registry names and aliases; every field can be set as ``RISK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="RISK_", extra="ignore")
+
+    home: Path = Field(Path("var"), description="working directory for local stores and outputs")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI or local SQLite")
+    experiment_prefix: str = Field("reoffence", description="MLflow experiment name prefix")
+    registry_prefix: str = Field("reoffence", description="registered model name prefix: <prefix>-<stage>")
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    audit_url: str | None = Field(None, description="SQLAlchemy URL of the audit store; default SQLite under home")
+    auth_file: Path | None = Field(None, description="token configuration; default <home>/auth.json")
+    max_batch: int = Field(5000, description="largest batch the service accepts")
+
+    def resolved_tracking_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def artifact_location(self) -> str:
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+    def model_name(self, stage: Stage | str) -> str:
+        return f"{self.registry_prefix}-{Stage(stage).value}"
+
+    def experiment_name(self, stage: Stage | str) -> str:
+        return f"{self.experiment_prefix}-{Stage(stage).value}"
+
+    def resolved_audit_url(self) -> str:
+        return self.audit_url or f"sqlite:///{(self.home / 'audit.db').resolve()}"
+
+    def resolved_auth_file(self) -> Path:
+        return self.auth_file or self.home / "auth.json"
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides."""
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Serving: the BentoML scoring service, explanations, audit store, authentication and the CLI."""
