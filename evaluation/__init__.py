@@ -1,0 +1,63 @@
+"""Evaluation of the stage models: metrics, fairness, figures, reports and model cards.
+
+A stage model answers with a probability of a new offence within the stage's horizon, and the
+service turns it into a tier with the stage's strict-tier cut-off. The model is therefore judged
+on four things, each computed on held-out rows that the model never saw:
+
+Discrimination
+    Does the score rank re-offenders above the others? ROC AUC and PR AUC (average precision,
+    more telling than ROC AUC at low base rates). Both are NaN, not an error, when the rows
+    hold only one outcome class.
+Accuracy and calibration of the probability
+    The Brier score and log loss (proper scoring rules); the expected calibration error
+    (bin-size-weighted gap between observed rate and mean score in bins of the score); the
+    calibration slope (logistic regression of the outcome on ``logit(p)``: 1 is ideal, below 1
+    means over-confident scores) and calibration-in-the-large (intercept with ``logit(p)`` as an
+    offset: 0 is ideal, above 0 means the scores are too low on average).
+The decision at the cut-off
+    Flagging ``p >= threshold`` as strict tier: the share flagged, precision, recall and the
+    false-positive and false-negative rates.
+Fairness
+    The same metrics within each group of each group column (sex, age band, local/non-local,
+    offence category, race where the data have it) through fairlearn's
+    :class:`~fairlearn.metrics.MetricFrame`, calibration within each group, and the largest
+    gap (max − min) between groups large enough to judge (``min_group_size``).
+
+:func:`evaluate` computes all of it and, given a folder, writes ``report.md``,
+``metrics.json`` (NaN as ``null``) and the figures. Two reference columns help read the
+numbers: a *baseline* (a transparent model on the same rows: is the complex model worth it?)
+and, on synthetic data, the *oracle* (the generator's true probabilities: the best any model
+could do). :func:`model_card` writes the card of a registered model version from a report.
+The NIJ Recidivism Forecasting Challenge's own scores are :func:`brier_by_sex_average` and
+:func:`nij_fairness_adjusted`.
+
+Nothing is computed or created at import time; figures are drawn on Agg canvases without
+pyplot, so no global matplotlib backend is changed.
+"""
+
+from evaluation._calibration import (
+    calibration_bins, calibration_slope_intercept, expected_calibration_error,
+)
+from evaluation._card import model_card
+from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics
+from evaluation._metrics import classification_metrics, threshold_metrics
+from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
+from evaluation._plots import plot_evaluation
+from evaluation._report import EvaluationReport, evaluate
+
+__all__ = [
+    "GROUP_METRICS",
+    "EvaluationReport",
+    "GroupReport",
+    "brier_by_sex_average",
+    "calibration_bins",
+    "calibration_slope_intercept",
+    "classification_metrics",
+    "evaluate",
+    "expected_calibration_error",
+    "group_metrics",
+    "model_card",
+    "nij_fairness_adjusted",
+    "plot_evaluation",
+    "threshold_metrics",
+]

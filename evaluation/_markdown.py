@@ -1,0 +1,104 @@
+"""Markdown pieces shared by the evaluation report and the model card."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evaluation._fairness import GroupReport
+from evaluation._metrics import PROBABILITY_KEYS, THRESHOLD_KEYS
+
+#: plain-words names of the metrics
+LABELS = {
+    "n": "rows",
+    "prevalence": "prevalence (observed rate)",
+    "mean_score": "mean score",
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC (average precision)",
+    "brier": "Brier score",
+    "log_loss": "log loss",
+    "ece": "expected calibration error",
+    "calibration_slope": "calibration slope (ideal 1)",
+    "calibration_intercept": "calibration intercept (ideal 0)",
+    "share_flagged": "share flagged (strict tier)",
+    "precision": "precision",
+    "recall": "recall (share of re-offenders flagged)",
+    "fpr": "false-positive rate",
+    "fnr": "false-negative rate",
+}
+#: short column heads of the fairness tables
+SHORT = {
+    "n": "n", "prevalence": "prev.", "mean_score": "mean score", "roc_auc": "AUC",
+    "brier": "Brier", "ece": "ECE", "calibration_slope": "cal. slope",
+    "calibration_intercept": "cal. int.", "share_flagged": "flagged", "precision": "precision",
+    "recall": "recall", "fpr": "FPR", "fnr": "FNR",
+}
+
+
+def fmt(value: Any, key: str = "") -> str:
+    """A number for a table: counts with thousands separators, rates with 4 decimals, NaN as n/a."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if key == "n" or isinstance(value, int):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value).replace("|", "\\|")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table (cells already formatted as strings)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def metrics_table(columns: Mapping[str, Mapping[str, float]], keys: Sequence[str]) -> list[str]:
+    """Metrics side by side: one row per metric, one column per model (model, baseline, oracle)."""
+    rows = [[LABELS.get(k, k)] + [fmt(c.get(k), k) for c in columns.values()] for k in keys]
+    return table(["metric", *columns], rows)
+
+
+def performance_section(columns: Mapping[str, Mapping[str, float]], threshold: float | None) -> list[str]:
+    """Overall metrics, then the metrics at the strict-tier cut-off."""
+    lines = ["## Overall metrics", "", *metrics_table(columns, PROBABILITY_KEYS), ""]
+    if "baseline" in columns:
+        lines += ["*baseline*: a transparent model's probabilities on the same rows.", ""]
+    if "oracle" in columns:
+        lines += ["*oracle*: the data generator's true probabilities on the same rows — what the "
+                  "best possible model would score on these rows, up to sampling noise.", ""]
+    if threshold is not None:
+        lines += [f"## At the strict-tier cut-off (flag when p ≥ {threshold:g})", "",
+                  *metrics_table(columns, THRESHOLD_KEYS), ""]
+    return lines
+
+
+def fairness_section(groups: GroupReport) -> list[str]:
+    """Per-group tables, the gaps table and the largest false-positive-rate gap."""
+    lines = ["## Fairness by group", "",
+             f"Threshold metrics at p ≥ {groups.threshold:g}. Groups with fewer than "
+             f"{groups.min_group_size} rows (marked †) are shown but left out of the gaps.", ""]
+    for column, frame in groups.by_group.items():
+        small = set(groups.small_groups.get(column, []))
+        rows = [[fmt(g) + (" †" if str(g) in small else "")]
+                + [fmt(v, k) for k, v in row.items()] for g, row in frame.iterrows()]
+        lines += [f"### By {column}", "", *table([column, *(SHORT[k] for k in frame.columns)], rows), ""]
+    gap_rows = [[column] + [fmt(v, k) for k, v in row.items()] for column, row in groups.gaps.iterrows()]
+    lines += ["### Largest gaps between groups (max − min)", "",
+              *table(["group column", *(SHORT[k] for k in groups.gaps.columns)], gap_rows), "",
+              f"**Largest false-positive-rate gap: {fmt(groups.largest_fpr_gap)}**", ""]
+    return lines
+
+
+def figures_section(figures: Sequence[Path], base_dir: Path) -> list[str]:
+    """Figures embedded as links relative to the folder of the Markdown file."""
+    if not figures:
+        return []
+    lines = ["## Figures", ""]
+    for path in figures:
+        rel = Path(os.path.relpath(Path(path).resolve(), Path(base_dir).resolve())).as_posix()
+        lines += [f"![{Path(path).stem}]({rel})", ""]
+    return lines
