@@ -101,6 +101,9 @@ EVENT_FAMILIES: tuple[EventFamily, ...] = (
                 recency=False, direction=-1),
 )
 
+#: event families whose events count as compliance violations (violations_term, violations_per_month)
+VIOLATION_FAMILIES = ("report_missed", "absence", "em_violation", "warning", "police_penalty")
+
 GRADE_VALUES = {EventType.GRADE_UNQUALIFIED: 0.0, EventType.GRADE_QUALIFIED: 1.0, EventType.GRADE_GOOD: 2.0}
 
 
@@ -177,6 +180,12 @@ def _supervision_specs() -> list[FeatureSpec]:
                     "季度考核不合格{value}次", "{value} unqualified quarterly grades", s, 1),
         FeatureSpec("grade_good_n", "季度考核良好次数", "good quarterly grades", "季度考核良好{value}次",
                     "{value} good quarterly grades", s, -1),
+        FeatureSpec("violations_term", "矫正以来违规总次数", "compliance violations since supervision began",
+                    "矫正以来违规（未按时报到、擅自外出、电子监管违规、警告、治安处罚）共{value}次",
+                    "{value} compliance violations since supervision began (reports, absences, monitoring, "
+                    "warnings, police penalties)", s, 1),
+        FeatureSpec("violations_per_month", "月均违规次数", "compliance violations per month under supervision",
+                    "矫正以来月均违规{value}次", "{value} compliance violations per month under supervision", s, 1),
         FeatureSpec("points_latest", "最近月度量化积分", "latest monthly points", "最近月度量化积分{value}分",
                     "latest monthly points score {value}", s, -1),
         FeatureSpec("points_mean_90d", "近90天平均量化积分", "mean monthly points (last 90 days)",

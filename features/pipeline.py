@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalog import CATALOG, EVENT_FAMILIES, GRADE_VALUES, features_for, window_suffix
+from features.catalog import (
+    CATALOG, EVENT_FAMILIES, GRADE_VALUES, VIOLATION_FAMILIES, features_for, window_suffix,
+)
 from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Stage
 
 DAY = np.timedelta64(1, "D")
@@ -65,6 +67,9 @@ def build_features(
     as_of = pd.Series(assessments["as_of"].to_numpy(), dtype="datetime64[ns]")
     columns = _static_columns(people, as_of)
     columns.update(_event_columns(events, assessments["person_id"].to_numpy(), as_of, people))
+    columns["violations_term"] = sum(columns[f"{fam}_term"] for fam in VIOLATION_FAMILIES)
+    months_served = np.maximum(columns["days_since_start"] / (365.25 / 12), 1.0)
+    columns["violations_per_month"] = np.round(columns["violations_term"] / months_served, 3)
     frame = pd.DataFrame({name: columns[name] for name in features_for(stage)})
     frame.index = assessments.index
     return frame

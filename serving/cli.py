@@ -11,10 +11,12 @@ import typer
 from features.cli import build_frames, console, data_app, features_app, summary_table, write_synthetic
 from features.synthetic import CohortConfig
 from features.vocab import Stage
+from training import cli as training_cli
 
 app = typer.Typer(help="Re-offending risk assessment: data, features, models, service.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+training_cli.register(app)
 
 
 @app.callback()
@@ -29,11 +31,14 @@ def demo(
     persons: Annotated[int, typer.Option(min=100, help="synthetic cohort size")] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
-    """The main job on embedded defaults: synthetic cohort, stage features, summary."""
+    """The main job on embedded defaults: synthetic cohort, stage features, train and promote the models."""
+    from training.cli import train
+
     data = out / "data"
     tables = write_synthetic(data, CohortConfig(persons=persons, seed=seed))
     frames = build_frames(tables, list(Stage), out / "features")
     console.print(summary_table(frames))
+    train(data=data, stage="all", seed=seed, temporal=None, budget=None, promote_after=True)
 
 
 if __name__ == "__main__":

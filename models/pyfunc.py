@@ -1,0 +1,43 @@
+"""MLflow pyfunc wrapper: the registered artefact is the fitted :class:`~models.estimator.StageModel`.
+
+``predict`` maps a stage feature frame to calibrated probabilities; :func:`load_stage_model`
+returns the fitted object itself (booster included, for explanations).
+"""
+
+from __future__ import annotations
+
+import joblib
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from models.estimator import StageModel
+
+ARTIFACT_KEY = "stage_model"
+
+
+class StageModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Loads the joblib-pickled StageModel logged as the ``stage_model`` artifact."""
+
+    def load_context(self, context) -> None:
+        self.model: StageModel = joblib.load(context.artifacts[ARTIFACT_KEY])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+        return self.model.predict_proba(_restore_categories(self.model, model_input))
+
+
+def _restore_categories(model: StageModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Serving through MLflow's JSON drops pandas categories: restore the vocabularies' categories."""
+    from features.catalog import CATALOG
+    from features.vocab import CATEGORICAL_COLUMNS
+
+    frame = frame.copy()
+    for name in model.feature_names:
+        if CATALOG[name].kind == "categorical" and not isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = pd.Categorical(frame[name].astype(str), categories=CATEGORICAL_COLUMNS[name].codes())
+    return frame
+
+
+def load_stage_model(model_uri: str) -> StageModel:
+    """The fitted StageModel behind an MLflow model URI (``models:/reoffence-intake@champion``)."""
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model

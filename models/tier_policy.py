@@ -1,0 +1,398 @@
+"""The tier policy: risk bands, management tiers and mandatory strict rules (design.md, "Tier policy").
+
+One versioned YAML file (``tier_policy.yaml`` beside this module by default) sets, per stage, the
+band cut-offs on the calibrated probability (``low < medium_from <= medium < high_from <= high``),
+the bands that map to the strict tier, and the mandatory strict rules that apply whatever the
+score. Rules are data: a condition is ``{always: true}``, a comparison
+``{feature: warning_term, op: ">=", value: 2}`` (or ``sum_of: [a, b]`` in place of ``feature``),
+or a combination ``{any_of: [...]}`` / ``{all_of: [...]}``. Nothing is ``eval``-ed.
+
+A comparison whose feature is absent from the row, or missing (None/NaN) in it, does not hold,
+so a rule about a feature the row does not carry simply does not apply. Rules are tried in file
+order and the first that holds decides (``reason="rule"``); otherwise the band decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from features.catalog import CATALOG, features_for
+from features.vocab import CATEGORICAL_COLUMNS, Stage
+
+logger = logging.getLogger(__name__)
+
+Op = Literal["<", "<=", ">", ">=", "==", "!=", "in", "not_in"]
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+            "==": operator.eq, "!=": operator.ne}
+_SET_OPS = ("in", "not_in")
+_CATEGORICAL_OPS = ("==", "!=", "in", "not_in")
+
+
+class _Labelled(StrEnum):
+    """A StrEnum whose members carry ``zh`` and ``en`` labels."""
+
+    def __new__(cls, value: str, zh: str, en: str):  # noqa: D102 - enum plumbing
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.zh = zh
+        obj.en = en
+        return obj
+
+    def label(self, lang: Literal["zh", "en"] = "en") -> str:
+        """The label of this value in ``lang`` ("zh" or "en")."""
+        return self.zh if lang == "zh" else self.en
+
+
+class Tier(_Labelled):
+    """Management tier (domain.md, "Management tiers")."""
+
+    STRICT = "strict", "严管", "strict"
+    ORDINARY = "ordinary", "普管", "ordinary"
+
+
+class Band(_Labelled):
+    """Risk band of the calibrated probability, in increasing order."""
+
+    LOW = "low", "低", "low"
+    MEDIUM = "medium", "中", "medium"
+    HIGH = "high", "高", "high"
+
+
+_BANDS = list(Band)
+
+
+class TierPolicyError(ValueError):
+    """The policy file is not valid; the message names the stage and the rule."""
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    """The band and tier of one assessment and why the tier was chosen."""
+
+    band: Band
+    tier: Tier
+    reason: Literal["band", "rule"]
+    rule_id: str | None
+    rule_text_zh: str | None
+    rule_text_en: str | None
+    policy_version: str
+
+
+class Condition(BaseModel):
+    """One condition: exactly one of ``always``, ``feature``, ``sum_of``, ``any_of``, ``all_of``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    always: bool | None = None
+    feature: str | None = None
+    sum_of: list[str] | None = Field(default=None, min_length=2)
+    op: Op | None = None
+    value: float | str | list[float | str] | None = None
+    any_of: list[Condition] | None = Field(default=None, min_length=1)
+    all_of: list[Condition] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Condition:
+        forms = {k: getattr(self, k) is not None for k in ("always", "feature", "sum_of", "any_of", "all_of")}
+        if sum(forms.values()) != 1:
+            raise ValueError("a condition needs exactly one of always, feature, sum_of, any_of, all_of")
+        if self.always is False:
+            raise ValueError("'always: false' never applies; remove the rule instead")
+        if not (forms["feature"] or forms["sum_of"]):
+            if self.op is not None or self.value is not None:
+                raise ValueError("op/value belong to a feature or sum_of comparison")
+        elif self.op is None or self.value is None:
+            raise ValueError("a comparison needs both op and value")
+        elif (self.op in _SET_OPS) != isinstance(self.value, list) or self.value == []:
+            raise ValueError(f"op '{self.op}' needs {'a non-empty list' if self.op in _SET_OPS else 'a single'} value")
+        return self
+
+    def parts(self) -> list[Condition]:
+        """The conditions combined by ``any_of``/``all_of`` (empty for a leaf)."""
+        return self.any_of or self.all_of or []
+
+    def leaves(self) -> list[Condition]:
+        """The comparisons inside this condition."""
+        if self.parts():
+            return [leaf for c in self.parts() for leaf in c.leaves()]
+        return [] if self.always else [self]
+
+
+class Rule(BaseModel):
+    """A mandatory strict rule: an id, its text in both languages and its condition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    condition: Condition
+
+
+class StagePolicy(BaseModel):
+    """Cut-offs, strict bands and mandatory rules of one stage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    medium_from: float = Field(gt=0, lt=1)
+    high_from: float = Field(gt=0, lt=1)
+    strict_bands: list[Band] = Field(default_factory=lambda: [Band.HIGH], min_length=1)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> StagePolicy:
+        if not self.medium_from < self.high_from:
+            raise ValueError(f"cut-offs must increase: medium_from ({self.medium_from}) must be below "
+                             f"high_from ({self.high_from})")
+        lowest = min(_BANDS.index(b) for b in self.strict_bands)
+        if set(self.strict_bands) != set(_BANDS[lowest:]):
+            raise ValueError("strict_bands must be a band and every band above it (e.g. [medium, high])")
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        return self
+
+    def lower_edge(self, band: Band) -> float:
+        """The lowest probability in ``band``."""
+        return (0.0, self.medium_from, self.high_from)[_BANDS.index(band)]
+
+
+class TierPolicy(BaseModel):
+    """The versioned tier policy of all three stages (load it with :meth:`load`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1)
+    stages: dict[Stage, StagePolicy]
+
+    @model_validator(mode="after")
+    def _check_stages_and_features(self) -> TierPolicy:
+        missing = [s.value for s in Stage if s not in self.stages]
+        if missing:
+            raise ValueError(f"stage(s) missing from the policy: {missing}")
+        for stage, policy in self.stages.items():
+            for rule in policy.rules:
+                for leaf in rule.condition.leaves():
+                    problem = _leaf_problem(stage, leaf)
+                    if problem:
+                        raise ValueError(f"stage '{stage.value}', rule '{rule.id}': {problem}")
+        return self
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> TierPolicy:
+        """Read and validate a policy file (default: ``tier_policy.yaml`` beside this module).
+
+        Raises
+        ------
+        TierPolicyError
+            If the file is not YAML or breaks the policy's rules; the message names the stage
+            and the rule.
+        """
+        if path is None:
+            source = "models/tier_policy.yaml"
+            text = resources.files(__package__ or "models").joinpath("tier_policy.yaml").read_text("utf-8")
+        else:
+            source, text = str(path), Path(path).read_text("utf-8")
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise TierPolicyError(f"{source}: not valid YAML: {exc}") from exc
+        try:
+            policy = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise TierPolicyError(f"{source}: invalid tier policy:\n" + _explain(exc, raw)) from exc
+        logger.info("loaded tier policy %s from %s", policy.version, source)
+        return policy
+
+    def stage(self, stage: Stage | str) -> StagePolicy:
+        """The policy of one stage."""
+        return self.stages[Stage(stage)]
+
+    def band(self, stage: Stage | str, probability: float) -> Band:
+        """The band of ``probability`` (``low < medium_from <= medium < high_from <= high``)."""
+        p = _check_probability(probability)
+        sp = self.stage(stage)
+        return Band.HIGH if p >= sp.high_from else Band.MEDIUM if p >= sp.medium_from else Band.LOW
+
+    def strict_cutoff(self, stage: Stage | str) -> float:
+        """The lowest probability that maps to the strict tier by band alone."""
+        sp = self.stage(stage)
+        return min(sp.lower_edge(b) for b in sp.strict_bands)
+
+    def decide(self, stage: Stage | str, probability: float, features: Mapping[str, Any] | pd.Series) -> TierDecision:
+        """Band and tier of one assessment: the first mandatory rule that holds, else the band.
+
+        Parameters
+        ----------
+        stage
+            The assessment stage.
+        probability
+            The calibrated probability, in [0, 1].
+        features
+            One feature row (dict or Series keyed by catalog feature names).
+        """
+        band = self.band(stage, probability)
+        for rule in self.stage(stage).rules:
+            if _holds(rule.condition, features):
+                return self._decision(stage, band, rule)
+        return self._decision(stage, band, None)
+
+    def decide_frame(self, stage: Stage | str, probabilities: np.ndarray, features: pd.DataFrame) -> list[TierDecision]:
+        """:meth:`decide` for a batch, each rule evaluated as one vectorised mask."""
+        sp = self.stage(stage)
+        p = np.asarray(probabilities, dtype=float).reshape(-1)
+        if len(p) != len(features):
+            raise ValueError(f"{len(p)} probabilities for {len(features)} feature rows")
+        bad = ~((p >= 0) & (p <= 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"probability of row {i} is {p[i]!r}, not in [0, 1]")
+        band_idx = np.searchsorted([sp.medium_from, sp.high_from], p, side="right")
+        rule_idx = np.full(len(p), -1)
+        for i in range(len(sp.rules) - 1, -1, -1):  # the first rule that holds wins
+            rule_idx[_mask(sp.rules[i].condition, features)] = i
+        cache: dict[tuple[int, int], TierDecision] = {}
+        out = []
+        for key in zip(band_idx.tolist(), rule_idx.tolist()):
+            if key not in cache:
+                cache[key] = self._decision(stage, _BANDS[key[0]], sp.rules[key[1]] if key[1] >= 0 else None)
+            out.append(cache[key])
+        return out
+
+    def _decision(self, stage: Stage | str, band: Band, rule: Rule | None) -> TierDecision:
+        if rule is not None:
+            return TierDecision(band, Tier.STRICT, "rule", rule.id, rule.zh, rule.en, self.version)
+        tier = Tier.STRICT if band in self.stage(stage).strict_bands else Tier.ORDINARY
+        return TierDecision(band, tier, "band", None, None, None, self.version)
+
+
+def _check_probability(probability: float) -> float:
+    p = float(probability)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"probability {probability!r} is not in [0, 1]")
+    return p
+
+
+def _leaf_problem(stage: Stage, leaf: Condition) -> str | None:
+    """What is wrong with a comparison at ``stage`` (None if nothing)."""
+    names = leaf.sum_of if leaf.sum_of is not None else [leaf.feature]
+    values = leaf.value if isinstance(leaf.value, list) else [leaf.value]
+    for name in names:
+        if name not in CATALOG:
+            return f"unknown feature '{name}' (not in features.catalog.CATALOG)"
+        if name not in features_for(stage):
+            return f"feature '{name}' does not exist at stage {stage.value}"
+        kind = CATALOG[name].kind
+        if kind == "categorical":
+            if leaf.sum_of is not None:
+                return f"sum_of needs numeric features; '{name}' is categorical"
+            if leaf.op not in _CATEGORICAL_OPS:
+                return f"op '{leaf.op}' cannot compare the categorical feature '{name}'"
+            unknown = [v for v in values if v not in CATEGORICAL_COLUMNS[name].codes()]
+            if unknown:
+                return f"unknown {name} code(s) {unknown}; known: {CATEGORICAL_COLUMNS[name].codes()}"
+        elif any(isinstance(v, str) for v in values):
+            return f"feature '{name}' is numeric; value {leaf.value!r} must be a number"
+    return None
+
+
+def _explain(exc: ValidationError, raw: Any) -> str:
+    """One line per pydantic error, naming the stage and the rule by its id."""
+    lines = []
+    for err in exc.errors():
+        loc, where = list(err["loc"]), []
+        if len(loc) >= 2 and loc[0] == "stages":
+            stage, loc = loc[1], loc[2:]
+            where.append(f"stage '{stage}'")
+            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+                try:
+                    rule_id = raw["stages"][stage]["rules"][loc[1]]["id"]
+                except (KeyError, IndexError, TypeError):
+                    rule_id = f"#{loc[1] + 1}"
+                where.append(f"rule '{rule_id}'")
+                loc = loc[2:]
+        field = ".".join(str(part) for part in loc)
+        head = ", ".join(where) + (f" ({field})" if field else "")
+        lines.append(f"  {head + ': ' if head else ''}{err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_float(value: Any) -> float:
+    if _is_missing(value):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _compare(x: Any, leaf: Condition) -> bool:
+    if leaf.op in _SET_OPS:
+        return (x in leaf.value) == (leaf.op == "in")
+    return bool(_COMPARE[leaf.op](x, leaf.value))
+
+
+def _holds(cond: Condition, row: Mapping[str, Any] | pd.Series) -> bool:
+    """Whether ``cond`` holds for one feature row (absent or missing features never hold)."""
+    if cond.always:
+        return True
+    if cond.any_of is not None:
+        return any(_holds(c, row) for c in cond.any_of)
+    if cond.all_of is not None:
+        return all(_holds(c, row) for c in cond.all_of)
+    names = cond.sum_of if cond.sum_of is not None else [cond.feature]
+    if any(name not in row for name in names):
+        return False
+    if cond.feature is not None and CATALOG[cond.feature].kind == "categorical":
+        value = row[cond.feature]
+        return False if _is_missing(value) else _compare(str(value), cond)
+    total = sum(_as_float(row[name]) for name in names)
+    return False if math.isnan(total) else _compare(total, cond)
+
+
+def _mask(cond: Condition, frame: pd.DataFrame) -> np.ndarray:
+    """:func:`_holds` for every row of ``frame`` at once."""
+    n = len(frame)
+    if cond.always:
+        return np.ones(n, dtype=bool)
+    if cond.parts():
+        parts = [_mask(c, frame) for c in cond.parts()]
+        return np.logical_or.reduce(parts) if cond.any_of is not None else np.logical_and.reduce(parts)
+    names = cond.sum_of if cond.sum_of is not None else [cond.feature]
+    if any(name not in frame.columns for name in names):
+        return np.zeros(n, dtype=bool)
+    if cond.feature is not None and CATALOG[cond.feature].kind == "categorical":
+        col = frame[cond.feature]
+        present = col.notna().to_numpy()
+        text = col.astype(object).where(col.notna(), "").astype(str).to_numpy(dtype=object)
+        hit = np.isin(text, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](text, cond.value)
+    else:
+        x = sum(pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                for name in names)
+        present = ~np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            hit = np.isin(x, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](x, cond.value)
+    if cond.op == "not_in":
+        hit = ~np.asarray(hit, dtype=bool)
+    return np.asarray(hit, dtype=bool) & present

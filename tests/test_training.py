@@ -1,0 +1,150 @@
+"""Stage models: fit on a small cohort, registry round trip, promotion gate, monotonicity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalog import CATALOG
+from features.labels import make_stage_frame
+from features.settings import Settings
+from features.synthetic import CohortConfig, generate_cohort
+from features.vocab import Stage
+from models.estimator import StageModel
+from training.config import GateConfig, TrainConfig
+from training.fit import fit_stage, split_persons
+from training.promote import judge, promote
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return generate_cohort(CohortConfig(persons=6000, seed=21))
+
+
+@pytest.fixture(scope="module")
+def small_config() -> TrainConfig:
+    config = TrainConfig.load()
+    config.search.budget = 2
+    config.booster["max_rounds"] = 150
+    return config
+
+
+@pytest.fixture(scope="module")
+def midterm_fit(tables, small_config):
+    return fit_stage(make_stage_frame(tables, Stage.MIDTERM), config=small_config, seed=0, temporal=False)
+
+
+def test_split_keeps_each_person_in_one_part(tables, small_config):
+    frame = make_stage_frame(tables, Stage.INTAKE)
+    meta = pd.concat([frame.meta, frame.meta.head(50)], ignore_index=True)  # persons assessed twice
+    parts = split_persons(meta, small_config.split, seed=3)
+    assert (pd.Series(parts).groupby(meta["person_id"].to_numpy()).nunique() == 1).all()
+    temporal = split_persons(frame.meta, small_config.split.model_copy(update={"temporal": True}), seed=3)
+    starts = frame.meta["supervision_start"]
+    assert starts[temporal == "test"].min() >= starts[temporal != "test"].max()
+    assert abs((temporal == "test").mean() - small_config.split.test) < 0.02
+
+
+def test_fit_produces_calibrated_informative_model(midterm_fit):
+    test = midterm_fit.part("test")
+    prob = midterm_fit.model.predict_proba(test.X)
+    assert prob.min() > 0 and prob.max() < 1
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(test.y, prob) > 0.68
+    assert abs(prob.mean() - test.y.mean()) < 0.03
+    assert midterm_fit.model.size["trees"] <= midterm_fit.config.booster["max_rounds"]
+    assert roc_auc_score(test.y, midterm_fit.baseline.predict_proba(test.X)) > 0.65
+
+
+def test_contributions_add_up_to_the_raw_score(midterm_fit):
+    X = midterm_fit.part("test").X.head(200)
+    contrib = midterm_fit.model.contributions(X)
+    np.testing.assert_allclose(contrib.sum(axis=1), midterm_fit.model.raw_score(X), atol=1e-6)
+
+
+RISK_RAISING = [n for n, s in CATALOG.items() if s.direction == 1 and s.kind == "numeric"
+                and Stage.MIDTERM in s.stages]
+
+
+@pytest.mark.parametrize("feature", RISK_RAISING)
+def test_raising_a_risk_raising_feature_never_lowers_the_score(midterm_fit, feature):
+    X = midterm_fit.part("test").X.head(300)
+    before = midterm_fit.model.predict_proba(X)
+    for step in (1, 3, 10):
+        raised = X.copy()
+        raised[feature] = raised[feature].fillna(0) + step
+        base = X.copy()
+        base[feature] = base[feature].fillna(0)
+        assert np.all(midterm_fit.model.predict_proba(raised) >= midterm_fit.model.predict_proba(base) - 1e-12)
+    assert before.shape == (300,)
+
+
+def test_person_id_does_not_change_the_score(tables, midterm_fit):
+    """Invariance: the same record under another id scores the same."""
+    from features.pipeline import assessment_dates, build_features
+
+    persons = tables.persons.head(30).copy()
+    events = tables.events[tables.events["person_id"].isin(persons["person_id"])].copy()
+    X = build_features(persons, events, assessment_dates(persons, Stage.MIDTERM), stage=Stage.MIDTERM)
+    renamed_p = persons.assign(person_id="X" + persons["person_id"].astype(str))
+    renamed_e = events.assign(person_id="X" + events["person_id"].astype(str))
+    X2 = build_features(renamed_p, renamed_e, assessment_dates(renamed_p, Stage.MIDTERM), stage=Stage.MIDTERM)
+    np.testing.assert_array_equal(midterm_fit.model.predict_proba(X), midterm_fit.model.predict_proba(X2))
+
+
+def test_gate_criteria():
+    gate = GateConfig(version="t", brier_tolerance=0.001, auc_tolerance=0.0, ece_limit=0.02, fpr_gap_limit=0.2,
+                      fairness_groups=["sex"])
+    champion = {"brier": 0.060, "roc_auc": 0.78, "ece": 0.01, "largest_fpr_gap": 0.05}
+    ok = judge({"brier": 0.0605, "roc_auc": 0.781, "ece": 0.01, "largest_fpr_gap": 0.05}, champion, gate)
+    assert all(c.passed for c in ok)
+    worse = judge({"brier": 0.070, "roc_auc": 0.77, "ece": 0.03, "largest_fpr_gap": 0.3}, champion, gate)
+    assert {c.name for c in worse if not c.passed} == {"brier", "auc", "ece", "fpr_gap"}
+    first = judge({"brier": 0.07, "roc_auc": 0.7, "ece": 0.01, "largest_fpr_gap": 0.1}, None, gate)
+    assert [c.name for c in first] == ["ece", "fpr_gap"] and all(c.passed for c in first)
+
+
+def test_registry_round_trip_and_gate_refuses_a_worse_model(tables, small_config, tmp_path, monkeypatch):
+    """Log, register, load by alias with identical predictions; a deliberately worse model stays challenger."""
+    import mlflow
+
+    from models.pyfunc import load_stage_model
+    from training.tracking import log_stage_fit
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = Settings(home=tmp_path)
+    frame = make_stage_frame(tables, Stage.INTAKE)
+    good = fit_stage(frame, config=small_config, seed=0)
+    v1 = log_stage_fit(good, settings=settings, out_dir=tmp_path / "r1")
+    decision = promote(Stage.INTAKE, version=v1.version, settings=settings)
+    assert decision.promoted and decision.alias == "champion"
+
+    loaded = load_stage_model(f"models:/{settings.model_name(Stage.INTAKE)}@champion")
+    X = good.part("test").X
+    np.testing.assert_array_equal(loaded.predict_proba(X), good.model.predict_proba(X))
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.model_name(Stage.INTAKE)}@champion")
+    from training.tracking import as_plain_columns
+
+    np.testing.assert_allclose(np.asarray(pyfunc.predict(as_plain_columns(X))), good.model.predict_proba(X))
+
+    # a deliberately worse model: trained on shuffled labels
+    rng = np.random.default_rng(0)
+    shuffled = frame.subset(np.ones(len(frame.y), bool))
+    shuffled.y = rng.permutation(shuffled.y)
+    bad = fit_stage(shuffled, config=small_config, seed=0)
+    bad.frame = frame  # evaluate on the true labels of the same rows
+    v2 = log_stage_fit(bad, settings=settings, out_dir=tmp_path / "r2")
+    refused = promote(Stage.INTAKE, version=v2.version, settings=settings)
+    assert not refused.promoted and refused.alias == "challenger"
+    assert {"auc", "brier"} <= {c.name for c in refused.failed}
+    assert "FAIL" in refused.describe()
+    champion = load_stage_model(f"models:/{settings.model_name(Stage.INTAKE)}@champion")
+    np.testing.assert_array_equal(champion.predict_proba(X), good.model.predict_proba(X))
+
+
+def test_stage_model_refuses_a_frame_without_its_features(midterm_fit):
+    with pytest.raises(KeyError, match="midterm"):
+        midterm_fit.model.predict_proba(midterm_fit.part("test").X.drop(columns=["warning_term"]))
+    assert isinstance(midterm_fit.model, StageModel)

@@ -1,0 +1,61 @@
+"""Versioned configuration files of training: model settings and the promotion gate."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+
+
+class SplitConfig(BaseModel):
+    test: float = Field(0.2, gt=0, lt=1)
+    valid: float = Field(0.1, gt=0, lt=1)
+    calib: float = Field(0.15, gt=0, lt=1)
+    temporal: bool = True
+
+    @model_validator(mode="after")
+    def _shares(self) -> SplitConfig:
+        if self.test + self.valid + self.calib >= 0.9:
+            raise ValueError("test + valid + calib shares leave under 10% for training")
+        return self
+
+
+class SearchConfig(BaseModel):
+    budget: int = Field(6, ge=1)
+    within_logloss: float = Field(0.0005, ge=0)
+    grid: list[dict] = Field(min_length=1)
+
+
+class TrainConfig(BaseModel):
+    """``models/params.yaml``."""
+
+    version: str
+    split: SplitConfig
+    search: SearchConfig
+    booster: dict = {}
+    calibration: str = "auto"
+    baseline: dict = {}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> TrainConfig:
+        text = Path(path).read_text() if path else resources.files("models").joinpath("params.yaml").read_text()
+        return cls.model_validate(yaml.safe_load(text))
+
+
+class GateConfig(BaseModel):
+    """``training/promotion.yaml``: the criteria a new version must clear to become champion."""
+
+    version: str
+    brier_tolerance: float = Field(ge=0)
+    auc_tolerance: float = Field(0.0, ge=0)
+    ece_limit: float = Field(gt=0)
+    fpr_gap_limit: float = Field(gt=0)
+    fairness_groups: list[str]
+    min_group_size: int = 100
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> GateConfig:
+        text = Path(path).read_text() if path else resources.files("training").joinpath("promotion.yaml").read_text()
+        return cls.model_validate(yaml.safe_load(text))

@@ -1,0 +1,98 @@
+"""Fit one stage: person-level (optionally temporal) split, small search, calibrated model, baseline."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss
+
+from features.labels import StageFrame
+from models.estimator import BaselineModel, BoosterParams, StageModel
+from training.config import SplitConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+PARTS = ("train", "valid", "calib", "test")
+
+
+def split_persons(meta: pd.DataFrame, config: SplitConfig, *, seed: int = 0) -> np.ndarray:
+    """Assign each row to train/valid/calib/test; all rows of a person land in the same part.
+
+    The assignment hashes the person id (salted with ``seed``), so it is stable as data grows.
+    With ``temporal``, the test part is the persons with the latest supervision starts instead.
+    """
+    ids = meta["person_id"].astype(str)
+    u = (pd.util.hash_pandas_object(ids + f"#{seed}", index=False).to_numpy() % 1_000_003) / 1_000_003
+    part = np.full(len(meta), "train", dtype=object)
+    if config.temporal:
+        first_start = meta.groupby("person_id")["supervision_start"].transform("min")
+        cut = first_start.quantile(1 - config.test)
+        test = (first_start > cut).to_numpy()
+        rest = 1 - config.test
+        part[(~test) & (u < config.valid / rest)] = "valid"
+        part[(~test) & (u >= config.valid / rest) & (u < (config.valid + config.calib) / rest)] = "calib"
+        part[test] = "test"
+    else:
+        part[u < config.test] = "test"
+        part[(u >= config.test) & (u < config.test + config.valid)] = "valid"
+        part[(u >= config.test + config.valid) & (u < config.test + config.valid + config.calib)] = "calib"
+    return part
+
+
+@dataclass
+class StageFit:
+    """Everything one stage's training produced."""
+
+    frame: StageFrame
+    parts: np.ndarray
+    model: StageModel
+    baseline: BaselineModel
+    search: pd.DataFrame
+    chosen: dict
+    config: TrainConfig
+    seed: int
+    extra: dict = field(default_factory=dict)
+
+    def part(self, name: str) -> StageFrame:
+        return self.frame.subset(self.parts == name)
+
+
+def _search(frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int):
+    """Try ``budget`` grid points; keep the smallest within ``within_logloss`` of the best."""
+    tr, va = frame.subset(parts == "train"), frame.subset(parts == "valid")
+    ca = frame.subset(parts == "calib")
+    rows = []
+    for point in config.search.grid[: config.search.budget]:
+        params = BoosterParams(**{**config.booster, **point})
+        model = StageModel(frame.stage, params, calibration=config.calibration, random_state=seed).fit(
+            tr.X, tr.y, X_valid=va.X, y_valid=va.y, X_calib=ca.X, y_calib=ca.y)
+        raw = model.raw_score(va.X)
+        loss = log_loss(va.y, 1 / (1 + np.exp(-raw)), labels=[0, 1])
+        size = model.size
+        rows.append({**point, "valid_logloss": loss, "trees": size["trees"], "leaves": size["leaves"],
+                     "cost": size["leaves"] * params.max_depth ** 2, "model": model})
+        log.info("%s %s: valid logloss %.5f, %d trees", frame.stage, point, loss, size["trees"])
+    table = pd.DataFrame(rows)
+    best = table["valid_logloss"].min()
+    near = table[table["valid_logloss"] <= best + config.search.within_logloss]
+    chosen = near.sort_values(["cost", "valid_logloss"]).iloc[0]
+    return chosen["model"], table.drop(columns="model"), {k: chosen[k] for k in table.columns if k != "model"}
+
+
+def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int = 0,
+              temporal: bool | None = None) -> StageFit:
+    """Split by person, search, fit the calibrated booster and the logistic baseline."""
+    config = config or TrainConfig.load()
+    split = config.split if temporal is None else config.split.model_copy(update={"temporal": temporal})
+    parts = split_persons(frame.meta, split, seed=seed)
+    for name in PARTS:
+        y = frame.y[parts == name]
+        if len(y) == 0 or y.min() == y.max():
+            raise ValueError(f"{frame.stage.value}: the {name} split has {len(y)} rows and a single class; "
+                             "use more persons")
+    model, table, chosen = _search(frame, parts, config, seed)
+    fit_rows = np.isin(parts, ["train", "valid"])
+    baseline = BaselineModel(frame.stage, **config.baseline).fit(frame.X[fit_rows], frame.y[fit_rows])
+    return StageFit(frame, parts, model, baseline, table, chosen, config, seed)

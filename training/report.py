@@ -1,0 +1,35 @@
+"""Figures made from a fitted model (the SHAP summary), for the evaluation report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import CATALOG
+from models.estimator import StageModel
+
+
+def shap_summary_png(model: StageModel, X: pd.DataFrame, path: Path, *, max_rows: int = 2000,
+                     seed: int = 0) -> Path:
+    """Beeswarm of the booster's exact TreeSHAP values (log-odds) on a sample of ``X``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    sample = X.sample(min(max_rows, len(X)), random_state=seed) if len(X) > max_rows else X
+    contrib = model.contributions(sample).drop(columns="base_value")
+    shown = sample[model.feature_names].apply(
+        lambda col: col.cat.codes.astype(float) if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(float))
+    names = [CATALOG[n].en for n in model.feature_names]
+    plt.figure()
+    shap.summary_plot(contrib.to_numpy(), shown.to_numpy(dtype=float), feature_names=names, max_display=15,
+                      show=False, rng=np.random.default_rng(seed))
+    plt.title("SHAP values (log-odds) of the boosted model")
+    plt.tight_layout()
+    plt.savefig(path, dpi=110)
+    plt.close("all")
+    return Path(path)
