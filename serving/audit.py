@@ -1,0 +1,433 @@
+"""Tamper-evident audit store of assessments and tier overrides (design.md, "The job", "Tier policy").
+
+Storage. SQLAlchemy Core on SQLite in WAL mode by default (``sqlite:///var/audit.db``) or PostgreSQL
+by URL. Table ``assessments`` keeps exactly what was asked and answered; table ``overrides`` keeps
+caseworkers' tier overrides beside the assessment, never in place of it.
+
+Hash chains. One chain per table. Each row stores ``prev_hash`` (the ``record_hash`` of the row
+before it in the same table; 64 zeros for the first) and ``record_hash`` = SHA-256 of the canonical
+JSON (sorted keys, ``(",", ":")`` separators, ``ensure_ascii=False``) of every other stored column,
+``seq`` and ``prev_hash`` included. ``seq`` is assigned by the store under the chain lock (1, 2,
+3, ... without gaps), and table ``audit_chain_head`` keeps each chain's length and last hash,
+updated in the same transaction as the append. :meth:`AuditStore.verify` walks each chain in
+``seq`` order and so detects an edited field (hash mismatch), a deleted or inserted row (``seq``
+gap, broken link), a reordered row (broken link) and rows deleted from the end (head mismatch).
+
+Serialised appends. A per-URL process lock plus one transaction that reads the chain head and
+inserts: ``BEGIN IMMEDIATE`` on SQLite (serialises writers across processes, readers go on in
+WAL), ``SELECT ... FOR UPDATE`` of the head row on PostgreSQL.
+
+Limits. The hashes are not keyed: someone with write access who rewrites a row, every later row
+and the head consistently is not detected by :meth:`~AuditStore.verify` alone. Copy
+:meth:`~AuditStore.head` somewhere they cannot write (an auditor's log, a daily report) and
+compare later copies with it.
+
+Person ids. The raw person id is never stored: the ``person_key`` column is HMAC-SHA256(secret,
+person_id), and in both the request and the response every value under a key named
+``person_id`` (at any depth, e.g. ``request["person"]["person_id"]``) is replaced by its key
+before storing. ``response_json`` is otherwise exactly what was returned (as pydantic's JSON
+would show it: NaN and infinities as null).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (Column, Connection, Engine, ForeignKey, Integer, MetaData, String, Table, Text,
+                        create_engine, event, func, insert, select, update)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from features.vocab import Stage
+from models.tier_policy import Tier
+
+logger = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+BUSY_TIMEOUT_S = 30
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+metadata = MetaData()
+
+
+def _hash_columns() -> tuple[Column, Column]:
+    return Column("prev_hash", String(64), nullable=False), Column("record_hash", String(64), nullable=False)
+
+
+assessments = Table(
+    "assessments", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("assessment_id", String(36), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("person_key", String(64), nullable=False, index=True),
+    *(Column(name, Text, nullable=False) for name in
+      ("stage", "model_name", "model_version", "policy_version", "request_json", "response_json")),
+    *_hash_columns(),
+)
+overrides = Table(
+    "overrides", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("override_id", String(36), nullable=False, unique=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("tier", "reason", "actor")),
+    *_hash_columns(),
+)
+chain_head = Table(
+    "audit_chain_head", metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("length", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+_CHAINS = {"assessments": (assessments, "assessment_id"), "overrides": (overrides, "override_id")}
+_RECORD_FIELDS = frozenset({"assessment_id", "person_id", "stage", "model_name", "model_version",
+                            "policy_version", "request", "response"})
+
+
+@dataclass(frozen=True)
+class OverrideRecord:
+    """A stored tier override."""
+
+    seq: int
+    override_id: str
+    assessment_id: str
+    created_at: str
+    tier: str
+    reason: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """A stored assessment, with its overrides in the order they were recorded."""
+
+    seq: int
+    assessment_id: str
+    created_at: str
+    person_key: str
+    stage: str
+    model_name: str
+    model_version: str
+    policy_version: str
+    request_json: str
+    response_json: str
+    prev_hash: str
+    record_hash: str
+    overrides: tuple[OverrideRecord, ...] = ()
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The stored request (person ids replaced by their keys)."""
+        return json.loads(self.request_json)
+
+    @property
+    def response(self) -> dict[str, Any]:
+        """The stored response, as it was returned."""
+        return json.loads(self.response_json)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :meth:`AuditStore.verify`.
+
+    ``first_broken`` is the id of the first record that fails, or ``"<table> seq <n>"`` for a
+    record that is missing; ``problem`` says what failed.
+    """
+
+    ok: bool
+    checked: int
+    first_broken: str | None = None
+    problem: str | None = None
+
+
+class AuditStore:
+    """Append-only, hash-chained store of assessments and overrides.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///path/audit.db`` (WAL mode) or ``postgresql+psycopg://...``.
+    secret
+        Key of the HMAC of person ids: bytes, or a hex string (``AuthConfig.audit_secret``);
+        at least 16 bytes. Keep it: a new secret makes earlier records unreachable by person.
+    """
+
+    def __init__(self, url: str, *, secret: bytes | str) -> None:
+        self._key = _secret_bytes(secret)
+        self._engine = _make_engine(url)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(url, threading.Lock())
+        for attempt in (1, 2):  # workers starting at once: the loser retries and finds it all done
+            try:
+                with self._write() as conn:
+                    metadata.create_all(conn)
+                    have = set(conn.execute(select(chain_head.c.chain)).scalars())
+                    for chain in _CHAINS.keys() - have:
+                        conn.execute(insert(chain_head).values(chain=chain, length=0, last_hash=GENESIS))
+                break
+            except DBAPIError:
+                if attempt == 2:
+                    raise
+        logger.info("audit store at %s", make_url(url).render_as_string(hide_password=True))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def person_key(self, person_id: str) -> str:
+        """HMAC-SHA256 of ``person_id`` under the store's secret (hex)."""
+        return hmac.new(self._key, str(person_id).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def append_assessment(self, *, assessment_id: str, person_id: str, stage: str, model_name: str,
+                          model_version: str, policy_version: str, request: dict, response: dict) -> AuditRecord:
+        """Store one assessment (committed before returning)."""
+        return self.append_many([dict(assessment_id=assessment_id, person_id=person_id, stage=stage,
+                                      model_name=model_name, model_version=model_version,
+                                      policy_version=policy_version, request=request, response=response)])[0]
+
+    def append_many(self, records: list[dict]) -> list[AuditRecord]:
+        """Store a batch of assessments in one transaction (fields as :meth:`append_assessment`).
+
+        Raises
+        ------
+        ValueError
+            If a record lacks a field or has an unknown one, or an assessment id is repeated or
+            already stored; nothing of the batch is stored then.
+        """
+        prepared = [self._prepare(i, rec) for i, rec in enumerate(records)]
+        ids = [p["assessment_id"] for p in prepared]
+        if len(set(ids)) != len(ids):
+            raise ValueError("an assessment id is repeated within the batch")
+        if not prepared:
+            return []
+        try:
+            with self._write() as conn:
+                rows = self._chain_rows(conn, "assessments", prepared)
+                conn.execute(insert(assessments), rows)
+        except IntegrityError as exc:
+            raise ValueError(f"assessment id already stored (batch of {len(ids)} not stored)") from exc
+        logger.debug("stored assessments seq %d-%d", rows[0]["seq"], rows[-1]["seq"])
+        return [AuditRecord(**row) for row in rows]
+
+    def add_override(self, assessment_id: str, *, tier: str, reason: str, actor: str) -> OverrideRecord:
+        """Record a caseworker's tier override beside an assessment (which stays unchanged).
+
+        Raises
+        ------
+        KeyError
+            If no assessment has this id.
+        ValueError
+            If the tier is unknown or the reason or actor is empty.
+        """
+        tier, assessment_id = Tier(tier).value, _uuid_or_none(assessment_id) or str(assessment_id)
+        if not (reason or "").strip():
+            raise ValueError("an override needs a written reason")
+        if not (actor or "").strip():
+            raise ValueError("an override needs the actor who made it")
+        fields = dict(override_id=str(uuid.uuid4()), assessment_id=assessment_id, tier=tier,
+                      reason=reason.strip(), actor=actor.strip())
+        with self._write() as conn:
+            found = conn.execute(select(assessments.c.seq).where(assessments.c.assessment_id == assessment_id))
+            if found.first() is None:
+                raise KeyError(f"no assessment {assessment_id!r}")
+            row = self._chain_rows(conn, "overrides", [fields])[0]
+            conn.execute(insert(overrides), [row])
+        logger.info("override %s of assessment %s to %s by %s", row["override_id"], assessment_id, tier, actor)
+        return OverrideRecord(**row)
+
+    def get(self, assessment_id: str) -> AuditRecord | None:
+        """The stored assessment with its overrides, or None."""
+        key = _uuid_or_none(assessment_id)
+        found = self._load(assessments.c.assessment_id == key) if key else []
+        return found[0] if found else None
+
+    def by_person(self, person_id: str) -> list[AuditRecord]:
+        """Every stored assessment of a person (found by the keyed hash), oldest first."""
+        return self._load(assessments.c.person_key == self.person_key(person_id))
+
+    def count(self) -> int:
+        """Number of stored assessments."""
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(assessments)).scalar_one())
+
+    def head(self) -> dict[str, tuple[int, str]]:
+        """Length and last hash of each chain, to copy somewhere tamper-proof."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(chain_head.c.chain, chain_head.c.length, chain_head.c.last_hash))
+            return {chain: (length, last) for chain, length, last in rows}
+
+    def verify(self) -> VerifyResult:
+        """Walk both chains in one consistent snapshot and report the first break."""
+        checked = 0
+        with self._engine.connect() as conn:
+            if not self._sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                heads = {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
+                for chain in _CHAINS:
+                    n, broken, problem = _walk(conn, chain, heads.get(chain))
+                    checked += n
+                    if problem:
+                        logger.warning("audit chain broken at %s: %s", broken, problem)
+                        return VerifyResult(False, checked, broken, f"{chain}: {problem}")
+        return VerifyResult(True, checked)
+
+    # ------------------------------------------------------------------ internals
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A serialised write transaction (process lock + BEGIN IMMEDIATE / FOR UPDATE)."""
+        with self._lock, self._engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def _prepare(self, i: int, rec: Mapping[str, Any]) -> dict[str, Any]:
+        if set(rec) != _RECORD_FIELDS:
+            raise ValueError(f"record {i}: missing {sorted(_RECORD_FIELDS - set(rec))}, "
+                             f"unknown {sorted(set(rec) - _RECORD_FIELDS)}")
+        for name in ("person_id", "model_name", "model_version", "policy_version"):
+            if not str(rec[name] or "").strip():
+                raise ValueError(f"record {i}: {name} is empty")
+        return dict(
+            assessment_id=str(uuid.UUID(str(rec["assessment_id"]))), person_key=self.person_key(rec["person_id"]),
+            stage=Stage(rec["stage"]).value, model_name=str(rec["model_name"]),
+            model_version=str(rec["model_version"]), policy_version=str(rec["policy_version"]),
+            request_json=_canonical(_jsonable(rec["request"], self.person_key)),
+            response_json=_canonical(_jsonable(rec["response"], self.person_key)))
+
+    @staticmethod
+    def _chain_rows(conn: Connection, chain: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Give ``items`` their seq, created_at and hashes, and advance the chain head."""
+        where = chain_head.c.chain == chain
+        length, prev = conn.execute(select(chain_head.c.length, chain_head.c.last_hash)
+                                    .where(where).with_for_update()).one()
+        rows = []
+        for item in items:
+            length += 1
+            row = {"seq": length, **item, "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                   "prev_hash": prev}
+            prev = row["record_hash"] = _record_hash(row)
+            rows.append(row)
+        conn.execute(update(chain_head).where(where).values(length=length, last_hash=prev))
+        return rows
+
+    def _load(self, where: Any) -> list[AuditRecord]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(assessments).where(where).order_by(assessments.c.seq)).mappings().all()
+            ids = [r["assessment_id"] for r in rows]
+            found: dict[str, list[OverrideRecord]] = {}
+            for o in conn.execute(select(overrides).where(overrides.c.assessment_id.in_(ids))
+                                  .order_by(overrides.c.seq)).mappings() if ids else ():
+                found.setdefault(o["assessment_id"], []).append(OverrideRecord(**o))
+        return [AuditRecord(**r, overrides=tuple(found.get(r["assessment_id"], ()))) for r in rows]
+
+
+def _walk(conn: Connection, chain: str, head: tuple[int, str] | None) -> tuple[int, str | None, str | None]:
+    """Check one chain: (records checked, first broken, problem)."""
+    table, id_col = _CHAINS[chain]
+    stmt = select(table).order_by(table.c.seq)
+    if table is overrides:
+        stmt = select(table, assessments.c.seq.label("_assessment_seq")).outerjoin(
+            assessments, overrides.c.assessment_id == assessments.c.assessment_id).order_by(table.c.seq)
+    prev, n = GENESIS, 0
+    for row in conn.execute(stmt.execution_options(yield_per=1000)).mappings():
+        rid, stored = row[id_col], {c.name: row[c.name] for c in table.columns}
+        if row["seq"] != n + 1:
+            return n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)"
+        if row["prev_hash"] != prev:
+            return n, rid, "prev_hash does not link to the record before (row deleted, inserted or reordered)"
+        if _record_hash(stored) != row["record_hash"]:
+            return n, rid, "content does not match record_hash (row edited)"
+        if table is overrides and row["_assessment_seq"] is None:
+            return n, rid, f"its assessment {row['assessment_id']} is missing"
+        prev, n = row["record_hash"], n + 1
+    if head is None or tuple(head) != (n, prev):
+        length = head[0] if head else 0
+        return n, f"{chain} seq {min(n, length) + 1}", (
+            f"chain head records {length} rows, found {n} (rows deleted from the end or head altered)")
+    return n, None, None
+
+
+def _uuid_or_none(value: Any) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _record_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_canonical({k: v for k, v in row.items() if k != "record_hash"}).encode()).hexdigest()
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _jsonable(obj: Any, key_of: Any) -> Any:
+    """JSON-ready copy of ``obj``: person ids keyed, numpy scalars unwrapped, NaN as None."""
+    if isinstance(obj, Mapping):
+        return {str(k): key_of(v) if k == "person_id" and v is not None else _jsonable(v, key_of)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v, key_of) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if obj is None or isinstance(obj, (str, int, float)):
+        return obj
+    raise TypeError(f"cannot store a {type(obj).__name__} in the audit trail")
+
+
+def _secret_bytes(secret: bytes | str) -> bytes:
+    if isinstance(secret, str):
+        try:
+            secret = bytes.fromhex(secret)
+        except ValueError:
+            raise ValueError("a secret given as str must be hex (AuthConfig.audit_secret); "
+                             "pass bytes otherwise") from None
+    if len(secret) < 16:
+        raise ValueError("the audit secret must be at least 16 bytes")
+    return secret
+
+
+def _make_engine(url: str) -> Engine:
+    """An engine; for SQLite with WAL, busy timeout, foreign keys and controllable BEGIN."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite must not emit BEGIN itself; _on_begin does
+        for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "foreign_keys=ON",
+                       "synchronous=FULL"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+
+    return engine

@@ -1,0 +1,248 @@
+"""Bearer-token roles of the service (design.md, "Interfaces": every request is authenticated).
+
+Three roles, each with only the permissions it needs:
+
+- caseworker: score one person or a batch, record a tier override;
+- auditor: read stored assessments, verify the audit trail;
+- modeler: describe the models in service.
+
+Tokens live in a local config file (JSON, or YAML if the name ends in ``.yaml``/``.yml``) only as
+SHA-256 hashes, beside the secret of the HMAC of person ids used by the audit store. On first run
+:func:`load_or_create` writes the file (mode 0600) with one fresh token per role and hands the raw
+tokens back once, for the caller to show to the operator. Raw tokens are never logged and never
+appear in error messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+logger = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    """Who is calling."""
+
+    CASEWORKER = "caseworker"
+    AUDITOR = "auditor"
+    MODELER = "modeler"
+
+
+class Permission(StrEnum):
+    """What a request needs."""
+
+    SCORE = "score"
+    OVERRIDE = "override"
+    READ_ASSESSMENTS = "read_assessments"
+    VERIFY = "verify"
+    MODEL_INFO = "model_info"
+
+
+#: The permissions of each role (read-only).
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType({
+    Role.CASEWORKER: frozenset({Permission.SCORE, Permission.OVERRIDE}),
+    Role.AUDITOR: frozenset({Permission.READ_ASSESSMENTS, Permission.VERIFY}),
+    Role.MODELER: frozenset({Permission.MODEL_INFO}),
+})
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a raw token (hex), the form in which tokens are stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenEntry(BaseModel):
+    """The role and user name behind one token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Role
+    user: str = Field(min_length=1)
+
+
+class AuthConfig(BaseModel):
+    """Token hashes and the audit secret, as stored in the config file.
+
+    Attributes
+    ----------
+    tokens
+        SHA-256 hex of each token -> its role and user name.
+    audit_secret
+        Hex key of the HMAC of person ids (pass it to ``AuditStore(secret=...)``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: dict[str, TokenEntry]
+    audit_secret: str = Field(min_length=32, pattern=r"^[0-9a-fA-F]+$")
+
+    @field_validator("tokens")
+    @classmethod
+    def _hashed(cls, tokens: dict[str, TokenEntry]) -> dict[str, TokenEntry]:
+        for digest in tokens:
+            if len(digest) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in digest):
+                raise ValueError("token keys must be SHA-256 hex digests (64 hex digits), never raw tokens")
+        return {digest.lower(): entry for digest, entry in tokens.items()}
+
+    @field_validator("audit_secret")
+    @classmethod
+    def _even(cls, secret: str) -> str:
+        if len(secret) % 2:
+            raise ValueError("audit_secret must be hex bytes (an even number of hex digits)")
+        return secret.lower()
+
+    def audit_key(self) -> bytes:
+        """The audit secret as bytes."""
+        return bytes.fromhex(self.audit_secret)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    role: Role
+    user: str
+
+    def can(self, permission: Permission | str) -> bool:
+        """Whether this caller's role grants ``permission``."""
+        return Permission(permission) in ROLE_PERMISSIONS[self.role]
+
+
+class AuthError(Exception):
+    """Authentication (401) or authorisation (403) failure; the message never holds a token."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers to send with the error (``WWW-Authenticate`` for 401)."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+
+
+def load_or_create(path: Path | str) -> tuple[AuthConfig, dict[Role, str] | None]:
+    """Read the auth config, or create it with fresh tokens and a fresh audit secret.
+
+    Parameters
+    ----------
+    path
+        The config file (JSON, or YAML for ``.yaml``/``.yml``).
+
+    Returns
+    -------
+    config, raw_tokens
+        ``raw_tokens`` (role -> token) only when this call created the file, so that the
+        caller can show them once; None when the file already existed.
+    """
+    path = Path(path)
+    if path.exists():
+        return _read(path), None
+    raw = {role: secrets.token_urlsafe(32) for role in Role}
+    config = AuthConfig(tokens={hash_token(tok): TokenEntry(role=role, user=role.value) for role, tok in raw.items()},
+                        audit_secret=secrets.token_hex(32))
+    data = config.model_dump(mode="json")
+    text = yaml.safe_dump(data, sort_keys=True) if _is_yaml(path) else json.dumps(data, indent=2, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # atomic, and fails if another process created the file meanwhile
+    except FileExistsError:
+        return _read(path), None
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("created auth config %s with one new token per role", path)
+    return config, raw
+
+
+class Authenticator:
+    """Checks bearer tokens against the config's hashes and roles against permissions."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._entries = [(bytes.fromhex(digest), entry.role, entry.user) for digest, entry in config.tokens.items()]
+
+    def authenticate(self, authorization_header: str | None) -> Principal:
+        """The caller behind an ``Authorization: Bearer <token>`` header.
+
+        Raises
+        ------
+        AuthError
+            Status 401 if the header is missing or malformed or the token is unknown.
+        """
+        if authorization_header is None or not authorization_header.strip():
+            raise AuthError(401, "missing Authorization header")
+        parts = authorization_header.split()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            raise AuthError(401, "malformed Authorization header: expected 'Bearer <token>'")
+        digest = hashlib.sha256(parts[1].encode("utf-8")).digest()
+        found = None
+        for known, role, user in self._entries:  # no early exit: the time does not depend on the match
+            if hmac.compare_digest(digest, known):
+                found = Principal(role, user)
+        if found is None:
+            logger.warning("rejected a request with an unknown token")
+            raise AuthError(401, "unknown or revoked token")
+        return found
+
+    def require(self, principal: Principal, permission: Permission | str) -> None:
+        """Raise :class:`AuthError` (403) unless ``principal``'s role grants ``permission``."""
+        if not principal.can(permission):
+            logger.warning("denied %s to %s (role %s)", Permission(permission).value, principal.user,
+                           principal.role.value)
+            raise AuthError(403, f"role '{principal.role.value}' may not {Permission(permission).value}")
+
+    def authorize(self, authorization_header: str | None, permission: Permission | str) -> Principal:
+        """:meth:`authenticate` then :meth:`require`, returning the caller."""
+        principal = self.authenticate(authorization_header)
+        self.require(principal, permission)
+        return principal
+
+
+def _is_yaml(path: Path) -> bool:
+    return path.suffix.lower() in (".yaml", ".yml")
+
+
+def _read(path: Path) -> AuthConfig:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        logger.warning("auth config %s is readable by others (mode %o); run chmod 600 on it", path, mode)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) if _is_yaml(path) else json.loads(text)
+        return AuthConfig.model_validate(data)
+    except (ValueError, yaml.YAMLError) as exc:  # json and pydantic errors are ValueErrors
+        if isinstance(exc, ValidationError):  # name fields, never echo the values (secrets)
+            detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors())
+        elif isinstance(exc, json.JSONDecodeError):  # position only, no content
+            detail = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        else:
+            mark = getattr(exc, "problem_mark", None)
+            detail = f"not valid YAML{f' at line {mark.line + 1}' if mark else ''}"
+        raise ValueError(f"{path}: invalid auth config: {detail}") from None
+
+
+def _where(loc: tuple) -> str:
+    """An error location with the token key masked (it might be a raw token pasted by mistake)."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] == "tokens":
+        parts[1] = "<token>"
+    return ".".join(parts) or "config"

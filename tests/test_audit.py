@@ -1,0 +1,258 @@
+"""Audit store: round trips, keyed person ids, overrides, tamper detection and serialised appends."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from serving.audit import AuditStore, VerifyResult, _record_hash
+
+SECRET = "0f" * 32
+RAW_ID = "PID-RAW-7f3a9c"
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "audit" / "audit.db"
+
+
+@pytest.fixture()
+def store(db: Path):
+    s = AuditStore(f"sqlite:///{db}", secret=SECRET)
+    yield s
+    s.close()
+
+
+def record(person_id: str = RAW_ID, **changes) -> dict:
+    rec = dict(
+        assessment_id=str(uuid.uuid4()), person_id=person_id, stage="midterm", model_name="reoffence-midterm",
+        model_version="3", policy_version="2026.11-1",
+        request={"person": {"person_id": person_id, "offence": "theft"},
+                 "events": [{"person_id": person_id, "event_type": "warning", "date": "2026-01-02"}],
+                 "as_of": "2026-03-01"},
+        response={"probability": 0.123, "band": "medium", "tier": "ordinary",
+                  "reasons": [{"feature": "warning_term", "text_zh": "矫正以来警告1次", "contribution": 0.02}]},
+    )
+    rec.update(changes)
+    return rec
+
+
+def tamper(db: Path, sql: str, *params) -> None:
+    with closing(sqlite3.connect(db)) as con:
+        con.execute(sql, params)
+        con.commit()
+
+
+def fill(store: AuditStore, n: int = 5) -> list:
+    return [store.append_assessment(**record(f"P{i}")) for i in range(n)]
+
+
+def test_round_trip(store):
+    rec = record()
+    stored = store.append_assessment(**rec)
+    got = store.get(rec["assessment_id"])
+    assert got == stored
+    assert got.response == rec["response"]  # exactly what was returned
+    assert got.request["person"]["offence"] == "theft"
+    assert got.request["person"]["person_id"] == store.person_key(RAW_ID)
+    assert got.request["events"][0]["person_id"] == store.person_key(RAW_ID)
+    assert (got.seq, got.stage, got.model_name, got.model_version, got.policy_version) == (
+        1, "midterm", "reoffence-midterm", "3", "2026.11-1")
+    assert got.created_at.endswith("+00:00") and got.overrides == ()
+    assert store.get(str(uuid.uuid4())) is None and store.get("not-a-uuid") is None
+    assert store.count() == 1
+
+
+def test_json_normalisation(store):
+    rec = record(response={"p": np.float64(0.5), "n": np.int64(3), "missing": float("nan"), "v": np.array([1, 2])})
+    assert store.append_assessment(**rec).response == {"p": 0.5, "n": 3, "missing": None, "v": [1, 2]}
+    with pytest.raises(TypeError, match="cannot store a object"):
+        store.append_assessment(**record(response={"x": object()}))
+
+
+def test_by_person_uses_the_keyed_hash_and_never_stores_the_raw_id(store, db):
+    first = store.append_assessment(**record())
+    store.append_assessment(**record("someone-else"))
+    second = store.append_assessment(**record(stage="release"))
+    expected_key = hmac.new(bytes.fromhex(SECRET), RAW_ID.encode(), hashlib.sha256).hexdigest()
+    assert store.person_key(RAW_ID) == expected_key == first.person_key
+    assert [r.assessment_id for r in store.by_person(RAW_ID)] == [first.assessment_id, second.assessment_id]
+    assert store.by_person("nobody") == []
+    store.close()
+    raw = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name))
+    assert RAW_ID.encode() not in raw and b"someone-else" not in raw
+    assert expected_key.encode() in raw
+
+
+def test_another_secret_gives_other_keys(db, store):
+    other = AuditStore(f"sqlite:///{db}", secret=b"another secret of 32 bytes......")
+    try:
+        assert other.person_key(RAW_ID) != store.person_key(RAW_ID)
+    finally:
+        other.close()
+
+
+def test_override_stored_beside_the_assessment(store):
+    original = store.append_assessment(**record())
+    first = store.add_override(original.assessment_id, tier="strict", reason="家属反映近期情绪异常", actor="caseworker:wang")
+    second = store.add_override(original.assessment_id, tier="ordinary", reason="核实后无异常", actor="caseworker:li")
+    got = store.get(original.assessment_id)
+    assert got.overrides == (first, second)
+    assert (first.tier, first.reason, first.actor) == ("strict", "家属反映近期情绪异常", "caseworker:wang")
+    assert (got.response_json, got.record_hash) == (original.response_json, original.record_hash)
+    assert store.count() == 1 and store.verify().ok and store.verify().checked == 3
+
+
+def test_override_errors(store):
+    original = store.append_assessment(**record())
+    with pytest.raises(KeyError):
+        store.add_override(str(uuid.uuid4()), tier="strict", reason="x", actor="cw")
+    with pytest.raises(ValueError, match="reason"):
+        store.add_override(original.assessment_id, tier="strict", reason="  ", actor="cw")
+    with pytest.raises(ValueError):
+        store.add_override(original.assessment_id, tier="very strict", reason="x", actor="cw")
+    assert store.get(original.assessment_id).overrides == ()
+
+
+def test_append_many_is_one_transaction(store):
+    batch = [record(f"P{i}") for i in range(4)]
+    stored = store.append_many(batch)
+    assert [r.seq for r in stored] == [1, 2, 3, 4] and store.count() == 4
+    with pytest.raises(ValueError, match="already stored"):
+        store.append_many([record("new"), batch[0]])
+    with pytest.raises(ValueError, match="repeated"):
+        store.append_many([batch[1], batch[1]])
+    with pytest.raises(ValueError, match="missing"):
+        store.append_many([{k: v for k, v in record().items() if k != "response"}])
+    assert store.count() == 4 and store.verify().ok and store.append_many([]) == []
+
+
+def test_secret_must_be_long_hex_or_bytes(db):
+    with pytest.raises(ValueError, match="hex"):
+        AuditStore(f"sqlite:///{db}", secret="not hex at all")
+    with pytest.raises(ValueError, match="16 bytes"):
+        AuditStore(f"sqlite:///{db}", secret=b"short")
+
+
+def test_verify_intact_chain(store):
+    fill(store)
+    result = store.verify()
+    assert (result.ok, result.checked, result.first_broken, result.problem) == (True, 5, None, None)
+
+
+@pytest.mark.parametrize("column", ["response_json", "request_json", "person_key", "stage", "model_version",
+                                    "policy_version", "created_at", "prev_hash", "record_hash"])
+def test_verify_names_an_edited_row(store, db, column):
+    rows = fill(store)
+    tamper(db, f"UPDATE assessments SET {column} = {column} || 'x' WHERE seq = 3")
+    result = store.verify()
+    assert not result.ok and result.first_broken == rows[2].assessment_id and result.checked == 2
+    assert "assessments" in result.problem
+
+
+def test_verify_after_response_edited(store, db):
+    rows = fill(store)
+    tamper(db, "UPDATE assessments SET response_json = ? WHERE assessment_id = ?",
+           '{"band":"low","probability":0.01,"tier":"ordinary"}', rows[1].assessment_id)
+    result = store.verify()
+    assert (result.ok, result.first_broken) == (False, rows[1].assessment_id)
+    assert "edited" in result.problem
+
+
+def test_verify_after_middle_row_deleted(store, db):
+    rows = fill(store)
+    tamper(db, "DELETE FROM assessments WHERE seq = 3")
+    result = store.verify()
+    assert (result.ok, result.first_broken) == (False, rows[3].assessment_id)
+    assert "seq 3 is missing" in result.problem
+
+
+def test_verify_after_last_row_deleted(store, db):
+    fill(store)
+    tamper(db, "DELETE FROM assessments WHERE seq = 5")
+    result = store.verify()
+    assert (result.ok, result.first_broken, result.checked) == (False, "assessments seq 5", 4)
+    assert "chain head" in result.problem
+
+
+def test_verify_after_rows_reordered(store, db):
+    rows = fill(store)
+    for sql in ("UPDATE assessments SET seq = -1 WHERE seq = 2", "UPDATE assessments SET seq = 2 WHERE seq = 4",
+                "UPDATE assessments SET seq = 4 WHERE seq = -1"):
+        tamper(db, sql)
+    result = store.verify()
+    assert (result.ok, result.first_broken) == (False, rows[3].assessment_id)
+
+
+def test_verify_after_rows_inserted(store, db):
+    rows = fill(store, 3)
+    forged = {**asdict(rows[2]), "seq": 4, "assessment_id": "c0ffee00-0000-4000-8000-000000000000",
+              "prev_hash": rows[2].record_hash}
+    del forged["overrides"]
+    forged["record_hash"] = "0" * 64
+    columns = ", ".join(forged)
+    tamper(db, f"INSERT INTO assessments ({columns}) VALUES ({', '.join('?' * len(forged))})", *forged.values())
+    result = store.verify()  # a careless forgery fails its own hash
+    assert (result.ok, result.first_broken) == (False, forged["assessment_id"])
+    forged["record_hash"] = _record_hash(forged)  # a careful one is caught by the chain head
+    tamper(db, "DELETE FROM assessments WHERE seq = 4")
+    tamper(db, f"INSERT INTO assessments ({columns}) VALUES ({', '.join('?' * len(forged))})", *forged.values())
+    result = store.verify()
+    assert (result.ok, result.first_broken) == (False, "assessments seq 4")
+    assert "chain head records 3 rows, found 4" in result.problem
+
+
+def test_verify_after_override_edited_or_deleted(store, db):
+    original = store.append_assessment(**record())
+    overrides = [store.add_override(original.assessment_id, tier="strict", reason=f"r{i}", actor="cw")
+                 for i in range(3)]
+    tamper(db, "UPDATE overrides SET reason = 'something else' WHERE seq = 2")
+    result = store.verify()
+    assert (result.ok, result.first_broken, result.checked) == (False, overrides[1].override_id, 2)
+    tamper(db, "DELETE FROM overrides WHERE seq = 2")
+    result = store.verify()
+    assert (result.ok, result.first_broken) == (False, overrides[2].override_id)
+
+
+def test_concurrent_appends_from_threads(store):
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        stored = list(pool.map(lambda i: store.append_assessment(**record(f"P{i}")), range(200)))
+    assert store.count() == 200
+    assert sorted(r.seq for r in stored) == list(range(1, 201))
+    result = store.verify()
+    assert (result.ok, result.checked) == (True, 200)
+
+
+def test_concurrent_appends_from_processes(db):
+    """Three processes create the store and append at once: BEGIN IMMEDIATE keeps one chain."""
+    code = textwrap.dedent(f"""
+        import uuid
+        from serving.audit import AuditStore, VerifyResult, _record_hash
+        s = AuditStore("sqlite:///{db}", secret="{SECRET}")
+        for i in range(40):
+            s.append_assessment(assessment_id=str(uuid.uuid4()), person_id=f"X{{i}}", stage="intake",
+                                model_name="m", model_version="1", policy_version="p", request={{}}, response={{}})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT) for _ in range(2)]
+    store = AuditStore(f"sqlite:///{db}", secret=SECRET)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda i: store.append_assessment(**record(f"P{i}")), range(40)))
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+        assert store.count() == 120
+        assert store.verify() == VerifyResult(True, 120)
+    finally:
+        store.close()
