@@ -119,3 +119,20 @@ def build(
         console.print(f"[red]refused:[/red] {err}")
         raise typer.Exit(1) from None
     console.print(summary_table(build_frames(tables, stages_of(stage), out)))
+
+
+@data_app.command("import")
+def import_cmd(
+    source: Annotated[str, typer.Argument(help="nij, compas or rossi")],
+    in_path: Annotated[Path, typer.Option("--in", help="the public CSV file")],
+    out: Annotated[Path, typer.Option(help="output folder (canonical tables or a feature frame + mapping.json)")],
+) -> None:
+    """Import a public data set (features/adapters/MAPPING.md says how each column maps)."""
+    from features.adapters import import_to
+
+    try:
+        written = import_to(source, in_path, out)
+    except (DataValidationError, FileNotFoundError, KeyError, ValueError) as err:
+        console.print(f"[red]refused:[/red] {err}")
+        raise typer.Exit(1) from None
+    console.print(f"{source} imported -> {written}")
