@@ -12,11 +12,13 @@ from features.cli import build_frames, console, data_app, features_app, summary_
 from features.synthetic import CohortConfig
 from features.vocab import Stage
 from training import cli as training_cli
+from training import real_cli
 
 app = typer.Typer(help="Re-offending risk assessment: data, features, models, service.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 training_cli.register(app)
+real_cli.register(app)
 
 
 @app.callback()

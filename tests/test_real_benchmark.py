@@ -1,0 +1,142 @@
+"""The real-data benchmark on slices of the public files (skipped when ../shared/data is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if not DATA.is_dir():
+    pytest.skip(f"../shared/data not found: the real-data benchmark tests need /work/shared/data ({DATA} is absent)",
+                allow_module_level=True)
+
+from typer.testing import CliRunner  # noqa: E402
+
+from features.adapters import RealFrame, load  # noqa: E402
+from features.schema import DataValidationError  # noqa: E402
+from training.real import (  # noqa: E402
+    SMALL_PARAMS, benchmark_real, calibrate_score_oof, cross_validate_real, fit_predict_real, fold_indices,
+    logistic_oof,
+)
+from training.real_cli import markers, standalone_app, update_docs  # noqa: E402
+
+pytestmark = pytest.mark.realdata
+
+NIJ = DATA / "nij" / "nij_train.csv"
+COMPAS = DATA / "compas" / "compas-scores-two-years.csv"
+ROSSI = DATA / "rossi" / "Rossi.csv"
+SLICE = 1500
+
+
+def _head(frame: RealFrame, n: int) -> RealFrame:
+    return RealFrame(frame.X.iloc[:n], frame.y[:n], frame.groups.iloc[:n], frame.extra.iloc[:n], frame.name,
+                     frame.target, frame.notes, frame.n_dropped)
+
+
+def _split_csv(path: Path, tmp_path: Path, n_train: int) -> tuple[Path, Path]:
+    """The file cut in two files of the same format: the first ``n_train`` rows and the rest."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    train, test = tmp_path / f"train_{path.name}", tmp_path / f"test_{path.name}"
+    raw.iloc[:n_train].to_csv(train, index=False)
+    raw.iloc[n_train:].to_csv(test, index=False)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def compas_slice() -> RealFrame:
+    return _head(load("compas", COMPAS), SLICE)
+
+
+def _is_probability(p: np.ndarray, n: int) -> None:
+    assert p.shape == (n,)
+    assert np.isfinite(p).all()
+    assert ((p > 0) & (p < 1)).all()
+
+
+def test_cross_validate_real_on_a_compas_slice(compas_slice):
+    p = cross_validate_real(compas_slice, folds=5, seed=0)
+    _is_probability(p, SLICE)
+    assert roc_auc_score(compas_slice.y, p) > 0.6
+    np.testing.assert_array_equal(p, cross_validate_real(compas_slice, folds=5, seed=0))  # seeded
+
+
+def test_logistic_and_decile_calibration_share_the_folds(compas_slice):
+    folds = fold_indices(compas_slice.y, folds=5, seed=3)
+    assert sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(SLICE))
+    decile = compas_slice.extra["decile_score"].to_numpy()
+    p = calibrate_score_oof(decile, compas_slice.y, folds=5, seed=3)
+    _is_probability(p, SLICE)
+    assert roc_auc_score(compas_slice.y, p) > 0.6
+    _is_probability(logistic_oof(compas_slice, folds=5, seed=3), SLICE)
+
+
+def test_monotone_constraints_must_name_features(compas_slice):
+    p = cross_validate_real(compas_slice, folds=3, monotone={"priors_count": 1})
+    _is_probability(p, SLICE)
+    with pytest.raises(ValueError, match="no_such_feature"):
+        cross_validate_real(compas_slice, folds=3, monotone={"no_such_feature": 1})
+
+
+def test_rossi_with_and_without_employment_both_run():
+    frames = {flag: load("rossi", ROSSI, with_employment=flag) for flag in (True, False)}
+    assert frames[True].X.shape[1] > frames[False].X.shape[1]
+    for frame in frames.values():
+        _is_probability(cross_validate_real(frame, folds=5, seed=1, params=SMALL_PARAMS), len(frame.y))
+        _is_probability(logistic_oof(frame, folds=5, seed=1), len(frame.y))
+
+
+@pytest.mark.parametrize("source, path, column", [
+    ("compas", COMPAS, "priors_count"),
+    ("rossi", ROSSI, "emp12"),
+])
+def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path, source, path, column):
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=300).drop(columns=[column])
+    broken = tmp_path / "broken.csv"
+    raw.to_csv(broken, index=False)
+    with pytest.raises(DataValidationError, match=column):
+        benchmark_real(source, path, broken, track=False)
+    result = CliRunner().invoke(standalone_app(), ["benchmark", "real", "--data", source, "--train", str(path),
+                                                   "--test", str(broken), "--no-track"])
+    assert result.exit_code == 1
+    assert column in result.output and "required column is missing" in result.output
+
+
+def test_fit_predict_real_with_a_test_file_in_the_same_format(tmp_path):
+    train_path, test_path = _split_csv(COMPAS, tmp_path, 5000)
+    train, test = load("compas", train_path), load("compas", test_path)
+    assert [list(train.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")] == \
+        [list(test.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")]
+    p = fit_predict_real(train, test, seed=0)
+    _is_probability(p, len(test.y))
+    assert roc_auc_score(test.y, p) > 0.6
+
+
+def test_cli_with_a_test_file_prints_the_table_and_writes_the_docs(tmp_path):
+    train_path, test_path = _split_csv(ROSSI, tmp_path, 300)
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n<!-- real:nij -->\nkept\n<!-- /real:nij -->\n\n"
+                    "<!-- real:rossi -->\nold figures\n<!-- /real:rossi -->\n", encoding="utf-8")
+    result = CliRunner().invoke(standalone_app(), [
+        "benchmark", "real", "--data", "rossi", "--train", str(train_path), "--test", str(test_path),
+        "--no-track", "--write-docs", "--docs", str(docs)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "LightGBM small, static columns only" in result.output
+    text = docs.read_text(encoding="utf-8")
+    assert "old figures" not in text and "kept" in text
+    assert f"--test {test_path}" in text and "| logistic, with employment weeks 1-25 |" in text
+    assert text.count(markers("rossi")[0]) == 1
+
+
+def test_update_docs_appends_a_missing_section_and_replaces_it_later(tmp_path):
+    docs = tmp_path / "docs" / "benchmarks.md"
+    update_docs(docs, "compas", "first")
+    update_docs(docs, "nij", "nij section")
+    update_docs(docs, "compas", "second")
+    text = docs.read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks on real public data")
+    assert "second" in text and "first" not in text and "nij section" in text
+    assert text.index(markers("compas")[0]) < text.index(markers("nij")[0])
