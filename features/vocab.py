@@ -12,7 +12,7 @@ from typing import Literal
 Lang = Literal["zh", "en"]
 
 
-class _Labelled(StrEnum):
+class Labelled(StrEnum):
     """A StrEnum whose members carry ``zh`` and ``en`` labels."""
 
     def __new__(cls, value: str, zh: str, en: str):  # noqa: D102 - enum plumbing
@@ -32,7 +32,7 @@ class _Labelled(StrEnum):
         return [m.value for m in cls]
 
 
-class Stage(_Labelled):
+class Stage(Labelled):
     """The three assessments (design.md, "Stages")."""
 
     INTAKE = "intake", "入矫评估", "intake assessment"
@@ -40,38 +40,38 @@ class Stage(_Labelled):
     RELEASE = "release", "解矫评估", "release assessment"
 
 
-class Sex(_Labelled):
+class Sex(Labelled):
     MALE = "male", "男", "male"
     FEMALE = "female", "女", "female"
 
 
-class Education(_Labelled):
+class Education(Labelled):
     PRIMARY_OR_LESS = "primary_or_less", "小学及以下", "primary school or less"
     JUNIOR_SECONDARY = "junior_secondary", "初中", "junior secondary"
     SENIOR_SECONDARY = "senior_secondary", "高中/中专", "senior secondary or vocational"
     TERTIARY = "tertiary", "大专及以上", "tertiary"
 
 
-class Employment(_Labelled):
+class Employment(Labelled):
     EMPLOYED = "employed", "就业", "employed"
     UNEMPLOYED = "unemployed", "无业", "unemployed"
     OTHER = "other", "其他(学生/退休)", "other (student, retired)"
 
 
-class Marital(_Labelled):
+class Marital(Labelled):
     SINGLE = "single", "未婚", "single"
     MARRIED = "married", "已婚", "married"
     DIVORCED = "divorced", "离异", "divorced"
     WIDOWED = "widowed", "丧偶", "widowed"
 
 
-class SupervisionType(_Labelled):
+class SupervisionType(Labelled):
     PROBATION = "probation", "缓刑", "probation"
     PAROLE = "parole", "假释", "parole"
     MEDICAL = "medical", "暂予监外执行", "temporary service outside prison"
 
 
-class Offence(_Labelled):
+class Offence(Labelled):
     """Offence category of the current sentence (domain.md, "Risk factors")."""
 
     ROBBERY = "robbery", "抢劫/抢夺", "robbery or snatching"
@@ -90,7 +90,7 @@ class Offence(_Labelled):
     OTHER = "other", "其他", "other offence"
 
 
-class EventType(_Labelled):
+class EventType(Labelled):
     """Dated events of the ``events`` table (design.md, "Data contract")."""
 
     # family changes (重大家庭变故)
@@ -144,7 +144,7 @@ INTAKE_FLAGS: dict[str, tuple[str, str]] = {
 }
 
 #: Categorical columns of ``persons`` and their vocabularies.
-CATEGORICAL_COLUMNS: dict[str, type[_Labelled]] = {
+CATEGORICAL_COLUMNS: dict[str, type[Labelled]] = {
     "sex": Sex,
     "education": Education,
     "employment": Employment,

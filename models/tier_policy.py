@@ -19,7 +19,6 @@ import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.catalog import CATALOG, features_for
-from features.vocab import CATEGORICAL_COLUMNS, Stage
+from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +40,14 @@ _SET_OPS = ("in", "not_in")
 _CATEGORICAL_OPS = ("==", "!=", "in", "not_in")
 
 
-class _Labelled(StrEnum):
-    """A StrEnum whose members carry ``zh`` and ``en`` labels."""
-
-    def __new__(cls, value: str, zh: str, en: str):  # noqa: D102 - enum plumbing
-        obj = str.__new__(cls, value)
-        obj._value_ = value
-        obj.zh = zh
-        obj.en = en
-        return obj
-
-    def label(self, lang: Literal["zh", "en"] = "en") -> str:
-        """The label of this value in ``lang`` ("zh" or "en")."""
-        return self.zh if lang == "zh" else self.en
-
-
-class Tier(_Labelled):
+class Tier(Labelled):
     """Management tier (domain.md, "Management tiers")."""
 
     STRICT = "strict", "严管", "strict"
     ORDINARY = "ordinary", "普管", "ordinary"
 
 
-class Band(_Labelled):
+class Band(Labelled):
     """Risk band of the calibrated probability, in increasing order."""
 
     LOW = "low", "低", "low"
