@@ -8,13 +8,15 @@ and events), so a model never sees in training what it cannot see in service.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
 from features.catalog import (
     CATALOG, EVENT_FAMILIES, GRADE_VALUES, VIOLATION_FAMILIES, features_for, window_suffix,
 )
-from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Stage
+from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled, Stage
 
 DAY = np.timedelta64(1, "D")
 TREND_DAYS = 90
@@ -64,7 +66,7 @@ def build_features(
         missing = assessments["person_id"].to_numpy()[person_row < 0][:5]
         raise KeyError(f"assessments for unknown person_id(s): {list(missing)}")
     people = persons.iloc[person_row].reset_index(drop=True)
-    as_of = pd.Series(assessments["as_of"].to_numpy(), dtype="datetime64[ns]")
+    as_of = assessments["as_of"].to_numpy(dtype="datetime64[ns]")
     columns = _static_columns(people, as_of)
     columns.update(_event_columns(events, assessments["person_id"].to_numpy(), as_of, people))
     columns["violations_term"] = sum(columns[f"{fam}_term"] for fam in VIOLATION_FAMILIES)
@@ -75,37 +77,60 @@ def build_features(
     return frame
 
 
-def _static_columns(people: pd.DataFrame, as_of: pd.Series) -> dict[str, object]:
-    start, end = people["supervision_start"], people["supervision_end"]
+def _static_columns(people: pd.DataFrame, as_of: np.ndarray) -> dict[str, object]:
+    start, end = (people[c].to_numpy(dtype="datetime64[ns]") for c in ("supervision_start", "supervision_end"))
     term_days = (end - start) / DAY
-    served = ((as_of - start) / DAY).clip(lower=0)
+    served = np.maximum((as_of - start) / DAY, 0.0)
     cols: dict[str, object] = {
-        "age": ((as_of - people["birth_date"]) / DAY / 365.25).to_numpy(),
+        "age": (as_of - people["birth_date"].to_numpy(dtype="datetime64[ns]")) / DAY / 365.25,
         "sentence_months": people["sentence_months"].to_numpy(dtype=float),
-        "term_months": (term_days / (365.25 / 12)).round(1).to_numpy(),
+        "term_months": np.round(term_days / (365.25 / 12), 1),
         "prior_convictions": people["prior_convictions"].to_numpy(dtype=float),
         "prior_supervisions": people["prior_supervisions"].to_numpy(dtype=float),
         "local": people["local"].to_numpy(dtype=float),
-        "days_since_start": served.to_numpy(dtype=float),
-        "share_served": (served / term_days).clip(upper=1).to_numpy(dtype=float),
+        "days_since_start": served,
+        "share_served": np.minimum(served / term_days, 1.0),
     }
     for name, vocab in CATEGORICAL_COLUMNS.items():
-        cols[name] = pd.Categorical(people[name].astype(str).to_numpy(), categories=vocab.codes())
+        cols[name] = categorical(people[name], vocab)
     for flag in INTAKE_FLAGS:
         cols[flag] = people[flag].to_numpy(dtype=float)
     return cols
 
 
-def _event_columns(events: pd.DataFrame, person_ids: np.ndarray, as_of: pd.Series,
+@functools.cache
+def category_dtype(vocab: type[Labelled]) -> pd.CategoricalDtype:
+    """The fixed categorical dtype of a vocabulary (all codes, declaration order), built once."""
+    return pd.CategoricalDtype(vocab.codes())
+
+
+def categorical(values: pd.Series | np.ndarray, vocab: type[Labelled]) -> pd.Categorical:
+    """``values`` as a categorical over the vocabulary's full code list (unknown codes become NaN)."""
+    dtype = category_dtype(vocab)
+    values = np.asarray(values, dtype=object)
+    if len(values) <= 64:  # a request's few rows: a dict look-up beats building an index engine
+        position = _positions(vocab)
+        codes = np.array([position.get(str(v), -1) for v in values], dtype=np.int8)
+    else:
+        codes = dtype.categories.get_indexer(values.astype(str))
+    return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+@functools.cache
+def _positions(vocab: type[Labelled]) -> dict[str, int]:
+    return {code: i for i, code in enumerate(vocab.codes())}
+
+
+def _event_columns(events: pd.DataFrame, person_ids: np.ndarray, as_of: np.ndarray,
                    people: pd.DataFrame) -> dict[str, np.ndarray]:
     """Counts, recency, trends, grades and points from events dated before each ``as_of``."""
     n = len(person_ids)
     ev = _events_before(events, person_ids, as_of)
-    row, age, etype = ev["row"], ev["age_days"], ev["event_type"]
+    row, age, etype = ev["row"], ev["age_days"], ev["event_code"]
     in_term = ev["date"] >= people["supervision_start"].to_numpy()[row]
     cols: dict[str, np.ndarray] = {}
     for fam in EVENT_FAMILIES:
-        mask = np.isin(etype, [t.value for t in fam.event_types])
+        mask = np.isin(etype, _codes(*fam.event_types))
         r, a, t = row[mask], age[mask], in_term[mask]
         for window in fam.windows:
             hit = t if window is None else a <= window
@@ -123,7 +148,7 @@ def _event_columns(events: pd.DataFrame, person_ids: np.ndarray, as_of: pd.Serie
     return cols
 
 
-def _events_before(events: pd.DataFrame, person_ids: np.ndarray, as_of: pd.Series) -> dict[str, np.ndarray]:
+def _events_before(events: pd.DataFrame, person_ids: np.ndarray, as_of: np.ndarray) -> dict[str, np.ndarray]:
     """Pair each event with the assessments of its person; keep those dated before ``as_of``."""
     ids = pd.Index(person_ids)
     if ids.is_unique:
@@ -137,23 +162,25 @@ def _events_before(events: pd.DataFrame, person_ids: np.ndarray, as_of: pd.Serie
         pairs = left.merge(right, on="person_id")
         ev_idx, row = pairs["ev"].to_numpy(), pairs["row"].to_numpy()
     dates = events["date"].to_numpy(dtype="datetime64[ns]")[ev_idx]
-    age_days = (as_of.to_numpy()[row] - dates) / DAY
+    age_days = (as_of[row] - dates) / DAY
     before = age_days > 0
     ev_idx, row = ev_idx[before], row[before]
     return {
         "row": row,
         "age_days": age_days[before],
         "date": dates[before],
-        "event_type": events["event_type"].to_numpy(dtype=object)[ev_idx].astype(str),
+        "event_code": _event_codes(events["event_type"])[ev_idx],
         "value": events["value"].to_numpy(dtype=float, na_value=np.nan)[ev_idx],
     }
 
 
 def _grade_and_points(ev: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    row, age, etype, value = ev["row"], ev["age_days"], ev["event_type"], ev["value"]
-    is_grade = np.isin(etype, [t.value for t in GRADE_VALUES])
-    grade_value = pd.Series(etype[is_grade]).map({t.value: v for t, v in GRADE_VALUES.items()}).to_numpy(float)
-    is_points = etype == EventType.MONTHLY_POINTS.value
+    row, age, etype, value = ev["row"], ev["age_days"], ev["event_code"], ev["value"]
+    grade_of_code = np.full(len(EventType), np.nan)
+    grade_of_code[_codes(*GRADE_VALUES)] = list(GRADE_VALUES.values())
+    is_grade = np.isin(etype, _codes(*GRADE_VALUES))
+    grade_value = grade_of_code[etype[is_grade]]
+    is_points = etype == _codes(EventType.MONTHLY_POINTS)[0]
     recent_points = is_points & (age <= 90)
     sums = np.bincount(row[recent_points], weights=value[recent_points], minlength=n)
     counts = np.bincount(row[recent_points], minlength=n)
@@ -161,12 +188,29 @@ def _grade_and_points(ev: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray
         mean_points = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return {
         "grade_latest": _latest(row[is_grade], age[is_grade], grade_value, n),
-        "grade_unqualified_n": np.bincount(row[etype == EventType.GRADE_UNQUALIFIED.value], minlength=n)
+        "grade_unqualified_n": np.bincount(row[etype == _codes(EventType.GRADE_UNQUALIFIED)[0]], minlength=n)
         .astype(float),
-        "grade_good_n": np.bincount(row[etype == EventType.GRADE_GOOD.value], minlength=n).astype(float),
+        "grade_good_n": np.bincount(row[etype == _codes(EventType.GRADE_GOOD)[0]], minlength=n).astype(float),
         "points_latest": _latest(row[is_points], age[is_points], value[is_points], n),
         "points_mean_90d": mean_points,
     }
+
+
+_EVENT_CODE = {t: i for i, t in enumerate(EventType)}
+
+
+def _codes(*types: EventType) -> np.ndarray:
+    """Integer codes of event types (their position in the vocabulary, as in :func:`category_dtype`)."""
+    return np.array([_EVENT_CODE[t] for t in types])
+
+
+def _event_codes(event_type: pd.Series) -> np.ndarray:
+    """Integer code of each event's type, reusing a categorical column's codes when they agree."""
+    dtype = category_dtype(EventType)
+    if isinstance(event_type.dtype, pd.CategoricalDtype):
+        remap = dtype.categories.get_indexer(event_type.cat.categories.astype(str))
+        return np.append(remap, -1)[event_type.cat.codes.to_numpy()]  # code -1 (missing) stays -1
+    return dtype.categories.get_indexer(event_type.to_numpy(dtype=object).astype(str))
 
 
 def _latest(row: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
