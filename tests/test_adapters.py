@@ -148,6 +148,36 @@ def test_compas_options():
     assert "sex" in with_sex.X.columns and "jail_days" not in with_sex.X.columns
 
 
+def test_compas_age_is_age_at_screening_and_the_file_age_is_only_an_option():
+    frame = load_compas(COMPAS, nrows=SLICE)
+    # id 1: born 1947-04-18, screened 2013-08-14 -> 66.3 years; the file's age (2016 data pull) says 69
+    assert frame.X.loc["1", "age"] == pytest.approx(66.32, abs=0.01)
+    assert load_compas(COMPAS, age="file", nrows=SLICE).X.loc["1", "age"] == 69
+    for column in ("days_charge_to_screening", "jail_days_before_screening"):
+        assert (frame.X[column].dropna() >= 0).all()
+    with pytest.raises(ValueError, match="age option"):
+        load_compas(COMPAS, age="later", nrows=10)
+
+
+def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_path):
+    """Rewriting the outcome, the jail release, the file's age and later columns never changes X."""
+    raw = _raw(COMPAS, SLICE)
+    later = ["c_jail_out", "age", "r_offense_date", "r_jail_in", "r_jail_out", "r_days_from_arrest",
+             "vr_offense_date", "in_custody", "out_custody", "start", "end", "event", "two_year_recid"]
+    changed = raw.copy()
+    rng = np.random.default_rng(0)
+    for column in later:
+        if column in ("c_jail_out", "r_offense_date", "r_jail_in", "r_jail_out", "vr_offense_date", "in_custody",
+                      "out_custody"):
+            changed[column] = "2016-01-01"
+        else:
+            changed[column] = rng.integers(0, 2, len(raw)).astype(str)
+    before = load_compas(_write(raw, tmp_path / "a.csv"), jail_days=False)
+    after = load_compas(_write(changed, tmp_path / "b.csv"), jail_days=False)
+    pd.testing.assert_frame_equal(before.X, after.X)
+    assert (before.y != after.y).any()
+
+
 def test_charge_family_mapping():
     desc = pd.Series(["Battery", "Possession of Cocaine", "Grand Theft in the 3rd Degree",
                       "Driving While License Revoked", "arrest case no charge", "Carrying Concealed Firearm",

@@ -19,8 +19,8 @@ from typer.testing import CliRunner  # noqa: E402
 from features.adapters import RealFrame, load  # noqa: E402
 from features.schema import DataValidationError  # noqa: E402
 from training.real import (  # noqa: E402
-    SMALL_PARAMS, benchmark_real, calibrate_score_oof, cross_validate_real, fit_predict_real, fold_indices,
-    logistic_oof,
+    COMPAS_MONOTONE, SMALL_PARAMS, benchmark_real, calibrate_score_oof, cross_validate_real, fit_crossfit_booster,
+    fit_predict_real, fold_indices, logistic_oof,
 )
 from training.real_cli import markers, standalone_app, update_docs  # noqa: E402
 
@@ -62,6 +62,25 @@ def test_cross_validate_real_on_a_compas_slice(compas_slice):
     _is_probability(p, SLICE)
     assert roc_auc_score(compas_slice.y, p) > 0.6
     np.testing.assert_array_equal(p, cross_validate_real(compas_slice, folds=5, seed=0))  # seeded
+
+
+def test_crossfit_booster_calibrates_on_the_inner_out_of_fold_scores(compas_slice):
+    X, y = compas_slice.X, compas_slice.y
+    model = fit_crossfit_booster(X, y, 0, monotone=COMPAS_MONOTONE, inner=4)
+    assert len(model.boosters) == 4
+    assert model.calibrator.method_ in ("platt", "isotonic")
+    _is_probability(model(X), SLICE)
+    np.testing.assert_array_equal(model(X), fit_crossfit_booster(X, y, 0, monotone=COMPAS_MONOTONE, inner=4)(X))
+    # monotone: more priors never lower the score, more years of age never raise it
+    row = X.iloc[[0] * 5].copy()
+    row["priors_count"] = [0.0, 2, 5, 10, 20]
+    assert np.all(np.diff(model(row)) >= 0)
+    row = X.iloc[[0] * 5].copy()
+    row["age"] = [19.0, 25, 35, 50, 70]
+    assert np.all(np.diff(model(row)) <= 0)
+    p = cross_validate_real(compas_slice, folds=3, seed=0, crossfit=True, monotone=COMPAS_MONOTONE)
+    _is_probability(p, SLICE)
+    assert roc_auc_score(y, p) > 0.6
 
 
 def test_logistic_and_decile_calibration_share_the_folds(compas_slice):

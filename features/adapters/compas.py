@@ -5,6 +5,13 @@ usual filter. The features are the defendant's record at screening; COMPAS's own
 (``decile_score``, ``score_text``) are kept in ``extra`` as the comparison, never as features;
 race, sex and the age category are ``groups`` (sex may be added as a feature with
 ``features="with_sex"``). Every mapping is listed in ``MAPPING.md`` beside this file.
+
+Point-in-time: every default feature is a fact dated on or before the COMPAS screening date. The
+file's own ``age`` column is the age at ProPublica's data pull (about April 2016), not at
+screening, so its offset from the true age encodes the screening date, and through the file's
+construction (people screened after March 2014 are nearly all recidivists) the outcome; the
+adapter therefore computes the age at screening from ``dob`` (``age="file"`` keeps the file's
+column, for comparison only). ``jail_days`` (optional) is not point-in-time either.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "compas"
 CompasFeatures = Literal["default", "with_sex"]
+CompasAge = Literal["screening", "file"]
 TARGET = "two_year_recid"
 
 SEX = {"Male": "male", "Female": "female"}
@@ -60,9 +68,10 @@ FILTER_REASONS = {
     "degree": "c_charge_degree == 'O' (ordinary traffic offence)",
     "score": "score_text == 'N/A'",
 }
-REQUIRED = ["id", "sex", "age", "age_cat", "race", *COUNTS, "days_b_screening_arrest", "c_jail_in", "c_jail_out",
-            "c_charge_degree", "c_charge_desc", "is_recid", "decile_score", "score_text", "compas_screening_date",
-            TARGET]
+REQUIRED = ["id", "sex", "dob", "age", "age_cat", "race", *COUNTS, "days_b_screening_arrest", "c_jail_in",
+            "c_jail_out", "c_offense_date", "c_arrest_date", "c_charge_degree", "c_charge_desc", "is_recid",
+            "decile_score", "score_text", "compas_screening_date", TARGET]
+DAYS_PER_YEAR = 365.25
 
 
 def charge_family(descriptions: pd.Series) -> pd.Categorical:
@@ -79,6 +88,33 @@ def charge_family(descriptions: pd.Series) -> pd.Categorical:
         unassigned &= ~hit
     family[text == ""] = None
     return pd.Categorical(family.to_numpy(dtype=object), categories=FAMILIES)
+
+
+def _date(p: Parser, column: str, *, required: bool = False) -> pd.Series:
+    """A date (the day part of a date or timestamp) as a normalised timestamp; blank as NaT."""
+    s = p.text(column)
+    out = pd.to_datetime(s.where(s != ""), errors="coerce", format="mixed").dt.normalize()
+    blank = (s == "").to_numpy()
+    p.refuse(column, out.isna().to_numpy() & ~blank, s, "not a date")
+    if required:
+        p.refuse(column, blank, s, "required value is missing")
+    return out
+
+
+def _point_in_time(p: Parser) -> dict[str, np.ndarray]:
+    """Features dated on or before the screening date: age at screening, days from the charge's
+    arrest (or offence, when no arrest date) to screening, days in jail before screening.
+
+    A jail entry or arrest dated after the screening date is not known at screening: it counts as 0
+    days (the same as an entry on the screening day).
+    """
+    screening = _date(p, "compas_screening_date", required=True)
+    dob = _date(p, "dob", required=True)
+    charge = _date(p, "c_arrest_date").fillna(_date(p, "c_offense_date"))
+    jail_in = _date(p, "c_jail_in")
+    days = lambda start: (screening - start).dt.days.clip(lower=0).to_numpy(dtype=float, na_value=np.nan)  # noqa: E731
+    return {"age": ((screening - dob).dt.days / DAYS_PER_YEAR).to_numpy(dtype=float, na_value=np.nan),
+            "days_charge_to_screening": days(charge), "jail_days_before_screening": days(jail_in)}
 
 
 def _jail_days(raw: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -111,7 +147,7 @@ def _filter(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def load_compas(path: str | Path, *, features: CompasFeatures = "default", jail_days: bool = True,
-                nrows: int | None = None) -> RealFrame:
+                age: CompasAge = "screening", nrows: int | None = None) -> RealFrame:
     """The COMPAS two-year recidivism frame after ProPublica's filter.
 
     Parameters
@@ -119,11 +155,16 @@ def load_compas(path: str | Path, *, features: CompasFeatures = "default", jail_
     path
         ``compas-scores-two-years.csv`` or any file in the same format.
     features
-        ``"default"``: age, juvenile and adult prior counts, charge degree, charge family, jail
-        days. ``"with_sex"``: the same plus sex.
+        ``"default"``: age at screening, juvenile and adult prior counts, charge degree, charge
+        family, days from the charge's arrest to screening, days in jail before screening, and jail
+        days when ``jail_days``. ``"with_sex"``: the same plus sex.
     jail_days
         Include the length of the jail stay for the current charge. It is not point-in-time: the
         release is after the screening date for many rows (see ``notes``).
+    age
+        ``"screening"``: age at the screening date from ``dob`` (point-in-time). ``"file"``: the
+        file's ``age`` column, the age at the 2016 data pull, which encodes the screening date
+        (for comparison only; see the module docstring).
     nrows
         Read only the first ``nrows`` rows.
 
@@ -141,17 +182,22 @@ def load_compas(path: str | Path, *, features: CompasFeatures = "default", jail_
     """
     if features not in ("default", "with_sex"):
         raise ValueError(f"unknown features option {features!r}: expected 'default' or 'with_sex'")
+    if age not in ("screening", "file"):
+        raise ValueError(f"unknown age option {age!r}: expected 'screening' or 'file'")
     raw = read_csv(path, SOURCE, nrows=nrows)
     require_columns(raw, REQUIRED, SOURCE)  # pandas names the file's second decile_score 'decile_score.1'
     kept, dropped = _filter(raw)
     p = Parser(kept, SOURCE, id_column="id")
     sex = p.category("sex", list(SEX.values()), mapping=SEX)
-    cols: dict[str, object] = {"age": p.number("age", required=True)}
+    timed = _point_in_time(p)
+    file_age = p.number("age", required=True)
+    cols: dict[str, object] = {"age": file_age if age == "file" else timed["age"]}
     if features == "with_sex":
         cols["sex"] = sex
     cols.update({c: p.number(c, required=True) for c in COUNTS})
     cols["c_charge_degree"] = p.category("c_charge_degree", ["F", "M"])
     cols["charge_family"] = charge_family(kept["c_charge_desc"])
+    cols.update({c: timed[c] for c in ("days_charge_to_screening", "jail_days_before_screening")})
     late_release = 0
     if jail_days:
         cols["jail_days"], late_release = _jail_days(kept)
@@ -165,15 +211,26 @@ def load_compas(path: str | Path, *, features: CompasFeatures = "default", jail_
     index = pd.Index(p.ids.astype(str), name="source_id")
     frame = RealFrame(
         pd.DataFrame(cols, index=index), y.astype(int), pd.DataFrame(groups, index=index),
-        pd.DataFrame(extra, index=index), "compas_two_year", TARGET, _notes(jail_days, late_release, len(kept)),
+        pd.DataFrame(extra, index=index), "compas_two_year", TARGET,
+        _notes(jail_days, late_release, len(kept), age),
         dropped,
     )
     log.info("compas: %d rows kept, base rate %.4f, dropped %s", len(frame.y), frame.base_rate, dropped)
     return frame
 
 
-def _notes(jail_days: bool, late_release: int, n: int) -> list[str]:
+def _notes(jail_days: bool, late_release: int, n: int, age: str) -> list[str]:
     notes = [
+        "age = age at the COMPAS screening date (from dob), not the file's age column: that is the age at "
+        "ProPublica's data pull (about April 2016; it matches for 95% of rows), 1-4 years above the age at "
+        "screening, and its offset encodes the screening date, which predicts the label through the file's "
+        "construction (people screened after March 2014 are nearly all recidivists)."
+        if age == "screening" else
+        "age = the file's age column (age at the 2016 data pull), NOT point-in-time: its offset from the age "
+        "at screening encodes the screening date and, through the file's construction, the outcome.",
+        "days_charge_to_screening = days from c_arrest_date (c_offense_date when blank) to the screening date; "
+        "jail_days_before_screening = days from c_jail_in to the screening date; dates after screening count "
+        "as 0 (not known at screening).",
         "ProPublica's filter applied (days_b_screening_arrest within -30..30, is_recid != -1, "
         "c_charge_degree != 'O', score_text != 'N/A'); n_dropped counts each step in that order.",
         "COMPAS outputs (decile_score, score_text) are comparison columns in extra, never features; "
