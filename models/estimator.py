@@ -29,11 +29,17 @@ from features.catalog import CATALOG, features_for
 from features.vocab import Stage
 
 log = logging.getLogger(__name__)
+PREDICT_THREADS = 1  # scoring is one person or a few thousand rows: extra OpenMP threads only spin
 
 
 @dataclass(frozen=True)
 class BoosterParams:
-    """LightGBM settings of one fit (the search varies ``num_leaves`` and ``min_child_samples``)."""
+    """LightGBM settings of one fit (the search varies ``num_leaves`` and ``min_child_samples``).
+
+    ``num_threads`` defaults to 1: on a small shared machine LightGBM's OpenMP threads spin while
+    they wait for a core, and a 2-thread fit sharing 2 cores with another process ran many times
+    slower than a 1-thread fit (see docs/benchmarks.md, "Synthetic cohort").
+    """
 
     num_leaves: int = 15
     max_depth: int = 4
@@ -44,6 +50,7 @@ class BoosterParams:
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
+    num_threads: int = 1
     extra: dict = field(default_factory=dict)
 
     def lgb_params(self, monotone: list[int], seed: int) -> dict:
@@ -53,7 +60,7 @@ class BoosterParams:
             "min_child_samples": self.min_child_samples, "learning_rate": self.learning_rate,
             "feature_fraction": self.feature_fraction, "bagging_fraction": self.bagging_fraction,
             "bagging_freq": 1, "lambda_l2": self.lambda_l2, "monotone_constraints": monotone,
-            "monotone_constraints_method": "advanced", "seed": seed, "num_threads": 2,
+            "monotone_constraints_method": "advanced", "seed": seed, "num_threads": self.num_threads,
             "deterministic": True, "force_row_wise": True, "cat_smooth": 20, "min_data_per_group": 50,
             **self.extra,
         }
@@ -137,23 +144,53 @@ class StageModel(BaseEstimator):
             raise KeyError(f"feature frame lacks the {Stage(self.stage).value} features {missing[:5]}")
         return X[self.feature_names]
 
-    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        """The booster's log-odds."""
-        check_is_fitted(self, "booster_")
-        return self.booster_.predict(self._frame(X), raw_score=True, num_iteration=self.best_iteration_)
+    def matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The feature frame as the booster's float matrix (categories as their codes, missing as NaN).
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        LightGBM's own pandas conversion costs ~10 ms a call, which dominates scoring one person.
+        The codes are those LightGBM would use: every frame's categoricals carry the vocabulary's
+        full category list, checked here against the list the booster was trained with.
+        """
+        check_is_fitted(self, "booster_")
+        X = self._frame(X)
+        names = self.feature_names
+        cats = [i for i, n in enumerate(names) if isinstance(X[n].dtype, pd.CategoricalDtype)]
+        nums = [i for i in range(len(names)) if i not in set(cats)]
+        M = np.empty((len(X), len(names)))
+        M[:, nums] = X[[names[i] for i in nums]].to_numpy(dtype=float, na_value=np.nan)
+        trained_categories = self.booster_.pandas_categorical or []
+        if len(trained_categories) != len(cats):
+            raise ValueError(f"the frame has {len(cats)} categorical features, the model was trained with "
+                             f"{len(trained_categories)}")
+        for i, trained in zip(cats, trained_categories):
+            col = X[names[i]]
+            if list(col.cat.categories) != list(trained):
+                raise ValueError(f"feature '{names[i]}' has other categories than the model was trained with")
+            codes = col.cat.codes.to_numpy()
+            M[:, i] = np.where(codes < 0, np.nan, codes)
+        return M
+
+    def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The booster's log-odds (from a feature frame or its :meth:`matrix`)."""
+        M = X if isinstance(X, np.ndarray) else self.matrix(X)
+        return self.booster_.predict(M, raw_score=True, num_iteration=self.best_iteration_,
+                                     num_threads=PREDICT_THREADS)
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probability of re-offence within the stage's horizon (1-D array)."""
         return self.calibrator_.predict(self.raw_score(X))
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+    def contributions(self, X: pd.DataFrame | np.ndarray, *, index: pd.Index | None = None) -> pd.DataFrame:
         """Exact TreeSHAP contributions in log-odds, one column per feature plus ``base_value``.
 
         Each row sums to :meth:`raw_score` (additivity).
         """
-        check_is_fitted(self, "booster_")
-        contrib = self.booster_.predict(self._frame(X), pred_contrib=True, num_iteration=self.best_iteration_)
-        return pd.DataFrame(contrib, columns=[*self.feature_names, "base_value"], index=X.index)
+        M = X if isinstance(X, np.ndarray) else self.matrix(X)
+        contrib = self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_,
+                                        num_threads=PREDICT_THREADS)
+        if index is None and isinstance(X, pd.DataFrame):
+            index = X.index
+        return pd.DataFrame(contrib, columns=[*self.feature_names, "base_value"], index=index)
 
     @property
     def size(self) -> dict[str, int]:
