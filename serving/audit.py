@@ -75,7 +75,8 @@ assessments = Table(
     Column("created_at", String(40), nullable=False),
     Column("person_key", String(64), nullable=False, index=True),
     *(Column(name, Text, nullable=False) for name in
-      ("stage", "model_name", "model_version", "policy_version", "request_json", "response_json")),
+      ("stage", "model_name", "model_version", "policy_version", "request_json", "response_json",
+       "explanation_json", "actor")),
     *_hash_columns(),
 )
 overrides = Table(
@@ -95,7 +96,8 @@ chain_head = Table(
 )
 _CHAINS = {"assessments": (assessments, "assessment_id"), "overrides": (overrides, "override_id")}
 _RECORD_FIELDS = frozenset({"assessment_id", "person_id", "stage", "model_name", "model_version",
-                            "policy_version", "request", "response"})
+                            "policy_version", "request", "response", "explanation", "actor"})
+_OPTIONAL_FIELDS = {"explanation": {}, "actor": ""}
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class AuditRecord:
     policy_version: str
     request_json: str
     response_json: str
+    explanation_json: str
+    actor: str
     prev_hash: str
     record_hash: str
     overrides: tuple[OverrideRecord, ...] = ()
@@ -140,6 +144,11 @@ class AuditRecord:
     def response(self) -> dict[str, Any]:
         """The stored response, as it was returned."""
         return json.loads(self.response_json)
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        """The full explanation stored beside the response (every feature's value and contribution)."""
+        return json.loads(self.explanation_json)
 
 
 @dataclass(frozen=True)
@@ -196,11 +205,17 @@ class AuditStore:
         return hmac.new(self._key, str(person_id).encode("utf-8"), hashlib.sha256).hexdigest()
 
     def append_assessment(self, *, assessment_id: str, person_id: str, stage: str, model_name: str,
-                          model_version: str, policy_version: str, request: dict, response: dict) -> AuditRecord:
-        """Store one assessment (committed before returning)."""
+                          model_version: str, policy_version: str, request: dict, response: dict,
+                          explanation: dict | None = None, actor: str = "") -> AuditRecord:
+        """Store one assessment (committed before returning).
+
+        ``explanation`` holds what the response summarises (every feature's value and
+        contribution); ``actor`` is the user who asked for the assessment.
+        """
         return self.append_many([dict(assessment_id=assessment_id, person_id=person_id, stage=stage,
                                       model_name=model_name, model_version=model_version,
-                                      policy_version=policy_version, request=request, response=response)])[0]
+                                      policy_version=policy_version, request=request, response=response,
+                                      explanation=explanation or {}, actor=actor)])[0]
 
     def append_many(self, records: list[dict]) -> list[AuditRecord]:
         """Store a batch of assessments in one transaction (fields as :meth:`append_assessment`).
@@ -299,6 +314,7 @@ class AuditStore:
                 yield conn
 
     def _prepare(self, i: int, rec: Mapping[str, Any]) -> dict[str, Any]:
+        rec = {**_OPTIONAL_FIELDS, **rec}
         if set(rec) != _RECORD_FIELDS:
             raise ValueError(f"record {i}: missing {sorted(_RECORD_FIELDS - set(rec))}, "
                              f"unknown {sorted(set(rec) - _RECORD_FIELDS)}")
@@ -310,7 +326,9 @@ class AuditStore:
             stage=Stage(rec["stage"]).value, model_name=str(rec["model_name"]),
             model_version=str(rec["model_version"]), policy_version=str(rec["policy_version"]),
             request_json=_canonical(_jsonable(rec["request"], self.person_key)),
-            response_json=_canonical(_jsonable(rec["response"], self.person_key)))
+            response_json=_canonical(_jsonable(rec["response"], self.person_key)),
+            explanation_json=_canonical(_jsonable(rec["explanation"], self.person_key)),
+            actor=str(rec["actor"] or ""))
 
     @staticmethod
     def _chain_rows(conn: Connection, chain: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -155,6 +155,32 @@ def load_or_create(path: Path | str) -> tuple[AuthConfig, dict[Role, str] | None
     raw = {role: secrets.token_urlsafe(32) for role in Role}
     config = AuthConfig(tokens={hash_token(tok): TokenEntry(role=role, user=role.value) for role, tok in raw.items()},
                         audit_secret=secrets.token_hex(32))
+    try:
+        _write(path, config, replace=False)
+    except FileExistsError:
+        return _read(path), None
+    logger.info("created auth config %s with one new token per role", path)
+    return config, raw
+
+
+def issue_token(path: Path | str, *, role: Role | str, user: str) -> str:
+    """A fresh token for ``user`` in ``role``, replacing that user's earlier token in this role.
+
+    The config file must exist (:func:`load_or_create`); only the token's hash is written.
+    Returns the raw token, for the caller to hand over once.
+    """
+    path, role = Path(path), Role(role)
+    config = _read(path)
+    token = secrets.token_urlsafe(32)
+    kept = {d: e for d, e in config.tokens.items() if not (e.user == user and e.role == role)}
+    kept[hash_token(token)] = TokenEntry(role=role, user=user)
+    _write(path, config.model_copy(update={"tokens": kept}), replace=True)
+    logger.info("issued a new %s token for %s in %s", role.value, user, path)
+    return token
+
+
+def _write(path: Path, config: AuthConfig, *, replace: bool) -> None:
+    """Write the config atomically (mode 0600); with ``replace=False`` fail if the file exists."""
     data = config.model_dump(mode="json")
     text = yaml.safe_dump(data, sort_keys=True) if _is_yaml(path) else json.dumps(data, indent=2, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -165,13 +191,12 @@ def load_or_create(path: Path | str) -> tuple[AuthConfig, dict[Role, str] | None
             fh.write(text + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.link(tmp, path)  # atomic, and fails if another process created the file meanwhile
-    except FileExistsError:
-        return _read(path), None
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic, and fails if another process created the file meanwhile
     finally:
         tmp.unlink(missing_ok=True)
-    logger.info("created auth config %s with one new token per role", path)
-    return config, raw
 
 
 class Authenticator:
