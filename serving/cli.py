@@ -11,6 +11,8 @@ import typer
 from features.cli import build_frames, console, data_app, features_app, summary_table, write_synthetic
 from features.synthetic import CohortConfig
 from features.vocab import Stage
+from features.settings import get_settings
+from serving import commands as serving_commands
 from training import cli as training_cli
 from training import real_cli
 
@@ -19,6 +21,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 training_cli.register(app)
 real_cli.register(app)
+serving_commands.register(app)
 
 
 @app.callback()
@@ -33,7 +36,7 @@ def demo(
     persons: Annotated[int, typer.Option(min=100, help="synthetic cohort size")] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
-    """The main job on embedded defaults: synthetic cohort, stage features, train and promote the models."""
+    """The main job on embedded defaults: cohort, features, train and promote, then score one person via the service."""
     from training.cli import train
 
     data = out / "data"
@@ -41,6 +44,7 @@ def demo(
     frames = build_frames(tables, list(Stage), out / "features")
     console.print(summary_table(frames))
     train(data=data, stage="all", seed=seed, temporal=None, budget=None, promote_after=True)
+    serving_commands.demo_service(get_settings(), tables)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,306 @@
+"""``riskctl serve``, ``riskctl score``, ``riskctl models import`` and ``riskctl build``."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from features.cli import console, progress
+from features.settings import Settings, get_settings
+from features.vocab import Stage
+
+log = logging.getLogger(__name__)
+SERVICE = "serving.service:RiskService"
+models_app = typer.Typer(help="The models in service (BentoML model store).", no_args_is_help=True)
+
+
+def use_project_bentoml_home(settings: Settings) -> None:
+    """Point BentoML at ``<RISK_HOME>/bentoml`` unless ``BENTOML_HOME`` is set (call before importing bentoml)."""
+    os.environ.setdefault("BENTOML_HOME", str((settings.home / "bentoml").resolve()))
+
+
+def import_models(settings: Settings) -> dict[Stage, str]:
+    from serving.model_store import import_champions
+
+    try:
+        tags = import_champions(settings)
+    except LookupError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from None
+    for stage, tag in tags.items():
+        console.print(f"{stage.value:8s} @{settings.champion_alias} -> BentoML model {tag}")
+    return tags
+
+
+@models_app.command("import")
+def models_import() -> None:
+    """Copy each stage's MLflow @champion into the BentoML model store (the service serves those)."""
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    import_models(settings)
+
+
+def ensure_tokens(settings: Settings) -> None:
+    """Create the token file on first run and show the new tokens once."""
+    from serving.auth import load_or_create
+
+    path = settings.resolved_auth_file()
+    _, created = load_or_create(path)
+    if created:
+        console.print(f"[bold]New access tokens[/bold] (shown once; hashes in {path}):")
+        for role, token in created.items():
+            console.print(f"  {role.value:<10} {token}")
+
+
+def serve(
+    port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    import_first: Annotated[bool, typer.Option("--import/--no-import",
+                                               help="import the MLflow @champion models first")] = True,
+) -> None:
+    """Start the scoring service (bentoml serve) with the three @champion models."""
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    if import_first:
+        import_models(settings)
+    ensure_tokens(settings)
+    cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    console.print(f"serving on http://{host}:{port} (OpenAPI page: /docs)  [{' '.join(cmd[1:])}]")
+    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+
+
+def score(
+    infile: Annotated[Path, typer.Option("--in", help="JSON Lines: one score request per line "
+                                         "(person, events, stage, as_of, lang)")],
+    outfile: Annotated[Path, typer.Option("--out", help="JSON Lines: one assessment per line")],
+    actor: Annotated[str | None, typer.Option(help="who asks (stored in the audit trail); default cli:<user>")] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="records scored per step")] = 1000,
+) -> None:
+    """Score a file offline with the served models; every answer is stored in the audit trail.
+
+    The whole file is validated first: a bad record is refused with its line and field, and
+    nothing is scored, stored or written.
+    """
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    requests = read_requests(infile)
+    scorer, audit = offline_scorer(settings)
+    actor = actor or f"cli:{getpass.getuser()}"
+    tmp = outfile.with_name(f".{outfile.name}.partial")
+    outfile.parent.mkdir(parents=True, exist_ok=True)
+    from serving.service import audit_fields
+
+    started = time.perf_counter()
+    scored = []
+    with progress() as bar:
+        task = bar.add_task("scoring", total=len(requests))
+        for i in range(0, len(requests), chunk):
+            scored += scorer.score(requests[i:i + chunk])
+            bar.advance(task, min(chunk, len(requests) - i))
+    audit.append_many([audit_fields(s, actor) for s in scored])  # one transaction: all or nothing
+    with tmp.open("w", encoding="utf-8") as fh:
+        for s in scored:
+            fh.write(s.assessment.model_dump_json() + "\n")
+    tmp.replace(outfile)
+    elapsed = time.perf_counter() - started
+    console.print(f"{len(scored):,} assessments in {elapsed:.1f} s -> {outfile} (stored in the audit trail)")
+
+
+def read_requests(path: Path) -> list[Any]:
+    """Score requests from JSON Lines; refuses the file naming the line and field of every problem."""
+    from serving.schemas import ScoreRequest
+
+    requests, problems = [], []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                requests.append(ScoreRequest.model_validate_json(line))
+            except ValidationError as err:
+                for e in err.errors(include_url=False):
+                    where = ".".join(str(p) for p in e["loc"]) or "record"
+                    problems.append(f"line {line_no}, {where}: {e['msg']}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        console.print(f"[red]refused {path}:[/red] {len(problems)} problem(s), nothing scored\n  {shown}")
+        raise typer.Exit(1)
+    if not requests:
+        console.print(f"[red]refused {path}:[/red] no records")
+        raise typer.Exit(1)
+    return requests
+
+
+def offline_scorer(settings: Settings) -> tuple[Any, Any]:
+    """The scorer and audit store the service would use, built from the BentoML store."""
+    import bentoml
+
+    from models.tier_policy import TierPolicy
+    from serving.audit import AuditStore
+    from serving.auth import load_or_create
+    from serving.model_store import bento_model_name, load_served
+    from serving.scoring import Scorer
+
+    served = {}
+    for stage in Stage:
+        try:
+            stored = bentoml.models.get(f"{bento_model_name(settings, stage)}:latest")
+        except bentoml.exceptions.NotFound:
+            console.print(f"[red]no {stage.value} model in the BentoML store:[/red] run riskctl models import")
+            raise typer.Exit(1) from None
+        served[stage] = load_served(stored, stage)
+    auth, created = load_or_create(settings.resolved_auth_file())
+    if created:
+        console.print(f"created {settings.resolved_auth_file()} (tokens: riskctl serve shows them on first run)")
+    return Scorer(served, TierPolicy.load()), AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+
+
+def build() -> None:
+    """Build a Bento (service code + the three models) that serves without MLflow."""
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    bento = build_bento()
+    console.print(f"built {bento.tag}; serve it with: BENTOML_HOME={os.environ['BENTOML_HOME']} "
+                  f"bentoml serve {bento.tag}")
+
+
+def build_bento() -> Any:
+    """``bentoml build`` of the service from the project root, with the models in the BentoML store."""
+    import importlib.metadata as md
+
+    import bentoml
+
+    root = Path(__file__).resolve().parents[1]
+    deps = [r for r in md.requires("reoffence-risk") or [] if "extra ==" not in r]
+    return bentoml.bentos.build(
+        SERVICE, build_ctx=str(root), description="Re-offending risk assessment service",
+        include=["features/**/*.py", "features/**/*.md", "models/**/*.py", "models/*.yaml", "training/**/*.py",
+                 "training/*.yaml", "evaluation/**/*.py", "serving/**/*.py"],
+        python={"packages": deps, "lock_packages": False})
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_service(target: str = SERVICE, *, port: int | None = None, log_path: Path | None = None,
+                    env: dict[str, str] | None = None, timeout_s: float = 180) -> Iterator[str]:
+    """Run ``bentoml serve TARGET`` on localhost until the block ends; yields its base URL.
+
+    Waits for ``/readyz``; if the server exits first, raises with the end of its log.
+    """
+    import httpx
+
+    port = port or free_port()
+    log_path = log_path or Path(tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")[1])
+    cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as log_fh:
+        proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited with {proc.returncode}:\n{_tail(log_path)}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bentoml serve not ready after {timeout_s:.0f} s:\n{_tail(log_path)}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def token(
+    role: Annotated[str, typer.Option(help="caseworker, auditor or modeler")],
+    user: Annotated[str, typer.Option(help="who the token is for (recorded as the actor)")],
+) -> None:
+    """Issue a token for a user (replacing their earlier one in that role); it is shown once."""
+    from serving.auth import Role, issue_token
+
+    settings = get_settings()
+    ensure_tokens(settings)
+    raw = issue_token(settings.resolved_auth_file(), role=Role(role), user=user)
+    console.print(f"{role} token for {user} (shown once): {raw}")
+
+
+def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
+    """The demo's last step: score one person through a running service and show the answer."""
+    from serving.auth import issue_token
+    from serving.scoring import requests_from_tables
+
+    use_project_bentoml_home(settings)
+    import_models(settings)
+    ensure_tokens(settings)
+    tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo")
+    requests = requests_from_tables(tables.persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
+    request = max(requests, key=lambda r: len(r["events"]))
+    log_path = settings.home / "demo-serve.log"
+    console.print("starting the service (bentoml serve) to score one person...")
+    with running_service(log_path=log_path) as url:
+        answer = score_example(url, tok, request)
+    show_assessment(answer)
+    console.print(f"\nKeep the service running: [bold].venv/bin/riskctl serve --port 3000[/bold] "
+                  "(OpenAPI page http://127.0.0.1:3000/docs; tokens: riskctl token --role caseworker --user NAME)")
+
+
+def show_assessment(a: dict) -> None:
+    """One assessment as a caseworker reads it."""
+    console.print(f"[bold]{a['stage']['label']}[/bold] {a['person_id']} as of {a['as_of']}: "
+                  f"probability {a['probability']:.1%} within {a['horizon_months']:g} months, "
+                  f"band {a['band']['label']}, tier [bold]{a['tier']['tier']['label']}[/bold] ({a['tier']['text']})")
+    for r in a["reasons"]:
+        sign = "+" if r["direction"] == "raises" else "-"
+        console.print(f"  {sign} {r['text']}  ({r['contribution']:+.3f} log-odds)")
+    console.print(f"  model {a['model']['name']} v{a['model']['version']}, assessment {a['assessment_id']}")
+
+
+def score_example(base_url: str, token: str, request: dict) -> dict:
+    """POST one request to a running service's /score (used by the demo)."""
+    import httpx
+
+    r = httpx.post(f"{base_url}/score", json=request, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+    app.command("serve")(serve)
+    app.command("score")(score)
+    app.command("build")(build)
+    app.command("token")(token)
+

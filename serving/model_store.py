@@ -1,0 +1,143 @@
+"""From the MLflow registry to the BentoML model store, and back out as a served model.
+
+:func:`import_champions` resolves ``models:/reoffence-<stage>@champion`` in MLflow and saves the
+fitted :class:`~models.estimator.StageModel` into the BentoML model store as ``reoffence-<stage>``,
+with the registry version, run id, test metrics and gate decision as metadata. The service
+declares these BentoML models at class level, so ``bentoml build`` packs them into the Bento and
+the service never needs MLflow at run time. :func:`load_served` reads one back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from features.labels import DEFAULT_HORIZON_MONTHS
+from features.settings import Settings
+from features.vocab import Stage
+from models.estimator import StageModel
+
+log = logging.getLogger(__name__)
+ARTIFACT = "stage_model.joblib"
+_METRICS = ("roc_auc", "pr_auc", "brier", "ece", "calibration_slope", "share_flagged", "precision", "recall",
+            "largest_fpr_gap")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A stage model as served: the fitted object and where it came from."""
+
+    stage: Stage
+    model: StageModel
+    name: str
+    version: str
+    bento_tag: str
+    metadata: dict[str, Any]
+
+    @property
+    def horizon_months(self) -> float:
+        return float(self.metadata.get("horizon_months") or DEFAULT_HORIZON_MONTHS[self.stage])
+
+
+def bento_model_name(settings: Settings, stage: Stage | str) -> str:
+    """Name in the BentoML store: the same as the registered model's."""
+    return settings.model_name(stage)
+
+
+def import_champions(settings: Settings, stages: list[Stage] | None = None) -> dict[Stage, str]:
+    """Copy each stage's ``@champion`` into the BentoML store (skipped when already there).
+
+    Returns the BentoML tag of each stage's served model.
+
+    Raises
+    ------
+    LookupError
+        If a stage has no champion (train and promote first).
+    """
+    import bentoml
+    from mlflow.exceptions import MlflowException
+
+    from models.pyfunc import load_stage_model
+    from training.tracking import configure_mlflow
+
+    client = configure_mlflow(settings)
+    tags = {}
+    for stage in stages or list(Stage):
+        name = settings.model_name(stage)
+        try:
+            mv = client.get_model_version_by_alias(name, settings.champion_alias)
+        except MlflowException as exc:
+            raise LookupError(f"{name} has no @{settings.champion_alias}: train and promote it first "
+                              f"(riskctl train --stage {stage.value} --promote)") from exc
+        existing = _stored_version(bentoml, bento_model_name(settings, stage))
+        if existing is not None and existing.info.labels.get("mlflow_run_id") == mv.run_id:
+            tags[stage] = str(existing.tag)
+            continue
+        model = load_stage_model(f"models:/{name}/{mv.version}")
+        run = client.get_run(mv.run_id)
+        metadata = {
+            "registered_name": name, "registered_version": str(mv.version), "alias": settings.champion_alias,
+            "mlflow_run_id": mv.run_id, "tracking_uri": settings.resolved_tracking_uri(),
+            "horizon_months": float(run.data.params.get("horizon_months", DEFAULT_HORIZON_MONTHS[stage])),
+            "policy_version": run.data.tags.get("policy_version"),
+            "evaluation": {k: run.data.metrics.get(f"test_{k}", run.data.metrics.get(k)) for k in _METRICS},
+            "n_test": run.data.params.get("rows_test"),
+            "gate": json.loads(mv.tags["gate_decision"]) if "gate_decision" in mv.tags else None,
+            "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        labels = {"stage": stage.value, "registered_version": str(mv.version), "mlflow_run_id": mv.run_id}
+        with bentoml.models.create(bento_model_name(settings, stage), labels=labels, metadata=_no_none(metadata)) as ref:
+            joblib.dump(model, Path(ref.path) / ARTIFACT)
+        log.info("imported %s version %s into the BentoML store as %s", name, mv.version, ref.tag)
+        tags[stage] = str(ref.tag)
+    return tags
+
+
+def save_served(settings: Settings, stage: Stage | str, model: StageModel, *, version: str = "0",
+                metadata: dict[str, Any] | None = None) -> str:
+    """Save a fitted model straight into the BentoML store (tests, offline experiments)."""
+    import bentoml
+
+    stage = Stage(stage)
+    meta = {"registered_name": settings.model_name(stage), "registered_version": version,
+            "alias": "local", "mlflow_run_id": None, "evaluation": {}, "gate": None,
+            "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(metadata or {})}
+    with bentoml.models.create(bento_model_name(settings, stage), labels={"stage": stage.value,
+                               "registered_version": version}, metadata=_no_none(meta)) as ref:
+        joblib.dump(model, Path(ref.path) / ARTIFACT)
+    return str(ref.tag)
+
+
+def load_served(stored: Any, stage: Stage | str) -> ServedModel:
+    """A :class:`ServedModel` from a BentoML stored model (``bentoml.models.get(...)`` or a BentoModel)."""
+    stage = Stage(stage)
+    model = joblib.load(Path(stored.path) / ARTIFACT)
+    meta = dict(stored.info.metadata)
+    if Stage(model.stage) is not stage:
+        raise ValueError(f"BentoML model {stored.tag} holds a {Stage(model.stage).value} model, not {stage.value}")
+    return ServedModel(stage, model, meta.get("registered_name") or stored.tag.name,
+                       str(meta.get("registered_version", "?")), str(stored.tag), meta)
+
+
+def _no_none(value: Any) -> Any:
+    """BentoML metadata takes no None: missing entries are left out (readers use ``.get``)."""
+    if isinstance(value, dict):
+        return {k: _no_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_none(v) for v in value if v is not None]
+    return value
+
+
+def _stored_version(bentoml: Any, name: str) -> Any | None:
+    from bentoml.exceptions import NotFound
+
+    try:
+        return bentoml.models.get(f"{name}:latest")
+    except NotFound:
+        return None

@@ -1,0 +1,307 @@
+"""Typed requests and answers of the scoring service (they make the OpenAPI page).
+
+A request carries one person's canonical record (the ``persons`` fields of ``features.schema``)
+and that person's dated events, the stage, an optional assessment date ``as_of`` and a
+language. Validation happens here, before anything is computed or stored: unknown categories,
+impossible dates, events dated after ``as_of`` and oversize inputs are refused with the field
+path (``events[3].date``) in the message. Events dated on ``as_of`` itself are accepted and, by
+the point-in-time rule, not used (the answer counts them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features.vocab import (Education, Employment, EventType, Lang, Marital, Offence, Sex, Stage,
+                            SupervisionType)
+from models.tier_policy import Tier
+
+MAX_EVENTS = 20_000
+
+_PERSON_EXAMPLE = {
+    "person_id": "S0001234", "sex": "male", "birth_date": "1990-04-12", "education": "junior_secondary",
+    "employment": "unemployed", "marital": "single", "local": False, "supervision_type": "probation",
+    "offence": "theft", "sentence_months": 18, "supervision_start": "2024-03-01", "supervision_end": "2026-03-01",
+    "prior_convictions": 2, "prior_supervisions": 0, "flag_mental_illness": False, "flag_serious_illness": False,
+    "flag_three_withouts": False, "flag_gang": False, "flag_drug_use": True, "flag_abscond_tendency": False,
+}
+_EVENTS_EXAMPLE = [
+    {"date": "2024-05-10", "event_type": "report_missed"},
+    {"date": "2024-06-30", "event_type": "grade_qualified"},
+    {"date": "2024-07-02", "event_type": "warning"},
+    {"date": "2024-08-31", "event_type": "monthly_points", "value": 72},
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+def _flag(zh: str, en: str) -> Any:
+    return Field(description=f"{en} ({zh}), known at intake")
+
+
+class PersonRecord(_Strict):
+    """One supervision term: the canonical ``persons`` fields (design.md, "Data contract")."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+
+    person_id: str = Field(min_length=1, max_length=64, description="the agency's id of the person (stored only as a keyed hash)")
+    sex: Sex
+    birth_date: dt.date
+    education: Education
+    employment: Employment = Field(description="employment at intake")
+    marital: Marital
+    local: bool = Field(description="local resident (本地户籍)")
+    supervision_type: SupervisionType
+    offence: Offence = Field(description="offence category of the current sentence")
+    sentence_months: float = Field(ge=0, le=600)
+    supervision_start: dt.date
+    supervision_end: dt.date
+    prior_convictions: int = Field(ge=0, le=200)
+    prior_supervisions: int = Field(ge=0, le=100)
+    flag_mental_illness: bool = _flag("心理问题或精神疾病", "psychological problems or mental illness")
+    flag_serious_illness: bool = _flag("严重疾病或残疾", "serious illness or disability")
+    flag_three_withouts: bool = _flag("三无人员", "'three withouts': no home, no relatives, no job")
+    flag_gang: bool = _flag("涉黑涉恶关联", "gang involvement")
+    flag_drug_use: bool = _flag("吸毒史", "history of drug use")
+    flag_abscond_tendency: bool = _flag("脱管倾向", "tendency to abscond")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> PersonRecord:
+        if self.supervision_start <= self.birth_date:
+            raise ValueError(f"person.supervision_start {self.supervision_start} is not after "
+                             f"person.birth_date {self.birth_date}")
+        if self.supervision_end <= self.supervision_start:
+            raise ValueError(f"person.supervision_end {self.supervision_end} is not after "
+                             f"person.supervision_start {self.supervision_start}")
+        return self
+
+
+class EventRecord(_Strict):
+    """One dated event of the person (controlled vocabulary ``features.vocab.EventType``)."""
+
+    date: dt.date
+    event_type: EventType
+    value: float | None = Field(None, description="hours, points... where the event type has a value")
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+
+class ScoreRequest(_Strict):
+    """One person's assessment at one stage."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"person": _PERSON_EXAMPLE, "events": _EVENTS_EXAMPLE, "stage": "midterm", "lang": "zh"}]})
+
+    person: PersonRecord
+    events: list[EventRecord] = Field(default_factory=list, max_length=MAX_EVENTS,
+                                      description="the person's dated events up to the assessment date")
+    stage: Stage = Field(description="intake 入矫, midterm 中期 or release 解矫")
+    as_of: dt.date | None = Field(None, description="assessment date; default: supervision start (intake), the "
+                                  "term's midpoint (midterm) or supervision end (release)")
+    lang: Lang = Field("zh", description="language of labels and reasons: zh or en")
+
+    @model_validator(mode="after")
+    def _point_in_time(self) -> ScoreRequest:
+        p, as_of = self.person, self.assessment_date
+        if not p.supervision_start <= as_of <= p.supervision_end:
+            raise ValueError(f"as_of {as_of} is outside the supervision term "
+                             f"{p.supervision_start} to {p.supervision_end}")
+        for i, event in enumerate(self.events):
+            if event.date < p.birth_date:
+                raise ValueError(f"events[{i}].date {event.date} is before person.birth_date {p.birth_date}")
+            if event.date > as_of:
+                raise ValueError(f"events[{i}].date {event.date} is after as_of {as_of}: events after the "
+                                 "assessment date are refused (point-in-time rule)")
+        return self
+
+    @property
+    def assessment_date(self) -> dt.date:
+        """``as_of``, or the stage's assessment date (features.pipeline.assessment_dates)."""
+        if self.as_of is not None:
+            return self.as_of
+        p = self.person
+        if self.stage is Stage.INTAKE:
+            return p.supervision_start
+        if self.stage is Stage.MIDTERM:
+            return p.supervision_start + (p.supervision_end - p.supervision_start) / 2
+        return p.supervision_end
+
+
+class BatchRequest(_Strict):
+    """Many assessments at once (the monthly review meeting); at most ``RISK_MAX_BATCH`` records."""
+
+    records: list[ScoreRequest] = Field(min_length=1, description="one entry per person and stage")
+
+
+# ----------------------------------------------------------------------------- answers
+class Coded(BaseModel):
+    """A controlled value with its label in the requested language."""
+
+    code: str
+    label: str
+
+
+class Reason(BaseModel):
+    """One feature's share in the score, in words."""
+
+    feature: str = Field(description="catalog feature name")
+    label: str
+    value: float | str | bool | None = Field(description="the person's value of the feature")
+    value_text: str
+    contribution: float = Field(description="TreeSHAP contribution on the log-odds scale")
+    direction: Literal["raises", "lowers"]
+    text: str = Field(description="plain-language sentence from the catalog's template")
+
+
+class TierOut(BaseModel):
+    """The management tier and why it was chosen."""
+
+    tier: Coded
+    basis: Literal["band", "rule"] = Field(description="band: the model's risk band decided; rule: a mandatory rule")
+    rule_id: str | None = None
+    text: str = Field(description="the reason for the tier, in words")
+
+
+class ExplanationSummary(BaseModel):
+    """How to read the contributions: base value plus all contributions is the booster's raw score."""
+
+    scale: Literal["log-odds"] = "log-odds"
+    base_value: float
+    raw_score: float
+    calibration: str = Field(description="map from raw score to probability (isotonic or platt)")
+
+
+class ModelRef(BaseModel):
+    name: str = Field(description="registered model name, e.g. reoffence-intake")
+    version: str = Field(description="registered model version in MLflow")
+    bento_tag: str
+
+
+class Assessment(BaseModel):
+    """One person's calibrated risk, band, tier and reasons, as stored in the audit trail."""
+
+    assessment_id: str
+    person_id: str
+    stage: Coded
+    as_of: dt.date
+    lang: Lang
+    probability: float = Field(ge=0, le=1, description="calibrated probability of a new offence within the horizon")
+    horizon_months: float
+    band: Coded
+    tier: TierOut
+    reasons: list[Reason] = Field(description="at most four that raise the risk, then up to two that lower it")
+    explanation: ExplanationSummary
+    model: ModelRef
+    policy_version: str
+    events_used: int = Field(description="events dated before as_of (the ones the features see)")
+    events_on_as_of: int = Field(description="events dated on as_of: accepted, not used (point-in-time rule)")
+    assessed_at: dt.datetime
+
+
+class BatchResponse(BaseModel):
+    count: int
+    assessments: list[Assessment]
+
+
+class OverrideRequest(_Strict):
+    """A caseworker's tier decision that differs from the assessment's, with the written reason."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"assessment_id": "2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11", "tier": "ordinary",
+         "reason": "Stable job and family support confirmed at the home visit on 2024-09-02."}]})
+
+    assessment_id: str = Field(min_length=1)
+    tier: Tier
+    reason: str = Field(min_length=5, max_length=4000, description="why the tier differs, in the caseworker's words")
+
+    @field_validator("reason")
+    @classmethod
+    def _written(cls, reason: str) -> str:
+        if len(reason.strip()) < 5:
+            raise ValueError("a written reason of at least 5 characters is required")
+        return reason.strip()
+
+
+class OverrideOut(BaseModel):
+    override_id: str
+    assessment_id: str
+    tier: str
+    reason: str
+    actor: str
+    created_at: str
+
+
+class AssessmentQuery(_Strict):
+    assessment_id: str = Field(min_length=1, examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"])
+
+
+class PersonQuery(_Strict):
+    person_id: str = Field(min_length=1, max_length=64, examples=["S0001234"])
+
+
+class StoredAssessment(BaseModel):
+    """An assessment as the audit trail holds it: request, answer, full explanation, overrides."""
+
+    assessment_id: str
+    seq: int
+    created_at: str
+    person_key: str = Field(description="HMAC of the person id; the raw id is never stored")
+    stage: str
+    actor: str = Field(description="user who asked for the assessment")
+    model_name: str
+    model_version: str
+    policy_version: str
+    request: dict[str, Any] = Field(description="the request as received (person ids replaced by their keys)")
+    response: dict[str, Any] = Field(description="the answer exactly as returned (person ids keyed)")
+    explanation: dict[str, Any] = Field(description="every feature's value and log-odds contribution")
+    overrides: list[OverrideOut]
+    effective_tier: str = Field(description="the latest override's tier, else the assessment's")
+    prev_hash: str
+    record_hash: str
+
+
+class PersonAssessments(BaseModel):
+    person_key: str
+    count: int
+    assessments: list[StoredAssessment]
+
+
+class VerifyResponse(BaseModel):
+    ok: bool
+    checked: int = Field(description="records checked in both chains")
+    first_broken: str | None = Field(None, description="id of the first record that fails, if any")
+    problem: str | None = None
+    head: dict[str, dict[str, Any]] = Field(description="each chain's length and last hash: copy it somewhere safe")
+
+
+class StageModelInfo(BaseModel):
+    stage: str
+    model: ModelRef
+    mlflow_run_id: str | None
+    alias: str
+    imported_at: str
+    horizon_months: float
+    calibration: str
+    trees: int
+    evaluation: dict[str, float | int | str | None] = Field(description="test-split metrics logged at training")
+    gate: dict[str, Any] | None = Field(None, description="the promotion gate's decision for this version")
+
+
+class ModelsResponse(BaseModel):
+    policy_version: str
+    models: list[StageModelInfo]
+
+
+class EmptyRequest(_Strict):
+    """No fields."""

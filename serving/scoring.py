@@ -1,0 +1,236 @@
+"""Score requests: canonical records in, assessments with reasons and tiers out.
+
+:class:`Scorer` is the whole scoring path without the HTTP layer, shared by the BentoML service
+and ``riskctl score``. Features come from :func:`features.pipeline.build_features`, the code the
+models were trained with; serving computes no feature of its own. A batch is scored stage by stage
+in one vectorised pass, so one person gets the same answer alone or in a batch.
+
+Explanations are exact TreeSHAP contributions of the booster on the log-odds scale (LightGBM's
+``pred_contrib``): base value + contributions = raw score, which the calibrator maps to the
+probability. LightGBM handles categorical features natively, so each catalog feature is one model
+column and its contribution is that column's; the summing over a feature's columns in
+:func:`_feature_contributions` keeps it so if a feature ever spans several columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import CATALOG, format_value
+from features.pipeline import build_features
+from features.schema import PERSON_COLUMNS
+from features.vocab import Stage
+from models.tier_policy import TierDecision, TierPolicy
+from serving.model_store import ServedModel
+from serving.schemas import (Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut)
+
+MAX_RAISING = 4
+MAX_LOWERING = 2
+MIN_CONTRIBUTION = 1e-6  # contributions smaller than this (in log-odds) are not shown as reasons
+
+
+class NoModelError(LookupError):
+    """No model serves the requested stage."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One assessment and its full explanation (stored in the audit trail beside the answer)."""
+
+    request: ScoreRequest
+    assessment: Assessment
+    explanation: dict[str, Any]
+
+
+class Scorer:
+    """Scores :class:`~serving.schemas.ScoreRequest` objects with the stage models and tier policy.
+
+    Parameters
+    ----------
+    models
+        The served model of each stage.
+    policy
+        The tier policy (band cut-offs and mandatory strict rules).
+    """
+
+    def __init__(self, models: Mapping[Stage, ServedModel], policy: TierPolicy) -> None:
+        self.models = dict(models)
+        self.policy = policy
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
+        """Assess every request; the answers keep the order of ``requests``."""
+        out: list[Scored | None] = [None] * len(requests)
+        stages: dict[Stage, list[int]] = {}
+        for i, req in enumerate(requests):
+            stages.setdefault(Stage(req.stage), []).append(i)
+        for stage, rows in stages.items():
+            if stage not in self.models:
+                raise NoModelError(f"no model serves the {stage.value} stage")
+            for i, scored in zip(rows, self._score_stage(self.models[stage], [requests[i] for i in rows])):
+                out[i] = scored
+        return out  # type: ignore[return-value]
+
+    def _score_stage(self, served: ServedModel, requests: list[ScoreRequest]) -> list[Scored]:
+        persons, events, assessments = request_tables(requests)
+        X = build_features(persons, events, assessments, stage=served.stage)
+        model = served.model
+        M = model.matrix(X)
+        prob = model.predict_proba(M)
+        contrib = model.contributions(M, index=X.index)
+        base = contrib.pop("base_value").to_numpy()
+        by_feature = _feature_contributions(contrib)
+        decisions = self.policy.decide_frame(served.stage, prob, X)
+        before, on_day = _event_counts(requests)
+        now = dt.datetime.now(dt.UTC)
+        names = list(by_feature.columns)
+        values = X[names].astype(object).to_numpy()
+        contributions = by_feature.to_numpy()
+        results = []
+        for j, req in enumerate(requests):
+            row_values = dict(zip(names, values[j]))
+            assessment = Assessment(
+                assessment_id=str(uuid.uuid4()), person_id=req.person.person_id,
+                stage=Coded(code=served.stage.value, label=served.stage.label(req.lang)),
+                as_of=req.assessment_date, lang=req.lang, probability=float(prob[j]),
+                horizon_months=served.horizon_months,
+                band=Coded(code=decisions[j].band.value, label=decisions[j].band.label(req.lang)),
+                tier=self._tier(served.stage, decisions[j], float(prob[j]), req.lang),
+                reasons=reasons(names, contributions[j], row_values, req.lang),
+                explanation=ExplanationSummary(base_value=float(base[j]),
+                                               raw_score=float(base[j] + contributions[j].sum()),
+                                               calibration=model.calibrator_.method_),
+                model=ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag),
+                policy_version=decisions[j].policy_version, events_used=int(before[j]),
+                events_on_as_of=int(on_day[j]), assessed_at=now)
+            explanation = {"base_value": float(base[j]), "raw_score": assessment.explanation.raw_score,
+                           "probability": float(prob[j]), "scale": "log-odds",
+                           "features": {n: _plain(row_values[n]) for n in names},
+                           "contributions": {n: float(c) for n, c in zip(names, contributions[j])}}
+            results.append(Scored(req, assessment, explanation))
+        return results
+
+    def _tier(self, stage: Stage, decision: TierDecision, probability: float, lang: str) -> TierOut:
+        tier = Coded(code=decision.tier.value, label=decision.tier.label(lang))
+        if decision.reason == "rule":
+            text = decision.rule_text_zh if lang == "zh" else decision.rule_text_en
+            return TierOut(tier=tier, basis="rule", rule_id=decision.rule_id, text=text or "")
+        edge = self.policy.stage(stage).lower_edge(decision.band)
+        if lang == "zh":
+            text = (f"模型风险概率{probability:.1%}，属{decision.band.zh}风险（≥{edge:.0%}），"
+                    f"按风险等级定为{decision.tier.zh}")
+        else:
+            text = (f"model probability {probability:.1%} is in the {decision.band.en} band (>= {edge:.0%}): "
+                    f"{decision.tier.en} tier by band")
+        return TierOut(tier=tier, basis="band", text=text)
+
+
+def request_tables(requests: Sequence[ScoreRequest]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Canonical ``persons`` and ``events`` tables and the assessments of ``requests``.
+
+    Each request becomes its own row key (``r0``, ``r1``, ...), so a batch may hold the same
+    person twice (two stages, two dates) without the records mixing.
+    """
+    keys = [f"r{i}" for i in range(len(requests))]
+    people = [req.person for req in requests]
+    persons = pd.DataFrame({col: _column([getattr(p, col) for p in people]) for col in PERSON_COLUMNS})
+    persons["person_id"] = keys
+    ev_keys, dates, types, values = [], [], [], []
+    for key, req in zip(keys, requests):
+        for e in req.events:
+            ev_keys.append(key)
+            dates.append(e.date)
+            types.append(e.event_type.value)
+            values.append(np.nan if e.value is None else e.value)
+    events = pd.DataFrame({"person_id": ev_keys, "date": _column(dates, date=True),
+                           "event_type": types, "value": np.asarray(values, dtype=float)})
+    assessments = pd.DataFrame({"person_id": keys, "as_of": _column([r.assessment_date for r in requests])})
+    return persons, events, assessments
+
+
+def _column(values: list[Any], *, date: bool = False) -> np.ndarray | list[Any]:
+    """Dates as ``datetime64[ns]`` (numpy converts ``datetime.date`` directly; pandas is slower)."""
+    if date or (values and isinstance(values[0], dt.date)):
+        return np.array(values, dtype="datetime64[D]").astype("datetime64[ns]")
+    return values
+
+
+def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, Any], lang: str) -> list[Reason]:
+    """The top reasons of one assessment: up to four raising the risk, then up to two lowering it."""
+    order = np.argsort(-contributions, kind="stable")
+    raising = [k for k in order[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
+    lowering = [k for k in order[::-1][:MAX_LOWERING] if contributions[k] < -MIN_CONTRIBUTION]
+    out = []
+    for k in [*raising, *lowering]:
+        spec = CATALOG[names[k]]
+        value = values[names[k]]
+        out.append(Reason(feature=spec.name, label=spec.label(lang), value=_plain(value, spec.kind),
+                          value_text=format_value(spec, value, lang), contribution=float(contributions[k]),
+                          direction="raises" if contributions[k] > 0 else "lowers",
+                          text=spec.describe(value, lang)))
+    return out
+
+
+def _feature_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
+    """Per-column contributions summed per catalog feature (columns are named after their feature)."""
+    owner = [c if c in CATALOG else c.split("__")[0] for c in contrib.columns]
+    if owner == list(contrib.columns):
+        return contrib
+    return contrib.T.groupby(owner, sort=False).sum().T
+
+
+def _event_counts(requests: Sequence[ScoreRequest]) -> tuple[np.ndarray, np.ndarray]:
+    before = np.zeros(len(requests), dtype=int)
+    on_day = np.zeros(len(requests), dtype=int)
+    for i, req in enumerate(requests):
+        as_of = req.assessment_date
+        for e in req.events:
+            before[i] += e.date < as_of
+            on_day[i] += e.date == as_of
+    return before, on_day
+
+
+def _plain(value: Any, kind: str | None = None) -> float | str | bool | None:
+    """A feature value as JSON shows it: None for missing, bool for flags, str for categories."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if kind == "flag":
+        return bool(value)
+    if isinstance(value, (np.floating, float, np.integer, int)):
+        return float(value)
+    return str(value)
+
+
+def requests_from_tables(persons: pd.DataFrame, events: pd.DataFrame, stage: Stage | str, *,
+                         lang: str = "zh") -> list[dict[str, Any]]:
+    """JSON-ready score requests for every person in ``persons`` at the stage's assessment date.
+
+    Each carries the person's events dated up to that date (what a case-management export would
+    send). Used by the demo, the tests and the benchmark.
+    """
+    from features.pipeline import assessment_dates
+
+    stage = Stage(stage)
+    as_of = dict(zip(persons["person_id"].astype(str), assessment_dates(persons, stage)["as_of"]))
+    ev = events.assign(person_id=events["person_id"].astype(str))
+    ev = ev[ev["date"].to_numpy() <= ev["person_id"].map(as_of).to_numpy()]
+    by_person: dict[str, list[dict[str, Any]]] = {}
+    for pid, date, etype, value in zip(ev["person_id"], ev["date"].dt.strftime("%Y-%m-%d"),
+                                       ev["event_type"].astype(str), ev["value"].to_numpy(dtype=float)):
+        by_person.setdefault(pid, []).append(
+            {"date": date, "event_type": etype} if np.isnan(value) else
+            {"date": date, "event_type": etype, "value": float(value)})
+    out = []
+    for rec in persons[PERSON_COLUMNS].to_dict("records"):
+        person = {k: (v.strftime("%Y-%m-%d") if isinstance(v, pd.Timestamp) else
+                      v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()}
+        person["person_id"] = str(person["person_id"])
+        out.append({"person": person, "events": by_person.get(person["person_id"], []), "stage": stage.value,
+                    "lang": lang})
+    return out

@@ -1,0 +1,51 @@
+"""Shared set-up of the service tests: small stage models in the test BentoML store, known tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from features.labels import make_stage_frame
+from features.settings import get_settings
+from features.synthetic import CohortConfig, generate_cohort
+from features.vocab import Stage
+from serving.auth import AuthConfig, TokenEntry, hash_token
+from serving.model_store import save_served
+from training.config import TrainConfig
+from training.fit import fit_stage
+
+ROLES = ("caseworker", "auditor", "modeler")
+SECRET = "5e" * 32
+
+
+def token(role: str) -> str:
+    return f"test-token-{role}"
+
+
+def headers(role: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role)}"} if role else {}
+
+
+def train_and_store(persons: int = 4000, seed: int = 31):
+    """Fit a small model per stage and save it into the (test) BentoML store; returns the cohort."""
+    tables = generate_cohort(CohortConfig(persons=persons, seed=seed))
+    config = TrainConfig.load()
+    config.search.budget = 1
+    config.booster["max_rounds"] = 120
+    fits = {}
+    for stage in Stage:
+        fits[stage] = fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
+        save_served(get_settings(), stage, fits[stage].model, version="7",
+                    metadata={"evaluation": {"roc_auc": 0.7}})
+    return tables, fits
+
+
+def write_auth(home: Path) -> Path:
+    """An auth file with one known token per role (mode 0600)."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = AuthConfig(tokens={hash_token(token(r)): TokenEntry(role=r, user=f"{r}-user") for r in ROLES},
+                        audit_secret=SECRET)
+    path = home / "auth.json"
+    path.write_text(json.dumps(config.model_dump(mode="json")))
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,275 @@
+"""The scoring service in-process: every endpoint for every role, bad input, audit trail, explanations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+from service_support import ROLES, headers, write_auth
+from starlette.testclient import TestClient
+
+from features.schema import PERSON_COLUMNS
+from features.vocab import Stage
+from serving.schemas import PersonRecord
+from serving.scoring import requests_from_tables
+
+ENDPOINTS = {  # route -> the role allowed to call it
+    "/score": "caseworker", "/score_batch": "caseworker", "/override": "caseworker",
+    "/assessment": "auditor", "/person_assessments": "auditor", "/verify": "auditor", "/models": "modeler",
+}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, service_models):
+    home = tmp_path_factory.mktemp("risk-home")
+    write_auth(home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISK_HOME", str(home))
+    from serving.service import RiskService
+
+    with TestClient(RiskService.to_asgi()) as c:
+        yield c
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def bodies(service_models):
+    tables, _ = service_models
+    people = tables.persons.head(40)
+    return {stage: requests_from_tables(people, tables.events, stage, lang="en") for stage in Stage}
+
+
+@pytest.fixture(scope="module")
+def scored(client, bodies):
+    r = client.post("/score", json=bodies[Stage.MIDTERM][3], headers=headers("caseworker"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def audit_count(home) -> int:
+    with sqlite3.connect(home / "audit.db") as db:
+        return db.execute("select count(*) from assessments").fetchone()[0]
+
+
+def valid_body(route, bodies, scored):
+    return {"/score": bodies[Stage.INTAKE][0], "/score_batch": {"records": bodies[Stage.RELEASE][:3]},
+            "/override": {"assessment_id": scored["assessment_id"], "tier": "ordinary",
+                          "reason": "verified stable housing and employment"},
+            "/assessment": {"assessment_id": scored["assessment_id"]},
+            "/person_assessments": {"person_id": scored["person_id"]}, "/verify": {}, "/models": {}}[route]
+
+
+@pytest.mark.parametrize("route", ENDPOINTS)
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_reaches_only_its_endpoints(client, bodies, scored, route, role):
+    r = client.post(route, json=valid_body(route, bodies, scored), headers=headers(role))
+    if ENDPOINTS[route] == role:
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 403
+        assert role in r.json()["error"]
+
+
+@pytest.mark.parametrize("route", ENDPOINTS)
+def test_no_or_unknown_token_is_401(client, route):
+    r = client.post(route, json={})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    r = client.post(route, json={}, headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401 and "not-a-token" not in r.text
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz"])  # /metrics: live-server test
+def test_platform_endpoints_stay_open(client, path):
+    assert client.get(path).status_code == 200
+
+
+def test_score_answers_with_calibrated_probability_tier_and_reasons(scored, service_models):
+    _, fits = service_models
+    a = scored
+    assert 0 < a["probability"] < 1 and a["stage"]["code"] == "midterm" and a["horizon_months"] == 12
+    assert a["band"]["code"] in ("low", "medium", "high") and a["tier"]["tier"]["code"] in ("strict", "ordinary")
+    assert a["tier"]["basis"] in ("band", "rule") and a["tier"]["text"]
+    raising = [r for r in a["reasons"] if r["direction"] == "raises"]
+    lowering = [r for r in a["reasons"] if r["direction"] == "lowers"]
+    assert 1 <= len(raising) <= 4 and len(lowering) <= 2 and a["reasons"] == raising + lowering
+    assert [r["contribution"] for r in raising] == sorted((r["contribution"] for r in raising), reverse=True)
+    assert all(r["contribution"] > 0 for r in raising) and all(r["contribution"] < 0 for r in lowering)
+    assert all(r["text"] and r["label"] for r in a["reasons"])
+    assert a["model"] == {"name": "reoffence-midterm", "version": "7", "bento_tag": a["model"]["bento_tag"]}
+    assert a["explanation"]["scale"] == "log-odds"
+
+
+def test_contributions_add_up_to_the_boosters_raw_score(client, scored, service_models, bodies):
+    """Additivity: base value + every contribution = the booster's raw score for this person."""
+    stored = client.post("/assessment", json={"assessment_id": scored["assessment_id"]},
+                         headers=headers("auditor")).json()
+    e = stored["explanation"]
+    total = e["base_value"] + sum(e["contributions"].values())
+    assert total == pytest.approx(scored["explanation"]["raw_score"], abs=1e-9)
+    _, fits = service_models
+    from features.labels import make_stage_frame  # the booster's own raw score on the training pipeline
+    tables, _ = service_models
+    frame = make_stage_frame(tables, Stage.MIDTERM)
+    pid = bodies[Stage.MIDTERM][3]["person"]["person_id"]
+    row = frame.X[(frame.meta["person_id"] == pid).to_numpy()]
+    if len(row):  # the person is labelled at midterm: compare with the model on the training features
+        assert fits[Stage.MIDTERM].model.raw_score(row)[0] == pytest.approx(total, abs=1e-9)
+        assert fits[Stage.MIDTERM].model.predict_proba(row)[0] == pytest.approx(scored["probability"], abs=1e-12)
+
+
+def test_reasons_in_chinese(client, bodies):
+    body = dict(bodies[Stage.RELEASE][5], lang="zh")
+    a = client.post("/score", json=body, headers=headers("caseworker")).json()
+    assert a["stage"]["label"] == "解矫评估" and a["tier"]["tier"]["label"] in ("严管", "普管")
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in r["text"]) for r in a["reasons"])
+
+
+def test_batch_and_single_give_identical_answers(client, bodies):
+    records = bodies[Stage.MIDTERM][:6] + bodies[Stage.INTAKE][:3]
+    batch = client.post("/score_batch", json={"records": records}, headers=headers("caseworker")).json()
+    assert batch["count"] == len(records)
+    volatile = {"assessment_id", "assessed_at"}
+    for body, from_batch in zip(records, batch["assessments"]):
+        single = client.post("/score", json=body, headers=headers("caseworker")).json()
+        assert {k: v for k, v in single.items() if k not in volatile} == \
+               {k: v for k, v in from_batch.items() if k not in volatile}
+
+
+def test_auditor_sees_exactly_what_was_returned(client, scored):
+    s = client.post("/assessment", json={"assessment_id": scored["assessment_id"]}, headers=headers("auditor")).json()
+    returned = dict(scored, person_id=s["person_key"])  # the stored copy keys the person id
+    assert s["response"] == returned
+    assert s["request"]["person"]["person_id"] == s["person_key"] != scored["person_id"]
+    assert s["model_name"] == "reoffence-midterm" and s["model_version"] == "7" and s["actor"] == "caseworker-user"
+    assert set(s["explanation"]["contributions"]) == set(s["explanation"]["features"])
+    by_person = client.post("/person_assessments", json={"person_id": scored["person_id"]},
+                            headers=headers("auditor")).json()
+    assert scored["assessment_id"] in [x["assessment_id"] for x in by_person["assessments"]]
+    assert client.post("/assessment", json={"assessment_id": "no-such-id"},
+                       headers=headers("auditor")).status_code == 404
+
+
+def test_override_is_stored_beside_the_assessment(client, bodies):
+    a = client.post("/score", json=bodies[Stage.INTAKE][7], headers=headers("caseworker")).json()
+    other = "ordinary" if a["tier"]["tier"]["code"] == "strict" else "strict"
+    r = client.post("/override", json={"assessment_id": a["assessment_id"], "tier": other,
+                                       "reason": "home visit: see case note 2024-117"}, headers=headers("caseworker"))
+    assert r.status_code == 200 and r.json()["actor"] == "caseworker-user"
+    s = client.post("/assessment", json={"assessment_id": a["assessment_id"]}, headers=headers("auditor")).json()
+    assert s["effective_tier"] == other and s["response"]["tier"] == a["tier"]  # the assessment is unchanged
+    assert [o["reason"] for o in s["overrides"]] == ["home visit: see case note 2024-117"]
+    for bad in ({"tier": other, "reason": "   "}, {"tier": "lenient", "reason": "a good reason"}):
+        assert client.post("/override", json={"assessment_id": a["assessment_id"], **bad},
+                           headers=headers("caseworker")).status_code == 400
+    missing = client.post("/override", json={"assessment_id": "00000000-0000-0000-0000-000000000000",
+                                             "tier": "strict", "reason": "no such assessment"},
+                          headers=headers("caseworker"))
+    assert missing.status_code == 404
+
+
+def _bad_requests(body):
+    person = body["person"]
+    late = {"date": "2099-01-01", "event_type": "warning"}
+    return {
+        "wrong type": (dict(body, person=dict(person, prior_convictions="many")), "prior_convictions"),
+        "unknown category": (dict(body, person=dict(person, offence="piracy")), "offence"),
+        "unknown event type": (dict(body, events=[{"date": "2020-01-01", "event_type": "party"}]), "event_type"),
+        "event after as_of": (dict(body, events=[*body["events"], late]), "after as_of"),
+        "event before birth": (dict(body, events=[{"date": "1900-01-01", "event_type": "warning"}]), "before person.birth_date"),
+        "end before start": (dict(body, person=dict(person, supervision_end="1999-01-01")), "supervision_end"),
+        "missing field": ({k: v for k, v in body.items() if k != "stage"}, "stage"),
+        "unknown field": (dict(body, colour="red"), "colour"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_requests({"person": {}, "events": []})))
+def test_bad_input_is_refused_with_the_field_and_nothing_stored(client, home, bodies, case):
+    body, needle = _bad_requests(bodies[Stage.MIDTERM][1])[case]
+    before = audit_count(home)
+    r = client.post("/score", json=body, headers=headers("caseworker"))
+    assert r.status_code == 400, r.text
+    assert needle in r.text
+    batch = client.post("/score_batch", json={"records": [bodies[Stage.MIDTERM][2], body]}, headers=headers("caseworker"))
+    assert batch.status_code == 400 and "records" in batch.text
+    assert audit_count(home) == before
+
+
+def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatch):
+    before = audit_count(home)
+    assert client.post("/score_batch", json={"records": []}, headers=headers("caseworker")).status_code == 400
+    from features.settings import get_settings
+
+    limit = get_settings().max_batch
+    r = client.post("/score_batch", json={"records": [bodies[Stage.INTAKE][0]] * (limit + 1)},
+                    headers=headers("caseworker"))
+    assert r.status_code == 413 and str(limit) in r.json()["error"]
+    assert audit_count(home) == before
+
+
+def test_verify_finds_an_edited_and_a_deleted_record(client, home, bodies):
+    for body in bodies[Stage.INTAKE][10:14]:
+        client.post("/score", json=body, headers=headers("caseworker"))
+    ok = client.post("/verify", json={}, headers=headers("auditor")).json()
+    assert ok["ok"] and ok["checked"] >= 4
+    with sqlite3.connect(home / "audit.db") as db:
+        seq, original = db.execute("select seq, response_json from assessments order by seq desc limit 1 offset 1").fetchone()
+        db.execute("update assessments set response_json = replace(response_json, 'probability', 'probabilitx') "
+                   "where seq = ?", (seq,))
+    edited = client.post("/verify", json={}, headers=headers("auditor")).json()
+    assert not edited["ok"] and "edited" in edited["problem"]
+    with sqlite3.connect(home / "audit.db") as db:
+        db.execute("update assessments set response_json = ? where seq = ?", (original, seq))
+        assert client.post("/verify", json={}, headers=headers("auditor")).json()["ok"]
+        first_id = db.execute("select assessment_id from assessments where seq = ?", (seq - 1,)).fetchone()[0]
+        db.execute("delete from overrides where assessment_id = ?", (first_id,))
+        db.execute("delete from assessments where seq = ?", (seq - 1,))
+    deleted = client.post("/verify", json={}, headers=headers("auditor")).json()
+    assert not deleted["ok"] and deleted["first_broken"]
+
+
+def test_models_endpoint_describes_each_stage(client):
+    info = client.post("/models", json={}, headers=headers("modeler")).json()
+    assert [m["stage"] for m in info["models"]] == ["intake", "midterm", "release"]
+    assert all(m["model"]["version"] == "7" and m["trees"] > 0 for m in info["models"])
+    assert info["policy_version"]
+
+
+def test_openapi_page_lists_every_endpoint_with_schemas(client):
+    spec = client.get("/docs.json").json()
+    for route in ENDPOINTS:
+        op = spec["paths"][route]["post"]
+        assert op.get("description") or op.get("summary"), route
+        assert "requestBody" in op and "200" in op["responses"]
+    schemas = spec["components"]["schemas"]
+    assert any("examples" in str(s) for s in schemas.values())
+
+
+def test_person_record_carries_every_canonical_person_column():
+    assert list(PersonRecord.model_fields) == PERSON_COLUMNS
+
+
+def test_features_equal_the_training_pipeline(service_models, bodies):
+    """Serving builds features with the training pipeline: same rows as make_stage_frame."""
+    from features.labels import make_stage_frame
+    from serving.schemas import ScoreRequest
+    from serving.scoring import request_tables
+    from features.pipeline import build_features
+
+    tables, _ = service_models
+    frame = make_stage_frame(tables, Stage.RELEASE)
+    reqs = [ScoreRequest.model_validate(b) for b in bodies[Stage.RELEASE]]
+    X = build_features(*request_tables(reqs), stage=Stage.RELEASE)
+    ids = [r.person.person_id for r in reqs]
+    train = frame.X.set_index(frame.meta["person_id"].to_numpy())
+    common = [i for i, pid in enumerate(ids) if pid in train.index]
+    assert common
+    served = X.iloc[common].reset_index(drop=True)
+    trained = train.loc[[ids[i] for i in common]].reset_index(drop=True)
+    num = [c for c in served.columns if served[c].dtype != "category"]
+    np.testing.assert_allclose(served[num].to_numpy(float), trained[num].to_numpy(float), equal_nan=True)
