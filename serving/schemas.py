@@ -48,7 +48,7 @@ def _flag(zh: str, en: str) -> Any:
 class PersonRecord(_Strict):
     """One supervision term: the canonical ``persons`` fields (design.md, "Data contract")."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": _PERSON_EXAMPLE})
 
     person_id: str = Field(min_length=1, max_length=64, description="the agency's id of the person (stored only as a keyed hash)")
     sex: Sex
@@ -100,8 +100,8 @@ class EventRecord(_Strict):
 class ScoreRequest(_Strict):
     """One person's assessment at one stage."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"person": _PERSON_EXAMPLE, "events": _EVENTS_EXAMPLE, "stage": "midterm", "lang": "zh"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example":
+        {"person": _PERSON_EXAMPLE, "events": _EVENTS_EXAMPLE, "stage": "midterm", "lang": "zh"}})
 
     person: PersonRecord
     events: list[EventRecord] = Field(default_factory=list, max_length=MAX_EVENTS,
@@ -217,9 +217,9 @@ class BatchResponse(BaseModel):
 class OverrideRequest(_Strict):
     """A caseworker's tier decision that differs from the assessment's, with the written reason."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"assessment_id": "2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11", "tier": "ordinary",
-         "reason": "Stable job and family support confirmed at the home visit on 2024-09-02."}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "assessment_id": "2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11", "tier": "ordinary",
+        "reason": "Stable job and family support confirmed at the home visit on 2024-09-02."}})
 
     assessment_id: str = Field(min_length=1)
     tier: Tier

@@ -1,0 +1,90 @@
+"""From MLflow champion to the BentoML store, and ``riskctl score`` offline."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import bentoml
+import numpy as np
+import pytest
+from service_support import write_auth
+from typer.testing import CliRunner
+
+from features.labels import make_stage_frame
+from features.settings import Settings
+from features.vocab import Stage
+from serving.cli import app
+from serving.scoring import requests_from_tables
+
+
+def test_import_champions_copies_the_champion_not_the_challenger(tmp_path, monkeypatch, service_models):
+    from serving.model_store import import_champions, load_served
+    from training.config import TrainConfig
+    from training.fit import fit_stage
+    from training.promote import promote
+    from training.tracking import log_stage_fit
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = Settings(home=tmp_path, registry_prefix="importcheck")  # apart from the service tests' models
+    tables, _ = service_models
+    config = TrainConfig.load()
+    config.search.budget, config.booster["max_rounds"] = 1, 80
+    frame = make_stage_frame(tables, Stage.INTAKE)
+    good = fit_stage(frame, config=config, seed=0)
+    v1 = log_stage_fit(good, settings=settings, out_dir=tmp_path / "r1")
+    assert promote(Stage.INTAKE, version=v1.version, settings=settings).promoted
+    shuffled = frame.subset(np.ones(len(frame.y), bool))
+    shuffled.y = np.random.default_rng(0).permutation(shuffled.y)
+    bad = fit_stage(shuffled, config=config, seed=0)
+    bad.frame = frame
+    v2 = log_stage_fit(bad, settings=settings, out_dir=tmp_path / "r2")
+    assert not promote(Stage.INTAKE, version=v2.version, settings=settings).promoted
+
+    tag = import_champions(settings, [Stage.INTAKE])[Stage.INTAKE]
+    served = load_served(bentoml.models.get(tag), Stage.INTAKE)
+    assert (served.name, served.version) == ("importcheck-intake", v1.version)
+    X = good.part("test").X
+    np.testing.assert_array_equal(served.model.predict_proba(X), good.model.predict_proba(X))
+    assert served.metadata["evaluation"]["roc_auc"] == pytest.approx(v1.metrics["roc_auc"])
+    assert served.metadata["gate"]["promoted"] is True
+    assert import_champions(settings, [Stage.INTAKE])[Stage.INTAKE] == tag  # already there: not copied again
+
+
+@pytest.fixture
+def cli_home(tmp_path, monkeypatch, service_models):
+    monkeypatch.setenv("RISK_HOME", str(tmp_path))
+    write_auth(tmp_path)
+    tables, _ = service_models
+    bodies = requests_from_tables(tables.persons.head(30), tables.events, Stage.MIDTERM, lang="zh")
+    return tmp_path, bodies
+
+
+def _audit_rows(home) -> int:
+    if not (home / "audit.db").exists():
+        return 0
+    with sqlite3.connect(home / "audit.db") as db:
+        return db.execute("select count(*) from assessments").fetchone()[0]
+
+
+def test_score_file_offline_stores_every_answer(cli_home):
+    home, bodies = cli_home
+    infile = home / "in.jsonl"
+    infile.write_text("".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bodies))
+    result = CliRunner().invoke(app, ["score", "--in", str(infile), "--out", str(home / "out.jsonl"), "--chunk", "7"])
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in (home / "out.jsonl").read_text().splitlines()]
+    assert [a["person_id"] for a in answers] == [b["person"]["person_id"] for b in bodies]
+    assert all(a["reasons"] and a["tier"]["tier"]["label"] in ("严管", "普管") for a in answers)
+    assert _audit_rows(home) == len(bodies)
+
+
+def test_score_file_refuses_a_bad_record_and_writes_nothing(cli_home):
+    home, bodies = cli_home
+    bad = dict(bodies[2], person=dict(bodies[2]["person"], offence="piracy"))
+    infile = home / "in.jsonl"
+    infile.write_text("".join(json.dumps(b) + "\n" for b in [bodies[0], bodies[1], bad, bodies[3]]))
+    result = CliRunner().invoke(app, ["score", "--in", str(infile), "--out", str(home / "out.jsonl")])
+    assert result.exit_code == 1
+    assert "line 3" in result.output and "person.offence" in result.output
+    assert not (home / "out.jsonl").exists() and _audit_rows(home) == 0
