@@ -148,3 +148,14 @@ def test_stage_model_refuses_a_frame_without_its_features(midterm_fit):
     with pytest.raises(KeyError, match="midterm"):
         midterm_fit.model.predict_proba(midterm_fit.part("test").X.drop(columns=["warning_term"]))
     assert isinstance(midterm_fit.model, StageModel)
+
+
+def test_thread_count_is_a_setting():
+    """LightGBM's thread count comes from models/params.yaml (booster.num_threads), not from code."""
+    from models.estimator import BoosterParams
+
+    config = TrainConfig.load()
+    assert isinstance(config.booster["num_threads"], int) and config.booster["num_threads"] >= 1
+    params = BoosterParams(**{**config.booster, "num_threads": 3})
+    assert params.lgb_params([0], seed=0)["num_threads"] == 3
+    assert BoosterParams().lgb_params([0], seed=0)["num_threads"] == 1
