@@ -325,9 +325,9 @@ class AuditStore:
             assessment_id=str(uuid.UUID(str(rec["assessment_id"]))), person_key=self.person_key(rec["person_id"]),
             stage=Stage(rec["stage"]).value, model_name=str(rec["model_name"]),
             model_version=str(rec["model_version"]), policy_version=str(rec["policy_version"]),
-            request_json=_canonical(_jsonable(rec["request"], self.person_key)),
-            response_json=_canonical(_jsonable(rec["response"], self.person_key)),
-            explanation_json=_canonical(_jsonable(rec["explanation"], self.person_key)),
+            request_json=_canonical_keyed(rec["request"], self.person_key),
+            response_json=_canonical_keyed(rec["response"], self.person_key),
+            explanation_json=_canonical_keyed(rec["explanation"], self.person_key),
             actor=str(rec["actor"] or ""))
 
     @staticmethod
@@ -398,21 +398,60 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+_PERSON_ID_KEY = '"person_id":'
+
+
+def _canonical_keyed(obj: Any, key_of: Any) -> str:
+    """``_canonical(_jsonable(obj, key_of))``, without walking ``obj`` in Python when it can.
+
+    The canonical text is written once and each ``person_id`` string value is keyed in place: in
+    canonical JSON a key's opening quote follows ``{`` or ``,`` directly, which no quote inside a
+    string value can (it is escaped), so only keys are matched. NaN, infinities and
+    non-string person ids take the general path.
+    """
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_plain)
+    except ValueError:
+        return _canonical(_jsonable(obj, key_of))
+    parts, pos, found = [], 0, text.find(_PERSON_ID_KEY)
+    while found >= 0:
+        start = found + len(_PERSON_ID_KEY)
+        if found > 0 and text[found - 1] in "{," and not text.startswith("null", start):
+            if text[start] != '"':
+                return _canonical(_jsonable(obj, key_of))
+            value, end = json.decoder.scanstring(text, start + 1)
+            parts += [text[pos:start], json.dumps(key_of(value), ensure_ascii=False)]
+            pos = end
+        found = text.find(_PERSON_ID_KEY, start)
+    return "".join(parts) + text[pos:] if parts else text
+
+
 def _jsonable(obj: Any, key_of: Any) -> Any:
-    """JSON-ready copy of ``obj``: person ids keyed, numpy scalars unwrapped, NaN as None."""
-    if isinstance(obj, Mapping):
-        return {str(k): key_of(v) if k == "person_id" and v is not None else _jsonable(v, key_of)
-                for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v, key_of) for v in obj]
+    """JSON-ready copy of ``obj``: person ids keyed, numpy scalars unwrapped, NaN as None.
+
+    The C JSON encoder and decoder walk the structure (a batch holds millions of values); Python
+    runs only for the few types JSON lacks and for each dict, to key its ``person_id``.
+    """
+    def keyed(d: dict[str, Any]) -> dict[str, Any]:
+        if d.get("person_id") is not None:
+            d["person_id"] = key_of(d["person_id"])
+        return d
+
+    text = json.dumps(obj, default=_plain, allow_nan=True)
+    return json.loads(text, object_hook=keyed, parse_constant=lambda _: None)
+
+
+def _plain(obj: Any) -> Any:
+    """What ``json.dumps`` cannot write itself: numpy values, dates, other mappings."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
     if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+        return obj.item()
     if isinstance(obj, (datetime, date)):
         return obj.isoformat()
-    if obj is None or isinstance(obj, (str, int, float)):
-        return obj
+    if isinstance(obj, Mapping):
+        return dict(obj)
     raise TypeError(f"cannot store a {type(obj).__name__} in the audit trail")
 
 

@@ -11,7 +11,6 @@ the point-in-time rule, not used (the answer counts them).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -87,14 +86,8 @@ class EventRecord(_Strict):
 
     date: dt.date
     event_type: EventType
-    value: float | None = Field(None, description="hours, points... where the event type has a value")
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("value must be a finite number")
-        return value
+    value: float | None = Field(None, allow_inf_nan=False,
+                                description="hours, points... where the event type has a value")
 
 
 class ScoreRequest(_Strict):

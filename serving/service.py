@@ -79,18 +79,18 @@ class RiskService:
         try:
             return self._assess([ScoreRequest.model_construct(**request)], _principal(ctx))[0]
         except NoModelError as err:
-            return error_response(503, str(err), loc=["stage"])
+            return refuse(ctx, 503, str(err), loc=["stage"])
 
     @bentoml.api(input_spec=BatchRequest)
     def score_batch(self, ctx: bentoml.Context, records: list[ScoreRequest]) -> BatchResponse:
         """Score many people at once (monthly review meeting); every answer is stored, all or none."""
         if len(records) > self.settings.max_batch:
-            return error_response(413, f"batch of {len(records)} records is over the limit of "
-                                  f"{self.settings.max_batch}", loc=["records"])
+            return refuse(ctx, 413, f"batch of {len(records)} records is over the limit of "
+                          f"{self.settings.max_batch}", loc=["records"])
         try:
             answers = self._assess(records, _principal(ctx))
         except NoModelError as err:
-            return error_response(503, str(err), loc=["records", "stage"])
+            return refuse(ctx, 503, str(err), loc=["records", "stage"])
         return BatchResponse(count=len(answers), assessments=answers)
 
     @bentoml.api(input_spec=OverrideRequest)
@@ -99,7 +99,7 @@ class RiskService:
         try:
             rec = self.audit.add_override(assessment_id, tier=tier, reason=reason, actor=_principal(ctx).user)
         except KeyError:
-            return error_response(404, f"no assessment {assessment_id!r}", loc=["assessment_id"])
+            return refuse(ctx, 404, f"no assessment {assessment_id!r}", loc=["assessment_id"])
         return OverrideOut(override_id=rec.override_id, assessment_id=rec.assessment_id, tier=rec.tier,
                            reason=rec.reason, actor=rec.actor, created_at=rec.created_at)
 
@@ -140,6 +140,12 @@ class RiskService:
 
 
 RiskService.add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS)
+
+
+def refuse(ctx: bentoml.Context, status: int, message: str, *, loc: list[str]) -> Any:
+    """An error answer from a handler that takes ``ctx``: BentoML copies ``ctx``'s status onto the response."""
+    ctx.response.status_code = status
+    return error_response(status, message, loc=loc)
 
 
 def _principal(ctx: bentoml.Context) -> Principal:

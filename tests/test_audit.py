@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from datetime import date
 import pytest
 
 from serving.audit import AuditStore, VerifyResult, _record_hash
@@ -256,3 +257,16 @@ def test_concurrent_appends_from_processes(db):
         assert store.verify() == VerifyResult(True, 120)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("obj", [
+    {"person": {"person_id": "P1", "x": [1.5, None, "a:NaN,\"person_id\":\"Q\""]}, "person_id": "P2"},
+    {"rows": [{"person_id": "A"}, {"person_id": None}, {"note": "{\"person_id\":\"B\"}"}]},
+    {"person_id": 17, "v": float("nan"), "w": [np.float32(0.25), np.int64(3)], "d": date(2024, 1, 2)},
+    {"é": "ü", "person_id": "中文"},
+])
+def test_fast_canonical_keying_equals_the_general_walk(obj):
+    from serving.audit import _canonical, _canonical_keyed, _jsonable
+
+    key_of = lambda v: f"k({v})"  # noqa: E731
+    assert _canonical_keyed(obj, key_of) == _canonical(_jsonable(obj, key_of))

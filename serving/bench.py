@@ -1,0 +1,153 @@
+"""Benchmark of the scoring service against ``mlflow models serve`` (issue 4's targets).
+
+``python -m serving.bench`` (after ``make demo``) starts ``bentoml serve`` with the models in the
+BentoML store and a fresh audit store, then measures with the same httpx client:
+
+- one person per request (mid-term, reasons and audit write included) from 8 concurrent clients:
+  p50 / p99 latency and requests per second;
+- batches of 5,000 persons (``/score_batch``): persons per second;
+- the same mid-term champion behind ``mlflow models serve`` (scores only: features computed by the
+  client, no reasons, no audit), single rows from 8 clients and 5,000-row batches.
+
+Targets: p50 <= 10 ms and p99 <= 50 ms with 8 clients; >= 2,000 persons/s in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from features.settings import get_settings
+from features.vocab import Stage
+
+
+def _latencies(url: str, bodies: list, headers: dict, *, clients: int, requests: int) -> tuple[np.ndarray, float]:
+    """Per-request latency (s) of ``requests`` POSTs from ``clients`` threads, and the wall time."""
+    def worker(k: int) -> list[float]:
+        out = []
+        with httpx.Client(timeout=120) as client:
+            for i in range(k, requests, clients):
+                t = time.perf_counter()
+                r = client.post(url, content=bodies[i % len(bodies)], headers=headers)
+                out.append(time.perf_counter() - t)
+                r.raise_for_status()
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        lat = [x for part in pool.map(worker, range(clients)) for x in part]
+    return np.array(lat), time.perf_counter() - start
+
+
+def _batch_rate(url: str, body: bytes, n: int, headers: dict, repeat: int) -> list[float]:
+    rates = []
+    with httpx.Client(timeout=600) as client:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            client.post(url, content=body, headers=headers).raise_for_status()
+            rates.append(n / (time.perf_counter() - t))
+    return rates
+
+
+def _report(name: str, lat: np.ndarray, wall: float) -> None:
+    print(f"{name:44s} p50 {np.median(lat) * 1e3:7.1f} ms  p99 {np.percentile(lat, 99) * 1e3:7.1f} ms  "
+          f"{len(lat) / wall:7.0f} req/s  (n={len(lat)})")
+
+
+def main() -> None:
+    from serving.auth import AuthConfig, TokenEntry, hash_token
+    from serving.commands import free_port, running_service, use_project_bentoml_home
+    from serving.scoring import requests_from_tables
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("var/demo/data"), help="canonical tables (make demo)")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    from features.schema import CaseTables
+
+    tables = CaseTables.read(args.data, validate=False)
+    people = tables.persons.head(args.batch)
+    bodies = requests_from_tables(people, tables.events, Stage.MIDTERM, lang="zh")
+    single = [json.dumps(b).encode() for b in bodies[:500]]
+    batch = json.dumps({"records": bodies[: args.batch]}).encode()
+    print(f"{os.cpu_count()} cores; mid-term requests with {np.mean([len(b['events']) for b in bodies]):.0f} "
+          f"events on average; batch {len(bodies[: args.batch]):,} persons ({len(batch) / 1e6:.1f} MB)")
+
+    home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    token = "bench-caseworker-token"
+    (home / "auth.json").write_text(AuthConfig(tokens={hash_token(token): TokenEntry(role="caseworker", user="bench")},
+                                               audit_secret="ab" * 32).model_dump_json())
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with running_service(env={"RISK_HOME": str(home)}, log_path=home / "serve.log") as url:
+        _latencies(f"{url}/score", single, headers, clients=args.clients, requests=100)  # warm-up
+        lat, wall = _latencies(f"{url}/score", single, headers, clients=args.clients, requests=args.requests)
+        _report(f"BentoML /score, reasons + audit, {args.clients} clients", lat, wall)
+        lat1, wall1 = _latencies(f"{url}/score", single, headers, clients=1, requests=min(500, args.requests))
+        _report("BentoML /score, reasons + audit, 1 client", lat1, wall1)
+        rates = _batch_rate(f"{url}/score_batch", batch, len(bodies[: args.batch]), headers, args.repeat)
+        print(f"{'BentoML /score_batch, reasons + audit':44s} median {statistics.median(rates):7.0f} persons/s "
+              f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+    if not args.skip_mlflow:
+        _mlflow_side(settings, tables, people, args)
+
+
+def _mlflow_side(settings, tables, people, args) -> None:
+    """The mid-term champion behind ``mlflow models serve``: feature rows in, probabilities out."""
+    from features.pipeline import assessment_dates, build_features
+    from serving.commands import free_port
+    from training.tracking import as_plain_columns
+
+    X = as_plain_columns(build_features(people, tables.events, assessment_dates(people, Stage.MIDTERM),
+                                        stage=Stage.MIDTERM))
+    rows = [json.dumps({"dataframe_split": X.iloc[[i]].to_dict(orient="split")}, default=float).encode()
+            for i in range(min(500, len(X)))]
+    batch = json.dumps({"dataframe_split": X.to_dict(orient="split")}, default=float).encode()
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri(),  # it execs uvicorn from PATH
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+           f"models:/{settings.model_name(Stage.MIDTERM)}@{settings.champion_alias}", "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    log = Path(tempfile.mkstemp(prefix="mlflow-serve-", suffix=".log")[1])
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise TimeoutError(f"mlflow models serve did not start; see {log}")
+        headers = {"Content-Type": "application/json"}
+        _latencies(f"{url}/invocations", rows, headers, clients=args.clients, requests=100)
+        lat, wall = _latencies(f"{url}/invocations", rows, headers, clients=args.clients, requests=args.requests)
+        _report(f"mlflow models serve, scores only, {args.clients} clients", lat, wall)
+        rates = _batch_rate(f"{url}/invocations", batch, len(X), headers, args.repeat)
+        print(f"{'mlflow models serve, scores only, batch':44s} median {statistics.median(rates):7.0f} rows/s "
+              f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
