@@ -142,7 +142,7 @@ class StageModel(BaseEstimator):
         missing = [n for n in self.feature_names if n not in X.columns]
         if missing:
             raise KeyError(f"feature frame lacks the {Stage(self.stage).value} features {missing[:5]}")
-        return X[self.feature_names]
+        return X if list(X.columns) == self.feature_names else X[self.feature_names]
 
     def matrix(self, X: pd.DataFrame) -> np.ndarray:
         """The feature frame as the booster's float matrix (categories as their codes, missing as NaN).
@@ -154,7 +154,7 @@ class StageModel(BaseEstimator):
         check_is_fitted(self, "booster_")
         X = self._frame(X)
         names = self.feature_names
-        cats = [i for i, n in enumerate(names) if isinstance(X[n].dtype, pd.CategoricalDtype)]
+        cats = [i for i, dtype in enumerate(X.dtypes) if isinstance(dtype, pd.CategoricalDtype)]
         nums = [i for i in range(len(names)) if i not in set(cats)]
         M = np.empty((len(X), len(names)))
         M[:, nums] = X[[names[i] for i in nums]].to_numpy(dtype=float, na_value=np.nan)

@@ -372,11 +372,17 @@ def _mask(cond: Condition, frame: pd.DataFrame) -> np.ndarray:
         text = col.astype(object).where(col.notna(), "").astype(str).to_numpy(dtype=object)
         hit = np.isin(text, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](text, cond.value)
     else:
-        x = sum(pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-                for name in names)
+        x = sum(_numeric(frame[name]) for name in names)
         present = ~np.isnan(x)
         with np.errstate(invalid="ignore"):
             hit = np.isin(x, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](x, cond.value)
     if cond.op == "not_in":
         hit = ~np.asarray(hit, dtype=bool)
     return np.asarray(hit, dtype=bool) & present
+
+
+def _numeric(column: pd.Series) -> np.ndarray:
+    """A column as floats (NaN where missing or not a number)."""
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -91,7 +91,7 @@ class Scorer:
         now = dt.datetime.now(dt.UTC)
         names = list(by_feature.columns)
         values = X[names].astype(object).to_numpy()
-        stored_values = X[names].astype(object).where(X[names].notna(), None).to_numpy().tolist()
+        stored_values = np.where(pd.isna(values), None, values).tolist()
         contributions = by_feature.to_numpy()
         results = []
         for j, req in enumerate(requests):
