@@ -35,7 +35,6 @@ import hashlib
 import hmac
 import json
 import logging
-import math
 import threading
 import uuid
 from collections.abc import Iterator, Mapping

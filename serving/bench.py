@@ -67,7 +67,7 @@ def _report(name: str, lat: np.ndarray, wall: float) -> None:
 
 def main() -> None:
     from serving.auth import AuthConfig, TokenEntry, hash_token
-    from serving.commands import free_port, running_service, use_project_bentoml_home
+    from serving.commands import running_service, use_project_bentoml_home
     from serving.scoring import requests_from_tables
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

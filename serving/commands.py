@@ -273,7 +273,7 @@ def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
     with running_service(log_path=log_path) as url:
         answer = score_example(url, tok, request)
     show_assessment(answer)
-    console.print(f"\nKeep the service running: [bold].venv/bin/riskctl serve --port 3000[/bold] "
+    console.print("\nKeep the service running: [bold].venv/bin/riskctl serve --port 3000[/bold] "
                   "(OpenAPI page http://127.0.0.1:3000/docs; tokens: riskctl token --role caseworker --user NAME)")
 
 

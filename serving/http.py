@@ -10,7 +10,6 @@ for the platform. Error bodies share BentoML's shape for validation errors:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -70,16 +69,3 @@ class BearerAuthMiddleware:
             return
         scope = {**scope, "state": {**scope.get("state", {}), "principal": principal}}
         await self.app(scope, receive, send)
-
-
-def json_default(value: Any) -> Any:
-    """``json.dumps`` default for dates and numpy scalars in CLI output."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=json_default)

@@ -27,7 +27,7 @@ from features.catalog import CATALOG, format_value
 from features.pipeline import build_features
 from features.schema import PERSON_COLUMNS
 from features.vocab import Stage
-from models.tier_policy import TierDecision, TierPolicy
+from models.tier_policy import Band, TierDecision, TierPolicy
 from serving.model_store import ServedModel
 from serving.schemas import (Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut)
 
@@ -122,14 +122,24 @@ class Scorer:
         if decision.reason == "rule":
             text = decision.rule_text_zh if lang == "zh" else decision.rule_text_en
             return TierOut(tier=tier, basis="rule", rule_id=decision.rule_id, text=text or "")
-        edge = self.policy.stage(stage).lower_edge(decision.band)
+        band_range = _band_range(self.policy, stage, decision.band)
         if lang == "zh":
-            text = (f"模型风险概率{probability:.1%}，属{decision.band.zh}风险（≥{edge:.0%}），"
+            text = (f"模型风险概率{probability:.1%}，属{decision.band.zh}风险（{band_range}），"
                     f"按风险等级定为{decision.tier.zh}")
         else:
-            text = (f"model probability {probability:.1%} is in the {decision.band.en} band (>= {edge:.0%}): "
+            text = (f"model probability {probability:.1%} is in the {decision.band.en} band ({band_range}): "
                     f"{decision.tier.en} tier by band")
         return TierOut(tier=tier, basis="band", text=text)
+
+
+def _band_range(policy: TierPolicy, stage: Stage, band: Band) -> str:
+    """The probabilities of ``band`` at ``stage``, e.g. ``10%-25%``."""
+    sp = policy.stage(stage)
+    if band is Band.LOW:
+        return f"< {sp.medium_from:.0%}"
+    if band is Band.HIGH:
+        return f">= {sp.high_from:.0%}"
+    return f"{sp.medium_from:.0%}-{sp.high_from:.0%}"
 
 
 def request_tables(requests: Sequence[ScoreRequest]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

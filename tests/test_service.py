@@ -95,6 +95,8 @@ def test_score_answers_with_calibrated_probability_tier_and_reasons(scored, serv
     assert 0 < a["probability"] < 1 and a["stage"]["code"] == "midterm" and a["horizon_months"] == 12
     assert a["band"]["code"] in ("low", "medium", "high") and a["tier"]["tier"]["code"] in ("strict", "ordinary")
     assert a["tier"]["basis"] in ("band", "rule") and a["tier"]["text"]
+    if a["tier"]["basis"] == "band":
+        assert f"{a['band']['label']} band" in a["tier"]["text"] and "%" in a["tier"]["text"]
     raising = [r for r in a["reasons"] if r["direction"] == "raises"]
     lowering = [r for r in a["reasons"] if r["direction"] == "lowers"]
     assert 1 <= len(raising) <= 4 and len(lowering) <= 2 and a["reasons"] == raising + lowering
