@@ -138,6 +138,23 @@ class StageModel(BaseEstimator):
         self.calibrator_ = Calibrator(self.calibration, random_state=self.random_state).fit(self.raw_score(X_calib), y_calib)
         return self
 
+    def refit(self, X: pd.DataFrame, y: np.ndarray, *, rounds: int, X_calib: pd.DataFrame,
+              y_calib: np.ndarray) -> StageModel:
+        """Fit the booster on ``X`` for exactly ``rounds`` rounds (no early stopping), then calibrate anew.
+
+        For use after :meth:`fit` has chosen the number of rounds on held-out validation rows: refitting on
+        the training plus validation rows with that number uses every row the booster may see. The
+        calibration rows must still be rows the booster did not train on.
+        """
+        if int(rounds) < 1:
+            raise ValueError(f"rounds must be at least 1, got {rounds}")
+        X, X_calib = self._frame(X), self._frame(X_calib)
+        self.booster_ = lgb.train(self.params.lgb_params(self.monotone(), self.random_state),
+                                  lgb.Dataset(X, label=y, free_raw_data=False), num_boost_round=int(rounds))
+        self.best_iteration_ = self.booster_.current_iteration()
+        self.calibrator_ = Calibrator(self.calibration, random_state=self.random_state).fit(self.raw_score(X_calib), y_calib)
+        return self
+
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         missing = [n for n in self.feature_names if n not in X.columns]
         if missing:

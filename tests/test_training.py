@@ -159,3 +159,36 @@ def test_thread_count_is_a_setting():
     params = BoosterParams(**{**config.booster, "num_threads": 3})
     assert params.lgb_params([0], seed=0)["num_threads"] == 3
     assert BoosterParams().lgb_params([0], seed=0)["num_threads"] == 1
+
+
+def test_refit_on_valid_trains_the_chosen_rounds_on_train_and_valid(tables, small_config):
+    """refit_on_valid: the booster is refitted on train + valid with the early-stopping rounds (scaled or not)."""
+    from sklearn.metrics import roc_auc_score
+
+    from training.fit import refit_rounds
+
+    frame = make_stage_frame(tables, Stage.MIDTERM)
+    plain = fit_stage(frame, config=small_config, seed=0, temporal=False)
+    for scale in (False, True):
+        config = small_config.model_copy(update={"refit_on_valid": True, "refit_scale_rounds": scale})
+        fit = fit_stage(frame, config=config, seed=0, temporal=False)
+        n_train, n_valid = int((fit.parts == "train").sum()), int((fit.parts == "valid").sum())
+        stopped_at = fit.chosen["early_stopping_trees"]
+        assert stopped_at == plain.model.best_iteration_  # same search, same choice
+        rounds = refit_rounds(stopped_at, n_train, n_valid, config)
+        assert rounds == (min(round(stopped_at * (n_train + n_valid) / n_train), small_config.booster["max_rounds"])
+                          if scale else stopped_at)
+        assert fit.model.size["trees"] == fit.chosen["trees"] == rounds
+        assert fit.model.booster_.num_trees() == rounds  # no trees beyond the chosen rounds
+        assert fit.chosen["refit_rows"] == n_train + n_valid
+        # each tree's root counts the bagged rows it was grown on: the valid rows are among them
+        roots = [t["tree_structure"]["internal_count"] for t in fit.model.booster_.dump_model()["tree_info"]]
+        seen = np.mean(roots) / fit.model.params.bagging_fraction
+        assert abs(seen - (n_train + n_valid)) < n_valid / 2
+        test = fit.part("test")
+        prob = fit.model.predict_proba(test.X)
+        assert not np.allclose(prob, plain.model.predict_proba(test.X))
+        assert roc_auc_score(test.y, prob) > 0.68
+        assert abs(prob.mean() - test.y.mean()) < 0.03
+    with pytest.raises(ValueError, match="rounds"):
+        StageModel(Stage.MIDTERM).refit(frame.X, frame.y, rounds=0, X_calib=frame.X, y_calib=frame.y)

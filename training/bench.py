@@ -5,6 +5,9 @@ person-random and on a temporal split and prints, per stage, test AUC of the mod
 logistic baseline and of the generator's oracle on the same rows, Brier, ECE, the trees of the
 chosen booster and the time to build the stage's features and to train it (search, calibration,
 baseline). Then, per split, the total training time of the three stages.
+``--refit`` overrides ``refit_on_valid`` of the settings (off; same: the early-stopping rounds;
+scaled: those rounds times (n_train + n_valid) / n_train); ``--save DIR`` writes each stage's test
+rows (label, oracle, model and baseline probabilities) to DIR for paired comparisons.
 Targets (issue 3): AUC within 0.01 of the oracle's, ECE <= 0.02; all three stages < 5 minutes.
 """
 
@@ -13,6 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
+
+import pandas as pd
 
 from features.labels import make_stage_frame
 from features.synthetic import CohortConfig, generate_cohort
@@ -30,14 +36,21 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1, help="generator seed (the split seed stays 0)")
     parser.add_argument("--split", choices=["person", "temporal", "both"], default="both")
+    parser.add_argument("--refit", choices=["config", "off", "same", "scaled"], default="config",
+                        help="refit on train + valid after the search (default: as models/params.yaml says)")
+    parser.add_argument("--save", type=Path, help="write each stage's test rows and probabilities here")
     args = parser.parse_args()
     config = TrainConfig.load()
+    if args.refit != "config":
+        config = config.model_copy(update={"refit_on_valid": args.refit != "off",
+                                           "refit_scale_rounds": args.refit == "scaled"})
+    refit = "off" if not config.refit_on_valid else ("scaled" if config.refit_scale_rounds else "same")
     started = time.perf_counter()
     tables = generate_cohort(CohortConfig(persons=args.persons, seed=args.seed))
     generated = time.perf_counter() - started
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"persons={args.persons:,} seed={args.seed} params={config.version} "
-          f"num_threads={config.booster.get('num_threads', 1)} cpus={os.cpu_count()} load(1 min)={load:.2f} "
+          f"refit={refit} num_threads={config.booster.get('num_threads', 1)} cpus={os.cpu_count()} load(1 min)={load:.2f} "
           f"generated in {generated:.1f} s")
     splits = {"person": (False,), "temporal": (True,), "both": (False, True)}[args.split]
     frames = {}
@@ -60,6 +73,11 @@ def main() -> None:
             b = classification_metrics(test.y, fit.baseline.predict_proba(test.X))
             o = classification_metrics(test.y, test.meta["oracle"].to_numpy())
             gap = o["roc_auc"] - m["roc_auc"]
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                pd.DataFrame({"y": test.y, "oracle": test.meta["oracle"].to_numpy(),
+                              "model": fit.model.predict_proba(test.X), "baseline": fit.baseline.predict_proba(test.X)}
+                             ).to_parquet(args.save / f"{name}-{stage.value}.parquet", index=False)
             if gap > TARGET_GAP:
                 misses.append(f"{stage.value} AUC gap {gap:.4f} > {TARGET_GAP}")
             if m["ece"] > TARGET_ECE:
@@ -67,7 +85,9 @@ def main() -> None:
             print(f"{stage.value:8s} {len(test.y):6d} {test.y.mean():.3f} "
                   f"{m['roc_auc']:.4f} {b['roc_auc']:.4f} {o['roc_auc']:.4f} {gap:+.4f} "
                   f"{m['brier']:.4f}  {o['brier']:.4f}  {m['ece']:.4f} {fit.model.size['trees']:5d} "
-                  f"{feat:6.1f}  {train:7.1f}", flush=True)
+                  f"{feat:6.1f}  {train:7.1f}"
+                  + (f"  (early stopping {fit.chosen['early_stopping_trees']} trees)" if refit != "off" else ""),
+                  flush=True)
         verdict = "met" if train_total < TARGET_SECONDS else "MISSED"
         print(f"TOTAL TRAINING TIME, {name} split, three stages (search + calibration + baseline, features "
               f"excluded): {train_total:.1f} s (target < {TARGET_SECONDS:.0f} s: {verdict})")

@@ -37,6 +37,10 @@ class TrainConfig(BaseModel):
     booster: dict = {}
     calibration: str = "auto"
     baseline: dict = {}
+    # after the search: refit the chosen booster on train + valid rows with the early-stopping number of
+    # rounds (times (n_train + n_valid) / n_train with ``refit_scale_rounds``, at most ``max_rounds``)
+    refit_on_valid: bool = False
+    refit_scale_rounds: bool = True
 
     @classmethod
     def load(cls, path: Path | None = None) -> TrainConfig:

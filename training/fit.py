@@ -81,9 +81,35 @@ def _search(frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int
     return chosen["model"], table.drop(columns="model"), {k: chosen[k] for k in table.columns if k != "model"}
 
 
+def refit_rounds(stopped_at: int, n_train: int, n_valid: int, config: TrainConfig) -> int:
+    """Rounds of the refit on train + valid: the early-stopping rounds, scaled to the larger set if configured."""
+    if not config.refit_scale_rounds:
+        return stopped_at
+    cap = config.booster.get("max_rounds", BoosterParams().max_rounds)
+    return max(1, min(cap, round(stopped_at * (n_train + n_valid) / n_train)))
+
+
+def _refit(model: StageModel, frame: StageFrame, parts: np.ndarray, config: TrainConfig) -> dict:
+    """Refit the chosen booster on train + valid with the rounds early stopping chose; recalibrate on calib."""
+    n_train, n_valid = int((parts == "train").sum()), int((parts == "valid").sum())
+    stopped_at = model.best_iteration_
+    rounds = refit_rounds(stopped_at, n_train, n_valid, config)
+    rows, ca = frame.subset(np.isin(parts, ["train", "valid"])), frame.subset(parts == "calib")
+    model.refit(rows.X, rows.y, rounds=rounds, X_calib=ca.X, y_calib=ca.y)
+    log.info("%s: refit on %d train + valid rows, %d rounds (early stopping: %d)",
+             frame.stage, len(rows.y), rounds, stopped_at)
+    size = model.size
+    return {"early_stopping_trees": stopped_at, "refit_rows": len(rows.y), "trees": size["trees"],
+            "leaves": size["leaves"], "cost": size["leaves"] * size["max_depth"] ** 2}
+
+
 def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int = 0,
               temporal: bool | None = None) -> StageFit:
-    """Split by person, search, fit the calibrated booster and the logistic baseline."""
+    """Split by person, search, fit the calibrated booster and the logistic baseline.
+
+    With ``refit_on_valid`` the chosen booster is then refitted on train + valid with the number of rounds
+    early stopping chose on valid (see :func:`refit_rounds`) and calibrated again on the calib rows.
+    """
     config = config or TrainConfig.load()
     split = config.split if temporal is None else config.split.model_copy(update={"temporal": temporal})
     parts = split_persons(frame.meta, split, seed=seed)
@@ -94,5 +120,7 @@ def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int
                              "use more persons")
     model, table, chosen = _search(frame, parts, config, seed)
     fit_rows = np.isin(parts, ["train", "valid"])
+    if config.refit_on_valid:
+        chosen.update(_refit(model, frame, parts, config))
     baseline = BaselineModel(frame.stage, **config.baseline).fit(frame.X[fit_rows], frame.y[fit_rows])
     return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
