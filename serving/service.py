@@ -53,7 +53,7 @@ ROUTE_PERMISSIONS = {
 }
 
 
-@bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers=1)
+@bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count")
 class RiskService:
     """Re-offending risk at intake, mid-term and release, with reasons, tiers and an audit trail."""
 
