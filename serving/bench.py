@@ -124,7 +124,7 @@ def _mlflow_side(settings, tables, people, args) -> None:
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
            f"models:/{settings.model_name(Stage.MIDTERM)}@{settings.champion_alias}", "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+           "-h", "127.0.0.1", "-p", str(port), "-w", str(os.cpu_count() or 1)]  # as many workers as BentoML
     log = Path(tempfile.mkstemp(prefix="mlflow-serve-", suffix=".log")[1])
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -35,9 +35,10 @@ benchmark_app = typer.Typer(help="Benchmarks of the models on real public data."
 
 #: the benchmark page, beside the code (one section per source between markers)
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-DOCS_HEADER = """# Benchmarks on real public data
+DOCS_HEADER = """# Benchmarks: stage models, scoring service, real public data
 
-Figures of `riskctl benchmark real` on the public files described in `../shared/data/README.md`
+The synthetic-cohort and service sections are written by hand from the commands they quote. The
+real-data sections are figures of `riskctl benchmark real` on the public files described in `../shared/data/README.md`
 (read in place, never copied into the project). Each section is rewritten by
 `riskctl benchmark real --data <source> --train <file> --write-docs`; everything between a section's
 markers is generated. Every computed figure is out-of-fold (or on a separate `--test` file), so no
