@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,15 @@ from features.synthetic import CohortConfig, generate_cohort
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # BentoML reads BENTOML_HOME when it first touches its stores: tests get their own, never ~/bentoml.
-os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-tests-")
+BENTOML_TEST_HOME = tempfile.mkdtemp(prefix="bentoml-tests-")
+os.environ["BENTOML_HOME"] = BENTOML_TEST_HOME
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_bentoml_home():
+    """The test BentoML store (models, built Bentos) goes when the session ends."""
+    yield
+    shutil.rmtree(BENTOML_TEST_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
