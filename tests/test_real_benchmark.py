@@ -22,7 +22,7 @@ from training.real import (  # noqa: E402
     COMPAS_MONOTONE, SMALL_PARAMS, benchmark_real, calibrate_score_oof, cross_validate_real, fit_crossfit_booster,
     fit_predict_real, fold_indices, logistic_oof,
 )
-from training.real_cli import markers, standalone_app, update_docs  # noqa: E402
+from training.real_cli import DOCS_HEADER, markers, standalone_app, update_docs  # noqa: E402
 
 pytestmark = pytest.mark.realdata
 
@@ -156,6 +156,6 @@ def test_update_docs_appends_a_missing_section_and_replaces_it_later(tmp_path):
     update_docs(docs, "nij", "nij section")
     update_docs(docs, "compas", "second")
     text = docs.read_text(encoding="utf-8")
-    assert text.startswith("# Benchmarks on real public data")
+    assert text.startswith(DOCS_HEADER)
     assert "second" in text and "first" not in text and "nij section" in text
     assert text.index(markers("compas")[0]) < text.index(markers("nij")[0])
