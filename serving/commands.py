@@ -102,8 +102,6 @@ def score(
     actor = actor or f"cli:{getpass.getuser()}"
     tmp = outfile.with_name(f".{outfile.name}.partial")
     outfile.parent.mkdir(parents=True, exist_ok=True)
-    from serving.service import audit_fields
-
     started = time.perf_counter()
     scored = []
     with progress() as bar:
@@ -111,7 +109,7 @@ def score(
         for i in range(0, len(requests), chunk):
             scored += scorer.score(requests[i:i + chunk])
             bar.advance(task, min(chunk, len(requests) - i))
-    audit.append_many([audit_fields(s, actor) for s in scored])  # one transaction: all or nothing
+    audit.append_many([s.audit_fields(actor) for s in scored])  # one transaction: all or nothing
     with tmp.open("w", encoding="utf-8") as fh:
         for s in scored:
             fh.write(s.assessment.model_dump_json() + "\n")

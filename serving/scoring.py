@@ -48,6 +48,14 @@ class Scored:
     assessment: Assessment
     explanation: dict[str, Any]
 
+    def audit_fields(self, actor: str) -> dict[str, Any]:
+        """The fields of :meth:`serving.audit.AuditStore.append_many` for this assessment."""
+        a = self.assessment
+        return dict(assessment_id=a.assessment_id, person_id=a.person_id, stage=a.stage.code,
+                    model_name=a.model.name, model_version=a.model.version, policy_version=a.policy_version,
+                    request=self.request.model_dump(mode="json"), response=a.model_dump(mode="json"),
+                    explanation=self.explanation, actor=actor)
+
 
 class Scorer:
     """Scores :class:`~serving.schemas.ScoreRequest` objects with the stage models and tier policy.

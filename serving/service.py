@@ -37,11 +37,11 @@ from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord, AuditStore
 from serving.auth import Permission, Principal, load_or_create
 from serving.http import BearerAuthMiddleware, error_response
-from serving.model_store import load_served
+from serving.model_store import ServedModel, load_served
 from serving.schemas import (Assessment, AssessmentQuery, BatchRequest, BatchResponse, EmptyRequest,
                              ModelsResponse, OverrideOut, OverrideRequest, PersonAssessments, PersonQuery,
                              ScoreRequest, StageModelInfo, StoredAssessment, VerifyResponse)
-from serving.scoring import NoModelError, Scored, Scorer
+from serving.scoring import NoModelError, Scorer
 
 log = logging.getLogger(__name__)
 _PREFIX = get_settings().registry_prefix  # model names come from configuration (RISK_REGISTRY_PREFIX)
@@ -135,7 +135,7 @@ class RiskService:
     def _assess(self, requests: list[ScoreRequest], principal: Principal) -> list[Assessment]:
         """Score, then commit every answer to the audit trail before any is returned."""
         scored = self.scorer.score(requests)
-        self.audit.append_many([audit_fields(s, principal.user) for s in scored])
+        self.audit.append_many([s.audit_fields(principal.user) for s in scored])
         return [s.assessment for s in scored]
 
 
@@ -152,15 +152,6 @@ def _principal(ctx: bentoml.Context) -> Principal:
     return ctx.request.state.principal
 
 
-def audit_fields(scored: Scored, actor: str) -> dict[str, Any]:
-    """The audit record of one scored request."""
-    a = scored.assessment
-    return dict(assessment_id=a.assessment_id, person_id=a.person_id, stage=a.stage.code, model_name=a.model.name,
-                model_version=a.model.version, policy_version=a.policy_version,
-                request=scored.request.model_dump(mode="json"), response=a.model_dump(mode="json"),
-                explanation=scored.explanation, actor=actor)
-
-
 def stored_assessment(record: AuditRecord) -> StoredAssessment:
     """The auditor's view of one audit record."""
     response = record.response
@@ -175,7 +166,7 @@ def stored_assessment(record: AuditRecord) -> StoredAssessment:
         prev_hash=record.prev_hash, record_hash=record.record_hash)
 
 
-def model_info(served: Any) -> StageModelInfo:
+def model_info(served: ServedModel) -> StageModelInfo:
     meta = served.metadata
     return StageModelInfo(
         stage=served.stage.value, model={"name": served.name, "version": served.version, "bento_tag": served.bento_tag},
