@@ -95,7 +95,7 @@ class Scorer:
         base = contrib.pop("base_value").to_numpy()
         by_feature = _feature_contributions(contrib)
         decisions = self.policy.decide_frame(served.stage, prob, X)
-        before, on_day = _event_counts(requests)
+        before, on_day = _event_counts(events, assessments)
         now = dt.datetime.now(dt.UTC)
         names = list(by_feature.columns)
         values = X[names].astype(object).to_numpy()
@@ -208,15 +208,12 @@ def _feature_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
     return contrib.T.groupby(owner, sort=False).sum().T
 
 
-def _event_counts(requests: Sequence[ScoreRequest]) -> tuple[np.ndarray, np.ndarray]:
-    before = np.zeros(len(requests), dtype=int)
-    on_day = np.zeros(len(requests), dtype=int)
-    for i, req in enumerate(requests):
-        as_of = req.assessment_date
-        for e in req.events:
-            before[i] += e.date < as_of
-            on_day[i] += e.date == as_of
-    return before, on_day
+def _event_counts(events: pd.DataFrame, assessments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per assessment: events dated before ``as_of`` (the features see them) and dated on it."""
+    row = pd.Index(assessments["person_id"]).get_indexer(events["person_id"])
+    date, as_of = events["date"].to_numpy(), assessments["as_of"].to_numpy()[row]
+    n = len(assessments)
+    return np.bincount(row[date < as_of], minlength=n), np.bincount(row[date == as_of], minlength=n)
 
 
 def _plain(value: Any, kind: str | None = None) -> float | str | bool | None:

@@ -276,3 +276,18 @@ def test_features_equal_the_training_pipeline(service_models, bodies):
     trained = train.loc[[ids[i] for i in common]].reset_index(drop=True)
     num = [c for c in served.columns if served[c].dtype != "category"]
     np.testing.assert_allclose(served[num].to_numpy(float), trained[num].to_numpy(float), equal_nan=True)
+
+
+def test_events_on_the_assessment_date_are_counted_but_not_used(client, bodies):
+    """Point-in-time rule at the door: events dated on as_of are accepted, counted, and change nothing."""
+    body = bodies[Stage.MIDTERM][9]
+    as_of = max(e["date"] for e in body["events"]) if body["events"] else body["person"]["supervision_start"]
+    before = [e for e in body["events"] if e["date"] < as_of]
+    base = dict(body, as_of=as_of, events=before)
+    same_day = dict(base, events=[*before, {"date": as_of, "event_type": "warning"},
+                                  {"date": as_of, "event_type": "police_penalty"}])
+    a = client.post("/score", json=base, headers=headers("caseworker")).json()
+    b = client.post("/score", json=same_day, headers=headers("caseworker")).json()
+    assert (a["events_used"], a["events_on_as_of"]) == (len(before), 0)
+    assert (b["events_used"], b["events_on_as_of"]) == (len(before), 2)
+    assert b["probability"] == a["probability"] and b["reasons"] == a["reasons"] and b["tier"] == a["tier"]
