@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -111,7 +110,7 @@ def main() -> None:
 def _mlflow_side(settings, tables, people, args) -> None:
     """The mid-term champion behind ``mlflow models serve``: feature rows in, probabilities out."""
     from features.pipeline import assessment_dates, build_features
-    from serving.commands import free_port
+    from serving.commands import free_port, running_server
     from training.tracking import as_plain_columns
 
     X = as_plain_columns(build_features(people, tables.events, assessment_dates(people, Stage.MIDTERM),
@@ -120,23 +119,12 @@ def _mlflow_side(settings, tables, people, args) -> None:
             for i in range(min(500, len(X)))]
     batch = json.dumps({"dataframe_split": X.to_dict(orient="split")}, default=float).encode()
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri(),  # it execs uvicorn from PATH
+    env = {"MLFLOW_TRACKING_URI": settings.resolved_tracking_uri(),  # it execs uvicorn from PATH
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
            f"models:/{settings.model_name(Stage.MIDTERM)}@{settings.champion_alias}", "--env-manager", "local",
            "-h", "127.0.0.1", "-p", str(port), "-w", str(os.cpu_count() or 1)]  # as many workers as BentoML
-    log = Path(tempfile.mkstemp(prefix="mlflow-serve-", suffix=".log")[1])
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise TimeoutError(f"mlflow models serve did not start; see {log}")
+    with running_server(cmd, port=port, ready_path="/ping", env=env, timeout_s=240) as url:
         headers = {"Content-Type": "application/json"}
         _latencies(f"{url}/invocations", rows, headers, clients=args.clients, requests=100)
         lat, wall = _latencies(f"{url}/invocations", rows, headers, clients=args.clients, requests=args.requests)
@@ -144,10 +132,6 @@ def _mlflow_side(settings, tables, people, args) -> None:
         rates = _batch_rate(f"{url}/invocations", batch, len(X), headers, args.repeat)
         print(f"{'mlflow models serve, scores only, batch':44s} median {statistics.median(rates):7.0f} rows/s "
               f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(30)
-
 
 if __name__ == "__main__":
     main()

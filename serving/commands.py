@@ -161,9 +161,8 @@ def offline_scorer(settings: Settings) -> tuple[Any, Any]:
             console.print(f"[red]no {stage.value} model in the BentoML store:[/red] run riskctl models import")
             raise typer.Exit(1) from None
         served[stage] = load_served(stored, stage)
-    auth, created = load_or_create(settings.resolved_auth_file())
-    if created:
-        console.print(f"created {settings.resolved_auth_file()} (tokens: riskctl serve shows them on first run)")
+    ensure_tokens(settings)
+    auth, _ = load_or_create(settings.resolved_auth_file())
     return Scorer(served, TierPolicy.load()), AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
 
 
@@ -201,15 +200,25 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_service(target: str = SERVICE, *, port: int | None = None, log_path: Path | None = None,
                     env: dict[str, str] | None = None, timeout_s: float = 180) -> Iterator[str]:
-    """Run ``bentoml serve TARGET`` on localhost until the block ends; yields its base URL.
+    """Run ``bentoml serve TARGET`` on localhost until the block ends; yields its base URL."""
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(cmd, port=port, ready_path="/readyz", log_path=log_path, env=env,
+                        timeout_s=timeout_s) as url:
+        yield url
 
-    Waits for ``/readyz``; if the server exits first, raises with the end of its log.
+
+@contextlib.contextmanager
+def running_server(cmd: list[str], *, port: int, ready_path: str, log_path: Path | None = None,
+                   env: dict[str, str] | None = None, timeout_s: float = 180) -> Iterator[str]:
+    """Run a local HTTP server command until the block ends; yields ``http://127.0.0.1:PORT``.
+
+    Waits until ``ready_path`` answers 200; if the server exits first or never gets ready, raises
+    with the end of its log. The whole process group is stopped afterwards.
     """
     import httpx
 
-    port = port or free_port()
-    log_path = log_path or Path(tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")[1])
-    cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    log_path = log_path or Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
     with log_path.open("wb") as log_fh:
         proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                 start_new_session=True)
@@ -218,14 +227,14 @@ def running_service(target: str = SERVICE, *, port: int | None = None, log_path:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited with {proc.returncode}:\n{_tail(log_path)}")
+                raise RuntimeError(f"{cmd[2:4]} exited with {proc.returncode}:\n{_tail(log_path)}")
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"bentoml serve not ready after {timeout_s:.0f} s:\n{_tail(log_path)}")
+                raise TimeoutError(f"{cmd[2:4]} not ready after {timeout_s:.0f} s:\n{_tail(log_path)}")
             time.sleep(0.5)
         yield url
     finally:

@@ -92,24 +92,27 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
             "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         labels = {"stage": stage.value, "registered_version": str(mv.version), "mlflow_run_id": mv.run_id}
-        with bentoml.models.create(bento_model_name(settings, stage), labels=labels, metadata=_no_none(metadata)) as ref:
-            joblib.dump(model, Path(ref.path) / ARTIFACT)
-        log.info("imported %s version %s into the BentoML store as %s", name, mv.version, ref.tag)
-        tags[stage] = str(ref.tag)
+        tags[stage] = _store(settings, stage, model, labels, metadata)
+        log.info("imported %s version %s into the BentoML store as %s", name, mv.version, tags[stage])
     return tags
 
 
 def save_served(settings: Settings, stage: Stage | str, model: StageModel, *, version: str = "0",
                 metadata: dict[str, Any] | None = None) -> str:
     """Save a fitted model straight into the BentoML store (tests, offline experiments)."""
-    import bentoml
-
     stage = Stage(stage)
     meta = {"registered_name": settings.model_name(stage), "registered_version": version,
             "alias": "local", "mlflow_run_id": None, "evaluation": {}, "gate": None,
             "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(metadata or {})}
-    with bentoml.models.create(bento_model_name(settings, stage), labels={"stage": stage.value,
-                               "registered_version": version}, metadata=_no_none(meta)) as ref:
+    return _store(settings, stage, model, {"stage": stage.value, "registered_version": version}, meta)
+
+
+def _store(settings: Settings, stage: Stage, model: StageModel, labels: dict[str, str],
+           metadata: dict[str, Any]) -> str:
+    """Write the fitted model as a new version of the stage's BentoML model; returns its tag."""
+    import bentoml
+
+    with bentoml.models.create(bento_model_name(settings, stage), labels=labels, metadata=_no_none(metadata)) as ref:
         joblib.dump(model, Path(ref.path) / ARTIFACT)
     return str(ref.tag)
 

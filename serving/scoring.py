@@ -90,6 +90,8 @@ class Scorer:
         X = build_features(persons, events, assessments, stage=served.stage)
         model = served.model
         M = model.matrix(X)
+        # The probability comes from the booster's own raw score, not the sum of the contributions: that
+        # sum's last digit depends on the batch's shape, and one person must get the same answer in any batch.
         prob = model.predict_proba(M)
         contrib = model.contributions(M, index=X.index)
         base = contrib.pop("base_value").to_numpy()
