@@ -41,8 +41,12 @@ class FeatureSpec:
 
     def describe(self, value, lang: Lang = "en") -> str:
         """The plain-language sentence for this feature at ``value`` (templates use ``{value}``)."""
+        return self.sentence(format_value(self, value, lang), lang)
+
+    def sentence(self, value_text: str, lang: Lang = "en") -> str:
+        """:meth:`describe` from the value already written by :func:`format_value`."""
         template = self.template_zh if lang == "zh" else self.template_en
-        return template.format(value=format_value(self, value, lang))
+        return template.format(value=value_text)
 
 
 def format_value(spec: FeatureSpec, value, lang: Lang = "en") -> str:

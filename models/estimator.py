@@ -8,8 +8,11 @@ Both follow scikit-learn's estimator contract (``fit`` returns ``self``, learned
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -161,30 +164,34 @@ class StageModel(BaseEstimator):
             raise KeyError(f"feature frame lacks the {Stage(self.stage).value} features {missing[:5]}")
         return X if list(X.columns) == self.feature_names else X[self.feature_names]
 
-    def matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """The feature frame as the booster's float matrix (categories as their codes, missing as NaN).
+    def matrix(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """The features as the booster's float matrix (categories as their codes, missing as NaN).
 
+        ``X`` is a feature frame or its columns by name (:func:`features.pipeline.feature_columns`).
         LightGBM's own pandas conversion costs ~10 ms a call, which dominates scoring one person.
         The codes are those LightGBM would use: every frame's categoricals carry the vocabulary's
         full category list, checked here against the list the booster was trained with.
         """
         check_is_fitted(self, "booster_")
-        X = self._frame(X)
         names = self.feature_names
-        cats = [i for i, dtype in enumerate(X.dtypes) if isinstance(dtype, pd.CategoricalDtype)]
-        nums = [i for i in range(len(names)) if i not in set(cats)]
-        M = np.empty((len(X), len(names)))
-        M[:, nums] = X[[names[i] for i in nums]].to_numpy(dtype=float, na_value=np.nan)
+        missing = [n for n in names if n not in X]
+        if missing:
+            raise KeyError(f"feature frame lacks the {Stage(self.stage).value} features {missing[:5]}")
+        columns = [X[name] for name in names]
+        cats = [i for i, col in enumerate(columns) if isinstance(col.dtype, pd.CategoricalDtype)]
         trained_categories = self.booster_.pandas_categorical or []
         if len(trained_categories) != len(cats):
             raise ValueError(f"the frame has {len(cats)} categorical features, the model was trained with "
                              f"{len(trained_categories)}")
+        M = np.empty((len(columns[0]) if columns else 0, len(names)))
         for i, trained in zip(cats, trained_categories):
-            col = X[names[i]]
-            if list(col.cat.categories) != list(trained):
+            col = columns[i].array if isinstance(columns[i], pd.Series) else columns[i]
+            if _category_list(col.dtype) != tuple(trained):
                 raise ValueError(f"feature '{names[i]}' has other categories than the model was trained with")
-            codes = col.cat.codes.to_numpy()
-            M[:, i] = np.where(codes < 0, np.nan, codes)
+            M[:, i] = np.where(col.codes < 0, np.nan, col.codes)
+        for i in set(range(len(names))) - set(cats):
+            col = columns[i]
+            M[:, i] = col.to_numpy(dtype=float, na_value=np.nan) if isinstance(col, pd.Series) else col
         return M
 
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -202,12 +209,15 @@ class StageModel(BaseEstimator):
 
         Each row sums to :meth:`raw_score` (additivity).
         """
-        M = X if isinstance(X, np.ndarray) else self.matrix(X)
-        contrib = self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_,
-                                        num_threads=PREDICT_THREADS)
         if index is None and isinstance(X, pd.DataFrame):
             index = X.index
-        return pd.DataFrame(contrib, columns=[*self.feature_names, "base_value"], index=index)
+        return pd.DataFrame(self.contribution_matrix(X), columns=[*self.feature_names, "base_value"], index=index)
+
+    def contribution_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """:meth:`contributions` as a bare matrix: columns in :attr:`feature_names` order, base value last."""
+        M = X if isinstance(X, np.ndarray) else self.matrix(X)
+        return self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_,
+                                     num_threads=PREDICT_THREADS)
 
     @property
     def size(self) -> dict[str, int]:
@@ -215,6 +225,12 @@ class StageModel(BaseEstimator):
         dump = self.booster_.dump_model(num_iteration=self.best_iteration_)["tree_info"]
         return {"trees": len(dump), "leaves": int(sum(t["num_leaves"] for t in dump)),
                 "max_depth": self.params.max_depth}
+
+
+@functools.cache
+def _category_list(dtype: pd.CategoricalDtype) -> tuple[Any, ...]:
+    """A categorical dtype's categories as a tuple, listed once per dtype (pandas' string index is slow to list)."""
+    return tuple(dtype.categories.tolist())
 
 
 class BaselineModel(BaseEstimator):

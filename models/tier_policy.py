@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.catalog import CATALOG, features_for
+from features.pipeline import category_values
 from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage
 
 logger = logging.getLogger(__name__)
@@ -234,12 +235,16 @@ class TierPolicy(BaseModel):
                 return self._decision(stage, band, rule)
         return self._decision(stage, band, None)
 
-    def decide_frame(self, stage: Stage | str, probabilities: np.ndarray, features: pd.DataFrame) -> list[TierDecision]:
-        """:meth:`decide` for a batch, each rule evaluated as one vectorised mask."""
+    def decide_frame(self, stage: Stage | str, probabilities: np.ndarray,
+                     features: pd.DataFrame | Mapping[str, Any]) -> list[TierDecision]:
+        """:meth:`decide` for a batch, each rule evaluated as one vectorised mask.
+
+        ``features`` is a feature frame or its columns by name (:func:`features.pipeline.feature_columns`).
+        """
         sp = self.stage(stage)
         p = np.asarray(probabilities, dtype=float).reshape(-1)
-        if len(p) != len(features):
-            raise ValueError(f"{len(p)} probabilities for {len(features)} feature rows")
+        if len(p) != _rows(features):
+            raise ValueError(f"{len(p)} probabilities for {_rows(features)} feature rows")
         bad = ~((p >= 0) & (p <= 1))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -355,21 +360,27 @@ def _holds(cond: Condition, row: Mapping[str, Any] | pd.Series) -> bool:
     return False if math.isnan(total) else _compare(total, cond)
 
 
-def _mask(cond: Condition, frame: pd.DataFrame) -> np.ndarray:
-    """:func:`_holds` for every row of ``frame`` at once."""
-    n = len(frame)
+def _rows(features: pd.DataFrame | Mapping[str, Any]) -> int:
+    if isinstance(features, pd.DataFrame):
+        return len(features)
+    return len(next(iter(features.values()))) if features else 0
+
+
+def _mask(cond: Condition, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+    """:func:`_holds` for every row of ``frame`` (a feature frame or its columns by name) at once."""
+    n = _rows(frame)
     if cond.always:
         return np.ones(n, dtype=bool)
     if cond.parts():
         parts = [_mask(c, frame) for c in cond.parts()]
         return np.logical_or.reduce(parts) if cond.any_of is not None else np.logical_and.reduce(parts)
     names = cond.sum_of if cond.sum_of is not None else [cond.feature]
-    if any(name not in frame.columns for name in names):
+    if any(name not in frame for name in names):
         return np.zeros(n, dtype=bool)
     if cond.feature is not None and CATALOG[cond.feature].kind == "categorical":
-        col = frame[cond.feature]
-        present = col.notna().to_numpy()
-        text = col.astype(object).where(col.notna(), "").astype(str).to_numpy(dtype=object)
+        values = category_values(frame[cond.feature])
+        present = np.asarray(pd.notna(values), dtype=bool)
+        text = np.where(present, values, "").astype(str).astype(object)
         hit = np.isin(text, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](text, cond.value)
     else:
         x = sum(_numeric(frame[name]) for name in names)
@@ -381,8 +392,11 @@ def _mask(cond: Condition, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(hit, dtype=bool) & present
 
 
-def _numeric(column: pd.Series) -> np.ndarray:
+def _numeric(column: pd.Series | np.ndarray) -> np.ndarray:
     """A column as floats (NaN where missing or not a number)."""
+    if isinstance(column, np.ndarray) and column.dtype.kind == "f":  # the pipeline's numeric columns
+        return column
+    column = column if isinstance(column, pd.Series) else pd.Series(column)
     if pd.api.types.is_numeric_dtype(column.dtype):
         return column.to_numpy(dtype=float, na_value=np.nan)
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -1,15 +1,17 @@
 """Score requests: canonical records in, assessments with reasons and tiers out.
 
 :class:`Scorer` is the whole scoring path without the HTTP layer, shared by the BentoML service
-and ``riskctl score``. Features come from :func:`features.pipeline.build_features`, the code the
-models were trained with; serving computes no feature of its own. A batch is scored stage by stage
-in one vectorised pass, so one person gets the same answer alone or in a batch.
+and ``riskctl score``. Features come from :func:`features.pipeline.feature_columns`, the code the
+models were trained with (``build_features`` is that function's DataFrame); serving computes no
+feature of its own. The requests go in as arrays, not DataFrames: for one person pandas' fixed
+cost per call was most of the scoring time. A batch is scored stage by stage in one vectorised
+pass, so one person gets the same answer alone or in a batch.
 
 Explanations are exact TreeSHAP contributions of the booster on the log-odds scale (LightGBM's
 ``pred_contrib``): base value + contributions = raw score, which the calibrator maps to the
 probability. LightGBM handles categorical features natively, so each catalog feature is one model
-column and its contribution is that column's; the summing over a feature's columns in
-:func:`_feature_contributions` keeps it so if a feature ever spans several columns.
+column and its contribution is that column's (the columns that make up a feature are just one);
+:class:`Scorer` refuses a model with a column that is not a catalog feature.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import CATALOG, format_value
-from features.pipeline import build_features
+from features.pipeline import category_values, feature_columns
 from features.schema import PERSON_COLUMNS
 from features.vocab import Stage
 from models.tier_policy import Band, TierDecision, TierPolicy
@@ -69,6 +71,11 @@ class Scorer:
     """
 
     def __init__(self, models: Mapping[Stage, ServedModel], policy: TierPolicy) -> None:
+        for stage, served in models.items():
+            unknown = [name for name in served.model.feature_names if name not in CATALOG]
+            if unknown:
+                raise ValueError(f"the {Stage(stage).value} model has columns that are not catalog features "
+                                 f"{unknown[:5]}: its explanations could not be named")
         self.models = dict(models)
         self.policy = policy
 
@@ -87,22 +94,23 @@ class Scorer:
 
     def _score_stage(self, served: ServedModel, requests: list[ScoreRequest]) -> list[Scored]:
         persons, events, assessments = request_tables(requests)
-        X = build_features(persons, events, assessments, stage=served.stage)
+        X = feature_columns(persons, events, assessments, stage=served.stage)
         model = served.model
         M = model.matrix(X)
         # The probability comes from the booster's own raw score, not the sum of the contributions: that
         # sum's last digit depends on the batch's shape, and one person must get the same answer in any batch.
         prob = model.predict_proba(M)
-        contrib = model.contributions(M, index=X.index)
-        base = contrib.pop("base_value").to_numpy()
-        by_feature = _feature_contributions(contrib)
+        contrib = model.contribution_matrix(M)
+        base, contributions = contrib[:, -1], contrib[:, :-1]
         decisions = self.policy.decide_frame(served.stage, prob, X)
         before, on_day = _event_counts(events, assessments)
         now = dt.datetime.now(dt.UTC)
-        names = list(by_feature.columns)
-        values = X[names].astype(object).to_numpy()
+        names = model.feature_names
+        values = np.empty((len(requests), len(names)), dtype=object)
+        for k, name in enumerate(names):
+            values[:, k] = category_values(X[name])
         stored_values = np.where(pd.isna(values), None, values).tolist()
-        contributions = by_feature.to_numpy()
+        order = np.argsort(-contributions, axis=1, kind="stable")
         results = []
         for j, req in enumerate(requests):
             row_values = dict(zip(names, values[j]))
@@ -113,7 +121,7 @@ class Scorer:
                 horizon_months=served.horizon_months,
                 band=Coded(code=decisions[j].band.value, label=decisions[j].band.label(req.lang)),
                 tier=self._tier(served.stage, decisions[j], float(prob[j]), req.lang),
-                reasons=reasons(names, contributions[j], row_values, req.lang),
+                reasons=reasons(names, contributions[j], row_values, req.lang, order=order[j]),
                 explanation=ExplanationSummary(base_value=float(base[j]),
                                                raw_score=float(base[j] + contributions[j].sum()),
                                                calibration=model.calibrator_.method_),
@@ -152,69 +160,70 @@ def _band_range(policy: TierPolicy, stage: Stage, band: Band) -> str:
     return f"{sp.medium_from:.0%}-{sp.high_from:.0%}"
 
 
-def request_tables(requests: Sequence[ScoreRequest]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Canonical ``persons`` and ``events`` tables and the assessments of ``requests``.
+def request_tables(requests: Sequence[ScoreRequest]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The canonical ``persons`` and ``events`` tables and the assessments of ``requests``, as columns.
 
-    Each request becomes its own row key (``r0``, ``r1``, ...), so a batch may hold the same
-    person twice (two stages, two dates) without the records mixing.
+    Mappings of column name to array, which :func:`features.pipeline.feature_columns` reads like
+    DataFrames without pandas' per-call cost. Each request becomes its own row key (``r0``,
+    ``r1``, ...), so a batch may hold the same person twice (two stages, two dates) without the
+    records mixing.
     """
-    keys = [f"r{i}" for i in range(len(requests))]
+    keys = np.array([f"r{i}" for i in range(len(requests))], dtype=object)
     people = [req.person for req in requests]
-    persons = pd.DataFrame({col: _column([getattr(p, col) for p in people]) for col in PERSON_COLUMNS})
+    persons: dict[str, Any] = {col: _column([getattr(p, col) for p in people]) for col in PERSON_COLUMNS}
     persons["person_id"] = keys
-    ev_keys, dates, types, values = [], [], [], []
-    for key, req in zip(keys, requests):
+    ev_rows, dates, types, values = [], [], [], []
+    for i, req in enumerate(requests):
         for e in req.events:
-            ev_keys.append(key)
+            ev_rows.append(i)
             dates.append(e.date)
             types.append(e.event_type.value)
             values.append(np.nan if e.value is None else e.value)
-    events = pd.DataFrame({"person_id": ev_keys, "date": _column(dates, date=True),
-                           "event_type": types, "value": np.asarray(values, dtype=float)})
-    assessments = pd.DataFrame({"person_id": keys, "as_of": _column([r.assessment_date for r in requests])})
+    rows = np.asarray(ev_rows, dtype=np.intp)
+    events = {"person_id": keys[rows], "date": _column(dates, date=True), "event_type": np.asarray(types, dtype=object),
+              "value": np.asarray(values, dtype=float), "row": rows}
+    assessments = {"person_id": keys, "as_of": _column([r.assessment_date for r in requests], date=True)}
     return persons, events, assessments
 
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def _column(values: list[Any], *, date: bool = False) -> np.ndarray | list[Any]:
-    """Dates as ``datetime64[ns]`` via their ordinals (numpy's own date conversion is ~20x slower)."""
+def _column(values: list[Any], *, date: bool = False) -> np.ndarray:
+    """A column as an array; dates as ``datetime64[ns]`` via their ordinals (numpy's own conversion is ~20x slower)."""
     if date or (values and isinstance(values[0], dt.date)):
         days = np.fromiter((d.toordinal() for d in values), dtype=np.int64, count=len(values)) - _EPOCH_ORDINAL
         return days.astype("datetime64[D]").astype("datetime64[ns]")
-    return values
+    return np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
 
 
-def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, Any], lang: str) -> list[Reason]:
-    """The top reasons of one assessment: up to four raising the risk, then up to two lowering it."""
-    order = np.argsort(-contributions, kind="stable")
+def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, Any], lang: str, *,
+            order: np.ndarray | None = None) -> list[Reason]:
+    """The top reasons of one assessment: up to four raising the risk, then up to two lowering it.
+
+    ``order`` is ``np.argsort(-contributions, kind="stable")`` when the caller has it for a whole batch.
+    """
+    if order is None:
+        order = np.argsort(-contributions, kind="stable")
     raising = [k for k in order[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
     lowering = [k for k in order[::-1][:MAX_LOWERING] if contributions[k] < -MIN_CONTRIBUTION]
     out = []
     for k in [*raising, *lowering]:
         spec = CATALOG[names[k]]
         value = values[names[k]]
+        value_text = format_value(spec, value, lang)
         out.append(Reason(feature=spec.name, label=spec.label(lang), value=_plain(value, spec.kind),
-                          value_text=format_value(spec, value, lang), contribution=float(contributions[k]),
+                          value_text=value_text, contribution=float(contributions[k]),
                           direction="raises" if contributions[k] > 0 else "lowers",
-                          text=spec.describe(value, lang)))
+                          text=spec.sentence(value_text, lang)))
     return out
 
 
-def _feature_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
-    """Per-column contributions summed per catalog feature (columns are named after their feature)."""
-    owner = [c if c in CATALOG else c.split("__")[0] for c in contrib.columns]
-    if owner == list(contrib.columns):
-        return contrib
-    return contrib.T.groupby(owner, sort=False).sum().T
-
-
-def _event_counts(events: pd.DataFrame, assessments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per assessment: events dated before ``as_of`` (the features see them) and dated on it."""
-    row = pd.Index(assessments["person_id"]).get_indexer(events["person_id"])
-    date, as_of = events["date"].to_numpy(), assessments["as_of"].to_numpy()[row]
-    n = len(assessments)
+def _event_counts(events: Mapping[str, Any], assessments: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Per assessment (of :func:`request_tables`): events dated before ``as_of`` (the features see them) and on it."""
+    row, date = events["row"], events["date"]
+    as_of = assessments["as_of"][row]
+    n = len(assessments["as_of"])
     return np.bincount(row[date < as_of], minlength=n), np.bincount(row[date == as_of], minlength=n)
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.catalog import CATALOG, features_for
-from features.pipeline import assessment_dates, build_features
+from features.pipeline import assessment_dates, build_features, category_values, feature_columns
 from features.schema import validate_tables
 from features.vocab import EventType, Offence, Stage
 
@@ -92,6 +92,40 @@ def test_one_person_alone_equals_whole_table(small):
             mine = events[events["person_id"] == one["person_id"].iloc[0]]
             alone = build_features(one, mine, points.iloc[[i]], stage=stage)
             frame_equal(whole.iloc[[i]], alone)
+
+
+def as_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A table as the service passes it: column name to plain numpy array (strings as objects)."""
+    return {c: frame[c].to_numpy(dtype=object if not pd.api.types.is_numeric_dtype(frame[c].dtype)
+                                 and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype) else None)
+            for c in frame.columns}
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_columns_from_arrays_equal_the_frame_from_dataframes(small, stage):
+    """The service's array path computes exactly the training frame, for a batch and for one person."""
+    persons, events = small
+    points = assessment_dates(persons, stage)
+    whole = build_features(persons, events, points, stage=stage)
+    columns = feature_columns(as_arrays(persons), as_arrays(events), as_arrays(points), stage=stage)
+    frame_equal(whole, pd.DataFrame(columns))
+    for i in (0, 41):
+        one = persons.iloc[[i]]
+        mine = events[events["person_id"] == one["person_id"].iloc[0]]
+        alone = feature_columns(as_arrays(one), as_arrays(mine), as_arrays(points.iloc[[i]]), stage=stage)
+        frame_equal(whole.iloc[[i]], pd.DataFrame(alone))
+
+
+def test_category_values_match_pandas(small):
+    persons, events = small
+    X = build_features(persons, events, assessment_dates(persons, Stage.INTAKE), stage=Stage.INTAKE)
+    X.loc[3, "offence"] = np.nan
+    for name in ("offence", "sex", "age"):
+        expected = np.asarray(X[name], dtype=object)
+        got = category_values(X[name])
+        assert got.dtype == object and len(got) == len(expected)
+        assert all((a == b) or (pd.isna(a) and pd.isna(b)) for a, b in zip(got, expected))
+    assert pd.isna(category_values(X["offence"])[3])
 
 
 def test_explicit_pairs_with_repeated_persons(small):

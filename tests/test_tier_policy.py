@@ -145,6 +145,8 @@ def test_decide_frame_equals_decide_row_by_row(stage, rows, dropped):
     one_by_one = [policy.decide(stage, probabilities[i], frame.iloc[i]) for i in range(len(frame))]
     assert batch == one_by_one
     assert [policy.decide(stage, probabilities[i], frame.iloc[i].to_dict()) for i in range(len(frame))] == batch
+    columns = {name: (frame[name].array if name == "offence" else frame[name].to_numpy()) for name in frame.columns}
+    assert policy.decide_frame(stage, probabilities, columns) == batch  # the service passes columns, not a frame
 
 
 def test_decide_frame_handles_thousands_of_rows(policy):

@@ -64,6 +64,26 @@ def test_contributions_add_up_to_the_raw_score(midterm_fit):
     np.testing.assert_allclose(contrib.sum(axis=1), midterm_fit.model.raw_score(X), atol=1e-6)
 
 
+def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit):
+    """The service's columns give the booster the same matrix as the frame, and LightGBM's own scores."""
+    model = midterm_fit.model
+    X = midterm_fit.part("test").X.head(300)
+    columns = {name: (X[name].array if isinstance(X[name].dtype, pd.CategoricalDtype) else X[name].to_numpy())
+               for name in X.columns}
+    M = model.matrix(X)
+    np.testing.assert_array_equal(M, model.matrix(columns))
+    expected = model.booster_.predict(X[model.feature_names], raw_score=True, num_iteration=model.best_iteration_)
+    np.testing.assert_array_equal(model.raw_score(M), expected)
+    np.testing.assert_array_equal(model.contribution_matrix(M), model.contributions(X).to_numpy())
+
+
+def test_matrix_refuses_other_categories(midterm_fit):
+    X = midterm_fit.part("test").X.head(5).copy()
+    X["offence"] = X["offence"].cat.rename_categories(lambda c: f"x_{c}")
+    with pytest.raises(ValueError, match="offence"):
+        midterm_fit.model.matrix(X)
+
+
 RISK_RAISING = [n for n, s in CATALOG.items() if s.direction == 1 and s.kind == "numeric"
                 and Stage.MIDTERM in s.stages]
 
