@@ -41,10 +41,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import (Column, Connection, Engine, ForeignKey, Integer, MetaData, String, Table, Text,
                         create_engine, event, func, insert, select, update)
 from sqlalchemy.engine import make_url
@@ -363,9 +365,9 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None) -> tuple[i
     if table is overrides:
         stmt = select(table, assessments.c.seq.label("_assessment_seq")).outerjoin(
             assessments, overrides.c.assessment_id == assessments.c.assessment_id).order_by(table.c.seq)
-    prev, n = GENESIS, 0
+    prev, n, names = GENESIS, 0, [str(c.name) for c in table.columns]  # str, not quoted_name: see _record_hash
     for row in conn.execute(stmt.execution_options(yield_per=1000)).mappings():
-        rid, stored = row[id_col], {c.name: row[c.name] for c in table.columns}
+        rid, stored = row[id_col], {name: row[name] for name in names}
         if row["seq"] != n + 1:
             return n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)"
         if row["prev_hash"] != prev:
@@ -390,7 +392,24 @@ def _uuid_or_none(value: Any) -> str | None:
 
 
 def _record_hash(row: Mapping[str, Any]) -> str:
-    return hashlib.sha256(_canonical({k: v for k, v in row.items() if k != "record_hash"}).encode()).hexdigest()
+    """SHA-256 of ``_canonical(row)`` without ``record_hash``.
+
+    A row of str, int and None (as stored) is written by orjson, whose bytes equal ``_canonical``'s
+    for these types (tests/test_audit.py checks it on arbitrary text); anything else, and what
+    orjson refuses (lone surrogates, ints past 64 bits, keys that are str subclasses such as
+    SQLAlchemy's ``quoted_name``), takes ``_canonical``.
+    """
+    fields = {k: v for k, v in row.items() if k != "record_hash"}
+    data = None
+    if all(type(v) in _ROW_TYPES for v in fields.values()):
+        try:
+            data = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return hashlib.sha256(data if data is not None else _canonical(fields).encode()).hexdigest()
+
+
+_ROW_TYPES = frozenset({str, int, type(None)})
 
 
 def _canonical(obj: Any) -> str:
@@ -398,20 +417,26 @@ def _canonical(obj: Any) -> str:
 
 
 _PERSON_ID_KEY = '"person_id":'
+# numpy values and dates go through _plain as in the general path: orjson's own numpy option would
+# write float32 as its short float32 repr (0.1, not the stored value 0.10000000149011612) and a
+# datetime64 day as a datetime, and dataclasses and times would be accepted.
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _canonical_keyed(obj: Any, key_of: Any) -> str:
-    """``_canonical(_jsonable(obj, key_of))``, without walking ``obj`` in Python when it can.
+    """``_canonical(_jsonable(obj, key_of))`` in meaning, without walking ``obj`` in Python when it can.
 
-    The canonical text is written once and each ``person_id`` string value is keyed in place: in
-    canonical JSON a key's opening quote follows ``{`` or ``,`` directly, which no quote inside a
-    string value can (it is escaped), so only keys are matched. NaN, infinities and
+    orjson writes the canonical text once (sorted keys, compact, UTF-8, NaN and infinities as
+    null; floats in their shortest repr, e.g. ``1e-7`` where ``json`` writes ``1e-07``) and each
+    ``person_id`` string value is keyed in place: in compact JSON a key's opening quote follows
+    ``{`` or ``,`` directly, which no quote inside a string value can (it is escaped), so only
+    keys are matched. What orjson refuses (non-str keys, str-subclass keys such as StrEnum
+    members, float subclasses, ints past 64 bits, lone surrogates, nesting past 255) and
     non-string person ids take the general path.
     """
     try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                          default=_plain)
-    except ValueError:
+        text = orjson.dumps(obj, default=_plain, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
         return _canonical(_jsonable(obj, key_of))
     parts, pos, found = [], 0, text.find(_PERSON_ID_KEY)
     while found >= 0:
@@ -442,7 +467,8 @@ def _jsonable(obj: Any, key_of: Any) -> Any:
 
 
 def _plain(obj: Any) -> Any:
-    """What ``json.dumps`` cannot write itself: numpy values, dates, other mappings."""
+    """What ``json.dumps`` cannot write itself: numpy values, dates, other mappings, and UUIDs and
+    enum members (which orjson writes itself as ``str(u)`` and ``member.value``)."""
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, np.generic):
@@ -451,6 +477,10 @@ def _plain(obj: Any) -> Any:
         return obj.isoformat()
     if isinstance(obj, Mapping):
         return dict(obj)
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    if isinstance(obj, Enum):
+        return obj.value
     raise TypeError(f"cannot store a {type(obj).__name__} in the audit trail")
 
 

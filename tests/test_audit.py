@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import json
 import sqlite3
 import subprocess
 import sys
@@ -15,9 +17,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from datetime import date
+from datetime import UTC, date, datetime
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from serving import audit
 from serving.audit import AuditStore, VerifyResult, _record_hash
 
 SECRET = "0f" * 32
@@ -270,3 +275,175 @@ def test_fast_canonical_keying_equals_the_general_walk(obj):
 
     key_of = lambda v: f"k({v})"  # noqa: E731
     assert _canonical_keyed(obj, key_of) == _canonical(_jsonable(obj, key_of))
+
+
+# ---------------------------------------------------------------- orjson encoding against the json code it replaced
+def _json_canonical_keyed(obj, key_of) -> str:
+    """_canonical_keyed as it was before orjson (json.dumps), kept to compare with."""
+    from serving.audit import _PERSON_ID_KEY, _canonical, _jsonable, _plain
+
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_plain)
+    except ValueError:
+        return _canonical(_jsonable(obj, key_of))
+    parts, pos, found = [], 0, text.find(_PERSON_ID_KEY)
+    while found >= 0:
+        start = found + len(_PERSON_ID_KEY)
+        if found > 0 and text[found - 1] in "{," and not text.startswith("null", start):
+            if text[start] != '"':
+                return _canonical(_jsonable(obj, key_of))
+            value, end = json.decoder.scanstring(text, start + 1)
+            parts += [text[pos:start], json.dumps(key_of(value), ensure_ascii=False)]
+            pos = end
+        found = text.find(_PERSON_ID_KEY, start)
+    return "".join(parts) + text[pos:] if parts else text
+
+
+def _json_record_hash(row) -> str:
+    """_record_hash as it was before orjson."""
+    text = json.dumps({k: v for k, v in row.items() if k != "record_hash"}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Code(enum.StrEnum):
+    LOW = "low"
+    HIGH = "high"
+
+
+KEY_OF = lambda v: f"k({v})"  # noqa: E731
+
+
+def odd_record() -> dict:
+    return {
+        "person": {"person_id": Code.HIGH, "birth": date(1980, 2, 3), "seen": datetime(2026, 1, 2, 3, 4, 5, 6, UTC)},
+        "events": [{"person_id": "P-1", "n": np.int64(3), "x": np.float32(0.1), "ok": np.bool_(True)},
+                   {"person_id": None, "v": np.array([[1.5, np.nan], [np.inf, 1e-7]])}],
+        "band": Code.LOW, "codes": [Code.LOW, Code.HIGH], "missing": float("nan"), "neg": -float("inf"),
+        "small": 5e-05, "big": 1e22, "f64": np.float64(0.3), "day": np.datetime64("2024-01-02"),
+        "text": 'quote " back \\ nl \n tab \t nul \x00 ls \u2028 emoji 😀 中文 "person_id":"X"',
+        "nested": {"deeper": {"person_id": "中文-id"}}, "zero": -0.0,
+    }
+
+
+def test_orjson_canonical_text_means_what_the_json_code_wrote():
+    new, old = audit._canonical_keyed(odd_record(), KEY_OF), _json_canonical_keyed(odd_record(), KEY_OF)
+    assert json.loads(new) == json.loads(old)
+    got = json.loads(new)
+    assert got["person"]["person_id"] == "k(high)" and got["events"][0]["person_id"] == "k(P-1)"
+    assert got["nested"]["deeper"]["person_id"] == "k(中文-id)" and got["events"][1]["person_id"] is None
+    assert '"X"' in got["text"] and got["text"].endswith('"person_id":"X"')  # text is not keyed
+    assert got["events"][0]["x"] == float(np.float32(0.1)) != 0.1  # float32 keeps its exact value
+    assert got["day"] == "2024-01-02" and got["person"]["seen"] == "2026-01-02T03:04:05.000006+00:00"
+    assert got["missing"] is None and got["neg"] is None and got["events"][1]["v"] == [[1.5, None], [None, 1e-7]]
+    assert list(got) == sorted(got) and "\\u0000" in new and "\u2028" in new and "😀" in new  # canonical, UTF-8
+
+
+@pytest.mark.parametrize("obj", [
+    {Code.LOW: 1, "person_id": "P"},  # str-subclass key: orjson refuses, the general path writes it
+    {1: "a", "person_id": "P"},  # non-str key
+    {"n": 2**70, "person_id": "P"},  # past 64 bits
+    {"person_id": 17, "x": [1.0]},  # non-string person id
+    {"person_id": "P", "u": uuid.UUID(int=5), "e": enum.Enum("E", {"A": "a"}).A},
+    {"person_id": "P", "deep": json.loads("[" * 300 + "]" * 300)},  # past orjson's depth limit
+])
+def test_what_orjson_refuses_takes_the_general_path(obj):
+    from serving.audit import _canonical, _jsonable
+
+    new = audit._canonical_keyed(obj, KEY_OF)
+    assert new == _canonical(_jsonable(obj, KEY_OF))
+    assert json.loads(new).get("person_id") == f"k({obj['person_id']})"
+
+
+def test_unstorable_values_still_raise():
+    for bad in (object(), {1, 2}, datetime(2020, 1, 1).time(), b"bytes"):
+        with pytest.raises(TypeError, match="cannot store a"):
+            audit._canonical_keyed({"person_id": "P", "x": bad}, KEY_OF)
+
+
+json_keys = st.text(max_size=8)
+json_scalars = st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.text()
+json_trees = st.recursive(json_scalars, lambda kids: st.lists(kids, max_size=4)
+                          | st.dictionaries(json_keys | st.just("person_id"), kids, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_trees)
+def test_orjson_canonical_text_is_byte_identical_without_floats(obj):
+    """Without floats (whose repr differs: 1e-7 vs 1e-07) the text is the json code's, byte for byte."""
+    assert audit._canonical_keyed(obj, KEY_OF) == _json_canonical_keyed(obj, KEY_OF)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(json_scalars | st.floats(), lambda kids: st.lists(kids, max_size=4)
+                    | st.dictionaries(json_keys | st.just("person_id"), kids, max_size=4), max_leaves=20))
+def test_orjson_canonical_text_means_the_same_with_floats(obj):
+    assert json.loads(audit._canonical_keyed(obj, KEY_OF)) == json.loads(_json_canonical_keyed(obj, KEY_OF))
+
+
+any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=40)
+row_values = st.none() | st.integers(-2**70, 2**70) | any_text | st.sampled_from(
+    ['"', "\\", "\x00\x1f\x7f", "\u2028\u2029", "😀", "\ud800", '{"a":"\\"b\\n"}'])
+tampered_values = st.booleans() | st.floats() | st.sampled_from([1e-7, 5e-05, float("nan")])  # as SQLite may return
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from([c.name for c in audit.assessments.columns]) | any_text,
+                       row_values | tampered_values, max_size=14))
+def test_record_hash_is_the_json_hash_of_any_row(row):
+    """The hash is the json code's for any row; lone surrogates and NaN fail as before."""
+    try:
+        expected = _json_record_hash(row)
+    except (UnicodeEncodeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            _record_hash(row)
+        return
+    assert _record_hash(row) == expected
+
+
+def test_record_hash_of_str_subclass_keys_and_values():
+    row = {Code.LOW: Code.HIGH, "seq": 1, "x": None}  # orjson refuses str-subclass keys: json writes them
+    assert _record_hash(row) == _json_record_hash(row) == _record_hash({"low": "high", "seq": 1, "x": None})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(any_text, st.none() | st.integers(-2**63, 2**64 - 1) | any_text, max_size=10))
+def test_orjson_row_bytes_equal_json_bytes(row):
+    import orjson
+
+    try:
+        old = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except UnicodeEncodeError:  # lone surrogate: orjson refuses it, and _record_hash falls back to json
+        with pytest.raises(orjson.JSONEncodeError):
+            orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+        return
+    assert orjson.dumps(row, option=orjson.OPT_SORT_KEYS) == old
+
+
+def test_odd_record_stored_and_verified(store):
+    rec = record(request=odd_record(), response={"p": np.float32(0.25), "person_id": RAW_ID, "band": Code.LOW},
+                 explanation={"values": np.arange(3.0), "missing": float("nan")})
+    stored = store.append_assessment(**rec)
+    assert stored.request["nested"]["deeper"]["person_id"] == store.person_key("中文-id")
+    assert stored.response == {"p": 0.25, "person_id": store.person_key(RAW_ID), "band": "low"}
+    assert stored.explanation == {"values": [0.0, 1.0, 2.0], "missing": None}
+    assert store.get(rec["assessment_id"]) == stored and store.verify() == VerifyResult(True, 1)
+
+
+def test_store_written_by_the_json_code_verifies(store, monkeypatch):
+    """Rows hashed and encoded by the code before orjson still verify, and the chain goes on."""
+    with monkeypatch.context() as m:
+        m.setattr(audit, "_record_hash", _json_record_hash)
+        m.setattr(audit, "_canonical_keyed", _json_canonical_keyed)
+        old = store.append_many([record(f"P{i}", request=odd_record()) for i in range(3)])
+        store.add_override(old[0].assessment_id, tier="strict", reason="理由 \"quoted\"", actor="cw")
+    assert old[0].request_json == _json_canonical_keyed(odd_record(), store.person_key)
+    store.append_many([record(f"Q{i}", request=odd_record()) for i in range(3)])
+    assert store.verify() == VerifyResult(True, 7)
+    tamper(store_db(store), "UPDATE assessments SET actor = 'x' WHERE seq = 2")
+    assert not store.verify().ok
+
+
+def store_db(store: AuditStore) -> Path:
+    return Path(store._engine.url.database)
