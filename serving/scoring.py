@@ -172,16 +172,11 @@ def request_tables(requests: Sequence[ScoreRequest]) -> tuple[dict[str, Any], di
     people = [req.person for req in requests]
     persons: dict[str, Any] = {col: _column([getattr(p, col) for p in people]) for col in PERSON_COLUMNS}
     persons["person_id"] = keys
-    ev_rows, dates, types, values = [], [], [], []
-    for i, req in enumerate(requests):
-        for e in req.events:
-            ev_rows.append(i)
-            dates.append(e.date)
-            types.append(e.event_type.value)
-            values.append(np.nan if e.value is None else e.value)
-    rows = np.asarray(ev_rows, dtype=np.intp)
-    events = {"person_id": keys[rows], "date": _column(dates, date=True), "event_type": np.asarray(types, dtype=object),
-              "value": np.asarray(values, dtype=float), "row": rows}
+    rows = np.repeat(np.arange(len(requests)), [len(req.events) for req in requests])
+    evs = [e for req in requests for e in req.events]
+    events = {"person_id": keys[rows], "date": _column([e.date for e in evs], date=True),
+              "event_type": np.array([e.event_type for e in evs], dtype=object),  # StrEnum: str() is the code
+              "value": np.array([np.nan if e.value is None else e.value for e in evs], dtype=float), "row": rows}
     assessments = {"person_id": keys, "as_of": _column([r.assessment_date for r in requests], date=True)}
     return persons, events, assessments
 

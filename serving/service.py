@@ -24,6 +24,7 @@ before it is returned; a refused request writes nothing.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -72,6 +73,7 @@ class RiskService:
             show_new_tokens(created, settings.resolved_auth_file())
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
+        tune_garbage_collector()
 
     @bentoml.api(input_spec=ScoreRequest)
     def score(self, ctx: bentoml.Context, **request: Any) -> Assessment:
@@ -140,6 +142,19 @@ class RiskService:
 
 
 RiskService.add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS)
+
+
+def tune_garbage_collector() -> None:
+    """Keep Python's cyclic garbage collector off the start-up objects and out of a batch's way.
+
+    A batch of 5,000 people allocates millions of small objects (validated events, answers), and
+    with the default thresholds the collector walks every live object many times meanwhile:
+    about a third of a batch's scoring time. The objects loaded at start-up (models, libraries)
+    live for the whole process, so they are frozen out of collection, and the youngest
+    generation is collected every 100,000 allocations instead of every 700.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def refuse(ctx: bentoml.Context, status: int, message: str, *, loc: list[str]) -> Any:
