@@ -37,6 +37,7 @@ from features.vocab import Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord, AuditStore
 from serving.auth import Permission, Principal, load_or_create
+from serving.combine import Combiner
 from serving.http import BearerAuthMiddleware, error_response
 from serving.model_store import ServedModel, load_served
 from serving.schemas import (Assessment, AssessmentQuery, BatchRequest, BatchResponse, EmptyRequest,
@@ -54,7 +55,7 @@ ROUTE_PERMISSIONS = {
 }
 
 
-@bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count")
+@bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count", threads=16)
 class RiskService:
     """Re-offending risk at intake, mid-term and release, with reasons, tiers and an audit trail."""
 
@@ -72,6 +73,8 @@ class RiskService:
         if created:
             show_new_tokens(created, settings.resolved_auth_file())
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+        # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py)
+        self._combined = Combiner(lambda items: self._assess_each(items))
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
         tune_garbage_collector()
 
@@ -79,7 +82,7 @@ class RiskService:
     def score(self, ctx: bentoml.Context, **request: Any) -> Assessment:
         """Score one person at one stage: calibrated probability, band, tier, reasons; stored in the audit trail."""
         try:
-            return self._assess([ScoreRequest.model_construct(**request)], _principal(ctx))[0]
+            return self._combined((ScoreRequest.model_construct(**request), _principal(ctx).user))
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["stage"])
 
@@ -90,7 +93,7 @@ class RiskService:
             return refuse(ctx, 413, f"batch of {len(records)} records is over the limit of "
                           f"{self.settings.max_batch}", loc=["records"])
         try:
-            answers = self._assess(records, _principal(ctx))
+            answers = self._assess_each([(record, _principal(ctx).user) for record in records])
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["records", "stage"])
         return BatchResponse(count=len(answers), assessments=answers)
@@ -134,10 +137,10 @@ class RiskService:
         return ModelsResponse(policy_version=self.policy.version, models=[
             model_info(self.scorer.models[stage]) for stage in Stage])
 
-    def _assess(self, requests: list[ScoreRequest], principal: Principal) -> list[Assessment]:
-        """Score, then commit every answer to the audit trail before any is returned."""
-        scored = self.scorer.score(requests)
-        self.audit.append_many([s.audit_fields(principal.user) for s in scored])
+    def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[Assessment]:
+        """Score each (request, actor); commit every answer to the audit trail before any is returned."""
+        scored = self.scorer.score([request for request, _ in items])
+        self.audit.append_many([s.audit_fields(actor) for s, (_, actor) in zip(scored, items)])
         return [s.assessment for s in scored]
 
 

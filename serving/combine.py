@@ -1,0 +1,100 @@
+"""Combine concurrent single-person requests into one scoring pass and one audit transaction.
+
+Scoring one person costs about as much as scoring a handful (the fixed cost of the pipeline and
+of two booster calls), and each audit transaction waits for one ``fsync``. When caseworkers'
+requests arrive together, a worker thread that finds another group being scored waits for it,
+and the next group takes every request that queued meanwhile: the requests share one pass
+through :class:`~serving.scoring.Scorer` and one commit. A request that arrives alone is
+processed at once, so nothing waits on a timer.
+
+BentoML's own adaptive batching does not fit here: it batches calls of an endpoint that takes a
+list, and each request's caller (its ``actor`` in the audit trail) would not travel with it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Slot(Generic[R]):
+    __slots__ = ("done", "result", "error")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.result: R | None = None
+        self.error: BaseException | None = None
+
+
+class Combiner(Generic[T, R]):
+    """Run ``process`` on groups of the items that threads submit concurrently.
+
+    Parameters
+    ----------
+    process
+        Takes a list of items and returns one result per item, in order. It is only ever run by
+        one thread at a time.
+    max_group
+        The most items one call of ``process`` takes.
+
+    If ``process`` raises for a group of several items, each item is processed again on its own,
+    so that one failing request cannot fail the requests that happened to share its group; the
+    error of an item reaches the thread that submitted it.
+    """
+
+    def __init__(self, process: Callable[[list[T]], Sequence[R]], *, max_group: int = 64) -> None:
+        if max_group < 1:
+            raise ValueError(f"max_group must be at least 1, got {max_group}")
+        self._process = process
+        self._max_group = max_group
+        self._cv = threading.Condition()
+        self._pending: list[tuple[T, _Slot[R]]] = []
+        self._busy = False
+        self.groups = 0  # calls of process so far (for tests and metrics)
+
+    def __call__(self, item: T) -> R:
+        """Process ``item`` (with whatever else is waiting) and return its result."""
+        slot: _Slot[R] = _Slot()
+        with self._cv:
+            self._pending.append((item, slot))
+            while True:
+                while self._busy and not slot.done:
+                    self._cv.wait()
+                if slot.done:
+                    break
+                self._busy = True  # lead: take the waiting items, own included once it is among them
+                group = self._pending[: self._max_group]
+                del self._pending[: self._max_group]
+                self._cv.release()
+                try:
+                    self._run(group)
+                finally:
+                    self._cv.acquire()
+                    self._busy = False
+                    self._cv.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]
+
+    def _run(self, group: list[tuple[T, _Slot[R]]]) -> None:
+        self.groups += 1
+        try:
+            results = list(self._process([item for item, _ in group]))
+            if len(results) != len(group):
+                raise RuntimeError(f"process returned {len(results)} results for {len(group)} items")
+        except BaseException as exc:
+            if len(group) > 1 and isinstance(exc, Exception):
+                for one in group:
+                    self._run([one])
+                return
+            results, error = [None] * len(group), exc
+        else:
+            error = None
+        with self._cv:
+            for (_, slot), result in zip(group, results):
+                slot.result, slot.error, slot.done = result, error, True
+            self._cv.notify_all()  # their threads may return before the leader is done
