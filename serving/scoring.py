@@ -17,6 +17,7 @@ column and its contribution is that column's (the columns that make up a feature
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,26 +112,31 @@ class Scorer:
             values[:, k] = category_values(X[name])
         stored_values = np.where(pd.isna(values), None, values).tolist()
         order = np.argsort(-contributions, axis=1, kind="stable")
+        raw_score = (base + contributions.sum(axis=1)).tolist()
+        probability, base_value = prob.tolist(), base.tolist()
+        model_ref = ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag)
+        coded: dict[tuple[Any, str], Coded] = {}  # stage and band labels, shared by the answers
+
+        def code(value: Stage | Band, lang: str) -> Coded:
+            if (value, lang) not in coded:
+                coded[value, lang] = Coded(code=value.value, label=value.label(lang))
+            return coded[value, lang]
+
         results = []
         for j, req in enumerate(requests):
-            row_values = dict(zip(names, values[j]))
+            decision, lang = decisions[j], req.lang
             assessment = Assessment(
-                assessment_id=str(uuid.uuid4()), person_id=req.person.person_id,
-                stage=Coded(code=served.stage.value, label=served.stage.label(req.lang)),
-                as_of=req.assessment_date, lang=req.lang, probability=float(prob[j]),
-                horizon_months=served.horizon_months,
-                band=Coded(code=decisions[j].band.value, label=decisions[j].band.label(req.lang)),
-                tier=self._tier(served.stage, decisions[j], float(prob[j]), req.lang),
-                reasons=reasons(names, contributions[j], row_values, req.lang, order=order[j]),
-                explanation=ExplanationSummary(base_value=float(base[j]),
-                                               raw_score=float(base[j] + contributions[j].sum()),
+                assessment_id=str(uuid.uuid4()), person_id=req.person.person_id, stage=code(served.stage, lang),
+                as_of=req.assessment_date, lang=lang, probability=probability[j],
+                horizon_months=served.horizon_months, band=code(decision.band, lang),
+                tier=self._tier(served.stage, decision, probability[j], lang),
+                reasons=reasons(names, contributions[j], dict(zip(names, values[j])), lang, order=order[j]),
+                explanation=ExplanationSummary(base_value=base_value[j], raw_score=raw_score[j],
                                                calibration=model.calibrator_.method_),
-                model=ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag),
-                policy_version=decisions[j].policy_version, events_used=int(before[j]),
+                model=model_ref, policy_version=decision.policy_version, events_used=int(before[j]),
                 events_on_as_of=int(on_day[j]), assessed_at=now)
-            explanation = {"base_value": float(base[j]), "raw_score": assessment.explanation.raw_score,
-                           "probability": float(prob[j]), "scale": "log-odds",
-                           "features": dict(zip(names, stored_values[j])),
+            explanation = {"base_value": base_value[j], "raw_score": raw_score[j], "probability": probability[j],
+                           "scale": "log-odds", "features": dict(zip(names, stored_values[j])),
                            "contributions": dict(zip(names, contributions[j].tolist()))}
             results.append(Scored(req, assessment, explanation))
         return results
@@ -204,14 +210,22 @@ def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, An
     lowering = [k for k in order[::-1][:MAX_LOWERING] if contributions[k] < -MIN_CONTRIBUTION]
     out = []
     for k in [*raising, *lowering]:
-        spec = CATALOG[names[k]]
         value = values[names[k]]
-        value_text = format_value(spec, value, lang)
-        out.append(Reason(feature=spec.name, label=spec.label(lang), value=_plain(value, spec.kind),
-                          value_text=value_text, contribution=float(contributions[k]),
-                          direction="raises" if contributions[k] > 0 else "lowers",
-                          text=spec.sentence(value_text, lang)))
+        if isinstance(value, float) and value != value:  # NaN: one cache entry for every missing value
+            value = None
+        label, plain, value_text, text = _phrase(names[k], value, lang)
+        out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text,
+                          contribution=float(contributions[k]),
+                          direction="raises" if contributions[k] > 0 else "lowers", text=text))
     return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _phrase(name: str, value: Any, lang: str) -> tuple[str, float | str | bool | None, str, str]:
+    """Label, JSON value, value in words and sentence of one feature value (values repeat a lot)."""
+    spec = CATALOG[name]
+    value_text = format_value(spec, value, lang)
+    return spec.label(lang), _plain(value, spec.kind), value_text, spec.sentence(value_text, lang)
 
 
 def _event_counts(events: Mapping[str, Any], assessments: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
