@@ -203,7 +203,7 @@ class AuditStore:
 
     def person_key(self, person_id: str) -> str:
         """HMAC-SHA256 of ``person_id`` under the store's secret (hex)."""
-        return hmac.new(self._key, str(person_id).encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, str(person_id).encode("utf-8"), "sha256").hex()
 
     def append_assessment(self, *, assessment_id: str, person_id: str, stage: str, model_name: str,
                           model_version: str, policy_version: str, request: dict, response: dict,
@@ -322,13 +322,20 @@ class AuditStore:
         for name in ("person_id", "model_name", "model_version", "policy_version"):
             if not str(rec[name] or "").strip():
                 raise ValueError(f"record {i}: {name} is empty")
+        keyed: dict[str, str] = {}  # the record names its person up to three times: one HMAC
+
+        def key_of(person_id: Any) -> str:
+            if person_id not in keyed:
+                keyed[person_id] = self.person_key(person_id)
+            return keyed[person_id]
+
         return dict(
-            assessment_id=str(uuid.UUID(str(rec["assessment_id"]))), person_key=self.person_key(rec["person_id"]),
+            assessment_id=str(uuid.UUID(str(rec["assessment_id"]))), person_key=key_of(rec["person_id"]),
             stage=Stage(rec["stage"]).value, model_name=str(rec["model_name"]),
             model_version=str(rec["model_version"]), policy_version=str(rec["policy_version"]),
-            request_json=_canonical_keyed(rec["request"], self.person_key),
-            response_json=_canonical_keyed(rec["response"], self.person_key),
-            explanation_json=_canonical_keyed(rec["explanation"], self.person_key),
+            request_json=_canonical_keyed(rec["request"], key_of),
+            response_json=_canonical_keyed(rec["response"], key_of),
+            explanation_json=_canonical_keyed(rec["explanation"], key_of),
             actor=str(rec["actor"] or ""))
 
     @staticmethod
