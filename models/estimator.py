@@ -17,6 +17,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -86,7 +87,9 @@ class Calibrator(BaseEstimator):
         check_is_fitted(self, "model_")
         raw = np.asarray(raw, float)
         if self.method_ == "platt":
-            return self.model_.predict_proba(raw.reshape(-1, 1))[:, 1]
+            # LogisticRegression.predict_proba's binary case bit for bit (tested), without its input
+            # checks, which cost ~0.4 ms a call: a third of scoring one person.
+            return expit(raw * self.model_.coef_[0, 0] + self.model_.intercept_[0])
         return np.clip(self.model_.predict(raw), 1e-6, 1 - 1e-6)
 
     @staticmethod

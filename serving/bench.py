@@ -6,6 +6,9 @@ BentoML store and a fresh audit store, then measures with the same httpx client:
 - one person per request (mid-term, reasons and audit write included) from 8 concurrent clients:
   p50 / p99 latency and requests per second;
 - batches of 5,000 persons (``/score_batch``): persons per second;
+- BentoML's own floor on this machine: :class:`FloorService` takes the same request, validates it
+  against the same schema and answers at once (no scoring, no audit, no auth), under the same
+  service settings and client;
 - the same mid-term champion behind ``mlflow models serve`` (scores only: features computed by the
   client, no reasons, no audit), single rows from 8 clients and 5,000-row batches.
 
@@ -27,8 +30,20 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+import bentoml
+
 from features.settings import get_settings
 from features.vocab import Stage
+from serving.schemas import ScoreRequest
+
+
+@bentoml.service(name="bench_floor", workers="cpu_count", threads=16)
+class FloorService:
+    """BentoML with nothing to do: the same request schema as ``/score``, a constant answer."""
+
+    @bentoml.api(input_spec=ScoreRequest)
+    def score(self, **request: object) -> dict:
+        return {"ok": True}
 
 
 def _latencies(url: str, bodies: list, headers: dict, *, clients: int, requests: int) -> tuple[np.ndarray, float]:
@@ -103,6 +118,12 @@ def main() -> None:
         rates = _batch_rate(f"{url}/score_batch", batch, len(bodies[: args.batch]), headers, args.repeat)
         print(f"{'BentoML /score_batch, reasons + audit':44s} median {statistics.median(rates):7.0f} persons/s "
               f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+    with running_service("serving.bench:FloorService", log_path=home / "floor.log") as url:
+        _latencies(f"{url}/score", single, headers, clients=args.clients, requests=100)
+        lat, wall = _latencies(f"{url}/score", single, headers, clients=args.clients, requests=args.requests)
+        _report(f"BentoML floor (validate only), {args.clients} clients", lat, wall)
+        lat1, wall1 = _latencies(f"{url}/score", single, headers, clients=1, requests=min(500, args.requests))
+        _report("BentoML floor (validate only), 1 client", lat1, wall1)
     if not args.skip_mlflow:
         _mlflow_side(settings, tables, people, args)
 

@@ -11,7 +11,7 @@ from features.labels import make_stage_frame
 from features.settings import Settings
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
-from models.estimator import StageModel
+from models.estimator import Calibrator, StageModel
 from training.config import GateConfig, TrainConfig
 from training.fit import fit_stage, split_persons
 from training.promote import judge, promote
@@ -75,6 +75,17 @@ def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit):
     expected = model.booster_.predict(X[model.feature_names], raw_score=True, num_iteration=model.best_iteration_)
     np.testing.assert_array_equal(model.raw_score(M), expected)
     np.testing.assert_array_equal(model.contribution_matrix(M), model.contributions(X).to_numpy())
+
+
+def test_platt_calibration_equals_logistic_regression_bit_for_bit():
+    rng = np.random.default_rng(3)
+    raw = rng.normal(-2.5, 1.5, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(raw + 0.3)))).astype(int)
+    calibrator = Calibrator("platt").fit(raw, y)
+    probe = np.r_[rng.normal(-3, 3, 10_000), -40.0, 0.0, 40.0]
+    expected = calibrator.model_.predict_proba(probe.reshape(-1, 1))[:, 1]
+    np.testing.assert_array_equal(calibrator.predict(probe), expected)
+    np.testing.assert_array_equal([calibrator.predict(probe[i:i + 1])[0] for i in range(50)], expected[:50])
 
 
 def test_matrix_refuses_other_categories(midterm_fit):
