@@ -124,6 +124,8 @@ def _positions_in(keys: ArrayLike, values: ArrayLike) -> np.ndarray:
     """Position of each of ``values`` in ``keys`` (-1 where absent); a dict for a request's few keys."""
     if len(keys) <= 64:
         position = {k: i for i, k in enumerate(_as_list(keys))}
+        if len(position) != len(keys):
+            raise ValueError(f"repeated keys among {_as_list(keys)}: each person_id must be listed once")
         return np.fromiter((position.get(v, -1) for v in _as_list(values)), dtype=np.intp, count=len(values))
     return pd.Index(keys).get_indexer(values)
 
@@ -180,14 +182,26 @@ def category_values(values: pd.Categorical | pd.Series | np.ndarray) -> np.ndarr
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         values = values.array
     if isinstance(values, pd.Categorical):
-        return _category_objects(values.dtype)[values.codes]
+        return category_objects(values.dtype)[values.codes]
     return np.asarray(values, dtype=object)
 
 
-@functools.cache
-def _category_objects(dtype: pd.CategoricalDtype) -> np.ndarray:
-    """The categories as an object array, plus NaN last (where code -1, missing, points)."""
-    return np.append(np.asarray(dtype.categories, dtype=object), np.nan)
+_CATEGORY_OBJECTS: dict[int, tuple[pd.CategoricalDtype, np.ndarray]] = {}
+
+
+def category_objects(dtype: pd.CategoricalDtype) -> np.ndarray:
+    """The categories of ``dtype`` as an object array, plus NaN last (where code -1, missing, points).
+
+    Cached by identity, not by equality: pandas calls two unordered dtypes with the same
+    categories in another order equal, but their codes mean different things. The pipeline's
+    dtypes (:func:`category_dtype`) are built once, so they always hit.
+    """
+    hit = _CATEGORY_OBJECTS.get(id(dtype))
+    if hit is None or hit[0] is not dtype:
+        if len(_CATEGORY_OBJECTS) >= 256:
+            _CATEGORY_OBJECTS.clear()
+        hit = _CATEGORY_OBJECTS[id(dtype)] = (dtype, np.append(np.asarray(dtype.categories, dtype=object), np.nan))
+    return hit[1]
 
 
 @functools.cache
@@ -317,5 +331,5 @@ def feature_names(stage: Stage | str) -> list[str]:
     return features_for(stage)
 
 
-__all__ = ["assessment_dates", "build_features", "category_values", "feature_columns", "feature_names",
-           "CATALOG"]
+__all__ = ["assessment_dates", "build_features", "category_objects", "category_values", "feature_columns",
+           "feature_names", "CATALOG"]

@@ -8,7 +8,6 @@ Both follow scikit-learn's estimator contract (``fit`` returns ``self``, learned
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from features.catalog import CATALOG, features_for
+from features.pipeline import category_objects
 from features.vocab import Stage
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class StageModel(BaseEstimator):
         M = np.empty((len(columns[0]) if columns else 0, len(names)))
         for i, trained in zip(cats, trained_categories):
             col = columns[i].array if isinstance(columns[i], pd.Series) else columns[i]
-            if _category_list(col.dtype) != tuple(trained):
+            if tuple(category_objects(col.dtype)[:-1]) != tuple(trained):
                 raise ValueError(f"feature '{names[i]}' has other categories than the model was trained with")
             M[:, i] = np.where(col.codes < 0, np.nan, col.codes)
         for i in set(range(len(names))) - set(cats):
@@ -228,12 +228,6 @@ class StageModel(BaseEstimator):
         dump = self.booster_.dump_model(num_iteration=self.best_iteration_)["tree_info"]
         return {"trees": len(dump), "leaves": int(sum(t["num_leaves"] for t in dump)),
                 "max_depth": self.params.max_depth}
-
-
-@functools.cache
-def _category_list(dtype: pd.CategoricalDtype) -> tuple[Any, ...]:
-    """A categorical dtype's categories as a tuple, listed once per dtype (pandas' string index is slow to list)."""
-    return tuple(dtype.categories.tolist())
 
 
 class BaselineModel(BaseEstimator):

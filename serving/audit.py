@@ -325,9 +325,10 @@ class AuditStore:
         keyed: dict[str, str] = {}  # the record names its person up to three times: one HMAC
 
         def key_of(person_id: Any) -> str:
-            if person_id not in keyed:
-                keyed[person_id] = self.person_key(person_id)
-            return keyed[person_id]
+            text = str(person_id)  # the key is of the text: 1, 1.0 and True are different ids
+            if text not in keyed:
+                keyed[text] = self.person_key(text)
+            return keyed[text]
 
         return dict(
             assessment_id=str(uuid.UUID(str(rec["assessment_id"]))), person_key=key_of(rec["person_id"]),

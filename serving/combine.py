@@ -40,17 +40,22 @@ class Combiner(Generic[T, R]):
         one thread at a time.
     max_group
         The most items one call of ``process`` takes.
+    retry_alone
+        Errors that may belong to one item of a group (a request the models cannot score): when
+        ``process`` raises one of them for a group of several items, each item is processed again
+        on its own, so that one failing request cannot fail the requests that happened to share
+        its group. Any other error (the audit store down) fails the whole group at once.
 
-    If ``process`` raises for a group of several items, each item is processed again on its own,
-    so that one failing request cannot fail the requests that happened to share its group; the
-    error of an item reaches the thread that submitted it.
+    The error of an item reaches the thread that submitted it.
     """
 
-    def __init__(self, process: Callable[[list[T]], Sequence[R]], *, max_group: int = 64) -> None:
+    def __init__(self, process: Callable[[list[T]], Sequence[R]], *, max_group: int = 64,
+                 retry_alone: tuple[type[Exception], ...] = (Exception,)) -> None:
         if max_group < 1:
             raise ValueError(f"max_group must be at least 1, got {max_group}")
         self._process = process
         self._max_group = max_group
+        self._retry_alone = retry_alone
         self._cv = threading.Condition()
         self._pending: list[tuple[T, _Slot[R]]] = []
         self._busy = False
@@ -81,20 +86,36 @@ class Combiner(Generic[T, R]):
         return slot.result  # type: ignore[return-value]
 
     def _run(self, group: list[tuple[T, _Slot[R]]]) -> None:
+        outcomes = self._outcomes(group)
+        if outcomes is None:  # an error that may be one item's: each item again on its own
+            for one in group:
+                self._run([one])
+            return
+        with self._cv:
+            for (_, slot), (result, error) in zip(group, outcomes):
+                slot.result, slot.error, slot.done = result, error, True
+            self._cv.notify_all()  # their threads may return before the leader is done
+
+    def _outcomes(self, group: list[tuple[T, _Slot[R]]]) -> list[tuple[R | None, BaseException | None]] | None:
+        """(result, error) per item, or None to retry each item alone."""
         self.groups += 1
         try:
             results = list(self._process([item for item, _ in group]))
-            if len(results) != len(group):
-                raise RuntimeError(f"process returned {len(results)} results for {len(group)} items")
-        except BaseException as exc:
-            if len(group) > 1 and isinstance(exc, Exception):
-                for one in group:
-                    self._run([one])
-                return
-            results, error = [None] * len(group), exc
-        else:
-            error = None
-        with self._cv:
-            for (_, slot), result in zip(group, results):
-                slot.result, slot.error, slot.done = result, error, True
-            self._cv.notify_all()  # their threads may return before the leader is done
+        except self._retry_alone as exc:
+            return None if len(group) > 1 else [(None, exc)]
+        except BaseException as exc:  # noqa: BLE001 - every caller of the group learns of it
+            return _shared_failure(exc, len(group))
+        if len(results) != len(group):
+            return _shared_failure(RuntimeError(f"process returned {len(results)} results for {len(group)} items"),
+                                   len(group))
+        return [(result, None) for result in results]
+
+
+def _shared_failure(exc: BaseException, n: int) -> list[tuple[None, BaseException]]:
+    """The group's error for its first caller; for the others, their own error caused by it."""
+    others = []
+    for _ in range(n - 1):
+        error = RuntimeError(f"the group this request was processed in failed: {exc!r}")
+        error.__cause__ = exc
+        others.append((None, error))
+    return [(None, exc), *others]

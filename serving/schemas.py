@@ -141,6 +141,8 @@ class BatchRequest(_Strict):
 class Coded(BaseModel):
     """A controlled value with its label in the requested language."""
 
+    model_config = ConfigDict(frozen=True)  # one instance is shared by the answers of a batch
+
     code: str
     label: str
 
@@ -176,6 +178,8 @@ class ExplanationSummary(BaseModel):
 
 
 class ModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True)  # one instance is shared by the answers of a batch
+
     name: str = Field(description="registered model name, e.g. reoffence-intake")
     version: str = Field(description="registered model version in MLflow")
     bento_tag: str

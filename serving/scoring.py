@@ -211,8 +211,11 @@ def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, An
     out = []
     for k in [*raising, *lowering]:
         value = values[names[k]]
-        if isinstance(value, float) and value != value:  # NaN: one cache entry for every missing value
-            value = None
+        if isinstance(value, float):
+            if value != value:  # NaN: one cache entry for every missing value
+                value = None
+            elif value == 0.0:  # -0.0 and 0.0 are one cache key: answer 0.0 for both
+                value = 0.0
         label, plain, value_text, text = _phrase(names[k], value, lang)
         out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text,
                           contribution=float(contributions[k]),

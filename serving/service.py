@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
 from typing import Any
 
 import bentoml
@@ -73,8 +74,11 @@ class RiskService:
         if created:
             show_new_tokens(created, settings.resolved_auth_file())
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
-        # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py)
-        self._combined = Combiner(lambda items: self._assess_each(items))
+        # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py); a
+        # group that fails for want of a model is retried request by request, an audit failure is not
+        self._combined = Combiner(lambda items: self._assess_each(items), retry_alone=(NoModelError,))
+        # the 16 threads are for /score; batches of thousands go one at a time per worker
+        self._batch_slot = threading.Lock()
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
         tune_garbage_collector()
 
@@ -93,7 +97,8 @@ class RiskService:
             return refuse(ctx, 413, f"batch of {len(records)} records is over the limit of "
                           f"{self.settings.max_batch}", loc=["records"])
         try:
-            answers = self._assess_each([(record, _principal(ctx).user) for record in records])
+            with self._batch_slot:
+                answers = self._assess_each([(record, _principal(ctx).user) for record in records])
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["records", "stage"])
         return BatchResponse(count=len(answers), assessments=answers)
@@ -153,11 +158,14 @@ def tune_garbage_collector() -> None:
     A batch of 5,000 people allocates millions of small objects (validated events, answers), and
     with the default thresholds the collector walks every live object many times meanwhile:
     about a third of a batch's scoring time. The objects loaded at start-up (models, libraries)
-    live for the whole process, so they are frozen out of collection, and the youngest
-    generation is collected every 100,000 allocations instead of every 700.
+    live for the whole process, so they are frozen out of collection (after one collection, so
+    that no start-up garbage is kept), and the youngest generation is collected every 100,000
+    allocations instead of every 700; older generations keep their default ratios, so cycles
+    are still collected.
     """
+    gc.collect()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(100_000, 10, 10)
 
 
 def refuse(ctx: bentoml.Context, status: int, message: str, *, loc: list[str]) -> Any:

@@ -87,3 +87,28 @@ def test_a_wrong_number_of_results_is_an_error():
         combiner(1)
     with pytest.raises(ValueError, match="at least 1"):
         Combiner(lambda items: items, max_group=0)
+
+
+def test_an_error_not_of_one_item_fails_the_group_without_retries():
+    calls: list[list[int]] = []
+    started = threading.Barrier(2, timeout=5)
+
+    def process(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            started.wait()  # the first call holds the lead until the others queue behind it
+            time.sleep(0.2)
+            return list(items)
+        raise OSError("audit store unavailable")
+
+    combiner = Combiner(process, retry_alone=(ValueError,))
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(combiner, 0)
+        started.wait()
+        rest = [pool.submit(combiner, i) for i in range(1, 8)]
+        assert first.result() == 0
+        errors = [f.exception() for f in rest]
+    assert sorted(i for call in calls[1:] for i in call) == list(range(1, 8))  # each once: no retry alone
+    assert sum(isinstance(e, OSError) for e in errors) == len(calls) - 1  # one per failed group
+    assert all(isinstance(e, (OSError, RuntimeError)) for e in errors)
+    assert all(isinstance(e.__cause__, OSError) for e in errors if isinstance(e, RuntimeError))

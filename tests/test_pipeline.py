@@ -126,6 +126,36 @@ def test_category_values_match_pandas(small):
         assert got.dtype == object and len(got) == len(expected)
         assert all((a == b) or (pd.isna(a) and pd.isna(b)) for a, b in zip(got, expected))
     assert pd.isna(category_values(X["offence"])[3])
+    reordered = X["offence"].cat.reorder_categories(list(X["offence"].cat.categories)[::-1])
+    assert reordered.dtype == X["offence"].dtype  # equal to pandas, yet the codes mean other categories
+    def shown(values: np.ndarray) -> list:
+        return [v if isinstance(v, str) else None for v in values]
+
+    assert shown(category_values(reordered)) == shown(category_values(X["offence"]))
+
+
+def test_columns_from_arrays_with_many_shuffled_and_repeated_persons(small, cohort):
+    """More than 64 persons (the index path), out of order, some assessed twice, categorical ids."""
+    tables = validate_tables(cohort)
+    persons = tables.persons.head(150).sample(frac=1.0, random_state=4).reset_index(drop=True)
+    events = tables.events[tables.events["person_id"].isin(persons["person_id"])].reset_index(drop=True)
+    events["person_id"] = events["person_id"].astype("category")
+    points = assessment_dates(persons, Stage.MIDTERM)
+    twice = pd.concat([points, points.head(20).assign(as_of=points["as_of"].head(20) - pd.Timedelta(days=40))],
+                      ignore_index=True).sample(frac=1.0, random_state=5).reset_index(drop=True)
+    whole = build_features(persons, events, twice, stage=Stage.MIDTERM)
+    arrays = feature_columns(as_arrays(persons), as_arrays(events.astype({"person_id": str})), as_arrays(twice),
+                             stage=Stage.MIDTERM)
+    frame_equal(whole, pd.DataFrame(arrays))
+    for i in (0, 57, 169):
+        frame_equal(whole.iloc[[i]], build_features(persons, events, twice.iloc[[i]], stage=Stage.MIDTERM))
+
+
+def test_a_person_listed_twice_is_refused(small):
+    persons, events = small
+    two = pd.concat([persons.head(1), persons.head(1)], ignore_index=True)
+    with pytest.raises(ValueError, match="listed once"):
+        build_features(two, events, assessment_dates(two.head(1), Stage.INTAKE), stage=Stage.INTAKE)
 
 
 def test_explicit_pairs_with_repeated_persons(small):

@@ -95,6 +95,18 @@ def test_matrix_refuses_other_categories(midterm_fit):
         midterm_fit.model.matrix(X)
 
 
+def test_matrix_refuses_reordered_categories(midterm_fit):
+    """Pandas calls unordered dtypes with the same categories in another order equal; their codes differ."""
+    model = midterm_fit.model
+    X = midterm_fit.part("test").X.head(5)
+    model.matrix(X)  # the pipeline's own dtype first, so any cache keyed by equality would be filled
+    reordered = X.copy()
+    reordered["offence"] = X["offence"].cat.reorder_categories(list(X["offence"].cat.categories)[::-1])
+    assert reordered["offence"].dtype == X["offence"].dtype
+    with pytest.raises(ValueError, match="offence"):
+        model.matrix(reordered)
+
+
 RISK_RAISING = [n for n, s in CATALOG.items() if s.direction == 1 and s.kind == "numeric"
                 and Stage.MIDTERM in s.stages]
 
