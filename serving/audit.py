@@ -446,6 +446,11 @@ def _canonical_keyed(obj: Any, key_of: Any) -> str:
         text = orjson.dumps(obj, default=_plain, option=_ORJSON_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return _canonical(_jsonable(obj, key_of))
+    return _keyed_text(text, obj, key_of)
+
+
+def _keyed_text(text: str, obj: Any, key_of: Any) -> str:
+    """``text``, the compact JSON of ``obj``, with each ``person_id`` string value keyed in place."""
     parts, pos, found = [], 0, text.find(_PERSON_ID_KEY)
     while found >= 0:
         start = found + len(_PERSON_ID_KEY)

@@ -280,24 +280,14 @@ def test_fast_canonical_keying_equals_the_general_walk(obj):
 # ---------------------------------------------------------------- orjson encoding against the json code it replaced
 def _json_canonical_keyed(obj, key_of) -> str:
     """_canonical_keyed as it was before orjson (json.dumps), kept to compare with."""
-    from serving.audit import _PERSON_ID_KEY, _canonical, _jsonable, _plain
+    from serving.audit import _canonical, _jsonable, _keyed_text, _plain
 
     try:
         text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                           default=_plain)
     except ValueError:
         return _canonical(_jsonable(obj, key_of))
-    parts, pos, found = [], 0, text.find(_PERSON_ID_KEY)
-    while found >= 0:
-        start = found + len(_PERSON_ID_KEY)
-        if found > 0 and text[found - 1] in "{," and not text.startswith("null", start):
-            if text[start] != '"':
-                return _canonical(_jsonable(obj, key_of))
-            value, end = json.decoder.scanstring(text, start + 1)
-            parts += [text[pos:start], json.dumps(key_of(value), ensure_ascii=False)]
-            pos = end
-        found = text.find(_PERSON_ID_KEY, start)
-    return "".join(parts) + text[pos:] if parts else text
+    return _keyed_text(text, obj, key_of)
 
 
 def _json_record_hash(row) -> str:
