@@ -23,6 +23,9 @@ from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelle
 DAY = np.timedelta64(1, "D")
 TREND_DAYS = 90
 
+Table = pd.DataFrame | Mapping[str, Any]  # a canonical table: a DataFrame or its columns by name
+ArrayLike = pd.Series | np.ndarray | list
+
 
 def assessment_dates(persons: pd.DataFrame, stage: Stage | str) -> pd.DataFrame:
     """The assessment of each person at ``stage``: columns ``person_id`` and ``as_of``.
@@ -93,10 +96,6 @@ def feature_columns(persons: Table, events: Table, assessments: Table, *,
     months_served = np.maximum(columns["days_since_start"] / (365.25 / 12), 1.0)
     columns["violations_per_month"] = np.round(columns["violations_term"] / months_served, 3)
     return {name: columns[name] for name in features_for(stage)}
-
-
-Table = pd.DataFrame | Mapping[str, Any]  # a canonical table: a DataFrame or its columns by name
-ArrayLike = pd.Series | np.ndarray | list
 
 
 def _column(table: Table, name: str, dtype: Any = None) -> np.ndarray:
