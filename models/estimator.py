@@ -162,10 +162,14 @@ class StageModel(BaseEstimator):
         return self
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [n for n in self.feature_names if n not in X.columns]
+        self._require_features(X)
+        return X if list(X.columns) == self.feature_names else X[self.feature_names]
+
+    def _require_features(self, X: pd.DataFrame | Mapping[str, Any]) -> None:
+        """Refuse a frame (or columns by name) that lacks one of the stage's features."""
+        missing = [n for n in self.feature_names if n not in X]
         if missing:
             raise KeyError(f"feature frame lacks the {Stage(self.stage).value} features {missing[:5]}")
-        return X if list(X.columns) == self.feature_names else X[self.feature_names]
 
     def matrix(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
         """The features as the booster's float matrix (categories as their codes, missing as NaN).
@@ -177,9 +181,7 @@ class StageModel(BaseEstimator):
         """
         check_is_fitted(self, "booster_")
         names = self.feature_names
-        missing = [n for n in names if n not in X]
-        if missing:
-            raise KeyError(f"feature frame lacks the {Stage(self.stage).value} features {missing[:5]}")
+        self._require_features(X)
         columns = [X[name] for name in names]
         cats = [i for i, col in enumerate(columns) if isinstance(col.dtype, pd.CategoricalDtype)]
         trained_categories = self.booster_.pandas_categorical or []

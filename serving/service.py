@@ -76,7 +76,7 @@ class RiskService:
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
         # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py); a
         # group that fails for want of a model is retried request by request, an audit failure is not
-        self._combined = Combiner(lambda items: self._assess_each(items), retry_alone=(NoModelError,))
+        self._combined = Combiner(self._assess_each, retry_alone=(NoModelError,))
         # the 16 threads are for /score; batches of thousands go one at a time per worker
         self._batch_slot = threading.Lock()
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
