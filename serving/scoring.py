@@ -110,8 +110,10 @@ class Scorer:
         values = np.empty((len(requests), len(names)), dtype=object)
         for k, name in enumerate(names):
             values[:, k] = category_values(X[name])
+        value_rows = values.tolist()
         stored_values = np.where(pd.isna(values), None, values).tolist()
-        order = np.argsort(-contributions, axis=1, kind="stable")
+        order = np.argsort(-contributions, axis=1, kind="stable").tolist()
+        contribution_rows = contributions.tolist()  # Python floats: per-person work on numpy scalars is slow
         raw_score = (base + contributions.sum(axis=1)).tolist()
         probability, base_value = prob.tolist(), base.tolist()
         model_ref = ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag)
@@ -130,14 +132,14 @@ class Scorer:
                 as_of=req.assessment_date, lang=lang, probability=probability[j],
                 horizon_months=served.horizon_months, band=code(decision.band, lang),
                 tier=self._tier(served.stage, decision, probability[j], lang),
-                reasons=reasons(names, contributions[j], dict(zip(names, values[j])), lang, order=order[j]),
+                reasons=reasons(names, contribution_rows[j], value_rows[j], lang, order=order[j]),
                 explanation=ExplanationSummary(base_value=base_value[j], raw_score=raw_score[j],
                                                calibration=model.calibrator_.method_),
                 model=model_ref, policy_version=decision.policy_version, events_used=int(before[j]),
                 events_on_as_of=int(on_day[j]), assessed_at=now)
             explanation = {"base_value": base_value[j], "raw_score": raw_score[j], "probability": probability[j],
                            "scale": "log-odds", "features": dict(zip(names, stored_values[j])),
-                           "contributions": dict(zip(names, contributions[j].tolist()))}
+                           "contributions": dict(zip(names, contribution_rows[j]))}
             results.append(Scored(req, assessment, explanation))
         return results
 
@@ -198,19 +200,21 @@ def _column(values: list[Any], *, date: bool = False) -> np.ndarray:
     return np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
 
 
-def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, Any], lang: str, *,
-            order: np.ndarray | None = None) -> list[Reason]:
+def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], lang: str, *,
+            order: Sequence[int] | None = None) -> list[Reason]:
     """The top reasons of one assessment: up to four raising the risk, then up to two lowering it.
 
-    ``order`` is ``np.argsort(-contributions, kind="stable")`` when the caller has it for a whole batch.
+    ``contributions`` and ``values`` are the person's, feature by feature in the order of ``names``;
+    ``order`` is the features by contribution, largest first (``np.argsort(-contributions,
+    kind="stable")``), when the caller has it for a whole batch.
     """
     if order is None:
-        order = np.argsort(-contributions, kind="stable")
+        order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
     raising = [k for k in order[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
-    lowering = [k for k in order[::-1][:MAX_LOWERING] if contributions[k] < -MIN_CONTRIBUTION]
+    lowering = [k for k in order[:-MAX_LOWERING - 1:-1] if contributions[k] < -MIN_CONTRIBUTION]
     out = []
     for k in [*raising, *lowering]:
-        value = values[names[k]]
+        value, contribution = values[k], float(contributions[k])
         if isinstance(value, float):
             if value != value:  # NaN: one cache entry for every missing value
                 value = None
@@ -218,8 +222,8 @@ def reasons(names: list[str], contributions: np.ndarray, values: Mapping[str, An
                 value = 0.0
         label, plain, value_text, text = _phrase(names[k], value, lang)
         out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text,
-                          contribution=float(contributions[k]),
-                          direction="raises" if contributions[k] > 0 else "lowers", text=text))
+                          contribution=contribution, direction="raises" if contribution > 0 else "lowers",
+                          text=text))
     return out
 
 

@@ -291,3 +291,23 @@ def test_events_on_the_assessment_date_are_counted_but_not_used(client, bodies):
     assert (a["events_used"], a["events_on_as_of"]) == (len(before), 0)
     assert (b["events_used"], b["events_on_as_of"]) == (len(before), 2)
     assert b["probability"] == a["probability"] and b["reasons"] == a["reasons"] and b["tier"] == a["tier"]
+
+
+def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
+    from serving.scoring import MIN_CONTRIBUTION, reasons
+
+    names = ["age", "points_mean_90d", "violations_per_month", "offence", "local", "absence_30d",
+             "share_served", "grade_latest"]
+    values = [41.0, float("nan"), 0.25, "robbery", False, 0.0, 0.5, -0.0]
+    contributions = [0.30, 0.10, 0.30, 0.05, MIN_CONTRIBUTION / 2, -0.20, -0.40, -0.01]
+    got = reasons(names, contributions, values, "en")
+    assert [r.feature for r in got] == ["age", "violations_per_month", "points_mean_90d", "offence",
+                                        "share_served", "absence_30d"]  # ties keep the features' order
+    assert [r.direction for r in got] == ["raises"] * 4 + ["lowers"] * 2
+    missing = got[2]
+    assert (missing.value, missing.value_text) == (None, "none recorded")
+    assert got[3].value == "robbery" and got[3].text == f"offence category: {got[3].value_text}"
+    assert [r.contribution for r in got] == [0.30, 0.30, 0.10, 0.05, -0.40, -0.20]
+    order = sorted(range(len(names)), key=lambda k: -contributions[k])  # stable, like the batch's argsort
+    assert reasons(names, contributions, values, "en", order=order) == got
+    assert reasons(names, [MIN_CONTRIBUTION / 2] * len(names), values, "zh") == []
