@@ -6,6 +6,10 @@ permission: 403) and puts the caller into ``request.state.principal`` for the ha
 does not list (``/healthz``, ``/livez``, ``/readyz``, ``/metrics``, the OpenAPI page) stay open
 for the platform. Error bodies share BentoML's shape for validation errors:
 ``{"error": message, "detail": [{"loc": [...], "msg": ...}]}``.
+
+:class:`RefusedInputLogFilter` keeps refused inputs out of the server log: BentoML logs every
+request that fails validation as an ERROR with the traceback, whose text quotes the offending
+values (a birth date, an offence category, part of the record).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from features.settings import get_settings
@@ -69,3 +74,40 @@ class BearerAuthMiddleware:
             return
         scope = {**scope, "state": {**scope.get("state", {}), "principal": principal}}
         await self.app(scope, receive, send)
+
+
+BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # where BentoML logs a failed request
+
+
+class RefusedInputLogFilter(logging.Filter):
+    """Log a request refused by validation as one WARNING line naming the fields, never their values.
+
+    BentoML's ``log_exception`` logs ``"Exception on <path> [<method>]"`` at ERROR with the
+    pydantic ``ValidationError`` attached; its text quotes the input (``input_value='1990-13-45'``,
+    or a shortened dict of the record). The caller already got a 400 with every detail, so the
+    server log keeps the route, the count and the field paths. Other exceptions pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            fields = sorted({field_path(e["loc"]) for e in errors})
+            record.msg = "Refused %s [%s]: %d invalid field(s): %s"
+            record.args = (*(record.args or ("?", "?"))[:2], exc.error_count(), ", ".join(fields[:10]))
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def keep_refused_input_out_of_logs() -> None:
+    """Install :class:`RefusedInputLogFilter` on BentoML's request-error logger (once per process)."""
+    logger = logging.getLogger(BENTOML_ERROR_LOGGER)
+    if not any(isinstance(f, RefusedInputLogFilter) for f in logger.filters):
+        logger.addFilter(RefusedInputLogFilter())
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A pydantic error location as the messages write it: ``("events", 3, "date")`` -> ``events[3].date``."""
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    return text or "request"

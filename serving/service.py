@@ -39,7 +39,7 @@ from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord, AuditStore
 from serving.auth import Permission, Principal, load_or_create
 from serving.combine import Combiner
-from serving.http import BearerAuthMiddleware, error_response
+from serving.http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
 from serving.model_store import ServedModel, load_served
 from serving.schemas import (Assessment, AssessmentQuery, BatchRequest, BatchResponse, EmptyRequest,
                              ModelsResponse, OverrideOut, OverrideRequest, PersonAssessments, PersonQuery,
@@ -79,6 +79,7 @@ class RiskService:
         self._combined = Combiner(self._assess_each, retry_alone=(NoModelError,))
         # the 16 threads are for /score; batches of thousands go one at a time per worker
         self._batch_slot = threading.Lock()
+        keep_refused_input_out_of_logs()
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
         tune_garbage_collector()
 

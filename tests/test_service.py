@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import numpy as np
@@ -200,6 +201,41 @@ def test_bad_input_is_refused_with_the_field_and_nothing_stored(client, home, bo
     batch = client.post("/score_batch", json={"records": [bodies[Stage.MIDTERM][2], body]}, headers=headers("caseworker"))
     assert batch.status_code == 400 and "records" in batch.text
     assert audit_count(home) == before
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
+    """BentoML logs a failed validation at ERROR with a traceback quoting the input; the service keeps
+    one WARNING naming the fields, so no birth date, category or record reaches the server log."""
+    from serving.http import BENTOML_ERROR_LOGGER
+
+    person = dict(bodies[Stage.MIDTERM][1]["person"], person_id="SECRET-PERSON-7", birth_date="1990-13-45",
+                  offence="piracy")
+    logger, handler = logging.getLogger(BENTOML_ERROR_LOGGER), _Records()
+    logger.addHandler(handler)
+    try:
+        r = client.post("/score", json=dict(bodies[Stage.MIDTERM][1], person=person), headers=headers("caseworker"))
+        late = dict(bodies[Stage.MIDTERM][2], events=[{"date": "2099-01-01", "event_type": "warning"}])
+        late["person"] = dict(late["person"], person_id="SECRET-PERSON-8")
+        r_late = client.post("/score", json=late, headers=headers("caseworker"))
+    finally:
+        logger.removeHandler(handler)
+    assert r.status_code == 400 and "birth_date" in r.text and "offence" in r.text  # the caller is told
+    assert r_late.status_code == 400
+    text = "\n".join(logging.Formatter().format(rec) for rec in handler.records)
+    assert [rec.levelname for rec in handler.records] == ["WARNING", "WARNING"]
+    assert "person.birth_date, person.offence" in text and "/score [POST]" in text
+    assert "invalid field(s): request" in text  # the point-in-time check is on the whole request
+    for value in ("1990-13-45", "piracy", "SECRET-PERSON", "2099-01-01", "Traceback"):
+        assert value not in text
 
 
 def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatch):
