@@ -15,7 +15,7 @@ values (a birth date, an offence category, part of the record).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -85,26 +85,40 @@ class RefusedInputLogFilter(logging.Filter):
     BentoML's ``log_exception`` logs ``"Exception on <path> [<method>]"`` at ERROR with the
     pydantic ``ValidationError`` attached; its text quotes the input (``input_value='1990-13-45'``,
     or a shortened dict of the record). The caller already got a 400 with every detail, so the
-    server log keeps the route, the count and the field paths. Other exceptions pass unchanged.
+    server log keeps the route, the count and the field paths (an unknown field as
+    ``<unknown field>``: its name is the caller's text). Only errors of the request schemas
+    (``input_models``, the titles BentoML gives them) are rewritten: a ValidationError raised
+    while building an answer is a server fault and keeps its ERROR and traceback.
+
+    Parameters
+    ----------
+    input_models
+        Titles of the validated request models, e.g. ``ScoreRequestIODescriptor``.
     """
+
+    def __init__(self, input_models: Iterable[str]) -> None:
+        super().__init__()
+        self.input_models = frozenset(input_models)
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ValidationError):
+        if isinstance(exc, ValidationError) and exc.title in self.input_models:
             errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            fields = sorted({field_path(e["loc"]) for e in errors})
+            fields = sorted({field_path([*e["loc"][:-1], "<unknown field>"] if e["type"] == "extra_forbidden"
+                                        else e["loc"]) for e in errors})
+            route = record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "?")
             record.msg = "Refused %s [%s]: %d invalid field(s): %s"
-            record.args = (*(record.args or ("?", "?"))[:2], exc.error_count(), ", ".join(fields[:10]))
+            record.args = (*route, exc.error_count(), ", ".join(fields[:10]))
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info, record.exc_text = None, None
         return True
 
 
-def keep_refused_input_out_of_logs() -> None:
+def keep_refused_input_out_of_logs(input_models: Iterable[str]) -> None:
     """Install :class:`RefusedInputLogFilter` on BentoML's request-error logger (once per process)."""
     logger = logging.getLogger(BENTOML_ERROR_LOGGER)
     if not any(isinstance(f, RefusedInputLogFilter) for f in logger.filters):
-        logger.addFilter(RefusedInputLogFilter())
+        logger.addFilter(RefusedInputLogFilter(input_models))
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:

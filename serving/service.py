@@ -79,7 +79,7 @@ class RiskService:
         self._combined = Combiner(self._assess_each, retry_alone=(NoModelError,))
         # the 16 threads are for /score; batches of thousands go one at a time per worker
         self._batch_slot = threading.Lock()
-        keep_refused_input_out_of_logs()
+        keep_refused_input_out_of_logs(api.input_spec.__name__ for api in RiskService.apis.values())
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
         tune_garbage_collector()
 

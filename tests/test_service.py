@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 
 import numpy as np
@@ -218,7 +219,7 @@ def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
     from serving.http import BENTOML_ERROR_LOGGER
 
     person = dict(bodies[Stage.MIDTERM][1]["person"], person_id="SECRET-PERSON-7", birth_date="1990-13-45",
-                  offence="piracy")
+                  offence="piracy", **{"SECRET-KEY-9": 1})
     logger, handler = logging.getLogger(BENTOML_ERROR_LOGGER), _Records()
     logger.addHandler(handler)
     try:
@@ -232,10 +233,30 @@ def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
     assert r_late.status_code == 400
     text = "\n".join(logging.Formatter().format(rec) for rec in handler.records)
     assert [rec.levelname for rec in handler.records] == ["WARNING", "WARNING"]
-    assert "person.birth_date, person.offence" in text and "/score [POST]" in text
+    assert "person.<unknown field>, person.birth_date, person.offence" in text and "/score [POST]" in text
     assert "invalid field(s): request" in text  # the point-in-time check is on the whole request
-    for value in ("1990-13-45", "piracy", "SECRET-PERSON", "2099-01-01", "Traceback"):
+    for value in ("1990-13-45", "piracy", "SECRET-PERSON", "SECRET-KEY", "2099-01-01", "Traceback"):
         assert value not in text
+
+
+def test_a_validation_error_while_answering_stays_an_error_with_its_traceback():
+    """Only the request schemas' errors are refused input; one raised building an answer is a server fault."""
+    import sys
+
+    from pydantic import ValidationError
+
+    from serving.http import RefusedInputLogFilter
+    from serving.schemas import Assessment
+
+    try:
+        Assessment.model_validate({"probability": 2.0})
+    except ValidationError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("bentoml", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/score", "POST"),
+                               exc_info)
+    assert RefusedInputLogFilter({"ScoreRequestIODescriptor"}).filter(record)
+    assert record.levelname == "ERROR" and record.exc_info is exc_info
+    assert "probability" in logging.Formatter().format(record)
 
 
 def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatch):
@@ -335,15 +356,16 @@ def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
     names = ["age", "points_mean_90d", "violations_per_month", "offence", "local", "absence_30d",
              "share_served", "grade_latest"]
     values = [41.0, float("nan"), 0.25, "robbery", False, 0.0, 0.5, -0.0]
-    contributions = [0.30, 0.10, 0.30, 0.05, MIN_CONTRIBUTION / 2, -0.20, -0.40, -0.01]
+    contributions = [0.30, 0.10, 0.30, 0.05, MIN_CONTRIBUTION / 2, -0.20, -0.40, -0.30]
     got = reasons(names, contributions, values, "en")
     assert [r.feature for r in got] == ["age", "violations_per_month", "points_mean_90d", "offence",
-                                        "share_served", "absence_30d"]  # ties keep the features' order
+                                        "share_served", "grade_latest"]  # ties keep the features' order
     assert [r.direction for r in got] == ["raises"] * 4 + ["lowers"] * 2
     missing = got[2]
     assert (missing.value, missing.value_text) == (None, "none recorded")
     assert got[3].value == "robbery" and got[3].text == f"offence category: {got[3].value_text}"
-    assert [r.contribution for r in got] == [0.30, 0.30, 0.10, 0.05, -0.40, -0.20]
+    assert got[5].value == 0.0 and math.copysign(1.0, got[5].value) == 1.0  # -0.0 is answered as 0.0
+    assert [r.contribution for r in got] == [0.30, 0.30, 0.10, 0.05, -0.40, -0.30]
     order = sorted(range(len(names)), key=lambda k: -contributions[k])  # stable, like the batch's argsort
     assert reasons(names, contributions, values, "en", order=order) == got
     assert reasons(names, [MIN_CONTRIBUTION / 2] * len(names), values, "zh") == []
