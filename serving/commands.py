@@ -120,6 +120,7 @@ def score(
 
 def read_requests(path: Path) -> list[Any]:
     """Score requests from JSON Lines; refuses the file naming the line and field of every problem."""
+    from serving.http import field_path
     from serving.schemas import ScoreRequest
 
     requests, problems = [], []
@@ -131,7 +132,7 @@ def read_requests(path: Path) -> list[Any]:
                 requests.append(ScoreRequest.model_validate_json(line))
             except ValidationError as err:
                 for e in err.errors(include_url=False):
-                    where = ".".join(str(p) for p in e["loc"]) or "record"
+                    where = field_path(e["loc"], whole="record")
                     problems.append(f"line {line_no}, {where}: {e['msg']}")
     if problems:
         shown = "\n  ".join(problems[:20])

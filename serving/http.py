@@ -121,7 +121,10 @@ def keep_refused_input_out_of_logs(input_models: Iterable[str]) -> None:
         logger.addFilter(RefusedInputLogFilter(input_models))
 
 
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """A pydantic error location as the messages write it: ``("events", 3, "date")`` -> ``events[3].date``."""
+def field_path(loc: tuple[Any, ...] | list[Any], whole: str = "request") -> str:
+    """A pydantic error location as the messages write it: ``("events", 3, "date")`` -> ``events[3].date``.
+
+    ``whole`` names an error of the whole object (an empty location).
+    """
     text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
-    return text or "request"
+    return text or whole

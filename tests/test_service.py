@@ -369,3 +369,11 @@ def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
     order = sorted(range(len(names)), key=lambda k: -contributions[k])  # stable, like the batch's argsort
     assert reasons(names, contributions, values, "en", order=order) == got
     assert reasons(names, [MIN_CONTRIBUTION / 2] * len(names), values, "zh") == []
+
+
+def test_field_paths_are_written_as_the_messages_write_them():
+    from serving.http import field_path
+
+    assert field_path(("records", 2, "events", 3, "date")) == "records[2].events[3].date"
+    assert field_path(["person", "offence"]) == "person.offence"
+    assert (field_path(()), field_path((), whole="record")) == ("request", "record")
