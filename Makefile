@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PERSONS ?= 20000
 
-.PHONY: demo test test-all bench venv clean
+.PHONY: demo test test-all check bench venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# ruff (lint, import order) and mypy (types; strict for models/ and evaluation/): configured in pyproject.toml
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''

@@ -36,7 +36,9 @@ pyplot, so no global matplotlib backend is changed.
 """
 
 from evaluation._calibration import (
-    calibration_bins, calibration_slope_intercept, expected_calibration_error,
+    calibration_bins,
+    calibration_slope_intercept,
+    expected_calibration_error,
 )
 from evaluation._card import model_card
 from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics

@@ -9,7 +9,9 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from evaluation._calibration import (
-    BinStrategy, calibration_slope_intercept, expected_calibration_error,
+    BinStrategy,
+    calibration_slope_intercept,
+    expected_calibration_error,
 )
 from evaluation._checks import check_binary_inputs
 

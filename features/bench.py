@@ -8,6 +8,7 @@ median of ``--repeat`` runs for each step; not a test (shared machines are noisy
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -30,15 +31,16 @@ def main() -> None:
     args = parser.parse_args()
     gen_times, feat_times = [], {s: [] for s in Stage}
     for r in range(args.repeat):
-        tables, t = _timed(lambda: generate_cohort(CohortConfig(persons=args.persons, seed=r)))
+        tables, t = _timed(functools.partial(generate_cohort, CohortConfig(persons=args.persons, seed=r)))
         gen_times.append(t)
         if args.generate_only:
             continue
         for stage in Stage:
-            _, t = _timed(lambda: make_stage_frame(tables, stage))
+            _, t = _timed(functools.partial(make_stage_frame, tables, stage))
             feat_times[stage].append(t)
     print(f"persons={args.persons:,} events={len(tables.events):,} repeats={args.repeat}")
-    print(f"generate cohort: median {statistics.median(gen_times):.2f} s (runs: {', '.join(f'{x:.2f}' for x in gen_times)})")
+    runs = ", ".join(f"{x:.2f}" for x in gen_times)
+    print(f"generate cohort: median {statistics.median(gen_times):.2f} s (runs: {runs})")
     if not args.generate_only:
         total = [sum(feat_times[s][i] for s in Stage) for i in range(args.repeat)]
         for stage in Stage:

@@ -60,7 +60,7 @@ def format_value(spec: FeatureSpec, value, lang: Lang = "en") -> str:
         yes = bool(value)
         return ("是" if yes else "否") if lang == "zh" else ("yes" if yes else "no")
     number = float(value)
-    return str(int(round(number))) if abs(number - round(number)) < 1e-9 else f"{number:.1f}"
+    return str(round(number)) if abs(number - round(number)) < 1e-9 else f"{number:.1f}"
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,10 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
             -fam.direction))
     if fam.trend:
         specs.append(FeatureSpec(
-            f"{fam.name}_trend", f"{fam.zh}趋势（近90天减前90天）", f"trend of {fam.en} (last 90 days minus the 90 before)",
-            f"近90天{fam.zh}比前90天多{{value}}次", f"{fam.en}: {{value}} more in the last 90 days than in the 90 before",
+            f"{fam.name}_trend", f"{fam.zh}趋势（近90天减前90天）",
+            f"trend of {fam.en} (last 90 days minus the 90 before)",
+            f"近90天{fam.zh}比前90天多{{value}}次",
+            f"{fam.en}: {{value}} more in the last 90 days than in the 90 before",
             fam.stages, fam.direction))
     return specs
 
@@ -154,7 +156,8 @@ def _static_specs() -> list[FeatureSpec]:
                     "{value} prior convictions", s, 1),
         FeatureSpec("prior_supervisions", "既往社区矫正次数", "prior community supervisions",
                     "既往社区矫正{value}次", "{value} prior community supervisions", s, 1),
-        FeatureSpec("local", "本地户籍", "local resident", "本地户籍：{value}", "local resident: {value}", s, 0, "flag"),
+        FeatureSpec("local", "本地户籍", "local resident", "本地户籍：{value}", "local resident: {value}", s, 0,
+                    "flag"),
     ]
     cat_labels = {
         "sex": ("性别", "sex"), "education": ("文化程度", "education"),

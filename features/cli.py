@@ -58,7 +58,8 @@ def synthetic(
     persons: Annotated[int, typer.Option(min=10, help="number of persons")] = 10_000,
     seed: Annotated[int, typer.Option(help="random seed (the cohort is deterministic for a seed)")] = 0,
     base_rate: Annotated[float, typer.Option(min=0.001, max=0.5,
-                                             help="share re-offending within 12 months of intake (low-base-rate setting: 0.01)")] = DEFAULT_BASE_RATE,
+                                             help="share re-offending within 12 months of intake "
+                                                  "(low-base-rate setting: 0.01)")] = DEFAULT_BASE_RATE,
 ) -> None:
     """Generate a synthetic cohort with a documented causal structure (features/synthetic/CAUSAL_MODEL.md)."""
     tables = write_synthetic(out, CohortConfig(persons=persons, seed=seed, base_rate=base_rate))

@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import (
-    CATALOG, EVENT_FAMILIES, GRADE_VALUES, VIOLATION_FAMILIES, features_for, window_suffix,
+    CATALOG,
+    EVENT_FAMILIES,
+    GRADE_VALUES,
+    VIOLATION_FAMILIES,
+    features_for,
+    window_suffix,
 )
 from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled, Stage
 
@@ -330,5 +335,12 @@ def feature_names(stage: Stage | str) -> list[str]:
     return features_for(stage)
 
 
-__all__ = ["assessment_dates", "build_features", "category_objects", "category_values", "feature_columns",
-           "feature_names", "CATALOG"]
+__all__ = [
+    "CATALOG",
+    "assessment_dates",
+    "build_features",
+    "category_objects",
+    "category_values",
+    "feature_columns",
+    "feature_names",
+]

@@ -184,7 +184,7 @@ def _schema_problems(table: str, frame: pd.DataFrame, schema: pa.DataFrameSchema
 
 def _problems_from_failures(table: str, frame: pd.DataFrame, cases: pd.DataFrame) -> list[Problem]:
     problems = []
-    ids = frame["person_id"] if "person_id" in frame else None
+    ids = frame.get("person_id", None)
     for case in cases.itertuples(index=False):
         row = None if pd.isna(case.index) else int(case.index)
         column = case.column if isinstance(case.column, str) and case.column != table else None

@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISK_", extra="ignore")
 
     home: Path = Field(Path("var"), description="working directory for local stores and outputs")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI or local SQLite")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI or local SQLite")
     experiment_prefix: str = Field("reoffence", description="MLflow experiment name prefix")
     registry_prefix: str = Field("reoffence", description="registered model name prefix: <prefix>-<stage>")
     champion_alias: str = "champion"

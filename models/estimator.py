@@ -141,7 +141,8 @@ class StageModel(BaseEstimator):
             callbacks=[lgb.early_stopping(self.params.early_stopping, verbose=False)],
         )
         self.best_iteration_ = self.booster_.best_iteration or self.booster_.current_iteration()
-        self.calibrator_ = Calibrator(self.calibration, random_state=self.random_state).fit(self.raw_score(X_calib), y_calib)
+        calibrator = Calibrator(self.calibration, random_state=self.random_state)
+        self.calibrator_ = calibrator.fit(self.raw_score(X_calib), y_calib)
         return self
 
     def refit(self, X: pd.DataFrame, y: np.ndarray, *, rounds: int, X_calib: pd.DataFrame,
@@ -158,7 +159,8 @@ class StageModel(BaseEstimator):
         self.booster_ = lgb.train(self.params.lgb_params(self.monotone(), self.random_state),
                                   lgb.Dataset(X, label=y, free_raw_data=False), num_boost_round=int(rounds))
         self.best_iteration_ = self.booster_.current_iteration()
-        self.calibrator_ = Calibrator(self.calibration, random_state=self.random_state).fit(self.raw_score(X_calib), y_calib)
+        calibrator = Calibrator(self.calibration, random_state=self.random_state)
+        self.calibrator_ = calibrator.fit(self.raw_score(X_calib), y_calib)
         return self
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +191,7 @@ class StageModel(BaseEstimator):
             raise ValueError(f"the frame has {len(cats)} categorical features, the model was trained with "
                              f"{len(trained_categories)}")
         M = np.empty((len(columns[0]) if columns else 0, len(names)))
-        for i, trained in zip(cats, trained_categories):
+        for i, trained in zip(cats, trained_categories, strict=True):
             col = columns[i].array if isinstance(columns[i], pd.Series) else columns[i]
             if tuple(category_objects(col.dtype)[:-1]) != tuple(trained):
                 raise ValueError(f"feature '{names[i]}' has other categories than the model was trained with")

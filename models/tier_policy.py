@@ -255,7 +255,7 @@ class TierPolicy(BaseModel):
             rule_idx[_mask(sp.rules[i].condition, features)] = i
         cache: dict[tuple[int, int], TierDecision] = {}
         out = []
-        for key in zip(band_idx.tolist(), rule_idx.tolist()):
+        for key in zip(band_idx.tolist(), rule_idx.tolist(), strict=True):
             if key not in cache:
                 cache[key] = self._decision(stage, _BANDS[key[0]], sp.rules[key[1]] if key[1] >= 0 else None)
             out.append(cache[key])

@@ -38,7 +38,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -47,8 +47,23 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import (Column, Connection, Engine, ForeignKey, Integer, MetaData, String, Table, Text,
-                        create_engine, event, func, insert, select, update)
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -410,10 +425,8 @@ def _record_hash(row: Mapping[str, Any]) -> str:
     fields = {k: v for k, v in row.items() if k != "record_hash"}
     data = None
     if all(type(v) in _ROW_TYPES for v in fields.values()):
-        try:
+        with suppress(orjson.JSONEncodeError):
             data = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
-            pass
     return hashlib.sha256(data if data is not None else _canonical(fields).encode()).hexdigest()
 
 

@@ -30,10 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import bentoml
 import numpy as np
 from pydantic import BaseModel
-
-import bentoml
 
 from features.settings import get_settings
 from features.vocab import Stage

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from features.cli import build_frames, console, data_app, features_app, summary_table, write_synthetic
+from features.settings import get_settings
 from features.synthetic import CohortConfig
 from features.vocab import Stage
-from features.settings import get_settings
 from serving import commands as serving_commands
 from training import cli as training_cli
 from training import real_cli

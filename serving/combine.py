@@ -22,7 +22,7 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[R]):
-    __slots__ = ("done", "result", "error")
+    __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
         self.done = False
@@ -92,7 +92,7 @@ class Combiner(Generic[T, R]):
                 self._run([one])
             return
         with self._cv:
-            for (_, slot), (result, error) in zip(group, outcomes):
+            for (_, slot), (result, error) in zip(group, outcomes, strict=True):
                 slot.result, slot.error, slot.done = result, error, True
             self._cv.notify_all()  # their threads may return before the leader is done
 
@@ -103,7 +103,7 @@ class Combiner(Generic[T, R]):
             results = list(self._process([item for item, _ in group]))
         except self._retry_alone as exc:
             return None if len(group) > 1 else [(None, exc)]
-        except BaseException as exc:  # noqa: BLE001 - every caller of the group learns of it
+        except BaseException as exc:
             return _shared_failure(exc, len(group))
         if len(results) != len(group):
             return _shared_failure(RuntimeError(f"process returned {len(results)} results for {len(group)} items"),

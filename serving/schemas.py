@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.vocab import (Education, Employment, EventType, Lang, Marital, Offence, Sex, Stage,
-                            SupervisionType)
+from features.vocab import Education, Employment, EventType, Lang, Marital, Offence, Sex, Stage, SupervisionType
 from models.tier_policy import Tier
 
 MAX_EVENTS = 20_000
@@ -49,7 +48,8 @@ class PersonRecord(_Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": _PERSON_EXAMPLE})
 
-    person_id: str = Field(min_length=1, max_length=64, description="the agency's id of the person (stored only as a keyed hash)")
+    person_id: str = Field(min_length=1, max_length=64,
+                           description="the agency's id of the person (stored only as a keyed hash)")
     sex: Sex
     birth_date: dt.date
     education: Education

@@ -32,7 +32,7 @@ from features.schema import PERSON_COLUMNS
 from features.vocab import Stage
 from models.tier_policy import Band, TierDecision, TierPolicy
 from serving.model_store import ServedModel
-from serving.schemas import (Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut)
+from serving.schemas import Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut
 
 MAX_RAISING = 4
 MAX_LOWERING = 2
@@ -89,7 +89,7 @@ class Scorer:
         for stage, rows in stages.items():
             if stage not in self.models:
                 raise NoModelError(f"no model serves the {stage.value} stage")
-            for i, scored in zip(rows, self._score_stage(self.models[stage], [requests[i] for i in rows])):
+            for i, scored in zip(rows, self._score_stage(self.models[stage], [requests[i] for i in rows]), strict=True):
                 out[i] = scored
         return out  # type: ignore[return-value]
 
@@ -138,8 +138,8 @@ class Scorer:
                 model=model_ref, policy_version=decision.policy_version, events_used=int(before[j]),
                 events_on_as_of=int(on_day[j]), assessed_at=now)
             explanation = {"base_value": base_value[j], "raw_score": raw_score[j], "probability": probability[j],
-                           "scale": "log-odds", "features": dict(zip(names, stored_values[j])),
-                           "contributions": dict(zip(names, contribution_rows[j]))}
+                           "scale": "log-odds", "features": dict(zip(names, stored_values[j], strict=True)),
+                           "contributions": dict(zip(names, contribution_rows[j], strict=True))}
             results.append(Scored(req, assessment, explanation))
         return results
 
@@ -264,12 +264,12 @@ def requests_from_tables(persons: pd.DataFrame, events: pd.DataFrame, stage: Sta
     from features.pipeline import assessment_dates
 
     stage = Stage(stage)
-    as_of = dict(zip(persons["person_id"].astype(str), assessment_dates(persons, stage)["as_of"]))
+    as_of = dict(zip(persons["person_id"].astype(str), assessment_dates(persons, stage)["as_of"], strict=True))
     ev = events.assign(person_id=events["person_id"].astype(str))
     ev = ev[ev["date"].to_numpy() <= ev["person_id"].map(as_of).to_numpy()]
     by_person: dict[str, list[dict[str, Any]]] = {}
     for pid, date, etype, value in zip(ev["person_id"], ev["date"].dt.strftime("%Y-%m-%d"),
-                                       ev["event_type"].astype(str), ev["value"].to_numpy(dtype=float)):
+                                       ev["event_type"].astype(str), ev["value"].to_numpy(dtype=float), strict=True):
         by_person.setdefault(pid, []).append(
             {"date": date, "event_type": etype} if np.isnan(value) else
             {"date": date, "event_type": etype, "value": float(value)})

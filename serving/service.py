@@ -41,9 +41,22 @@ from serving.auth import Permission, Principal, load_or_create
 from serving.combine import Combiner
 from serving.http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
 from serving.model_store import ServedModel, load_served
-from serving.schemas import (Assessment, AssessmentQuery, BatchRequest, BatchResponse, EmptyRequest,
-                             ModelsResponse, OverrideOut, OverrideRequest, PersonAssessments, PersonQuery,
-                             ScoreRequest, StageModelInfo, StoredAssessment, VerifyResponse)
+from serving.schemas import (
+    Assessment,
+    AssessmentQuery,
+    BatchRequest,
+    BatchResponse,
+    EmptyRequest,
+    ModelsResponse,
+    OverrideOut,
+    OverrideRequest,
+    PersonAssessments,
+    PersonQuery,
+    ScoreRequest,
+    StageModelInfo,
+    StoredAssessment,
+    VerifyResponse,
+)
 from serving.scoring import NoModelError, Scorer
 
 log = logging.getLogger(__name__)
@@ -146,7 +159,7 @@ class RiskService:
     def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[Assessment]:
         """Score each (request, actor); commit every answer to the audit trail before any is returned."""
         scored = self.scorer.score([request for request, _ in items])
-        self.audit.append_many([s.audit_fields(actor) for s, (_, actor) in zip(scored, items)])
+        self.audit.append_many([s.audit_fields(actor) for s, (_, actor) in zip(scored, items, strict=True)])
         return [s.assessment for s in scored]
 
 

@@ -18,7 +18,13 @@ if not DATA.is_dir():
                 allow_module_level=True)
 
 from features.adapters import (  # noqa: E402
-    import_to, load, load_compas, load_nij, load_rossi_canonical, read_frame, rossi_week26,
+    import_to,
+    load,
+    load_compas,
+    load_nij,
+    load_rossi_canonical,
+    read_frame,
+    rossi_week26,
 )
 from features.adapters import nij as nij_mod  # noqa: E402
 from features.adapters.compas import charge_family  # noqa: E402

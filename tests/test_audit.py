@@ -14,10 +14,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
-from datetime import UTC, date, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,7 +113,8 @@ def test_another_secret_gives_other_keys(db, store):
 
 def test_override_stored_beside_the_assessment(store):
     original = store.append_assessment(**record())
-    first = store.add_override(original.assessment_id, tier="strict", reason="家属反映近期情绪异常", actor="caseworker:wang")
+    first = store.add_override(original.assessment_id, tier="strict", reason="家属反映近期情绪异常",
+                               actor="caseworker:wang")
     second = store.add_override(original.assessment_id, tier="ordinary", reason="核实后无异常", actor="caseworker:li")
     got = store.get(original.assessment_id)
     assert got.overrides == (first, second)

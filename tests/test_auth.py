@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from serving.auth import (ROLE_PERMISSIONS, AuthConfig, AuthError, Authenticator, Permission, Principal, Role,
-                          hash_token, load_or_create)
+from serving.auth import (
+    ROLE_PERMISSIONS,
+    AuthConfig,
+    Authenticator,
+    AuthError,
+    Permission,
+    Principal,
+    Role,
+    hash_token,
+    load_or_create,
+)
 
 
 @pytest.fixture()

@@ -15,14 +15,27 @@ from scipy.special import expit, logit
 from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
-    average_precision_score, brier_score_loss, log_loss, precision_score, recall_score,
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    precision_score,
+    recall_score,
     roc_auc_score,
 )
 
 from evaluation import (
-    EvaluationReport, GroupReport, brier_by_sex_average, calibration_slope_intercept,
-    classification_metrics, evaluate, expected_calibration_error, group_metrics, model_card,
-    nij_fairness_adjusted, plot_evaluation, threshold_metrics,
+    EvaluationReport,
+    GroupReport,
+    brier_by_sex_average,
+    calibration_slope_intercept,
+    classification_metrics,
+    evaluate,
+    expected_calibration_error,
+    group_metrics,
+    model_card,
+    nij_fairness_adjusted,
+    plot_evaluation,
+    threshold_metrics,
 )
 
 THRESHOLD = 0.3

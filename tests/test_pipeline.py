@@ -124,7 +124,7 @@ def test_category_values_match_pandas(small):
         expected = np.asarray(X[name], dtype=object)
         got = category_values(X[name])
         assert got.dtype == object and len(got) == len(expected)
-        assert all((a == b) or (pd.isna(a) and pd.isna(b)) for a, b in zip(got, expected))
+        assert all((a == b) or (pd.isna(a) and pd.isna(b)) for a, b in zip(got, expected, strict=True))
     assert pd.isna(category_values(X["offence"])[3])
     reordered = X["offence"].cat.reorder_categories(list(X["offence"].cat.categories)[::-1])
     assert reordered.dtype == X["offence"].dtype  # equal to pandas, yet the codes mean other categories

@@ -19,8 +19,15 @@ from typer.testing import CliRunner  # noqa: E402
 from features.adapters import RealFrame, load  # noqa: E402
 from features.schema import DataValidationError  # noqa: E402
 from training.real import (  # noqa: E402
-    COMPAS_MONOTONE, SMALL_PARAMS, benchmark_real, calibrate_score_oof, cross_validate_real, fit_crossfit_booster,
-    fit_predict_real, fold_indices, logistic_oof,
+    COMPAS_MONOTONE,
+    SMALL_PARAMS,
+    benchmark_real,
+    calibrate_score_oof,
+    cross_validate_real,
+    fit_crossfit_booster,
+    fit_predict_real,
+    fold_indices,
+    logistic_oof,
 )
 from training.real_cli import DOCS_HEADER, markers, standalone_app, update_docs  # noqa: E402
 

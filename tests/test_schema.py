@@ -82,7 +82,8 @@ def test_event_before_supervision_start_is_valid_history(tables):
 
 
 def test_end_before_start_is_refused(tables):
-    tables.persons.loc[3, "supervision_end"] = pd.Timestamp(tables.persons.loc[3, "supervision_start"]) - pd.Timedelta(days=1)
+    start = pd.Timestamp(tables.persons.loc[3, "supervision_start"])
+    tables.persons.loc[3, "supervision_end"] = start - pd.Timedelta(days=1)
     err = refused(tables)
     assert "persons row 3" in str(err) and "field 'supervision_end'" in str(err) and "is not after" in str(err)
 

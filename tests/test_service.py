@@ -92,7 +92,7 @@ def test_platform_endpoints_stay_open(client, path):
 
 
 def test_score_answers_with_calibrated_probability_tier_and_reasons(scored, service_models):
-    _, fits = service_models
+    _, _fits = service_models
     a = scored
     assert 0 < a["probability"] < 1 and a["stage"]["code"] == "midterm" and a["horizon_months"] == 12
     assert a["band"]["code"] in ("low", "medium", "high") and a["tier"]["tier"]["code"] in ("strict", "ordinary")
@@ -139,7 +139,7 @@ def test_batch_and_single_give_identical_answers(client, bodies):
     batch = client.post("/score_batch", json={"records": records}, headers=headers("caseworker")).json()
     assert batch["count"] == len(records)
     volatile = {"assessment_id", "assessed_at"}
-    for body, from_batch in zip(records, batch["assessments"]):
+    for body, from_batch in zip(records, batch["assessments"], strict=True):
         single = client.post("/score", json=body, headers=headers("caseworker")).json()
         assert {k: v for k, v in single.items() if k not in volatile} == \
                {k: v for k, v in from_batch.items() if k not in volatile}
@@ -185,7 +185,8 @@ def _bad_requests(body):
         "unknown category": (dict(body, person=dict(person, offence="piracy")), "offence"),
         "unknown event type": (dict(body, events=[{"date": "2020-01-01", "event_type": "party"}]), "event_type"),
         "event after as_of": (dict(body, events=[*body["events"], late]), "after as_of"),
-        "event before birth": (dict(body, events=[{"date": "1900-01-01", "event_type": "warning"}]), "before person.birth_date"),
+        "event before birth": (dict(body, events=[{"date": "1900-01-01", "event_type": "warning"}]),
+                               "before person.birth_date"),
         "end before start": (dict(body, person=dict(person, supervision_end="1999-01-01")), "supervision_end"),
         "missing field": ({k: v for k, v in body.items() if k != "stage"}, "stage"),
         "unknown field": (dict(body, colour="red"), "colour"),
@@ -199,7 +200,8 @@ def test_bad_input_is_refused_with_the_field_and_nothing_stored(client, home, bo
     r = client.post("/score", json=body, headers=headers("caseworker"))
     assert r.status_code == 400, r.text
     assert needle in r.text
-    batch = client.post("/score_batch", json={"records": [bodies[Stage.MIDTERM][2], body]}, headers=headers("caseworker"))
+    batch = client.post("/score_batch", json={"records": [bodies[Stage.MIDTERM][2], body]},
+                        headers=headers("caseworker"))
     assert batch.status_code == 400 and "records" in batch.text
     assert audit_count(home) == before
 
@@ -277,7 +279,8 @@ def test_verify_finds_an_edited_and_a_deleted_record(client, home, bodies):
     ok = client.post("/verify", json={}, headers=headers("auditor")).json()
     assert ok["ok"] and ok["checked"] >= 4
     with sqlite3.connect(home / "audit.db") as db:
-        seq, original = db.execute("select seq, response_json from assessments order by seq desc limit 1 offset 1").fetchone()
+        seq, original = db.execute(
+            "select seq, response_json from assessments order by seq desc limit 1 offset 1").fetchone()
         db.execute("update assessments set response_json = replace(response_json, 'probability', 'probabilitx') "
                    "where seq = ?", (seq,))
     edited = client.post("/verify", json={}, headers=headers("auditor")).json()
@@ -317,9 +320,9 @@ def test_person_record_carries_every_canonical_person_column():
 def test_features_equal_the_training_pipeline(service_models, bodies):
     """Serving builds features with the training pipeline: same rows as make_stage_frame."""
     from features.labels import make_stage_frame
+    from features.pipeline import build_features
     from serving.schemas import ScoreRequest
     from serving.scoring import request_tables
-    from features.pipeline import build_features
 
     tables, _ = service_models
     frame = make_stage_frame(tables, Stage.RELEASE)

@@ -61,7 +61,8 @@ def test_high_propensity_people_have_more_violations(large_cohort):
     z = f.meta["person_id"].map(large_cohort.extra["truth"].set_index("person_id")["z"])
     per_year = f.X["em_violation_term"] / f.X["days_since_start"].clip(lower=30) * 365
     assert np.corrcoef(z, per_year)[0, 1] > 0.2
-    assert f.y[f.X["grade_unqualified_n"].to_numpy() > 0].mean() > f.y[f.X["grade_unqualified_n"].to_numpy() == 0].mean()
+    unqualified = f.X["grade_unqualified_n"].to_numpy()
+    assert f.y[unqualified > 0].mean() > f.y[unqualified == 0].mean()
 
 
 def test_oracle_is_calibrated_and_informative(large_cohort):

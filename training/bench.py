@@ -50,7 +50,8 @@ def main() -> None:
     generated = time.perf_counter() - started
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"persons={args.persons:,} seed={args.seed} params={config.version} "
-          f"refit={refit} num_threads={config.booster.get('num_threads', 1)} cpus={os.cpu_count()} load(1 min)={load:.2f} "
+          f"refit={refit} num_threads={config.booster.get('num_threads', 1)} cpus={os.cpu_count()} "
+          f"load(1 min)={load:.2f} "
           f"generated in {generated:.1f} s")
     splits = {"person": (False,), "temporal": (True,), "both": (False, True)}[args.split]
     frames = {}

@@ -25,13 +25,38 @@ from typing import Literal
 
 from training.real_compas import COMPAS_MONOTONE, COMPAS_PARAMS, compas_tables
 from training.real_fit import (
-    DEFAULT_PARAMS, HOLDOUT, SMALL_PARAMS, CrossFitBooster, Fit, FittedBooster, Predict, booster_params,
-    calibrate_score_oof, check_same_features, cross_validate_real, fit_base_rate, fit_booster, fit_crossfit_booster,
-    fit_logistic, fit_predict_real, fit_score_calibrator, fold_indices, logistic_oof, out_of_fold, predictions,
+    DEFAULT_PARAMS,
+    HOLDOUT,
+    SMALL_PARAMS,
+    CrossFitBooster,
+    Fit,
+    FittedBooster,
+    Predict,
+    booster_params,
+    calibrate_score_oof,
+    check_same_features,
+    cross_validate_real,
+    fit_base_rate,
+    fit_booster,
+    fit_crossfit_booster,
+    fit_logistic,
+    fit_predict_real,
+    fit_score_calibrator,
+    fold_indices,
+    logistic_oof,
+    out_of_fold,
+    predictions,
 )
 from training.real_report import BenchmarkResult, format_cell, markdown_table, slug
 from training.real_tables import (
-    MIN_GROUP, NIJ_PARAMS, TARGET_COMPAS_AUC, TARGET_GROUP_ECE, TARGET_NIJ_BRIER, Tables, nij_monotone, nij_tables,
+    MIN_GROUP,
+    NIJ_PARAMS,
+    TARGET_COMPAS_AUC,
+    TARGET_GROUP_ECE,
+    TARGET_NIJ_BRIER,
+    Tables,
+    nij_monotone,
+    nij_tables,
     rossi_tables,
 )
 

@@ -22,11 +22,21 @@ import pandas as pd
 from evaluation import classification_metrics, expected_calibration_error, threshold_metrics
 from features.adapters import RealFrame
 from training.real_fit import (
-    DEFAULT_PARAMS, fit_base_rate, fit_booster, fit_crossfit_booster, fit_logistic, fit_score_calibrator,
+    DEFAULT_PARAMS,
+    fit_base_rate,
+    fit_booster,
+    fit_crossfit_booster,
+    fit_logistic,
+    fit_score_calibrator,
 )
 from training.real_report import basis_label, ece_floor, make_table, scores
 from training.real_tables import (
-    MIN_GROUP, TARGET_COMPAS_AUC, TARGET_GROUP_ECE, Tables, load_pair, run_fit,
+    MIN_GROUP,
+    TARGET_COMPAS_AUC,
+    TARGET_GROUP_ECE,
+    Tables,
+    load_pair,
+    run_fit,
 )
 
 #: chosen among twelve settings (features, hold-out vs cross-fitted calibration, Platt/isotonic/auto,

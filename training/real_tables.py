@@ -17,8 +17,15 @@ import pandas as pd
 from evaluation import brier_by_sex_average, nij_fairness_adjusted
 from features.adapters import RealFrame, load
 from training.real_fit import (
-    DEFAULT_PARAMS, SMALL_PARAMS, Fit, check_same_features, fit_base_rate, fit_booster, fit_logistic,
-    fit_score_calibrator, predictions,
+    DEFAULT_PARAMS,
+    SMALL_PARAMS,
+    Fit,
+    check_same_features,
+    fit_base_rate,
+    fit_booster,
+    fit_logistic,
+    fit_score_calibrator,
+    predictions,
 )
 from training.real_report import basis_label, brier_within, make_table, scores
 

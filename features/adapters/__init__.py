@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Literal
 
 from features.adapters._common import (
-    RealFrame, atomic_dir, read_csv, read_frame, require_columns, write_frame, write_mapping,
+    RealFrame,
+    atomic_dir,
+    read_csv,
+    read_frame,
+    require_columns,
+    write_frame,
+    write_mapping,
 )
 from features.adapters.compas import load_compas
 from features.adapters.nij import load_nij
@@ -97,6 +103,16 @@ def import_to(source: Source | str, path: str | Path, out_dir: str | Path, **opt
 
 
 __all__ = [
-    "RealFrame", "SOURCES", "Source", "import_to", "load", "load_compas", "load_nij", "load_rossi_canonical",
-    "read_csv", "read_frame", "require_columns", "rossi_week26",
+    "SOURCES",
+    "RealFrame",
+    "Source",
+    "import_to",
+    "load",
+    "load_compas",
+    "load_nij",
+    "load_rossi_canonical",
+    "read_csv",
+    "read_frame",
+    "require_columns",
+    "rossi_week26",
 ]

@@ -158,7 +158,7 @@ def _check_history(index: pd.Index, emp: np.ndarray, at_risk: np.ndarray) -> Non
     if blank.any():
         rows, weeks = np.nonzero(blank)
         raise DataValidationError([Problem(SOURCE, int(r), index[r], EMP[w], "blank employment week before the "
-                                           f"week-{ASSESS_WEEK} assessment") for r, w in zip(rows, weeks)])
+                                           f"week-{ASSESS_WEEK} assessment") for r, w in zip(rows, weeks, strict=True)])
 
 
 def load_rossi_canonical(path: str | Path, *, nrows: int | None = None) -> CaseTables:

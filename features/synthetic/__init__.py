@@ -17,7 +17,11 @@ import pandas as pd
 from features.schema import CaseTables
 from features.synthetic import _spec as spec
 from features.synthetic._events import (
-    Events, draw_process_events, nth_warning_day, points_and_grades, truncate,
+    Events,
+    draw_process_events,
+    nth_warning_day,
+    points_and_grades,
+    truncate,
 )
 from features.synthetic._hazard import calibrate_h0, draw_reoffence, oracle_probability
 from features.synthetic._persons import People, draw_people
@@ -143,4 +147,4 @@ def _events_frame(events: Events, n: int) -> pd.DataFrame:
     })
 
 
-__all__ = ["CohortConfig", "generate_cohort", "DEFAULT_BASE_RATE", "LOW_BASE_RATE", "DEFAULT_HORIZONS"]
+__all__ = ["DEFAULT_BASE_RATE", "DEFAULT_HORIZONS", "LOW_BASE_RATE", "CohortConfig", "generate_cohort"]
