@@ -8,6 +8,7 @@ under assessment at D: left out and counted separately.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,10 +16,11 @@ import pandas as pd
 
 from features.pipeline import assessment_dates, build_features
 from features.schema import CaseTables
-from features.vocab import Stage
+from features.vocab import DEFAULT_HORIZON_MONTHS, Stage
+
+log = logging.getLogger(__name__)
 
 DAYS_PER_MONTH = 365.25 / 12
-DEFAULT_HORIZON_MONTHS = {Stage.INTAKE: 12, Stage.MIDTERM: 12, Stage.RELEASE: 24}
 AGE_BANDS = [0, 25, 35, 50, 200]
 AGE_BAND_LABELS = ["18-24", "25-34", "35-49", "50+"]
 GROUP_COLUMNS = ["sex", "age_band", "local", "offence", "supervision_type"]
@@ -95,6 +97,18 @@ def group_frame(persons: pd.DataFrame, assessments: pd.DataFrame, X: pd.DataFram
     return meta
 
 
+def _oracle(truth: pd.DataFrame | None, stage: Stage, horizon: float) -> pd.Series | None:
+    """The synthetic oracle of ``stage`` by person id, when it was written for ``horizon`` months."""
+    if truth is None or f"p_{stage.value}" not in truth:
+        return None
+    written_for = truth.attrs.get("horizon_months", {}).get(stage.value, DEFAULT_HORIZON_MONTHS[stage])
+    if float(written_for) != float(horizon):
+        log.warning("no oracle for the %s stage at %g months: the cohort's oracle is for %g months",
+                    stage.value, horizon, written_for)
+        return None
+    return truth.set_index("person_id")[f"p_{stage.value}"]
+
+
 def make_stage_frame(tables: CaseTables, stage: Stage | str, *, horizon_months: float | None = None) -> StageFrame:
     """The labelled assessments of ``stage``: features, label, groups and (synthetic data) the oracle."""
     stage = Stage(stage)
@@ -107,9 +121,9 @@ def make_stage_frame(tables: CaseTables, stage: Stage | str, *, horizon_months: 
     kept = assessments[keep].reset_index(drop=True)
     X = build_features(tables.persons, tables.events, kept, stage=stage)
     meta = group_frame(tables.persons, kept, X)
-    truth = tables.extra.get("truth")
-    if truth is not None and horizon == DEFAULT_HORIZON_MONTHS[stage] and f"p_{stage.value}" in truth:
-        meta["oracle"] = kept["person_id"].map(truth.set_index("person_id")[f"p_{stage.value}"]).to_numpy()
+    oracle = _oracle(tables.extra.get("truth"), stage, horizon)
+    if oracle is not None:
+        meta["oracle"] = kept["person_id"].map(oracle).to_numpy()
     counts = {"assessments": len(assessments), "labelled": int(keep.sum())}
     for status in (LabelStatus.CENSORED, LabelStatus.PRIOR_REOFFENCE, LabelStatus.PRIOR_REVOCATION):
         counts[status] = int((labels["status"] == status).sum())

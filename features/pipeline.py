@@ -23,7 +23,7 @@ from features.catalog import (
     features_for,
     window_suffix,
 )
-from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled, Stage
+from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled, Stage, assessment_offset_days
 
 DAY = np.timedelta64(1, "D")
 TREND_DAYS = 90
@@ -38,15 +38,10 @@ def assessment_dates(persons: pd.DataFrame, stage: Stage | str) -> pd.DataFrame:
     intake: supervision start; mid-term: the midpoint of the term (rounded down to the day);
     release: supervision end.
     """
-    stage = Stage(stage)
-    start, end = persons["supervision_start"], persons["supervision_end"]
-    if stage is Stage.INTAKE:
-        as_of = start
-    elif stage is Stage.MIDTERM:
-        as_of = (start + (end - start) / 2).dt.floor("D")
-    else:
-        as_of = end
-    return pd.DataFrame({"person_id": persons["person_id"].to_numpy(), "as_of": as_of.to_numpy()})
+    start = persons["supervision_start"].to_numpy(dtype="datetime64[D]")
+    term_days = (persons["supervision_end"].to_numpy(dtype="datetime64[D]") - start).astype(np.int64)
+    as_of = (start + assessment_offset_days(stage, term_days)).astype("datetime64[ns]")
+    return pd.DataFrame({"person_id": persons["person_id"].to_numpy(), "as_of": as_of})
 
 
 def build_features(

@@ -7,7 +7,7 @@ sent over the wire); :func:`label` gives the label shown to a caseworker.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 Lang = Literal["zh", "en"]
 
@@ -38,6 +38,26 @@ class Stage(Labelled):
     INTAKE = "intake", "入矫评估", "intake assessment"
     MIDTERM = "midterm", "中期评估", "mid-term assessment"
     RELEASE = "release", "解矫评估", "release assessment"
+
+
+#: default label horizon H of each stage in months: "re-offended within H months after the assessment"
+#: (design.md, "Outcome"); the synthetic cohort's oracle is written for these
+DEFAULT_HORIZON_MONTHS: dict[Stage, float] = {Stage.INTAKE: 12, Stage.MIDTERM: 12, Stage.RELEASE: 24}
+
+
+def assessment_offset_days(stage: Stage | str, term_days: Any) -> Any:
+    """Days from supervision start to the stage's assessment date (design.md, "Stages").
+
+    intake: 0 (the supervision start); mid-term: half the term, rounded down to a whole day (the
+    midpoint); release: the whole term (the supervision end). ``term_days`` is a whole number of
+    days or an integer array of them; the one rule of every place that needs an assessment date.
+    """
+    stage = Stage(stage)
+    if stage is Stage.INTAKE:
+        return term_days * 0
+    if stage is Stage.MIDTERM:
+        return term_days // 2
+    return term_days
 
 
 class Sex(Labelled):

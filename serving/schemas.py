@@ -15,7 +15,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.vocab import Education, Employment, EventType, Lang, Marital, Offence, Sex, Stage, SupervisionType
+from features.vocab import (
+    Education,
+    Employment,
+    EventType,
+    Lang,
+    Marital,
+    Offence,
+    Sex,
+    Stage,
+    SupervisionType,
+    assessment_offset_days,
+)
 from models.tier_policy import Tier
 
 MAX_EVENTS = 20_000
@@ -123,12 +134,8 @@ class ScoreRequest(_Strict):
         """``as_of``, or the stage's assessment date (features.pipeline.assessment_dates)."""
         if self.as_of is not None:
             return self.as_of
-        p = self.person
-        if self.stage is Stage.INTAKE:
-            return p.supervision_start
-        if self.stage is Stage.MIDTERM:
-            return p.supervision_start + (p.supervision_end - p.supervision_start) / 2
-        return p.supervision_end
+        start, end = self.person.supervision_start, self.person.supervision_end
+        return start + dt.timedelta(days=assessment_offset_days(self.stage, (end - start).days))
 
 
 class BatchRequest(_Strict):
