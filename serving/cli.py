@@ -1,8 +1,16 @@
-"""``riskctl``: one command with a sub-command for every step (data, features, train, evaluate, serve...)."""
+"""``riskctl``: one command with a sub-command for every step (data, features, train, evaluate, serve...).
+
+Conventions (features/cli.py): ``--stage`` and ``--source`` are choices, a folder of canonical tables is
+always ``--data``, long loops show a progress bar with counts and ETA, and a refusal is one line
+(``Error: ...``) with exit code 2; an unexpected fault shows its traceback with ``--debug``. Heavy libraries are imported
+inside the commands, so ``riskctl --help`` answers at once.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +24,11 @@ from serving import commands as serving_commands
 from training import cli as training_cli
 from training import real_cli
 
-app = typer.Typer(help="Re-offending risk assessment: data, features, models, service.", no_args_is_help=True)
+log = logging.getLogger(__name__)
+DIST = "reoffence-risk"
+
+app = typer.Typer(help="Re-offending risk assessment: data, features, models, service.", no_args_is_help=True,
+                  rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 training_cli.register(app)
@@ -24,9 +36,21 @@ real_cli.register(app)
 serving_commands.register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"riskctl {metadata.version(DIST)}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at INFO level")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at INFO level")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an error")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="show the version and exit")] = False,
+) -> None:
+    """Re-offending risk assessment: data, features, models, service."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -35,17 +59,38 @@ def demo(
     out: Annotated[Path, typer.Option(help="working folder of the demo")] = Path("var/demo"),
     persons: Annotated[int, typer.Option(min=100, help="synthetic cohort size")] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    lang: Annotated[serving_commands.LangChoice, typer.Option(help="language of the scored example")] = (
+        serving_commands.LangChoice.ZH),
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="keep the service running at the end "
+                                                                          "(until Ctrl-C)")] = True,
+    port: Annotated[int, typer.Option(help="port of the service kept running")] = 3000,
 ) -> None:
-    """The main job on embedded defaults: cohort, features, train and promote, then score one person via the service."""
+    """The main job on embedded defaults: cohort, features, train and promote, score one person, then serve."""
+    from features.cli import StageChoice
     from training.cli import train
 
     data = out / "data"
     tables = write_synthetic(data, CohortConfig(persons=persons, seed=seed))
     frames = build_frames(tables, list(Stage), out / "features")
     console.print(summary_table(frames))
-    train(data=data, stage="all", seed=seed, temporal=None, budget=None, promote_after=True)
-    serving_commands.demo_service(get_settings(), tables)
+    train(data=data, stage=StageChoice.ALL, seed=seed, temporal=None, budget=None, promote_after=True)
+    serving_commands.demo_service(get_settings(), tables, lang=lang.value)
+    if serve_after:
+        serving_commands.serve(port=port, host="127.0.0.1", import_first=False)
+
+
+def main() -> None:
+    """The ``riskctl`` entry point. Refusals (:class:`~features.cli.CliError`) and bad arguments exit with 2
+    and one ``Error:`` line (click's own handling); an unexpected fault is one line with exit code 1, and its
+    traceback with ``--debug``."""
+    try:
+        app()
+    except Exception as err:
+        if "--debug" in sys.argv[1:]:
+            raise
+        print(f"Error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import getpass
 import logging
 import os
@@ -17,15 +18,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from features.cli import console, progress
+from features.cli import CliError, console, progress
 from features.settings import Settings, get_settings
 from features.vocab import Stage
 
 log = logging.getLogger(__name__)
 SERVICE = "serving.service:RiskService"
 models_app = typer.Typer(help="The models in service (BentoML model store).", no_args_is_help=True)
+
+
+class LangChoice(enum.StrEnum):
+    """``--lang``: the language of labels and reasons."""
+
+    ZH = "zh"
+    EN = "en"
+
+
+class RoleChoice(enum.StrEnum):
+    """``--role`` of ``riskctl token`` (serving.auth.Role)."""
+
+    CASEWORKER = "caseworker"
+    AUDITOR = "auditor"
+    MODELER = "modeler"
 
 
 def use_project_bentoml_home(settings: Settings) -> None:
@@ -39,8 +54,7 @@ def import_models(settings: Settings) -> dict[Stage, str]:
     try:
         tags = import_champions(settings)
     except LookupError as err:
-        console.print(f"[red]{err}[/red]")
-        raise typer.Exit(1) from None
+        raise CliError(str(err)) from None
     for stage, tag in tags.items():
         console.print(f"{stage.value:8s} @{settings.champion_alias} -> BentoML model {tag}")
     return tags
@@ -55,15 +69,29 @@ def models_import() -> None:
 
 
 def ensure_tokens(settings: Settings) -> None:
-    """Create the token file on first run and show the new tokens once."""
+    """Create the token file on first run; the new tokens go to 0600 files, never to the console or log."""
     from serving.auth import load_or_create
 
     path = settings.resolved_auth_file()
     _, created = load_or_create(path)
     if created:
-        console.print(f"[bold]New access tokens[/bold] (shown once; hashes in {path}):")
-        for role, token in created.items():
-            console.print(f"  {role.value:<10} {token}")
+        written = [write_token_file(settings, role.value, role.value, token) for role, token in created.items()]
+        console.print(f"new access tokens, one per role, in {written[0].parent} (files readable by you only; "
+                      f"their hashes in {path})")
+
+
+def write_token_file(settings: Settings, role: str, user: str, token: str) -> Path:
+    """Write a raw token to ``<home>/tokens/<role>-<user>.token`` with mode 0600 (folder 0700)."""
+    folder = settings.home / "tokens"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    path = folder / f"{role}-{user}.token"
+    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def serve(
@@ -120,6 +148,8 @@ def score(
 
 def read_requests(path: Path) -> list[Any]:
     """Score requests from JSON Lines; refuses the file naming the line and field of every problem."""
+    from pydantic import ValidationError
+
     from serving.http import field_path
     from serving.schemas import ScoreRequest
 
@@ -136,11 +166,9 @@ def read_requests(path: Path) -> list[Any]:
                     problems.append(f"line {line_no}, {where}: {e['msg']}")
     if problems:
         shown = "\n  ".join(problems[:20])
-        console.print(f"[red]refused {path}:[/red] {len(problems)} problem(s), nothing scored\n  {shown}")
-        raise typer.Exit(1)
+        raise CliError(f"refused {path}: {len(problems)} problem(s), nothing scored\n  {shown}")
     if not requests:
-        console.print(f"[red]refused {path}:[/red] no records")
-        raise typer.Exit(1)
+        raise CliError(f"refused {path}: no records")
     return requests
 
 
@@ -159,8 +187,7 @@ def offline_scorer(settings: Settings) -> tuple[Any, Any]:
         try:
             stored = bentoml.models.get(f"{bento_model_name(settings, stage)}:latest")
         except bentoml.exceptions.NotFound:
-            console.print(f"[red]no {stage.value} model in the BentoML store:[/red] run riskctl models import")
-            raise typer.Exit(1) from None
+            raise CliError(f"no {stage.value} model in the BentoML store: run riskctl models import") from None
         served[stage] = load_served(stored, stage)
     ensure_tokens(settings)
     auth, _ = load_or_create(settings.resolved_auth_file())
@@ -253,16 +280,22 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def token(
-    role: Annotated[str, typer.Option(help="caseworker, auditor or modeler")],
+    role: Annotated[RoleChoice, typer.Option(help="the role the token grants")],
     user: Annotated[str, typer.Option(help="who the token is for (recorded as the actor)")],
+    show: Annotated[bool, typer.Option("--print", help="print the raw token to standard output instead of "
+                                                       "writing it to a file (for a script to hand over)")] = False,
 ) -> None:
-    """Issue a token for a user (replacing their earlier one in that role); it is shown once."""
+    """Issue a token for a user (replacing their earlier one in that role) into a file only they can read."""
     from serving.auth import Role, issue_token
 
     settings = get_settings()
     ensure_tokens(settings)
-    raw = issue_token(settings.resolved_auth_file(), role=Role(role), user=user)
-    console.print(f"{role} token for {user} (shown once): {raw}")
+    raw = issue_token(settings.resolved_auth_file(), role=Role(role.value), user=user)
+    if show:
+        typer.echo(raw)
+        return
+    path = write_token_file(settings, role.value, user, raw)
+    console.print(f"{role.value} token for {user} written to {path} (mode 0600); their earlier one no longer works")
 
 
 def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
@@ -277,23 +310,37 @@ def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
     requests = requests_from_tables(tables.persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
     request = max(requests, key=lambda r: len(r["events"]))
     log_path = settings.home / "demo-serve.log"
-    console.print("starting the service (bentoml serve) to score one person...")
+    console.print(f"starting the service (bentoml serve; its log: {log_path}) to score one person...")
     with running_service(log_path=log_path) as url:
         answer = score_example(url, tok, request)
-    show_assessment(answer)
-    console.print("\nKeep the service running: [bold].venv/bin/riskctl serve --port 3000[/bold] "
-                  "(OpenAPI page http://127.0.0.1:3000/docs; tokens: riskctl token --role caseworker --user NAME)")
+    show_assessment(answer, lang=lang)
+    console.print(f"\naccess tokens: {settings.home / 'tokens'} (one file per role; more with riskctl token "
+                  "--role caseworker --user NAME); the service again later: .venv/bin/riskctl serve --port 3000")
 
 
-def show_assessment(a: dict) -> None:
-    """One assessment as a caseworker reads it."""
-    console.print(f"[bold]{a['stage']['label']}[/bold] {a['person_id']} as of {a['as_of']}: "
-                  f"probability {a['probability']:.1%} within {a['horizon_months']:g} months, "
-                  f"band {a['band']['label']}, tier [bold]{a['tier']['tier']['label']}[/bold] ({a['tier']['text']})")
+#: the words of :func:`show_assessment`, per language
+_SHOWN = {
+    "zh": {"head": "{stage} {person}（评估日 {as_of}）：{months:g}个月内再犯概率 {p:.1%}，"
+                   "风险等级{band}，管理等级{tier}（{why}）",
+           "raises": "↑", "lowers": "↓", "size": "对数几率 {c:+.3f}",
+           "model": "模型 {name} 第{version}版，评估编号 {id}"},
+    "en": {"head": "{stage} {person} as of {as_of}: probability {p:.1%} of a new offence within {months:g} months, "
+                   "{band} band, tier {tier} ({why})",
+           "raises": "+", "lowers": "-", "size": "{c:+.3f} log-odds", "model": "model {name} version {version}, "
+                                                                              "assessment {id}"},
+}
+
+
+def show_assessment(a: dict[str, Any], *, lang: str = "zh") -> None:
+    """One assessment as a caseworker reads it, all in ``lang``."""
+    words = _SHOWN[lang]
+    console.print(words["head"].format(stage=a["stage"]["label"], person=a["person_id"], as_of=a["as_of"],
+                                       months=a["horizon_months"], p=a["probability"], band=a["band"]["label"],
+                                       tier=a["tier"]["tier"]["label"], why=a["tier"]["text"]))
     for r in a["reasons"]:
-        sign = "+" if r["direction"] == "raises" else "-"
-        console.print(f"  {sign} {r['text']}  ({r['contribution']:+.3f} log-odds)")
-    console.print(f"  model {a['model']['name']} v{a['model']['version']}, assessment {a['assessment_id']}")
+        console.print(f"  {words[r['direction']]} {r['text']}  ({words['size'].format(c=r['contribution'])})")
+    console.print("  " + words["model"].format(name=a["model"]["name"], version=a["model"]["version"],
+                                               id=a["assessment_id"]))
 
 
 def score_example(base_url: str, token: str, request: dict) -> dict:

@@ -127,7 +127,7 @@ def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path, source, path,
         benchmark_real(source, path, broken, track=False)
     result = CliRunner().invoke(standalone_app(), ["benchmark", "real", "--data", source, "--train", str(path),
                                                    "--test", str(broken), "--no-track"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert column in result.output and "required column is missing" in result.output
 
 

@@ -85,6 +85,6 @@ def test_score_file_refuses_a_bad_record_and_writes_nothing(cli_home):
     infile = home / "in.jsonl"
     infile.write_text("".join(json.dumps(b) + "\n" for b in [bodies[0], bodies[1], bad, bodies[3]]))
     result = CliRunner().invoke(app, ["score", "--in", str(infile), "--out", str(home / "out.jsonl")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "line 3" in result.output and "person.offence" in result.output
     assert not (home / "out.jsonl").exists() and _audit_rows(home) == 0

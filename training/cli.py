@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -9,26 +10,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features.cli import console, progress, stages_of
-from features.labels import make_stage_frame
-from features.schema import CaseTables, DataValidationError
+from features.cli import DataOpt, StageChoice, StageOpt, console, progress, read_tables, stages_of
 from features.settings import get_settings
 from features.vocab import Stage
 
 log = logging.getLogger(__name__)
 
 
-def read_tables(data: Path) -> CaseTables:
-    try:
-        return CaseTables.read(data)
-    except DataValidationError as err:
-        console.print(f"[red]refused:[/red] {err}")
-        raise typer.Exit(1) from None
+class EvalStage(enum.StrEnum):
+    """``--stage`` of commands that take exactly one stage."""
+
+    INTAKE = "intake"
+    MIDTERM = "midterm"
+    RELEASE = "release"
 
 
 def train(
-    data: Annotated[Path, typer.Option(help="folder with canonical tables")],
-    stage: Annotated[str, typer.Option(help="intake, midterm, release or all")] = "all",
+    data: DataOpt,
+    stage: StageOpt = StageChoice.ALL,
     seed: Annotated[int, typer.Option(help="seed of the split and the booster")] = 0,
     temporal: Annotated[bool | None, typer.Option("--temporal/--random-split",
                                                   help="test on the latest starts (default from models/params.yaml) "
@@ -37,6 +36,7 @@ def train(
     promote_after: Annotated[bool, typer.Option("--promote/--no-promote", help="apply the promotion gate")] = False,
 ) -> None:
     """Train the stage models, log runs to MLflow and register each as reoffence-<stage>."""
+    from features.labels import make_stage_frame
     from training.config import TrainConfig
     from training.fit import fit_stage
     from training.promote import promote
@@ -48,9 +48,10 @@ def train(
         config.search.budget = budget
     tables = read_tables(data)
     results = []
+    stages = stages_of(stage)
     with progress() as bar:
-        task = bar.add_task("training", total=len(stages_of(stage)))
-        for st in stages_of(stage):
+        task = bar.add_task("training", total=len(stages))
+        for st in stages:
             bar.update(task, description=f"{st.value}: features, search, calibration, MLflow")
             fit = fit_stage(make_stage_frame(tables, st), config=config, seed=seed, temporal=temporal)
             version = log_stage_fit(fit, settings=settings, data_description=str(data),
@@ -65,13 +66,14 @@ def train(
 
 
 def evaluate_cmd(
-    stage: Annotated[str, typer.Option(help="intake, midterm or release")],
+    stage: Annotated[EvalStage, typer.Option(help="the assessment stage")],
     model: Annotated[str, typer.Option(help="MLflow model URI, e.g. models:/reoffence-intake@champion")],
-    data: Annotated[Path, typer.Option(help="folder with canonical tables to evaluate on")],
+    data: DataOpt,
     out: Annotated[Path | None, typer.Option(help="report folder (default <home>/reports/evaluate-<stage>)")] = None,
 ) -> None:
     """Evaluate a registered model on canonical tables: report.md, metrics.json and figures."""
     from evaluation import evaluate
+    from features.labels import make_stage_frame
     from models.pyfunc import load_stage_model
     from models.tier_policy import TierPolicy
     from training.tracking import configure_mlflow
@@ -97,7 +99,7 @@ def evaluate_cmd(
 
 
 def promote_cmd(
-    stage: Annotated[str, typer.Option(help="intake, midterm, release or all")],
+    stage: StageOpt,
     version: Annotated[str | None, typer.Option(help="registered version (default: the latest)")] = None,
 ) -> None:
     """Apply the promotion gate: @champion if no worse than the current champion, else @challenger."""

@@ -9,7 +9,6 @@ runs it without the root application.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import re
@@ -19,18 +18,17 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from features.schema import DataValidationError
+from features.cli import CliError, PublicSource, console
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from training.real import BenchmarkResult
 
 log = logging.getLogger(__name__)
-console = Console()
 benchmark_app = typer.Typer(help="Benchmarks of the models on real public data.", no_args_is_help=True)
 
 #: the benchmark page, beside the code (one section per source between markers)
@@ -46,14 +44,8 @@ row is scored by a model that saw it; published figures are quoted as published.
 """
 
 
-class DataSource(enum.StrEnum):
-    """The real data sets with a benchmark."""
-
-    NIJ = "nij"
-    COMPAS = "compas"
-    ROSSI = "rossi"
-
-
+#: the real data sets with a benchmark (those with an adapter)
+DataSource = PublicSource
 TITLES = {
     DataSource.NIJ: "NIJ Recidivism Forecasting Challenge (Georgia parole)",
     DataSource.COMPAS: "COMPAS, Broward County (ProPublica)",
@@ -89,7 +81,7 @@ def update_docs(path: Path, source: str, section: str) -> Path:
 
 def command_line(source: str, train: Path, test: Path | None, seed: int) -> str:
     """The ``riskctl`` command that reproduces a run."""
-    parts = ["riskctl", "benchmark", "real", "--data", source, "--train", str(train)]
+    parts = ["riskctl", "benchmark", "real", "--source", source, "--train", str(train)]
     if test is not None:
         parts += ["--test", str(test)]
     return shlex.join([*parts, "--seed", str(seed), "--write-docs"])
@@ -122,7 +114,7 @@ def rich_table(title: str, table: pd.DataFrame) -> Table:
 
 @benchmark_app.command("real")
 def real(
-    data: Annotated[DataSource, typer.Option(help="the data set: nij, compas or rossi")],
+    data: Annotated[DataSource, typer.Option("--source", "--data", help="the public data set")],
     train: Annotated[Path, typer.Option(help="the public training file (or any file in the same format)")],
     test: Annotated[Path | None, typer.Option(help="a file in the same format as --train: fit on --train and "
                                                    "evaluate on it instead of cross-validating")] = None,
@@ -134,18 +126,21 @@ def real(
                                                                    "real-<source>)")] = True,
 ) -> None:
     """Benchmark the model on a real public data set beside the published figures."""
+    from features.schema import DataValidationError
     from training.real import benchmark_real
 
+    for path in (train, test):
+        if path is not None and not path.is_file():
+            raise CliError(f"{path}: no such file")
     try:
         with console.status(f"{data.value}: fitting and scoring"):
             result = benchmark_real(data.value, train, test, seed=seed, track=track)
-    except (DataValidationError, FileNotFoundError) as err:
-        console.print(f"[red]refused:[/red] {err}")
-        raise typer.Exit(1) from None
+    except DataValidationError as err:
+        raise CliError(f"refused: {err}") from None
     for title, table in result.tables.items():
         console.print(rich_table(title, table))
     for check in result.checks:
-        console.print(f"[bold]target:[/bold] {check}")
+        console.print(f"target: {check}")
     console.print(f"{len(result.notes)} notes (in the docs and the MLflow artefact benchmark.md); "
                   f"{result.seconds:.1f} s" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
     if write_docs:

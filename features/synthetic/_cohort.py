@@ -1,21 +1,16 @@
-"""Synthetic cohort generator with a documented causal structure (see CAUSAL_MODEL.md beside this file).
-
-:func:`generate_cohort` draws persons, their dated events and outcomes as the three canonical
-tables, plus a ``truth`` table with each person's latent propensity and the oracle probability
-of each stage's label (default horizons), so that tests and evaluations can check that a model
-finds what was planted. Everything is vectorised NumPy and deterministic for a seed.
-"""
+"""The cohort generator: persons, dated events, outcomes and the oracle (see the package face)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
 from features.schema import CaseTables
 from features.synthetic import _spec as spec
+from features.synthetic._config import CohortConfig
 from features.synthetic._events import (
     Events,
     draw_process_events,
@@ -25,32 +20,9 @@ from features.synthetic._events import (
 )
 from features.synthetic._hazard import calibrate_h0, draw_reoffence, oracle_probability
 from features.synthetic._persons import People, draw_people
-from features.vocab import CATEGORICAL_COLUMNS, EventType, Stage
+from features.vocab import CATEGORICAL_COLUMNS, DEFAULT_HORIZON_MONTHS, EventType, Stage, assessment_offset_days
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BASE_RATE = 0.08
-LOW_BASE_RATE = 0.01
-#: default label horizons (months) per stage; the oracle is written for these
-DEFAULT_HORIZONS = {Stage.INTAKE: 12, Stage.MIDTERM: 12, Stage.RELEASE: 24}
-
-
-@dataclass(frozen=True)
-class CohortConfig:
-    """Settings of one synthetic cohort.
-
-    ``base_rate`` is the share re-offending within 12 months of intake (default 8%; the
-    documented low-base-rate setting is :data:`LOW_BASE_RATE`, 1%).
-    """
-
-    persons: int = 10_000
-    seed: int = 0
-    base_rate: float = DEFAULT_BASE_RATE
-    start_from: str = "2016-01-01"
-    start_to: str = "2024-12-31"
-    data_cut: str = "2025-12-31"
-    loss_per_year: float = 0.01
-
 
 def _day(date: str) -> int:
     return int(np.datetime64(date, "D").astype(np.int64))
@@ -66,22 +38,19 @@ def _dates(days: np.ndarray) -> np.ndarray:
 
 
 def stage_days(people: People, stage: Stage) -> np.ndarray:
-    """Assessment day of each person (same rule as ``features.pipeline.assessment_dates``)."""
-    if stage is Stage.INTAKE:
-        return people.start
-    if stage is Stage.MIDTERM:
-        return people.start + (people.end - people.start) // 2
-    return people.end
+    """Assessment day of each person at ``stage`` (:func:`features.vocab.assessment_offset_days`)."""
+    return people.start + assessment_offset_days(stage, people.end - people.start)
 
 
-def generate_cohort(config: CohortConfig = CohortConfig()) -> CaseTables:
+def generate_cohort(config: CohortConfig | None = None) -> CaseTables:
     """Draw a cohort; returns canonical tables with ``extra["truth"]`` (oracle probabilities)."""
+    config = config or CohortConfig()
     rng = np.random.default_rng(config.seed)
     people = draw_people(rng, config.persons, start_from=_day(config.start_from), start_to=_day(config.start_to))
     events = draw_process_events(rng, people)
     third_warning = nth_warning_day(people, events)
     events = truncate(events, third_warning)
-    h0 = calibrate_h0(people, events, config.base_rate, DEFAULT_HORIZONS[Stage.INTAKE] * spec.DAYS_PER_MONTH)
+    h0 = calibrate_h0(people, events, config.base_rate, DEFAULT_HORIZON_MONTHS[Stage.INTAKE] * spec.DAYS_PER_MONTH)
     reoffence = np.floor(draw_reoffence(rng, people, events, h0))
     revocation = np.minimum(third_warning, np.where(reoffence < people.end, reoffence, np.inf))
     events = truncate(events, revocation)
@@ -103,12 +72,13 @@ def generate_cohort(config: CohortConfig = CohortConfig()) -> CaseTables:
         extra={"truth": truth},
     )
     tables.extra["truth"].attrs["config"] = asdict(config) | {"h0_per_day": h0}
+    tables.extra["truth"].attrs["horizon_months"] = {s.value: m for s, m in DEFAULT_HORIZON_MONTHS.items()}
     return tables
 
 
 def _truth(people: People, events: Events, h0: float) -> pd.DataFrame:
     truth = {"person_id": _ids(people.n), "eta": people.eta, "z": people.z}
-    for stage, months in DEFAULT_HORIZONS.items():
+    for stage, months in DEFAULT_HORIZON_MONTHS.items():
         truth[f"p_{stage.value}"] = oracle_probability(
             people, events, stage_days(people, stage), months * spec.DAYS_PER_MONTH, h0)
     return pd.DataFrame(truth)
@@ -146,5 +116,3 @@ def _events_frame(events: Events, n: int) -> pd.DataFrame:
         "value": events.value.astype(float),
     })
 
-
-__all__ = ["DEFAULT_BASE_RATE", "DEFAULT_HORIZONS", "LOW_BASE_RATE", "CohortConfig", "generate_cohort"]
