@@ -12,8 +12,10 @@ DEMO_PERSONS ?= 20000
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@# -qq: errors only. setuptools warns on every editable install of a flat layout that folders named like the
+	@# packages may take precedence: they are the packages, so the warning says nothing here
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)

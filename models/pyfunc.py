@@ -6,6 +6,8 @@ returns the fitted object itself (booster included, for explanations).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import joblib
 import mlflow.pyfunc
 import numpy as np
@@ -14,6 +16,8 @@ import pandas as pd
 from models.estimator import StageModel
 
 ARTIFACT_KEY = "stage_model"
+#: the "model from code" script logged as the pyfunc's code (MLflow runs it on loading; no CloudPickle)
+CODE_PATH = Path(__file__).with_name("_pyfunc_code.py")
 
 
 class StageModelPyfunc(mlflow.pyfunc.PythonModel):

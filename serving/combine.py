@@ -61,6 +61,12 @@ class Combiner(Generic[T, R]):
         self._busy = False
         self.groups = 0  # calls of process so far (for tests and metrics)
 
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet taken into a group (for tests and metrics)."""
+        with self._cv:
+            return len(self._pending)
+
     def __call__(self, item: T) -> R:
         """Process ``item`` (with whatever else is waiting) and return its result."""
         slot: _Slot[R] = _Slot()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,11 +12,24 @@ import pytest
 from serving.combine import Combiner
 
 
-class Recorder:
-    """A slow ``process`` that squares numbers and records the groups it was given."""
+def until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    """Wait for ``condition`` to hold (a state to reach, not a time to pass); fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        threading.Event().wait(0.001)
 
-    def __init__(self, delay_s: float = 0.005, fail_on: int | None = None) -> None:
-        self.delay_s, self.fail_on = delay_s, fail_on
+
+class Recorder:
+    """A ``process`` that squares numbers and records the groups it was given.
+
+    With ``hold_for``, its first call waits until that many further items are queued behind it, so
+    that the next groups form whatever the machine's speed.
+    """
+
+    def __init__(self, *, fail_on: int | None = None, hold_for: int = 0) -> None:
+        self.fail_on, self.hold_for = fail_on, hold_for
+        self.combiner: Combiner[int, int] | None = None
         self.groups: list[list[int]] = []
         self.running = 0
         self.overlap = False
@@ -27,7 +41,9 @@ class Recorder:
             self.overlap |= self.running > 1
         try:
             self.groups.append(list(items))
-            time.sleep(self.delay_s)
+            if len(self.groups) == 1 and self.hold_for and self.combiner is not None:
+                combiner = self.combiner
+                until(lambda: combiner.waiting >= self.hold_for)
             if self.fail_on is not None and self.fail_on in items:
                 raise ValueError(f"item {self.fail_on} is bad")
             return [i * i for i in items]
@@ -47,27 +63,32 @@ def submit_all(combiner: Combiner, items: list[int], threads: int = 16) -> list[
         return list(pool.map(one, items))
 
 
+def combined(process: Recorder, **kwargs: int) -> Combiner[int, int]:
+    process.combiner = Combiner(process, **kwargs)
+    return process.combiner
+
+
 def test_each_caller_gets_its_own_result_and_groups_form():
-    process = Recorder()
-    combiner = Combiner(process)
+    process = Recorder(hold_for=15)
+    combiner = combined(process)
     results = submit_all(combiner, list(range(200)))
     assert results == [i * i for i in range(200)]
     assert sorted(i for group in process.groups for i in group) == list(range(200))  # each item once
-    assert combiner.groups == len(process.groups) < 100  # concurrent callers shared calls
-    assert max(len(g) for g in process.groups) > 1
+    assert combiner.groups == len(process.groups)
+    assert len(process.groups[1]) >= 15  # every caller that queued behind the first call shared the next one
     assert not process.overlap  # process never runs twice at once
 
 
 def test_a_lone_request_is_processed_at_once():
-    process = Recorder(delay_s=0)
-    combiner = Combiner(process)
+    process = Recorder()
+    combiner = combined(process)
     assert combiner(7) == 49
     assert process.groups == [[7]]
 
 
 def test_a_failing_item_fails_only_its_own_caller():
-    process = Recorder(fail_on=13)
-    combiner = Combiner(process)
+    process = Recorder(fail_on=13, hold_for=15)
+    combiner = combined(process)
     results = submit_all(combiner, list(range(60)))
     assert isinstance(results[13], ValueError) and "item 13" in str(results[13])
     assert [r for i, r in enumerate(results) if i != 13] == [i * i for i in range(60) if i != 13]
@@ -75,8 +96,8 @@ def test_a_failing_item_fails_only_its_own_caller():
 
 
 def test_groups_are_capped():
-    process = Recorder()
-    combiner = Combiner(process, max_group=3)
+    process = Recorder(hold_for=10)
+    combiner = combined(process, max_group=3)
     assert submit_all(combiner, list(range(40))) == [i * i for i in range(40)]
     assert max(len(g) for g in process.groups) <= 3
 
@@ -96,12 +117,12 @@ def test_an_error_not_of_one_item_fails_the_group_without_retries():
     def process(items: list[int]) -> list[int]:
         calls.append(list(items))
         if len(calls) == 1:
-            started.wait()  # the first call holds the lead until the others queue behind it
-            time.sleep(0.2)
+            started.wait()
+            until(lambda: combiner.waiting == 7)  # the first call holds the lead until the others queue
             return list(items)
         raise OSError("audit store unavailable")
 
-    combiner = Combiner(process, retry_alone=(ValueError,))
+    combiner: Combiner[int, int] = Combiner(process, retry_alone=(ValueError,))
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(combiner, 0)
         started.wait()

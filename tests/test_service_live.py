@@ -16,6 +16,8 @@ from features.vocab import Stage
 from serving.commands import running_service
 from serving.scoring import requests_from_tables
 
+pytestmark = pytest.mark.slow  # real bentoml serve processes and a Bento build: make test-all
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, service_models):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from evaluation import evaluate, model_card
 from features.settings import Settings, get_settings
-from models.pyfunc import ARTIFACT_KEY, StageModelPyfunc
+from models.pyfunc import ARTIFACT_KEY, CODE_PATH
 from models.tier_policy import TierPolicy
 from training.fit import StageFit
 from training.report import shap_summary_png
@@ -34,6 +35,10 @@ def configure_mlflow(settings: Settings | None = None) -> MlflowClient:
     """Point MLflow at the configured tracking URI (creating the local folder) and return a client."""
     settings = settings or get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
+    # MLflow's per-download progress bars (one per artifact fetch) say nothing a user needs
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow logs its database set-up and migrations at INFO on its own handler: keep its warnings only
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     uri = settings.resolved_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -146,9 +151,10 @@ def _log_model(fit: StageFit, settings: Settings, X_test: pd.DataFrame, prob: np
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stage_model.joblib"
         joblib.dump(fit.model, path)
+        example = as_plain_columns(X_test.head(5))
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=StageModelPyfunc(), artifacts={ARTIFACT_KEY: str(path)},
-            signature=infer_signature(as_plain_columns(X_test.head(5)), prob[:5]),
+            name="model", python_model=str(CODE_PATH), artifacts={ARTIFACT_KEY: str(path)},
+            signature=infer_signature(example, prob[:5]), input_example=example,
             registered_model_name=settings.model_name(fit.frame.stage),
             pip_requirements=["lightgbm", "scikit-learn", "pandas", "numpy", "joblib"],
         )
