@@ -7,7 +7,7 @@ sent over the wire); :func:`label` gives the label shown to a caseworker.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Lang = Literal["zh", "en"]
 
@@ -15,7 +15,11 @@ Lang = Literal["zh", "en"]
 class Labelled(StrEnum):
     """A StrEnum whose members carry ``zh`` and ``en`` labels."""
 
-    def __new__(cls, value: str, zh: str, en: str):
+    zh: str
+    en: str
+
+    # The defaults only let a lookup by code, ``Stage("intake")``, type-check: members always give all three.
+    def __new__(cls, value: str, zh: str = "", en: str = "") -> Self:
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.zh = zh
