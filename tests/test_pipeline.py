@@ -72,11 +72,11 @@ def test_events_before_d_do_change_features(small):
     points = assessment_dates(persons, Stage.MIDTERM)
     base = build_features(persons, events, points, stage=Stage.MIDTERM)
     extra = pd.DataFrame({"person_id": [persons.loc[0, "person_id"]] * 2,
-                          "date": [points.loc[0, "as_of"] - pd.Timedelta(days=1)] * 2,
+                          "date": [points["as_of"].loc[0] - pd.Timedelta(days=1)] * 2,
                           "event_type": ["warning", "report_missed"], "value": [np.nan, np.nan]})
     after = build_features(persons, pd.concat([events, extra], ignore_index=True), points, stage=Stage.MIDTERM)
-    assert after.loc[0, "warning_90d"] == base.loc[0, "warning_90d"] + 1
-    assert after.loc[0, "report_missed_30d"] == base.loc[0, "report_missed_30d"] + 1
+    assert after["warning_90d"].loc[0] == base["warning_90d"].loc[0] + 1
+    assert after["report_missed_30d"].loc[0] == base["report_missed_30d"].loc[0] + 1
     assert after.loc[0, "warning_days_since"] == 1
     frame_equal(base.iloc[1:], after.iloc[1:])
 
