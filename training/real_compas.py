@@ -90,7 +90,7 @@ def _compas_error_rates(ev: RealFrame, model: np.ndarray) -> tuple[pd.DataFrame,
     """FPR and FNR of COMPAS's medium/high flag and of the model cut where it flags the same share."""
     flagged = ev.extra["compas_medium_high"].to_numpy(dtype=float)
     cut = float(np.quantile(model, 1.0 - flagged.mean()))
-    rows = {}
+    rows: dict[str, dict[str, object]] = {}
     for g, r in [("all", np.ones(len(ev.y), bool)), *_groups_of(ev, "race"), *_groups_of(ev, "sex")]:
         m, c = threshold_metrics(ev.y[r], model[r], cut), threshold_metrics(ev.y[r], flagged[r], 0.5)
         rows[g] = {"n": int(r.sum()), "flagged model": m["share_flagged"], "flagged COMPAS": c["share_flagged"],
@@ -135,7 +135,7 @@ def compas_tables(train_path: Path, test_path: Path | None, *, seed: int, folds:
     model = probs[HEADLINE]
     by_race = _compas_by_race(ev, model, probs[DECILE], probs[WITH_JAIL], seed=seed)
     errors, cut = _compas_error_rates(ev, model)
-    auc, jail_auc = overall.loc[HEADLINE, "AUC"], overall.loc[WITH_JAIL, "AUC"]
+    auc, jail_auc = overall["AUC"].loc[HEADLINE], overall["AUC"].loc[WITH_JAIL]
     checks = [f"COMPAS AUC of the point-in-time LightGBM model {auc:.4f} (target >= {TARGET_COMPAS_AUC}): "
               f"{'met' if auc >= TARGET_COMPAS_AUC else 'missed'}; with jail_days (not point-in-time) "
               f"{jail_auc:.4f}.", _race_ece_check(by_race)]
@@ -150,7 +150,7 @@ def compas_tables(train_path: Path, test_path: Path | None, *, seed: int, folds:
              "benchmark-defaults row is the previous headline fit (20% hold-out for early stopping and calibration, "
              "no monotone constraints) on the point-in-time features.",
              f"Error rates: the model flags p >= {cut:.4f}, the cut-off that flags the share COMPAS flags as "
-             f"medium/high (decile >= 5: {errors.loc['all', 'flagged COMPAS']:.4f}); ProPublica reported FPR 45% "
+             f"medium/high (decile >= 5: {errors['flagged COMPAS'].loc['all']:.4f}); ProPublica reported FPR 45% "
              "(Black) and 23% (White) for COMPAS at that cut.",
              "ECE floor = mean ECE (10 equal-width bins) of outcomes drawn from the model's own probabilities: what a "
              "perfectly calibrated score would show on a group of that size. Below a few hundred rows it exceeds 0.03.",

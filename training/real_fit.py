@@ -74,7 +74,7 @@ class FittedBooster:
 
     def __call__(self, X: pd.DataFrame) -> np.ndarray:
         raw = self.booster.predict(X, raw_score=True, num_iteration=self.best_iteration)
-        return self.calibrator.predict(raw)
+        return self.calibrator.predict(np.asarray(raw))
 
 
 def fit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict[str, int] | None = None,
@@ -102,7 +102,7 @@ def fit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict
                         callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)])
     best = booster.best_iteration or booster.current_iteration()
     raw = booster.predict(X_hold, raw_score=True, num_iteration=best)
-    calibrator = Calibrator("auto", random_state=seed).fit(raw, y_hold)
+    calibrator = Calibrator("auto", random_state=seed).fit(np.asarray(raw), y_hold)
     log.debug("booster: %d rounds, calibration %s", best, calibrator.method_)
     return FittedBooster(booster, best, calibrator)
 

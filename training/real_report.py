@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import SupportsInt, cast
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,7 @@ def format_cell(value: object, column: str = "") -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "–"
     if isinstance(value, (int, np.integer)) or column == "n":
-        return f"{int(value):,}"
+        return f"{int(cast(SupportsInt, value)):,}"
     if isinstance(value, (float, np.floating)):
         return f"{value:.4f}"
     return str(value).replace("|", "\\|")
