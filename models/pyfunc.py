@@ -7,11 +7,13 @@ returns the fitted object itself (booster included, for explanations).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import joblib
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from models.estimator import StageModel
 
@@ -20,13 +22,15 @@ ARTIFACT_KEY = "stage_model"
 CODE_PATH = Path(__file__).with_name("_pyfunc_code.py")
 
 
-class StageModelPyfunc(mlflow.pyfunc.PythonModel):
+# ``mlflow.pyfunc`` is a lazy loader in ``mlflow/__init__.py``: name the base class by its defining module.
+class StageModelPyfunc(PythonModel):
     """Loads the joblib-pickled StageModel logged as the ``stage_model`` artifact."""
 
-    def load_context(self, context) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.model: StageModel = joblib.load(context.artifacts[ARTIFACT_KEY])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+    def predict(self, context: PythonModelContext | None, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> np.ndarray:
         return self.model.predict_proba(_restore_categories(self.model, model_input))
 
 
@@ -44,4 +48,5 @@ def _restore_categories(model: StageModel, frame: pd.DataFrame) -> pd.DataFrame:
 
 def load_stage_model(model_uri: str) -> StageModel:
     """The fitted StageModel behind an MLflow model URI (``models:/reoffence-intake@champion``)."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    model: StageModel = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    return model
