@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--generate-only", action="store_true")
     args = parser.parse_args()
-    gen_times, feat_times = [], {s: [] for s in Stage}
+    gen_times: list[float] = []
+    feat_times: dict[Stage, list[float]] = {s: [] for s in Stage}
     for r in range(args.repeat):
         tables, t = _timed(functools.partial(generate_cohort, CohortConfig(persons=args.persons, seed=r)))
         gen_times.append(t)

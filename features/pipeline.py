@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,8 @@ from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelle
 DAY = np.timedelta64(1, "D")
 TREND_DAYS = 90
 
-Table = pd.DataFrame | Mapping[str, Any]  # a canonical table: a DataFrame or its columns by name
-ArrayLike = pd.Series | np.ndarray | list
+Table: TypeAlias = pd.DataFrame | Mapping[str, Any]  # a canonical table: a DataFrame or its columns by name
+ArrayLike: TypeAlias = pd.Series | np.ndarray | list
 
 
 def assessment_dates(persons: pd.DataFrame, stage: Stage | str) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def feature_columns(persons: Table, events: Table, assessments: Table, *,
     in_order = len(person_row) == len(keys) and bool((person_row == np.arange(len(keys))).all())
     people = _PersonRows(persons, None if in_order else person_row)
     as_of = _column(assessments, "as_of", "datetime64[ns]")
-    columns = _static_columns(people, as_of)
+    columns: dict[str, Any] = _static_columns(people, as_of)  # arrays, and categoricals for the vocabularies
     columns.update(_event_columns(events, person_ids, as_of, people))
     columns["violations_term"] = sum(columns[f"{fam}_term"] for fam in VIOLATION_FAMILIES)
     months_served = np.maximum(columns["days_since_start"] / (365.25 / 12), 1.0)
@@ -126,18 +126,18 @@ def _positions_in(keys: ArrayLike, values: ArrayLike) -> np.ndarray:
         if len(position) != len(keys):
             raise ValueError(f"repeated keys among {_as_list(keys)}: each person_id must be listed once")
         return np.fromiter((position.get(v, -1) for v in _as_list(values)), dtype=np.intp, count=len(values))
-    return pd.Index(keys).get_indexer(values)
+    return pd.Index(keys).get_indexer(pd.Index(values))
 
 
 def _as_list(values: ArrayLike) -> list[Any]:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
-def _static_columns(people: _PersonRows, as_of: np.ndarray) -> dict[str, object]:
+def _static_columns(people: _PersonRows, as_of: np.ndarray) -> dict[str, np.ndarray | pd.Categorical]:
     start, end = (people(c, "datetime64[ns]") for c in ("supervision_start", "supervision_end"))
     term_days = (end - start) / DAY
     served = np.maximum((as_of - start) / DAY, 0.0)
-    cols: dict[str, object] = {
+    cols: dict[str, np.ndarray | pd.Categorical] = {
         "age": (as_of - people("birth_date", "datetime64[ns]")) / DAY / 365.25,
         "sentence_months": people("sentence_months", float),
         "term_months": np.round(term_days / (365.25 / 12), 1),
@@ -166,9 +166,9 @@ def categorical(values: pd.Series | np.ndarray, vocab: type[Labelled]) -> pd.Cat
     values = np.asarray(values, dtype=object)
     if len(values) <= 64:  # a request's few rows: a dict look-up beats building an index engine
         position = _positions(vocab)
-        codes = np.array([position.get(str(v), -1) for v in values], dtype=np.int8)
+        codes: np.ndarray = np.array([position.get(str(v), -1) for v in values], dtype=np.int8)
     else:
-        codes = dtype.categories.get_indexer(values.astype(str))
+        codes = dtype.categories.get_indexer(pd.Index(values.astype(str)))
     return pd.Categorical.from_codes(codes, dtype=dtype)
 
 
@@ -311,7 +311,7 @@ def _event_codes(event_type: pd.Series | np.ndarray) -> np.ndarray:
     if len(values) <= 1000:  # a request's events: a dict look-up beats building an index engine
         position = _positions(EventType)
         return np.fromiter((position.get(str(v), -1) for v in values.tolist()), dtype=np.intp, count=len(values))
-    return dtype.categories.get_indexer(values.astype(str))
+    return dtype.categories.get_indexer(pd.Index(values.astype(str)))
 
 
 def _latest(row: np.ndarray, age: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:

@@ -185,8 +185,9 @@ def _schema_problems(table: str, frame: pd.DataFrame, schema: pa.DataFrameSchema
 def _problems_from_failures(table: str, frame: pd.DataFrame, cases: pd.DataFrame) -> list[Problem]:
     problems = []
     ids = frame.get("person_id", None)
-    for case in cases.itertuples(index=False):
-        row = None if pd.isna(case.index) else int(case.index)
+    # pandera's "index" column is read as a column: on a row tuple, ``case.index`` is the tuple's own method
+    for index, case in zip(cases["index"], cases.itertuples(index=False), strict=True):
+        row = None if pd.isna(index) else int(index)
         column = case.column if isinstance(case.column, str) and case.column != table else None
         check = str(case.check)
         if column is None:
@@ -214,17 +215,17 @@ def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.Da
     known = persons.set_index("person_id")
     unknown = ~events["person_id"].isin(known.index)
     for row in events.index[unknown]:
-        problems.append(Problem("events", int(row), events.at[row, "person_id"], "person_id",
+        problems.append(Problem("events", int(row), events.loc[row, "person_id"], "person_id",
                                 "no such person in persons"))
     birth = events["person_id"].map(known["birth_date"])
     for row in events.index[(events["date"] < birth).to_numpy()]:
-        problems.append(Problem("events", int(row), events.at[row, "person_id"], "date",
-                                f"event dated {events.at[row, 'date']:%Y-%m-%d} before birth"))
+        problems.append(Problem("events", int(row), events.loc[row, "person_id"], "date",
+                                f"event dated {events.loc[row, 'date']:%Y-%m-%d} before birth"))
     if outcomes is not None:
         end = events["person_id"].map(outcomes.set_index("person_id")["followup_end"])
         for row in events.index[(events["date"] > end).to_numpy()]:
-            problems.append(Problem("events", int(row), events.at[row, "person_id"], "date",
-                                    f"event dated {events.at[row, 'date']:%Y-%m-%d} after the end of follow-up"))
+            problems.append(Problem("events", int(row), events.loc[row, "person_id"], "date",
+                                    f"event dated {events.loc[row, 'date']:%Y-%m-%d} after the end of follow-up"))
         problems += _outcome_problems(known, outcomes)
     return problems
 
@@ -233,9 +234,9 @@ def _date_order_problems(persons: pd.DataFrame) -> list[Problem]:
     problems = []
     for later, earlier in (("supervision_start", "birth_date"), ("supervision_end", "supervision_start")):
         for row in persons.index[(persons[later] <= persons[earlier]).to_numpy()]:
-            problems.append(Problem("persons", int(row), persons.at[row, "person_id"], later,
-                                    f"{later} {persons.at[row, later]:%Y-%m-%d} is not after "
-                                    f"{earlier} {persons.at[row, earlier]:%Y-%m-%d}"))
+            problems.append(Problem("persons", int(row), persons.loc[row, "person_id"], later,
+                                    f"{later} {persons.loc[row, later]:%Y-%m-%d} is not after "
+                                    f"{earlier} {persons.loc[row, earlier]:%Y-%m-%d}"))
     return problems
 
 
@@ -243,17 +244,17 @@ def _outcome_problems(known: pd.DataFrame, outcomes: pd.DataFrame) -> list[Probl
     problems = []
     start = outcomes["person_id"].map(known["supervision_start"])
     for row in outcomes.index[~outcomes["person_id"].isin(known.index)]:
-        problems.append(Problem("outcomes", int(row), outcomes.at[row, "person_id"], "person_id",
+        problems.append(Problem("outcomes", int(row), outcomes.loc[row, "person_id"], "person_id",
                                 "no such person in persons"))
     for col in ("reoffence_date", "revocation_date", "followup_end"):
         before = (outcomes[col] < start).to_numpy()
         for row in outcomes.index[before]:
-            problems.append(Problem("outcomes", int(row), outcomes.at[row, "person_id"], col,
+            problems.append(Problem("outcomes", int(row), outcomes.loc[row, "person_id"], col,
                                     "dated before supervision_start"))
     for col in ("reoffence_date", "revocation_date"):
         after = (outcomes[col] > outcomes["followup_end"]).to_numpy()
         for row in outcomes.index[after]:
-            problems.append(Problem("outcomes", int(row), outcomes.at[row, "person_id"], col,
+            problems.append(Problem("outcomes", int(row), outcomes.loc[row, "person_id"], col,
                                     "dated after followup_end"))
     return problems
 

@@ -173,6 +173,7 @@ def load_nij(path: str | Path, *, target: NijTarget, nrows: int | None = None) -
     if target == "year1":
         frame = RealFrame(X, year1.astype(int), groups, extra, "nij_year1", YEAR1, notes)
     else:
+        assert within3 is not None  # read above whenever the target is years2_3
         frame = _years2_3(X, groups, extra, year1, within3, notes)
     log.info("nij %s: %d rows, base rate %.4f, dropped %s", target, len(frame.y), frame.base_rate, frame.n_dropped)
     return frame

@@ -132,7 +132,7 @@ def rossi_week26(path: str | Path, *, with_employment: bool, nrows: int | None =
     X = pd.DataFrame(cols, index=index)[at_risk]
     y = ((s["arrest"] == 1) & (s["week"] >= ASSESS_WEEK))[at_risk].astype(int)
     groups = pd.DataFrame({
-        "race": pd.Categorical.from_codes(s["race"].astype(int), ["black", "other"]),
+        "race": pd.Categorical.from_codes(s["race"].astype(int), pd.Index(["black", "other"])),
         "age_band": pd.cut(s["age"], [0, 20, 25, 30, 200], right=False, labels=["<20", "20-24", "25-29", "30+"]),
     }, index=index)[at_risk]
     notes = [
@@ -157,7 +157,7 @@ def _check_history(index: pd.Index, emp: np.ndarray, at_risk: np.ndarray) -> Non
     blank = np.isnan(emp[:, : ASSESS_WEEK - 1]) & at_risk[:, None]
     if blank.any():
         rows, weeks = np.nonzero(blank)
-        raise DataValidationError([Problem(SOURCE, int(r), index[r], EMP[w], "blank employment week before the "
+        raise DataValidationError([Problem(SOURCE, int(r), index[int(r)], EMP[w], "blank employment week before the "
                                            f"week-{ASSESS_WEEK} assessment") for r, w in zip(rows, weeks, strict=True)])
 
 

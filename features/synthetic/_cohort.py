@@ -110,9 +110,9 @@ def _persons_frame(people: People) -> pd.DataFrame:
 
 def _events_frame(events: Events, n: int) -> pd.DataFrame:
     return pd.DataFrame({
-        "person_id": pd.Categorical.from_codes(events.person, categories=_ids(n)),
+        "person_id": pd.Categorical.from_codes(events.person, categories=pd.Index(_ids(n))),
         "date": _dates(events.day),
-        "event_type": pd.Categorical.from_codes(events.kind, categories=EventType.codes()),
+        "event_type": pd.Categorical.from_codes(events.kind, categories=pd.Index(EventType.codes())),
         "value": events.value.astype(float),
     })
 

@@ -16,6 +16,8 @@ quadrature; events after D are integrated out in closed form.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from features.synthetic import _spec as spec
@@ -55,7 +57,7 @@ def draw_reoffence(rng: np.random.Generator, people: People, events: Events, h0:
     return t
 
 
-def _overlap(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _overlap(lo: np.ndarray, hi: np.ndarray | float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None)
 
 
@@ -136,7 +138,7 @@ def calibrate_h0(people: People, events: Events, base_rate: float, horizon_days:
 
 def _subset(people: People, events: Events, n: int) -> tuple[People, Events]:
     fields = {f: getattr(people, f) for f in People.__dataclass_fields__}
-    sub = {f: (v[:n] if isinstance(v, np.ndarray) else v) for f, v in fields.items()}
+    sub: dict[str, Any] = {f: (v[:n] if isinstance(v, np.ndarray) else v) for f, v in fields.items()}
     sub["flags"] = {k: v[:n] for k, v in people.flags.items()}
     sub["n"] = n
     return People(**sub), events.select(events.person < n)
