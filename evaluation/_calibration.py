@@ -26,7 +26,7 @@ def _bin_edges(y_prob: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.nda
     if strategy == "uniform":
         return np.linspace(0.0, 1.0, n_bins + 1)
     if strategy == "quantile":
-        return np.percentile(y_prob, np.linspace(0.0, 100.0, n_bins + 1))
+        return np.asarray(np.percentile(y_prob, np.linspace(0.0, 100.0, n_bins + 1)))
     raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
 
 

@@ -84,9 +84,9 @@ def fairness_section(groups: GroupReport) -> list[str]:
     for column, frame in groups.by_group.items():
         small = set(groups.small_groups.get(column, []))
         rows = [[fmt(g) + (" †" if str(g) in small else "")]
-                + [fmt(v, k) for k, v in row.items()] for g, row in frame.iterrows()]
+                + [fmt(v, str(k)) for k, v in row.items()] for g, row in frame.iterrows()]
         lines += [f"### By {column}", "", *table([column, *(SHORT[k] for k in frame.columns)], rows), ""]
-    gap_rows = [[column] + [fmt(v, k) for k, v in row.items()] for column, row in groups.gaps.iterrows()]
+    gap_rows = [[column] + [fmt(v, str(k)) for k, v in row.items()] for column, row in groups.gaps.iterrows()]
     lines += ["### Largest gaps between groups (max − min)", "",
               *table(["group column", *(SHORT[k] for k in groups.gaps.columns)], gap_rows), "",
               f"**Largest false-positive-rate gap: {fmt(groups.largest_fpr_gap)}**", ""]

@@ -18,6 +18,7 @@ from evaluation._checks import check_binary_inputs, check_groups
 from evaluation._metrics import pr_auc, roc_auc, threshold_metrics
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 MIN_ROWS_PER_CURVE = 30
 
 
-def _new_figure(nrows: int = 1, *, height_ratios: list[int] | None = None) -> tuple[Figure, list]:
+def _new_figure(nrows: int = 1, *, height_ratios: list[int] | None = None) -> tuple[Figure, list[Axes]]:
     """A figure drawn by the Agg canvas (no pyplot, no global backend state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

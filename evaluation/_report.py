@@ -8,6 +8,7 @@ import logging
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,12 @@ class EvaluationReport:
             Folder that figure paths are written relative to (else as given).
         """
         figures = [_relative(f, relative_to) for f in self.figures]
-        return to_jsonable({
+        jsonable: dict[str, Any] = to_jsonable({
             "meta": self.meta, "metrics": self.metrics, "baseline": self.baseline,
             "oracle": self.oracle, "groups": None if self.groups is None else self.groups.to_dict(),
             "figures": figures,
         })
+        return jsonable
 
     def to_json(self, path: Path) -> Path:
         """Write every metric as JSON, NaN written as ``null``; returns the path."""
@@ -173,15 +175,15 @@ def evaluate(
     EvaluationReport
     """
     y, p = check_binary_inputs(y_true, y_prob)
-    kw = {"threshold": threshold, "n_bins": n_bins}
+    metrics = partial(classification_metrics, threshold=threshold, n_bins=n_bins)
     others = {name: check_binary_inputs(y, prob)[1]
               for name, prob in (("baseline", baseline_prob), ("oracle", oracle_prob)) if prob is not None}
     report = EvaluationReport(
-        metrics=classification_metrics(y, p, **kw),
+        metrics=metrics(y, p),
         groups=None if groups is None else group_metrics(
             y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins),
-        baseline=classification_metrics(y, others["baseline"], **kw) if "baseline" in others else None,
-        oracle=classification_metrics(y, others["oracle"], **kw) if "oracle" in others else None,
+        baseline=metrics(y, others["baseline"]) if "baseline" in others else None,
+        oracle=metrics(y, others["oracle"]) if "oracle" in others else None,
         meta={"title": title, "threshold": float(threshold),
               "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(meta or {})},
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -55,9 +55,9 @@ class BoosterParams:
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     num_threads: int = 1
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def lgb_params(self, monotone: list[int], seed: int) -> dict:
+    def lgb_params(self, monotone: list[int], seed: int) -> dict[str, Any]:
         return {
             "objective": "binary", "metric": "binary_logloss", "verbosity": -1,
             "num_leaves": self.num_leaves, "max_depth": self.max_depth,
@@ -89,11 +89,11 @@ class Calibrator(BaseEstimator):
         if self.method_ == "platt":
             # LogisticRegression.predict_proba's binary case bit for bit (tested), without its input
             # checks, which cost ~0.4 ms a call: a third of scoring one person.
-            return expit(raw * self.model_.coef_[0, 0] + self.model_.intercept_[0])
-        return np.clip(self.model_.predict(raw), 1e-6, 1 - 1e-6)
+            return np.asarray(expit(raw * self.model_.coef_[0, 0] + self.model_.intercept_[0]))
+        return np.asarray(np.clip(self.model_.predict(raw), 1e-6, 1 - 1e-6))
 
     @staticmethod
-    def _make(method: str):
+    def _make(method: str) -> LogisticRegression | IsotonicRegression:
         if method == "platt":
             return LogisticRegression(C=1e6)
         return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
@@ -101,7 +101,7 @@ class Calibrator(BaseEstimator):
     def _choose(self, raw: np.ndarray, y: np.ndarray) -> str:
         """Cross-validated Brier of both methods on the calibration rows."""
         folds = StratifiedKFold(5, shuffle=True, random_state=self.random_state)
-        scores = {}
+        scores: dict[str, float] = {}
         for method in ("platt", "isotonic"):
             pred = np.empty(len(y))
             for train, test in folds.split(raw, y):
@@ -109,7 +109,7 @@ class Calibrator(BaseEstimator):
                 pred[test] = model.predict(raw[test])
             scores[method] = brier_score_loss(y, pred)
         self.cv_brier_ = scores
-        return min(scores, key=scores.get)
+        return min(scores, key=scores.__getitem__)
 
 
 class StageModel(BaseEstimator):
@@ -193,7 +193,7 @@ class StageModel(BaseEstimator):
         M = np.empty((len(columns[0]) if columns else 0, len(names)))
         for i, trained in zip(cats, trained_categories, strict=True):
             col = columns[i].array if isinstance(columns[i], pd.Series) else columns[i]
-            if tuple(category_objects(col.dtype)[:-1]) != tuple(trained):
+            if tuple(category_objects(cast(pd.CategoricalDtype, col.dtype))[:-1]) != tuple(trained):
                 raise ValueError(f"feature '{names[i]}' has other categories than the model was trained with")
             M[:, i] = np.where(col.codes < 0, np.nan, col.codes)
         for i in set(range(len(names))) - set(cats):
@@ -204,8 +204,8 @@ class StageModel(BaseEstimator):
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds (from a feature frame or its :meth:`matrix`)."""
         M = X if isinstance(X, np.ndarray) else self.matrix(X)
-        return self.booster_.predict(M, raw_score=True, num_iteration=self.best_iteration_,
-                                     num_threads=PREDICT_THREADS)
+        return np.asarray(self.booster_.predict(M, raw_score=True, num_iteration=self.best_iteration_,
+                                                num_threads=PREDICT_THREADS))
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probability of re-offence within the stage's horizon (1-D array)."""
@@ -223,8 +223,8 @@ class StageModel(BaseEstimator):
     def contribution_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """:meth:`contributions` as a bare matrix: columns in :attr:`feature_names` order, base value last."""
         M = X if isinstance(X, np.ndarray) else self.matrix(X)
-        return self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_,
-                                     num_threads=PREDICT_THREADS)
+        return np.asarray(self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_,
+                                                num_threads=PREDICT_THREADS))
 
     @property
     def size(self) -> dict[str, int]:
@@ -259,4 +259,4 @@ class BaselineModel(BaseEstimator):
         check_is_fitted(self, "pipeline_")
         names = features_for(self.stage)
         cats = [n for n in names if CATALOG[n].kind == "categorical"]
-        return self.pipeline_.predict_proba(X[names].astype({c: object for c in cats}))[:, 1]
+        return np.asarray(self.pipeline_.predict_proba(X[names].astype({c: object for c in cats}))[:, 1])

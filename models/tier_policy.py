@@ -336,10 +336,19 @@ def _as_float(value: Any) -> float:
         return math.nan
 
 
+def _comparison(leaf: Condition) -> tuple[list[str], Op, Any]:
+    """A comparison's feature names, operator and value (the validator guarantees all are set)."""
+    names = leaf.sum_of if leaf.sum_of is not None else [] if leaf.feature is None else [leaf.feature]
+    if not names or leaf.op is None or leaf.value is None:
+        raise ValueError("not a feature or sum_of comparison")
+    return names, leaf.op, leaf.value
+
+
 def _compare(x: Any, leaf: Condition) -> bool:
-    if leaf.op in _SET_OPS:
-        return (x in leaf.value) == (leaf.op == "in")
-    return bool(_COMPARE[leaf.op](x, leaf.value))
+    _, op, value = _comparison(leaf)
+    if op in _SET_OPS:
+        return (x in value) == (op == "in")
+    return bool(_COMPARE[op](x, value))
 
 
 def _holds(cond: Condition, row: Mapping[str, Any] | pd.Series) -> bool:
@@ -350,13 +359,13 @@ def _holds(cond: Condition, row: Mapping[str, Any] | pd.Series) -> bool:
         return any(_holds(c, row) for c in cond.any_of)
     if cond.all_of is not None:
         return all(_holds(c, row) for c in cond.all_of)
-    names = cond.sum_of if cond.sum_of is not None else [cond.feature]
+    names, _, _ = _comparison(cond)
     if any(name not in row for name in names):
         return False
     if cond.feature is not None and CATALOG[cond.feature].kind == "categorical":
         value = row[cond.feature]
         return False if _is_missing(value) else _compare(str(value), cond)
-    total = sum(_as_float(row[name]) for name in names)
+    total = sum((_as_float(row[name]) for name in names), 0.0)
     return False if math.isnan(total) else _compare(total, cond)
 
 
@@ -373,23 +382,24 @@ def _mask(cond: Condition, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarra
         return np.ones(n, dtype=bool)
     if cond.parts():
         parts = [_mask(c, frame) for c in cond.parts()]
-        return np.logical_or.reduce(parts) if cond.any_of is not None else np.logical_and.reduce(parts)
-    names = cond.sum_of if cond.sum_of is not None else [cond.feature]
+        return np.asarray(np.logical_or.reduce(parts) if cond.any_of is not None else np.logical_and.reduce(parts))
+    names, op, value = _comparison(cond)
     if any(name not in frame for name in names):
         return np.zeros(n, dtype=bool)
     if cond.feature is not None and CATALOG[cond.feature].kind == "categorical":
         values = category_values(frame[cond.feature])
         present = np.asarray(pd.notna(values), dtype=bool)
         text = np.where(present, values, "").astype(str).astype(object)
-        hit = np.isin(text, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](text, cond.value)
+        hit = np.isin(text, value) if op in _SET_OPS else _COMPARE[op](text, value)
     else:
         x = sum(_numeric(frame[name]) for name in names)
         present = ~np.isnan(x)
         with np.errstate(invalid="ignore"):
-            hit = np.isin(x, cond.value) if cond.op in _SET_OPS else _COMPARE[cond.op](x, cond.value)
+            hit = np.isin(x, value) if op in _SET_OPS else _COMPARE[op](x, value)
     if cond.op == "not_in":
         hit = ~np.asarray(hit, dtype=bool)
-    return np.asarray(hit, dtype=bool) & present
+    mask: np.ndarray = np.asarray(hit, dtype=bool) & present
+    return mask
 
 
 def _numeric(column: pd.Series | np.ndarray) -> np.ndarray:
