@@ -470,7 +470,8 @@ def _keyed_text(text: str, obj: Any, key_of: Any) -> str:
         if found > 0 and text[found - 1] in "{," and not text.startswith("null", start):
             if text[start] != '"':
                 return _canonical(_jsonable(obj, key_of))
-            value, end = json.decoder.scanstring(text, start + 1)
+            # typeshed's json.decoder stub omits scanstring, a documented-by-use stdlib function since 2.6
+            value, end = json.decoder.scanstring(text, start + 1)  # type: ignore[attr-defined]
             parts += [text[pos:start], json.dumps(key_of(value), ensure_ascii=False)]
             pos = end
         found = text.find(_PERSON_ID_KEY, start)

@@ -58,6 +58,8 @@ class FloorService:
 
 def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in the URL {url!r}")
     return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
 
 

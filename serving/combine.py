@@ -117,9 +117,9 @@ class Combiner(Generic[T, R]):
         return [(result, None) for result in results]
 
 
-def _shared_failure(exc: BaseException, n: int) -> list[tuple[None, BaseException]]:
+def _shared_failure(exc: BaseException, n: int) -> list[tuple[R | None, BaseException | None]]:
     """The group's error for its first caller; for the others, their own error caused by it."""
-    others = []
+    others: list[tuple[R | None, BaseException | None]] = []
     for _ in range(n - 1):
         error = RuntimeError(f"the group this request was processed in failed: {exc!r}")
         error.__cause__ = exc

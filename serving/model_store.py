@@ -75,6 +75,8 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
         except MlflowException as exc:
             raise LookupError(f"{name} has no @{settings.champion_alias}: train and promote it first "
                               f"(riskctl train --stage {stage.value} --promote)") from exc
+        if mv.run_id is None:
+            raise LookupError(f"{name} version {mv.version} was not logged by a training run: register one that was")
         existing = _stored_version(bentoml, bento_model_name(settings, stage))
         if existing is not None and existing.info.labels.get("mlflow_run_id") == mv.run_id:
             tags[stage] = str(existing.tag)

@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonDict, JsonValue
 
 from features.vocab import (
     Education,
@@ -31,14 +32,14 @@ from models.tier_policy import Tier
 
 MAX_EVENTS = 20_000
 
-_PERSON_EXAMPLE = {
+_PERSON_EXAMPLE: JsonDict = {
     "person_id": "S0001234", "sex": "male", "birth_date": "1990-04-12", "education": "junior_secondary",
     "employment": "unemployed", "marital": "single", "local": False, "supervision_type": "probation",
     "offence": "theft", "sentence_months": 18, "supervision_start": "2024-03-01", "supervision_end": "2026-03-01",
     "prior_convictions": 2, "prior_supervisions": 0, "flag_mental_illness": False, "flag_serious_illness": False,
     "flag_three_withouts": False, "flag_gang": False, "flag_drug_use": True, "flag_abscond_tendency": False,
 }
-_EVENTS_EXAMPLE = [
+_EVENTS_EXAMPLE: list[JsonValue] = [
     {"date": "2024-05-10", "event_type": "report_missed"},
     {"date": "2024-06-30", "event_type": "grade_qualified"},
     {"date": "2024-07-02", "event_type": "warning"},

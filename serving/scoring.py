@@ -29,7 +29,7 @@ import pandas as pd
 from features.catalog import CATALOG, format_value
 from features.pipeline import category_values, feature_columns
 from features.schema import PERSON_COLUMNS
-from features.vocab import Stage
+from features.vocab import Lang, Stage
 from models.tier_policy import Band, TierDecision, TierPolicy
 from serving.model_store import ServedModel
 from serving.schemas import Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut
@@ -111,7 +111,7 @@ class Scorer:
         for k, name in enumerate(names):
             values[:, k] = category_values(X[name])
         value_rows = values.tolist()
-        stored_values = np.where(pd.isna(values), None, values).tolist()
+        stored_values = np.where(pd.isna(values), np.array(None), values).tolist()
         order = np.argsort(-contributions, axis=1, kind="stable").tolist()
         contribution_rows = contributions.tolist()  # Python floats: per-person work on numpy scalars is slow
         raw_score = (base + contributions.sum(axis=1)).tolist()
@@ -119,7 +119,7 @@ class Scorer:
         model_ref = ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag)
         coded: dict[tuple[Any, str], Coded] = {}  # stage and band labels, shared by the answers
 
-        def code(value: Stage | Band, lang: str) -> Coded:
+        def code(value: Stage | Band, lang: Lang) -> Coded:
             if (value, lang) not in coded:
                 coded[value, lang] = Coded(code=value.value, label=value.label(lang))
             return coded[value, lang]
@@ -143,7 +143,7 @@ class Scorer:
             results.append(Scored(req, assessment, explanation))
         return results
 
-    def _tier(self, stage: Stage, decision: TierDecision, probability: float, lang: str) -> TierOut:
+    def _tier(self, stage: Stage, decision: TierDecision, probability: float, lang: Lang) -> TierOut:
         tier = Coded(code=decision.tier.value, label=decision.tier.label(lang))
         if decision.reason == "rule":
             text = decision.rule_text_zh if lang == "zh" else decision.rule_text_en
@@ -200,7 +200,7 @@ def _column(values: list[Any], *, date: bool = False) -> np.ndarray:
     return np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
 
 
-def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], lang: str, *,
+def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], lang: Lang, *,
             order: Sequence[int] | None = None) -> list[Reason]:
     """The top reasons of one assessment: up to four raising the risk, then up to two lowering it.
 
@@ -228,7 +228,7 @@ def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequen
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _phrase(name: str, value: Any, lang: str) -> tuple[str, float | str | bool | None, str, str]:
+def _phrase(name: str, value: Any, lang: Lang) -> tuple[str, float | str | bool | None, str, str]:
     """Label, JSON value, value in words and sentence of one feature value (values repeat a lot)."""
     spec = CATALOG[name]
     value_text = format_value(spec, value, lang)

@@ -28,7 +28,7 @@ import gc
 import logging
 import sys
 import threading
-from typing import Any
+from typing import Any, cast
 
 import bentoml
 from bentoml.models import BentoModel
@@ -92,7 +92,8 @@ class RiskService:
         self._combined = Combiner(self._assess_each, retry_alone=(NoModelError,))
         # the 16 threads are for /score; batches of thousands go one at a time per worker
         self._batch_slot = threading.Lock()
-        keep_refused_input_out_of_logs(api.input_spec.__name__ for api in RiskService.apis.values())
+        # @bentoml.service makes the class a bentoml.Service; mypy keeps the class's own type (python/mypy#3135)
+        keep_refused_input_out_of_logs(api.input_spec.__name__ for api in cast(Any, RiskService).apis.values())
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
         tune_garbage_collector()
 
@@ -131,8 +132,8 @@ class RiskService:
     def assessment(self, assessment_id: str) -> StoredAssessment:
         """One stored assessment: the request, the answer as returned, the full explanation, overrides."""
         record = self.audit.get(assessment_id)
-        if record is None:
-            return error_response(404, f"no assessment {assessment_id!r}", loc=["assessment_id"])
+        if record is None:  # BentoML passes a Response through; the annotation is the schema of a found one
+            return cast(Any, error_response(404, f"no assessment {assessment_id!r}", loc=["assessment_id"]))
         return stored_assessment(record)
 
     @bentoml.api(input_spec=PersonQuery)
@@ -163,7 +164,7 @@ class RiskService:
         return [s.assessment for s in scored]
 
 
-RiskService.add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS)
+cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS)  # see __init__
 
 
 def tune_garbage_collector() -> None:

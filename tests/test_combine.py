@@ -103,7 +103,7 @@ def test_groups_are_capped():
 
 
 def test_a_wrong_number_of_results_is_an_error():
-    combiner = Combiner(lambda items: [])
+    combiner: Combiner[int, int] = Combiner(lambda items: [])
     with pytest.raises(RuntimeError, match="0 results for 1 items"):
         combiner(1)
     with pytest.raises(ValueError, match="at least 1"):

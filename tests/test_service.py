@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def client(home):
     mp.setenv("RISK_HOME", str(home))
     from serving.service import RiskService
 
-    with TestClient(RiskService.to_asgi()) as c:
+    with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
         yield c
     mp.undo()
 
