@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,7 @@ def test_nij_refuses_unknown_values_naming_row_and_column(tmp_path):
 def test_compas_problems_name_the_file_row_and_ids_must_be_unique(tmp_path):
     raw = _raw(COMPAS, 40)
     raw.loc[30, "race"] = "Martian"
-    raw.loc[31, "id"] = raw.loc[32, "id"]
+    raw.loc[31, "id"] = raw["id"].loc[32]
     with pytest.raises(DataValidationError) as err:
         load_compas(_write(raw, tmp_path / "bad.csv"))
     where = {(p.field, p.row) for p in err.value.problems}
@@ -162,7 +163,7 @@ def test_compas_age_is_age_at_screening_and_the_file_age_is_only_an_option():
     for column in ("days_charge_to_screening", "jail_days_before_screening"):
         assert (frame.X[column].dropna() >= 0).all()
     with pytest.raises(ValueError, match="age option"):
-        load_compas(COMPAS, age="later", nrows=10)
+        load_compas(COMPAS, age=cast(Any, "later"), nrows=10)  # an option the signature does not allow
 
 
 def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_path):
@@ -253,6 +254,7 @@ def test_rossi_canonical_tables():
     assert (tables.persons["supervision_start"] == EPOCH).all()
     assert set(tables.events["event_type"]) <= {EventType.JOB_LOSS.value}
     arrested = raw["arrest"] == "1"
+    assert tables.outcomes is not None
     offence_day = (tables.outcomes["reoffence_date"] - EPOCH).dt.days
     np.testing.assert_array_equal(offence_day[arrested.to_numpy()],
                                   7 * (raw.loc[arrested, "week"].astype(int).to_numpy() - 1) + 3)

@@ -331,12 +331,15 @@ def test_orjson_canonical_text_means_what_the_json_code_wrote():
     assert list(got) == sorted(got) and "\\u0000" in new and "\u2028" in new and "😀" in new  # canonical, UTF-8
 
 
+E = enum.Enum("E", {"A": "a"})
+
+
 @pytest.mark.parametrize("obj", [
     {Code.LOW: 1, "person_id": "P"},  # str-subclass key: orjson refuses, the general path writes it
     {1: "a", "person_id": "P"},  # non-str key
     {"n": 2**70, "person_id": "P"},  # past 64 bits
     {"person_id": 17, "x": [1.0]},  # non-string person id
-    {"person_id": "P", "u": uuid.UUID(int=5), "e": enum.Enum("E", {"A": "a"}).A},
+    {"person_id": "P", "u": uuid.UUID(int=5), "e": E.A},
     {"person_id": "P", "deep": json.loads("[" * 300 + "]" * 300)},  # past orjson's depth limit
 ])
 def test_what_orjson_refuses_takes_the_general_path(obj):
@@ -437,4 +440,6 @@ def test_store_written_by_the_json_code_verifies(store, monkeypatch):
 
 
 def store_db(store: AuditStore) -> Path:
-    return Path(store._engine.url.database)
+    database = store._engine.url.database
+    assert database is not None
+    return Path(database)

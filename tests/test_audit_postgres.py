@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-URL = os.environ.get("RISK_TEST_POSTGRES_URL")
+URL = os.environ.get("RISK_TEST_POSTGRES_URL", "")
 if not URL:
     pytest.skip("RISK_TEST_POSTGRES_URL is not set: PostgreSQL audit-store tests skipped", allow_module_level=True)
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[postgres]')")
@@ -88,7 +88,7 @@ def test_verify_names_an_edited_and_a_deleted_row(url):
     with engine.begin() as conn:
         conn.execute(text("UPDATE assessments SET model_version = '4' WHERE seq = 2"))
     result = store.verify()
-    assert not result.ok and result.first_broken == rows[1].assessment_id and "edited" in result.problem
+    assert not result.ok and result.first_broken == rows[1].assessment_id and "edited" in (result.problem or "")
     with engine.begin() as conn:
         conn.execute(text("UPDATE assessments SET model_version = '3' WHERE seq = 2"))
         conn.execute(text("DELETE FROM assessments WHERE seq = 4"))

@@ -144,7 +144,8 @@ def test_decide_frame_equals_decide_row_by_row(stage, rows, dropped):
     batch = policy.decide_frame(stage, probabilities, frame)
     one_by_one = [policy.decide(stage, probabilities[i], frame.iloc[i]) for i in range(len(frame))]
     assert batch == one_by_one
-    assert [policy.decide(stage, probabilities[i], frame.iloc[i].to_dict()) for i in range(len(frame))] == batch
+    rows = [{str(k): v for k, v in frame.iloc[i].to_dict().items()} for i in range(len(frame))]
+    assert [policy.decide(stage, probabilities[i], row) for i, row in enumerate(rows)] == batch
     columns = {name: (frame[name].array if name == "offence" else frame[name].to_numpy()) for name in frame.columns}
     assert policy.decide_frame(stage, probabilities, columns) == batch  # the service passes columns, not a frame
 
