@@ -18,8 +18,10 @@ class Labelled(StrEnum):
     zh: str
     en: str
 
-    # The defaults only let a lookup by code, ``Stage("intake")``, type-check: members always give all three.
+    # The defaults only let a lookup by code, ``Stage("intake")``, type-check: a member must give all three.
     def __new__(cls, value: str, zh: str = "", en: str = "") -> Self:
+        if not (zh and en):
+            raise TypeError(f"{cls.__name__} member {value!r} needs a zh and an en label")
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.zh = zh

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from features.catalog import CATALOG, features_for
 from features.pipeline import assessment_dates, build_features, category_values, feature_columns
 from features.schema import validate_tables
-from features.vocab import EventType, Offence, Stage
+from features.vocab import EventType, Labelled, Offence, Stage
 
 EVENT_CODES = EventType.codes()
 
@@ -211,3 +211,12 @@ def test_templates_read_as_plain_words():
     assert spec.describe(3, "en") == "missed or late reports: 3 in the last 90 days"
     assert spec.describe(3, "zh") == "近90天未按时报到或迟到3次"
     assert CATALOG["offence"].describe("theft", "zh") == "罪名类别：盗窃"
+
+
+def test_a_vocabulary_value_is_looked_up_by_code_and_needs_both_labels():
+    assert Stage("midterm") is Stage.MIDTERM and Stage("midterm").label("zh") == "中期评估"
+    with pytest.raises(ValueError):
+        Stage("weekly")
+    with pytest.raises(TypeError, match="'a' needs a zh and an en label"):
+        class Half(Labelled):
+            A = "a", "甲"
