@@ -63,8 +63,8 @@ def submit_all(combiner: Combiner, items: list[int], threads: int = 16) -> list[
         return list(pool.map(one, items))
 
 
-def combined(process: Recorder, **kwargs: int) -> Combiner[int, int]:
-    process.combiner = Combiner(process, **kwargs)
+def combined(process: Recorder, *, max_group: int = 64) -> Combiner[int, int]:
+    process.combiner = Combiner(process, max_group=max_group)
     return process.combiner
 
 
