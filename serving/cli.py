@@ -2,8 +2,8 @@
 
 Conventions (features/cli.py): ``--stage`` and ``--source`` are choices, a folder of canonical tables is
 always ``--data``, long loops show a progress bar with counts and ETA, and a refusal is one line
-(``Error: ...``) with exit code 2; an unexpected fault shows its traceback with ``--debug``. Heavy libraries are imported
-inside the commands, so ``riskctl --help`` answers at once.
+(``Error: ...``) with exit code 2; an unexpected fault shows its traceback with ``--debug``. Heavy
+libraries are imported inside the commands, so ``riskctl --help`` answers at once.
 """
 
 from __future__ import annotations
