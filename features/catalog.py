@@ -1,66 +1,68 @@
 """The feature catalog: one entry per feature the pipeline emits.
 
-Each :class:`FeatureSpec` carries the column name, a Chinese and an English label, a
-plain-language template for explanations in both languages, the stages it exists for and the
-direction in which it should move the risk (+1 raises, -1 lowers, 0 no prior), which the
-models use as monotone constraints. Later parts (models, explanations, the service) read names
-and texts from here and nowhere else.
+Each :class:`FeatureSpec` carries the column name, a Chinese and an English label, the wording of
+its reason sentence in both languages (:class:`Wording`: the kind of value, the sentence, the
+English noun in singular and plural, and a sentence of its own for a missing value), the stages
+it exists for and the direction in which it should move the risk (+1 raises, -1 lowers, 0 no
+prior), which the models use as monotone constraints. Later parts (models, explanations, the
+service) read names and texts from here and nowhere else.
+
+``PROTECTED_ATTRIBUTES`` (sex, household registration) are in the catalog so that records and
+fairness tables keep them, but they are model inputs only when a model's settings turn them on,
+and never a reason shown to a caseworker (design.md, "Protected attributes").
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from features._wording import Typical, ValueKind, Wording, check_sentence, is_missing, render, value_words
 from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Lang, Stage
+
+__all__ = [
+    "CATALOG", "EVENT_FAMILIES", "PROTECTED_ATTRIBUTES", "FeatureSpec", "Typical", "ValueKind", "Wording",
+    "categorical_features", "check_sentence", "features_for", "model_features", "monotone_directions",
+]
 
 Kind = Literal["numeric", "categorical", "flag"]
 ALL_STAGES = frozenset(Stage)
 SUPERVISED = frozenset({Stage.MIDTERM, Stage.RELEASE})
 TERM = None  # window "since supervision start"
 
+#: sex and household registration: kept in records and fairness tables, model inputs only when turned on
+PROTECTED_ATTRIBUTES: tuple[str, ...] = ("sex", "local")
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One feature: its name, labels, explanation templates, stages and expected direction."""
+    """One feature: its name, labels, reason wording, stages and expected direction."""
 
     name: str
     zh: str
     en: str
-    template_zh: str
-    template_en: str
+    wording: Wording
     stages: frozenset[Stage]
     direction: int = 0
     kind: Kind = "numeric"
-    unit_zh: str = ""
-    unit_en: str = ""
 
     def label(self, lang: Lang = "en") -> str:
         return self.zh if lang == "zh" else self.en
 
-    def describe(self, value, lang: Lang = "en") -> str:
-        """The plain-language sentence for this feature at ``value`` (templates use ``{value}``)."""
-        return self.sentence(format_value(self, value, lang), lang)
+    def describe(self, value: Any, lang: Lang = "en", *, typical: Typical | None = None) -> str:
+        """The reason sentence for ``value``; with ``typical``, compared with the stage's typical person."""
+        return render(self.wording, value, lang, typical=typical, label=self._category_label(value))
 
-    def sentence(self, value_text: str, lang: Lang = "en") -> str:
-        """:meth:`describe` from the value already written by :func:`format_value`."""
-        template = self.template_zh if lang == "zh" else self.template_en
-        return template.format(value=value_text)
+    def value_text(self, value: Any, lang: Lang = "en") -> str:
+        """The value alone, in natural units ("3次", "3 missed reports", "50%"); "无记录"/"none" if missing."""
+        if is_missing(value):
+            return "无记录" if lang == "zh" else "none recorded"
+        return value_words(self.wording, value, lang, label=self._category_label(value))
 
-
-def format_value(spec: FeatureSpec, value, lang: Lang = "en") -> str:
-    """A person's value as a caseworker reads it: category labels, yes/no, rounded numbers."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "无记录" if lang == "zh" else "none recorded"
-    if spec.kind == "categorical":
-        vocab = CATEGORICAL_COLUMNS[spec.name]
-        return vocab(str(value)).label(lang)
-    if spec.kind == "flag":
-        yes = bool(value)
-        return ("是" if yes else "否") if lang == "zh" else ("yes" if yes else "no")
-    number = float(value)
-    return str(round(number)) if abs(number - round(number)) < 1e-9 else f"{number:.1f}"
+    def _category_label(self, value: Any) -> Any:
+        if self.kind != "categorical" or is_missing(value):
+            return None
+        return CATEGORICAL_COLUMNS[self.name](str(value)).label
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class EventFamily:
     event_types: tuple[EventType, ...]
     zh: str
     en: str
+    one_en: str  # the English noun after "1" (``en`` is the plural)
     stages: frozenset[Stage]
     windows: tuple[int | None, ...]
     recency: bool = True
@@ -80,29 +83,31 @@ class EventFamily:
 
 EVENT_FAMILIES: tuple[EventFamily, ...] = (
     EventFamily("family_change", (EventType.FAMILY_DIVORCE, EventType.FAMILY_DEATH, EventType.FAMILY_CONFLICT),
-                "重大家庭变故", "major family changes", ALL_STAGES, (90, 365, TERM)),
+                "重大家庭变故", "major family changes", "major family change", ALL_STAGES, (90, 365, TERM)),
     EventFamily("instability", (EventType.RESIDENCE_CHANGE, EventType.JOB_CHANGE, EventType.JOB_LOSS),
-                "居住或工作变动", "changes of residence or job", ALL_STAGES, (90, 365, TERM), recency=False),
+                "居住或工作变动", "changes of residence or job", "change of residence or job", ALL_STAGES,
+                (90, 365, TERM), recency=False),
     EventFamily("grievance", (EventType.DISPUTE, EventType.PETITION, EventType.THREAT),
-                "矛盾纠纷、上访或扬言滋事", "disputes, petitions or threats", ALL_STAGES, (90, 365, TERM),
-                recency=False),
+                "矛盾纠纷、上访或扬言滋事", "disputes, petitions or threats", "dispute, petition or threat",
+                ALL_STAGES, (90, 365, TERM), recency=False),
     EventFamily("report_missed", (EventType.REPORT_MISSED, EventType.REPORT_LATE),
-                "未按时报到或迟到", "missed or late reports", SUPERVISED, (30, 90, 180, TERM), trend=True),
+                "未按时报到或迟到", "missed or late reports", "missed or late report", SUPERVISED, (30, 90, 180, TERM),
+                trend=True),
     EventFamily("absence", (EventType.UNAUTHORISED_ABSENCE, EventType.OVERDUE_RETURN),
-                "未经批准外出或逾期未归", "unauthorised absences or overdue returns", SUPERVISED,
-                (30, 90, 180, TERM), trend=True),
+                "未经批准外出或逾期未归", "unauthorised absences or overdue returns",
+                "unauthorised absence or overdue return", SUPERVISED, (30, 90, 180, TERM), trend=True),
     EventFamily("em_violation", (EventType.EM_BOUNDARY, EventType.EM_SEPARATION),
-                "电子监管越界或人机分离", "electronic-monitoring violations", SUPERVISED,
-                (30, 90, 180, TERM), trend=True),
-    EventFamily("warning", (EventType.WARNING,), "警告", "warnings", SUPERVISED, (90, TERM)),
-    EventFamily("police_penalty", (EventType.POLICE_PENALTY,), "治安管理处罚", "police penalties",
+                "电子监管越界或人机分离", "electronic-monitoring violations", "electronic-monitoring violation",
+                SUPERVISED, (30, 90, 180, TERM), trend=True),
+    EventFamily("warning", (EventType.WARNING,), "警告", "warnings", "warning", SUPERVISED, (90, TERM)),
+    EventFamily("police_penalty", (EventType.POLICE_PENALTY,), "治安管理处罚", "police penalties", "police penalty",
                 SUPERVISED, (90, TERM)),
     EventFamily("education_missed", (EventType.EDUCATION_MISSED,), "缺席教育学习", "missed education sessions",
-                SUPERVISED, (90, TERM), recency=False),
+                "missed education session", SUPERVISED, (90, TERM), recency=False),
     EventFamily("drug_positive", (EventType.DRUG_TEST_POSITIVE,), "尿检阳性", "positive drug tests",
-                SUPERVISED, (90, TERM)),
-    EventFamily("commendation", (EventType.COMMENDATION,), "表扬", "commendations", SUPERVISED, (TERM,),
-                recency=False, direction=-1),
+                "positive drug test", SUPERVISED, (90, TERM)),
+    EventFamily("commendation", (EventType.COMMENDATION,), "表扬", "commendations", "commendation", SUPERVISED,
+                (TERM,), recency=False, direction=-1),
 )
 
 #: event families whose events count as compliance violations (violations_term, violations_per_month)
@@ -126,38 +131,50 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
     for window in fam.windows:
         zh_when, en_when, zh_tag, en_tag = _window_texts(window)
         stages = fam.stages & SUPERVISED if window is None else fam.stages
-        specs.append(FeatureSpec(
-            f"{fam.name}_{window_suffix(window)}", f"{fam.zh}次数{zh_tag}", f"{fam.en} ({en_tag})",
-            f"{zh_when}{fam.zh}{{value}}次", f"{fam.en}: {{value}} {en_when}", stages, fam.direction))
+        wording = Wording(ValueKind.COUNT, f"{zh_when}{fam.zh}{{v}}", f"{{v}} {en_when}",
+                          f"{zh_when}无{fam.zh}记录", f"no {fam.en} on record {en_when}",
+                          unit_zh="次", one_en=fam.one_en, many_en=fam.en)
+        specs.append(FeatureSpec(f"{fam.name}_{window_suffix(window)}", f"{fam.zh}次数{zh_tag}",
+                                 f"{fam.en} ({en_tag})", wording, stages, fam.direction))
     if fam.recency:
-        specs.append(FeatureSpec(
-            f"{fam.name}_days_since", f"距最近一次{fam.zh}天数", f"days since the last of {fam.en}",
-            f"距最近一次{fam.zh}{{value}}天", f"{{value}} days since the last of {fam.en}", fam.stages,
-            -fam.direction))
+        wording = Wording(ValueKind.DAYS, f"最近一次{fam.zh}在{{v}}前", f"last {fam.one_en} {{v}} ago",
+                          f"无{fam.zh}记录", f"no {fam.en} on record", unit_zh="天", one_en="day", many_en="days")
+        specs.append(FeatureSpec(f"{fam.name}_days_since", f"距最近一次{fam.zh}天数",
+                                 f"days since the last of {fam.en}", wording, fam.stages, -fam.direction))
     if fam.trend:
-        specs.append(FeatureSpec(
-            f"{fam.name}_trend", f"{fam.zh}趋势（近90天减前90天）",
-            f"trend of {fam.en} (last 90 days minus the 90 before)",
-            f"近90天{fam.zh}比前90天多{{value}}次",
-            f"{fam.en}: {{value}} more in the last 90 days than in the 90 before",
-            fam.stages, fam.direction))
+        wording = Wording(ValueKind.TREND, f"近90天{fam.zh}{{v}}", f"{fam.en}: {{v}}",
+                          f"无可比较的{fam.zh}记录", f"no {fam.en} on record to compare", unit_zh="次")
+        specs.append(FeatureSpec(f"{fam.name}_trend", f"{fam.zh}趋势（近90天减前90天）",
+                                 f"trend of {fam.en} (last 90 days minus the 90 before)", wording, fam.stages,
+                                 fam.direction))
     return specs
 
 
+def _label_wording(kind: ValueKind, zh: str, en: str) -> Wording:
+    """"label：value" wording of a flag or a category."""
+    return Wording(kind, f"{zh}：{{v}}", f"{en}: {{v}}", f"{zh}：未记录", f"{en}: not recorded")
+
+
 def _static_specs() -> list[FeatureSpec]:
-    s = ALL_STAGES
+    s, K = ALL_STAGES, ValueKind
     specs = [
-        FeatureSpec("age", "评估时年龄", "age at assessment", "年龄{value}岁", "aged {value}", s, -1),
-        FeatureSpec("sentence_months", "刑期（月）", "sentence length (months)", "刑期{value}个月",
-                    "sentence of {value} months", s, 0),
-        FeatureSpec("term_months", "矫正期限（月）", "supervision term (months)", "矫正期限{value}个月",
-                    "supervision term of {value} months", s, 0),
-        FeatureSpec("prior_convictions", "前科次数", "prior convictions", "有前科{value}次",
-                    "{value} prior convictions", s, 1),
+        FeatureSpec("age", "评估时年龄", "age at assessment",
+                    Wording(K.AGE, "年龄{v}", "aged {v}", "年龄未记录", "age not recorded", unit_zh="岁"), s, -1),
+        FeatureSpec("sentence_months", "刑期（月）", "sentence length (months)",
+                    Wording(K.MONTHS, "刑期{v}", "sentence of {v}", "刑期未记录", "sentence length not recorded",
+                            unit_zh="个月", one_en="month", many_en="months"), s, 0),
+        FeatureSpec("term_months", "矫正期限（月）", "supervision term (months)",
+                    Wording(K.MONTHS, "矫正期限{v}", "supervision term of {v}", "矫正期限未记录",
+                            "supervision term not recorded", unit_zh="个月", one_en="month", many_en="months"), s, 0),
+        FeatureSpec("prior_convictions", "前科次数", "prior convictions",
+                    Wording(K.COUNT, "有前科{v}", "{v}", "前科情况未记录", "prior convictions not recorded",
+                            unit_zh="次", one_en="prior conviction", many_en="prior convictions"), s, 1),
         FeatureSpec("prior_supervisions", "既往社区矫正次数", "prior community supervisions",
-                    "既往社区矫正{value}次", "{value} prior community supervisions", s, 1),
-        FeatureSpec("local", "本地户籍", "local resident", "本地户籍：{value}", "local resident: {value}", s, 0,
-                    "flag"),
+                    Wording(K.COUNT, "既往社区矫正{v}", "{v}", "既往社区矫正情况未记录",
+                            "prior community supervisions not recorded", unit_zh="次",
+                            one_en="prior community supervision", many_en="prior community supervisions"), s, 1),
+        FeatureSpec("local", "本地户籍", "local resident", _label_wording(K.FLAG, "本地户籍", "local resident"),
+                    s, 0, "flag"),
     ]
     cat_labels = {
         "sex": ("性别", "sex"), "education": ("文化程度", "education"),
@@ -165,38 +182,56 @@ def _static_specs() -> list[FeatureSpec]:
         "supervision_type": ("矫正类别", "supervision type"), "offence": ("罪名类别", "offence category"),
     }
     for name, (zh, en) in cat_labels.items():
-        specs.append(FeatureSpec(name, zh, en, f"{zh}：{{value}}", f"{en}: {{value}}", s, 0, "categorical"))
+        specs.append(FeatureSpec(name, zh, en, _label_wording(K.CATEGORY, zh, en), s, 0, "categorical"))
     for flag, (zh, en) in INTAKE_FLAGS.items():
         direction = 0 if flag == "flag_serious_illness" else 1
-        specs.append(FeatureSpec(flag, zh, en, f"{zh}：{{value}}", f"{en}: {{value}}", s, direction, "flag"))
+        specs.append(FeatureSpec(flag, zh, en, _label_wording(K.FLAG, zh, en), s, direction, "flag"))
     return specs
 
 
+def _count(zh: str, one_en: str, many_en: str, missing_zh: str, missing_en: str, *, en: str = "{v}",
+           kind: ValueKind = ValueKind.COUNT) -> Wording:
+    return Wording(kind, zh, en, missing_zh, missing_en, unit_zh="次", one_en=one_en, many_en=many_en)
+
+
 def _supervision_specs() -> list[FeatureSpec]:
-    s = SUPERVISED
+    s, K = SUPERVISED, ValueKind
+    no_grade_zh, no_grade_en = "尚无季度考核记录", "no quarterly grade on record yet"
     return [
-        FeatureSpec("days_since_start", "已矫正天数", "days under supervision", "已矫正{value}天",
-                    "{value} days under supervision", s, 0),
-        FeatureSpec("share_served", "已完成矫正期比例", "share of the term served", "已完成矫正期的{value}",
-                    "{value} of the term served", s, 0),
-        FeatureSpec("grade_latest", "最近一次季度考核等级（0不合格,1合格,2良好）",
-                    "latest quarterly grade (0 unqualified, 1 qualified, 2 good)",
-                    "最近一次季度考核等级{value}（0不合格,1合格,2良好）",
-                    "latest quarterly grade {value} (0 unqualified, 1 qualified, 2 good)", s, -1),
+        FeatureSpec("days_since_start", "已矫正天数", "days under supervision",
+                    Wording(K.DAYS, "已矫正{v}", "{v} under supervision", "矫正天数未记录",
+                            "days under supervision not recorded", unit_zh="天", one_en="day", many_en="days"), s, 0),
+        FeatureSpec("share_served", "已完成矫正期比例", "share of the term served",
+                    Wording(K.SHARE, "已完成矫正期的{v}", "{v} of the supervision term served",
+                            "已完成矫正期比例未记录", "share of the term served not recorded"), s, 0),
+        FeatureSpec("grade_latest", "最近一次季度考核等级", "latest quarterly grade",
+                    Wording(K.GRADE, "最近一次季度考核为{v}", "latest quarterly grade: {v}", no_grade_zh, no_grade_en),
+                    s, -1),
         FeatureSpec("grade_unqualified_n", "季度考核不合格次数", "unqualified quarterly grades",
-                    "季度考核不合格{value}次", "{value} unqualified quarterly grades", s, 1),
-        FeatureSpec("grade_good_n", "季度考核良好次数", "good quarterly grades", "季度考核良好{value}次",
-                    "{value} good quarterly grades", s, -1),
+                    _count("季度考核不合格{v}", "unqualified quarterly grade", "unqualified quarterly grades",
+                           no_grade_zh, no_grade_en), s, 1),
+        FeatureSpec("grade_good_n", "季度考核良好次数", "good quarterly grades",
+                    _count("季度考核良好{v}", "good quarterly grade", "good quarterly grades", no_grade_zh,
+                           no_grade_en), s, -1),
         FeatureSpec("violations_term", "矫正以来违规总次数", "compliance violations since supervision began",
-                    "矫正以来违规（未按时报到、擅自外出、电子监管违规、警告、治安处罚）共{value}次",
-                    "{value} compliance violations since supervision began (reports, absences, monitoring, "
-                    "warnings, police penalties)", s, 1),
+                    _count("矫正以来违规（未按时报到、擅自外出、电子监管违规、警告、治安处罚）共{v}",
+                           "compliance violation", "compliance violations", "矫正以来无违规记录",
+                           "no compliance violations on record since supervision began",
+                           en="{v} since supervision began (reports, absences, monitoring, warnings, "
+                              "police penalties)"),
+                    s, 1),
         FeatureSpec("violations_per_month", "月均违规次数", "compliance violations per month under supervision",
-                    "矫正以来月均违规{value}次", "{value} compliance violations per month under supervision", s, 1),
-        FeatureSpec("points_latest", "最近月度量化积分", "latest monthly points", "最近月度量化积分{value}分",
-                    "latest monthly points score {value}", s, -1),
+                    _count("矫正以来月均违规{v}", "compliance violations", "compliance violations",
+                           "矫正以来无违规记录", "no compliance violations on record since supervision began",
+                           en="{v} per month under supervision", kind=K.RATE), s, 1),
+        FeatureSpec("points_latest", "最近月度量化积分", "latest monthly points",
+                    Wording(K.POINTS, "最近月度量化积分{v}", "latest monthly points score: {v}", "尚无月度量化积分记录",
+                            "no monthly points score on record yet", unit_zh="分"), s, -1),
         FeatureSpec("points_mean_90d", "近90天平均量化积分", "mean monthly points (last 90 days)",
-                    "近90天平均量化积分{value}分", "mean monthly points over the last 90 days {value}", s, -1),
+                    Wording(K.POINTS, "近90天平均量化积分{v}", "mean monthly points score over the last 90 days: {v}",
+                            "近90天无月度量化积分记录", "no monthly points on record in the last 90 days",
+                            unit_zh="分"),
+                    s, -1),
     ]
 
 
@@ -218,6 +253,14 @@ def features_for(stage: Stage | str) -> list[str]:
 
 def categorical_features(stage: Stage | str) -> list[str]:
     return [n for n in features_for(stage) if CATALOG[n].kind == "categorical"]
+
+
+def model_features(stage: Stage | str, *, protected_inputs: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The model inputs of ``stage``: its features without the protected attributes not turned on."""
+    unknown = set(protected_inputs) - set(PROTECTED_ATTRIBUTES)
+    if unknown:
+        raise ValueError(f"not protected attributes: {sorted(unknown)}; known: {list(PROTECTED_ATTRIBUTES)}")
+    return [n for n in features_for(stage) if n not in PROTECTED_ATTRIBUTES or n in protected_inputs]
 
 
 def monotone_directions(stage: Stage | str) -> dict[str, int]:

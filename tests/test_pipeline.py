@@ -193,7 +193,8 @@ def test_catalog_covers_every_emitted_column(small):
         for name in X.columns:
             spec = CATALOG[name]
             assert spec.zh.strip() and spec.en.strip(), name
-            assert spec.template_zh.strip() and spec.template_en.strip(), name
+            assert spec.wording.zh.strip() and spec.wording.en.strip(), name
+            assert spec.wording.missing_zh.strip() and spec.wording.missing_en.strip(), name
             assert stage in spec.stages
             assert spec.direction in (-1, 0, 1)
             value = X[name].iloc[0]
@@ -208,7 +209,7 @@ def test_intake_sees_no_compliance_features():
 
 def test_templates_read_as_plain_words():
     spec = CATALOG["report_missed_90d"]
-    assert spec.describe(3, "en") == "missed or late reports: 3 in the last 90 days"
+    assert spec.describe(3, "en") == "3 missed or late reports in the last 90 days"
     assert spec.describe(3, "zh") == "近90天未按时报到或迟到3次"
     assert CATALOG["offence"].describe("theft", "zh") == "罪名类别：盗窃"
 

@@ -1,0 +1,236 @@
+"""How a feature's value is written in a reason sentence (design.md, "What a reason says").
+
+Each catalog feature carries a :class:`Wording`: the kind of value it holds (a count, a signed
+change, days, months, whole years of age, a share of the term, a rate, a points score, a grade,
+a flag or a category), its sentence in Chinese and English with the value slot ``{v}``, the
+English noun in singular and plural, and its own sentence for a missing value. :func:`render`
+writes the value in natural units and, given the stage's :class:`Typical` value (computed from
+the training rows and stored with the model), adds the comparison: "近90天未按时报到3次（同阶段一般为0次）"
+/ "3 missed reports in the last 90 days (typical: 0)".
+
+:func:`check_sentence` is the reader's check of a finished sentence (no placeholder, no "none"
+where a number belongs, no minus before a count, no raw float, plurals that agree); the tests and
+the answer benchmark use it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Lang = Literal["zh", "en"]
+
+
+class ValueKind(StrEnum):
+    """The kind of value a feature holds, which decides how it is written."""
+
+    COUNT = "count"        # events: whole number with a noun ("3 missed reports")
+    TREND = "trend"        # signed change of a count: more / fewer / no change
+    DAYS = "days"          # whole days
+    MONTHS = "months"      # whole months
+    AGE = "age"            # whole years, rounded down
+    SHARE = "share"        # a share of the term, as a percentage
+    RATE = "rate"          # events per month, one decimal
+    POINTS = "points"      # a points score, at most one decimal
+    GRADE = "grade"        # quarterly grade 0 / 1 / 2
+    FLAG = "flag"          # yes / no
+    CATEGORY = "category"  # a controlled vocabulary's label
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The sentence of one feature. ``zh``/``en`` hold ``{v}``, the value in words with its unit."""
+
+    kind: ValueKind
+    zh: str
+    en: str
+    missing_zh: str
+    missing_en: str
+    unit_zh: str = ""     # 次, 天, 个月, 岁, 分
+    one_en: str = ""      # English noun after 1 ("missed report")
+    many_en: str = ""     # after any other number ("missed reports")
+
+
+@dataclass(frozen=True)
+class Typical:
+    """The typical person of a stage, from the training rows: stored with the fitted model.
+
+    ``median`` of the non-missing values (numbers), ``missing`` the share of rows without a value,
+    ``shares`` the share of rows with each value (flags as ``"1"``/``"0"``, categories by code).
+    """
+
+    median: float | None = None
+    missing: float | None = None
+    shares: Mapping[str, float] = field(default_factory=dict)
+
+
+_GRADES = {0: ("不合格", "unqualified"), 1: ("合格", "qualified"), 2: ("良好", "good")}
+
+
+def is_missing(value: Any) -> bool:
+    """None or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _whole(value: float, kind: ValueKind) -> int:
+    return math.floor(value + 1e-9) if kind is ValueKind.AGE else round(value)
+
+
+def _noun(w: Wording, n: int | float) -> str:
+    return w.one_en if n == 1 else w.many_en
+
+
+def percent(share: float) -> str:
+    """A share as a whole percentage; "<1%" and ">99%" for the edges that would round to 0 or 100."""
+    pct = share * 100
+    if 0 < pct < 0.5:
+        return "<1%"
+    if 99.5 <= pct < 100:
+        return ">99%"
+    return f"{round(pct)}%"
+
+
+def number_words(w: Wording, value: float, lang: Lang, *, short: bool = False) -> str:
+    """A number in natural units: "3次" / "3 missed reports"; ``short`` drops the English noun."""
+    kind = w.kind
+    if kind is ValueKind.SHARE:
+        return percent(value)
+    if kind is ValueKind.TREND:
+        n = round(value)
+        if n == 0:
+            return "持平" if lang == "zh" else "no change"
+        if lang == "zh":
+            return f"{'多' if n > 0 else '少'}{abs(n)}{w.unit_zh}"
+        return f"{abs(n)} {'more' if n > 0 else 'fewer'}"
+    if kind is ValueKind.GRADE:
+        zh, en = _GRADES[min(2, max(0, round(value)))]
+        return zh if lang == "zh" else en
+    if kind in (ValueKind.RATE, ValueKind.POINTS):
+        text = f"{value:.1f}"
+        if kind is ValueKind.POINTS and text.endswith(".0"):
+            text = text[:-2]
+        number: int | float | str = text
+    else:
+        number = _whole(value, kind)
+    if lang == "zh":
+        return f"{number}{w.unit_zh}"
+    if short or not w.many_en:
+        return str(number)
+    return f"{number} {_noun(w, number if isinstance(number, int) else 2)}"
+
+
+def value_words(w: Wording, value: Any, lang: Lang, *, label: Any = None) -> str:
+    """The value of the slot ``{v}`` (not for a missing value: that has its own sentence)."""
+    if w.kind is ValueKind.FLAG:
+        yes = bool(value)
+        return ("是" if yes else "否") if lang == "zh" else ("yes" if yes else "no")
+    if w.kind is ValueKind.CATEGORY:
+        return label(lang) if label is not None else str(value)
+    return number_words(w, float(value), lang)
+
+
+def _trend_sentence(value: float, lang: Lang) -> str:
+    """The comparison clause of a trend: "比前90天多2次" / "2 more in the last 90 days than in the 90 before"."""
+    n = round(value)
+    if lang == "zh":
+        return "与前90天持平" if n == 0 else f"比前90天{'多' if n > 0 else '少'}{abs(n)}次"
+    if n == 0:
+        return "as many in the last 90 days as in the 90 before"
+    return f"{abs(n)} {'more' if n > 0 else 'fewer'} in the last 90 days than in the 90 before"
+
+
+def comparison(w: Wording, value: Any, typical: Typical | None, lang: Lang) -> str:
+    """"（同阶段一般为0次）" / " (typical: 0)", or "" when the model holds no typical value."""
+    if typical is None:
+        return ""
+    zh = lang == "zh"
+    if is_missing(value):
+        if typical.missing is None or typical.missing <= 0:
+            return ""
+        share = percent(typical.missing)
+        return f"（同阶段{share}同样无记录）" if zh else f" (as for {share} at this stage)"
+    if w.kind in (ValueKind.FLAG, ValueKind.CATEGORY):
+        key = ("1" if bool(value) else "0") if w.kind is ValueKind.FLAG else str(value)
+        if key not in typical.shares:
+            return ""
+        share = percent(typical.shares[key])
+        if w.kind is ValueKind.FLAG:
+            yes_no = ("是" if bool(value) else "否") if zh else ("yes" if bool(value) else "no")
+            return f"（同阶段{share}为{yes_no}）" if zh else f" ({share} at this stage: {yes_no})"
+        return f"（同阶段{share}为此类）" if zh else f" ({share} at this stage)"
+    if typical.median is None or math.isnan(typical.median):
+        return ""
+    text = number_words(w, typical.median, lang, short=True)
+    return f"（同阶段一般为{text}）" if zh else f" (typical: {text})"
+
+
+def render(w: Wording, value: Any, lang: Lang, *, typical: Typical | None = None, label: Any = None) -> str:
+    """The whole sentence of one value, with the comparison when ``typical`` is given."""
+    if is_missing(value):
+        base = w.missing_zh if lang == "zh" else w.missing_en
+    elif w.kind is ValueKind.TREND:
+        base = (w.zh if lang == "zh" else w.en).format(v=_trend_sentence(float(value), lang))
+    else:
+        base = (w.zh if lang == "zh" else w.en).format(v=value_words(w, value, lang, label=label))
+    return base + comparison(w, value, typical, lang)
+
+
+# ----------------------------------------------------------------------------- the reader's checks
+_PLURAL_NOUNS = {
+    "convictions": "conviction", "supervisions": "supervision", "days": "day", "months": "month",
+    "reports": "report", "absences": "absence", "returns": "return", "violations": "violation",
+    "warnings": "warning", "penalties": "penalty", "sessions": "session", "tests": "test",
+    "commendations": "commendation", "changes": "change", "disputes": "dispute", "grades": "grade",
+    "years": "year", "points": "point", "times": "time", "threats": "threat", "petitions": "petition",
+}
+_SINGULAR_NOUNS = {v: k for k, v in _PLURAL_NOUNS.items()}
+_NUMBER_THEN_WORDS = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?) ((?:[a-z'-]+ ?){1,4})")
+_NOUN_PHRASE_ENDS = {"since", "in", "of", "per", "under", "ago", "than", "at", "on", "before", "after", "for"}
+
+
+def _plural_problems(text: str) -> list[str]:
+    problems = []
+    for number, words in _NUMBER_THEN_WORDS.findall(text):
+        phrase = []
+        for word in words.split():
+            if word in _NOUN_PHRASE_ENDS:
+                break
+            phrase.append(word)
+        noun = next((word for word in phrase if word in _PLURAL_NOUNS or word in _SINGULAR_NOUNS), None)
+        if noun is None:
+            continue
+        if number == "1" and noun in _PLURAL_NOUNS:
+            problems.append(f"plural after 1: '1 {words.strip()}'")
+        elif number != "1" and noun in _SINGULAR_NOUNS and noun not in _PLURAL_NOUNS:
+            problems.append(f"singular after {number}: '{number} {words.strip()}'")
+    return problems
+
+
+def check_sentence(text: str, lang: Lang, *, decimals: bool = False, percent: bool = False) -> list[str]:
+    """What a reader would find wrong with a reason sentence (empty list: nothing).
+
+    ``decimals``: the feature's unit allows one decimal (rates, points); otherwise every number
+    must be whole. ``percent``: the feature is a share of the term and must read as a percentage.
+    """
+    problems = []
+    if re.search(r"[{}]", text) or "nan" in text.lower().split() or "None" in text:
+        problems.append("placeholder or raw missing value")
+    if re.search(r"无记录[天次分岁个%]|[多少为]无记录|\bnone\b|none recorded", text):
+        problems.append("none in a number slot")
+    if re.search(r"[-−]\s?\d", text):
+        problems.append("minus before a count")
+    if re.search(r"\d\.\d{2,}|\d[eE][+-]?\d", text):
+        problems.append("too many decimals")
+    elif not decimals and re.search(r"\d\.\d", text):
+        problems.append("decimal in a whole number")
+    if percent and re.search(r"\d", text) and "%" not in text:
+        problems.append("share not in percent")
+    if lang == "en":
+        problems += _plural_problems(text)
+    elif re.search(r"[a-zA-Z]{3,}", text):
+        problems.append("English word in a Chinese sentence")
+    return problems
