@@ -55,7 +55,7 @@ class Wording:
     many_en: str = ""     # after any other number ("missed reports")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a cache key per fitted model
 class Typical:
     """The typical person of a stage, from the training rows: stored with the fitted model.
 
@@ -143,28 +143,37 @@ def _trend_sentence(value: float, lang: Lang) -> str:
     return f"{abs(n)} {'more' if n > 0 else 'fewer'} in the last 90 days than in the 90 before"
 
 
+def typical_words(w: Wording, value: Any, typical: Typical | None, lang: Lang) -> str | None:
+    """The stage's typical value as the comparison writes it ("0次", "23%"), or None when unknown.
+
+    For a missing value: the share of the stage without one; for a flag or a category: the share
+    with the person's value; for a number: the median.
+    """
+    if typical is None:
+        return None
+    if is_missing(value):
+        return percent(typical.missing) if typical.missing else None
+    if w.kind in (ValueKind.FLAG, ValueKind.CATEGORY):
+        key = ("1" if bool(value) else "0") if w.kind is ValueKind.FLAG else str(value)
+        return percent(typical.shares[key]) if key in typical.shares else None
+    if typical.median is None or math.isnan(typical.median):
+        return None
+    return number_words(w, typical.median, lang, short=True)
+
+
 def comparison(w: Wording, value: Any, typical: Typical | None, lang: Lang) -> str:
     """"（同阶段一般为0次）" / " (typical: 0)", or "" when the model holds no typical value."""
-    if typical is None:
+    text = typical_words(w, value, typical, lang)
+    if text is None:
         return ""
     zh = lang == "zh"
     if is_missing(value):
-        if typical.missing is None or typical.missing <= 0:
-            return ""
-        share = percent(typical.missing)
-        return f"（同阶段{share}同样无记录）" if zh else f" (as for {share} at this stage)"
-    if w.kind in (ValueKind.FLAG, ValueKind.CATEGORY):
-        key = ("1" if bool(value) else "0") if w.kind is ValueKind.FLAG else str(value)
-        if key not in typical.shares:
-            return ""
-        share = percent(typical.shares[key])
-        if w.kind is ValueKind.FLAG:
-            yes_no = ("是" if bool(value) else "否") if zh else ("yes" if bool(value) else "no")
-            return f"（同阶段{share}为{yes_no}）" if zh else f" ({share} at this stage: {yes_no})"
-        return f"（同阶段{share}为此类）" if zh else f" ({share} at this stage)"
-    if typical.median is None or math.isnan(typical.median):
-        return ""
-    text = number_words(w, typical.median, lang, short=True)
+        return f"（同阶段{text}同样无记录）" if zh else f" (as for {text} at this stage)"
+    if w.kind is ValueKind.FLAG:
+        yes_no = ("是" if bool(value) else "否") if zh else ("yes" if bool(value) else "no")
+        return f"（同阶段{text}为{yes_no}）" if zh else f" ({text} at this stage: {yes_no})"
+    if w.kind is ValueKind.CATEGORY:
+        return f"（同阶段{text}为此类）" if zh else f" ({text} at this stage)"
     return f"（同阶段一般为{text}）" if zh else f" (typical: {text})"
 
 
@@ -234,3 +243,29 @@ def check_sentence(text: str, lang: Lang, *, decimals: bool = False, percent: bo
     elif re.search(r"[a-zA-Z]{3,}", text):
         problems.append("English word in a Chinese sentence")
     return problems
+
+
+def typical_values(frame: Any, names: list[str], kinds: Mapping[str, str]) -> dict[str, Typical]:
+    """The typical value of each feature in ``frame`` (the training rows): median or shares, and share missing.
+
+    ``kinds`` maps a name to the catalog kind ("numeric", "flag" or "categorical").
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = {}
+    for name in names:
+        column = pd.Series(frame[name])
+        n = len(column)
+        present = column.notna()
+        missing = float(1 - present.mean()) if n else None
+        if kinds[name] == "numeric":
+            values = column[present].astype(float)
+            out[name] = Typical(median=float(np.median(values)) if len(values) else None, missing=missing)
+        else:
+            flag = kinds[name] == "flag"
+            keys = [("1" if bool(v) else "0") if flag else str(v) for v in column[present]]
+            counts = pd.Series(keys, dtype=object).value_counts()
+            shares = {str(k): float(c) / n for k, c in counts.items()} if n else {}
+            out[name] = Typical(missing=missing, shares=shares)
+    return out

@@ -17,12 +17,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from features._wording import Typical, ValueKind, Wording, check_sentence, is_missing, render, value_words
+from features._wording import (
+    Typical,
+    ValueKind,
+    Wording,
+    check_sentence,
+    is_missing,
+    render,
+    typical_values,
+    typical_words,
+    value_words,
+)
 from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Lang, Stage
 
 __all__ = [
     "CATALOG", "EVENT_FAMILIES", "PROTECTED_ATTRIBUTES", "FeatureSpec", "Typical", "ValueKind", "Wording",
     "categorical_features", "check_sentence", "features_for", "model_features", "monotone_directions",
+    "stage_typical_values",
 ]
 
 Kind = Literal["numeric", "categorical", "flag"]
@@ -58,6 +69,10 @@ class FeatureSpec:
         if is_missing(value):
             return "无记录" if lang == "zh" else "none recorded"
         return value_words(self.wording, value, lang, label=self._category_label(value))
+
+    def typical_text(self, value: Any, typical: Typical | None, lang: Lang = "en") -> str | None:
+        """The stage's typical value (median, or the share with the person's value) in words, if known."""
+        return typical_words(self.wording, value, typical, lang)
 
     def _category_label(self, value: Any) -> Any:
         if self.kind != "categorical" or is_missing(value):
@@ -266,3 +281,8 @@ def model_features(stage: Stage | str, *, protected_inputs: tuple[str, ...] | li
 def monotone_directions(stage: Stage | str) -> dict[str, int]:
     """The expected direction of each of the stage's features (+1, -1 or 0)."""
     return {n: CATALOG[n].direction for n in features_for(stage)}
+
+
+def stage_typical_values(frame: Any, names: list[str]) -> dict[str, Typical]:
+    """The typical person of the stage in ``frame`` (training rows): median, or share for flags and categories."""
+    return typical_values(frame, names, {n: CATALOG[n].kind for n in names})

@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from features.catalog import CATALOG, features_for
+from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, Typical, model_features, stage_typical_values
 from features.pipeline import category_objects
 from features.vocab import Stage
 
@@ -113,18 +113,32 @@ class Calibrator(BaseEstimator):
 
 
 class StageModel(BaseEstimator):
-    """Calibrated, monotone LightGBM model of one stage (feature frame -> probability)."""
+    """Calibrated, monotone LightGBM model of one stage (feature frame -> probability).
+
+    Sex and household registration (``features.catalog.PROTECTED_ATTRIBUTES``) are inputs only when
+    named in ``protected_inputs``. Fitting also stores the stage's typical person (``typical_``: the
+    median, or the share for flags and categories, of each input in the training rows), so that a
+    served model can word its reasons without the training data.
+    """
 
     def __init__(self, stage: Stage | str, params: BoosterParams = BoosterParams(), *,
-                 calibration: str = "auto", random_state: int = 0):
+                 calibration: str = "auto", random_state: int = 0, protected_inputs: tuple[str, ...] = ()):
         self.stage = stage
         self.params = params
         self.calibration = calibration
         self.random_state = random_state
+        self.protected_inputs = protected_inputs
 
     @property
     def feature_names(self) -> list[str]:
-        return features_for(self.stage)
+        # a model pickled before protected_inputs existed used every stage feature, sex and local included
+        protected = getattr(self, "protected_inputs", PROTECTED_ATTRIBUTES)
+        return model_features(self.stage, protected_inputs=tuple(protected))
+
+    @property
+    def typical(self) -> dict[str, Typical]:
+        """The typical value of each input in the training rows ({} for a model fitted before they were kept)."""
+        return getattr(self, "typical_", {})
 
     def monotone(self) -> list[int]:
         return [CATALOG[n].direction if CATALOG[n].kind != "categorical" else 0 for n in self.feature_names]
@@ -141,6 +155,7 @@ class StageModel(BaseEstimator):
             callbacks=[lgb.early_stopping(self.params.early_stopping, verbose=False)],
         )
         self.best_iteration_ = self.booster_.best_iteration or self.booster_.current_iteration()
+        self.typical_ = stage_typical_values(X, self.feature_names)
         calibrator = Calibrator(self.calibration, random_state=self.random_state)
         self.calibrator_ = calibrator.fit(self.raw_score(X_calib), y_calib)
         return self
@@ -159,6 +174,7 @@ class StageModel(BaseEstimator):
         self.booster_ = lgb.train(self.params.lgb_params(self.monotone(), self.random_state),
                                   lgb.Dataset(X, label=y, free_raw_data=False), num_boost_round=int(rounds))
         self.best_iteration_ = self.booster_.current_iteration()
+        self.typical_ = stage_typical_values(X, self.feature_names)
         calibrator = Calibrator(self.calibration, random_state=self.random_state)
         self.calibrator_ = calibrator.fit(self.raw_score(X_calib), y_calib)
         return self
@@ -211,6 +227,20 @@ class StageModel(BaseEstimator):
         """Calibrated probability of re-offence within the stage's horizon (1-D array)."""
         return self.calibrator_.predict(self.raw_score(X))
 
+    def points_of_risk(self, raw: np.ndarray, contributions: np.ndarray) -> np.ndarray:
+        """Each contribution in percentage points of calibrated risk.
+
+        The change in the calibrated probability when that feature's log-odds contribution is
+        removed and the others are held: ``100 * (calibrate(raw) - calibrate(raw - contribution))``.
+        ``raw`` is the booster's raw score per row, ``contributions`` the rows' log-odds contributions
+        (one column per feature). The calibrator is monotone, so a size has its contribution's sign
+        (or is 0 on a flat step of an isotonic calibrator).
+        """
+        raw = np.asarray(raw, dtype=float).reshape(-1, 1)
+        contributions = np.asarray(contributions, dtype=float)
+        without = self.calibrator_.predict((raw - contributions).ravel()).reshape(contributions.shape)
+        return 100.0 * (self.calibrator_.predict(raw.ravel()).reshape(-1, 1) - without)
+
     def contributions(self, X: pd.DataFrame | np.ndarray, *, index: pd.Index | None = None) -> pd.DataFrame:
         """Exact TreeSHAP contributions in log-odds, one column per feature plus ``base_value``.
 
@@ -237,13 +267,20 @@ class StageModel(BaseEstimator):
 class BaselineModel(BaseEstimator):
     """Regularised logistic regression on the same features (one-hot categoricals, imputed numerics)."""
 
-    def __init__(self, stage: Stage | str, *, C: float = 0.5, random_state: int = 0):
+    def __init__(self, stage: Stage | str, *, C: float = 0.5, random_state: int = 0,
+                 protected_inputs: tuple[str, ...] = ()):
         self.stage = stage
         self.C = C
         self.random_state = random_state
+        self.protected_inputs = protected_inputs
+
+    @property
+    def feature_names(self) -> list[str]:
+        protected = getattr(self, "protected_inputs", PROTECTED_ATTRIBUTES)
+        return model_features(self.stage, protected_inputs=tuple(protected))
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> BaselineModel:
-        names = features_for(self.stage)
+        names = self.feature_names
         cats = [n for n in names if CATALOG[n].kind == "categorical"]
         nums = [n for n in names if n not in cats]
         prep = ColumnTransformer([
@@ -257,6 +294,6 @@ class BaselineModel(BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
-        names = features_for(self.stage)
+        names = self.feature_names
         cats = [n for n in names if CATALOG[n].kind == "categorical"]
         return np.asarray(self.pipeline_.predict_proba(X[names].astype({c: object for c in cats}))[:, 1])

@@ -14,6 +14,7 @@ order and the first that holds decides (``reason="rule"``); otherwise the band d
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import operator
@@ -65,7 +66,12 @@ class TierPolicyError(ValueError):
 
 @dataclass(frozen=True)
 class TierDecision:
-    """The band and tier of one assessment and why the tier was chosen."""
+    """The band and tier of one assessment and why the tier was chosen.
+
+    ``tier`` is the effective tier (after the mandatory rules), ``tier_by_risk`` the band's tier.
+    When a time-limited rule decided (``rule_days_after_start`` set), ``then`` is the decision
+    that follows once the rule has lapsed (the next rule that holds, else the band).
+    """
 
     band: Band
     tier: Tier
@@ -74,6 +80,19 @@ class TierDecision:
     rule_text_zh: str | None
     rule_text_en: str | None
     policy_version: str
+    tier_by_risk: Tier = Tier.ORDINARY
+    rule_days_after_start: int | None = None
+    then: TierDecision | None = None
+
+    def rule_text(self, lang: str) -> str:
+        """The deciding rule's text in ``lang`` ("" when the band decided)."""
+        return (self.rule_text_zh if lang == "zh" else self.rule_text_en) or ""
+
+    def rule_until(self, supervision_start: dt.date) -> dt.date | None:
+        """The last day a time-limited rule applies to a person who started on ``supervision_start``."""
+        if self.rule_days_after_start is None:
+            return None
+        return supervision_start + dt.timedelta(days=self.rule_days_after_start - 1)
 
 
 class Condition(BaseModel):
@@ -116,8 +135,16 @@ class Condition(BaseModel):
         return [] if self.always else [self]
 
 
+class TimeLimit(BaseModel):
+    """How long a time-limited rule applies: up to (not including) ``days_after_start`` days after the start."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days_after_start: int = Field(gt=0, le=3660)
+
+
 class Rule(BaseModel):
-    """A mandatory strict rule: an id, its text in both languages and its condition."""
+    """A mandatory strict rule: an id, its text in both languages, its condition and an optional time limit."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -125,6 +152,7 @@ class Rule(BaseModel):
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
     condition: Condition
+    time_limit: TimeLimit | None = None
 
 
 class StagePolicy(BaseModel):
@@ -230,10 +258,10 @@ class TierPolicy(BaseModel):
             One feature row (dict or Series keyed by catalog feature names).
         """
         band = self.band(stage, probability)
-        for rule in self.stage(stage).rules:
-            if _holds(rule.condition, features):
-                return self._decision(stage, band, rule)
-        return self._decision(stage, band, None)
+        holding = [rule for rule in self.stage(stage).rules if _holds(rule.condition, features)]
+        first = holding[0] if holding else None
+        lasting = next((rule for rule in holding if rule.time_limit is None), None)
+        return self._decision(stage, band, first, lasting)
 
     def decide_frame(self, stage: Stage | str, probabilities: np.ndarray,
                      features: pd.DataFrame | Mapping[str, Any]) -> list[TierDecision]:
@@ -250,22 +278,35 @@ class TierPolicy(BaseModel):
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"probability of row {i} is {p[i]!r}, not in [0, 1]")
         band_idx = np.searchsorted([sp.medium_from, sp.high_from], p, side="right")
-        rule_idx = np.full(len(p), -1)
+        rule_idx, lasting_idx = np.full(len(p), -1), np.full(len(p), -1)
         for i in range(len(sp.rules) - 1, -1, -1):  # the first rule that holds wins
-            rule_idx[_mask(sp.rules[i].condition, features)] = i
-        cache: dict[tuple[int, int], TierDecision] = {}
+            holds = _mask(sp.rules[i].condition, features)
+            rule_idx[holds] = i
+            if sp.rules[i].time_limit is None:
+                lasting_idx[holds] = i
+        cache: dict[tuple[int, int, int], TierDecision] = {}
         out = []
-        for key in zip(band_idx.tolist(), rule_idx.tolist(), strict=True):
+        for key in zip(band_idx.tolist(), rule_idx.tolist(), lasting_idx.tolist(), strict=True):
             if key not in cache:
-                cache[key] = self._decision(stage, _BANDS[key[0]], sp.rules[key[1]] if key[1] >= 0 else None)
+                rule, lasting = (sp.rules[i] if i >= 0 else None for i in key[1:])
+                cache[key] = self._decision(stage, _BANDS[key[0]], rule, lasting)
             out.append(cache[key])
         return out
 
-    def _decision(self, stage: Stage | str, band: Band, rule: Rule | None) -> TierDecision:
-        if rule is not None:
-            return TierDecision(band, Tier.STRICT, "rule", rule.id, rule.zh, rule.en, self.version)
-        tier = Tier.STRICT if band in self.stage(stage).strict_bands else Tier.ORDINARY
-        return TierDecision(band, tier, "band", None, None, None, self.version)
+    def tier_by_risk(self, stage: Stage | str, band: Band) -> Tier:
+        """The tier of ``band`` at ``stage`` (before any mandatory rule)."""
+        return Tier.STRICT if band in self.stage(stage).strict_bands else Tier.ORDINARY
+
+    def _decision(self, stage: Stage | str, band: Band, rule: Rule | None, lasting: Rule | None = None) -> TierDecision:
+        """The decision of ``rule`` (None: the band); a time-limited rule's ``then`` is ``lasting``'s decision."""
+        by_risk = self.tier_by_risk(stage, band)
+        if rule is None:
+            return TierDecision(band, by_risk, "band", None, None, None, self.version, by_risk)
+        then, days = None, None
+        if rule.time_limit is not None:
+            days = rule.time_limit.days_after_start
+            then = self._decision(stage, band, lasting if lasting is not rule else None)
+        return TierDecision(band, Tier.STRICT, "rule", rule.id, rule.zh, rule.en, self.version, by_risk, days, then)
 
 
 def _check_probability(probability: float) -> float:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.json_schema import JsonDict, JsonValue
 
 from features.vocab import (
+    INTAKE_FLAGS,
     Education,
     Employment,
     EventType,
@@ -51,7 +52,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
 
-def _flag(zh: str, en: str) -> Any:
+def _flag(name: str) -> Any:
+    """The field of an intake flag, described with the vocabulary's labels (features.vocab.INTAKE_FLAGS)."""
+    zh, en = INTAKE_FLAGS[name]
     return Field(description=f"{en} ({zh}), known at intake")
 
 
@@ -75,12 +78,12 @@ class PersonRecord(_Strict):
     supervision_end: dt.date
     prior_convictions: int = Field(ge=0, le=200)
     prior_supervisions: int = Field(ge=0, le=100)
-    flag_mental_illness: bool = _flag("心理问题或精神疾病", "psychological problems or mental illness")
-    flag_serious_illness: bool = _flag("严重疾病或残疾", "serious illness or disability")
-    flag_three_withouts: bool = _flag("三无人员", "'three withouts': no home, no relatives, no job")
-    flag_gang: bool = _flag("涉黑涉恶关联", "gang involvement")
-    flag_drug_use: bool = _flag("吸毒史", "history of drug use")
-    flag_abscond_tendency: bool = _flag("脱管倾向", "tendency to abscond")
+    flag_mental_illness: bool = _flag("flag_mental_illness")
+    flag_serious_illness: bool = _flag("flag_serious_illness")
+    flag_three_withouts: bool = _flag("flag_three_withouts")
+    flag_gang: bool = _flag("flag_gang")
+    flag_drug_use: bool = _flag("flag_drug_use")
+    flag_abscond_tendency: bool = _flag("flag_abscond_tendency")
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> PersonRecord:
@@ -155,29 +158,53 @@ class Coded(BaseModel):
     label: str
 
 
-class Reason(BaseModel):
-    """One feature's share in the score, in words."""
+POINTS_DEFINITION = (
+    "size of the reason in percentage points of risk: the calibrated probability minus the calibrated "
+    "probability with this feature's log-odds contribution removed (every other contribution held), "
+    "times 100, rounded to 0.1. It has the sign of the contribution (0 where the calibration is flat); the "
+    "sizes of several reasons do not add up to the probability, because calibration is not linear")
 
-    feature: str = Field(description="catalog feature name")
-    label: str
-    value: float | str | bool | None = Field(description="the person's value of the feature")
-    value_text: str
-    contribution: float = Field(description="TreeSHAP contribution on the log-odds scale")
+
+class Reason(BaseModel):
+    """One feature's share in the score, in words and in percentage points of risk."""
+
+    feature: str = Field(description="catalog feature name", examples=["report_missed_90d"])
+    label: str = Field(description="the feature's name in the requested language",
+                       examples=["未按时报到或迟到次数（近90天）"])
+    value: float | str | bool | None = Field(description="the person's value of the feature (null: missing)",
+                                             examples=[3.0])
+    value_text: str = Field(description="the value in natural units", examples=["3次"])
+    typical_text: str | None = Field(None, description="the typical value of the stage in the training rows "
+                                     "(median, or share for flags and categories), in words", examples=["0次"])
+    points: float | None = Field(None, description=POINTS_DEFINITION, examples=[3.2])
+    contribution: float = Field(description="TreeSHAP contribution on the log-odds scale (for auditors; the "
+                                "stored explanation keeps every feature's)", examples=[0.41])
     direction: Literal["raises", "lowers"]
-    text: str = Field(description="plain-language sentence from the catalog's template")
+    text: str = Field(description="the sentence a caseworker reads: the factor, the person's value and the "
+                      "stage's typical value", examples=["近90天未按时报到或迟到3次（同阶段一般为0次）"])
 
 
 class TierOut(BaseModel):
-    """The management tier and why it was chosen."""
+    """The effective management tier, the tier by risk, and why they differ (design.md, "Tiers")."""
 
-    tier: Coded
+    tier: Coded = Field(description="the effective tier, after the mandatory rules")
     basis: Literal["band", "rule"] = Field(description="band: the model's risk band decided; rule: a mandatory rule")
-    rule_id: str | None = None
+    rule_id: str | None = Field(None, description="the mandatory rule that decided the effective tier",
+                                examples=["first_two_months"])
     text: str = Field(description="the reason for the tier, in words")
+    tier_by_risk: Coded | None = Field(None, description="the band's tier, before any mandatory rule (absent "
+                                       "from answers stored before it was given)")
+    rule_until: dt.date | None = Field(None, description="for a time-limited rule: the last day it applies")
+    tier_after_rule: Coded | None = Field(None, description="for a time-limited rule: the tier from the day after "
+                                          "rule_until (the next rule that holds, else the tier by risk)")
 
 
 class ExplanationSummary(BaseModel):
-    """How to read the contributions: base value plus all contributions is the booster's raw score."""
+    """How to read the contributions: base value plus all contributions is the booster's raw score.
+
+    The calibration maps the raw score to the probability; a reason's ``points`` are the change
+    in that probability when its contribution is taken out of the raw score.
+    """
 
     scale: Literal["log-odds"] = "log-odds"
     base_value: float

@@ -9,7 +9,12 @@ pass, so one person gets the same answer alone or in a batch.
 
 Explanations are exact TreeSHAP contributions of the booster on the log-odds scale (LightGBM's
 ``pred_contrib``): base value + contributions = raw score, which the calibrator maps to the
-probability. LightGBM handles categorical features natively, so each catalog feature is one model
+probability. A reason's size is given in percentage points of risk (``StageModel.points_of_risk``:
+the calibrated probability minus the calibrated probability without that contribution); the
+log-odds and the base value stay in the stored explanation for auditors. Reasons compare the
+person's value with the stage's typical value stored with the model, and never name a protected
+attribute (sex, household registration), even when a deployment made it a model input.
+LightGBM handles categorical features natively, so each catalog feature is one model
 column and its contribution is that column's (the columns that make up a feature are just one);
 :class:`Scorer` refuses a model with a column that is not a catalog feature.
 """
@@ -26,11 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalog import CATALOG, format_value
+from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, Typical
 from features.pipeline import category_values, feature_columns
 from features.schema import PERSON_COLUMNS
-from features.vocab import Lang, Stage
-from models.tier_policy import Band, TierDecision, TierPolicy
+from features.vocab import Labelled, Lang, Stage
+from models.tier_policy import TierDecision, TierPolicy
+from models.tier_wording import tier_text
 from serving.model_store import ServedModel
 from serving.schemas import Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut
 
@@ -100,13 +106,15 @@ class Scorer:
         M = model.matrix(X)
         # The probability comes from the booster's own raw score, not the sum of the contributions: that
         # sum's last digit depends on the batch's shape, and one person must get the same answer in any batch.
-        prob = model.predict_proba(M)
+        raw = model.raw_score(M)
+        prob = model.calibrator_.predict(raw)
         contrib = model.contribution_matrix(M)
         base, contributions = contrib[:, -1], contrib[:, :-1]
+        points = model.points_of_risk(raw, contributions).tolist()
         decisions = self.policy.decide_frame(served.stage, prob, X)
         before, on_day = _event_counts(events, assessments)
         now = dt.datetime.now(dt.UTC)
-        names = model.feature_names
+        names, typical = model.feature_names, model.typical
         values = np.empty((len(requests), len(names)), dtype=object)
         for k, name in enumerate(names):
             values[:, k] = category_values(X[name])
@@ -117,55 +125,42 @@ class Scorer:
         raw_score = (base + contributions.sum(axis=1)).tolist()
         probability, base_value = prob.tolist(), base.tolist()
         model_ref = ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag)
-        coded: dict[tuple[Any, str], Coded] = {}  # stage and band labels, shared by the answers
-
-        def code(value: Stage | Band, lang: Lang) -> Coded:
-            if (value, lang) not in coded:
-                coded[value, lang] = Coded(code=value.value, label=value.label(lang))
-            return coded[value, lang]
-
         results = []
         for j, req in enumerate(requests):
             decision, lang = decisions[j], req.lang
             assessment = Assessment(
-                assessment_id=str(uuid.uuid4()), person_id=req.person.person_id, stage=code(served.stage, lang),
+                assessment_id=str(uuid.uuid4()), person_id=req.person.person_id, stage=_coded(served.stage, lang),
                 as_of=req.assessment_date, lang=lang, probability=probability[j],
-                horizon_months=served.horizon_months, band=code(decision.band, lang),
-                tier=self._tier(served.stage, decision, probability[j], lang),
-                reasons=reasons(names, contribution_rows[j], value_rows[j], lang, order=order[j]),
+                horizon_months=served.horizon_months, band=_coded(decision.band, lang),
+                tier=self._tier(served.stage, decision, probability[j], lang, req.person.supervision_start),
+                reasons=reasons(names, contribution_rows[j], value_rows[j], lang, order=order[j],
+                                points=points[j], typical=typical),
                 explanation=ExplanationSummary(base_value=base_value[j], raw_score=raw_score[j],
                                                calibration=model.calibrator_.method_),
                 model=model_ref, policy_version=decision.policy_version, events_used=int(before[j]),
                 events_on_as_of=int(on_day[j]), assessed_at=now)
             explanation = {"base_value": base_value[j], "raw_score": raw_score[j], "probability": probability[j],
                            "scale": "log-odds", "features": dict(zip(names, stored_values[j], strict=True)),
-                           "contributions": dict(zip(names, contribution_rows[j], strict=True))}
+                           "contributions": dict(zip(names, contribution_rows[j], strict=True)),
+                           "points_of_risk": dict(zip(names, points[j], strict=True))}
             results.append(Scored(req, assessment, explanation))
         return results
 
-    def _tier(self, stage: Stage, decision: TierDecision, probability: float, lang: Lang) -> TierOut:
-        tier = Coded(code=decision.tier.value, label=decision.tier.label(lang))
-        if decision.reason == "rule":
-            text = decision.rule_text_zh if lang == "zh" else decision.rule_text_en
-            return TierOut(tier=tier, basis="rule", rule_id=decision.rule_id, text=text or "")
-        band_range = _band_range(self.policy, stage, decision.band)
-        if lang == "zh":
-            text = (f"模型风险概率{probability:.1%}，属{decision.band.zh}风险（{band_range}），"
-                    f"按风险等级定为{decision.tier.zh}")
-        else:
-            text = (f"model probability {probability:.1%} is in the {decision.band.en} band ({band_range}): "
-                    f"{decision.tier.en} tier by band")
-        return TierOut(tier=tier, basis="band", text=text)
+    def _tier(self, stage: Stage, decision: TierDecision, probability: float, lang: Lang,
+              supervision_start: dt.date) -> TierOut:
+        """The effective tier, the tier by risk and, for a time-limited rule, its last day and the tier after it."""
+        until = decision.rule_until(supervision_start)
+        then = decision.then.tier if decision.then is not None and until is not None else None
+        return TierOut(tier=_coded(decision.tier, lang), basis=decision.reason, rule_id=decision.rule_id,
+                       text=tier_text(self.policy, stage, decision, probability=probability, lang=lang, until=until),
+                       tier_by_risk=_coded(decision.tier_by_risk, lang), rule_until=until,
+                       tier_after_rule=None if then is None else _coded(then, lang))
 
 
-def _band_range(policy: TierPolicy, stage: Stage, band: Band) -> str:
-    """The probabilities of ``band`` at ``stage``, e.g. ``10%-25%``."""
-    sp = policy.stage(stage)
-    if band is Band.LOW:
-        return f"< {sp.medium_from:.0%}"
-    if band is Band.HIGH:
-        return f">= {sp.high_from:.0%}"
-    return f"{sp.medium_from:.0%}-{sp.high_from:.0%}"
+@functools.lru_cache(maxsize=64)
+def _coded(value: Labelled, lang: Lang) -> Coded:
+    """A controlled value with its label (one shared, frozen instance per value and language)."""
+    return Coded(code=value.value, label=value.label(lang))
 
 
 def request_tables(requests: Sequence[ScoreRequest]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -201,17 +196,22 @@ def _column(values: list[Any], *, date: bool = False) -> np.ndarray:
 
 
 def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], lang: Lang, *,
-            order: Sequence[int] | None = None) -> list[Reason]:
+            order: Sequence[int] | None = None, points: Sequence[float] | None = None,
+            typical: Mapping[str, Typical] | None = None) -> list[Reason]:
     """The top reasons of one assessment: up to four raising the risk, then up to two lowering it.
 
-    ``contributions`` and ``values`` are the person's, feature by feature in the order of ``names``;
-    ``order`` is the features by contribution, largest first (``np.argsort(-contributions,
-    kind="stable")``), when the caller has it for a whole batch.
+    ``contributions`` (log-odds), ``values`` and ``points`` (percentage points of risk) are the
+    person's, feature by feature in the order of ``names``; ``order`` is the features by
+    contribution, largest first (``np.argsort(-contributions, kind="stable")``), when the caller has
+    it for a whole batch; ``typical`` the stage's typical values stored with the model. A protected
+    attribute is never a reason.
     """
     if order is None:
         order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
-    raising = [k for k in order[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
-    lowering = [k for k in order[:-MAX_LOWERING - 1:-1] if contributions[k] < -MIN_CONTRIBUTION]
+    shown = [k for k in order if names[k] not in PROTECTED_ATTRIBUTES]
+    raising = [k for k in shown[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
+    lowering = [k for k in shown[:-MAX_LOWERING - 1:-1] if contributions[k] < -MIN_CONTRIBUTION]
+    typical = typical or {}
     out = []
     for k in [*raising, *lowering]:
         value, contribution = values[k], float(contributions[k])
@@ -220,19 +220,21 @@ def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequen
                 value = None
             elif value == 0.0:  # -0.0 and 0.0 are one cache key: answer 0.0 for both
                 value = 0.0
-        label, plain, value_text, text = _phrase(names[k], value, lang)
+        label, plain, value_text, typical_text, text = _phrase(names[k], value, lang, typical.get(names[k]))
         out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text,
+                          typical_text=typical_text, points=None if points is None else round(points[k], 1),
                           contribution=contribution, direction="raises" if contribution > 0 else "lowers",
                           text=text))
     return out
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _phrase(name: str, value: Any, lang: Lang) -> tuple[str, float | str | bool | None, str, str]:
-    """Label, JSON value, value in words and sentence of one feature value (values repeat a lot)."""
+def _phrase(name: str, value: Any, lang: Lang,
+            typical: Typical | None) -> tuple[str, float | str | bool | None, str, str | None, str]:
+    """Label, JSON value, value in words, typical value in words and sentence of one value (values repeat a lot)."""
     spec = CATALOG[name]
-    value_text = format_value(spec, value, lang)
-    return spec.label(lang), _plain(value, spec.kind), value_text, spec.sentence(value_text, lang)
+    return (spec.label(lang), _plain(value, spec.kind), spec.value_text(value, lang),  # type: ignore[arg-type]
+            spec.typical_text(value, typical, lang), spec.describe(value, lang, typical=typical))  # type: ignore[arg-type]
 
 
 def _event_counts(events: Mapping[str, Any], assessments: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ def write(tmp_path: Path, data: dict) -> Path:
 
 
 def test_packaged_policy_loads(policy):
-    assert policy.version == "2026.11-1"
+    assert policy.version == "2026.12-1"
     assert Tier.STRICT.zh == "严管" and Tier.ORDINARY.zh == "普管" and Band.HIGH.zh == "高"
     assert Tier.STRICT.label("en") == "strict" and Band.MEDIUM.label("zh") == "中" and Tier("ordinary") is Tier.ORDINARY
 
@@ -248,3 +248,31 @@ def test_not_yaml(tmp_path):
     path.write_text("version: [unclosed\n", encoding="utf-8")
     with pytest.raises(TierPolicyError, match="not valid YAML"):
         TierPolicy.load(path)
+
+
+@pytest.mark.parametrize(("p", "by_risk"), [(0.05, Tier.ORDINARY), (0.5, Tier.STRICT)])
+def test_intake_rule_is_time_limited_and_names_the_tier_that_follows(policy, p, by_risk):
+    import datetime as dt
+
+    decision = policy.decide("intake", p, {"offence": "theft", "flag_gang": 0.0})
+    assert decision.tier is Tier.STRICT and decision.rule_id == "first_two_months"
+    assert decision.tier_by_risk is by_risk and decision.band is policy.band("intake", p)
+    assert decision.rule_until(dt.date(2024, 3, 1)) == dt.date(2024, 4, 30)  # 61 days: 1 March to 30 April
+    assert decision.then is not None and decision.then.reason == "band" and decision.then.tier is by_risk
+
+
+def test_after_a_time_limited_rule_a_lasting_rule_still_holds(policy):
+    row = {**QUIET_MIDTERM, "days_since_start": 20.0, "grade_unqualified_n": 1.0}
+    first_two = policy.decide("midterm", 0.01, {**row, "grade_unqualified_n": 0.0})
+    assert first_two.rule_id == "first_two_months" and first_two.then.tier is Tier.ORDINARY
+    both = policy.decide("midterm", 0.01, row)
+    assert both.rule_id == "unqualified_grade" and both.rule_days_after_start is None and both.then is None
+    assert both.tier_by_risk is Tier.ORDINARY
+    frame = pd.DataFrame([row, {**row, "grade_unqualified_n": 0.0}])
+    assert policy.decide_frame("midterm", np.array([0.01, 0.01]), frame) == [both, first_two]
+
+
+def test_a_bad_time_limit_is_refused(tmp_path, raw_policy):
+    raw_policy["stages"]["intake"]["rules"][-1]["time_limit"] = {"days_after_start": 0}
+    with pytest.raises(TierPolicyError, match="intake.*first_two_months"):
+        TierPolicy.load(write(tmp_path, raw_policy))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, model_validator
@@ -41,6 +42,8 @@ class TrainConfig(BaseModel):
     # rounds (times (n_train + n_valid) / n_train with ``refit_scale_rounds``, at most ``max_rounds``)
     refit_on_valid: bool = False
     refit_scale_rounds: bool = True
+    # sex and household registration are not model inputs unless listed here (design.md, "Protected attributes")
+    protected_inputs: list[Literal["sex", "local"]] = Field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path | None = None) -> TrainConfig:

@@ -66,7 +66,8 @@ def _search(frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int
     rows = []
     for point in config.search.grid[: config.search.budget]:
         params = BoosterParams(**{**config.booster, **point})
-        model = StageModel(frame.stage, params, calibration=config.calibration, random_state=seed).fit(
+        model = StageModel(frame.stage, params, calibration=config.calibration, random_state=seed,
+                           protected_inputs=tuple(config.protected_inputs)).fit(
             tr.X, tr.y, X_valid=va.X, y_valid=va.y, X_calib=ca.X, y_calib=ca.y)
         raw = model.raw_score(va.X)
         loss = log_loss(va.y, 1 / (1 + np.exp(-raw)), labels=[0, 1])
@@ -122,5 +123,6 @@ def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int
     fit_rows = np.isin(parts, ["train", "valid"])
     if config.refit_on_valid:
         chosen.update(_refit(model, frame, parts, config))
-    baseline = BaselineModel(frame.stage, **config.baseline).fit(frame.X[fit_rows], frame.y[fit_rows])
+    baseline = BaselineModel(frame.stage, **config.baseline, protected_inputs=tuple(config.protected_inputs)).fit(
+        frame.X[fit_rows], frame.y[fit_rows])
     return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
