@@ -40,7 +40,7 @@ from evaluation._calibration import (
     calibration_slope_intercept,
     expected_calibration_error,
 )
-from evaluation._card import model_card
+from evaluation._card import model_card, with_gate_decision
 from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics
 from evaluation._metrics import classification_metrics, threshold_metrics
 from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
@@ -62,4 +62,5 @@ __all__ = [
     "nij_fairness_adjusted",
     "plot_evaluation",
     "threshold_metrics",
+    "with_gate_decision",
 ]

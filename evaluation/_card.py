@@ -3,13 +3,70 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 from evaluation._markdown import fairness_section, figures_section, fmt, performance_section, table
 from evaluation._report import EvaluationReport
+from features.catalog import CATALOG, PROTECTED_ATTRIBUTES
 
 log = logging.getLogger(__name__)
+
+INTENDED_USE = [
+    "A score informs a decision; it does not make it. The caseworker decides the management tier, within "
+    "the tier policy's mandatory rules, and a departure from the model is recorded with a written reason.",
+    "For community-corrections staff assessing people under supervision at the stage named above, on "
+    "records like those it was trained on.",
+]
+NOT_FOR = [
+    "deciding a sentence, parole, revocation or any other legal outcome;",
+    "assessing people outside community supervision, or at a stage other than the one named above;",
+    "a decision without a caseworker's review, or as the only ground for a stricter tier;",
+    "comparing or ranking offices, caseworkers or groups of people.",
+]
+
+
+def _inputs_lines(inputs: Sequence[str], protected_inputs: Sequence[str]) -> list[str]:
+    """The model's inputs and, for each protected attribute, whether it is one."""
+    rows = [[name, CATALOG[name].en, CATALOG[name].zh] for name in inputs]
+    lines = ["## Inputs", "", f"{len(inputs)} features (features/catalog.py):", "",
+             *table(["feature", "meaning", "含义"], rows), "", "## Protected attributes", ""]
+    for name in PROTECTED_ATTRIBUTES:
+        spec = CATALOG[name]
+        if name in protected_inputs:
+            lines.append(f"- **{spec.en} ({spec.zh}, `{name}`): a model input**, turned on in the model settings "
+                         "(`protected_inputs` in models/params.yaml). It is never shown to a caseworker as a reason.")
+        else:
+            lines.append(f"- {spec.en} ({spec.zh}, `{name}`): excluded, not a model input. It is kept in the records "
+                         "and used for the fairness and calibration tables below.")
+    return [*lines, ""]
+
+
+def _policy_lines(policy: Any, stage: str) -> list[str]:
+    """The tier policy version, this stage's cut-offs and mandatory rules (``policy``: a TierPolicy)."""
+    sp = policy.stage(stage)
+    lines = ["## Tier policy", "", f"Policy version **{policy.version}** (models/tier_policy.yaml). Bands: low "
+             f"< {sp.medium_from:.0%} ≤ medium < {sp.high_from:.0%} ≤ high; strict by risk: "
+             f"{', '.join(b.value for b in sp.strict_bands)}. Mandatory strict rules, first that holds applies:", ""]
+    for rule in sp.rules:
+        limit = f" (time-limited: {rule.time_limit.days_after_start} days after the start)" if rule.time_limit else ""
+        lines.append(f"- `{rule.id}`: {rule.en} / {rule.zh}{limit}")
+    return [*lines, ""]
+
+
+def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
+    if gate is None:
+        return ["## Promotion gate", "", "Not yet applied: `riskctl promote` judges this version against the "
+                "champion and records the decision on the version (tag `gate_decision`).", ""]
+    verdict = "promoted to champion" if gate.get("promoted") else "not promoted (challenger)"
+    lines = ["## Promotion gate", "", f"Decision: **{verdict}** (gate version {gate.get('gate_version')}, "
+             f"against champion {gate.get('against') or 'none'}).", ""]
+    for c in gate.get("criteria", []):
+        lines.append(f"- {'pass' if c.get('passed') else 'FAIL'}: {c.get('message') or json.dumps(c, default=str)}")
+    return [*lines, ""]
 
 
 def _data_lines(*, data_description: str, period: str, label_definition: str,
@@ -27,6 +84,16 @@ def _data_lines(*, data_description: str, period: str, label_definition: str,
     ]
 
 
+def with_gate_decision(card: str, gate: Mapping[str, Any]) -> str:
+    """A card's text with its "Promotion gate" section replaced by ``gate``'s decision."""
+    lines, section = card.split("\n"), gate_lines(gate)
+    if "## Promotion gate" not in lines:
+        return card.rstrip("\n") + "\n\n" + "\n".join(section)
+    start = lines.index("## Promotion gate")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join([*lines[:start], *section, *lines[end:]])
+
+
 def model_card(
     *,
     name: str,
@@ -41,6 +108,11 @@ def model_card(
     report: EvaluationReport,
     limits: list[str],
     out_path: Path,
+    inputs: Sequence[str] | None = None,
+    protected_inputs: Sequence[str] = (),
+    data_kind: Literal["synthetic", "real"] | None = None,
+    policy: Any = None,
+    gate: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a Markdown model card for one (registered) model version.
 
@@ -66,6 +138,16 @@ def model_card(
         Known limits, one sentence each.
     out_path : Path
         File to write (its folder is created if needed).
+    inputs : sequence of str, optional
+        The model's input features; with it the card lists them and the protected attributes.
+    protected_inputs : sequence of str
+        The protected attributes (sex, local) the model settings made inputs.
+    data_kind : "synthetic" or "real", optional
+        Whether the training data are synthetic or real records.
+    policy : TierPolicy, optional
+        The tier policy the model serves under (version, cut-offs, mandatory rules).
+    gate : mapping, optional
+        The promotion gate's decision (``gate_decision`` tag); None: not yet applied.
 
     Returns
     -------
@@ -86,10 +168,14 @@ def model_card(
         f"Estimates the probability of a new offence within the horizon of the {stage} "
         "assessment, to support a caseworker's choice of management tier. It does not replace "
         "the caseworker's judgement, the mandatory strict rules or a recorded override.", "",
-        *_data_lines(data_description=data_description, period=period,
+        *[f"- {line}" for line in INTENDED_USE], "", "Not for:", "", *[f"- {line}" for line in NOT_FOR], "",
+        *(_inputs_lines(inputs, protected_inputs) if inputs is not None else []),
+        *_data_lines(data_description=(f"{data_kind}: " if data_kind else "") + data_description, period=period,
                      label_definition=label_definition, n_train=n_train, n_test=n_test,
                      n_censored=n_censored),
-        *performance_section(report.columns(), threshold),
+        *(_policy_lines(policy, stage) if policy is not None else []),
+        *gate_lines(gate),
+        *performance_section(report.columns(), threshold, strict_in_effect=report.meta.get("share_strict_in_effect")),
     ]
     if report.groups is not None:
         lines += fairness_section(report.groups)

@@ -23,7 +23,7 @@ LABELS = {
     "ece": "expected calibration error",
     "calibration_slope": "calibration slope (ideal 1)",
     "calibration_intercept": "calibration intercept (ideal 0)",
-    "share_flagged": "share flagged (strict tier)",
+    "share_flagged": "share flagged by risk (strict by band)",
     "precision": "precision",
     "recall": "recall (share of re-offenders flagged)",
     "fpr": "false-positive rate",
@@ -62,8 +62,13 @@ def metrics_table(columns: Mapping[str, Mapping[str, float]], keys: Sequence[str
     return table(["metric", *columns], rows)
 
 
-def performance_section(columns: Mapping[str, Mapping[str, float]], threshold: float | None) -> list[str]:
-    """Overall metrics, then the metrics at the strict-tier cut-off."""
+def performance_section(columns: Mapping[str, Mapping[str, float]], threshold: float | None, *,
+                        strict_in_effect: float | None = None) -> list[str]:
+    """Overall metrics, then the metrics at the strict-tier cut-off and the share strict in effect.
+
+    ``strict_in_effect`` is the share of the rows whose effective tier is strict once the mandatory
+    rules apply (a rule makes a person strict whatever the score), beside the share flagged by risk.
+    """
     lines = ["## Overall metrics", "", *metrics_table(columns, PROBABILITY_KEYS), ""]
     if "baseline" in columns:
         lines += ["*baseline*: a transparent model's probabilities on the same rows.", ""]
@@ -73,7 +78,17 @@ def performance_section(columns: Mapping[str, Mapping[str, float]], threshold: f
     if threshold is not None:
         lines += [f"## At the strict-tier cut-off (flag when p ≥ {threshold:g})", "",
                   *metrics_table(columns, THRESHOLD_KEYS), ""]
+    if strict_in_effect is not None:
+        flagged = columns.get("model", {}).get("share_flagged")
+        lines += [f"Two shares of strict: **flagged by risk {fmt_share(flagged)}** (the band's tier) and "
+                  f"**strict in effect {fmt_share(strict_in_effect)}** (after the tier policy's mandatory rules, "
+                  "e.g. everyone in the first two months of supervision).", ""]
     return lines
+
+
+def fmt_share(value: float | None) -> str:
+    """A share as a percentage with one decimal (n/a when unknown)."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.1%}"
 
 
 def fairness_section(groups: GroupReport) -> list[str]:

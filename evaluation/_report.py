@@ -95,7 +95,8 @@ class EvaluationReport:
         title = self.meta.get("title") or "Evaluation report"
         lines = [f"# {title}", ""]
         lines += [f"- **{k}**: {fmt(v)}" for k, v in self.meta.items() if k != "title"] + [""]
-        lines += performance_section(self.columns(), self.meta.get("threshold"))
+        lines += performance_section(self.columns(), self.meta.get("threshold"),
+                                     strict_in_effect=self.meta.get("share_strict_in_effect"))
         if self.groups is not None:
             lines += fairness_section(self.groups)
         lines += figures_section(self.figures, base_dir)

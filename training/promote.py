@@ -17,7 +17,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from evaluation import classification_metrics, group_metrics
+from evaluation import classification_metrics, group_metrics, with_gate_decision
 from features.settings import Settings, get_settings
 from features.vocab import Stage
 from models.pyfunc import load_stage_model
@@ -114,9 +114,11 @@ def promote(stage: Stage | str, *, version: str | None = None, settings: Setting
     alias = settings.champion_alias if promoted else settings.challenger_alias
     client.set_registered_model_alias(name, alias, version)
     decision = GateDecision(stage.value, name, version, promoted, alias, champion_version, criteria)
-    client.set_model_version_tag(name, version, "gate_decision", json.dumps(
-        {"promoted": promoted, "gate_version": gate.version, "against": champion_version,
-         "criteria": [asdict(c) for c in criteria]}, default=float))
+    record = {"promoted": promoted, "gate_version": gate.version, "against": champion_version,
+              "criteria": [asdict(c) for c in criteria]}
+    client.set_model_version_tag(name, version, "gate_decision", json.dumps(record, default=float))
+    if mv.description:  # the model card: its "Promotion gate" section now gives the decision
+        client.update_model_version(name, version, description=with_gate_decision(mv.description, record))
     log.info(decision.describe())
     return decision
 

@@ -110,20 +110,25 @@ def log_stage_fit(fit: StageFit, *, settings: Settings | None = None, data_descr
     groups = test.meta[[c for c in ("sex", "age_band", "local", "offence", "supervision_type") if c in test.meta]]
     shap_png = shap_summary_png(fit.model, test.X, out_dir / "shap_summary.png")
     oracle = test.meta["oracle"].to_numpy() if "oracle" in test.meta else None
+    strict_in_effect = strict_share(policy, stage, prob, test.X)
     report = evaluate(test.y, prob, groups=groups, threshold=threshold, oracle_prob=oracle, baseline_prob=base_prob,
                       out_dir=out_dir, title=f"{settings.model_name(stage)} ({stage.label('en')})",
-                      meta={"stage": stage.value, **fit.frame.counts, "policy_version": policy.version},
+                      meta={"stage": stage.value, **fit.frame.counts, "policy_version": policy.version,
+                            "share_strict_in_effect": strict_in_effect,
+                            "protected_inputs": ", ".join(fit.config.protected_inputs) or "none"},
                       extra_figures=[shap_png])
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage.value}-lgbm") as run:
         mlflow.set_tags({"stage": stage.value, "model_kind": "lightgbm", "baseline_run_id": baseline_run,
                          "config_version": fit.config.version, "policy_version": policy.version,
                          "data": data_description})
         mlflow.log_params({**{k: v for k, v in fit.chosen.items()}, "seed": fit.seed,
+                           "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
                            "temporal_split": fit.config.split.temporal, "horizon_months": fit.frame.horizon_months,
                            "calibration": fit.model.calibrator_.method_, "strict_cutoff": threshold,
                            **{f"n_{k}": v for k, v in fit.frame.counts.items()},
                            **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")}})
         mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
+        mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
         if report.groups is not None:
             mlflow.log_metric("test_largest_fpr_gap", report.groups.largest_fpr_gap)
         if report.oracle:
@@ -137,13 +142,23 @@ def log_stage_fit(fit: StageFit, *, settings: Settings | None = None, data_descr
             period=_period(fit), label_definition=f"new offence within {fit.frame.horizon_months:g} months after the "
             f"{stage.label('en')} date (re-offence dated in [D, D+H))", n_train=int((fit.parts != "test").sum()),
             n_test=len(test.y), n_censored=fit.frame.counts.get("censored", 0), report=report,
-            limits=_limits(fit), out_path=out_dir / "model_card.md")
+            limits=_limits(fit), out_path=out_dir / "model_card.md", inputs=fit.model.feature_names,
+            protected_inputs=fit.config.protected_inputs, policy=policy,
+            data_kind="synthetic" if "oracle" in fit.frame.meta else "real")
         mlflow.log_artifact(str(card), artifact_path="model_card")
         MlflowClient().update_model_version(settings.model_name(stage), version, description=card.read_text())
     metrics = {**report.metrics, "largest_fpr_gap": report.groups.largest_fpr_gap if report.groups else None}
     log.info("%s: registered %s version %s", stage.value, settings.model_name(stage), version)
     return TrainedVersion(stage.value, settings.model_name(stage), version, run.info.run_id, baseline_run,
                           metrics, out_dir)
+
+
+def strict_share(policy: TierPolicy, stage, prob: np.ndarray, X: pd.DataFrame) -> float:
+    """The share of rows whose effective tier is strict under ``policy`` (mandatory rules included)."""
+    if len(prob) == 0:
+        return float("nan")
+    decisions = policy.decide_frame(stage, prob, X)
+    return float(np.mean([d.tier.value == "strict" for d in decisions]))
 
 
 def _log_model(fit: StageFit, settings: Settings, X_test: pd.DataFrame, prob: np.ndarray) -> str:
