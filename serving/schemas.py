@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonDict, JsonValue
+from pydantic_core import PydanticCustomError
 
 from features.vocab import (
     INTAKE_FLAGS,
@@ -88,12 +89,18 @@ class PersonRecord(_Strict):
     @model_validator(mode="after")
     def _dates_in_order(self) -> PersonRecord:
         if self.supervision_start <= self.birth_date:
-            raise ValueError(f"person.supervision_start {self.supervision_start} is not after "
-                             f"person.birth_date {self.birth_date}")
+            raise _date_order("person.supervision_start", self.supervision_start, "person.birth_date", self.birth_date)
         if self.supervision_end <= self.supervision_start:
-            raise ValueError(f"person.supervision_end {self.supervision_end} is not after "
-                             f"person.supervision_start {self.supervision_start}")
+            raise _date_order("person.supervision_end", self.supervision_end, "person.supervision_start",
+                              self.supervision_start)
         return self
+
+
+def _date_order(later: str, later_date: dt.date, earlier: str, earlier_date: dt.date) -> PydanticCustomError:
+    """A refused date order; the error type and context let the service word it in the caller's language."""
+    return PydanticCustomError("date_order", "{later} {later_date} is not after {earlier} {earlier_date}",
+                               {"later": later, "later_date": str(later_date), "earlier": earlier,
+                                "earlier_date": str(earlier_date)})
 
 
 class EventRecord(_Strict):
@@ -123,14 +130,18 @@ class ScoreRequest(_Strict):
     def _point_in_time(self) -> ScoreRequest:
         p, as_of = self.person, self.assessment_date
         if not p.supervision_start <= as_of <= p.supervision_end:
-            raise ValueError(f"as_of {as_of} is outside the supervision term "
-                             f"{p.supervision_start} to {p.supervision_end}")
+            raise PydanticCustomError("as_of_outside_term", "as_of {as_of} is outside the supervision term "
+                                      "{start} to {end}", {"as_of": str(as_of), "start": str(p.supervision_start),
+                                                           "end": str(p.supervision_end)})
         for i, event in enumerate(self.events):
+            where = {"field": f"events[{i}].date", "date": str(event.date)}
             if event.date < p.birth_date:
-                raise ValueError(f"events[{i}].date {event.date} is before person.birth_date {p.birth_date}")
+                raise PydanticCustomError("event_before_birth", "{field} {date} is before person.birth_date "
+                                          "{birth_date}", {**where, "birth_date": str(p.birth_date)})
             if event.date > as_of:
-                raise ValueError(f"events[{i}].date {event.date} is after as_of {as_of}: events after the "
-                                 "assessment date are refused (point-in-time rule)")
+                raise PydanticCustomError("event_after_as_of", "{field} {date} is after as_of {as_of}: events after "
+                                          "the assessment date are refused (point-in-time rule)",
+                                          {**where, "as_of": str(as_of)})
         return self
 
     @property
@@ -261,7 +272,7 @@ class OverrideRequest(_Strict):
     @classmethod
     def _written(cls, reason: str) -> str:
         if len(reason.strip()) < 5:
-            raise ValueError("a written reason of at least 5 characters is required")
+            raise PydanticCustomError("reason_too_short", "a written reason of at least 5 characters is required")
         return reason.strip()
 
 

@@ -43,6 +43,7 @@ from serving.schemas import Assessment, Coded, ExplanationSummary, ModelRef, Rea
 MAX_RAISING = 4
 MAX_LOWERING = 2
 MIN_CONTRIBUTION = 1e-6  # contributions smaller than this (in log-odds) are not shown as reasons
+MIN_POINTS = 0.05  # nor those that move the calibrated risk by less than this (percentage points: shown as 0.0)
 
 
 class NoModelError(LookupError):
@@ -204,11 +205,12 @@ def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequen
     person's, feature by feature in the order of ``names``; ``order`` is the features by
     contribution, largest first (``np.argsort(-contributions, kind="stable")``), when the caller has
     it for a whole batch; ``typical`` the stage's typical values stored with the model. A protected
-    attribute is never a reason.
+    attribute is never a reason, nor a feature whose size rounds to 0.0 percentage points.
     """
     if order is None:
         order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
-    shown = [k for k in order if names[k] not in PROTECTED_ATTRIBUTES]
+    shown = [k for k in order if names[k] not in PROTECTED_ATTRIBUTES
+             and (points is None or abs(points[k]) >= MIN_POINTS)]
     raising = [k for k in shown[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
     lowering = [k for k in shown[:-MAX_LOWERING - 1:-1] if contributions[k] < -MIN_CONTRIBUTION]
     typical = typical or {}

@@ -36,6 +36,7 @@ from bentoml.models import BentoModel
 from features.settings import get_settings
 from features.vocab import Stage
 from models.tier_policy import TierPolicy
+from serving._refusals import LocalisedRefusalMiddleware
 from serving.audit import AuditRecord, AuditStore
 from serving.auth import Permission, Principal, load_or_create
 from serving.combine import Combiner
@@ -165,6 +166,9 @@ class RiskService:
 
 
 cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS)  # see __init__
+# refusals in the caller's language (lang=zh: Chinese messages, the same field paths)
+cast(Any, RiskService).add_asgi_middleware(LocalisedRefusalMiddleware, models={
+    "/score": ScoreRequest, "/score_batch": BatchRequest, "/override": OverrideRequest})
 
 
 def tune_garbage_collector() -> None:

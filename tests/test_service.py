@@ -207,6 +207,36 @@ def test_bad_input_is_refused_with_the_field_and_nothing_stored(client, home, bo
     assert audit_count(home) == before
 
 
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize("case", list(_bad_requests({"person": {}, "events": []})))
+def test_a_refusal_with_lang_zh_is_in_chinese_with_the_same_field_paths(client, home, bodies, case):
+    body, _ = _bad_requests(bodies[Stage.MIDTERM][1])[case]
+    before = audit_count(home)
+    english = client.post("/score", json=dict(body, lang="en"), headers=headers("caseworker"))
+    chinese = client.post("/score", json=dict(body, lang="zh"), headers=headers("caseworker"))
+    assert english.status_code == chinese.status_code == 400
+    en, zh = english.json(), chinese.json()
+    assert [(d["loc"], d["type"]) for d in zh["detail"]] == [(d["loc"], d["type"]) for d in en["detail"]]
+    assert _has_chinese(zh["error"]) and all(_has_chinese(d["msg"]) for d in zh["detail"])
+    assert not _has_chinese(english.text)
+    batch = client.post("/score_batch", json={"records": [dict(bodies[Stage.MIDTERM][2], lang="zh"),
+                                                          dict(body, lang="zh")]}, headers=headers("caseworker"))
+    assert batch.status_code == 400 and all(d["loc"][:2] == ["records", 1] for d in batch.json()["detail"])
+    assert all(_has_chinese(d["msg"]) for d in batch.json()["detail"])
+    assert audit_count(home) == before
+
+
+def test_an_override_refusal_follows_accept_language(client):
+    body = {"assessment_id": "x", "tier": "lenient", "reason": "ok"}
+    zh = client.post("/override", json=body, headers={**headers("caseworker"), "Accept-Language": "zh-CN"})
+    assert zh.status_code == 400 and {tuple(d["loc"]) for d in zh.json()["detail"]} == {("tier",), ("reason",)}
+    assert "取值不在允许范围内，应为：strict、ordinary" in zh.text and "至少应有5个字符" in zh.text
+    assert "Input should be" in client.post("/override", json=body, headers=headers("caseworker")).text
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
