@@ -322,12 +322,13 @@ def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
 _SHOWN = {
     "zh": {"head": "{stage} {person}（评估日 {as_of}）：{months:g}个月内再犯概率 {p:.1%}，"
                    "风险等级{band}，管理等级{tier}（{why}）",
-           "raises": "↑", "lowers": "↓", "size": "对数几率 {c:+.3f}",
+           "raises": "↑", "lowers": "↓", "size": "风险{pts:+.1f}个百分点", "log_odds": "对数几率 {c:+.3f}",
            "model": "模型 {name} 第{version}版，评估编号 {id}"},
     "en": {"head": "{stage} {person} as of {as_of}: probability {p:.1%} of a new offence within {months:g} months, "
                    "{band} band, tier {tier} ({why})",
-           "raises": "+", "lowers": "-", "size": "{c:+.3f} log-odds", "model": "model {name} version {version}, "
-                                                                              "assessment {id}"},
+           "raises": "+", "lowers": "-", "size": "{pts:+.1f} percentage points of risk",
+           "log_odds": "{c:+.3f} log-odds",
+           "model": "model {name} version {version}, assessment {id}"},
 }
 
 
@@ -337,8 +338,10 @@ def show_assessment(a: dict[str, Any], *, lang: str = "zh") -> None:
     console.print(words["head"].format(stage=a["stage"]["label"], person=a["person_id"], as_of=a["as_of"],
                                        months=a["horizon_months"], p=a["probability"], band=a["band"]["label"],
                                        tier=a["tier"]["tier"]["label"], why=a["tier"]["text"]))
-    for r in a["reasons"]:
-        console.print(f"  {words[r['direction']]} {r['text']}  ({words['size'].format(c=r['contribution'])})")
+    for r in a["reasons"]:  # answers stored before the sizes in points of risk carry log-odds only
+        size = (words["size"].format(pts=r["points"]) if r.get("points") is not None
+                else words["log_odds"].format(c=r["contribution"]))
+        console.print(f"  {words[r['direction']]} {r['text']}  ({size})")
     console.print("  " + words["model"].format(name=a["model"]["name"], version=a["model"]["version"],
                                                id=a["assessment_id"]))
 

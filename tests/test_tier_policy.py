@@ -274,5 +274,5 @@ def test_after_a_time_limited_rule_a_lasting_rule_still_holds(policy):
 
 def test_a_bad_time_limit_is_refused(tmp_path, raw_policy):
     raw_policy["stages"]["intake"]["rules"][-1]["time_limit"] = {"days_after_start": 0}
-    with pytest.raises(TierPolicyError, match="intake.*first_two_months"):
+    with pytest.raises(TierPolicyError, match=r"intake.*first_two_months"):
         TierPolicy.load(write(tmp_path, raw_policy))

@@ -9,6 +9,11 @@ baseline). Then, per split, the total training time of the three stages.
 scaled: those rounds times (n_train + n_valid) / n_train); ``--save DIR`` writes each stage's test
 rows (label, oracle, model and baseline probabilities) to DIR for paired comparisons.
 Targets (issue 3): AUC within 0.01 of the oracle's, ECE <= 0.02; all three stages < 5 minutes.
+
+``--protected compare`` instead fits every stage twice on the same person-random split, with sex and
+household registration as model inputs (the models before issue 12) and without them (the default
+since), and prints test AUC, Brier and ECE per stage overall, within sex and within household
+registration, side by side.
 """
 
 from __future__ import annotations
@@ -39,15 +44,25 @@ def main() -> None:
     parser.add_argument("--refit", choices=["config", "off", "same", "scaled"], default="config",
                         help="refit on train + valid after the search (default: as models/params.yaml says)")
     parser.add_argument("--save", type=Path, help="write each stage's test rows and probabilities here")
+    parser.add_argument("--protected", choices=["config", "compare"], default="config",
+                        help="compare: fit with and without sex and local as inputs, metrics overall and per group")
+    parser.add_argument("--budget", type=int, help="grid points tried by the search (default: models/params.yaml)")
     args = parser.parse_args()
     config = TrainConfig.load()
     if args.refit != "config":
         config = config.model_copy(update={"refit_on_valid": args.refit != "off",
                                            "refit_scale_rounds": args.refit == "scaled"})
+    if args.budget is not None:
+        config.search.budget = args.budget
     refit = "off" if not config.refit_on_valid else ("scaled" if config.refit_scale_rounds else "same")
     started = time.perf_counter()
     tables = generate_cohort(CohortConfig(persons=args.persons, seed=args.seed))
     generated = time.perf_counter() - started
+    if args.protected == "compare":
+        print(f"persons={args.persons:,} seed={args.seed} params={config.version} budget={config.search.budget} "
+              f"generated in {generated:.1f} s")
+        compare_protected(tables, config)
+        return
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"persons={args.persons:,} seed={args.seed} params={config.version} "
           f"refit={refit} num_threads={config.booster.get('num_threads', 1)} cpus={os.cpu_count()} "
@@ -94,6 +109,28 @@ def main() -> None:
               f"excluded): {train_total:.1f} s (target < {TARGET_SECONDS:.0f} s: {verdict})")
         print(f"accuracy targets ({name} split): " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
     print(f"\nwall time of the whole benchmark (generation, features, fits): {time.perf_counter() - started:.1f} s")
+
+
+def compare_protected(tables, config: TrainConfig) -> None:
+    """Test AUC / Brier / ECE per stage, overall and within sex and residence, with and without them as inputs."""
+    from evaluation import classification_metrics
+
+    variants = {"with sex+local": ["sex", "local"], "without": []}
+    print("stage    inputs          group            n      AUC     Brier   ECE")
+    for stage in Stage:
+        frame = make_stage_frame(tables, stage)
+        for name, protected in variants.items():
+            fit = fit_stage(frame, config=config.model_copy(update={"protected_inputs": protected}), temporal=False)
+            test = fit.part("test")
+            prob = fit.model.predict_proba(test.X)
+            groups = {"all": slice(None)}
+            for column in ("sex", "local"):
+                for value in sorted(test.meta[column].astype(str).unique()):
+                    groups[f"{column}={value}"] = (test.meta[column].astype(str) == value).to_numpy()
+            for group, rows in groups.items():
+                m = classification_metrics(test.y[rows], prob[rows])
+                print(f"{stage.value:8s} {name:15s} {group:14s} {len(test.y[rows]):6d}  "
+                      f"{m['roc_auc']:.4f}  {m['brier']:.4f}  {m['ece']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
