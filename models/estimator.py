@@ -239,7 +239,7 @@ class StageModel(BaseEstimator):
         raw = np.asarray(raw, dtype=float).reshape(-1, 1)
         contributions = np.asarray(contributions, dtype=float)
         without = self.calibrator_.predict((raw - contributions).ravel()).reshape(contributions.shape)
-        return 100.0 * (self.calibrator_.predict(raw.ravel()).reshape(-1, 1) - without)
+        return np.asarray(100.0 * (self.calibrator_.predict(raw.ravel()).reshape(-1, 1) - without), dtype=float)
 
     def contributions(self, X: pd.DataFrame | np.ndarray, *, index: pd.Index | None = None) -> pd.DataFrame:
         """Exact TreeSHAP contributions in log-odds, one column per feature plus ``base_value``.

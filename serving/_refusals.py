@@ -93,9 +93,9 @@ def localised_body(model: type[BaseModel], raw: bytes) -> dict[str, Any] | None:
         model.model_validate_json(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        detail = [{"type": e["type"], "loc": list(e["loc"]), "msg": message_zh(e)} for e in errors]
-        return {"error": f"请求被拒绝：{len(errors)}处输入无效。" + "；".join(d["msg"] for d in detail[:3]),
-                "detail": detail}
+        messages = [message_zh(e) for e in errors]
+        detail = [{"type": e["type"], "loc": list(e["loc"]), "msg": m} for e, m in zip(errors, messages, strict=True)]
+        return {"error": f"请求被拒绝：{len(errors)}处输入无效。" + "；".join(messages[:3]), "detail": detail}
     return None
 
 

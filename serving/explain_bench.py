@@ -46,7 +46,7 @@ def _checker():
 
 def _failing(answers, check, kinds: dict[str, list[bool]]) -> tuple[int, list[str]]:
     """Answers with any failing sentence, and a few examples."""
-    bad, examples = 0, []
+    bad, examples = 0, list[str]()
     for a in answers:
         found = []
         for r in a.reasons:

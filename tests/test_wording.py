@@ -57,6 +57,7 @@ def test_every_feature_and_kind_of_value_reads_right(name, value, lang):
        missing=st.floats(0, 1))
 def test_any_number_reads_right(name, lang, number, median, missing):
     spec = CATALOG[name]
+    value: object
     if spec.kind != "numeric" and number is not None and math.isnan(number):
         number = None
     if spec.kind == "categorical":
