@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sqlite3
@@ -342,6 +343,18 @@ def test_openapi_page_lists_every_endpoint_with_schemas(client):
         assert "requestBody" in op and "200" in op["responses"]
     schemas = spec["components"]["schemas"]
     assert any("example" in s for s in schemas.values())
+    text = json.dumps(spec, ensure_ascii=False)  # the answer's new parts document themselves
+    for needle in ("percentage points of risk", "log-odds contribution removed", "tier_by_risk", "rule_until",
+                   "tier_after_rule", "同阶段一般为0次"):
+        assert needle in text, needle
+
+
+def test_intake_flag_fields_read_their_labels_from_the_vocabulary():
+    from features.vocab import INTAKE_FLAGS
+    from serving.schemas import PersonRecord
+
+    for name, (zh, en) in INTAKE_FLAGS.items():
+        assert PersonRecord.model_fields[name].description == f"{en} ({zh}), known at intake"
 
 
 def test_person_record_carries_every_canonical_person_column():
