@@ -235,8 +235,8 @@ def _phrase(name: str, value: Any, lang: Lang,
             typical: Typical | None) -> tuple[str, float | str | bool | None, str, str | None, str]:
     """Label, JSON value, value in words, typical value in words and sentence of one value (values repeat a lot)."""
     spec = CATALOG[name]
-    return (spec.label(lang), _plain(value, spec.kind), spec.value_text(value, lang),  # type: ignore[arg-type]
-            spec.typical_text(value, typical, lang), spec.describe(value, lang, typical=typical))  # type: ignore[arg-type]
+    return (spec.label(lang), _plain(value, spec.kind), spec.value_text(value, lang),
+            spec.typical_text(value, typical, lang), spec.describe(value, lang, typical=typical))
 
 
 def _event_counts(events: Mapping[str, Any], assessments: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -185,7 +185,7 @@ def test_registry_round_trip_and_gate_refuses_a_worse_model(tables, small_config
     assert "FAIL" in refused.describe()
     from mlflow.tracking import MlflowClient
 
-    card = MlflowClient().get_model_version(settings.model_name(Stage.INTAKE), v2.version).description
+    card = MlflowClient().get_model_version(settings.model_name(Stage.INTAKE), v2.version).description or ""
     assert "Decision: **not promoted (challenger)**" in card and "- FAIL: AUC" in card  # the gate, in the card
     assert "`sex`): excluded, not a model input" in card and "synthetic: " in card and "first_two_months" in card
     report = (tmp_path / "r2" / "report.md").read_text()
