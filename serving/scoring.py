@@ -209,10 +209,8 @@ def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequen
     """
     if order is None:
         order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
-    shown = [k for k in order if names[k] not in PROTECTED_ATTRIBUTES
-             and (points is None or abs(points[k]) >= MIN_POINTS)]
-    raising = [k for k in shown[:MAX_RAISING] if contributions[k] > MIN_CONTRIBUTION]
-    lowering = [k for k in shown[:-MAX_LOWERING - 1:-1] if contributions[k] < -MIN_CONTRIBUTION]
+    raising = _top(order, names, contributions, points, MAX_RAISING, sign=1.0)
+    lowering = _top(order[::-1], names, contributions, points, MAX_LOWERING, sign=-1.0)
     typical = typical or {}
     out = []
     for k in [*raising, *lowering]:
@@ -223,10 +221,27 @@ def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequen
             elif value == 0.0:  # -0.0 and 0.0 are one cache key: answer 0.0 for both
                 value = 0.0
         label, plain, value_text, typical_text, text = _phrase(names[k], value, lang, typical.get(names[k]))
-        out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text,
-                          typical_text=typical_text, points=None if points is None else round(points[k], 1),
-                          contribution=contribution, direction="raises" if contribution > 0 else "lowers",
-                          text=text))
+        out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text, typical_text=typical_text,
+                          points=None if points is None else round(points[k], 1), contribution=contribution,
+                          direction="raises" if contribution > 0 else "lowers", text=text))
+    return out
+
+
+def _top(order: Sequence[int], names: Sequence[str], contributions: Sequence[float],
+         points: Sequence[float] | None, n: int, *, sign: float) -> list[int]:
+    """The first ``n`` features of ``order`` that may be shown: past the threshold, not protected, not 0.0 points.
+
+    ``order`` runs from the largest contribution in the direction ``sign`` (+1 raising, -1 lowering).
+    """
+    out: list[int] = []
+    for k in order:
+        if sign * contributions[k] <= MIN_CONTRIBUTION:
+            break
+        if names[k] in PROTECTED_ATTRIBUTES or (points is not None and abs(points[k]) < MIN_POINTS):
+            continue
+        out.append(k)
+        if len(out) == n:
+            break
     return out
 
 
