@@ -19,6 +19,7 @@ person) are vectorised pandas and report in the same shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,12 @@ PERSON_COLUMNS = [
 EVENT_COLUMNS = ["person_id", "date", "event_type", "value"]
 OUTCOME_COLUMNS = ["person_id", "reoffence_date", "revocation_date", "followup_end"]
 MAX_PROBLEMS_SHOWN = 20
+#: Plausible dates of any record: far inside the 64-bit nanosecond range of pandas (1677 to 2262), so
+#: that no date arithmetic overflows, and wide enough for every real supervision record.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+#: Plausible age at the start of supervision, in years.
+MIN_AGE_YEARS, MAX_AGE_YEARS = 12, 110
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,8 @@ def _rmtree(path: Path) -> None:
 
 
 def _date_column(nullable: bool = False) -> pa.Column:
-    return pa.Column("datetime64[ns]", nullable=nullable, coerce=True)
+    bounds = pa.Check.in_range(pd.Timestamp(EARLIEST_DATE), pd.Timestamp(LATEST_DATE), name="plausible_date")
+    return pa.Column("datetime64[ns]", bounds, nullable=nullable, coerce=True)
 
 
 def _category_column(vocab) -> pa.Column:
@@ -204,6 +212,8 @@ def _describe(check: str, value) -> str:
         return "required value is missing"
     if check.startswith("field_uniqueness") or check == "unique":
         return f"duplicate id {value!r}"
+    if check == "plausible_date":
+        return f"date {value!r} is outside the plausible range {EARLIEST_DATE} to {LATEST_DATE}"
     if check.startswith("coerce_dtype") or check.startswith("dtype"):
         return f"cannot read {value!r} as {check.split('(')[-1].rstrip(')')}"
     return f"{check} failed for {value!r}"
@@ -232,6 +242,11 @@ def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.Da
 
 def _date_order_problems(persons: pd.DataFrame) -> list[Problem]:
     problems = []
+    age = (persons["supervision_start"] - persons["birth_date"]).dt.days / 365.25
+    for row in persons.index[((age < MIN_AGE_YEARS) | (age > MAX_AGE_YEARS)).to_numpy()]:
+        problems.append(Problem("persons", int(row), persons.at[row, "person_id"], "birth_date",
+                                f"age at supervision_start would be {age.at[row]:.1f} years, outside "
+                                f"{MIN_AGE_YEARS} to {MAX_AGE_YEARS}"))
     for later, earlier in (("supervision_start", "birth_date"), ("supervision_end", "supervision_start")):
         for row in persons.index[(persons[later] <= persons[earlier]).to_numpy()]:
             problems.append(Problem("persons", int(row), persons.loc[row, "person_id"], later,

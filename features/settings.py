@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     audit_url: str | None = Field(None, description="SQLAlchemy URL of the audit store; default SQLite under home")
     auth_file: Path | None = Field(None, description="token configuration; default <home>/auth.json")
     max_batch: int = Field(5000, description="largest batch the service accepts")
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest request body the service reads "
+                                "(bytes); a larger one is refused with 413 before it is parsed")
+    signing_key_file: Path | None = Field(None, description="Ed25519 private key of the audit checkpoints "
+                                          "(PEM, mode 0600); default <home>/keys/checkpoint-ed25519.pem")
+    checkpoint_dir: Path | None = Field(None, description="append-only folder of signed audit checkpoints; "
+                                        "default <home>/checkpoints")
+    checkpoint_interval_s: float = Field(300.0, ge=0, description="seconds between signed checkpoints of the "
+                                         "audit chains in each service worker (0: only on demand and at shutdown)")
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
@@ -54,6 +62,12 @@ class Settings(BaseSettings):
 
     def resolved_auth_file(self) -> Path:
         return self.auth_file or self.home / "auth.json"
+
+    def resolved_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.home / "keys" / "checkpoint-ed25519.pem"
+
+    def resolved_checkpoint_dir(self) -> Path:
+        return self.checkpoint_dir or self.home / "checkpoints"
 
 
 def get_settings(**overrides) -> Settings:

@@ -17,16 +17,20 @@ Serialised appends. A per-URL process lock plus one transaction that reads the c
 inserts: ``BEGIN IMMEDIATE`` on SQLite (serialises writers across processes, readers go on in
 WAL), ``SELECT ... FOR UPDATE`` of the head row on PostgreSQL.
 
-Limits. The hashes are not keyed: someone with write access who rewrites a row, every later row
-and the head consistently is not detected by :meth:`~AuditStore.verify` alone. Copy
-:meth:`~AuditStore.head` somewhere they cannot write (an auditor's log, a daily report) and
-compare later copies with it.
+Signed checkpoints. The hashes are not keyed: someone with write access who rewrites a row, every
+later row and the head consistently is not detected by the chain alone. :mod:`serving.checkpoints`
+signs each chain's head with an Ed25519 key kept outside the database, and :meth:`AuditStore.verify`
+and :func:`verify_trail` check the chains against those signed heads (``expect``): an edited and
+rehashed record, records deleted from the end, and (for a stopped service) records appended after
+the last checkpoint are breaks. A record inserted in the middle is named itself: the genuine record
+after it still links to the one before it.
 
 Person ids. The raw person id is never stored: the ``person_key`` column is HMAC-SHA256(secret,
 person_id), and in both the request and the response every value under a key named
 ``person_id`` (at any depth, e.g. ``request["person"]["person_id"]``) is replaced by its key
-before storing. ``response_json`` is otherwise exactly what was returned (as pydantic's JSON
-would show it: NaN and infinities as null).
+before storing. The service hands the answer over as the JSON bytes it sends, and ``response_json``
+is byte for byte what the client received except that each ``person_id`` value is its key (put the
+raw id back in place of the key and the SHA-256 equals that of the client's copy).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from features.vocab import Stage
 from models.tier_policy import Tier
+from serving.files import ensure_private_sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +184,7 @@ class VerifyResult:
     checked: int
     first_broken: str | None = None
     problem: str | None = None
+    heads: dict[str, tuple[int, str]] | None = None  # the chain heads of the snapshot checked
 
 
 class AuditStore:
@@ -304,21 +310,14 @@ class AuditStore:
             rows = conn.execute(select(chain_head.c.chain, chain_head.c.length, chain_head.c.last_hash))
             return {chain: (length, last) for chain, length, last in rows}
 
-    def verify(self) -> VerifyResult:
-        """Walk both chains in one consistent snapshot and report the first break."""
-        checked = 0
-        with self._engine.connect() as conn:
-            if not self._sqlite:
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                heads = {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
-                for chain in _CHAINS:
-                    n, broken, problem = _walk(conn, chain, heads.get(chain))
-                    checked += n
-                    if problem:
-                        logger.warning("audit chain broken at %s: %s", broken, problem)
-                        return VerifyResult(False, checked, broken, f"{chain}: {problem}")
-        return VerifyResult(True, checked)
+    def verify(self, *, expect: Expectations | None = None, allow_newer: bool = True) -> VerifyResult:
+        """Walk both chains in one consistent snapshot and report the first break.
+
+        ``expect`` holds the heads of signed checkpoints (:mod:`serving.checkpoints`): a record whose
+        hash differs from a signed one, fewer records than signed, or (without ``allow_newer``) more
+        records than the latest checkpoint signed, is a break.
+        """
+        return _verify_engine(self._engine, expect=expect or {}, allow_newer=allow_newer)
 
     # ------------------------------------------------------------------ internals
     @contextmanager
@@ -350,7 +349,7 @@ class AuditStore:
             stage=Stage(rec["stage"]).value, model_name=str(rec["model_name"]),
             model_version=str(rec["model_version"]), policy_version=str(rec["policy_version"]),
             request_json=_canonical_keyed(rec["request"], key_of),
-            response_json=_canonical_keyed(rec["response"], key_of),
+            response_json=_answer_keyed(rec["response"], key_of),
             explanation_json=_canonical_keyed(rec["explanation"], key_of),
             actor=str(rec["actor"] or ""))
 
@@ -381,30 +380,108 @@ class AuditStore:
         return [AuditRecord(**r, overrides=tuple(found.get(r["assessment_id"], ()))) for r in rows]
 
 
-def _walk(conn: Connection, chain: str, head: tuple[int, str] | None) -> tuple[int, str | None, str | None]:
-    """Check one chain: (records checked, first broken, problem)."""
+#: For each chain, seq -> (record_hash, what signed it): the heads of signed checkpoints (serving.checkpoints).
+Expectations = Mapping[str, Mapping[int, tuple[str, str]]]
+_FOLLOWS_KEPT = 4096  # recent links remembered to name an inserted record
+
+
+def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Mapping[int, tuple[str, str]],
+          *, allow_newer: bool) -> tuple[int, str | None, str | None]:
+    """Check one chain: (records checked, first broken, problem).
+
+    ``expect`` holds signed heads (seq -> hash); records after the last one are accepted only with
+    ``allow_newer`` (a running service appends after its latest checkpoint; a stopped one must not).
+    """
     table, id_col = _CHAINS[chain]
     stmt = select(table).order_by(table.c.seq)
     if table is overrides:
         stmt = select(table, assessments.c.seq.label("_assessment_seq")).outerjoin(
             assessments, overrides.c.assessment_id == assessments.c.assessment_id).order_by(table.c.seq)
     prev, n, names = GENESIS, 0, [str(c.name) for c in table.columns]  # str, not quoted_name: see _record_hash
+    follows: dict[str, str] = {}  # record hash -> id of the record linked after it
+    unsigned: str | None = None  # first record after the last checkpoint that matched
+    signed_to = 0
     for row in conn.execute(stmt.execution_options(yield_per=1000)).mappings():
         rid, stored = row[id_col], {name: row[name] for name in names}
         if row["seq"] != n + 1:
             return n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)"
         if row["prev_hash"] != prev:
+            if row["prev_hash"] in follows:  # it links past the records before it: those were inserted
+                forged = follows[row["prev_hash"]]
+                return n, forged, (f"record {forged} was inserted: the record after it ({rid}, seq {n + 1}) "
+                                   "links to the record before it")
             return n, rid, "prev_hash does not link to the record before (row deleted, inserted or reordered)"
         if _record_hash(stored) != row["record_hash"]:
             return n, rid, "content does not match record_hash (row edited)"
         if table is overrides and row["_assessment_seq"] is None:
             return n, rid, f"its assessment {row['assessment_id']} is missing"
-        prev, n = row["record_hash"], n + 1
+        follows[prev] = rid
+        if len(follows) > _FOLLOWS_KEPT:
+            del follows[next(iter(follows))]
+        prev, n, unsigned = row["record_hash"], n + 1, unsigned or rid
+        if n in expect:
+            signed_hash, signer = expect[n]
+            if signed_hash != prev:
+                return n, unsigned, (f"records seq {signed_to + 1} to {n} were rewritten: {signer} signed record "
+                                     f"seq {n} as {signed_hash[:16]}..., the store has {prev[:16]}...")
+            unsigned, signed_to = None, n
     if head is None or tuple(head) != (n, prev):
         length = head[0] if head else 0
         return n, f"{chain} seq {min(n, length) + 1}", (
             f"chain head records {length} rows, found {n} (rows deleted from the end or head altered)")
+    last_signed = max(expect, default=0)
+    if n < last_signed:
+        return n, f"{chain} seq {n + 1}", (f"{expect[last_signed][1]} signed {last_signed} records, the store has "
+                                           f"{n} (records deleted from the end, head rewritten)")
+    if n > last_signed and expect and not allow_newer:
+        return n, unsigned, (f"{n - last_signed} record(s) after seq {last_signed} are not covered by "
+                             f"{expect[last_signed][1]} (appended after it)")
     return n, None, None
+
+
+def _verify_engine(engine: Engine, *, expect: Expectations, allow_newer: bool) -> VerifyResult:
+    checked = 0
+    with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            heads = {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
+            for chain in _CHAINS:
+                n, broken, problem = _walk(conn, chain, heads.get(chain), expect.get(chain, {}),
+                                           allow_newer=allow_newer)
+                checked += n
+                if problem:
+                    logger.warning("audit chain broken at %s: %s", broken, problem)
+                    return VerifyResult(False, checked, broken, f"{chain}: {problem}", heads)
+    return VerifyResult(True, checked, heads=heads)
+
+
+def verify_trail(url: str, *, expect: Expectations | None = None, allow_newer: bool = False) -> VerifyResult:
+    """Verify the audit store at ``url`` without the service and without its secret (read only).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``url`` names a SQLite file that does not exist (nothing is created).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        raise FileNotFoundError(f"no audit store at {parsed.database}")
+    engine = _make_engine(url, create=False)
+    try:
+        return _verify_engine(engine, expect=expect or {}, allow_newer=allow_newer)
+    finally:
+        engine.dispose()
+
+
+def read_head(url: str) -> dict[str, tuple[int, str]]:
+    """Length and last hash of each chain of the store at ``url``, read only."""
+    engine = _make_engine(url, create=False)
+    try:
+        with engine.connect() as conn:
+            return {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
+    finally:
+        engine.dispose()
 
 
 def _uuid_or_none(value: Any) -> str | None:
@@ -462,14 +539,31 @@ def _canonical_keyed(obj: Any, key_of: Any) -> str:
     return _keyed_text(text, obj, key_of)
 
 
-def _keyed_text(text: str, obj: Any, key_of: Any) -> str:
-    """``text``, the compact JSON of ``obj``, with each ``person_id`` string value keyed in place."""
+def _answer_keyed(answer: Any, key_of: Any) -> str:
+    """The stored form of an answer. Given as the JSON text (str or bytes) the client received, it is
+    stored as those very bytes with only each ``person_id`` string value replaced by its key; given
+    as an object, as its canonical JSON (keyed)."""
+    if not isinstance(answer, (str, bytes)):
+        return _canonical_keyed(answer, key_of)
+    text = answer.decode("utf-8") if isinstance(answer, bytes) else answer
+
+    def refuse() -> str:
+        raise ValueError("an answer's person_id must be a JSON string or null")
+
+    return _keyed_text(text, None, key_of, general=refuse)
+
+
+def _keyed_text(text: str, obj: Any, key_of: Any, *, general: Any = None) -> str:
+    """``text``, the compact JSON of ``obj``, with each ``person_id`` string value keyed in place.
+
+    A non-string person id takes ``general()`` (default: the canonical walk of ``obj``).
+    """
     parts, pos, found = [], 0, text.find(_PERSON_ID_KEY)
     while found >= 0:
         start = found + len(_PERSON_ID_KEY)
         if found > 0 and text[found - 1] in "{," and not text.startswith("null", start):
             if text[start] != '"':
-                return _canonical(_jsonable(obj, key_of))
+                return general() if general else _canonical(_jsonable(obj, key_of))
             # typeshed's json.decoder stub omits scanstring, a documented-by-use stdlib function since 2.6
             value, end = json.decoder.scanstring(text, start + 1)  # type: ignore[attr-defined]
             parts += [text[pos:start], json.dumps(key_of(value), ensure_ascii=False)]
@@ -523,13 +617,16 @@ def _secret_bytes(secret: bytes | str) -> bytes:
     return secret
 
 
-def _make_engine(url: str) -> Engine:
-    """An engine; for SQLite with WAL, busy timeout, foreign keys and controllable BEGIN."""
+def _make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine; for SQLite with WAL, busy timeout, foreign keys and controllable BEGIN.
+
+    With ``create`` a SQLite file is created first with mode 0600 (it holds personal data).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        ensure_private_sqlite(url)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

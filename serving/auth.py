@@ -21,14 +21,19 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from serving.files import write_private_file
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +168,23 @@ def load_or_create(path: Path | str) -> tuple[AuthConfig, dict[Role, str] | None
     return config, raw
 
 
+def store_new_tokens(tokens: Mapping[Any, str], folder: Path | str) -> list[Path]:
+    """Write freshly created raw tokens to files of mode 0600 (``<folder>/<role>-<user>.token``, the
+    folder 0700), never to a log or stdout (under a supervisor stdout is the server log), and log where.
+
+    ``tokens`` maps a role (its default user has the role's name) or a ``(role, user)`` pair to a token.
+    """
+    written = []
+    for key, token in tokens.items():
+        role, user = key if isinstance(key, tuple) else (Role(key).value, Role(key).value)
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{Role(role).value}-{user}")[:100]
+        path = Path(folder) / f"{safe}.token"
+        write_private_file(path, f"{token}\n".encode(), replace=True)
+        written.append(path)
+    logger.warning("new access tokens written to %s (mode 0600): hand them over, then delete them", Path(folder))
+    return written
+
+
 def issue_token(path: Path | str, *, role: Role | str, user: str) -> str:
     """A fresh token for ``user`` in ``role``, replacing that user's earlier token in this role.
 
@@ -177,6 +199,18 @@ def issue_token(path: Path | str, *, role: Role | str, user: str) -> str:
     _write(path, config.model_copy(update={"tokens": kept}), replace=True)
     logger.info("issued a new %s token for %s in %s", role.value, user, path)
     return token
+
+
+def revoke_tokens(path: Path | str, *, user: str, role: Role | str | None = None) -> int:
+    """Remove ``user``'s tokens (in ``role`` only, if given) from the config; returns how many."""
+    path = Path(path)
+    config = _read(path)
+    kept = {d: e for d, e in config.tokens.items() if not (e.user == user and (role is None or e.role == Role(role)))}
+    removed = len(config.tokens) - len(kept)
+    if removed:
+        _write(path, config.model_copy(update={"tokens": kept}), replace=True)
+    logger.info("revoked %d token(s) of %s in %s", removed, user, path)
+    return removed
 
 
 def _write(path: Path, config: AuthConfig, *, replace: bool) -> None:
@@ -240,6 +274,63 @@ class Authenticator:
         principal = self.authenticate(authorization_header)
         self.require(principal, permission)
         return principal
+
+
+class TokenFile:
+    """The auth file's current tokens: re-read when the file changes, checked at most once a second.
+
+    Every worker process holds one. ``riskctl token`` replaces the file atomically (a new inode and
+    modification time), so a rotated or revoked token stops working, and a new one starts working,
+    within ``check_interval_s`` (1 s by default) in every worker, without a restart. A file that
+    becomes unreadable or invalid keeps the last good tokens in force and logs an error (a half-edited
+    file must not lock everyone out, nor let anyone in).
+
+    Parameters
+    ----------
+    path
+        The auth config file (created with fresh tokens if missing, as :func:`load_or_create` does).
+    check_interval_s
+        Least time between two ``stat`` calls of the file.
+    clock
+        Monotonic clock in seconds (tests pass their own).
+    """
+
+    def __init__(self, path: Path | str, *, check_interval_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path)
+        self._interval = check_interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        config, _ = load_or_create(self.path)
+        self._signature = _signature(self.path)
+        self._authenticator = Authenticator(config)
+        self._checked = clock()
+
+    def authenticator(self) -> Authenticator:
+        """The token checker for the file as it is now (at most ``check_interval_s`` old)."""
+        now = self._clock()
+        if now - self._checked >= self._interval:
+            with self._lock:
+                if now - self._checked >= self._interval:
+                    self._checked = now
+                    self._reload_if_changed()
+        return self._authenticator
+
+    def _reload_if_changed(self) -> None:
+        try:
+            signature = _signature(self.path)
+            if signature == self._signature:
+                return
+            self._authenticator = Authenticator(_read(self.path))
+            self._signature = signature
+            logger.info("auth config %s changed: tokens reloaded", self.path)
+        except (OSError, ValueError) as exc:
+            logger.error("auth config %s could not be re-read, the previous tokens stay in force: %s", self.path, exc)
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _is_yaml(path: Path) -> bool:

@@ -100,7 +100,11 @@ def serve(
     import_first: Annotated[bool, typer.Option("--import/--no-import",
                                                help="import the MLflow @champion models first")] = True,
 ) -> None:
-    """Start the scoring service (bentoml serve) with the three @champion models."""
+    """Start the scoring service (bentoml serve) with the three @champion models, in the foreground.
+
+    This process becomes ``bentoml serve`` (exec), so a supervisor's signals reach the server itself;
+    its workers stop when it dies, even by ``kill -9`` (serving/process.py).
+    """
     settings = get_settings()
     use_project_bentoml_home(settings)
     if import_first:
@@ -108,7 +112,9 @@ def serve(
     ensure_tokens(settings)
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
     console.print(f"serving on http://{host}:{port} (OpenAPI page: /docs)  [{' '.join(cmd[1:])}]")
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)  # never returns
 
 
 def score(
@@ -298,6 +304,18 @@ def token(
     console.print(f"{role.value} token for {user} written to {path} (mode 0600); their earlier one no longer works")
 
 
+def revoke(
+    user: Annotated[str, typer.Option(help="whose tokens to revoke")],
+    role: Annotated[RoleChoice | None, typer.Option(help="only this role's token (default: every role)")] = None,
+) -> None:
+    """Revoke a user's tokens; the running service refuses them within seconds, without a restart."""
+    from serving.auth import Role, revoke_tokens
+
+    settings = get_settings()
+    removed = revoke_tokens(settings.resolved_auth_file(), user=user, role=Role(role.value) if role else None)
+    console.print(f"revoked {removed} token(s) of {user}")
+
+
 def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
     """The demo's last step: score one person through a running service and show the answer."""
     from serving.auth import issue_token
@@ -361,4 +379,8 @@ def register(app: typer.Typer) -> None:
     app.command("score")(score)
     app.command("build")(build)
     app.command("token")(token)
+    app.command("revoke")(revoke)
+    from serving.checkpoints._cli import audit_app
+
+    app.add_typer(audit_app, name="audit")
 

@@ -11,12 +11,13 @@ the point-in-time rule, not used (the answer counts them).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
+from features.schema import EARLIEST_DATE, LATEST_DATE, MAX_AGE_YEARS, MIN_AGE_YEARS
 from features.vocab import (
     INTAKE_FLAGS,
     Education,
@@ -33,6 +34,27 @@ from features.vocab import (
 from models.tier_policy import Tier
 
 MAX_EVENTS = 20_000
+MAX_ID_LENGTH = 64
+
+
+def _plausible(value: dt.date, info: ValidationInfo) -> dt.date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"{info.field_name} {value} is outside the plausible range {EARLIEST_DATE} to {LATEST_DATE}")
+    return value
+
+
+def _not_blank(value: str, info: ValidationInfo) -> str:
+    if not value.strip():
+        raise ValueError(f"{info.field_name} is blank")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(f"{info.field_name} holds a control character")
+    return value
+
+
+#: A date between 1900-01-01 and 2100-12-31 (features.schema's bounds): nothing overflows downstream.
+PlausibleDate = Annotated[dt.date, AfterValidator(_plausible)]
+#: An id of 1 to 64 characters, not blank, without control characters.
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_not_blank)]
 
 _PERSON_EXAMPLE: JsonDict = {
     "person_id": "S0001234", "sex": "male", "birth_date": "1990-04-12", "education": "junior_secondary",
@@ -64,19 +86,18 @@ class PersonRecord(_Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": _PERSON_EXAMPLE})
 
-    person_id: str = Field(min_length=1, max_length=64,
-                           description="the agency's id of the person (stored only as a keyed hash)")
+    person_id: Identifier = Field(description="the agency's id of the person (stored only as a keyed hash)")
     sex: Sex
-    birth_date: dt.date
+    birth_date: PlausibleDate
     education: Education
     employment: Employment = Field(description="employment at intake")
     marital: Marital
     local: bool = Field(description="local resident (本地户籍)")
     supervision_type: SupervisionType
     offence: Offence = Field(description="offence category of the current sentence")
-    sentence_months: float = Field(ge=0, le=600)
-    supervision_start: dt.date
-    supervision_end: dt.date
+    sentence_months: float = Field(ge=0, le=600, allow_inf_nan=False)
+    supervision_start: PlausibleDate
+    supervision_end: PlausibleDate
     prior_convictions: int = Field(ge=0, le=200)
     prior_supervisions: int = Field(ge=0, le=100)
     flag_mental_illness: bool = _flag("flag_mental_illness")
@@ -90,6 +111,10 @@ class PersonRecord(_Strict):
     def _dates_in_order(self) -> PersonRecord:
         if self.supervision_start <= self.birth_date:
             raise _date_order("person.supervision_start", self.supervision_start, "person.birth_date", self.birth_date)
+        age = (self.supervision_start - self.birth_date).days / 365.25
+        if not MIN_AGE_YEARS <= age <= MAX_AGE_YEARS:
+            raise ValueError(f"person.birth_date {self.birth_date}: age at supervision_start would be {age:.1f} "
+                             f"years, outside {MIN_AGE_YEARS} to {MAX_AGE_YEARS}")
         if self.supervision_end <= self.supervision_start:
             raise _date_order("person.supervision_end", self.supervision_end, "person.supervision_start",
                               self.supervision_start)
@@ -106,7 +131,7 @@ def _date_order(later: str, later_date: dt.date, earlier: str, earlier_date: dt.
 class EventRecord(_Strict):
     """One dated event of the person (controlled vocabulary ``features.vocab.EventType``)."""
 
-    date: dt.date
+    date: PlausibleDate
     event_type: EventType
     value: float | None = Field(None, allow_inf_nan=False,
                                 description="hours, points... where the event type has a value")
@@ -122,7 +147,7 @@ class ScoreRequest(_Strict):
     events: list[EventRecord] = Field(default_factory=list, max_length=MAX_EVENTS,
                                       description="the person's dated events up to the assessment date")
     stage: Stage = Field(description="intake 入矫, midterm 中期 or release 解矫")
-    as_of: dt.date | None = Field(None, description="assessment date; default: supervision start (intake), the "
+    as_of: PlausibleDate | None = Field(None, description="assessment date; default: supervision start (intake), the "
                                   "term's midpoint (midterm) or supervision end (release)")
     lang: Lang = Field("zh", description="language of labels and reasons: zh or en")
 
@@ -264,7 +289,7 @@ class OverrideRequest(_Strict):
         "assessment_id": "2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11", "tier": "ordinary",
         "reason": "Stable job and family support confirmed at the home visit on 2024-09-02."}})
 
-    assessment_id: str = Field(min_length=1)
+    assessment_id: Identifier = Field(description="the assessment's id (a UUID)")
     tier: Tier
     reason: str = Field(min_length=5, max_length=4000, description="why the tier differs, in the caseworker's words")
 
@@ -286,11 +311,16 @@ class OverrideOut(BaseModel):
 
 
 class AssessmentQuery(_Strict):
-    assessment_id: str = Field(min_length=1, examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"])
+    """One stored assessment, by id."""
+
+    assessment_id: Identifier = Field(description="the assessment's id (a UUID)",
+                                      examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"])
 
 
 class PersonQuery(_Strict):
-    person_id: str = Field(min_length=1, max_length=64, examples=["S0001234"])
+    """Every stored assessment of one person."""
+
+    person_id: Identifier = Field(description="the agency's id of the person", examples=["S0001234"])
 
 
 class StoredAssessment(BaseModel):
@@ -321,10 +351,17 @@ class PersonAssessments(BaseModel):
 
 
 class VerifyResponse(BaseModel):
+    """The audit trail checked against its hash chains and every signed checkpoint."""
+
     ok: bool
     checked: int = Field(description="records checked in both chains")
-    first_broken: str | None = Field(None, description="id of the first record that fails, if any")
-    problem: str | None = None
+    first_broken: str | None = Field(None, description="id of the first record that fails (or '<chain> seq <n>' "
+                                     "for a missing one); null when intact")
+    problem: str | None = Field(None, description="what failed; null when intact")
+    checkpoints_checked: int = Field(0, description="signed checkpoints the chains were checked against")
+    checkpoint: dict[str, Any] | None = Field(None, description="a checkpoint of the heads just checked, signed "
+                                              "with the service's Ed25519 key (null if broken): keep it, and verify "
+                                              "later with riskctl audit verify --checkpoint FILE --public-key FILE")
     head: dict[str, dict[str, Any]] = Field(description="each chain's length and last hash: copy it somewhere safe")
 
 
@@ -348,3 +385,20 @@ class ModelsResponse(BaseModel):
 
 class EmptyRequest(_Strict):
     """No fields."""
+
+
+class ErrorDetail(BaseModel):
+    """One refused field (``loc`` is its path) or the reason of the error."""
+
+    loc: list[str | int] = Field(description="path of the refused field, e.g. ['records', 4, 'person', 'person_id']; "
+                                 "empty when the error is not about one field", examples=[["person", "birth_date"]])
+    msg: str = Field(description="what is wrong", examples=["Value error, birth_date 1090-04-12 is before 1900-01-01"])
+    type: str | None = Field(None, description="pydantic's error type, for validation errors")
+    url: str | None = Field(None, description="pydantic's documentation of the error type")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the service (400, 401, 403, 404, 405, 413, 415, 500, 503) has this shape."""
+
+    error: str = Field(description="the error in one sentence", examples=["request body is over the limit"])
+    detail: list[ErrorDetail] = Field(default_factory=list, description="one entry per refused field")

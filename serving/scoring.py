@@ -58,12 +58,16 @@ class Scored:
     assessment: Assessment
     explanation: dict[str, Any]
 
-    def audit_fields(self, actor: str) -> dict[str, Any]:
-        """The fields of :meth:`serving.audit.AuditStore.append_many` for this assessment."""
+    def audit_fields(self, actor: str, *, answer: str | None = None) -> dict[str, Any]:
+        """The fields of :meth:`serving.audit.AuditStore.append_many` for this assessment.
+
+        ``answer`` is the JSON text sent to the client, stored as it is (default: the assessment).
+        """
         a = self.assessment
         return dict(assessment_id=a.assessment_id, person_id=a.person_id, stage=a.stage.code,
                     model_name=a.model.name, model_version=a.model.version, policy_version=a.policy_version,
-                    request=self.request.model_dump(mode="json"), response=a.model_dump(mode="json"),
+                    request=self.request.model_dump(mode="json"),
+                    response=a.model_dump(mode="json") if answer is None else answer,
                     explanation=self.explanation, actor=actor)
 
 

@@ -1,6 +1,9 @@
 """The BentoML scoring service (design.md, "The job", "Interfaces").
 
-Endpoints (all ``POST``, JSON in and out; the OpenAPI page is at ``/docs``):
+Endpoints (JSON in and out, a bearer token each; the OpenAPI page is at ``/docs``, its document at
+``/docs.json``). The read-only ones also answer ``GET`` with their fields in the query string:
+``GET /assessment?assessment_id=...``, ``GET /verify``, ``GET /models`` (``/person_assessments``
+stays ``POST``: a person id does not belong in a URL, which access logs keep):
 
 =====================  ============  =====================================================
 route                  role          what it does
@@ -10,38 +13,48 @@ route                  role          what it does
 ``/override``          caseworker    record a tier override with a written reason
 ``/assessment``        auditor       one stored assessment with explanation and overrides
 ``/person_assessments`` auditor      every stored assessment of one person
-``/verify``            auditor       check the audit trail's hash chains
+``/verify``            auditor       check the hash chains against the signed checkpoints; sign one
 ``/models``            modeler       the model version serving each stage, with its evaluation
 =====================  ============  =====================================================
 
-``/healthz``, ``/livez``, ``/readyz`` and ``/metrics`` (BentoML's own) need no token.
+``/healthz``, ``/livez``, ``/readyz`` and ``/metrics`` (BentoML's own; unknown paths are counted
+under one label) need no token. Requests are checked before their body is parsed (serving/http.py):
+JSON only (415), at most ``RISK_MAX_BODY_BYTES`` (413).
 
 The three stage models are BentoML models declared on the class (``reoffence-<stage>:latest``,
 put there by ``riskctl serve`` or ``riskctl models import`` from the MLflow ``@champion``), so a
 built Bento carries them and serves without MLflow. Every answer is committed to the audit store
-before it is returned; a refused request writes nothing.
+before it is returned, as the very JSON bytes sent; a refused request writes nothing. Each worker
+signs the chain heads (serving/checkpoints) every ``RISK_CHECKPOINT_INTERVAL_S`` and at shutdown,
+and stops when the process that started it dies (serving/process.py).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import sys
+import os
+import socket
 import threading
 from typing import Any, cast
 
 import bentoml
 from bentoml.models import BentoModel
+from starlette.responses import Response
 
 from features.settings import get_settings
 from features.vocab import Stage
 from models.tier_policy import TierPolicy
+from serving._metrics import bound_metric_labels
+from serving._openapi import service_openapi
 from serving._refusals import LocalisedRefusalMiddleware
 from serving.audit import AuditRecord, AuditStore
-from serving.auth import Permission, Principal, load_or_create
+from serving.auth import Permission, Principal, load_or_create, store_new_tokens
+from serving.checkpoints import Checkpointer, CheckpointLog, expectations, load_or_create_key
 from serving.combine import Combiner
 from serving.http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
 from serving.model_store import ServedModel, load_served
+from serving.process import die_with_parent
 from serving.schemas import (
     Assessment,
     AssessmentQuery,
@@ -68,6 +81,13 @@ ROUTE_PERMISSIONS = {
     "/assessment": Permission.READ_ASSESSMENTS, "/person_assessments": Permission.READ_ASSESSMENTS,
     "/verify": Permission.VERIFY, "/models": Permission.MODEL_INFO,
 }
+#: Read-only routes that also answer GET, with their query fields.
+READ_ONLY_ROUTES = {"/assessment": ("assessment_id",), "/verify": (), "/models": ()}
+#: Error statuses each route may answer besides 400, 401, 403 and 500 (documented in the OpenAPI page).
+ROUTE_ERRORS = {"/score": (413, 415, 503), "/score_batch": (413, 415, 503), "/override": (404, 413, 415),
+                "/assessment": (404, 413, 415), "/person_assessments": (413, 415), "/verify": (413, 415),
+                "/models": (413, 415)}
+JSON = "application/json"
 
 
 @bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count", threads=16)
@@ -79,6 +99,7 @@ class RiskService:
     release_model = BentoModel(f"{_PREFIX}-release:latest")
 
     def __init__(self) -> None:
+        die_with_parent()
         settings = get_settings()
         self.settings = settings
         self.policy = TierPolicy.load()
@@ -86,11 +107,17 @@ class RiskService:
         self.scorer = Scorer(served, self.policy)
         auth, created = load_or_create(settings.resolved_auth_file())
         if created:
-            show_new_tokens(created, settings.resolved_auth_file())
+            store_new_tokens(created, settings.home / "tokens")
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+        self.checkpoints = Checkpointer(
+            self.audit.head, load_or_create_key(settings.resolved_signing_key_file()),
+            CheckpointLog(settings.resolved_checkpoint_dir()), interval_s=settings.checkpoint_interval_s,
+            signer=f"{socket.gethostname()}:{os.getpid()}")
+        self.checkpoints.start()
         # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py); a
-        # group that fails for want of a model is retried request by request, an audit failure is not
-        self._combined = Combiner(self._assess_each, retry_alone=(NoModelError,))
+        # group that fails is retried request by request (nothing of it was stored), so that one
+        # failing request never fails the others that happened to share its group
+        self._combined: Combiner[tuple[ScoreRequest, str], str] = Combiner(self._assess_each)
         # the 16 threads are for /score; batches of thousands go one at a time per worker
         self._batch_slot = threading.Lock()
         # @bentoml.service makes the class a bentoml.Service; mypy keeps the class's own type (python/mypy#3135)
@@ -98,13 +125,20 @@ class RiskService:
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
         tune_garbage_collector()
 
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Sign a last checkpoint of the chain heads, release the database."""
+        self.checkpoints.stop()
+        self.audit.close()
+
     @bentoml.api(input_spec=ScoreRequest)
     def score(self, ctx: bentoml.Context, **request: Any) -> Assessment:
         """Score one person at one stage: calibrated probability, band, tier, reasons; stored in the audit trail."""
         try:
-            return self._combined((ScoreRequest.model_construct(**request), _principal(ctx).user))
+            body = self._combined((ScoreRequest.model_construct(**request), _principal(ctx).user))
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["stage"])
+        return Response(body.encode("utf-8"), media_type=JSON)
 
     @bentoml.api(input_spec=BatchRequest)
     def score_batch(self, ctx: bentoml.Context, records: list[ScoreRequest]) -> BatchResponse:
@@ -117,7 +151,9 @@ class RiskService:
                 answers = self._assess_each([(record, _principal(ctx).user) for record in records])
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["records", "stage"])
-        return BatchResponse(count=len(answers), assessments=answers)
+        # the answers' JSON exactly as stored, one after the other (a BatchResponse)
+        body = f'{{"count":{len(answers)},"assessments":[{",".join(answers)}]}}'
+        return Response(body.encode("utf-8"), media_type=JSON)
 
     @bentoml.api(input_spec=OverrideRequest)
     def override(self, ctx: bentoml.Context, assessment_id: str, tier: str, reason: str) -> OverrideOut:
@@ -146,11 +182,18 @@ class RiskService:
 
     @bentoml.api(input_spec=EmptyRequest)
     def verify(self) -> VerifyResponse:
-        """Walk both hash chains (assessments, overrides) and name the first broken record, if any."""
-        result = self.audit.verify()
-        head = {chain: {"length": n, "last_hash": h} for chain, (n, h) in self.audit.head().items()}
+        """Check both hash chains against every signed checkpoint; if intact, sign the heads checked.
+
+        Names the first broken record, if any. The signed checkpoint in the answer can be verified
+        later with the public key alone (``riskctl audit verify --checkpoint FILE --public-key FILE``).
+        """
+        signed = self.checkpoints.log.read()
+        result = self.audit.verify(expect=expectations(signed, self.checkpoints.public_key()), allow_newer=True)
+        heads = result.heads or self.audit.head()
+        checkpoint = self.checkpoints.sign(head=heads, force=False).to_dict() if result.ok else None
         return VerifyResponse(ok=result.ok, checked=result.checked, first_broken=result.first_broken,
-                              problem=result.problem, head=head)
+                              problem=result.problem, checkpoints_checked=len(signed), checkpoint=checkpoint,
+                              head={chain: {"length": n, "last_hash": h} for chain, (n, h) in heads.items()})
 
     @bentoml.api(input_spec=EmptyRequest)
     def models(self) -> ModelsResponse:
@@ -158,17 +201,29 @@ class RiskService:
         return ModelsResponse(policy_version=self.policy.version, models=[
             model_info(self.scorer.models[stage]) for stage in Stage])
 
-    def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[Assessment]:
-        """Score each (request, actor); commit every answer to the audit trail before any is returned."""
+    def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[str]:
+        """Score each (request, actor); commit every answer to the audit trail before any is returned.
+
+        Returns each answer's JSON text: what is stored is what is sent, byte for byte.
+        """
         scored = self.scorer.score([request for request, _ in items])
-        self.audit.append_many([s.audit_fields(actor) for s, (_, actor) in zip(scored, items, strict=True)])
-        return [s.assessment for s in scored]
+        answers = [s.assessment.model_dump_json() for s in scored]
+        self.audit.append_many([s.audit_fields(actor, answer=answer)
+                                for s, (_, actor), answer in zip(scored, items, answers, strict=True)])
+        return answers
 
 
-cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS)  # see __init__
+def _openapi() -> dict[str, Any]:
+    return service_openapi(cast(Any, RiskService).openapi_spec.asdict(), permissions=ROUTE_PERMISSIONS,
+                           read_only=READ_ONLY_ROUTES, errors=ROUTE_ERRORS)
+
+
+cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS,  # see __init__
+                                           read_only=READ_ONLY_ROUTES, openapi=_openapi)
 # refusals in the caller's language (lang=zh: Chinese messages, the same field paths)
 cast(Any, RiskService).add_asgi_middleware(LocalisedRefusalMiddleware, models={
     "/score": ScoreRequest, "/score_batch": BatchRequest, "/override": OverrideRequest})
+bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/", "/schema.json"])
 
 
 def tune_garbage_collector() -> None:
@@ -219,15 +274,3 @@ def model_info(served: ServedModel) -> StageModelInfo:
         imported_at=str(meta.get("imported_at", "")), horizon_months=served.horizon_months,
         calibration=served.model.calibrator_.method_, trees=served.model.size["trees"],
         evaluation=dict(meta.get("evaluation") or {}), gate=meta.get("gate"))
-
-
-def show_new_tokens(tokens: dict, path: Any) -> None:
-    """Show freshly created tokens once, on the terminal.
-
-    Written to stderr, deliberately not through ``logging``: log records are kept and shipped,
-    and a token must never be in them.
-    """
-    lines = [f"New access tokens (shown once; their hashes are in {path}):"]
-    lines += [f"  {role.value:<10} {token}" for role, token in tokens.items()]
-    sys.stderr.write("\n".join(lines) + "\n")
-

@@ -1,0 +1,65 @@
+"""Bounded label cardinality of BentoML's ``/metrics``.
+
+BentoML's traffic middleware labels every request with its URL path, so each unknown URL an
+anonymous caller invents becomes a new time series on the open ``/metrics`` (2,000 random paths
+grew it to 8 MB, and ``/person/S7654321/...`` was published verbatim). :func:`bound_metric_labels`
+puts a subclass in its place that labels the service's own routes by path, BentoML's static files
+as ``/static_content``, and every other path as ``/<other>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+OTHER = "/<other>"
+STATIC = "/static_content"
+_REAL_PATH = "risk.real_path"
+_PLATFORM = ("/metrics", "/healthz", "/livez", "/readyz")
+_known: set[str] = set(_PLATFORM)
+
+
+def metric_path(path: str) -> str:
+    """The label of ``path``: itself for a known route, else one of two fixed labels."""
+    if path in _known:
+        return path
+    return STATIC if path.startswith(STATIC + "/") else OTHER
+
+
+def bound_metric_labels(*, known: Iterable[str]) -> None:
+    """Make BentoML's metrics middleware label unknown paths as one (idempotent; ``known`` adds up)."""
+    from bentoml._internal.server.http import instruments
+
+    _known.update(known)
+    base = instruments.RunnerTrafficMetricsMiddleware
+    if getattr(base, "bounded_labels", False):
+        return
+
+    class BoundedTrafficMetricsMiddleware(base):  # type: ignore[misc, valid-type]
+        """BentoML's traffic metrics with the path label taken from :func:`metric_path`."""
+
+        bounded_labels = True
+
+        def __init__(self, app: Any, **options: Any) -> None:
+            super().__init__(_RestorePath(app), **options)
+
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            if scope["type"].startswith("http") and metric_path(scope["path"]) != scope["path"]:
+                scope = {**scope, "path": metric_path(scope["path"]), _REAL_PATH: scope["path"]}
+            await super().__call__(scope, receive, send)
+
+    instruments.RunnerTrafficMetricsMiddleware = BoundedTrafficMetricsMiddleware
+
+
+class _RestorePath:
+    """Inside the metrics middleware: the app sees the real path again."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if _REAL_PATH in scope:
+            real = scope[_REAL_PATH]
+            scope = {k: v for k, v in scope.items() if k != _REAL_PATH}
+            scope["path"] = real
+        await self.app(scope, receive, send)
