@@ -131,7 +131,7 @@ def _rmtree(path: Path) -> None:
 
 
 def _date_column(nullable: bool = False) -> pa.Column:
-    bounds = pa.Check.in_range(pd.Timestamp(EARLIEST_DATE), pd.Timestamp(LATEST_DATE), name="plausible_date")
+    bounds = pa.Check.in_range(pd.Timestamp(EARLIEST_DATE), pd.Timestamp(LATEST_DATE))
     return pa.Column("datetime64[ns]", bounds, nullable=nullable, coerce=True)
 
 
@@ -212,8 +212,8 @@ def _describe(check: str, value) -> str:
         return "required value is missing"
     if check.startswith("field_uniqueness") or check == "unique":
         return f"duplicate id {value!r}"
-    if check == "plausible_date":
-        return f"date {value!r} is outside the plausible range {EARLIEST_DATE} to {LATEST_DATE}"
+    if check.startswith("in_range(") and str(EARLIEST_DATE) in check:
+        return f"date {pd.Timestamp(value):%Y-%m-%d} is outside the plausible range {EARLIEST_DATE} to {LATEST_DATE}"
     if check.startswith("coerce_dtype") or check.startswith("dtype"):
         return f"cannot read {value!r} as {check.split('(')[-1].rstrip(')')}"
     return f"{check} failed for {value!r}"

@@ -43,7 +43,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
@@ -184,7 +184,7 @@ class VerifyResult:
     checked: int
     first_broken: str | None = None
     problem: str | None = None
-    heads: dict[str, tuple[int, str]] | None = None  # the chain heads of the snapshot checked
+    heads: dict[str, tuple[int, str]] | None = field(default=None, compare=False)  # of the snapshot checked
 
 
 class AuditStore:
@@ -401,30 +401,36 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Ma
     follows: dict[str, str] = {}  # record hash -> id of the record linked after it
     unsigned: str | None = None  # first record after the last checkpoint that matched
     signed_to = 0
+    # a signed head that does not match is reported after the walk, unless the walk finds the cause
+    # on the way: a record inserted before it (the forged record is named, not the first unsigned one)
+    pending: tuple[int, str | None, str] | None = None
     for row in conn.execute(stmt.execution_options(yield_per=1000)).mappings():
         rid, stored = row[id_col], {name: row[name] for name in names}
         if row["seq"] != n + 1:
-            return n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)"
+            return pending or (n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)")
         if row["prev_hash"] != prev:
             if row["prev_hash"] in follows:  # it links past the records before it: those were inserted
                 forged = follows[row["prev_hash"]]
                 return n, forged, (f"record {forged} was inserted: the record after it ({rid}, seq {n + 1}) "
                                    "links to the record before it")
-            return n, rid, "prev_hash does not link to the record before (row deleted, inserted or reordered)"
+            return pending or (n, rid, "prev_hash does not link to the record before (row deleted, inserted or "
+                                       "reordered)")
         if _record_hash(stored) != row["record_hash"]:
-            return n, rid, "content does not match record_hash (row edited)"
+            return pending or (n, rid, "content does not match record_hash (row edited)")
         if table is overrides and row["_assessment_seq"] is None:
-            return n, rid, f"its assessment {row['assessment_id']} is missing"
+            return pending or (n, rid, f"its assessment {row['assessment_id']} is missing")
         follows[prev] = rid
         if len(follows) > _FOLLOWS_KEPT:
             del follows[next(iter(follows))]
         prev, n, unsigned = row["record_hash"], n + 1, unsigned or rid
-        if n in expect:
+        if n in expect and pending is None:
             signed_hash, signer = expect[n]
             if signed_hash != prev:
-                return n, unsigned, (f"records seq {signed_to + 1} to {n} were rewritten: {signer} signed record "
-                                     f"seq {n} as {signed_hash[:16]}..., the store has {prev[:16]}...")
+                pending = n, unsigned, (f"records seq {signed_to + 1} to {n} were rewritten: {signer} signed "
+                                        f"record seq {n} as {signed_hash[:16]}..., the store has {prev[:16]}...")
             unsigned, signed_to = None, n
+    if pending:
+        return pending
     if head is None or tuple(head) != (n, prev):
         length = head[0] if head else 0
         return n, f"{chain} seq {min(n, length) + 1}", (

@@ -35,7 +35,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
         return False
-    if parent == 1 or os.getppid() != parent:  # the parent died before the request took effect
+    if os.getppid() != parent:  # the parent died before the request took effect
         log.warning("the process that started this worker is gone: stopping")
         os.kill(os.getpid(), sig)
     return True

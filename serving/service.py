@@ -36,9 +36,11 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 import bentoml
+from bentoml._internal.context import server_context
 from bentoml.models import BentoModel
 from starlette.responses import Response
 
@@ -99,7 +101,8 @@ class RiskService:
     release_model = BentoModel(f"{_PREFIX}-release:latest")
 
     def __init__(self) -> None:
-        die_with_parent()
+        if server_context.worker_index is not None:  # a worker of bentoml serve, not an in-process app
+            die_with_parent()
         settings = get_settings()
         self.settings = settings
         self.policy = TierPolicy.load()
@@ -117,7 +120,7 @@ class RiskService:
         # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py); a
         # group that fails is retried request by request (nothing of it was stored), so that one
         # failing request never fails the others that happened to share its group
-        self._combined: Combiner[tuple[ScoreRequest, str], str] = Combiner(self._assess_each)
+        self._combined = score_combiner(self._assess_each)
         # the 16 threads are for /score; batches of thousands go one at a time per worker
         self._batch_slot = threading.Lock()
         # @bentoml.service makes the class a bentoml.Service; mypy keeps the class's own type (python/mypy#3135)
@@ -211,6 +214,14 @@ class RiskService:
         self.audit.append_many([s.audit_fields(actor, answer=answer)
                                 for s, (_, actor), answer in zip(scored, items, answers, strict=True)])
         return answers
+
+
+def score_combiner(process: Callable[[list[tuple[ScoreRequest, str]]], list[str]]) -> Combiner:
+    """The combiner of ``/score`` requests: a group that fails for any reason (a model missing, the
+    audit store refusing one record) is retried request by request, so one failing request never
+    fails the others that happened to share its group; a failed group stored nothing (one audit
+    transaction), so nothing is stored twice."""
+    return Combiner(process, retry_alone=(Exception,))
 
 
 def _openapi() -> dict[str, Any]:

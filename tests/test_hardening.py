@@ -1,0 +1,342 @@
+"""The service against misuse (issue 15): tokens, ids, dates, limits, media types, metrics, files, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from service_support import ROLES, headers, token, write_auth
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from test_combine import Recorder, submit_all
+
+from features.schema import CaseTables, DataValidationError, validate_tables
+from features.vocab import Stage
+from serving.audit import AuditStore
+from serving.auth import Permission, Role, TokenFile, hash_token, issue_token, load_or_create, revoke_tokens
+from serving.http import BearerAuthMiddleware
+from serving.scoring import requests_from_tables
+
+
+# ----------------------------------------------------------------------------- 1: token changes take effect
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rotated_and_revoked_tokens_take_effect_without_restart(tmp_path):
+    path = write_auth(tmp_path)
+    clock = Clock()
+    tokens = TokenFile(path, clock=clock)
+    assert tokens.authenticator().authenticate(f"Bearer {token('caseworker')}").user == "caseworker-user"
+    new = issue_token(path, role=Role.CASEWORKER, user="caseworker-user")  # rotation
+    clock.now += 0.5  # within the check interval the file is not even looked at
+    assert tokens.authenticator().authenticate(f"Bearer {token('caseworker')}").role is Role.CASEWORKER
+    clock.now += 0.6
+    with pytest.raises(Exception, match="unknown or revoked"):
+        tokens.authenticator().authenticate(f"Bearer {token('caseworker')}")
+    assert tokens.authenticator().authenticate(f"Bearer {new}").user == "caseworker-user"
+    assert revoke_tokens(path, user="caseworker-user") == 1
+    clock.now += 1.0
+    with pytest.raises(Exception, match="unknown or revoked"):
+        tokens.authenticator().authenticate(f"Bearer {new}")
+
+
+def test_an_unreadable_auth_file_keeps_the_last_good_tokens(tmp_path, caplog):
+    path = write_auth(tmp_path)
+    clock = Clock()
+    tokens = TokenFile(path, clock=clock)
+    path.write_text("{not json")
+    clock.now += 2
+    assert tokens.authenticator().authenticate(f"Bearer {token('auditor')}").role is Role.AUDITOR
+    assert "could not be re-read" in caplog.text
+
+
+# ----------------------------------------------------------------------------- the middleware on its own
+def _echo_app() -> Starlette:
+    async def echo(request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse({"method": request.method, "size": len(body),
+                             "body": json.loads(body) if body else None,
+                             "user": request.state.principal.user})
+
+    return Starlette(routes=[Route("/score", echo, methods=["POST"]), Route("/verify", echo, methods=["POST"]),
+                             Route("/assessment", echo, methods=["POST"])])
+
+
+@pytest.fixture()
+def gate(tmp_path, monkeypatch):
+    write_auth(tmp_path)
+    monkeypatch.setenv("RISK_HOME", str(tmp_path))
+    app = BearerAuthMiddleware(_echo_app(), permissions={"/score": Permission.SCORE, "/verify": Permission.VERIFY,
+                                                         "/assessment": Permission.READ_ASSESSMENTS},
+                               read_only={"/verify": (), "/assessment": ("assessment_id",)}, max_body_bytes=1000)
+    return TestClient(app)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(gate):
+    r = gate.post("/score", content=b"x" * 1001, headers={**headers("caseworker"), "Content-Type": "application/json"})
+    assert r.status_code == 413 and "1,000 bytes" in r.json()["error"]
+
+    def chunks():  # no Content-Length: read up to the limit only
+        yield b"[" + b"1," * 400
+        yield b"1," * 400 + b"1]"
+
+    r = gate.post("/score", content=chunks(), headers={**headers("caseworker"), "Content-Type": "application/json"})
+    assert r.status_code == 413
+    small = gate.post("/score", json=[1, 2], headers=headers("caseworker"))
+    assert small.status_code == 200 and small.json()["size"] == 5
+
+
+def test_multipart_and_other_media_types_are_refused_with_415(gate):
+    for media in ("multipart/form-data", "multipart/form-data; boundary=xyz", "text/plain",
+                  "application/vnd.bentoml+pickle"):
+        r = gate.post("/score", content=b"--xyz--", headers={**headers("caseworker"), "Content-Type": media})
+        assert r.status_code == 415 and media.split(";")[0] in r.json()["error"], media
+
+
+def test_read_only_routes_answer_get_with_query_fields(gate):
+    r = gate.get("/assessment", params={"assessment_id": "abc"}, headers=headers("auditor"))
+    assert r.status_code == 200 and r.json()["body"] == {"assessment_id": "abc"} and r.json()["method"] == "POST"
+    assert gate.get("/verify", headers=headers("auditor")).json()["body"] == {}
+    assert gate.get("/verify", params={"x": "1"}, headers=headers("auditor")).status_code == 400
+    assert gate.get("/verify").status_code == 401  # the token first, always
+    r = gate.get("/score", headers=headers("caseworker"))
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+# ----------------------------------------------------------------------------- in-process service
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, service_models):
+    home = tmp_path_factory.mktemp("hard-home")
+    write_auth(home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISK_HOME", str(home))
+    mp.setenv("RISK_CHECKPOINT_INTERVAL_S", "0")
+    from serving.service import RiskService
+
+    with TestClient(RiskService.to_asgi()) as c:
+        yield c
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def bodies(service_models):
+    tables, _ = service_models
+    return requests_from_tables(tables.persons.head(12), tables.events, Stage.MIDTERM, lang="en")
+
+
+def _count(home: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(home / "audit.db") as db:
+        return db.execute("select count(*) from assessments").fetchone()[0]
+
+
+# ----------------------------------------------------------------------------- 2: blank ids
+@pytest.mark.parametrize("blank", ["   ", "\t", "", "A\x00B"])
+def test_blank_ids_are_refused_at_the_schema_naming_the_record(client, home, bodies, blank):
+    before = _count(home)
+    bad = dict(bodies[0], person=dict(bodies[0]["person"], person_id=blank))
+    r = client.post("/score", json=bad, headers=headers("caseworker"))
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["person", "person_id"]
+    records = [*bodies[:4], bad, bodies[5]]
+    r = client.post("/score_batch", json={"records": records}, headers=headers("caseworker"))
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["records", 4, "person", "person_id"]
+    assert _count(home) == before
+
+
+def test_a_request_the_store_refuses_fails_only_itself_in_a_group():
+    from serving.service import score_combiner
+
+    process = Recorder(fail_on=13)  # like one audit transaction refusing a group with a bad record
+    results = submit_all(score_combiner(process), list(range(60)))
+    assert isinstance(results[13], ValueError)
+    assert [r for i, r in enumerate(results) if i != 13] == [i * i for i in range(60) if i != 13]
+    assert any(len(g) > 1 and 13 in g for g in process.groups)  # it did share a group, and was isolated
+
+
+# ----------------------------------------------------------------------------- 3: plausible dates
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    ("birth_date", "1090-04-12", "birth_date 1090-04-12 is outside the plausible range"),
+    ("birth_date", "0001-01-01", "birth_date 0001-01-01 is outside"),
+    ("supervision_end", "3026-03-01", "supervision_end 3026-03-01 is outside"),
+    ("birth_date", "2020-01-01", "age at supervision_start"),
+])
+def test_implausible_dates_are_refused_naming_the_field(client, home, bodies, field, value, needle):
+    before = _count(home)
+    bad = dict(bodies[1], person=dict(bodies[1]["person"], **{field: value}))
+    r = client.post("/score", json=bad, headers=headers("caseworker"))
+    assert r.status_code == 400 and needle in r.text, r.text
+    assert _count(home) == before
+
+
+def test_the_canonical_schema_refuses_implausible_dates(cohort):
+    persons = cohort.persons.head(5).copy()
+    persons["birth_date"] = persons["birth_date"].astype(object)
+    persons.loc[2, "birth_date"] = pd.Timestamp("1850-01-01")
+    persons.loc[3, "supervision_end"] = pd.Timestamp("2200-01-01")
+    events = cohort.events[cohort.events.person_id.isin(persons.person_id)]
+    with pytest.raises(DataValidationError) as err:
+        validate_tables(CaseTables(persons, events))
+    fields = {(p.row, p.field) for p in err.value.problems}
+    assert {(2, "birth_date"), (3, "supervision_end")} <= fields
+    assert "outside the plausible range" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- 5: metrics (live: test_live_hardening)
+def test_metrics_label_known_routes_by_path_and_everything_else_as_one(client):
+    from bentoml._internal.server.http import instruments
+
+    from serving._metrics import OTHER, STATIC, metric_path
+
+    assert getattr(instruments.RunnerTrafficMetricsMiddleware, "bounded_labels", False)
+    assert [metric_path(p) for p in ("/score", "/metrics", "/docs", "/static_content/x.js", "/person/S1/born/1971",
+                                     "/score/extra")] == ["/score", "/metrics", "/docs", STATIC, OTHER, OTHER]
+
+
+# ----------------------------------------------------------------------------- 6 and 7: tokens and files
+def test_new_tokens_go_to_a_private_file_never_to_stdout(tmp_path, monkeypatch, capsys, caplog):
+    from serving.commands import ensure_tokens
+
+    monkeypatch.setenv("RISK_HOME", str(tmp_path))
+    from features.settings import get_settings
+
+    ensure_tokens(get_settings())
+    out = capsys.readouterr().out
+    files = list((tmp_path / "new-tokens").glob("*.txt"))
+    assert len(files) == 1 and stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    lines = [line.split("\t") for line in files[0].read_text().splitlines()]
+    assert {role for role, _, _ in lines} == {r.value for r in Role}
+    config, _ = load_or_create(tmp_path / "auth.json")
+    for _, _, raw in lines:
+        assert hash_token(raw) in config.tokens and raw not in out and raw not in caplog.text
+    assert str(files[0]) in out.replace("\n", "")
+
+
+@pytest.fixture()
+def open_umask():
+    old = os.umask(0o022)  # the usual default: files 0644 unless created otherwise
+    yield
+    os.umask(old)
+
+
+def test_stores_keys_and_auth_files_are_created_private(tmp_path, open_umask):
+    from serving.checkpoints import CheckpointLog, load_or_create_key, sign_head
+
+    store = AuditStore(f"sqlite:///{tmp_path / 'a' / 'audit.db'}", secret="ab" * 32)
+    store.append_assessment(assessment_id=str(uuid.uuid4()), person_id="P1", stage="intake", model_name="m",
+                            model_version="1", policy_version="p", request={}, response={"person_id": "P1"})
+    load_or_create(tmp_path / "auth.json")
+    key = load_or_create_key(tmp_path / "keys" / "k.pem")
+    CheckpointLog(tmp_path / "cp").append(sign_head(store.head(), key))
+    store.close()
+    for path in (tmp_path / "a" / "audit.db", tmp_path / "a" / "audit.db-wal", tmp_path / "auth.json",
+                 tmp_path / "keys" / "k.pem", tmp_path / "cp" / "checkpoints.jsonl"):
+        if path.exists() or not path.name.endswith("-wal"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# ----------------------------------------------------------------------------- 9, 10: media types and sizes
+@pytest.mark.parametrize("route", ["/score", "/score_batch", "/override", "/assessment", "/person_assessments",
+                                   "/verify", "/models"])
+def test_multipart_without_boundary_is_415_on_every_post_route(client, route):
+    role = {"/assessment": "auditor", "/person_assessments": "auditor", "/verify": "auditor",
+            "/models": "modeler"}.get(route, "caseworker")
+    r = client.post(route, content=b"abc", headers={**headers(role), "Content-Type": "multipart/form-data"})
+    assert r.status_code == 415 and set(r.json()) == {"error", "detail"}
+
+
+def test_a_huge_id_is_refused_short_and_never_echoed(client):
+    huge = "A" * 1_000_000
+    for route, role, body in (("/assessment", "auditor", {"assessment_id": huge}),
+                              ("/person_assessments", "auditor", {"person_id": huge})):
+        r = client.post(route, json=body, headers=headers(role))
+        assert r.status_code == 400 and len(r.content) < 2000 and "AAAAAAAAAA" not in r.text
+
+
+# ----------------------------------------------------------------------------- 11: OpenAPI matches the answers
+def test_docs_page_and_document_with_security_and_error_answers(client):
+    assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text.lower()
+    doc = client.get("/docs.json").json()
+    assert doc["components"]["securitySchemes"]["bearer"] == {**doc["components"]["securitySchemes"]["bearer"],
+                                                              "type": "http", "scheme": "bearer"}
+    from serving.service import READ_ONLY_ROUTES, ROUTE_ERRORS, ROUTE_PERMISSIONS
+
+    for path in ROUTE_PERMISSIONS:
+        post = doc["paths"][path]["post"]
+        assert post["security"] == [{"bearer": []}]
+        for status in ("400", "401", "403", "500", *map(str, ROUTE_ERRORS[path])):
+            assert post["responses"][status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+        assert ("get" in doc["paths"][path]) == (path in READ_ONLY_ROUTES)
+    errors = doc["components"]["schemas"]["ErrorResponse"]
+    assert errors["properties"]["detail"]["type"] == "array"
+
+
+def test_read_only_routes_answer_get(client, bodies):
+    a = client.post("/score", json=bodies[2], headers=headers("caseworker")).json()
+    got = client.get("/assessment", params={"assessment_id": a["assessment_id"]}, headers=headers("auditor"))
+    assert got.status_code == 200 and got.json()["assessment_id"] == a["assessment_id"]
+    assert client.get("/verify", headers=headers("auditor")).json()["ok"]
+    assert client.get("/models", headers=headers("modeler")).status_code == 200
+    assert client.get("/models", headers=headers("caseworker")).status_code == 403
+
+
+def test_errors_have_the_one_documented_shape(client, bodies):
+    from serving.schemas import ErrorResponse
+
+    answers = [client.post("/score", json={}, headers=headers("caseworker")),
+               client.post("/score", json=bodies[0]),
+               client.post("/score", json=bodies[0], headers=headers("auditor")),
+               client.post("/assessment", json={"assessment_id": str(uuid.uuid4())}, headers=headers("auditor")),
+               client.post("/score", content=b"{}", headers={**headers("caseworker"), "Content-Type": "text/csv"})]
+    assert [r.status_code for r in answers] == [400, 401, 403, 404, 415]
+    for r in answers:
+        ErrorResponse.model_validate(r.json())
+
+
+def test_the_stored_answer_is_byte_for_byte_what_was_sent(client, bodies, home):
+    r = client.post("/score", json=bodies[3], headers=headers("caseworker"))
+    sent = r.content.decode()
+    stored = client.post("/assessment", json={"assessment_id": r.json()["assessment_id"]},
+                         headers=headers("auditor")).json()
+    import sqlite3
+
+    with sqlite3.connect(home / "audit.db") as db:
+        text = db.execute("select response_json from assessments where assessment_id = ?",
+                          (r.json()["assessment_id"],)).fetchone()[0]
+    person_id = r.json()["person_id"]
+    assert text == sent.replace(json.dumps(person_id), json.dumps(stored["person_key"]))
+    batch = client.post("/score_batch", json={"records": bodies[4:7]}, headers=headers("caseworker"))
+    with sqlite3.connect(home / "audit.db") as db:
+        texts = [db.execute("select response_json from assessments where assessment_id = ?", (a["assessment_id"],))
+                 .fetchone()[0] for a in batch.json()["assessments"]]
+    store = AuditStore(f"sqlite:///{home / 'audit.db'}", secret="5e" * 32)
+    for text, a in zip(texts, batch.json()["assessments"], strict=True):
+        original = text.replace(json.dumps(store.person_key(a["person_id"])), json.dumps(a["person_id"]))
+        assert original in batch.content.decode()
+    store.close()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_still_reaches_its_routes(client, role):
+    route = {"caseworker": "/score_batch", "auditor": "/verify", "modeler": "/models"}[role]
+    body = {"records": []} if role == "caseworker" else {}
+    assert client.post(route, json=body, headers=headers(role)).status_code in (200, 400)
