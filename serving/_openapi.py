@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from serving.auth import ROLE_PERMISSIONS, Permission
 from serving.schemas import ErrorResponse
@@ -32,7 +34,8 @@ _ERRORS = {
 
 
 def service_openapi(spec: Mapping[str, Any], *, permissions: Mapping[str, Permission],
-                    read_only: Mapping[str, tuple[str, ...]], errors: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+                    read_only: Mapping[str, tuple[str, ...]], errors: Mapping[str, tuple[int, ...]],
+                    models: Mapping[str, tuple[type[BaseModel], type[BaseModel]]]) -> dict[str, Any]:
     """BentoML's document ``spec`` with security, error answers and GET forms; ``spec`` is not changed.
 
     Parameters
@@ -43,6 +46,9 @@ def service_openapi(spec: Mapping[str, Any], *, permissions: Mapping[str, Permis
         Route -> the query fields of its GET form.
     errors
         Route -> the error statuses it answers besides 400, 401, 403, 405 and 500.
+    models
+        Route -> (request model, answer model): their pydantic JSON Schemas replace BentoML's copies,
+        which drop ``null`` from optional fields.
     """
     doc = copy.deepcopy(dict(spec))
     doc["openapi"] = "3.1.0"
@@ -62,11 +68,27 @@ def service_openapi(spec: Mapping[str, Any], *, permissions: Mapping[str, Permis
         roles = ", ".join(r.value for r, granted in ROLE_PERMISSIONS.items() if permission in granted)
         post["description"] = f"{post.get('description', '')}\n\nRole: {roles}.".strip()
         post["security"] = [{"bearer": []}]
+        if path in models:
+            request, answer = models[path]
+            post["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": _schema_ref(request, "validation", schemas)}}}
+            post["responses"]["200"] = {"description": answer.__doc__.strip().splitlines()[0] if answer.__doc__
+                                        else "the answer", "content": {"application/json": {
+                                            "schema": _schema_ref(answer, "serialization", schemas)}}}
         post["responses"] = {"200": _ok(post["responses"]), **_error_answers((400, 401, 403, 405, 500,
                                                                               *errors.get(path, ())))}
         if path in read_only:
             item["get"] = _get_form(post, path, read_only[path], schemas)
     return doc
+
+
+def _schema_ref(model: type[BaseModel], mode: Literal["validation", "serialization"],
+                schemas: dict[str, Any]) -> dict[str, str]:
+    """Put ``model``'s JSON Schema (and the models it uses) into ``schemas``; a reference to it."""
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {"$ref": REF.format(model=model.__name__)}
 
 
 def _ok(responses: Mapping[Any, Any]) -> Any:

@@ -90,6 +90,11 @@ ROUTE_ERRORS = {"/score": (413, 415, 503), "/score_batch": (413, 415, 503), "/ov
                 "/assessment": (404, 413, 415), "/person_assessments": (413, 415), "/verify": (413, 415),
                 "/models": (413, 415)}
 JSON = "application/json"
+#: Each route's request and answer models (documented as pydantic writes their JSON Schemas).
+ROUTE_MODELS = {"/score": (ScoreRequest, Assessment), "/score_batch": (BatchRequest, BatchResponse),
+                "/override": (OverrideRequest, OverrideOut), "/assessment": (AssessmentQuery, StoredAssessment),
+                "/person_assessments": (PersonQuery, PersonAssessments), "/verify": (EmptyRequest, VerifyResponse),
+                "/models": (EmptyRequest, ModelsResponse)}
 
 
 @bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count", threads=16)
@@ -226,7 +231,7 @@ def score_combiner(process: Callable[[list[tuple[ScoreRequest, str]]], list[str]
 
 def _openapi() -> dict[str, Any]:
     return service_openapi(cast(Any, RiskService).openapi_spec.asdict(), permissions=ROUTE_PERMISSIONS,
-                           read_only=READ_ONLY_ROUTES, errors=ROUTE_ERRORS)
+                           read_only=READ_ONLY_ROUTES, errors=ROUTE_ERRORS, models=ROUTE_MODELS)
 
 
 cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS,  # see __init__

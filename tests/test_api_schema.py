@@ -1,0 +1,63 @@
+"""Schemathesis over the service's own OpenAPI document, for every role (issue 15).
+
+Every documented operation is called with generated requests (bounded examples) with each role's
+token and without one: no answer may be a 5xx, and every answer must have a documented status,
+media type and schema. ``RISK_SCHEMATHESIS_EXAMPLES`` sets the examples per operation and role
+(default 25); the figures are written to the report at the end of the module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from service_support import headers, write_auth
+
+EXAMPLES = int(os.environ.get("RISK_SCHEMATHESIS_EXAMPLES", "25"))
+ROLES = ("caseworker", "auditor", "modeler", None)  # None: no token
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory, service_models):
+    home = tmp_path_factory.mktemp("schemathesis-home")
+    write_auth(home)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISK_HOME", str(home))
+    mp.setenv("RISK_CHECKPOINT_INTERVAL_S", "0")
+    from serving.service import ROUTE_PERMISSIONS, RiskService
+
+    schema = schemathesis.openapi.from_asgi("/docs.json", RiskService.to_asgi())
+    # the platform's own endpoints are BentoML's; the service's are those with a permission
+    yield schema.include(path_regex="^(" + "|".join(ROUTE_PERMISSIONS) + ")$")
+    mp.undo()
+
+
+def test_no_5xx_and_answers_as_documented(api_schema):
+    """Each generated request is sent once with each role's token and once without one."""
+    figures: Counter = Counter()
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def run(case) -> None:
+            for role in ROLES:
+                response = case.call_and_validate(headers=headers(role), checks=CHECKS)
+                figures["requests"] += 1
+                figures[f"{response.status_code // 100}xx"] += 1
+
+        run()
+    print(f"\nschemathesis: {len(operations)} operations, {figures['requests']} requests, "
+          f"{figures['2xx']} 2xx, {figures['4xx']} 4xx, {figures['5xx']} 5xx")
+    assert len(operations) == 10 and figures["5xx"] == 0
