@@ -48,7 +48,7 @@ def bound_metric_labels(*, known: Iterable[str]) -> None:
                 scope = {**scope, "path": metric_path(scope["path"]), _REAL_PATH: scope["path"]}
             await super().__call__(scope, receive, send)
 
-    instruments.RunnerTrafficMetricsMiddleware = BoundedTrafficMetricsMiddleware
+    instruments.RunnerTrafficMetricsMiddleware = BoundedTrafficMetricsMiddleware  # type: ignore[misc, assignment]
 
 
 class _RestorePath:

@@ -38,12 +38,12 @@ def load_or_create_key(path: Path | str) -> Ed25519PrivateKey:
             pass  # another worker created it meanwhile: use that one
     warn_if_open(path)
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError):
         raise ValueError(f"{path}: not an unencrypted PEM private key") from None
-    if not isinstance(key, Ed25519PrivateKey):
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 key")
-    return key
+    return loaded
 
 
 def public_path(private_path: Path) -> Path:
