@@ -39,9 +39,20 @@ def bound_metric_labels(*, known: Iterable[str]) -> None:
         """BentoML's traffic metrics with the path label taken from :func:`metric_path`."""
 
         bounded_labels = True
+        _first: Any = None  # the instance whose metrics every later one shares
 
         def __init__(self, app: Any, **options: Any) -> None:
             super().__init__(_RestorePath(app), **options)
+
+        def _setup(self, *args: Any, **kwargs: Any) -> None:
+            # a second app in the same process (tests) must not register the metrics again
+            cls = type(self)
+            if cls._first is not None and cls._first._is_setup:
+                self.__dict__.update({k: v for k, v in vars(cls._first).items() if k.startswith("metrics")})
+                self._is_setup = True
+                return
+            super()._setup(*args, **kwargs)
+            cls._first = self
 
         async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
             if scope["type"].startswith("http") and metric_path(scope["path"]) != scope["path"]:
