@@ -335,6 +335,27 @@ def test_the_stored_answer_is_byte_for_byte_what_was_sent(client, bodies, home):
     store.close()
 
 
+def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(client, home, bodies):
+    from serving.checkpoints import Checkpoint, load_public_key, read_checkpoints
+
+    client.post("/score", json=bodies[8], headers=headers("caseworker"))
+    first = client.get("/verify", headers=headers("auditor")).json()
+    public = load_public_key(home / "keys" / "checkpoint-ed25519.pem.pub")
+    Checkpoint.from_dict(first["checkpoint"]).verify(public)  # an auditor's copy holds with the public key
+    assert first["checkpoint"]["chains"]["assessments"]["length"] == first["head"]["assessments"]["length"]
+    assert read_checkpoints(home / "checkpoints" / "checkpoints.jsonl")[-1].to_dict() == first["checkpoint"]
+    import sqlite3
+
+    with sqlite3.connect(home / "audit.db") as db:  # delete the last record and rewrite the head
+        n, = db.execute("select max(seq) from assessments").fetchone()
+        prev, = db.execute("select prev_hash from assessments where seq = ?", (n,)).fetchone()
+        db.execute("delete from assessments where seq = ?", (n,))
+        db.execute("update audit_chain_head set length = ?, last_hash = ? where chain = 'assessments'", (n - 1, prev))
+    verdict = client.get("/verify", headers=headers("auditor")).json()
+    assert not verdict["ok"] and verdict["first_broken"] == f"assessments seq {n}" and verdict["checkpoint"] is None
+    assert verdict["checkpoints_checked"] >= 1
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_still_reaches_its_routes(client, role):
     route = {"caseworker": "/score_batch", "auditor": "/verify", "modeler": "/models"}[role]

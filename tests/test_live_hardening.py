@@ -143,6 +143,11 @@ def test_stopping_riskctl_serve_never_leaves_workers_serving(tmp_path, service_m
         gone = poll(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
                     and not _answers(url), within_s=30)
         print(f"\n{sig.name}: {len(workers)} workers gone {gone:.1f} s after the server")
+        # each worker stopped cleanly (SIGTERM, from the server or from Linux when the server died)
+        # and signed its shutdown checkpoint
+        from serving.checkpoints import read_checkpoints
+
+        assert len(read_checkpoints(tmp_path / "checkpoints" / "checkpoints.jsonl")) >= 1
         again = _riskctl_serve(tmp_path, port, tmp_path / "serve2.log")  # the port is free again
         try:
             poll(lambda: _answers(url), within_s=180, every_s=0.5)
