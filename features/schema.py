@@ -244,8 +244,8 @@ def _date_order_problems(persons: pd.DataFrame) -> list[Problem]:
     problems = []
     age = (persons["supervision_start"] - persons["birth_date"]).dt.days / 365.25
     for row in persons.index[((age < MIN_AGE_YEARS) | (age > MAX_AGE_YEARS)).to_numpy()]:
-        problems.append(Problem("persons", int(row), persons.at[row, "person_id"], "birth_date",
-                                f"age at supervision_start would be {age.at[row]:.1f} years, outside "
+        problems.append(Problem("persons", int(row), str(persons.loc[row, "person_id"]), "birth_date",
+                                f"age at supervision_start would be {float(age.loc[row]):.1f} years, outside "
                                 f"{MIN_AGE_YEARS} to {MAX_AGE_YEARS}"))
     for later, earlier in (("supervision_start", "birth_date"), ("supervision_end", "supervision_start")):
         for row in persons.index[(persons[later] <= persons[earlier]).to_numpy()]:

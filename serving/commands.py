@@ -22,6 +22,7 @@ import typer
 from features.cli import CliError, console, progress
 from features.settings import Settings, get_settings
 from features.vocab import Stage
+from serving.audit_commands import audit_app
 
 log = logging.getLogger(__name__)
 SERVICE = "serving.service:RiskService"
@@ -380,7 +381,5 @@ def register(app: typer.Typer) -> None:
     app.command("build")(build)
     app.command("token")(token)
     app.command("revoke")(revoke)
-    from serving.checkpoints._cli import audit_app
-
     app.add_typer(audit_app, name="audit")
 

@@ -163,7 +163,7 @@ class BearerAuthMiddleware:
 
     def _docs(self, path: str) -> Any:
         if path == "/docs":
-            import _bentoml_impl.server as bentoml_server  # type: ignore[import-untyped]
+            import _bentoml_impl.server as bentoml_server
 
             return FileResponse(Path(bentoml_server.__file__).parent / "main-openapi.html")
         if self._openapi is None:

@@ -36,8 +36,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import bentoml
 from bentoml._internal.context import server_context
@@ -84,6 +84,8 @@ ROUTE_PERMISSIONS = {
     "/assessment": Permission.READ_ASSESSMENTS, "/person_assessments": Permission.READ_ASSESSMENTS,
     "/verify": Permission.VERIFY, "/models": Permission.MODEL_INFO,
 }
+T = TypeVar("T")
+R = TypeVar("R")
 #: Read-only routes that also answer GET, with their query fields.
 READ_ONLY_ROUTES = {"/assessment": ("assessment_id",), "/verify": (), "/models": ()}
 #: Error statuses each route may answer besides 400, 401, 403 and 500 (documented in the OpenAPI page).
@@ -223,7 +225,7 @@ class RiskService:
         return answers
 
 
-def score_combiner(process: Callable[[list[tuple[ScoreRequest, str]]], list[str]]) -> Combiner:
+def score_combiner(process: Callable[[list[T]], Sequence[R]]) -> Combiner[T, R]:
     """The combiner of ``/score`` requests: a group that fails for any reason (a model missing, the
     audit store refusing one record) is retried request by request, so one failing request never
     fails the others that happened to share its group; a failed group stored nothing (one audit

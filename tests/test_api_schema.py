@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from typing import Any, cast
 
 import pytest
 import schemathesis
@@ -36,7 +37,7 @@ def api_schema(tmp_path_factory, service_models):
     mp.setenv("RISK_CHECKPOINT_INTERVAL_S", "0")
     from serving.service import ROUTE_PERMISSIONS, RiskService
 
-    schema = schemathesis.openapi.from_asgi("/docs.json", RiskService.to_asgi())
+    schema = schemathesis.openapi.from_asgi("/docs.json", cast(Any, RiskService).to_asgi())
     # the platform's own endpoints are BentoML's; the service's are those with a permission
     yield schema.include(path_regex="^(" + "|".join(ROUTE_PERMISSIONS) + ")$")
     mp.undo()

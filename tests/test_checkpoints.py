@@ -133,7 +133,7 @@ def test_a_forged_insertion_is_named_as_the_forged_record(trail):
     result = store.verify()
     store.close()
     assert not result.ok and result.first_broken == forged["assessment_id"]
-    assert "was inserted" in result.problem
+    assert result.problem is not None and "was inserted" in result.problem
     assert check(trail).first_broken == forged["assessment_id"]
 
 

@@ -266,7 +266,7 @@ def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path,
             running_server([*cmd, str(ports[1])], port=ports[1], ready_path="/readyz", env=env[1],
                            log_path=homes[1] / "serve.log") as url_b:
         load = Load([url_a, url_b], bodies)
-        killed = []
+        killed: list[int] = []
 
         def progress() -> bool:
             per = Counter(u for u, _ in load.answered)
