@@ -61,6 +61,10 @@ ZH_MESSAGES: dict[str, str] = {
     "event_before_birth": "{field}（{date}）早于出生日期 person.birth_date（{birth_date}）",
     "event_after_as_of": "{field}（{date}）晚于评估日期 as_of（{as_of}）：评估日之后的事件不予接受（时点规则）",
     "reason_too_short": "须填写至少5个字的书面理由",
+    "implausible_date": "{field}（{date}）不在合理范围内（{earliest} 至 {latest}）",
+    "implausible_age": "出生日期 person.birth_date（{birth_date}）：矫正开始时年龄为{age}岁，不在{low}至{high}岁之间",
+    "blank_id": "{field} 不能为空白",
+    "control_character": "{field} 含有控制字符",
 }
 
 

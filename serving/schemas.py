@@ -39,15 +39,17 @@ MAX_ID_LENGTH = 64
 
 def _plausible(value: dt.date, info: ValidationInfo) -> dt.date:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(f"{info.field_name} {value} is outside the plausible range {EARLIEST_DATE} to {LATEST_DATE}")
+        raise PydanticCustomError("implausible_date", "{field} {date} is outside the plausible range {earliest} to "
+                                  "{latest}", {"field": info.field_name, "date": str(value),
+                                               "earliest": str(EARLIEST_DATE), "latest": str(LATEST_DATE)})
     return value
 
 
 def _not_blank(value: str, info: ValidationInfo) -> str:
     if not value.strip():
-        raise ValueError(f"{info.field_name} is blank")
+        raise PydanticCustomError("blank_id", "{field} is blank", {"field": info.field_name})
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError(f"{info.field_name} holds a control character")
+        raise PydanticCustomError("control_character", "{field} holds a control character", {"field": info.field_name})
     return value
 
 
@@ -113,8 +115,10 @@ class PersonRecord(_Strict):
             raise _date_order("person.supervision_start", self.supervision_start, "person.birth_date", self.birth_date)
         age = (self.supervision_start - self.birth_date).days / 365.25
         if not MIN_AGE_YEARS <= age <= MAX_AGE_YEARS:
-            raise ValueError(f"person.birth_date {self.birth_date}: age at supervision_start would be {age:.1f} "
-                             f"years, outside {MIN_AGE_YEARS} to {MAX_AGE_YEARS}")
+            raise PydanticCustomError("implausible_age", "person.birth_date {birth_date}: age at supervision_start "
+                                      "would be {age} years, outside {low} to {high}",
+                                      {"birth_date": str(self.birth_date), "age": f"{age:.1f}", "low": MIN_AGE_YEARS,
+                                       "high": MAX_AGE_YEARS})
         if self.supervision_end <= self.supervision_start:
             raise _date_order("person.supervision_end", self.supervision_end, "person.supervision_start",
                               self.supervision_start)
