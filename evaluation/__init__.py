@@ -21,13 +21,18 @@ Fairness
     The same metrics within each group of each group column (sex, age band, local/non-local,
     offence category, race where the data have it) through fairlearn's
     :class:`~fairlearn.metrics.MetricFrame`, calibration within each group, and the largest
-    gap (max − min) between groups large enough to judge (``min_group_size``).
+    gap (max − min) between groups large enough to judge (``min_group_size``). The headline
+    "largest FPR gap" has one definition (:class:`FprGapRule`, :func:`fpr_gap`) shared with the
+    promotion gate and ``/models``: a group counts only with enough non-re-offenders and enough
+    flagged people, else the gap is "not measurable".
 
 :func:`evaluate` computes all of it and, given a folder, writes ``report.md``,
 ``metrics.json`` (NaN as ``null``) and the figures. Two reference columns help read the
 numbers: a *baseline* (a transparent model on the same rows: is the complex model worth it?)
 and, on synthetic data, the *oracle* (the generator's true probabilities: the best any model
 could do). :func:`model_card` writes the card of a registered model version from a report.
+:func:`paired_bootstrap` compares two models on the same rows (differences in AUC,
+Brier and log loss with seeded bootstrap intervals), as the promotion gate does.
 The NIJ Recidivism Forecasting Challenge's own scores are :func:`brier_by_sex_average` and
 :func:`nij_fairness_adjusted`.
 
@@ -35,6 +40,7 @@ Nothing is computed or created at import time; figures are drawn on Agg canvases
 pyplot, so no global matplotlib backend is changed.
 """
 
+from evaluation._bootstrap import Difference, paired_bootstrap
 from evaluation._calibration import (
     calibration_bins,
     calibration_slope_intercept,
@@ -42,6 +48,7 @@ from evaluation._calibration import (
 )
 from evaluation._card import model_card, with_gate_decision
 from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics
+from evaluation._fpr_gap import FprGap, FprGapRule, flag_counts, fpr_gap
 from evaluation._metrics import classification_metrics, threshold_metrics
 from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
 from evaluation._plots import plot_evaluation
@@ -49,7 +56,10 @@ from evaluation._report import EvaluationReport, evaluate
 
 __all__ = [
     "GROUP_METRICS",
+    "Difference",
     "EvaluationReport",
+    "FprGap",
+    "FprGapRule",
     "GroupReport",
     "brier_by_sex_average",
     "calibration_bins",
@@ -57,9 +67,12 @@ __all__ = [
     "classification_metrics",
     "evaluate",
     "expected_calibration_error",
+    "flag_counts",
+    "fpr_gap",
     "group_metrics",
     "model_card",
     "nij_fairness_adjusted",
+    "paired_bootstrap",
     "plot_evaluation",
     "threshold_metrics",
     "with_gate_decision",

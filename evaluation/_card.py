@@ -163,6 +163,8 @@ def model_card(
         f"# Model card: {name} (version {shown_version})", "",
         f"- **stage**: {stage}",
         f"- **strict-tier cut-off**: {cut_off}",
+        *([f"- **model kind**: {report.meta['model_kind']}"] if report.meta.get("model_kind") else []),
+        *([f"- **why this kind**: {report.meta['candidate_reason']}"] if report.meta.get("candidate_reason") else []),
         f"- **card written**: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}", "",
         "## Intended use", "",
         f"Estimates the probability of a new offence within the horizon of the {stage} "

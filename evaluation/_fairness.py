@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 
 from evaluation._calibration import calibration_slope_intercept, expected_calibration_error
 from evaluation._checks import check_binary_inputs, check_groups
+from evaluation._fpr_gap import FprGap, FprGapRule, fpr_gap
 from evaluation._metrics import THRESHOLD_KEYS, brier, roc_auc, threshold_metrics
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class GroupReport:
         One row per group column: for each metric, the largest minus the smallest value among
         the groups of at least ``min_group_size`` rows (NaN with fewer than two such groups).
     largest_fpr_gap : float
-        The largest false-positive-rate gap over all group columns (NaN if none is defined).
+        The largest false-positive-rate gap by the shared rule (:class:`FprGapRule`; NaN when not measurable).
     threshold : float
         Cut-off of the threshold metrics.
     min_group_size : int
@@ -113,6 +114,7 @@ class GroupReport:
     threshold: float
     min_group_size: int
     small_groups: dict[str, list[str]] = field(default_factory=dict)
+    fpr_gap: FprGap | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python objects (NaN kept as float NaN)."""
@@ -130,6 +132,7 @@ class GroupReport:
             "by_group": by_group,
             "gaps": gaps,
             "small_groups": self.small_groups,
+            "fpr_gap": None if self.fpr_gap is None else self.fpr_gap.to_dict(),
         }
 
 
@@ -145,6 +148,7 @@ def group_metrics(
     threshold: float,
     min_group_size: int = 30,
     n_bins: int = 10,
+    fpr_rule: FprGapRule | None = None,
 ) -> GroupReport:
     """Compute the metrics within the groups of each column of ``groups``.
 
@@ -164,6 +168,8 @@ def group_metrics(
         Groups smaller than this are reported but left out of the gaps.
     n_bins : int, default 10
         Bins of the per-group expected calibration error.
+    fpr_rule : FprGapRule, optional
+        Groupings and minimum counts of the largest FPR gap (default :class:`FprGapRule`).
 
     Returns
     -------
@@ -182,8 +188,7 @@ def group_metrics(
         by_group[name] = table
         small[name] = [str(g) for g in table.index[table["n"] < min_group_size]]
     gaps = _gaps(by_group, min_group_size)
-    fpr = gaps["fpr"].to_numpy(dtype=float)
-    largest = float(np.nanmax(fpr)) if np.isfinite(fpr).any() else float("nan")
-    return GroupReport(by_group=by_group, gaps=gaps, largest_fpr_gap=largest,
+    gap = fpr_gap(y, p, groups=frame, threshold=threshold, rule=fpr_rule)
+    return GroupReport(by_group=by_group, gaps=gaps, largest_fpr_gap=gap.value,
                        threshold=float(threshold), min_group_size=min_group_size,
-                       small_groups=small)
+                       small_groups=small, fpr_gap=gap)

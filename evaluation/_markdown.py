@@ -104,8 +104,21 @@ def fairness_section(groups: GroupReport) -> list[str]:
     gap_rows = [[column] + [fmt(v, str(k)) for k, v in row.items()] for column, row in groups.gaps.iterrows()]
     lines += ["### Largest gaps between groups (max − min)", "",
               *table(["group column", *(SHORT[k] for k in groups.gaps.columns)], gap_rows), "",
-              f"**Largest false-positive-rate gap: {fmt(groups.largest_fpr_gap)}**", ""]
+              *fpr_gap_lines(groups)]
     return lines
+
+
+def fpr_gap_lines(groups: GroupReport) -> list[str]:
+    """The largest FPR gap by the shared rule, and each group's counts (measurable or not)."""
+    gap = groups.fpr_gap
+    if gap is None:
+        return [f"**Largest false-positive-rate gap: {fmt(groups.largest_fpr_gap)}**", ""]
+    head = (f"**Largest false-positive-rate gap: {gap.status}**"
+            + (f" (between {gap.grouping} groups)" if gap.measurable else f": {gap.reason}"))
+    rows = [[r.grouping, r.group, str(r.negatives), str(r.flagged), fmt(r.fpr, "fpr"),
+             "yes" if r.measurable else "not measurable"] for r in gap.table.itertuples()]
+    return [head, "", f"Definition: {gap.rule.describe()}.", "",
+            *table(["grouping", "group", "did not re-offend", "flagged", "FPR", "measurable"], rows), ""]
 
 
 def figures_section(figures: Sequence[Path], base_dir: Path) -> list[str]:

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 
 from evaluation._checks import check_binary_inputs
 from evaluation._fairness import GroupReport, group_metrics
+from evaluation._fpr_gap import FprGapRule
 from evaluation._markdown import fairness_section, figures_section, fmt, performance_section
 from evaluation._metrics import classification_metrics
 from evaluation._plots import plot_evaluation
@@ -143,6 +144,7 @@ def evaluate(
     extra_figures: Iterable[Path] = (),
     min_group_size: int = 30,
     n_bins: int = 10,
+    fpr_rule: FprGapRule | None = None,
 ) -> EvaluationReport:
     """Evaluate a model's probabilities on a test set, optionally writing the report files.
 
@@ -170,6 +172,8 @@ def evaluate(
         Smallest group taking part in the fairness gaps.
     n_bins : int, default 10
         Bins of the expected calibration error.
+    fpr_rule : FprGapRule, optional
+        The definition of the largest FPR gap (the promotion gate's, ``training/promotion.yaml``).
 
     Returns
     -------
@@ -182,7 +186,8 @@ def evaluate(
     report = EvaluationReport(
         metrics=metrics(y, p),
         groups=None if groups is None else group_metrics(
-            y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins),
+            y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins,
+            fpr_rule=fpr_rule),
         baseline=metrics(y, others["baseline"]) if "baseline" in others else None,
         oracle=metrics(y, others["oracle"]) if "oracle" in others else None,
         meta={"title": title, "threshold": float(threshold),

@@ -1,4 +1,4 @@
-"""MLflow pyfunc wrapper: the registered artefact is the fitted :class:`~models.estimator.StageModel`.
+"""MLflow pyfunc wrapper: the registered artefact is the fitted :class:`~models.estimator.StageEstimator`.
 
 ``predict`` maps a stage feature frame to calibrated probabilities; :func:`load_stage_model`
 returns the fitted object itself (booster included, for explanations).
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from models.estimator import StageModel
+from models.estimator import StageEstimator
 
 ARTIFACT_KEY = "stage_model"
 #: the "model from code" script logged as the pyfunc's code (MLflow runs it on loading; no CloudPickle)
@@ -24,17 +24,17 @@ CODE_PATH = Path(__file__).with_name("_pyfunc_code.py")
 
 # ``mlflow.pyfunc`` is a lazy loader in ``mlflow/__init__.py``: name the base class by its defining module.
 class StageModelPyfunc(PythonModel):
-    """Loads the joblib-pickled StageModel logged as the ``stage_model`` artifact."""
+    """Loads the joblib-pickled stage model logged as the ``stage_model`` artifact."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        self.model: StageModel = joblib.load(context.artifacts[ARTIFACT_KEY])
+        self.model: StageEstimator = joblib.load(context.artifacts[ARTIFACT_KEY])
 
     def predict(self, context: PythonModelContext | None, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> np.ndarray:
         return self.model.predict_proba(_restore_categories(self.model, model_input))
 
 
-def _restore_categories(model: StageModel, frame: pd.DataFrame) -> pd.DataFrame:
+def _restore_categories(model: StageEstimator, frame: pd.DataFrame) -> pd.DataFrame:
     """Serving through MLflow's JSON drops pandas categories: restore the vocabularies' categories."""
     from features.catalog import CATALOG
     from features.vocab import CATEGORICAL_COLUMNS
@@ -46,7 +46,10 @@ def _restore_categories(model: StageModel, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_stage_model(model_uri: str) -> StageModel:
-    """The fitted StageModel behind an MLflow model URI (``models:/reoffence-intake@champion``)."""
-    model: StageModel = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+def load_stage_model(model_uri: str) -> StageEstimator:
+    """The fitted stage model (booster or logistic) behind an MLflow model URI.
+
+    For example ``models:/reoffence-intake@champion``.
+    """
+    model: StageEstimator = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
     return model

@@ -22,7 +22,7 @@ from features.synthetic import CohortConfig
 from features.vocab import Stage
 from serving import commands as serving_commands
 from training import cli as training_cli
-from training import real_cli
+from training import real as real_benchmark
 
 log = logging.getLogger(__name__)
 DIST = "reoffence-risk"
@@ -32,7 +32,7 @@ app = typer.Typer(help="Re-offending risk assessment: data, features, models, se
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 training_cli.register(app)
-real_cli.register(app)
+real_benchmark.register(app)
 serving_commands.register(app)
 
 
@@ -74,6 +74,11 @@ def demo(
     frames = build_frames(tables, list(Stage), out / "features")
     console.print(summary_table(frames))
     train(data=data, stage=StageChoice.ALL, seed=seed, temporal=None, budget=None, promote_after=True)
+    from training.registry import registered_versions, serving_summary
+
+    console.print("\nModels in service:", markup=False)
+    for line in serving_summary(registered_versions(get_settings())):
+        console.print(f"  {line}", markup=False, soft_wrap=True)
     serving_commands.demo_service(get_settings(), tables, lang=lang.value)
     if serve_after:
         serving_commands.serve(port=port, host="127.0.0.1", import_first=False)

@@ -69,6 +69,34 @@ def models_import() -> None:
     import_models(settings)
 
 
+@models_app.command("list")
+def models_list(
+    stage: Annotated[Stage | None, typer.Option(help="one stage (default: all)")] = None,
+) -> None:
+    """Registered versions per stage: alias, kind (logistic or lightgbm), gate decision and test metrics.
+
+    On a terminal a table; written to a pipe or a file, a Markdown table that keeps every column.
+    """
+    from rich.table import Table
+
+    from training.registry import HEADER, markdown, registered_versions
+
+    rows = registered_versions(get_settings(), [stage] if stage else None)
+    if not rows:
+        console.print("no registered models: riskctl train --promote", markup=False)
+        return
+    if not console.is_terminal:
+        typer.echo(markdown(rows))
+        return
+    table = Table(title="Registered stage models", show_lines=False)
+    for name in HEADER:
+        table.add_column(name, justify="right" if name in ("version", "AUC", "Brier", "ECE", "flagged", "FPR gap")
+                         else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*row.cells())
+    console.print(table)
+
+
 def ensure_tokens(settings: Settings) -> None:
     """Create the token file on first run; the new tokens go to 0600 files, never to the console or log."""
     from serving.auth import load_or_create

@@ -73,8 +73,7 @@ def child(args: argparse.Namespace) -> None:
     from training.fit import fit_stage
 
     tables = generate_cohort(CohortConfig(persons=max(args.persons, 4000), seed=args.seed))
-    config = TrainConfig.load()
-    config.search.budget = 1
+    config = TrainConfig.load().override(search={"budget": 1})
     fits = {stage: fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
             for stage in Stage}
     scorer = Scorer({s: ServedModel(s, f.model, f"reoffence-{s.value}", "1", "bench:1", {}) for s, f in fits.items()},

@@ -1,8 +1,9 @@
 """From the MLflow registry to the BentoML model store, and back out as a served model.
 
 :func:`import_champions` resolves ``models:/reoffence-<stage>@champion`` in MLflow and saves the
-fitted :class:`~models.estimator.StageModel` into the BentoML model store as ``reoffence-<stage>``,
-with the registry version, run id, test metrics and gate decision as metadata. The service
+fitted stage model (a :class:`~models.estimator.StageEstimator`: booster or logistic) into the
+BentoML model store as ``reoffence-<stage>``, with the registry version, run id, model kind, test
+metrics and gate decision as metadata. The service
 declares these BentoML models at class level, so ``bentoml build`` packs them into the Bento and
 the service never needs MLflow at run time. :func:`load_served` reads one back.
 """
@@ -10,7 +11,6 @@ the service never needs MLflow at run time. :func:`load_served` reads one back.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ import joblib
 from features.labels import DEFAULT_HORIZON_MONTHS
 from features.settings import Settings
 from features.vocab import Stage
-from models.estimator import StageModel
+from models.estimator import StageEstimator
 
 log = logging.getLogger(__name__)
 ARTIFACT = "stage_model.joblib"
@@ -34,7 +34,7 @@ class ServedModel:
     """A stage model as served: the fitted object and where it came from."""
 
     stage: Stage
-    model: StageModel
+    model: StageEstimator
     name: str
     version: str
     bento_tag: str
@@ -90,7 +90,9 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
             "policy_version": run.data.tags.get("policy_version"),
             "evaluation": {k: run.data.metrics.get(f"test_{k}", run.data.metrics.get(k)) for k in _METRICS},
             "n_test": run.data.params.get("rows_test"),
-            "gate": json.loads(mv.tags["gate_decision"]) if "gate_decision" in mv.tags else None,
+            "model_kind": getattr(model, "kind", "lightgbm"),
+            "candidate_reason": run.data.tags.get("candidate_reason"),
+            "gate": gate_from_tags(mv.tags),
             "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         labels = {"stage": stage.value, "registered_version": str(mv.version), "mlflow_run_id": mv.run_id}
@@ -99,7 +101,16 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
     return tags
 
 
-def save_served(settings: Settings, stage: Stage | str, model: StageModel, *, version: str = "0",
+def gate_from_tags(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The promotion gate's decision as recorded on a model version (readable tags, training.promote)."""
+    if "gate_decision" not in tags:
+        return None
+    return {"promoted": tags.get("gate_promoted") == "true", "decision": tags["gate_decision"],
+            "gate_version": tags.get("gate_version"), "against_champion": tags.get("gate_against_champion"),
+            "criteria": {k.removeprefix("gate."): v for k, v in sorted(tags.items()) if k.startswith("gate.")}}
+
+
+def save_served(settings: Settings, stage: Stage | str, model: StageEstimator, *, version: str = "0",
                 metadata: dict[str, Any] | None = None) -> str:
     """Save a fitted model straight into the BentoML store (tests, offline experiments)."""
     stage = Stage(stage)
@@ -109,7 +120,7 @@ def save_served(settings: Settings, stage: Stage | str, model: StageModel, *, ve
     return _store(settings, stage, model, {"stage": stage.value, "registered_version": version}, meta)
 
 
-def _store(settings: Settings, stage: Stage, model: StageModel, labels: dict[str, str],
+def _store(settings: Settings, stage: Stage, model: StageEstimator, labels: dict[str, str],
            metadata: dict[str, Any]) -> str:
     """Write the fitted model as a new version of the stage's BentoML model; returns its tag."""
     import bentoml

@@ -298,5 +298,6 @@ def model_info(served: ServedModel) -> StageModelInfo:
         stage=served.stage.value, model={"name": served.name, "version": served.version, "bento_tag": served.bento_tag},
         mlflow_run_id=meta.get("mlflow_run_id"), alias=str(meta.get("alias", "")),
         imported_at=str(meta.get("imported_at", "")), horizon_months=served.horizon_months,
-        calibration=served.model.calibrator_.method_, trees=served.model.size["trees"],
+        calibration=served.model.calibrator_.method_, trees=served.model.size["trees"], kind=served.model.kind,
+        kind_reason=meta.get("candidate_reason"),
         evaluation=dict(meta.get("evaluation") or {}), gate=meta.get("gate"))

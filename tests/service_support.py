@@ -29,9 +29,7 @@ def headers(role: str | None) -> dict[str, str]:
 def train_and_store(persons: int = 4000, seed: int = 31):
     """Fit a small model per stage and save it into the (test) BentoML store; returns the cohort."""
     tables = generate_cohort(CohortConfig(persons=persons, seed=seed))
-    config = TrainConfig.load()
-    config.search.budget = 1
-    config.booster["max_rounds"] = 120
+    config = TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": 120})
     fits = {}
     for stage in Stage:
         fits[stage] = fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
@@ -49,3 +47,18 @@ def write_auth(home: Path) -> Path:
     path.write_text(json.dumps(config.model_dump(mode="json")))
     path.chmod(0o600)
     return path
+
+
+def small_cohort_gate():
+    """The shipped gate with limits for a test cohort of a few thousand people.
+
+    On ~1,000 test rows few women are flagged, so the shipped fairness rule finds the FPR gap by sex
+    "not measurable" and refuses every model (as it should on so little data); these tests are about
+    the registry and the comparison, so they measure the gap between age bands with smaller minimums.
+    """
+    from evaluation import FprGapRule
+    from training.config import GateConfig
+
+    gate = GateConfig.load()
+    return gate.model_copy(update={"ece_limit": 0.04, "fpr_gap_limit": 0.5,
+                                   "fairness": FprGapRule(groupings=("age_band",), min_negatives=20, min_flagged=2)})

@@ -134,8 +134,8 @@ def test_default_training_leaves_out_sex_and_household_registration(service_mode
 def test_the_setting_adds_them_the_card_says_so_and_no_reason_names_them(cohort, tmp_path):
     from evaluation import evaluate, model_card
 
-    config = TrainConfig.load().model_copy(update={"protected_inputs": ["sex", "local"]})
-    config.search.budget, config.booster["max_rounds"] = 1, 60
+    config = TrainConfig.load().override(protected_inputs=["sex", "local"], search={"budget": 1},
+                                         booster={"max_rounds": 60})
     fit = fit_stage(make_stage_frame(cohort, Stage.INTAKE), config=config, temporal=False)
     assert {"sex", "local"} <= set(fit.model.feature_names) and "sex" in fit.baseline.feature_names
     test = fit.part("test")

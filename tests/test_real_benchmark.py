@@ -18,10 +18,11 @@ from typer.testing import CliRunner  # noqa: E402
 
 from features.adapters import RealFrame, load  # noqa: E402
 from features.schema import DataValidationError  # noqa: E402
-from training.real import (  # noqa: E402
-    COMPAS_MONOTONE,
+from training.real import benchmark_real, standalone_app  # noqa: E402
+from training.real._cli import DOCS_HEADER, markers, update_docs  # noqa: E402
+from training.real._compas import COMPAS_MONOTONE  # noqa: E402
+from training.real._fit import (  # noqa: E402
     SMALL_PARAMS,
-    benchmark_real,
     calibrate_score_oof,
     cross_validate_real,
     fit_crossfit_booster,
@@ -29,7 +30,6 @@ from training.real import (  # noqa: E402
     fold_indices,
     logistic_oof,
 )
-from training.real_cli import DOCS_HEADER, markers, standalone_app, update_docs  # noqa: E402
 
 pytestmark = pytest.mark.realdata
 

@@ -8,7 +8,7 @@ import sqlite3
 import bentoml
 import numpy as np
 import pytest
-from service_support import write_auth
+from service_support import small_cohort_gate, write_auth
 from typer.testing import CliRunner
 
 from features.labels import make_stage_frame
@@ -28,24 +28,25 @@ def test_import_champions_copies_the_champion_not_the_challenger(tmp_path, monke
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     settings = Settings(home=tmp_path, registry_prefix="importcheck")  # apart from the service tests' models
     tables, _ = service_models
-    config = TrainConfig.load()
-    config.search.budget, config.booster["max_rounds"] = 1, 80
+    config = TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": 80})
     frame = make_stage_frame(tables, Stage.INTAKE)
     good = fit_stage(frame, config=config, seed=0)
-    v1 = log_stage_fit(good, settings=settings, out_dir=tmp_path / "r1")
-    assert promote(Stage.INTAKE, version=v1.version, settings=settings).promoted
+    v1 = log_stage_fit(good, settings=settings, reports_dir=tmp_path / "reports", gate=small_cohort_gate())
+    assert promote(Stage.INTAKE, version=v1.version, settings=settings, gate=small_cohort_gate()).promoted
     shuffled = frame.subset(np.ones(len(frame.y), bool))
     shuffled.y = np.random.default_rng(0).permutation(shuffled.y)
     bad = fit_stage(shuffled, config=config, seed=0)
     bad.frame = frame
-    v2 = log_stage_fit(bad, settings=settings, out_dir=tmp_path / "r2")
-    assert not promote(Stage.INTAKE, version=v2.version, settings=settings).promoted
+    v2 = log_stage_fit(bad, settings=settings, reports_dir=tmp_path / "reports", gate=small_cohort_gate())
+    assert not promote(Stage.INTAKE, version=v2.version, settings=settings, gate=small_cohort_gate()).promoted
 
     tag = import_champions(settings, [Stage.INTAKE])[Stage.INTAKE]
     served = load_served(bentoml.models.get(tag), Stage.INTAKE)
     assert (served.name, served.version) == ("importcheck-intake", v1.version)
     X = good.part("test").X
-    np.testing.assert_array_equal(served.model.predict_proba(X), good.model.predict_proba(X))
+    chosen = good.model if v1.model_kind == "lightgbm" else good.baseline  # the registered candidate
+    assert served.model.kind == v1.model_kind
+    np.testing.assert_array_equal(served.model.predict_proba(X), chosen.predict_proba(X))
     assert served.metadata["evaluation"]["roc_auc"] == pytest.approx(v1.metrics["roc_auc"])
     assert served.metadata["gate"]["promoted"] is True
     assert import_champions(settings, [Stage.INTAKE])[Stage.INTAKE] == tag  # already there: not copied again

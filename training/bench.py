@@ -25,12 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation import paired_bootstrap
 from features.labels import make_stage_frame
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
-from training.config import TrainConfig
-from training.fit import fit_stage
+from training.config import GateConfig, TrainConfig
+from training.fit import choose_candidate, fit_stage
 
+MARGINS = {"roc_auc": "auc_margin", "brier": "brier_margin", "log_loss": "log_loss_margin"}
 TARGET_GAP, TARGET_ECE, TARGET_SECONDS = 0.01, 0.02, 300.0
 
 
@@ -49,11 +51,12 @@ def main() -> None:
     parser.add_argument("--budget", type=int, help="grid points tried by the search (default: models/params.yaml)")
     args = parser.parse_args()
     config = TrainConfig.load()
+    gate = GateConfig.load()
     if args.refit != "config":
         config = config.model_copy(update={"refit_on_valid": args.refit != "off",
                                            "refit_scale_rounds": args.refit == "scaled"})
     if args.budget is not None:
-        config.search.budget = args.budget
+        config = config.override(search={"budget": args.budget})
     refit = "off" if not config.refit_on_valid else ("scaled" if config.refit_scale_rounds else "same")
     started = time.perf_counter()
     tables = generate_cohort(CohortConfig(persons=args.persons, seed=args.seed))
@@ -65,7 +68,7 @@ def main() -> None:
         return
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"persons={args.persons:,} seed={args.seed} params={config.version} "
-          f"refit={refit} num_threads={config.booster.get('num_threads', 1)} cpus={os.cpu_count()} "
+          f"refit={refit} num_threads={config.booster.num_threads} cpus={os.cpu_count()} "
           f"load(1 min)={load:.2f} "
           f"generated in {generated:.1f} s")
     splits = {"person": (False,), "temporal": (True,), "both": (False, True)}[args.split]
@@ -73,7 +76,8 @@ def main() -> None:
     for temporal in splits:
         name = "temporal" if temporal else "person"
         print(f"\n{name} split")
-        print("stage    n_test  rate   AUC    base   oracle gap     Brier   oracleB ECE    trees  feat_s  train_s")
+        print("stage    n_test  rate   kind      AUC    base   oracle gap     Brier   oracleB ECE    trees  feat_s  "
+              "train_s  vs baseline (AUC, Brier: difference and 95% CI)")
         train_total, misses = 0.0, []
         for stage in Stage:
             t = time.perf_counter()
@@ -85,23 +89,32 @@ def main() -> None:
             train = time.perf_counter() - t
             train_total += train
             test = fit.part("test")
-            m = classification_metrics(test.y, fit.model.predict_proba(test.X))
-            b = classification_metrics(test.y, fit.baseline.predict_proba(test.X))
+            choice = choose_candidate(fit, gate.comparison)  # the model training registers: booster or logistic
+            prob, base_prob = choice.model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
+            m = classification_metrics(test.y, prob)
+            b = classification_metrics(test.y, base_prob)
+            vs = paired_bootstrap(test.y, prob, base_prob, resamples=gate.comparison.resamples,
+                                  level=gate.comparison.level, seed=gate.comparison.seed)
+            worse = [k for k, d in vs.items() if not d.no_worse(getattr(gate.comparison, MARGINS[k]))]
             o = classification_metrics(test.y, test.meta["oracle"].to_numpy())
             gap = o["roc_auc"] - m["roc_auc"]
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
                 pd.DataFrame({"y": test.y, "oracle": test.meta["oracle"].to_numpy(),
-                              "model": fit.model.predict_proba(test.X), "baseline": fit.baseline.predict_proba(test.X)}
+                              "model": prob, "baseline": base_prob}
                              ).to_parquet(args.save / f"{name}-{stage.value}.parquet", index=False)
             if gap > TARGET_GAP:
                 misses.append(f"{stage.value} AUC gap {gap:.4f} > {TARGET_GAP}")
+            if worse:
+                misses.append(f"{stage.value} worse than the baseline beyond the margin in {', '.join(worse)}")
             if m["ece"] > TARGET_ECE:
                 misses.append(f"{stage.value} ECE {m['ece']:.4f} > {TARGET_ECE}")
-            print(f"{stage.value:8s} {len(test.y):6d} {test.y.mean():.3f} "
+            print(f"{stage.value:8s} {len(test.y):6d} {test.y.mean():.3f} {choice.kind:9s} "
                   f"{m['roc_auc']:.4f} {b['roc_auc']:.4f} {o['roc_auc']:.4f} {gap:+.4f} "
-                  f"{m['brier']:.4f}  {o['brier']:.4f}  {m['ece']:.4f} {fit.model.size['trees']:5d} "
-                  f"{feat:6.1f}  {train:7.1f}"
+                  f"{m['brier']:.4f}  {o['brier']:.4f}  {m['ece']:.4f} {choice.model.size['trees']:5d} "
+                  f"{feat:6.1f}  {train:7.1f}  AUC {vs['roc_auc'].delta:+.4f} [{vs['roc_auc'].low:+.4f}, "
+                  f"{vs['roc_auc'].high:+.4f}], Brier {vs['brier'].delta:+.5f} [{vs['brier'].low:+.5f}, "
+                  f"{vs['brier'].high:+.5f}]"
                   + (f"  (early stopping {fit.chosen['early_stopping_trees']} trees)" if refit != "off" else ""),
                   flush=True)
         verdict = "met" if train_total < TARGET_SECONDS else "MISSED"

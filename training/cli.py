@@ -45,7 +45,7 @@ def train(
     settings = get_settings()
     config = TrainConfig.load()
     if budget is not None:
-        config.search.budget = budget
+        config = config.override(search={"budget": budget})
     tables = read_tables(data)
     results = []
     stages = stages_of(stage)
@@ -54,11 +54,14 @@ def train(
         for st in stages:
             bar.update(task, description=f"{st.value}: features, search, calibration, MLflow")
             fit = fit_stage(make_stage_frame(tables, st), config=config, seed=seed, temporal=temporal)
-            version = log_stage_fit(fit, settings=settings, data_description=str(data),
-                                    out_dir=settings.home / "reports" / f"{st.value}-{fit.seed}")
-            console.print(f"{version.model_name} version {version.version}: {run_summary(version)}")
+            version = log_stage_fit(fit, settings=settings, data_description=str(data))
+            console.print(f"{version.model_name} version {version.version} [{version.model_kind}]: "
+                          f"{run_summary(version)}", markup=False, soft_wrap=True)
+            console.print(f"  why {version.model_kind}: {version.candidate_reason}", markup=False, soft_wrap=True)
+            console.print(f"  report: {version.report_dir}", markup=False, soft_wrap=True)
             if promote_after:
-                console.print(promote(st, version=version.version, settings=settings).describe())
+                decision = promote(st, version=version.version, settings=settings)
+                console.print(decision.describe(), markup=False, soft_wrap=True)
             results.append(version)
             bar.advance(task)
     console.print(f"MLflow: {settings.resolved_tracking_uri()}  (mlflow ui --backend-store-uri "
@@ -73,9 +76,10 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a registered model on canonical tables: report.md, metrics.json and figures."""
     from evaluation import evaluate
-    from features.labels import make_stage_frame
+    from features.labels import GROUP_COLUMNS, make_stage_frame
     from models.pyfunc import load_stage_model
     from models.tier_policy import TierPolicy
+    from training.config import GateConfig
     from training.tracking import configure_mlflow
 
     st = Stage(stage)
@@ -84,9 +88,10 @@ def evaluate_cmd(
     frame = make_stage_frame(read_tables(data), st)
     stage_model = load_stage_model(model)
     out = out or settings.home / "reports" / f"evaluate-{st.value}"
-    groups = frame.meta[["sex", "age_band", "local", "offence", "supervision_type"]]
+    groups = frame.meta[[c for c in GROUP_COLUMNS if c in frame.meta]]
     oracle = frame.meta["oracle"].to_numpy() if "oracle" in frame.meta else None
-    report = evaluate(frame.y, stage_model.predict_proba(frame.X), groups=groups,
+
+    report = evaluate(frame.y, stage_model.predict_proba(frame.X), groups=groups, fpr_rule=GateConfig.load().fairness,
                       threshold=TierPolicy.load().strict_cutoff(st.value), oracle_prob=oracle, out_dir=out,
                       title=f"{model} on {data}", meta={"model_uri": model, "data": str(data), **frame.counts})
     table = Table(title=f"{model} on {len(frame.y):,} {st.value} assessments")
@@ -108,7 +113,7 @@ def promote_cmd(
     failed = False
     for st in stages_of(stage):
         decision = promote(st, version=version, settings=get_settings())
-        console.print(decision.describe())
+        console.print(decision.describe(), markup=False, soft_wrap=True)
         failed |= not decision.promoted
     if failed:
         raise typer.Exit(2)

@@ -1,4 +1,4 @@
-"""Fit one stage: person-level (optionally temporal) split, small search, calibrated model, baseline."""
+"""Fit one stage: person-level (optionally temporal) split, small search, calibrated booster, logistic model."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
+from evaluation import Difference, paired_bootstrap
 from features.labels import StageFrame
-from models.estimator import BaselineModel, BoosterParams, StageModel
-from training.config import SplitConfig, TrainConfig
+from models.estimator import BoosterParams, LinearStageModel, StageEstimator, StageModel
+from training.config import ComparisonConfig, SplitConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 PARTS = ("train", "valid", "calib", "test")
@@ -48,7 +49,7 @@ class StageFit:
     frame: StageFrame
     parts: np.ndarray
     model: StageModel
-    baseline: BaselineModel
+    baseline: LinearStageModel
     search: pd.DataFrame
     chosen: dict
     config: TrainConfig
@@ -65,14 +66,14 @@ def _search(frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int
     ca = frame.subset(parts == "calib")
     rows = []
     for point in config.search.grid[: config.search.budget]:
-        params = BoosterParams(**{**config.booster, **point})
+        params = BoosterParams(**{**config.booster.model_dump(), **point.model_dump()})
         model = StageModel(frame.stage, params, calibration=config.calibration, random_state=seed,
                            protected_inputs=tuple(config.protected_inputs)).fit(
             tr.X, tr.y, X_valid=va.X, y_valid=va.y, X_calib=ca.X, y_calib=ca.y)
         raw = model.raw_score(va.X)
         loss = log_loss(va.y, 1 / (1 + np.exp(-raw)), labels=[0, 1])
         size = model.size
-        rows.append({**point, "valid_logloss": loss, "trees": size["trees"], "leaves": size["leaves"],
+        rows.append({**point.model_dump(), "valid_logloss": loss, "trees": size["trees"], "leaves": size["leaves"],
                      "cost": size["leaves"] * params.max_depth ** 2, "model": model})
         log.info("%s %s: valid logloss %.5f, %d trees", frame.stage, point, loss, size["trees"])
     table = pd.DataFrame(rows)
@@ -86,7 +87,7 @@ def refit_rounds(stopped_at: int, n_train: int, n_valid: int, config: TrainConfi
     """Rounds of the refit on train + valid: the early-stopping rounds, scaled to the larger set if configured."""
     if not config.refit_scale_rounds:
         return stopped_at
-    cap = config.booster.get("max_rounds", BoosterParams().max_rounds)
+    cap = config.booster.max_rounds
     return max(1, min(cap, round(stopped_at * (n_train + n_valid) / n_train)))
 
 
@@ -106,7 +107,10 @@ def _refit(model: StageModel, frame: StageFrame, parts: np.ndarray, config: Trai
 
 def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int = 0,
               temporal: bool | None = None) -> StageFit:
-    """Split by person, search, fit the calibrated booster and the logistic baseline.
+    """Split by person, search, fit the calibrated booster and the calibrated logistic model.
+
+    The logistic model is fitted on the booster's training and validation rows and calibrated on the
+    same calibration rows: it is every comparison's baseline, and the candidate when the booster is not better.
 
     With ``refit_on_valid`` the chosen booster is then refitted on train + valid with the number of rounds
     early stopping chose on valid (see :func:`refit_rounds`) and calibrated again on the calib rows.
@@ -123,6 +127,61 @@ def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int
     fit_rows = np.isin(parts, ["train", "valid"])
     if config.refit_on_valid:
         chosen.update(_refit(model, frame, parts, config))
-    baseline = BaselineModel(frame.stage, **config.baseline, protected_inputs=tuple(config.protected_inputs)).fit(
-        frame.X[fit_rows], frame.y[fit_rows])
+    ca = frame.subset(parts == "calib")
+    baseline = LinearStageModel(frame.stage, C=config.baseline.C, calibration=config.calibration, random_state=seed,
+                                protected_inputs=tuple(config.protected_inputs)).fit(
+        frame.X[fit_rows], frame.y[fit_rows], X_calib=ca.X, y_calib=ca.y)
     return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
+
+
+@dataclass(frozen=True)
+class CandidateChoice:
+    """Which fitted model becomes the registered candidate, and why (``differences``: logistic - booster)."""
+
+    model: StageEstimator
+    reason: str
+    differences: dict[str, Difference]
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+
+def _ahead(d: Difference) -> bool:
+    """Whether the first model of the difference scores at least as well as the second (point estimates)."""
+    return d.delta >= 0 if d.metric == "roc_auc" else d.delta <= 0
+
+
+def _negated(d: Difference) -> Difference:
+    """The same difference the other way round (second model - first), interval flipped."""
+    return Difference(d.metric, d.reference, d.model, -d.delta, -d.high, -d.low, d.level)
+
+
+def choose_candidate(fit: StageFit, comparison: ComparisonConfig) -> CandidateChoice:
+    """The logistic model if it passes the gate's comparison against the booster, else the booster.
+
+    Both are scored on the test rows, the rows the gate compares on, and the logistic model is held to
+    the gate's own test: for AUC, Brier and log loss the paired bootstrap interval of (logistic - booster)
+    stays within the margin on the worse side. The booster takes the place only when it passes the same
+    test against the logistic model in every metric (so it will pass the gate's comparison with the
+    baseline) and, in at least one metric, scores better while the logistic model fails the test.
+    Otherwise, including when the rows are too few to tell, the simpler, interpretable model is the candidate.
+    """
+    test = fit.part("test")
+    diffs = paired_bootstrap(test.y, fit.baseline.predict_proba(test.X), fit.model.predict_proba(test.X),
+                             resamples=comparison.resamples, level=comparison.level, seed=comparison.seed)
+    margins = {"roc_auc": comparison.auc_margin, "brier": comparison.brier_margin,
+               "log_loss": comparison.log_loss_margin}
+    worse = [m for m, d in diffs.items() if not d.no_worse(margins[m]) and not _ahead(d)]
+    booster_no_worse = all(_negated(d).no_worse(margins[m]) for m, d in diffs.items())
+    shown = "; ".join(f"{d.metric} {d.delta:+.4f} ({d.level:.0%} CI {d.low:+.4f} to {d.high:+.4f})"
+                      for d in diffs.values())
+    if worse and booster_no_worse:
+        reason = (f"the booster scores better and the logistic model is not within the margin in {', '.join(worse)} "
+                  f"(logistic - booster: {shown})")
+        return CandidateChoice(fit.model, reason, diffs)
+    why = ("the logistic model is no worse than the booster (within the gate's margins, or scoring better)"
+           if not worse else f"the booster scores better in {', '.join(worse)} but is not itself within the "
+           "margins everywhere (too few rows to tell)")
+    reason = f"{why} (logistic - booster: {shown})"
+    return CandidateChoice(fit.baseline, reason, diffs)

@@ -1,31 +1,37 @@
 """The promotion gate: a version becomes its stage's ``@champion`` only when measurably no worse.
 
-Both the candidate and the current champion score the same evaluation rows (the candidate run's
-logged test rows); the criteria and their limits come from ``training/promotion.yaml``. A version
-that fails any criterion gets ``@challenger`` and the decision names the failed criteria. The
-decision is also written as tags on the model version, so the registry records why.
+The candidate, the logistic baseline (its probabilities are logged with the test rows) and the
+current champion are scored on the same rows, the candidate run's logged test rows. The criteria
+(``training/promotion.yaml``): the candidate flags somebody and not everybody at the strict-tier
+cut-off; its ECE and its largest FPR gap (:class:`evaluation.FprGapRule`, measurable) stay within
+limits; and against the baseline and the champion, the paired bootstrap interval of the difference
+in AUC, Brier and log loss stays within the margin on the worse side. A version that fails any
+criterion gets ``@challenger``. The decision is written on the model version as readable tags
+(``gate_decision``, one ``gate.<criterion>`` per criterion) and appended to its description.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from evaluation import classification_metrics, group_metrics, with_gate_decision
+from evaluation import Difference, classification_metrics, flag_counts, fpr_gap, paired_bootstrap, with_gate_decision
 from features.settings import Settings, get_settings
 from features.vocab import Stage
 from models.pyfunc import load_stage_model
 from models.tier_policy import TierPolicy
 from training.config import GateConfig
-from training.tracking import EVAL_ROWS, configure_mlflow, split_eval_rows
+from training.tracking import BASELINE_COLUMN, EVAL_ROWS, configure_mlflow, split_eval_rows
 
 log = logging.getLogger(__name__)
+_MARGIN = {"roc_auc": "auc_margin", "brier": "brier_margin", "log_loss": "log_loss_margin"}
 
 
 @dataclass
@@ -35,6 +41,10 @@ class Criterion:
     value: float
     limit: float
     message: str
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "FAIL"
 
 
 @dataclass
@@ -46,44 +56,84 @@ class GateDecision:
     alias: str
     champion_version: str | None
     criteria: list[Criterion] = field(default_factory=list)
+    model_kind: str = ""
 
     @property
     def failed(self) -> list[Criterion]:
         return [c for c in self.criteria if not c.passed]
 
+    def summary(self) -> str:
+        """One line: promoted, or refused and on which criteria."""
+        if self.promoted:
+            return f"promoted to @{self.alias}: all {len(self.criteria)} criteria pass"
+        return f"kept as @{self.alias}: failed {', '.join(c.name for c in self.failed)}"
+
     def describe(self) -> str:
-        head = (f"{self.model_name} version {self.version} -> @{self.alias}"
+        """The decision and every criterion on its own line (plain text: brackets are literal)."""
+        kind = f" [{self.model_kind}]" if self.model_kind else ""
+        head = (f"{self.model_name} version {self.version}{kind} -> @{self.alias}"
                 + (f" (champion was version {self.champion_version})" if self.champion_version else " (first model)"))
-        lines = [head] + [f"  [{'pass' if c.passed else 'FAIL'}] {c.message}" for c in self.criteria]
-        return "\n".join(lines)
+        return "\n".join([head, *(f"  [{c.verdict}] {c.message}" for c in self.criteria)])
+
+    def tags(self, gate_version: str) -> dict[str, str]:
+        """Readable tags of the model version: the decision, then one per criterion."""
+        tags = {"gate_decision": self.summary(), "gate_promoted": str(self.promoted).lower(),
+                "gate_version": gate_version, "gate_against_champion": self.champion_version or "none"}
+        tags.update({f"gate.{c.name}": f"{c.verdict}: {c.message}" for c in self.criteria})
+        return tags
 
 
-def _scores(model, X, y, meta, threshold: float, gate: GateConfig) -> dict[str, float]:
-    prob = model.predict_proba(X)
-    metrics = classification_metrics(y, prob, threshold=threshold)
-    groups = meta[[g for g in gate.fairness_groups if g in meta]]
-    metrics["largest_fpr_gap"] = group_metrics(y, prob, groups=groups, threshold=threshold,
-                                               min_group_size=gate.min_group_size).largest_fpr_gap
-    return metrics
+def silence_criterion(y: np.ndarray, prob: np.ndarray, threshold: float) -> Criterion:
+    """A model that flags nobody (or everybody) at the cut-off tells a caseworker nothing."""
+    counts = flag_counts(y, prob, threshold)
+    flagged, n = int(counts["flagged"]), int(counts["n"])
+    ok = 0 < flagged < n
+    what = "flags nobody" if flagged == 0 else ("flags everybody" if flagged == n else "flags")
+    hits, positives = int(counts["positives_flagged"]), int(np.sum(y))
+    precision = f"{hits / flagged:.1%}" if flagged else "n/a"
+    recall = f"{hits / positives:.1%}" if positives else "n/a"
+    return Criterion("flags", ok, counts["share_flagged"], threshold,
+                     f"{what} by risk at p >= {threshold:g}: {flagged:,} of {n:,} ({counts['share_flagged']:.2%}); "
+                     f"precision {precision}, recall {recall}")
 
 
-def judge(candidate: dict[str, float], champion: dict[str, float] | None, gate: GateConfig) -> list[Criterion]:
-    """The gate's criteria for a candidate's metrics against the champion's on the same rows."""
-    c = candidate
-    out = [
-        Criterion("ece", c["ece"] <= gate.ece_limit, c["ece"], gate.ece_limit,
-                  f"ECE {c['ece']:.4f} <= limit {gate.ece_limit}"),
-        Criterion("fpr_gap", c["largest_fpr_gap"] <= gate.fpr_gap_limit, c["largest_fpr_gap"], gate.fpr_gap_limit,
-                  f"largest FPR gap between groups {c['largest_fpr_gap']:.4f} <= limit {gate.fpr_gap_limit}"),
-    ]
-    if champion is not None:
-        brier_limit = champion["brier"] + gate.brier_tolerance
-        auc_limit = champion["roc_auc"] - gate.auc_tolerance
-        out.insert(0, Criterion("brier", c["brier"] <= brier_limit, c["brier"], brier_limit,
-                                f"Brier {c['brier']:.5f} <= champion {champion['brier']:.5f} + {gate.brier_tolerance}"))
-        out.insert(1, Criterion("auc", c["roc_auc"] >= auc_limit, c["roc_auc"], auc_limit,
-                                f"AUC {c['roc_auc']:.4f} >= champion {champion['roc_auc']:.4f} - {gate.auc_tolerance}"))
+def absolute_criteria(y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: float,
+                      gate: GateConfig) -> list[Criterion]:
+    """Criteria on the candidate alone: it flags somebody, ECE, and a measurable FPR gap within the limit."""
+    ece = classification_metrics(y, prob, threshold=threshold)["ece"]
+    gap = fpr_gap(y, prob, groups=meta[[g for g in gate.fairness.groupings if g in meta]], threshold=threshold,
+                  rule=gate.fairness)
+    fairness = (Criterion("fpr_gap", gap.value <= gate.fpr_gap_limit, gap.value, gate.fpr_gap_limit,
+                          f"largest FPR gap {gap.value:.4f} ({gap.grouping}) <= limit {gate.fpr_gap_limit}")
+                if gap.measurable else
+                Criterion("fpr_gap", False, float("nan"), gate.fpr_gap_limit,
+                          f"largest FPR gap not measurable ({gap.reason})"))
+    return [silence_criterion(y, prob, threshold),
+            Criterion("ece", ece <= gate.ece_limit, ece, gate.ece_limit, f"ECE {ece:.4f} <= limit {gate.ece_limit}"),
+            fairness]
+
+
+def comparative_criteria(differences: dict[str, Difference], against: str, gate: GateConfig) -> list[Criterion]:
+    """Non-inferiority against ``against`` (baseline or champion) for each compared metric."""
+    out = []
+    for metric, d in differences.items():
+        margin = getattr(gate.comparison, _MARGIN[metric])
+        bound, rule = (d.low, f">= -{margin}") if metric == "roc_auc" else (d.high, f"<= +{margin}")
+        out.append(Criterion(f"{metric}_vs_{against}", d.no_worse(margin), bound, margin,
+                             f"vs {against}: {d.describe()}; worse-side bound {bound:+.4f} {rule}"))
     return out
+
+
+def judge(y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: float, gate: GateConfig,
+          baseline: np.ndarray | None = None, champion: np.ndarray | None = None) -> list[Criterion]:
+    """Every criterion of the gate for a candidate's probabilities on its test rows."""
+    criteria = absolute_criteria(y, prob, meta, threshold=threshold, gate=gate)
+    cfg = gate.comparison
+    for against, reference in (("baseline", baseline), ("champion", champion)):
+        if reference is not None:
+            diffs = paired_bootstrap(y, prob, reference, resamples=cfg.resamples, level=cfg.level, seed=cfg.seed)
+            criteria += comparative_criteria(diffs, against, gate)
+    return criteria
 
 
 def promote(stage: Stage | str, *, version: str | None = None, settings: Settings | None = None,
@@ -103,24 +153,33 @@ def promote(stage: Stage | str, *, version: str | None = None, settings: Setting
     rows_path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=EVAL_ROWS)
     X, y, meta = split_eval_rows(pd.read_parquet(rows_path))
     threshold = TierPolicy.load().strict_cutoff(stage.value)
-    candidate = _scores(load_stage_model(f"models:/{name}/{version}"), X, y, meta, threshold, gate)
+    candidate = load_stage_model(f"models:/{name}/{version}")
     champion_version = _alias_version(client, name, settings.champion_alias)
     if champion_version == version:
         champion_version = None
-    champion_scores = (_scores(load_stage_model(f"models:/{name}/{champion_version}"), X, y, meta, threshold, gate)
-                       if champion_version else None)
-    criteria = judge(candidate, champion_scores, gate)
+    champion = (load_stage_model(f"models:/{name}/{champion_version}").predict_proba(X)
+                if champion_version else None)
+    baseline = meta[BASELINE_COLUMN].to_numpy(dtype=float) if BASELINE_COLUMN in meta else None
+    criteria = judge(y, candidate.predict_proba(X), meta, threshold=threshold, gate=gate, baseline=baseline,
+                     champion=champion)
     promoted = all(c.passed for c in criteria)
     alias = settings.champion_alias if promoted else settings.challenger_alias
     client.set_registered_model_alias(name, alias, version)
-    decision = GateDecision(stage.value, name, version, promoted, alias, champion_version, criteria)
-    record = {"promoted": promoted, "gate_version": gate.version, "against": champion_version,
-              "criteria": [asdict(c) for c in criteria]}
-    client.set_model_version_tag(name, version, "gate_decision", json.dumps(record, default=float))
-    if mv.description:  # the model card: its "Promotion gate" section now gives the decision
-        client.update_model_version(name, version, description=with_gate_decision(mv.description, record))
+    decision = GateDecision(stage.value, name, version, promoted, alias, champion_version, criteria,
+                            model_kind=getattr(candidate, "kind", ""))
+    _record(client, mv, decision, gate)
     log.info(decision.describe())
     return decision
+
+
+def _record(client: MlflowClient, mv: Any, decision: GateDecision, gate: GateConfig) -> None:
+    """The decision as readable tags and as the "Promotion gate" section of the version's model card."""
+    for key, value in decision.tags(gate.version).items():
+        client.set_model_version_tag(decision.model_name, decision.version, key, value)
+    record = {"promoted": decision.promoted, "gate_version": gate.version, "against": decision.champion_version,
+              "criteria": [asdict(c) for c in decision.criteria]}
+    card = with_gate_decision(mv.description or "", record)
+    client.update_model_version(decision.model_name, decision.version, description=card)
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
@@ -130,4 +189,5 @@ def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
         return None
 
 
-__all__ = ["Criterion", "GateDecision", "judge", "promote"]
+__all__ = ["Criterion", "GateDecision", "absolute_criteria", "comparative_criteria", "judge", "promote",
+           "silence_criterion"]

@@ -8,12 +8,15 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import CATALOG
-from models.estimator import StageModel
+from models.estimator import StageEstimator
 
 
-def shap_summary_png(model: StageModel, X: pd.DataFrame, path: Path, *, max_rows: int = 2000,
+def shap_summary_png(model: StageEstimator, X: pd.DataFrame, path: Path, *, max_rows: int = 2000,
                      seed: int = 0) -> Path:
-    """Beeswarm of the booster's exact TreeSHAP values (log-odds) on a sample of ``X``."""
+    """Beeswarm of the model's exact per-feature contributions (log-odds) on a sample of ``X``.
+
+    TreeSHAP values for the booster; coefficient x centred value for the logistic model.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +31,7 @@ def shap_summary_png(model: StageModel, X: pd.DataFrame, path: Path, *, max_rows
     plt.figure()
     shap.summary_plot(contrib.to_numpy(), shown.to_numpy(dtype=float), feature_names=names, max_display=15,
                       show=False, rng=np.random.default_rng(seed))
-    plt.title("SHAP values (log-odds) of the boosted model")
+    plt.title(f"Contributions (log-odds) of the {'boosted' if model.kind == 'lightgbm' else 'logistic'} model")
     plt.tight_layout()
     plt.savefig(path, dpi=110)
     plt.close("all")

@@ -2,6 +2,7 @@
 
 With no configuration MLflow tracks into ``<RISK_HOME>/mlflow.db`` (SQLite) with artefacts in
 ``<RISK_HOME>/mlartifacts``; ``MLFLOW_TRACKING_URI`` (or ``RISK_TRACKING_URI``) points it at a server.
+A copied or moved ``RISK_HOME`` is re-pointed at its own artefacts (:mod:`training.relocate`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +22,22 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from evaluation import evaluate, model_card
+from evaluation import EvaluationReport, classification_metrics, evaluate, model_card
+from features.labels import GROUP_COLUMNS
 from features.settings import Settings, get_settings
+from features.vocab import Stage
+from models.estimator import StageEstimator
 from models.pyfunc import ARTIFACT_KEY, CODE_PATH
 from models.tier_policy import TierPolicy
-from training.fit import StageFit
+from training.config import GateConfig
+from training.fit import CandidateChoice, StageFit, choose_candidate
+from training.relocate import relocate_local_store
 from training.report import shap_summary_png
 
 log = logging.getLogger(__name__)
 EVAL_ROWS = "evaluation/eval_rows.parquet"
+#: column of the logged test rows (``meta_baseline``) with the logistic baseline's probability
+BASELINE_COLUMN = "baseline"
 
 
 def configure_mlflow(settings: Settings | None = None) -> MlflowClient:
@@ -39,9 +48,18 @@ def configure_mlflow(settings: Settings | None = None) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow logs its database set-up and migrations at INFO on its own handler: keep its warnings only
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    relocate_local_store(settings)  # a copied or moved RISK_HOME uses its own artifacts
     uri = settings.resolved_tracking_uri()
+    # MLflow also writes the URIs into MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI, which Settings reads:
+    # left there, they would send every later Settings (another RISK_HOME in this process) to this store.
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return MlflowClient(uri, uri)
 
 
@@ -63,12 +81,15 @@ class TrainedVersion:
     baseline_run_id: str
     metrics: dict
     report_dir: Path
+    model_kind: str = "lightgbm"
+    candidate_reason: str = ""
 
 
-def eval_rows_frame(fit: StageFit) -> pd.DataFrame:
-    """The test rows as logged: features, label and metadata (groups, oracle)."""
+def eval_rows_frame(fit: StageFit, baseline_prob: np.ndarray | None = None) -> pd.DataFrame:
+    """The test rows as logged: features, label and metadata (groups, oracle, the baseline's probability)."""
     test = fit.part("test")
-    return test.X.assign(label=test.y).join(test.meta.add_prefix("meta_"))
+    meta = test.meta if baseline_prob is None else test.meta.assign(**{BASELINE_COLUMN: baseline_prob})
+    return test.X.assign(label=test.y).join(meta.add_prefix("meta_"))
 
 
 def split_eval_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -79,9 +100,10 @@ def split_eval_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Da
 
 def _log_baseline(fit: StageFit, experiment_id: str, y_prob: np.ndarray, metrics_fn) -> str:
     stage = fit.frame.stage.value
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage}-baseline-logreg") as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage}-baseline-logistic") as run:
         mlflow.set_tags({"stage": stage, "model_kind": "baseline", "config_version": fit.config.version})
-        mlflow.log_params({"model": "LogisticRegression", **fit.baseline.get_params()})
+        mlflow.log_params({"model": "LinearStageModel (sign-constrained logistic regression)",
+                           **fit.baseline.get_params()})
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics_fn(y_prob).items() if _finite(v)})
     return run.info.run_id
 
@@ -90,67 +112,74 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float, np.floating)) and np.isfinite(v)
 
 
+def version_report_dir(root: Path, stage: Stage, version: str) -> Path:
+    """``<root>/<stage>-<version>``: one folder per registered version, never overwritten."""
+    path = Path(root) / f"{stage.value}-{version}"
+    n = 1
+    while path.exists():  # a registry reset reuses version numbers: keep the older folder too
+        n += 1
+        path = Path(root) / f"{stage.value}-{version}.{n}"
+    return path
+
+
 def log_stage_fit(fit: StageFit, *, settings: Settings | None = None, data_description: str = "",
-                  out_dir: Path | None = None) -> TrainedVersion:
-    """Log the baseline and the boosted run, evaluate on the test rows, register the model."""
+                  reports_dir: Path | None = None, gate: GateConfig | None = None) -> TrainedVersion:
+    """Choose the candidate (booster or logistic), log the runs, evaluate on the test rows, register it.
+
+    The report and model card go to ``<reports_dir>/<stage>-<version>`` (default ``<home>/reports``),
+    a new folder per registered version, so a challenger never overwrites the champion's.
+    """
     settings = settings or get_settings()
+    gate = gate or GateConfig.load()
     client = configure_mlflow(settings)
     stage = fit.frame.stage
     experiment_id = ensure_experiment(client, settings, stage)
     policy = TierPolicy.load()
     threshold = policy.strict_cutoff(stage.value)
     test = fit.part("test")
-    prob, base_prob = fit.model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
-    from evaluation import classification_metrics
-
+    choice = choose_candidate(fit, gate.comparison)
+    model = choice.model
+    prob, base_prob = model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
+    booster = classification_metrics(test.y, fit.model.predict_proba(test.X), threshold=threshold)
     baseline_run = _log_baseline(fit, experiment_id, base_prob,
                                  lambda p: classification_metrics(test.y, p, threshold=threshold))
-    out_dir = Path(out_dir or tempfile.mkdtemp(prefix=f"eval-{stage.value}-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    groups = test.meta[[c for c in ("sex", "age_band", "local", "offence", "supervision_type") if c in test.meta]]
-    shap_png = shap_summary_png(fit.model, test.X, out_dir / "shap_summary.png")
-    oracle = test.meta["oracle"].to_numpy() if "oracle" in test.meta else None
-    strict_in_effect = strict_share(policy, stage, prob, test.X)
-    report = evaluate(test.y, prob, groups=groups, threshold=threshold, oracle_prob=oracle, baseline_prob=base_prob,
-                      out_dir=out_dir, title=f"{settings.model_name(stage)} ({stage.label('en')})",
-                      meta={"stage": stage.value, **fit.frame.counts, "policy_version": policy.version,
-                            "share_strict_in_effect": strict_in_effect,
-                            "protected_inputs": ", ".join(fit.config.protected_inputs) or "none"},
-                      extra_figures=[shap_png])
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage.value}-lgbm") as run:
-        mlflow.set_tags({"stage": stage.value, "model_kind": "lightgbm", "baseline_run_id": baseline_run,
-                         "config_version": fit.config.version, "policy_version": policy.version,
-                         "data": data_description})
-        mlflow.log_params({**{k: v for k, v in fit.chosen.items()}, "seed": fit.seed,
-                           "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
-                           "temporal_split": fit.config.split.temporal, "horizon_months": fit.frame.horizon_months,
-                           "calibration": fit.model.calibrator_.method_, "strict_cutoff": threshold,
-                           **{f"n_{k}": v for k, v in fit.frame.counts.items()},
-                           **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")}})
-        mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
-        mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
-        if report.groups is not None:
-            mlflow.log_metric("test_largest_fpr_gap", report.groups.largest_fpr_gap)
-        if report.oracle:
-            mlflow.log_metrics({f"oracle_{k}": v for k, v in report.oracle.items() if _finite(v)})
-        eval_rows_frame(fit).to_parquet(out_dir / "eval_rows.parquet", index=False)
-        fit.search.to_csv(out_dir / "search.csv", index=False)
-        mlflow.log_artifacts(str(out_dir), artifact_path="evaluation")
-        version = _log_model(fit, settings, test.X, prob)
-        card = model_card(
-            name=settings.model_name(stage), version=version, stage=stage.value, data_description=data_description,
-            period=_period(fit), label_definition=f"new offence within {fit.frame.horizon_months:g} months after the "
-            f"{stage.label('en')} date (re-offence dated in [D, D+H))", n_train=int((fit.parts != "test").sum()),
-            n_test=len(test.y), n_censored=fit.frame.counts.get("censored", 0), report=report,
-            limits=_limits(fit), out_path=out_dir / "model_card.md", inputs=fit.model.feature_names,
-            protected_inputs=fit.config.protected_inputs, policy=policy,
-            data_kind="synthetic" if "oracle" in fit.frame.meta else "real")
-        mlflow.log_artifact(str(card), artifact_path="model_card")
-        MlflowClient().update_model_version(settings.model_name(stage), version, description=card.read_text())
+    with tempfile.TemporaryDirectory(prefix=f"eval-{stage.value}-") as tmp:
+        out_dir = Path(tmp)
+        shap_png = shap_summary_png(model, test.X, out_dir / "shap_summary.png")
+        oracle = test.meta["oracle"].to_numpy() if "oracle" in test.meta else None
+        strict_in_effect = strict_share(policy, stage, prob, test.X)
+        report = evaluate(test.y, prob, groups=test.meta[[c for c in GROUP_COLUMNS if c in test.meta]],
+                          threshold=threshold, oracle_prob=oracle, baseline_prob=base_prob, out_dir=out_dir,
+                          title=f"{settings.model_name(stage)} ({stage.label('en')})", fpr_rule=gate.fairness,
+                          meta={"stage": stage.value, "model_kind": choice.kind, "candidate_reason": choice.reason,
+                                **fit.frame.counts, "policy_version": policy.version,
+                                "share_strict_in_effect": strict_in_effect,
+                                "protected_inputs": ", ".join(fit.config.protected_inputs) or "none"},
+                          extra_figures=[shap_png])
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage.value}-{choice.kind}") as run:
+            _log_candidate_run(fit, choice, report, booster, threshold, policy.version, data_description)
+            mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
+            eval_rows_frame(fit, base_prob).to_parquet(out_dir / "eval_rows.parquet", index=False)
+            fit.search.to_csv(out_dir / "search.csv", index=False)
+            mlflow.log_artifacts(str(out_dir), artifact_path="evaluation")
+            version = _log_model(fit, model, settings, test.X, prob)
+            card = model_card(
+                name=settings.model_name(stage), version=version, stage=stage.value,
+                data_description=data_description, period=_period(fit),
+                label_definition=f"new offence within {fit.frame.horizon_months:g} months after the "
+                f"{stage.label('en')} date (re-offence dated in [D, D+H))", n_train=int((fit.parts != "test").sum()),
+                n_test=len(test.y), n_censored=fit.frame.counts.get("censored", 0), report=report,
+                limits=_limits(fit), out_path=out_dir / "model_card.md", inputs=model.feature_names,
+                protected_inputs=fit.config.protected_inputs, policy=policy,
+                data_kind="synthetic" if "oracle" in fit.frame.meta else "real")
+            mlflow.log_artifact(str(card), artifact_path="model_card")
+            client.update_model_version(settings.model_name(stage), version, description=card.read_text())
+        final = version_report_dir(reports_dir or settings.home / "reports", stage, version)
+        shutil.copytree(out_dir, final)
     metrics = {**report.metrics, "largest_fpr_gap": report.groups.largest_fpr_gap if report.groups else None}
-    log.info("%s: registered %s version %s", stage.value, settings.model_name(stage), version)
+    log.info("%s: registered %s version %s (%s)", stage.value, settings.model_name(stage), version, choice.kind)
     return TrainedVersion(stage.value, settings.model_name(stage), version, run.info.run_id, baseline_run,
-                          metrics, out_dir)
+                          metrics, final, choice.kind, choice.reason)
 
 
 def strict_share(policy: TierPolicy, stage, prob: np.ndarray, X: pd.DataFrame) -> float:
@@ -161,17 +190,43 @@ def strict_share(policy: TierPolicy, stage, prob: np.ndarray, X: pd.DataFrame) -
     return float(np.mean([d.tier.value == "strict" for d in decisions]))
 
 
-def _log_model(fit: StageFit, settings: Settings, X_test: pd.DataFrame, prob: np.ndarray) -> str:
+def _log_candidate_run(fit: StageFit, choice: CandidateChoice, report: EvaluationReport, booster: dict,
+                       threshold: float, policy_version: str, data_description: str) -> None:
+    """Tags, parameters and metrics of the candidate's run (the booster's figures kept beside a logistic one)."""
+    mlflow.set_tags({"stage": fit.frame.stage.value, "model_kind": choice.kind,
+                     "candidate_reason": choice.reason[:5000], "config_version": fit.config.version,
+                     "policy_version": policy_version, "data": data_description})
+    mlflow.log_params({**dict(fit.chosen), "seed": fit.seed, "model_kind": choice.kind,
+                       "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
+                       "temporal_split": fit.config.split.temporal, "horizon_months": fit.frame.horizon_months,
+                       "calibration": choice.model.calibrator_.method_, "strict_cutoff": threshold,
+                       **{f"n_{k}": v for k, v in fit.frame.counts.items()},
+                       **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")}})
+    mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
+    if report.groups is not None and _finite(report.groups.largest_fpr_gap):
+        mlflow.log_metric("test_largest_fpr_gap", report.groups.largest_fpr_gap)
+    mlflow.log_metrics({f"booster_test_{k}": v for k, v in booster.items() if _finite(v)})
+    for metric, d in choice.differences.items():
+        if _finite(d.delta):
+            mlflow.log_metrics({f"logistic_minus_booster_{metric}": d.delta,
+                                f"logistic_minus_booster_{metric}_low": d.low,
+                                f"logistic_minus_booster_{metric}_high": d.high})
+    if report.oracle:
+        mlflow.log_metrics({f"oracle_{k}": v for k, v in report.oracle.items() if _finite(v)})
+
+
+def _log_model(fit: StageFit, model: StageEstimator, settings: Settings, X_test: pd.DataFrame,
+               prob: np.ndarray) -> str:
     """Log the pyfunc model in the active run and register it; returns the new version."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stage_model.joblib"
-        joblib.dump(fit.model, path)
+        joblib.dump(model, path)
         example = as_plain_columns(X_test.head(5))
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(CODE_PATH), artifacts={ARTIFACT_KEY: str(path)},
             signature=infer_signature(example, prob[:5]), input_example=example,
             registered_model_name=settings.model_name(fit.frame.stage),
-            pip_requirements=["lightgbm", "scikit-learn", "pandas", "numpy", "joblib"],
+            pip_requirements=["lightgbm", "scikit-learn", "scipy", "pandas", "numpy", "joblib"],
         )
     return str(info.registered_model_version)
 

@@ -3,7 +3,7 @@
 Prints the tables of :func:`training.real.benchmark_real` and, with ``--write-docs``, replaces the
 source's section of ``docs/benchmarks.md`` (between ``<!-- real:<source> -->`` and
 ``<!-- /real:<source> -->``) with the tables, the command that produced them, the date and the notes.
-Register with ``training.real_cli.register(app)``; ``python -m training.real_cli benchmark real ...``
+Register with ``training.real.register(app)``; ``python -m training.real benchmark real ...``
 runs it without the root application.
 """
 
@@ -26,13 +26,13 @@ from features.cli import CliError, PublicSource, console
 if TYPE_CHECKING:
     import pandas as pd
 
-    from training.real import BenchmarkResult
+    from training.real._report import BenchmarkResult
 
 log = logging.getLogger(__name__)
 benchmark_app = typer.Typer(help="Benchmarks of the models on real public data.", no_args_is_help=True)
 
 #: the benchmark page, beside the code (one section per source between markers)
-DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 DOCS_HEADER = """# Benchmarks: stage models, scoring service, real public data
 
 The synthetic-cohort and service sections are written by hand from the commands they quote. The
@@ -101,7 +101,7 @@ def docs_section(result: BenchmarkResult, command: str) -> str:
 
 def rich_table(title: str, table: pd.DataFrame) -> Table:
     """A rich table of one result table (numbers right-aligned, formatted as in the docs)."""
-    from training.real import format_cell
+    from training.real._report import format_cell
 
     out = Table(title=title, title_justify="left")
     out.add_column(str(table.index.name or ""))
@@ -127,7 +127,7 @@ def real(
 ) -> None:
     """Benchmark the model on a real public data set beside the published figures."""
     from features.schema import DataValidationError
-    from training.real import benchmark_real
+    from training.real._benchmark import benchmark_real
 
     for path in (train, test):
         if path is not None and not path.is_file():
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
 
 
 def standalone_app() -> typer.Typer:
-    """An application holding only the ``benchmark`` group (``python -m training.real_cli``)."""
+    """An application holding only the ``benchmark`` group (``python -m training.real``)."""
     app = typer.Typer(no_args_is_help=True)
 
     @app.callback()
@@ -164,7 +164,3 @@ def standalone_app() -> typer.Typer:
 
     register(app)
     return app
-
-
-if __name__ == "__main__":
-    standalone_app()()

@@ -1,19 +1,4 @@
-"""Benchmarks on the real public data sets: the project's model beside the published figures.
-
-Every figure is computed on rows the model never saw: stratified K-fold out-of-fold predictions
-on the training file, or, when a test file in the same format is given, a fit on the training
-file and predictions on the test file. The pieces live in submodules, re-exported here:
-
-- :mod:`training.real_fit`: the boosters (hold-out or cross-fitted calibration), the baselines and
-  out-of-fold predictions;
-- :mod:`training.real_report`: :class:`BenchmarkResult`, metric helpers, Markdown formatting;
-- :mod:`training.real_tables` (NIJ, Rossi) and :mod:`training.real_compas` (COMPAS): the tables
-  of each source beside its published anchors.
-
-:func:`benchmark_real` runs one source (NIJ Georgia parole, COMPAS Broward County, Rossi
-Maryland release study), builds its tables, checks the project's targets and logs the run to
-MLflow (experiment ``real-<source>``).
-"""
+"""Run one real-data benchmark (NIJ, COMPAS or Rossi) and log it to MLflow (experiment ``real-<source>``)."""
 
 from __future__ import annotations
 
@@ -23,51 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from training.real_compas import COMPAS_MONOTONE, COMPAS_PARAMS, compas_tables
-from training.real_fit import (
-    DEFAULT_PARAMS,
-    HOLDOUT,
-    SMALL_PARAMS,
-    CrossFitBooster,
-    Fit,
-    FittedBooster,
-    Predict,
-    booster_params,
-    calibrate_score_oof,
-    check_same_features,
-    cross_validate_real,
-    fit_base_rate,
-    fit_booster,
-    fit_crossfit_booster,
-    fit_logistic,
-    fit_predict_real,
-    fit_score_calibrator,
-    fold_indices,
-    logistic_oof,
-    out_of_fold,
-    predictions,
-)
-from training.real_report import BenchmarkResult, format_cell, markdown_table, slug
-from training.real_tables import (
-    MIN_GROUP,
-    NIJ_PARAMS,
-    TARGET_COMPAS_AUC,
-    TARGET_GROUP_ECE,
-    TARGET_NIJ_BRIER,
-    Tables,
-    nij_monotone,
-    nij_tables,
-    rossi_tables,
-)
-
-__all__ = [
-    "BUILDERS", "COMPAS_MONOTONE", "COMPAS_PARAMS", "DEFAULT_PARAMS", "EXPERIMENT_PREFIX", "HOLDOUT", "MIN_GROUP",
-    "NIJ_PARAMS", "SMALL_PARAMS", "TARGET_COMPAS_AUC", "TARGET_GROUP_ECE", "TARGET_NIJ_BRIER", "BenchmarkResult",
-    "CrossFitBooster", "Fit", "FittedBooster", "Predict", "Source", "benchmark_real", "booster_params",
-    "calibrate_score_oof", "check_same_features", "cross_validate_real", "fit_base_rate", "fit_booster",
-    "fit_crossfit_booster", "fit_logistic", "fit_predict_real", "fit_score_calibrator", "fold_indices",
-    "format_cell", "log_benchmark", "logistic_oof", "markdown_table", "nij_monotone", "out_of_fold", "predictions",
-]
+from training.real._compas import compas_tables
+from training.real._fit import HOLDOUT
+from training.real._report import BenchmarkResult, slug
+from training.real._tables import Tables, nij_tables, rossi_tables
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,210 @@
+"""The comparative promotion gate, the shared FPR-gap definition and the strict configuration files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import FprGapRule, evaluate, fpr_gap, paired_bootstrap
+from training.config import ConfigError, GateConfig, TrainConfig
+from training.promote import judge
+
+THRESHOLD = 0.3
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Test rows with known true probabilities and balanced groups."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    truth = 1 / (1 + np.exp(-rng.normal(-1.2, 1.2, n)))
+    y = (rng.random(n) < truth).astype(int)
+    meta = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "age_band": rng.choice(["18-24", "25-34", "35+"], n),
+                         "local": rng.choice(["local", "non_local"], n)})
+    return y, truth, meta, rng
+
+
+def _noisy(p: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
+    logit = np.log(p / (1 - p)) + rng.normal(0, scale, len(p))
+    return 1 / (1 + np.exp(-logit))
+
+
+def _failed(criteria) -> set[str]:
+    return {c.name for c in criteria if not c.passed}
+
+
+def test_gate_promotes_an_equal_candidate_and_says_why(rows):
+    y, truth, meta, _ = rows
+    criteria = judge(y, truth, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth, champion=truth)
+    assert not _failed(criteria)
+    names = {c.name for c in criteria}
+    assert {"roc_auc_vs_champion", "brier_vs_champion", "log_loss_vs_baseline", "flags", "fpr_gap"} <= names
+    assert all("CI" in c.message for c in criteria if c.name.endswith("_vs_champion"))
+
+
+def test_gate_refuses_a_candidate_worse_than_the_champion(rows):
+    y, truth, meta, rng = rows
+    worse = _noisy(truth, rng, 1.0)
+    criteria = judge(y, worse, meta, threshold=THRESHOLD, gate=GateConfig.load(), champion=truth)
+    assert {"roc_auc_vs_champion", "brier_vs_champion", "log_loss_vs_champion"} <= _failed(criteria)
+    assert not any(name.endswith("_vs_baseline") for name in _failed(criteria))
+
+
+def test_gate_refuses_a_candidate_worse_than_the_baseline(rows):
+    y, truth, meta, rng = rows
+    worse = _noisy(truth, rng, 1.0)
+    criteria = judge(y, worse, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth)
+    assert {"roc_auc_vs_baseline", "brier_vs_baseline"} <= _failed(criteria)
+
+
+def test_margin_decides_a_slightly_worse_candidate(rows):
+    """A candidate a little worse than the champion passes with a wide margin and fails with none."""
+    y, truth, meta, rng = rows
+    slightly = _noisy(truth, rng, 0.25)
+    wide = GateConfig.load().model_copy(update={"comparison": GateConfig.load().comparison.model_copy(
+        update={"auc_margin": 0.05, "brier_margin": 0.01, "log_loss_margin": 0.05})})
+    assert not {n for n in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=wide, champion=truth))
+                if n.endswith("_vs_champion")}
+    none = wide.model_copy(update={"comparison": wide.comparison.model_copy(
+        update={"auc_margin": 0.0, "brier_margin": 0.0, "log_loss_margin": 0.0})})
+    assert "log_loss_vs_champion" in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=none,
+                                                   champion=truth))
+
+
+def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(rows):
+    y, truth, meta, _ = rows
+    silent = truth * 0.2  # every probability below the cut-off
+    criteria = {c.name: c for c in judge(y, silent, meta, threshold=THRESHOLD, gate=GateConfig.load())}
+    assert not criteria["flags"].passed and "flags nobody" in criteria["flags"].message
+    assert not criteria["fpr_gap"].passed and "not measurable" in criteria["fpr_gap"].message
+    everybody = {c.name: c for c in judge(y, np.full(len(y), 0.9), meta, threshold=THRESHOLD,
+                                          gate=GateConfig.load())}
+    assert not everybody["flags"].passed and "flags everybody" in everybody["flags"].message
+
+
+def test_a_group_too_small_to_measure_is_not_measurable_not_pass(rows):
+    y, truth, meta, _ = rows
+    small = meta.copy()
+    small.loc[small.index[:40], "sex"] = "X"  # a third sex group of 40 people
+    small["sex"] = np.where(np.arange(len(y)) < 40, "X", "M")  # and only one other group
+    gap = fpr_gap(y, truth, groups=small, threshold=THRESHOLD, rule=FprGapRule(groupings=("sex",)))
+    assert not gap.measurable and np.isnan(gap.value) and gap.status == "not measurable"
+    row = gap.table.set_index("group").loc["X"]
+    assert not row["measurable"] and row["negatives"] < 50
+    criteria = {c.name: c for c in judge(y, truth, small, threshold=THRESHOLD, gate=GateConfig.load().model_copy(
+        update={"fairness": FprGapRule(groupings=("sex",))}))}
+    assert not criteria["fpr_gap"].passed
+
+
+def test_report_and_gate_share_one_fpr_gap(rows):
+    """The report's headline gap and the gate's are the same number, by the gate's rule."""
+    y, truth, meta, rng = rows
+    prob = _noisy(truth, rng, 0.5)
+    gate = GateConfig.load()
+    report = evaluate(y, prob, groups=meta, threshold=THRESHOLD, fpr_rule=gate.fairness)
+    criterion = next(c for c in judge(y, prob, meta, threshold=THRESHOLD, gate=gate) if c.name == "fpr_gap")
+    assert report.groups is not None and report.groups.fpr_gap is not None and report.groups.fpr_gap.measurable
+    assert report.groups.largest_fpr_gap == criterion.value
+    by_hand = max(meta.assign(f=(prob >= THRESHOLD), y=y).query("y == 0").groupby(g)["f"].mean().agg(np.ptp)
+                  for g in gate.fairness.groupings)
+    assert criterion.value == pytest.approx(by_hand)
+
+
+def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(rows):
+    y, truth, _, rng = rows
+    other = _noisy(truth, rng, 0.5)
+    a = paired_bootstrap(y, truth, other, resamples=200, seed=3)
+    b = paired_bootstrap(y, truth, other, resamples=200, seed=3)
+    assert a == b
+    for d in a.values():
+        assert d.low <= d.delta <= d.high
+    assert a["roc_auc"].better() and a["brier"].better()
+
+
+@pytest.mark.parametrize(("loader", "text", "key"), [
+    (GateConfig.load, "ece_limt: 0.02", "ece_limt"),
+    (GateConfig.load, "comparison: {resamples: 1000, sed: 1}", "comparison.sed"),
+    (GateConfig.load, "fairness: {groupings: [sex], min_flagged: many}", "fairness.min_flagged"),
+    (TrainConfig.load, "refit_on_vaild: true", "refit_on_vaild"),
+    (TrainConfig.load, "booster: {learning_rat: 0.1}", "booster.learning_rat"),
+    (TrainConfig.load, "calibration: isotonik", "calibration"),
+])
+def test_config_files_refuse_unknown_keys_and_bad_values(tmp_path, loader, text, key):
+    import importlib.resources as resources
+
+    package, name = ("training", "promotion.yaml") if loader == GateConfig.load else ("models", "params.yaml")
+    original = resources.files(package).joinpath(name).read_text()
+    top = text.split(":")[0]
+    kept = [line for line in original.splitlines() if not line.startswith(f"{top}:")]
+    if top in ("booster", "comparison", "fairness"):  # drop the section's indented lines too
+        kept = _without_section(original, top)
+    path = tmp_path / name
+    path.write_text("\n".join(kept) + "\n" + text + "\n")
+    with pytest.raises(ConfigError) as err:
+        loader(path)
+    message = str(err.value)
+    assert str(path) in message and f"'{key}'" in message
+    if top == "calibration":
+        assert "'auto', 'platt' or 'isotonic'" in message
+    if "unknown key" in message:
+        assert "allowed keys:" in message
+
+
+def _without_section(text: str, section: str) -> list[str]:
+    out, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith(f"{section}:"):
+            skipping = True
+            continue
+        if skipping and (line.startswith(" ") or not line.strip()):
+            continue
+        skipping = False
+        out.append(line)
+    return out
+
+
+def test_the_shipped_config_files_load():
+    assert TrainConfig.load().booster.num_threads >= 1
+    assert GateConfig.load().fairness.groupings
+    with pytest.raises(ConfigError, match=r"search\.budget"):
+        TrainConfig.load().override(search={"budget": 0})
+
+
+def test_calibrator_refuses_an_unknown_method():
+    from models.estimator import Calibrator
+
+    with pytest.raises(ValueError, match="unknown calibration method 'isotonik'"):
+        Calibrator("isotonik").fit(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, 1, 1]))  # type: ignore[arg-type]
+
+
+class _Fixed:
+    """A fitted model stand-in that returns fixed probabilities."""
+
+    def __init__(self, prob: np.ndarray, kind: str):
+        self.prob, self.kind = prob, kind
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.prob
+
+
+@pytest.mark.parametrize(("booster_noise", "logistic_noise", "expected"), [
+    (0.0, 1.0, "lightgbm"),   # the booster is much better: it earns its place
+    (1.0, 0.0, "logistic"),   # the logistic model is better
+    (0.0, 0.0, "logistic"),   # equal: the simpler model
+])
+def test_the_logistic_model_is_the_candidate_unless_the_booster_earns_its_place(rows, booster_noise, logistic_noise,
+                                                                                 expected):
+    from types import SimpleNamespace
+
+    from training.fit import choose_candidate
+
+    y, truth, meta, _ = rows
+    rng = np.random.default_rng(8)
+    booster = _Fixed(_noisy(truth, rng, booster_noise) if booster_noise else truth, "lightgbm")
+    logistic = _Fixed(_noisy(truth, rng, logistic_noise) if logistic_noise else truth, "logistic")
+    test = SimpleNamespace(X=meta, y=y)
+    fit = SimpleNamespace(part=lambda name: test, model=booster, baseline=logistic)
+    choice = choose_candidate(fit, GateConfig.load().comparison)  # type: ignore[arg-type]
+    assert choice.kind == expected, choice.reason
+    assert "logistic - booster" in choice.reason

@@ -1,0 +1,197 @@
+"""Train, choose, gate, register and serve: the logistic model when it is as good, reports per version."""
+
+from __future__ import annotations
+
+import bentoml
+import numpy as np
+import pandas as pd
+import pytest
+from service_support import small_cohort_gate
+
+from features.labels import make_stage_frame
+from features.settings import Settings
+from features.synthetic import CohortConfig, generate_cohort
+from features.vocab import Stage
+from training.config import GateConfig, TrainConfig
+from training.fit import fit_stage
+from training.promote import promote
+from training.tracking import log_stage_fit
+
+LINEAR = {"prior_convictions": 0.35, "age": -0.04, "flag_drug_use": 0.8}
+
+
+@pytest.fixture(scope="module")
+def config() -> TrainConfig:
+    return TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": 120})
+
+
+@pytest.fixture(scope="module")
+def linear_frame():
+    """An intake frame whose labels follow a logistic model of three features: a linear model is optimal."""
+    tables = generate_cohort(CohortConfig(persons=6000, seed=41))
+    frame = make_stage_frame(tables, Stage.INTAKE)
+    present = {k: v for k, v in LINEAR.items() if k in frame.X}
+    assert len(present) >= 2, f"catalog lacks the test's features: {list(frame.X.columns)[:20]}"
+    logit = -1.2 + sum(w * frame.X[k].fillna(frame.X[k].median()).to_numpy(float) for k, w in present.items())
+    logit -= logit.mean() + 1.5
+    rng = np.random.default_rng(0)
+    frame.y = (rng.random(len(logit)) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return Settings(home=tmp_path, registry_prefix="lifecycle")
+
+
+def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(linear_frame, config, settings):
+    from serving.model_store import import_champions, load_served
+
+    fit = fit_stage(linear_frame, config=config, seed=0, temporal=False)
+    version = log_stage_fit(fit, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
+    assert version.model_kind == "logistic", version.candidate_reason
+    assert "no worse than the booster" in version.candidate_reason
+    # age drives the planted risk, so FPRs differ by age band; this test is about the model kind
+    lenient = GateConfig.load().model_copy(update={"fpr_gap_limit": 1.0, "ece_limit": 0.05})
+    decision = promote(Stage.INTAKE, version=version.version, settings=settings, gate=lenient)
+    assert decision.promoted, decision.describe()
+    assert decision.model_kind == "logistic"
+
+    tag = import_champions(settings, [Stage.INTAKE])[Stage.INTAKE]
+    served = load_served(bentoml.models.get(tag), Stage.INTAKE)
+    assert served.model.kind == "logistic" and served.metadata["model_kind"] == "logistic"
+    assert served.metadata["gate"]["promoted"] is True
+    assert "promoted" in served.metadata["gate"]["decision"]
+
+    X = fit.part("test").X.head(300)
+    model = served.model
+    M = model.matrix(X)
+    contrib = model.contribution_matrix(M)
+    np.testing.assert_allclose(contrib.sum(axis=1), model.raw_score(M), atol=1e-9)
+    # one column per catalog feature, as the booster's TreeSHAP: one-hot columns summed back to their feature
+    assert contrib.shape[1] == len(model.feature_names) + 1
+    booster_contrib = fit.model.contribution_matrix(fit.model.matrix(X))
+    assert booster_contrib.shape == contrib.shape
+    top = model.feature_names[int(np.argmax(np.abs(contrib[:, :-1]).mean(axis=0)))]
+    assert top in LINEAR
+
+
+def test_logistic_reasons_through_the_scorer_add_up(linear_frame, config, settings, cohort):
+    """The service's scorer explains a logistic model as it explains the booster."""
+    from models.tier_policy import TierPolicy
+    from serving.model_store import ServedModel
+    from serving.scoring import Scorer, requests_from_tables
+
+    fit = fit_stage(linear_frame, config=config, seed=0, temporal=False)
+    served = ServedModel(Stage.INTAKE, fit.baseline, "lifecycle-intake", "1", "lifecycle-intake:1", {})
+    scorer = Scorer({Stage.INTAKE: served}, TierPolicy.load())
+    from serving.schemas import ScoreRequest
+
+    people = cohort.persons.head(20)
+    requests = [ScoreRequest.model_validate(r) for r in requests_from_tables(people, cohort.events, Stage.INTAKE)]
+    for scored in scorer.score(requests):
+        e = scored.explanation
+        assert sum(e["contributions"].values()) + e["base_value"] == pytest.approx(e["raw_score"], abs=1e-9)
+        assert scored.assessment.explanation.calibration in ("platt", "isotonic")
+        for reason in scored.assessment.reasons:
+            assert (reason.direction == "raises") == (reason.contribution > 0)
+
+
+def test_a_challenger_leaves_the_champions_report_and_card_untouched(tables_small, config, settings):
+    frame = make_stage_frame(tables_small, Stage.INTAKE)
+    good = fit_stage(frame, config=config, seed=0)
+    v1 = log_stage_fit(good, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
+    assert promote(Stage.INTAKE, version=v1.version, settings=settings, gate=small_cohort_gate()).promoted
+    before = {p.name: p.read_bytes() for p in v1.report_dir.iterdir() if p.is_file()}
+    assert {"report.md", "model_card.md", "metrics.json"} <= set(before)
+
+    shuffled = frame.subset(np.ones(len(frame.y), bool))
+    shuffled.y = np.random.default_rng(0).permutation(shuffled.y)
+    bad = fit_stage(shuffled, config=config, seed=0)
+    bad.frame = frame
+    v2 = log_stage_fit(bad, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
+    decision = promote(Stage.INTAKE, version=v2.version, settings=settings, gate=small_cohort_gate())
+    assert not decision.promoted
+    assert v2.report_dir != v1.report_dir and v2.report_dir.name == f"intake-{v2.version}"
+    after = {p.name: p.read_bytes() for p in v1.report_dir.iterdir() if p.is_file()}
+    assert after == before
+
+    from mlflow.tracking import MlflowClient
+
+    mv = MlflowClient().get_model_version(settings.model_name(Stage.INTAKE), v2.version)
+    assert mv.tags["gate_promoted"] == "false" and mv.tags["gate_decision"].startswith("kept as @challenger")
+    assert mv.tags["gate.roc_auc_vs_champion"].startswith("FAIL: vs champion")
+    assert "## Promotion gate" in mv.description and "- FAIL:" in mv.description
+
+    # riskctl models list, written to a pipe: a Markdown table with every column of every version
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+
+    env = {"RISK_HOME": str(settings.home), "RISK_REGISTRY_PREFIX": "lifecycle"}
+    result = CliRunner().invoke(app, ["models", "list", "--stage", "intake"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("| intake")]
+    assert len(lines) == 2 and all(line.count("|") == 11 for line in lines)
+    assert f"| intake | {v1.version} | @champion |" in result.output
+    assert f"| intake | {v2.version} | @challenger |" in result.output
+    assert "kept as @challenger: failed" in result.output
+
+
+def test_report_gate_and_models_give_the_same_fpr_gap(tables_small, config, settings):
+    """One definition: the report's gap, the gate's and the one /models shows for the same model and rows."""
+    from serving.model_store import import_champions, load_served
+    from serving.service import model_info
+    from training.promote import absolute_criteria
+    from training.tracking import split_eval_rows
+
+    frame = make_stage_frame(tables_small, Stage.MIDTERM)
+    fit = fit_stage(frame, config=config, seed=0)
+    version = log_stage_fit(fit, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
+    assert promote(Stage.MIDTERM, version=version.version, settings=settings, gate=small_cohort_gate()).promoted
+    import json
+
+    report_gap = json.loads((version.report_dir / "metrics.json").read_text())["groups"]["largest_fpr_gap"]
+    X, y, meta = split_eval_rows(pd.read_parquet(version.report_dir / "eval_rows.parquet"))
+    served = load_served(bentoml.models.get(import_champions(settings, [Stage.MIDTERM])[Stage.MIDTERM]),
+                         Stage.MIDTERM)
+    from models.tier_policy import TierPolicy
+
+    gate_gap = next(c.value for c in absolute_criteria(
+        y, served.model.predict_proba(X), meta, threshold=TierPolicy.load().strict_cutoff("midterm"),
+        gate=small_cohort_gate()) if c.name == "fpr_gap")
+    shown = model_info(served).evaluation["largest_fpr_gap"]
+    assert report_gap == pytest.approx(gate_gap, abs=1e-12) and shown == pytest.approx(gate_gap, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def tables_small():
+    return generate_cohort(CohortConfig(persons=6000, seed=21))
+
+
+def test_a_copied_risk_home_uses_its_own_artifacts(tables_small, config, tmp_path, monkeypatch):
+    """Copy RISK_HOME, train and load in the copy: the original's artifacts are untouched, the copy stands alone."""
+    import shutil
+
+    from models.pyfunc import load_stage_model
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    original = Settings(home=tmp_path / "original", registry_prefix="moved")
+    frame = make_stage_frame(tables_small, Stage.INTAKE)
+    fit = fit_stage(frame, config=config, seed=0)
+    v1 = log_stage_fit(fit, settings=original, gate=small_cohort_gate())
+    assert promote(Stage.INTAKE, version=v1.version, settings=original, gate=small_cohort_gate()).promoted
+    shutil.copytree(original.home, tmp_path / "copy")
+    before = sorted(p.relative_to(original.home) for p in (original.home / "mlartifacts").rglob("*"))
+
+    copy = Settings(home=tmp_path / "copy", registry_prefix="moved")
+    v2 = log_stage_fit(fit, settings=copy, gate=small_cohort_gate())
+    promote(Stage.INTAKE, version=v2.version, settings=copy, gate=small_cohort_gate())
+    after = sorted(p.relative_to(original.home) for p in (original.home / "mlartifacts").rglob("*"))
+    assert after == before  # nothing written into the original
+    shutil.rmtree(original.home)
+    model = load_stage_model(f"models:/{copy.model_name(Stage.INTAKE)}/{v1.version}")  # from the copy's artifacts
+    X = fit.part("test").X
+    assert model.predict_proba(X).shape == (len(X),)
+    assert v2.report_dir.is_relative_to(copy.home)
