@@ -44,7 +44,7 @@ class Difference:
 
 def _log_loss_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return np.asarray(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def _weighted_auc(inverse: np.ndarray, size: int, y: np.ndarray, w: np.ndarray) -> float:

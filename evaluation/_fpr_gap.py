@@ -84,7 +84,9 @@ def fpr_gap(y_true: ArrayLike, y_prob: ArrayLike, *, groups: pd.DataFrame, thres
     y, p = check_binary_inputs(y_true, y_prob)
     frame = check_groups(groups, len(y))
     negative, flagged = y == 0, p >= threshold
-    rows, gaps, problems = [], {}, []
+    rows: list[dict[str, object]] = []
+    gaps: dict[str, float] = {}
+    problems: list[str] = []
     present = [g for g in rule.groupings if g in frame.columns]
     if not present:
         problems.append(f"none of the groupings {list(rule.groupings)} is in the data")

@@ -66,11 +66,11 @@ class Calibrator(BaseEstimator):
         """Cross-validated Brier of both methods on the calibration rows."""
         folds = StratifiedKFold(5, shuffle=True, random_state=self.random_state)
         scores: dict[str, float] = {}
-        for method in ("platt", "isotonic"):
+        methods: tuple[CalibrationMethod, ...] = ("platt", "isotonic")
+        for method in methods:
             pred = np.empty(len(y))
             for train, test in folds.split(raw, y):
-                model = Calibrator(method).fit(  # type: ignore[arg-type]
-                    raw[train], y[train])
+                model = Calibrator(method).fit(raw[train], y[train])
                 pred[test] = model.predict(raw[test])
             scores[method] = brier_score_loss(y, pred)
         self.cv_brier_ = scores

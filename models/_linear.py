@@ -133,7 +133,7 @@ class LinearStageModel(StageEstimator):
         """The logistic model's log-odds."""
         check_is_fitted(self, "coef_")
         D, _ = self._design(X if isinstance(X, np.ndarray) else self.matrix(X))
-        return D @ self.coef_ + self.intercept_
+        return np.asarray(D @ self.coef_ + self.intercept_)
 
     def contribution_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Coefficient x centred value, summed per feature; the base value (raw score at the means) last."""

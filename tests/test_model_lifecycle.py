@@ -32,7 +32,9 @@ def linear_frame():
     frame = make_stage_frame(tables, Stage.INTAKE)
     present = {k: v for k, v in LINEAR.items() if k in frame.X}
     assert len(present) >= 2, f"catalog lacks the test's features: {list(frame.X.columns)[:20]}"
-    logit = -1.2 + sum(w * frame.X[k].fillna(frame.X[k].median()).to_numpy(float) for k, w in present.items())
+    logit = np.full(len(frame.y), -1.2)
+    for k, w in present.items():
+        logit += w * frame.X[k].fillna(frame.X[k].median()).to_numpy(float)
     logit -= logit.mean() + 1.5
     rng = np.random.default_rng(0)
     frame.y = (rng.random(len(logit)) < 1 / (1 + np.exp(-logit))).astype(int)
@@ -122,7 +124,7 @@ def test_a_challenger_leaves_the_champions_report_and_card_untouched(tables_smal
     mv = MlflowClient().get_model_version(settings.model_name(Stage.INTAKE), v2.version)
     assert mv.tags["gate_promoted"] == "false" and mv.tags["gate_decision"].startswith("kept as @challenger")
     assert mv.tags["gate.roc_auc_vs_champion"].startswith("FAIL: vs champion")
-    assert "## Promotion gate" in mv.description and "- FAIL:" in mv.description
+    assert mv.description is not None and "## Promotion gate" in mv.description and "- FAIL:" in mv.description
 
     # riskctl models list, written to a pipe: a Markdown table with every column of every version
     from typer.testing import CliRunner

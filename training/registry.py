@@ -53,7 +53,7 @@ def registered_versions(settings: Settings, stages: list[Stage] | None = None) -
         versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version))
         for found in versions:
             mv = client.get_model_version(name, found.version)  # the search leaves out the aliases
-            run = client.get_run(mv.run_id)
+            run = client.get_run(str(mv.run_id))
             metrics = {k: run.data.metrics[f"test_{k}"] for k in KEY_METRICS if f"test_{k}" in run.data.metrics}
             kind = run.data.tags.get("model_kind", "?")
             decision = mv.tags.get("gate_decision", "not gated (riskctl promote)")

@@ -34,7 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.adapters import RealFrame
-from models.estimator import BoosterParams, Calibrator
+from models.estimator import BoosterParams, CalibrationMethod, Calibrator
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ class CrossFitBooster:
 
 
 def fit_crossfit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict[str, int] | None = None,
-                         params: dict | None = None, inner: int = 5, calibration: str = "auto") -> CrossFitBooster:
+                         params: dict | None = None, inner: int = 5,
+                         calibration: CalibrationMethod = "auto") -> CrossFitBooster:
     """Cross-fitted booster: calibration on the inner out-of-fold log-odds of all training rows.
 
     The training rows are cut in ``inner`` stratified folds; for each, a booster is fitted on the

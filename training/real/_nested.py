@@ -74,9 +74,9 @@ def booster_candidate(params: dict[str, object]) -> Candidate:
                             valid_sets=[lgb.Dataset(X.iloc[idx_hold], label=y[idx_hold], reference=train)],
                             callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)])
         best = booster.best_iteration or booster.current_iteration()
-        calibrate = _balanced_platt(booster.predict(X.iloc[idx_hold], raw_score=True, num_iteration=best),
+        calibrate = _balanced_platt(np.asarray(booster.predict(X.iloc[idx_hold], raw_score=True, num_iteration=best)),
                                     y[idx_hold], sex[idx_hold])
-        return lambda Z: calibrate(booster.predict(Z, raw_score=True, num_iteration=best))
+        return lambda Z: calibrate(np.asarray(booster.predict(Z, raw_score=True, num_iteration=best)))
 
     return fit
 
