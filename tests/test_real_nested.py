@@ -60,3 +60,21 @@ def test_ordinal_columns_become_ordered_codes():
     out = ordinal(X)
     assert out["band"].tolist()[:2] == [0.0, 2.0] and np.isnan(out["band"].iloc[2]) and out["band"].iloc[3] == 1.0
     assert isinstance(out["kind"].dtype, pd.CategoricalDtype)
+
+
+def test_a_test_file_is_scored_by_the_model_selected_on_the_training_file(frame):
+    """--test PATH: selection and fit on the training rows only, then scores for every test row."""
+    from training.real._nested import fit_select_score
+
+    X, y, sex = frame
+    seen: list[set[str]] = []
+
+    def rate(X_fit, y_fit, sex_fit, seed):
+        seen.append(set(X_fit.index))
+        value = float(np.mean(y_fit))
+        return lambda Z: np.full(len(Z), value)
+
+    train, test = X.iloc[:900], X.iloc[900:]
+    name, prob = fit_select_score(train, y[:900], sex[:900], test, candidates={"rate": rate})
+    assert name == "rate" and prob.shape == (300,) and np.allclose(prob, y[:900].mean())
+    assert all(not rows & set(test.index) for rows in seen)
