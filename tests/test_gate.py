@@ -39,7 +39,7 @@ def test_gate_promotes_an_equal_candidate_and_says_why(rows):
     criteria = judge(y, truth, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth, champion=truth)
     assert not _failed(criteria)
     names = {c.name for c in criteria}
-    assert {"roc_auc_vs_champion", "brier_vs_champion", "log_loss_vs_baseline", "flags", "fpr_gap"} <= names
+    assert {"roc_auc_vs_champion", "brier_vs_champion", "log_loss_vs_baseline", "flags", "largest_fpr_gap"} <= names
     assert all("CI" in c.message for c in criteria if c.name.endswith("_vs_champion"))
 
 
@@ -77,7 +77,7 @@ def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(rows):
     silent = truth * 0.2  # every probability below the cut-off
     criteria = {c.name: c for c in judge(y, silent, meta, threshold=THRESHOLD, gate=GateConfig.load())}
     assert not criteria["flags"].passed and "flags nobody" in criteria["flags"].message
-    assert not criteria["fpr_gap"].passed and "not measurable" in criteria["fpr_gap"].message
+    assert not criteria["largest_fpr_gap"].passed and "not measurable" in criteria["largest_fpr_gap"].message
     everybody = {c.name: c for c in judge(y, np.full(len(y), 0.9), meta, threshold=THRESHOLD,
                                           gate=GateConfig.load())}
     assert not everybody["flags"].passed and "flags everybody" in everybody["flags"].message
@@ -94,7 +94,7 @@ def test_a_group_too_small_to_measure_is_not_measurable_not_pass(rows):
     assert not row["measurable"] and row["negatives"] < 50
     criteria = {c.name: c for c in judge(y, truth, small, threshold=THRESHOLD, gate=GateConfig.load().model_copy(
         update={"fairness": FprGapRule(groupings=("sex",))}))}
-    assert not criteria["fpr_gap"].passed
+    assert not criteria["largest_fpr_gap"].passed
 
 
 def test_report_and_gate_share_one_fpr_gap(rows):
@@ -103,7 +103,7 @@ def test_report_and_gate_share_one_fpr_gap(rows):
     prob = _noisy(truth, rng, 0.5)
     gate = GateConfig.load()
     report = evaluate(y, prob, groups=meta, threshold=THRESHOLD, fpr_rule=gate.fairness)
-    criterion = next(c for c in judge(y, prob, meta, threshold=THRESHOLD, gate=gate) if c.name == "fpr_gap")
+    criterion = next(c for c in judge(y, prob, meta, threshold=THRESHOLD, gate=gate) if c.name == "largest_fpr_gap")
     assert report.groups is not None and report.groups.fpr_gap is not None and report.groups.fpr_gap.measurable
     assert report.groups.largest_fpr_gap == criterion.value
     by_hand = max(meta.assign(f=(prob >= THRESHOLD), y=y).query("y == 0").groupby(g)["f"].mean().agg(np.ptp)

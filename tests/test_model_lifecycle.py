@@ -162,7 +162,7 @@ def test_report_gate_and_models_give_the_same_fpr_gap(tables_small, config, sett
 
     gate_gap = next(c.value for c in absolute_criteria(
         y, served.model.predict_proba(X), meta, threshold=TierPolicy.load().strict_cutoff("midterm"),
-        gate=small_cohort_gate()) if c.name == "fpr_gap")
+        gate=small_cohort_gate()) if c.name == "largest_fpr_gap")
     shown = model_info(served).evaluation["largest_fpr_gap"]
     assert report_gap == pytest.approx(gate_gap, abs=1e-12) and shown == pytest.approx(gate_gap, abs=1e-12)
 

@@ -103,10 +103,10 @@ def absolute_criteria(y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, th
     ece = classification_metrics(y, prob, threshold=threshold)["ece"]
     gap = fpr_gap(y, prob, groups=meta[[g for g in gate.fairness.groupings if g in meta]], threshold=threshold,
                   rule=gate.fairness)
-    fairness = (Criterion("fpr_gap", gap.value <= gate.fpr_gap_limit, gap.value, gate.fpr_gap_limit,
+    fairness = (Criterion("largest_fpr_gap", gap.value <= gate.fpr_gap_limit, gap.value, gate.fpr_gap_limit,
                           f"largest FPR gap {gap.value:.4f} ({gap.grouping}) <= limit {gate.fpr_gap_limit}")
                 if gap.measurable else
-                Criterion("fpr_gap", False, float("nan"), gate.fpr_gap_limit,
+                Criterion("largest_fpr_gap", False, float("nan"), gate.fpr_gap_limit,
                           f"largest FPR gap not measurable ({gap.reason})"))
     return [silence_criterion(y, prob, threshold),
             Criterion("ece", ece <= gate.ece_limit, ece, gate.ece_limit, f"ECE {ece:.4f} <= limit {gate.ece_limit}"),
