@@ -217,8 +217,10 @@ class Reason(BaseModel):
     typical_text: str | None = Field(None, description="the typical value of the stage in the training rows "
                                      "(median, or share for flags and categories), in words", examples=["0次"])
     points: float | None = Field(None, description=POINTS_DEFINITION, examples=[3.2])
-    contribution: float = Field(description="TreeSHAP contribution on the log-odds scale (for auditors; the "
-                                "stored explanation keeps every feature's)", examples=[0.41])
+    contribution: float = Field(description="exact contribution on the log-odds scale: TreeSHAP for a boosted "
+                                "model, coefficient x (value - training mean) summed over the feature's columns for "
+                                "a logistic one (for auditors; the stored explanation keeps every feature's)",
+                                examples=[0.41])
     direction: Literal["raises", "lowers"]
     text: str = Field(description="the sentence a caseworker reads: the factor, the person's value and the "
                       "stage's typical value", examples=["近90天未按时报到或迟到3次（同阶段一般为0次）"])
@@ -240,7 +242,7 @@ class TierOut(BaseModel):
 
 
 class ExplanationSummary(BaseModel):
-    """How to read the contributions: base value plus all contributions is the booster's raw score.
+    """How to read the contributions: base value plus all contributions is the model's raw score.
 
     The calibration maps the raw score to the probability; a reason's ``points`` are the change
     in that probability when its contribution is taken out of the raw score.

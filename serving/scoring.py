@@ -7,9 +7,11 @@ feature of its own. The requests go in as arrays, not DataFrames: for one person
 cost per call was most of the scoring time. A batch is scored stage by stage in one vectorised
 pass, so one person gets the same answer alone or in a batch.
 
-Explanations are exact TreeSHAP contributions of the booster on the log-odds scale (LightGBM's
-``pred_contrib``): base value + contributions = raw score, which the calibrator maps to the
-probability. A reason's size is given in percentage points of risk (``StageModel.points_of_risk``:
+Explanations are exact per-feature contributions on the log-odds scale: TreeSHAP for a boosted
+model (LightGBM's ``pred_contrib``), coefficient x centred value summed over the feature's columns for
+a logistic one (``models.estimator.LinearStageModel``): base value + contributions = raw score, which
+the calibrator maps to the probability. A reason's size is given in percentage points of risk
+(``StageEstimator.points_of_risk``:
 the calibrated probability minus the calibrated probability without that contribution); the
 log-odds and the base value stay in the stored explanation for auditors. Reasons compare the
 person's value with the stage's typical value stored with the model, and never name a protected
