@@ -173,9 +173,9 @@ def test_registry_round_trip_and_gate_refuses_a_worse_model(tables, small_config
     from mlflow.tracking import MlflowClient
 
     card = MlflowClient().get_model_version(settings.model_name(Stage.INTAKE), v2.version).description or ""
-    assert "Decision: **not promoted (challenger)**" in card and "- FAIL: AUC" in card  # the gate, in the card
+    assert "Decision: **not promoted (challenger)**" in card and "- FAIL: vs champion: roc_auc" in card  # the gate
     assert "`sex`): excluded, not a model input" in card and "synthetic: " in card and "first_two_months" in card
-    report = (tmp_path / "r2" / "report.md").read_text()
+    report = (v2.report_dir / "report.md").read_text()
     assert "**strict in effect 100.0%**" in report and "flagged by risk" in report  # intake: all strict by rule
     champion = load_stage_model(f"models:/{settings.model_name(Stage.INTAKE)}@champion")
     np.testing.assert_array_equal(champion.predict_proba(X), chosen.predict_proba(X))
