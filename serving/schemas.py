@@ -380,10 +380,11 @@ class StageModelInfo(BaseModel):
     horizon_months: float
     calibration: str
     trees: int
-    kind: str = Field("lightgbm", description="kind of model served: lightgbm (boosted trees) or logistic",
-                      examples=["logistic"])
+    kind: Literal["lightgbm", "logistic"] = Field("lightgbm", description="kind of model served: lightgbm "
+                                                  "(boosted trees) or logistic", examples=["logistic"])
     kind_reason: str | None = Field(None, description="why training made this kind the candidate",
-                                    examples=["booster not measurably better than the logistic model"])
+                                    examples=["the logistic model is no worse than the booster (within the gate's "
+                                              "margins, or scoring better)"])
     evaluation: dict[str, float | int | str | None] = Field(description="test-split metrics logged at training")
     gate: dict[str, Any] | None = Field(None, description="the promotion gate's decision for this version")
 
