@@ -34,6 +34,8 @@ PERSON_COLUMNS = [
     "supervision_type", "offence", "sentence_months", "supervision_start", "supervision_end",
     "prior_convictions", "prior_supervisions", *INTAKE_FLAGS,
 ]
+#: Optional ``persons`` columns: kept in the records, never model inputs (``office``: the 司法所 in charge).
+OPTIONAL_PERSON_COLUMNS = ["office"]
 EVENT_COLUMNS = ["person_id", "date", "event_type", "value"]
 OUTCOME_COLUMNS = ["person_id", "reoffence_date", "revocation_date", "followup_end"]
 MAX_PROBLEMS_SHOWN = 20
@@ -151,6 +153,7 @@ PERSONS_SCHEMA = pa.DataFrameSchema(
         "prior_convictions": pa.Column(int, pa.Check.ge(0), nullable=False, coerce=True),
         "prior_supervisions": pa.Column(int, pa.Check.ge(0), nullable=False, coerce=True),
         **{flag: pa.Column(bool, nullable=False, coerce=True) for flag in INTAKE_FLAGS},
+        "office": pa.Column(str, pa.Check.str_length(1, 64), nullable=True, coerce=True, required=False),
     },
     strict=False,
     name="persons",
@@ -180,7 +183,7 @@ OUTCOMES_SCHEMA = pa.DataFrameSchema(
 
 def _schema_problems(table: str, frame: pd.DataFrame, schema: pa.DataFrameSchema):
     """Validate one table with its pandera schema; return (validated frame, problems)."""
-    missing = [c for c in schema.columns if c not in frame.columns]
+    missing = [name for name, c in schema.columns.items() if c.required and name not in frame.columns]
     if missing:
         return frame, [Problem(table, None, None, c, "required column is missing") for c in missing]
     frame = frame.reset_index(drop=True)

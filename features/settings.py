@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     audit_url: str | None = Field(None, description="SQLAlchemy URL of the audit store; default SQLite under home")
+    cases_url: str | None = Field(None, description="SQLAlchemy URL of the case store; default SQLite under home")
     auth_file: Path | None = Field(None, description="token configuration; default <home>/auth.json")
     max_batch: int = Field(5000, description="largest batch the service accepts")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest request body the service reads "
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
 
     def resolved_audit_url(self) -> str:
         return self.audit_url or f"sqlite:///{(self.home / 'audit.db').resolve()}"
+
+    def resolved_cases_url(self) -> str:
+        return self.cases_url or f"sqlite:///{(self.home / 'cases.db').resolve()}"
 
     def resolved_auth_file(self) -> Path:
         return self.auth_file or self.home / "auth.json"

@@ -61,7 +61,7 @@ def generate_cohort(config: CohortConfig | None = None) -> CaseTables:
     truth = _truth(people, events, h0)
     log.info("cohort of %d persons, %d events, h0=%.3g/day", people.n, len(events.day), h0)
     tables = CaseTables(
-        persons=_persons_frame(people),
+        persons=_persons_frame(people, config.seed),
         events=_events_frame(events, people.n),
         outcomes=pd.DataFrame({
             "person_id": _ids(people.n),
@@ -89,7 +89,7 @@ def _ids(n: int) -> np.ndarray:
     return np.char.add("S", np.char.zfill(np.arange(n).astype(str), width)).astype(object)
 
 
-def _persons_frame(people: People) -> pd.DataFrame:
+def _persons_frame(people: People, seed: int) -> pd.DataFrame:
     codes = {
         "sex": np.where(people.male, 0, 1), "education": people.education, "employment": people.employment,
         "marital": people.marital, "supervision_type": people.supervision_type, "offence": people.offence,
@@ -105,7 +105,20 @@ def _persons_frame(people: People) -> pd.DataFrame:
         "prior_supervisions": people.prior_supervisions.astype(np.int64),
     })
     frame.update({k: v.astype(bool) for k, v in people.flags.items()})
+    frame["office"] = _offices(people.n, seed)
     return pd.DataFrame(frame)
+
+
+#: The synthetic cohort's offices (司法所) and their shares of the roll; not a model input.
+OFFICES: dict[str, float] = {"chengguan": 0.30, "dongcheng": 0.22, "xicheng": 0.18, "nanhu": 0.12,
+                             "beishan": 0.10, "hexi": 0.08}
+
+
+def _offices(n: int, seed: int) -> np.ndarray:
+    """Each person's office, from a stream of its own so that the rest of the cohort is unchanged."""
+    rng = np.random.default_rng([seed, 0x0FF1CE])
+    shares = np.array(list(OFFICES.values()))
+    return np.array(list(OFFICES), dtype=object)[rng.choice(len(shares), size=n, p=shares / shares.sum())]
 
 
 def _events_frame(events: Events, n: int) -> pd.DataFrame:

@@ -1,0 +1,220 @@
+"""Import of canonical tables into the case store: validated, all or nothing, idempotent.
+
+Persons are upserted by ``person_id`` (a changed field updates the row), outcomes likewise, and
+events are added only when new: an event is its (person, date, type, value), counted as a
+multiset, so an export that repeats what the store has adds nothing, and two identical events
+of one day in the export are two events. Re-importing the same export changes nothing and the
+summary says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from features.schema import OPTIONAL_PERSON_COLUMNS, PERSON_COLUMNS, CaseTables, DataValidationError, validate_tables
+from models.tier_policy import Tier
+from serving.cases import _tables as t
+from serving.cases._errors import CaseError
+
+if TYPE_CHECKING:
+    from serving.cases._store import CaseStore
+
+logger = logging.getLogger(__name__)
+
+STORED_PERSON_COLUMNS = [*PERSON_COLUMNS, *OPTIONAL_PERSON_COLUMNS]
+OUTCOME_DATES = ("reoffence_date", "revocation_date", "followup_end")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import changed (all zero but ``*_unchanged`` when the export was already in the store)."""
+
+    import_id: str | None
+    persons_added: int
+    persons_updated: int
+    persons_unchanged: int
+    events_added: int
+    events_already_stored: int
+    outcomes_added: int
+    outcomes_updated: int
+    outcomes_unchanged: int
+
+    @property
+    def changed(self) -> bool:
+        """Whether the import wrote anything."""
+        return bool(self.persons_added or self.persons_updated or self.events_added or self.outcomes_added
+                    or self.outcomes_updated)
+
+    def text(self) -> str:
+        """One line for the operator."""
+        if not self.changed:
+            return (f"nothing changed: the export is already in the case store ({self.persons_unchanged:,} persons, "
+                    f"{self.events_already_stored:,} events)")
+        return (f"persons: {self.persons_added:,} added, {self.persons_updated:,} updated, "
+                f"{self.persons_unchanged:,} unchanged; events: {self.events_added:,} added, "
+                f"{self.events_already_stored:,} already stored; outcomes: {self.outcomes_added:,} added, "
+                f"{self.outcomes_updated:,} updated")
+
+
+def read_dir(path: Path | str) -> CaseTables:
+    """The canonical tables of an export folder: ``persons``, ``events`` and optional ``outcomes``, each
+    ``.parquet`` or ``.csv`` (not validated here)."""
+    path = Path(path)
+    frames: dict[str, pd.DataFrame | None] = {}
+    for name in ("persons", "events", "outcomes"):
+        parquet, csv = path / f"{name}.parquet", path / f"{name}.csv"
+        if parquet.exists():
+            frames[name] = pd.read_parquet(parquet)
+        elif csv.exists():
+            frames[name] = pd.read_csv(csv, dtype={"person_id": str, "office": str, "event_type": str},
+                                       keep_default_na=True)
+        elif name == "outcomes":
+            frames[name] = None
+        else:
+            raise CaseError(422, f"{path}: no {name}.parquet or {name}.csv", loc=[name])
+    persons, events = frames["persons"], frames["events"]
+    assert persons is not None and events is not None
+    return CaseTables(persons, events, frames["outcomes"])
+
+
+def import_tables(store: CaseStore, tables: CaseTables, *, source: str = "") -> ImportSummary:
+    """Validate ``tables`` and write them in one transaction; :class:`CaseError` (422) names the first problems."""
+    try:
+        tables = validate_tables(tables)
+    except DataValidationError as err:
+        first = err.problems[0]
+        raise CaseError(422, f"import refused, nothing written: {err}",
+                        loc=[first.table, first.row if first.row is not None else "", first.field]) from None
+    persons = _persons(tables.persons)
+    with store.write() as conn:
+        stored = _stored_persons(conn)
+        p_added, p_updated, p_same = _upsert_persons(conn, persons, stored)
+        e_added, e_known = _add_events(conn, tables.events, fresh=stored.empty)
+        o_added, o_updated, o_same = _upsert_outcomes(conn, tables.outcomes)
+        summary = ImportSummary(None, p_added, p_updated, p_same, e_added, e_known, o_added, o_updated, o_same)
+        if summary.changed:
+            summary = ImportSummary(str(uuid.uuid4()), *list(asdict(summary).values())[1:])
+            conn.execute(insert(t.imports).values(import_id=summary.import_id, source=source,
+                                                  created_at=dt.datetime.now(dt.UTC).isoformat(),
+                                                  summary=json.dumps(asdict(summary))))
+    logger.info("import from %s: %s", source or "tables", summary.text())
+    return summary
+
+
+def _persons(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    if "office" not in out.columns:
+        out["office"] = None
+    out["office"] = out["office"].astype(object).where(out["office"].notna(), None)
+    out["person_id"] = out["person_id"].astype(str)
+    return out[STORED_PERSON_COLUMNS].reset_index(drop=True)
+
+
+def _stored_persons(conn: Connection) -> pd.DataFrame:
+    result = conn.execute(select(*(t.persons.c[c] for c in STORED_PERSON_COLUMNS)))
+    frame = pd.DataFrame(result.all(), columns=STORED_PERSON_COLUMNS)
+    for col in t.PERSON_DATES:
+        frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def _records(frame: pd.DataFrame, date_columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values (dates as ``date``, NaT/NaN as None)."""
+    columns: dict[str, list[Any]] = {}
+    for col in frame.columns:
+        values = frame[col]
+        if col in date_columns:
+            columns[col] = [None if pd.isna(v) else v.date() for v in values]
+        elif values.dtype.kind in "fiub":
+            columns[col] = [None if isinstance(v, float) and v != v else v for v in values.tolist()]
+        else:
+            columns[col] = [None if v is None or (isinstance(v, float) and v != v) else v for v in values.tolist()]
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _upsert_persons(conn: Connection, persons: pd.DataFrame, stored: pd.DataFrame) -> tuple[int, int, int]:
+    known = persons["person_id"].isin(stored["person_id"]).to_numpy()
+    new = persons[~known]
+    if len(new):
+        conn.execute(insert(t.persons), _records(new, t.PERSON_DATES))
+        conn.execute(insert(t.tiers), [{"person_id": pid, "tier": Tier.STRICT.value, "since": start.date(),
+                                        "decision_id": None, "source": "arrival"}
+                                       for pid, start in zip(new["person_id"], new["supervision_start"], strict=True)])
+    old = persons[known].set_index("person_id")
+    before = stored.set_index("person_id").loc[old.index, old.columns]
+    differs = ~((old == before) | (old.isna() & before.isna())).all(axis=1)
+    changed = old[differs.to_numpy()].reset_index()
+    if len(changed):
+        rows = [{**r, "pid": r.pop("person_id")} for r in _records(changed, t.PERSON_DATES)]
+        stmt = update(t.persons).where(t.persons.c.person_id == bindparam("pid"))
+        conn.execute(stmt, rows)
+    return len(new), len(changed), int(known.sum()) - len(changed)
+
+
+def _event_keys(frame: pd.DataFrame) -> pd.Series:
+    value = frame["value"].astype(float).map(repr)
+    return (frame["person_id"].astype(str) + "|" + frame["date"].dt.strftime("%Y-%m-%d") + "|"
+            + frame["event_type"].astype(str) + "|" + value)
+
+
+def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple[int, int]:
+    """Insert the events the store does not hold yet (as a multiset); (added, already stored)."""
+    events = events[["person_id", "date", "event_type", "value"]].reset_index(drop=True)
+    if fresh:
+        new = events
+    else:
+        ids = events["person_id"].astype(str).unique().tolist()
+        cols = [t.events.c.person_id, t.events.c.date, t.events.c.event_type, t.events.c.value]
+        parts = [conn.execute(select(*cols).where(t.events.c.person_id.in_(ids[i:i + 5000]))).all()
+                 for i in range(0, len(ids), 5000)]
+        have = pd.DataFrame([r for p in parts for r in p], columns=["person_id", "date", "event_type", "value"])
+        have["date"] = pd.to_datetime(have["date"])
+        stored_count = _event_keys(have).value_counts() if len(have) else pd.Series(dtype=int)
+        keys = _event_keys(events)
+        nth = keys.groupby(keys, sort=False).cumcount().to_numpy()
+        new = events[nth >= keys.map(stored_count).fillna(0).to_numpy()]
+    if len(new):
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        value = new["value"].to_numpy(dtype=float)
+        rows = [{"person_id": str(p), "date": d, "event_type": str(e), "value": None if v != v else v,
+                 "source": "import", "recorded_by": None, "recorded_at": now}
+                for p, d, e, v in zip(new["person_id"], _dates(new["date"]), new["event_type"], value.tolist(),
+                                      strict=True)]
+        conn.execute(insert(t.events), rows)
+    return len(new), len(events) - len(new)
+
+
+def _dates(values: pd.Series) -> list[dt.date]:
+    days = values.to_numpy(dtype="datetime64[D]").astype(np.int64) + dt.date(1970, 1, 1).toordinal()
+    return [dt.date.fromordinal(d) for d in days.tolist()]
+
+
+def _upsert_outcomes(conn: Connection, outcomes: pd.DataFrame | None) -> tuple[int, int, int]:
+    if outcomes is None or outcomes.empty:
+        return 0, 0, 0
+    outcomes = outcomes[["person_id", *OUTCOME_DATES]].assign(person_id=lambda f: f["person_id"].astype(str))
+    result = conn.execute(select(t.outcomes))
+    stored = pd.DataFrame(result.all(), columns=["person_id", *OUTCOME_DATES])
+    for col in OUTCOME_DATES:
+        stored[col] = pd.to_datetime(stored[col])
+    known = outcomes["person_id"].isin(stored["person_id"]).to_numpy()
+    if (~known).any():
+        conn.execute(insert(t.outcomes), _records(outcomes[~known], OUTCOME_DATES))
+    old = outcomes[known].set_index("person_id")
+    before = stored.set_index("person_id").loc[old.index, old.columns]
+    changed = old[(~((old == before) | (old.isna() & before.isna())).all(axis=1)).to_numpy()].reset_index()
+    if len(changed):
+        rows = [{**r, "pid": r.pop("person_id")} for r in _records(changed, OUTCOME_DATES)]
+        conn.execute(update(t.outcomes).where(t.outcomes.c.person_id == bindparam("pid")), rows)
+    return int((~known).sum()), len(changed), int(known.sum()) - len(changed)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the case store, applied by :class:`serving.cases.CaseStore` when it opens."""

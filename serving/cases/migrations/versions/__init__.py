@@ -1,0 +1,1 @@
+"""Revisions of the case store's schema, oldest first."""
