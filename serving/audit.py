@@ -2,7 +2,9 @@
 
 Storage. SQLAlchemy Core on SQLite in WAL mode by default (``sqlite:///var/audit.db``) or PostgreSQL
 by URL. Table ``assessments`` keeps exactly what was asked and answered; table ``overrides`` keeps
-caseworkers' tier overrides beside the assessment, never in place of it.
+caseworkers' tier overrides of the earlier ``/override`` flow (kept readable); table
+``decision_steps`` keeps each step of a tier decision (proposed, approved, rejected; serving/cases)
+beside the assessment that prompted it, never in place of it.
 
 Hash chains. One chain per table. Each row stores ``prev_hash`` (the ``record_hash`` of the row
 before it in the same table; 64 zeros for the first) and ``record_hash`` = SHA-256 of the canonical
@@ -109,13 +111,27 @@ overrides = Table(
     *(Column(name, Text, nullable=False) for name in ("tier", "reason", "actor")),
     *_hash_columns(),
 )
+decision_steps = Table(  # each step of a tier decision (serving/cases): proposed, approved, rejected
+    "decision_steps", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("step_id", String(36), nullable=False, unique=True),
+    Column("decision_id", String(36), nullable=False, index=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("person_key", String(64), nullable=False),
+    *(Column(name, Text, nullable=False) for name in
+      ("step", "office", "from_tier", "to_tier", "reason_code", "text", "actor")),
+    *_hash_columns(),
+)
 chain_head = Table(
     "audit_chain_head", metadata,
     Column("chain", String(32), primary_key=True),
     Column("length", Integer, nullable=False),
     Column("last_hash", String(64), nullable=False),
 )
-_CHAINS = {"assessments": (assessments, "assessment_id"), "overrides": (overrides, "override_id")}
+_CHAINS = {"assessments": (assessments, "assessment_id"), "overrides": (overrides, "override_id"),
+           "decisions": (decision_steps, "step_id")}
+_DECISION_STEPS = ("proposed", "approved", "rejected")
 _RECORD_FIELDS = frozenset({"assessment_id", "person_id", "stage", "model_name", "model_version",
                             "policy_version", "request", "response", "explanation", "actor"})
 _OPTIONAL_FIELDS = {"explanation": {}, "actor": ""}
@@ -131,6 +147,27 @@ class OverrideRecord:
     created_at: str
     tier: str
     reason: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class DecisionStepRecord:
+    """A stored step of a tier decision (the case store keeps the decision's state)."""
+
+    seq: int
+    step_id: str
+    decision_id: str
+    assessment_id: str
+    created_at: str
+    person_key: str
+    step: str
+    office: str
+    from_tier: str
+    to_tier: str
+    reason_code: str
+    text: str
     actor: str
     prev_hash: str
     record_hash: str
@@ -289,6 +326,44 @@ class AuditStore:
         logger.info("override %s of assessment %s to %s by %s", row["override_id"], assessment_id, tier, actor)
         return OverrideRecord(**row)
 
+    def add_decision_step(self, *, decision_id: str, step: str, assessment_id: str, person_id: str, office: str,
+                          from_tier: str, to_tier: str, reason_code: str, text: str, actor: str) -> DecisionStepRecord:
+        """Chain one step of a tier decision beside the assessment that prompted it.
+
+        ``text`` is the written reason (proposed) or the supervisor's comment (approved, rejected).
+
+        Raises
+        ------
+        KeyError
+            If no assessment has this id.
+        ValueError
+            If the step or a tier is unknown or the actor is empty.
+        """
+        if step not in _DECISION_STEPS:
+            raise ValueError(f"unknown decision step {step!r}; known: {list(_DECISION_STEPS)}")
+        if not (actor or "").strip():
+            raise ValueError("a decision step needs the actor who took it")
+        assessment_id = _uuid_or_none(assessment_id) or str(assessment_id)
+        fields = dict(step_id=str(uuid.uuid4()), decision_id=str(uuid.UUID(str(decision_id))),
+                      assessment_id=assessment_id, person_key=self.person_key(person_id), step=step,
+                      office=str(office), from_tier=Tier(from_tier).value, to_tier=Tier(to_tier).value,
+                      reason_code=str(reason_code), text=str(text or ""), actor=actor.strip())
+        with self._write() as conn:
+            found = conn.execute(select(assessments.c.seq).where(assessments.c.assessment_id == assessment_id))
+            if found.first() is None:
+                raise KeyError(f"no assessment {assessment_id!r}")
+            row = self._chain_rows(conn, "decisions", [fields])[0]
+            conn.execute(insert(decision_steps), [row])
+        logger.info("decision %s %s by %s", decision_id, step, actor)
+        return DecisionStepRecord(**row)
+
+    def decision_steps(self, decision_id: str) -> list[DecisionStepRecord]:
+        """The stored steps of one decision, oldest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(decision_steps).where(decision_steps.c.decision_id == str(decision_id))
+                                .order_by(decision_steps.c.seq)).mappings().all()
+        return [DecisionStepRecord(**r) for r in rows]
+
     def get(self, assessment_id: str) -> AuditRecord | None:
         """The stored assessment with its overrides, or None."""
         key = _uuid_or_none(assessment_id)
@@ -394,9 +469,10 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Ma
     """
     table, id_col = _CHAINS[chain]
     stmt = select(table).order_by(table.c.seq)
-    if table is overrides:
+    beside = table is not assessments  # overrides and decision steps refer to an assessment
+    if beside:
         stmt = select(table, assessments.c.seq.label("_assessment_seq")).outerjoin(
-            assessments, overrides.c.assessment_id == assessments.c.assessment_id).order_by(table.c.seq)
+            assessments, table.c.assessment_id == assessments.c.assessment_id).order_by(table.c.seq)
     prev, n, names = GENESIS, 0, [str(c.name) for c in table.columns]  # str, not quoted_name: see _record_hash
     follows: dict[str, str] = {}  # record hash -> id of the record linked after it
     unsigned: str | None = None  # first record after the last checkpoint that matched
@@ -417,7 +493,7 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Ma
                                        "reordered)")
         if _record_hash(stored) != row["record_hash"]:
             return pending or (n, rid, "content does not match record_hash (row edited)")
-        if table is overrides and row["_assessment_seq"] is None:
+        if beside and row["_assessment_seq"] is None:
             return pending or (n, rid, f"its assessment {row['assessment_id']} is missing")
         follows[prev] = rid
         if len(follows) > _FOLLOWS_KEPT:

@@ -1,10 +1,16 @@
 """Bearer-token roles of the service (design.md, "Interfaces": every request is authenticated).
 
-Three roles, each with only the permissions it needs:
+Four roles, each with only the permissions it needs:
 
-- caseworker: score one person or a batch, record a tier override;
-- auditor: read stored assessments, verify the audit trail;
+- caseworker: score one person or a batch (or by person id), record events, see the due list and
+  run or read the review meeting list of their office, propose a tier change;
+- supervisor (司法所所长): the caseworker's reading and review work for the office, approve or reject
+  tier changes, the decision report of the office;
+- auditor: read stored assessments, verify the audit trail, the decision report of every office;
 - modeler: describe the models in service.
+
+Caseworkers' and supervisors' tokens carry their ``office``: the case flows (serving/cases) act only
+on persons of that office.
 
 Tokens live in a local config file (JSON, or YAML if the name ends in ``.yaml``/``.yml``) only as
 SHA-256 hashes, beside the secret of the HMAC of person ids used by the audit store. On first run
@@ -42,6 +48,7 @@ class Role(StrEnum):
     """Who is calling."""
 
     CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
     MODELER = "modeler"
 
@@ -54,12 +61,21 @@ class Permission(StrEnum):
     READ_ASSESSMENTS = "read_assessments"
     VERIFY = "verify"
     MODEL_INFO = "model_info"
+    RECORD_EVENT = "record_event"
+    READ_CASES = "read_cases"
+    REVIEW = "review"
+    PROPOSE = "propose"
+    DECIDE = "decide"
+    REPORT_DECISIONS = "report_decisions"
 
 
 #: The permissions of each role (read-only).
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType({
-    Role.CASEWORKER: frozenset({Permission.SCORE, Permission.OVERRIDE}),
-    Role.AUDITOR: frozenset({Permission.READ_ASSESSMENTS, Permission.VERIFY}),
+    Role.CASEWORKER: frozenset({Permission.SCORE, Permission.RECORD_EVENT, Permission.READ_CASES, Permission.REVIEW,
+                                Permission.PROPOSE}),
+    Role.SUPERVISOR: frozenset({Permission.READ_CASES, Permission.REVIEW, Permission.DECIDE,
+                                Permission.REPORT_DECISIONS}),
+    Role.AUDITOR: frozenset({Permission.READ_ASSESSMENTS, Permission.VERIFY, Permission.REPORT_DECISIONS}),
     Role.MODELER: frozenset({Permission.MODEL_INFO}),
 })
 
@@ -76,6 +92,8 @@ class TokenEntry(BaseModel):
 
     role: Role
     user: str = Field(min_length=1)
+    office: str | None = Field(None, min_length=1, max_length=64,
+                               description="the office (司法所) of a caseworker or supervisor")
 
 
 class AuthConfig(BaseModel):
@@ -120,6 +138,7 @@ class Principal:
 
     role: Role
     user: str
+    office: str | None = None
 
     def can(self, permission: Permission | str) -> bool:
         """Whether this caller's role grants ``permission``."""
@@ -185,7 +204,7 @@ def store_new_tokens(tokens: Mapping[Any, str], folder: Path | str) -> list[Path
     return written
 
 
-def issue_token(path: Path | str, *, role: Role | str, user: str) -> str:
+def issue_token(path: Path | str, *, role: Role | str, user: str, office: str | None = None) -> str:
     """A fresh token for ``user`` in ``role``, replacing that user's earlier token in this role.
 
     The config file must exist (:func:`load_or_create`); only the token's hash is written.
@@ -195,7 +214,7 @@ def issue_token(path: Path | str, *, role: Role | str, user: str) -> str:
     config = _read(path)
     token = secrets.token_urlsafe(32)
     kept = {d: e for d, e in config.tokens.items() if not (e.user == user and e.role == role)}
-    kept[hash_token(token)] = TokenEntry(role=role, user=user)
+    kept[hash_token(token)] = TokenEntry(role=role, user=user, office=office)
     _write(path, config.model_copy(update={"tokens": kept}), replace=True)
     logger.info("issued a new %s token for %s in %s", role.value, user, path)
     return token
@@ -237,7 +256,8 @@ class Authenticator:
     """Checks bearer tokens against the config's hashes and roles against permissions."""
 
     def __init__(self, config: AuthConfig) -> None:
-        self._entries = [(bytes.fromhex(digest), entry.role, entry.user) for digest, entry in config.tokens.items()]
+        self._entries = [(bytes.fromhex(digest), entry.role, entry.user, entry.office)
+                         for digest, entry in config.tokens.items()]
 
     def authenticate(self, authorization_header: str | None) -> Principal:
         """The caller behind an ``Authorization: Bearer <token>`` header.
@@ -254,9 +274,9 @@ class Authenticator:
             raise AuthError(401, "malformed Authorization header: expected 'Bearer <token>'")
         digest = hashlib.sha256(parts[1].encode("utf-8")).digest()
         found = None
-        for known, role, user in self._entries:  # no early exit: the time does not depend on the match
+        for known, role, user, office in self._entries:  # no early exit: the time does not depend on the match
             if hmac.compare_digest(digest, known):
-                found = Principal(role, user)
+                found = Principal(role, user, office)
         if found is None:
             logger.warning("rejected a request with an unknown token")
             raise AuthError(401, "unknown or revoked token")

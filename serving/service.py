@@ -194,7 +194,7 @@ class RiskService:
 
     @bentoml.api(input_spec=EmptyRequest)
     def verify(self) -> VerifyResponse:
-        """Check both hash chains against every signed checkpoint; if intact, sign the heads checked.
+        """Check the hash chains (assessments, overrides, decision steps) against every signed checkpoint; if intact, sign the heads checked.
 
         Names the first broken record, if any. The signed checkpoint in the answer can be verified
         later with the public key alone (``riskctl audit verify --checkpoint FILE --public-key FILE``).

@@ -5,21 +5,38 @@ SQLite under ``RISK_HOME`` by default, PostgreSQL by ``RISK_CASES_URL``; Alembic
 shipped here and applied on open), and builds the caseworkers' and supervisors' work on it:
 
 - :class:`CaseStore` - import exports all or nothing (:meth:`CaseStore.import_tables`,
-  :func:`read_dir`), record events, read records, score requests by person id;
+  :func:`read_dir`), record events (:meth:`CaseStore.record_event`), read records, build a score
+  request by person id (:meth:`CaseStore.score_request`);
 - :func:`due_list` - each person on an office's roll with current tier, last assessment per
-  stage and each assessment due, upcoming or overdue (windows in ``models/review_policy.yaml``);
+  stage and each assessment due, upcoming or overdue (windows in ``models/review_policy.yaml``,
+  :class:`ReviewPolicy`);
 - :func:`propose`, :func:`approve`, :func:`reject` - tier decisions (管理等级调整审批) with reason
-  codes (:class:`ReasonCode`), every step in the audit trail's ``decisions`` chain;
-- :func:`run_review` - the monthly review meeting (风险研判分析会): everyone on the roll scored,
-  four-colour alert, tier-by-risk mismatches, what moved since the last assessment; stored runs
+  codes (:class:`ReasonCode`); only approval changes the current tier; every step is chained in
+  the audit trail (``decision_steps``);
+- :func:`run_review` - the monthly review meeting (风险研判分析会): everyone on the roll scored with
+  the model of their stage, four-colour alert, tier-by-risk mismatches both ways, what moved since
+  the previous assessment (parts add up to the change in log-odds); stored runs
   (:func:`get_review`), CSV and printable HTML (:func:`review_csv`, :func:`review_html`);
-- :func:`decision_report` - proposed / approved / rejected and the override rate for a period.
+- :func:`decision_report` - proposed / approved / rejected by office, caseworker and reason code,
+  and the override rate, for a period.
 
-Refused input raises :class:`CaseError` (HTTP status, message naming record and field).
+Refused input raises :class:`CaseError` (HTTP status, message naming record and field; exit code 2
+in the CLI); nothing is written then.
 """
 
+from serving.cases._decisions import ReasonCode, approve, decision, propose, reject, tier_by_risk
+from serving.cases._due import due_list, due_state
 from serving.cases._errors import CaseError
 from serving.cases._import import ImportSummary, read_dir
+from serving.cases._policy import Colour, ReviewPolicy
+from serving.cases._render import review_csv, review_html
+from serving.cases._report import decision_report
+from serving.cases._review import get_review, index_row, run_review
+from serving.cases._schemas import DecisionOut, DecisionReport, DueList, ReviewRun
 from serving.cases._store import CaseStore
 
-__all__ = ["CaseError", "CaseStore", "ImportSummary", "read_dir"]
+__all__ = [
+    "CaseError", "CaseStore", "Colour", "DecisionOut", "DecisionReport", "DueList", "ImportSummary", "ReasonCode",
+    "ReviewPolicy", "ReviewRun", "approve", "decision", "decision_report", "due_list", "due_state", "get_review",
+    "index_row", "propose", "read_dir", "reject", "review_csv", "review_html", "run_review", "tier_by_risk",
+]

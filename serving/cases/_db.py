@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from importlib import resources
@@ -25,10 +26,8 @@ def make_engine(url: str) -> Engine:
         path = Path(parsed.database)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
-            try:
+            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -1,0 +1,137 @@
+"""The review policy file (``models/review_policy.yaml``): due windows, review stages, four-colour alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from features.vocab import Labelled, Stage
+from models.tier_policy import Band
+
+
+class Colour(Labelled):
+    """The four-colour alert (四色预警), most urgent first."""
+
+    RED = "red", "红色预警", "red alert"
+    ORANGE = "orange", "橙色预警", "orange alert"
+    YELLOW = "yellow", "黄色预警", "yellow alert"
+    BLUE = "blue", "蓝色预警", "blue alert"
+
+
+class Anchor(StrEnum):
+    START = "start"
+    MIDPOINT = "midpoint"
+    END = "end"
+
+
+class Window(BaseModel):
+    """When one stage's assessment is due, relative to its anchor date."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    anchor: Anchor
+    opens_days: int = Field(description="days after the anchor the window opens (negative: before)")
+    closes_days: int = Field(description="days after the anchor the window closes; after it: overdue")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.closes_days < self.opens_days:
+            raise ValueError("closes_days must not be before opens_days")
+        return self
+
+    def dates(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+        """(opens, closes) for a term from ``start`` to ``end``."""
+        anchor = {Anchor.START: start, Anchor.MIDPOINT: start + (end - start) / 2, Anchor.END: end}[self.anchor]
+        return anchor + dt.timedelta(days=self.opens_days), anchor + dt.timedelta(days=self.closes_days)
+
+
+class DuePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upcoming_days: int = Field(ge=0)
+    intake: Window
+    midterm: Window
+    release: Window
+
+    def window(self, stage: Stage) -> Window:
+        return getattr(self, Stage(stage).value)
+
+
+class AlertEntry(BaseModel):
+    """Holds when all of its keys hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bands: list[Band] | None = None
+    rules: list[str] | None = None
+    min_rise: float | None = Field(None, gt=-1, lt=1)
+
+    def holds(self, *, band: Band, rule_id: str | None, rise: float | None) -> bool:
+        if self.bands is not None and band not in self.bands:
+            return False
+        if self.rules is not None and rule_id not in self.rules:
+            return False
+        return self.min_rise is None or (rise is not None and rise >= self.min_rise)
+
+
+class AlertLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    colour: Colour
+    any_of: list[AlertEntry] = Field(min_length=1)
+
+
+class Alerts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Colour
+    levels: list[AlertLevel]
+
+
+class ReviewSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    release_window_days: int = Field(ge=0)
+
+
+class ReviewPolicy(BaseModel):
+    """Due windows, the review meeting's stage choice and the alert mapping (load with :meth:`load`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1)
+    due: DuePolicy
+    review: ReviewSettings
+    alerts: Alerts
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> ReviewPolicy:
+        """Read and validate the file (default ``models/review_policy.yaml``); ValueError names the field."""
+        if path is None:
+            source, text = "models/review_policy.yaml", resources.files("models").joinpath(
+                "review_policy.yaml").read_text("utf-8")
+        else:
+            source, text = str(path), Path(path).read_text("utf-8")
+        try:
+            return cls.model_validate(yaml.safe_load(text))
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise ValueError(f"{source}: invalid review policy: {exc}") from exc
+
+    def alert(self, *, band: Band, rule_id: str | None, rise: float | None) -> Colour:
+        """The alert colour of one person (first level that holds, else the default)."""
+        for level in self.alerts.levels:
+            if any(e.holds(band=band, rule_id=rule_id, rise=rise) for e in level.any_of):
+                return level.colour
+        return self.alerts.default
+
+    def review_stage(self, end: dt.date, as_of: dt.date) -> Literal[Stage.MIDTERM, Stage.RELEASE]:
+        """The model a review meeting on ``as_of`` scores a person with: release in the term's last window."""
+        if (end - as_of).days < self.review.release_window_days:
+            return Stage.RELEASE
+        return Stage.MIDTERM
