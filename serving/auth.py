@@ -57,7 +57,6 @@ class Permission(StrEnum):
     """What a request needs."""
 
     SCORE = "score"
-    OVERRIDE = "override"
     READ_ASSESSMENTS = "read_assessments"
     VERIFY = "verify"
     MODEL_INFO = "model_info"

@@ -73,6 +73,7 @@ def demo(
     tables = write_synthetic(data, CohortConfig(persons=persons, seed=seed))
     frames = build_frames(tables, list(Stage), out / "features")
     console.print(summary_table(frames))
+    load_case_store(tables, source=str(data))
     train(data=data, stage=StageChoice.ALL, seed=seed, temporal=None, budget=None, promote_after=True)
     from training.registry import registered_versions, serving_summary
 
@@ -95,6 +96,17 @@ def main() -> None:
             raise
         print(f"Error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
+
+
+def load_case_store(tables: object, *, source: str) -> None:
+    """Load the demo cohort into the case store (``riskctl cases import``; a re-run changes nothing)."""
+    from serving.cases import CaseStore
+
+    store = CaseStore.open(get_settings())
+    console.print(f"case store: {store.import_tables(tables, source=source).text()}")  # type: ignore[arg-type]
+    console.print("  try: riskctl cases due --office chengguan --as-of 2024-06-01; "
+                  "riskctl review --office hexi --as-of 2024-06-01 --html var/review.html")
+    store.close()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class RoleChoice(enum.StrEnum):
     """``--role`` of ``riskctl token`` (serving.auth.Role)."""
 
     CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
     MODELER = "modeler"
 
@@ -319,13 +320,17 @@ def token(
     user: Annotated[str, typer.Option(help="who the token is for (recorded as the actor)")],
     show: Annotated[bool, typer.Option("--print", help="print the raw token to standard output instead of "
                                                        "writing it to a file (for a script to hand over)")] = False,
+    office: Annotated[str | None, typer.Option(help="office (司法所) of a caseworker or supervisor")] = None,
 ) -> None:
     """Issue a token for a user (replacing their earlier one in that role) into a file only they can read."""
     from serving.auth import Role, issue_token
 
     settings = get_settings()
     ensure_tokens(settings)
-    raw = issue_token(settings.resolved_auth_file(), role=Role(role.value), user=user)
+    if Role(role.value) in (Role.CASEWORKER, Role.SUPERVISOR) and not office:
+        console.print(f"[yellow]no --office:[/yellow] a {role.value} token without an office cannot use the "
+                      "case store")
+    raw = issue_token(settings.resolved_auth_file(), role=Role(role.value), user=user, office=office)
     if show:
         typer.echo(raw)
         return
@@ -403,6 +408,9 @@ def score_example(base_url: str, token: str, request: dict) -> dict:
 
 
 def register(app: typer.Typer) -> None:
+    from serving.cases import _cli as cases_cli
+
+    cases_cli.register(app)
     app.add_typer(models_app, name="models")
     app.command("serve")(serve)
     app.command("score")(score)

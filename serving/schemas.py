@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from pydantic.json_schema import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
@@ -31,7 +31,6 @@ from features.vocab import (
     SupervisionType,
     assessment_offset_days,
 )
-from models.tier_policy import Tier
 
 MAX_EVENTS = 20_000
 MAX_ID_LENGTH = 64
@@ -288,26 +287,9 @@ class BatchResponse(BaseModel):
     assessments: list[Assessment]
 
 
-class OverrideRequest(_Strict):
-    """A caseworker's tier decision that differs from the assessment's, with the written reason."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        "assessment_id": "2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11", "tier": "ordinary",
-        "reason": "Stable job and family support confirmed at the home visit on 2024-09-02."}})
-
-    assessment_id: Identifier = Field(description="the assessment's id (a UUID)")
-    tier: Tier
-    reason: str = Field(min_length=5, max_length=4000, description="why the tier differs, in the caseworker's words")
-
-    @field_validator("reason")
-    @classmethod
-    def _written(cls, reason: str) -> str:
-        if len(reason.strip()) < 5:
-            raise PydanticCustomError("reason_too_short", "a written reason of at least 5 characters is required")
-        return reason.strip()
-
-
 class OverrideOut(BaseModel):
+    """A tier override recorded by the earlier ``/override`` flow (replaced by tier decisions; kept readable)."""
+
     override_id: str
     assessment_id: str
     tier: str

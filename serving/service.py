@@ -10,12 +10,16 @@ route                  role          what it does
 =====================  ============  =====================================================
 ``/score``             caseworker    one person's risk, band, tier and reasons (stored)
 ``/score_batch``       caseworker    the same for up to ``RISK_MAX_BATCH`` records (stored)
-``/override``          caseworker    record a tier override with a written reason
 ``/assessment``        auditor       one stored assessment with explanation and overrides
 ``/person_assessments`` auditor      every stored assessment of one person
 ``/verify``            auditor       check the hash chains against the signed checkpoints; sign one
 ``/models``            modeler       the model version serving each stage, with its evaluation
 =====================  ============  =====================================================
+
+The case store's endpoints (``/cases/...``: record events, score by person id, due list, tier
+decisions, the monthly review meeting, the decision report) are in ``serving/cases/_endpoints.py``.
+They replace the earlier ``/override``: a tier change is now a proposal approved by a supervisor;
+overrides recorded before stay readable in ``/assessment``.
 
 ``/healthz``, ``/livez``, ``/readyz`` and ``/metrics`` (BentoML's own; unknown paths are counted
 under one label) need no token. Requests are checked before their body is parsed (serving/http.py):
@@ -53,6 +57,9 @@ from serving._openapi import service_openapi
 from serving._refusals import LocalisedRefusalMiddleware
 from serving.audit import AuditRecord, AuditStore
 from serving.auth import Permission, Principal, load_or_create, store_new_tokens
+from serving.cases import CaseStore
+from serving.cases._endpoints import CASE_ROUTE_ERRORS, CASE_ROUTE_MODELS, CASE_ROUTE_PERMISSIONS, CaseEndpoints
+from serving.cases._schemas import DecideIn, ProposeIn, ReviewIn, ScorePersonIn
 from serving.checkpoints import Checkpointer, CheckpointLog, expectations, load_or_create_key
 from serving.combine import Combiner
 from serving.http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
@@ -66,7 +73,6 @@ from serving.schemas import (
     EmptyRequest,
     ModelsResponse,
     OverrideOut,
-    OverrideRequest,
     PersonAssessments,
     PersonQuery,
     ScoreRequest,
@@ -80,7 +86,7 @@ log = logging.getLogger(__name__)
 _PREFIX = get_settings().registry_prefix  # model names come from configuration (RISK_REGISTRY_PREFIX)
 
 ROUTE_PERMISSIONS = {
-    "/score": Permission.SCORE, "/score_batch": Permission.SCORE, "/override": Permission.OVERRIDE,
+    "/score": Permission.SCORE, "/score_batch": Permission.SCORE, **CASE_ROUTE_PERMISSIONS,
     "/assessment": Permission.READ_ASSESSMENTS, "/person_assessments": Permission.READ_ASSESSMENTS,
     "/verify": Permission.VERIFY, "/models": Permission.MODEL_INFO,
 }
@@ -89,20 +95,20 @@ R = TypeVar("R")
 #: Read-only routes that also answer GET, with their query fields.
 READ_ONLY_ROUTES = {"/assessment": ("assessment_id",), "/verify": (), "/models": ()}
 #: Error statuses each route may answer besides 400, 401, 403 and 500 (documented in the OpenAPI page).
-ROUTE_ERRORS = {"/score": (413, 415, 503), "/score_batch": (413, 415, 503), "/override": (404, 413, 415),
+ROUTE_ERRORS = {"/score": (413, 415, 503), "/score_batch": (413, 415, 503),
                 "/assessment": (404, 413, 415), "/person_assessments": (413, 415), "/verify": (413, 415),
-                "/models": (413, 415)}
+                "/models": (413, 415), **CASE_ROUTE_ERRORS}
 JSON = "application/json"
 #: Each route's request and answer models (documented as pydantic writes their JSON Schemas).
 ROUTE_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "/score": (ScoreRequest, Assessment), "/score_batch": (BatchRequest, BatchResponse),
-    "/override": (OverrideRequest, OverrideOut), "/assessment": (AssessmentQuery, StoredAssessment),
+    "/assessment": (AssessmentQuery, StoredAssessment),
     "/person_assessments": (PersonQuery, PersonAssessments), "/verify": (EmptyRequest, VerifyResponse),
-    "/models": (EmptyRequest, ModelsResponse)}
+    "/models": (EmptyRequest, ModelsResponse), **CASE_ROUTE_MODELS}
 
 
 @bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count", threads=16)
-class RiskService:
+class RiskService(CaseEndpoints):
     """Re-offending risk at intake, mid-term and release, with reasons, tiers and an audit trail."""
 
     intake_model = BentoModel(f"{_PREFIX}-intake:latest")
@@ -121,6 +127,7 @@ class RiskService:
         if created:
             store_new_tokens(created, settings.home / "tokens")
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+        self.cases = CaseStore.open(settings)
         self.checkpoints = Checkpointer(
             self.audit.head, load_or_create_key(settings.resolved_signing_key_file()),
             CheckpointLog(settings.resolved_checkpoint_dir()), interval_s=settings.checkpoint_interval_s,
@@ -167,16 +174,6 @@ class RiskService:
         body = f'{{"count":{len(answers)},"assessments":[{",".join(answers)}]}}'
         return json_answer(body)
 
-    @bentoml.api(input_spec=OverrideRequest)
-    def override(self, ctx: bentoml.Context, assessment_id: str, tier: str, reason: str) -> OverrideOut:
-        """Record a tier override beside an assessment (the assessment itself never changes)."""
-        try:
-            rec = self.audit.add_override(assessment_id, tier=tier, reason=reason, actor=_principal(ctx).user)
-        except KeyError:
-            return refuse(ctx, 404, f"no assessment {assessment_id!r}", loc=["assessment_id"])
-        return OverrideOut(override_id=rec.override_id, assessment_id=rec.assessment_id, tier=rec.tier,
-                           reason=rec.reason, actor=rec.actor, created_at=rec.created_at)
-
     @bentoml.api(input_spec=AssessmentQuery)
     def assessment(self, assessment_id: str) -> StoredAssessment:
         """One stored assessment: the request, the answer as returned, the full explanation, overrides."""
@@ -194,7 +191,8 @@ class RiskService:
 
     @bentoml.api(input_spec=EmptyRequest)
     def verify(self) -> VerifyResponse:
-        """Check the hash chains (assessments, overrides, decision steps) against every signed checkpoint; if intact, sign the heads checked.
+        """Check the hash chains (assessments, overrides, decision steps) against every signed checkpoint;
+        if intact, sign the heads checked.
 
         Names the first broken record, if any. The signed checkpoint in the answer can be verified
         later with the public key alone (``riskctl audit verify --checkpoint FILE --public-key FILE``).
@@ -242,7 +240,8 @@ cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROU
                                            read_only=READ_ONLY_ROUTES, openapi=_openapi)
 # refusals in the caller's language (lang=zh: Chinese messages, the same field paths)
 cast(Any, RiskService).add_asgi_middleware(LocalisedRefusalMiddleware, models={
-    "/score": ScoreRequest, "/score_batch": BatchRequest, "/override": OverrideRequest})
+    "/score": ScoreRequest, "/score_batch": BatchRequest, "/cases/score": ScorePersonIn, "/cases/propose": ProposeIn,
+    "/cases/approve": DecideIn, "/cases/reject": DecideIn, "/cases/review": ReviewIn})
 bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/", "/schema.json"])
 
 

@@ -14,7 +14,7 @@ from serving.model_store import save_served
 from training.config import TrainConfig
 from training.fit import fit_stage
 
-ROLES = ("caseworker", "auditor", "modeler")
+ROLES = ("caseworker", "supervisor", "auditor", "modeler")
 SECRET = "5e" * 32
 
 
@@ -38,11 +38,13 @@ def train_and_store(persons: int = 4000, seed: int = 31):
     return tables, fits
 
 
-def write_auth(home: Path) -> Path:
-    """An auth file with one known token per role (mode 0600)."""
+def write_auth(home: Path, *, extra: dict[str, tuple[str, str, str | None]] | None = None) -> Path:
+    """An auth file with one known token per role (mode 0600), and ``extra`` tokens: token -> (role, user, office)."""
     home.mkdir(parents=True, exist_ok=True)
-    config = AuthConfig(tokens={hash_token(token(r)): TokenEntry(role=r, user=f"{r}-user") for r in ROLES},
-                        audit_secret=SECRET)
+    tokens = {hash_token(token(r)): TokenEntry(role=r, user=f"{r}-user") for r in ROLES}
+    for raw, (role, user, office) in (extra or {}).items():
+        tokens[hash_token(raw)] = TokenEntry(role=role, user=user, office=office)
+    config = AuthConfig(tokens=tokens, audit_secret=SECRET)
     path = home / "auth.json"
     path.write_text(json.dumps(config.model_dump(mode="json")))
     path.chmod(0o600)

@@ -86,8 +86,10 @@ def test_error_messages_never_hold_the_token(created, auth, caplog):
 
 
 @pytest.mark.parametrize(("role", "allowed"), [
-    (Role.CASEWORKER, {Permission.SCORE, Permission.OVERRIDE}),
-    (Role.AUDITOR, {Permission.READ_ASSESSMENTS, Permission.VERIFY}),
+    (Role.CASEWORKER, {Permission.SCORE, Permission.RECORD_EVENT, Permission.READ_CASES, Permission.REVIEW,
+                       Permission.PROPOSE}),
+    (Role.SUPERVISOR, {Permission.READ_CASES, Permission.REVIEW, Permission.DECIDE, Permission.REPORT_DECISIONS}),
+    (Role.AUDITOR, {Permission.READ_ASSESSMENTS, Permission.VERIFY, Permission.REPORT_DECISIONS}),
     (Role.MODELER, {Permission.MODEL_INFO}),
 ])
 def test_role_permissions(created, auth, role, allowed):

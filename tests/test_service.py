@@ -19,7 +19,7 @@ from serving.schemas import PersonRecord
 from serving.scoring import requests_from_tables
 
 ENDPOINTS = {  # route -> the role allowed to call it
-    "/score": "caseworker", "/score_batch": "caseworker", "/override": "caseworker",
+    "/score": "caseworker", "/score_batch": "caseworker",
     "/assessment": "auditor", "/person_assessments": "auditor", "/verify": "auditor", "/models": "modeler",
 }
 
@@ -63,8 +63,6 @@ def audit_count(home) -> int:
 
 def valid_body(route, bodies, scored):
     return {"/score": bodies[Stage.INTAKE][0], "/score_batch": {"records": bodies[Stage.RELEASE][:3]},
-            "/override": {"assessment_id": scored["assessment_id"], "tier": "ordinary",
-                          "reason": "verified stable housing and employment"},
             "/assessment": {"assessment_id": scored["assessment_id"]},
             "/person_assessments": {"person_id": scored["person_id"]}, "/verify": {}, "/models": {}}[route]
 
@@ -161,22 +159,11 @@ def test_auditor_sees_exactly_what_was_returned(client, scored):
                        headers=headers("auditor")).status_code == 404
 
 
-def test_override_is_stored_beside_the_assessment(client, bodies):
-    a = client.post("/score", json=bodies[Stage.INTAKE][7], headers=headers("caseworker")).json()
-    other = "ordinary" if a["tier"]["tier"]["code"] == "strict" else "strict"
-    r = client.post("/override", json={"assessment_id": a["assessment_id"], "tier": other,
+def test_override_route_is_gone(client, scored):
+    """Tier changes are decisions now (serving/cases); the old route answers 404, its records stay readable."""
+    r = client.post("/override", json={"assessment_id": scored["assessment_id"], "tier": "strict",
                                        "reason": "home visit: see case note 2024-117"}, headers=headers("caseworker"))
-    assert r.status_code == 200 and r.json()["actor"] == "caseworker-user"
-    s = client.post("/assessment", json={"assessment_id": a["assessment_id"]}, headers=headers("auditor")).json()
-    assert s["effective_tier"] == other and s["response"]["tier"] == a["tier"]  # the assessment is unchanged
-    assert [o["reason"] for o in s["overrides"]] == ["home visit: see case note 2024-117"]
-    for bad in ({"tier": other, "reason": "   "}, {"tier": "lenient", "reason": "a good reason"}):
-        assert client.post("/override", json={"assessment_id": a["assessment_id"], **bad},
-                           headers=headers("caseworker")).status_code == 400
-    missing = client.post("/override", json={"assessment_id": "00000000-0000-0000-0000-000000000000",
-                                             "tier": "strict", "reason": "no such assessment"},
-                          headers=headers("caseworker"))
-    assert missing.status_code == 404
+    assert r.status_code == 404
 
 
 def _bad_requests(body):
