@@ -1,0 +1,237 @@
+"""Case store: all-or-nothing idempotent imports, recorded events, due list, tier decisions, decision report.
+
+Every test runs on SQLite and, when ``RISK_TEST_POSTGRES_URL`` is set, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pandas as pd
+import pytest
+from cases_support import BACKENDS, hand_tables, index_row, person_row, store_url, subset
+
+from features.schema import CaseTables
+from features.synthetic import CohortConfig, generate_cohort
+from serving.audit import AuditStore
+from serving.auth import Principal, Role
+from serving.cases import CaseError, CaseStore, approve, decision_report, due_list, propose, read_dir, reject
+
+SECRET = "1e" * 32
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return subset(generate_cohort(CohortConfig(persons=300, seed=7)), 300)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    url, drop = store_url(request.param, tmp_path)
+    s = CaseStore(url)
+    yield s
+    s.close()
+    drop()
+
+
+def test_sqlite_store_file_is_private(tmp_path):
+    CaseStore(f"sqlite:///{tmp_path / 'var' / 'cases.db'}").close()
+    assert (tmp_path / "var" / "cases.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_import_then_reimport_changes_nothing(store, cohort):
+    first = store.import_tables(cohort, source="export-1")
+    assert (first.persons_added, first.events_added, first.outcomes_added) == (300, len(cohort.events), 300)
+    again = store.import_tables(cohort, source="export-1")
+    assert not again.changed and again.import_id is None
+    assert again.persons_unchanged == 300 and again.events_already_stored == len(cohort.events)
+    assert "nothing changed" in again.text()
+    assert store.counts()["events"] == len(cohort.events)
+
+
+def test_one_bad_row_refuses_the_whole_import(store, cohort):
+    events = cohort.events.astype({"event_type": str})
+    events.loc[17, "event_type"] = "piracy"
+    with pytest.raises(CaseError) as err:
+        store.import_tables(CaseTables(cohort.persons, events, cohort.outcomes))
+    assert err.value.status == 422 and "events row 17" in err.value.message and "event_type" in err.value.message
+    assert store.counts() == {"persons": 0, "events": 0, "outcomes": 0, "decisions": 0, "review_runs": 0}
+
+
+def test_only_new_events_are_added_and_changed_persons_updated(store, cohort):
+    early = cohort.events[cohort.events["date"] < "2020-01-01"]
+    store.import_tables(CaseTables(cohort.persons, early, cohort.outcomes))
+    persons = cohort.persons.copy()
+    persons.loc[3, "office"] = "moved-office"
+    twice = cohort.events.iloc[[0]]
+    summary = store.import_tables(CaseTables(persons, pd.concat([cohort.events, twice], ignore_index=True),
+                                             cohort.outcomes))
+    assert summary.events_added == len(cohort.events) - len(early) + 1  # the repeated event is a second event
+    assert summary.events_already_stored == len(early)
+    assert (summary.persons_updated, summary.persons_added) == (1, 0)
+    assert store.person(persons.loc[3, "person_id"])["office"] == "moved-office"
+    assert store.counts()["events"] == len(cohort.events) + 1
+
+
+def test_csv_export_imports_like_parquet(store, cohort, tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in ("persons", "events", "outcomes"):
+        getattr(cohort, name).to_csv(folder / f"{name}.csv", index=False)
+    first = store.import_tables(read_dir(folder))
+    assert first.persons_added == 300 and first.events_added == len(cohort.events)
+    assert not store.import_tables(cohort).changed  # the same records as the parquet tables
+
+
+def test_recorded_event_is_validated_and_refusals_write_nothing(store, cohort):
+    store.import_tables(cohort)
+    pid = cohort.persons.loc[0, "person_id"]
+    birth = cohort.persons.loc[0, "birth_date"].date()
+    row = store.record_event(pid, date=dt.date(2025, 1, 2), event_type="warning", actor="cw", as_of=dt.date(2025, 1, 3))
+    assert row["source"] == "recorded" and row["recorded_by"] == "cw"
+    before = store.counts()["events"]
+    cases = [
+        (dict(person_id="nobody", date=dt.date(2025, 1, 2), event_type="warning"), 404, "person_id"),
+        (dict(person_id=pid, date=dt.date(2025, 2, 2), event_type="warning"), 422, "date"),  # after as_of
+        (dict(person_id=pid, date=birth - dt.timedelta(days=1), event_type="warning"), 422, "date"),
+        (dict(person_id=pid, date=dt.date(2025, 1, 2), event_type="piracy"), 422, "event_type"),
+    ]
+    for kwargs, status, field in cases:
+        with pytest.raises(CaseError) as err:
+            store.record_event(**kwargs, actor="cw", as_of=dt.date(2025, 1, 3))
+        assert err.value.status == status and field in err.value.message and err.value.loc == [field]
+    assert store.counts()["events"] == before
+
+
+def test_due_list_states_at_known_dates(store):
+    store.import_tables(hand_tables([
+        person_row("A", start="2024-01-01", end="2025-01-01"),  # midpoint 2024-07-02
+        person_row("B", start="2023-01-01", end="2024-02-15"),
+        person_row("C", start="2024-01-01", end="2025-01-01", office="t2"),
+    ]))
+
+    def states(as_of: dt.date) -> dict[str, dict[str, str]]:
+        listing = due_list(store, office="t1", as_of=as_of)
+        return {p.person_id: {s.stage: s.state for s in p.stages} for p in listing.persons}
+
+    assert states(dt.date(2024, 1, 5)) == {
+        "A": {"intake": "due", "midterm": "not_yet", "release": "not_yet"},
+        "B": {"intake": "overdue", "midterm": "overdue", "release": "upcoming"},  # release window opens 01-16
+    }
+    assert states(dt.date(2024, 1, 20))["A"]["intake"] == "overdue"
+    store.note_assessments([index_row(str(uuid.uuid4()), "A", stage="intake", as_of=dt.date(2024, 1, 3))])
+    later = states(dt.date(2024, 5, 20))
+    assert later["A"] == {"intake": "done", "midterm": "upcoming", "release": "not_yet"}  # midterm opens 06-02
+    assert "B" not in later  # off the roll after the end of the term
+    assert states(dt.date(2024, 7, 20))["A"]["midterm"] == "due"
+    assert states(dt.date(2024, 8, 2))["A"]["midterm"] == "overdue"
+    listing = due_list(store, office="t1", as_of=dt.date(2024, 1, 5))
+    assert listing.persons[0].current_tier == "strict" and listing.counts["overdue"] == 2
+    with pytest.raises(CaseError) as err:
+        due_list(store, office="nowhere", as_of=dt.date(2024, 1, 5))
+    assert err.value.status == 404 and err.value.loc == ["office"]
+
+
+@pytest.fixture()
+def flow(store, tmp_path):
+    """Two persons of office t1 and one of t2, each with a stored assessment (tier by risk ordinary)."""
+    store.import_tables(hand_tables([person_row("A", start="2024-01-01", end="2025-01-01"),
+                                     person_row("B", start="2024-01-01", end="2025-01-01"),
+                                     person_row("C", start="2024-01-01", end="2025-01-01", office="t2")]))
+    audit = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", secret=SECRET)
+    ids = {}
+    for pid in "ABC":
+        ids[pid] = str(uuid.uuid4())
+        audit.append_assessment(assessment_id=ids[pid], person_id=pid, stage="midterm", model_name="m",
+                                model_version="1", policy_version="p", request={}, response={}, actor="cw")
+        store.note_assessments([index_row(ids[pid], pid, stage="midterm", as_of=dt.date(2024, 7, 2))])
+    yield store, audit, ids
+    audit.close()
+
+
+CW = Principal(Role.CASEWORKER, "wang", "t1")
+SUP = Principal(Role.SUPERVISOR, "li", "t1")
+
+
+def _propose(store, audit, ids, pid="A", who=CW, **changes):
+    args = dict(person_id=pid, to_tier="ordinary", reason_code="risk_assessment",
+                reason="low risk at the mid-term assessment", assessment_id=ids[pid]) | changes
+    return propose(store, audit, principal=who, **args)
+
+
+def test_approval_changes_the_tier_rejection_does_not(flow):
+    store, audit, ids = flow
+    p = _propose(store, audit, ids)
+    assert p.status == "proposed" and store.person("A")["tier"] == "strict"
+    done = approve(store, audit, principal=SUP, decision_id=p.decision_id, comment="agreed at the meeting")
+    assert done.status == "approved" and done.current_tier == "ordinary" == store.person("A")["tier"]
+    q = _propose(store, audit, ids, pid="B", reason_code="good_conduct")
+    r = reject(store, audit, principal=SUP, decision_id=q.decision_id, comment="too early")
+    assert r.status == "rejected" and store.person("B")["tier"] == "strict"
+    steps = [s.step for d in (p, q) for s in audit.decision_steps(d.decision_id)]
+    assert steps == ["proposed", "approved", "proposed", "rejected"]
+    assert audit.verify().ok and audit.head()["decisions"][0] == 4
+    with pytest.raises(CaseError) as err:  # decided once only
+        approve(store, audit, principal=SUP, decision_id=q.decision_id, comment="changed my mind")
+    assert err.value.status == 409
+
+
+@pytest.mark.parametrize(("case", "status", "field"), [
+    ("same tier", 409, "to_tier"), ("other office", 403, "person_id"), ("supervisor proposes", 403, "role"),
+    ("unknown reason code", 422, "reason_code"), ("unknown person", 404, "person_id"),
+    ("someone else's assessment", 404, "assessment_id"), ("no office on token", 403, "office"),
+])
+def test_refused_proposals_write_nothing(flow, case, status, field):
+    store, audit, ids = flow
+    changes = {"same tier": dict(to_tier="strict"), "other office": dict(pid="C"), "supervisor proposes": dict(who=SUP),
+               "unknown reason code": dict(reason_code="whim"), "unknown person": dict(pid="Z"),
+               "someone else's assessment": dict(assessment_id=ids["B"]),
+               "no office on token": dict(who=Principal(Role.CASEWORKER, "zhao"))}[case]
+    if changes.get("pid") == "Z":
+        ids = {**ids, "Z": ids["A"]}
+    with pytest.raises(CaseError) as err:
+        _propose(store, audit, ids, **changes)
+    assert err.value.status == status and err.value.loc == [field], err.value.message
+    assert store.counts()["decisions"] == 0 and audit.head()["decisions"][0] == 0
+
+
+def test_decisions_by_the_wrong_role_or_office_are_refused(flow):
+    store, audit, ids = flow
+    p = _propose(store, audit, ids)
+    for who in (CW, Principal(Role.SUPERVISOR, "he", "t2"), Principal(Role.AUDITOR, "zhou")):
+        with pytest.raises(CaseError) as err:
+            approve(store, audit, principal=who, decision_id=p.decision_id, comment="ok")
+        assert err.value.status == 403
+    assert store.person("A")["tier"] == "strict" and audit.head()["decisions"][0] == 1
+
+
+def test_decision_report_counts_and_override_rate(flow):
+    store, audit, ids = flow
+    a = _propose(store, audit, ids)  # to ordinary = the tier by risk: not an override
+    approve(store, audit, principal=SUP, decision_id=a.decision_id, comment="agreed")
+    b = _propose(store, audit, ids, pid="B", reason_code="family_crisis")
+    reject(store, audit, principal=SUP, decision_id=b.decision_id, comment="not enough")
+    c = _propose(store, audit, ids, to_tier="strict", reason_code="serious_violation")  # back to strict: override
+    approve(store, audit, principal=SUP, decision_id=c.decision_id, comment="agreed")
+    today = dt.date.today()
+    report = decision_report(store, start=today - dt.timedelta(days=1), end=today)
+    assert (report.total.proposed, report.total.approved, report.total.rejected) == (3, 2, 1)
+    assert report.total.overrides == 1 and report.total.override_rate == 0.5
+    assert [r.key for r in report.by_reason] == ["family_crisis", "risk_assessment", "serious_violation"]
+    assert [(r.key, r.proposed) for r in report.by_caseworker] == [("wang", 3)]
+    later = decision_report(store, start=today + dt.timedelta(days=1), end=today + dt.timedelta(days=2))
+    assert later.total.proposed == 0
+
+
+def test_migrations_are_shipped_and_applied_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    CaseStore(url).close()
+    store = CaseStore(url)  # opening again: already at head
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        assert conn.execute(text("select version_num from case_store_version")).scalar() == "0001"
+    store.close()
+    assert os.path.exists(tmp_path / "c.db")
