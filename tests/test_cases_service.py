@@ -1,0 +1,203 @@
+"""The case endpoints in-process: score by id as by record, review meeting, decisions, roles and offices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import bentoml
+import pandas as pd
+import pytest
+from cases_support import subset
+from service_support import write_auth
+from starlette.testclient import TestClient
+
+from features.settings import get_settings
+from features.vocab import Stage
+from models.tier_policy import TierPolicy
+from serving.audit import AuditStore
+from serving.cases import CaseStore, get_review, review_csv, review_html, run_review
+from serving.cases import _tables as t
+from serving.model_store import load_served
+from serving.scoring import Scorer, requests_from_tables
+
+OFFICE, OTHER = "hexi", "chengguan"
+TOKENS = {"cw": ("caseworker", "wang", OFFICE), "sup": ("supervisor", "li", OFFICE),
+          "cw2": ("caseworker", "zhao", OTHER), "sup2": ("supervisor", "he", OTHER),
+          "aud": ("auditor", "zhou", None), "mod": ("modeler", "qian", None)}
+MEETING = dt.date(2023, 6, 1)
+
+
+def h(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {name}"}
+
+
+@pytest.fixture(scope="module")
+def tables(service_models):
+    return subset(service_models[0], 1200)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, tables):
+    home = tmp_path_factory.mktemp("cases-home")
+    write_auth(home, extra=TOKENS)
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    store.import_tables(tables)
+    store.close()
+    return home
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISK_HOME", str(home))
+    from serving.service import RiskService
+
+    with TestClient(RiskService.to_asgi()) as c:
+        yield c
+    mp.undo()
+
+
+def on_roll(tables, office: str, day: dt.date) -> pd.DataFrame:
+    """Who is on supervision in ``office`` on ``day`` (the term covers it, not revoked before it)."""
+    p, ts = tables.persons, pd.Timestamp(day)
+    revoked = tables.outcomes.loc[tables.outcomes["revocation_date"] < ts, "person_id"]
+    return p[(p["office"] == office) & (p["supervision_start"] <= ts) & (p["supervision_end"] >= ts)
+             & ~p["person_id"].isin(revoked)]
+
+
+def test_score_by_id_gives_the_same_answer_as_posting_the_record(client, tables):
+    person = tables.persons[tables.persons["office"] == OFFICE].iloc[[4]]
+    for stage in Stage:
+        body = requests_from_tables(person, tables.events, stage, lang="en")[0]
+        posted = client.post("/score", json=body, headers=h("cw"))
+        by_id = client.post("/cases/score", json={"person_id": body["person"]["person_id"], "stage": stage.value,
+                                                  "lang": "en"}, headers=h("cw"))
+        assert posted.status_code == by_id.status_code == 200, by_id.text
+        a, b = posted.json(), by_id.json()
+        for key in ("probability", "band", "tier", "reasons", "explanation", "as_of", "events_used"):
+            assert a[key] == b[key], key
+        assert a["assessment_id"] != b["assessment_id"]
+
+
+def test_case_routes_by_role(client, tables):
+    pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[0]
+    bodies = {
+        "/cases/event": {"person_id": pid, "date": "2020-01-01", "event_type": "report_late", "as_of": "2030-01-01"},
+        "/cases/score": {"person_id": pid, "stage": "intake"},
+        "/cases/due": {"office": OFFICE, "as_of": "2022-01-01"},
+        "/cases/propose": {"person_id": pid, "to_tier": "ordinary", "reason_code": "other", "reason": "a test reason",
+                           "assessment_id": "00000000-0000-0000-0000-000000000000"},
+        "/cases/approve": {"decision_id": "nope", "comment": "ok"},
+        "/cases/reject": {"decision_id": "nope", "comment": "ok"},
+        "/cases/review_run": {"run_id": "nope"},
+        "/cases/decision_report": {"start": "2020-01-01", "end": "2030-01-01"},
+    }
+    allowed = {"/cases/event": {"cw"}, "/cases/score": {"cw"}, "/cases/due": {"cw", "sup"}, "/cases/propose": {"cw"},
+               "/cases/approve": {"sup"}, "/cases/reject": {"sup"}, "/cases/review_run": {"cw", "sup"},
+               "/cases/decision_report": {"sup", "aud"}}
+    for route, body in bodies.items():
+        for who in ("cw", "sup", "aud", "mod"):
+            r = client.post(route, json=body, headers=h(who))
+            assert (r.status_code != 403) == (who in allowed[route]), (route, who, r.status_code, r.text)
+        assert client.post(route, json=body).status_code == 401
+
+
+def test_events_and_due_list_over_http(client, tables):
+    pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[1]
+    ok = client.post("/cases/event", json={"person_id": pid, "date": "2024-03-01", "event_type": "warning",
+                                           "as_of": "2024-03-02"}, headers=h("cw"))
+    assert ok.status_code == 200 and ok.json()["recorded_by"] == "wang"
+    late = client.post("/cases/event", json={"person_id": pid, "date": "2024-03-05", "event_type": "warning",
+                                             "as_of": "2024-03-02"}, headers=h("cw"))
+    assert late.status_code == 422 and late.json()["detail"][0]["loc"] == ["date"] and pid in late.json()["error"]
+    other = client.post("/cases/event", json={"person_id": pid, "date": "2024-03-01", "event_type": "warning"},
+                        headers=h("cw2"))
+    assert other.status_code == 403 and other.json()["detail"][0]["loc"] == ["person_id"]
+    unknown = client.post("/cases/event", json={"person_id": "NOBODY", "date": "2024-03-01", "event_type": "warning"},
+                          headers=h("cw"))
+    assert unknown.status_code == 404
+    due = client.post("/cases/due", json={"office": OFFICE, "as_of": str(MEETING)}, headers=h("sup"))
+    assert due.status_code == 200 and due.json()["count"] == len(on_roll(tables, OFFICE, MEETING))
+    assert client.post("/cases/due", json={"office": OTHER, "as_of": str(MEETING)}, headers=h("sup")).status_code == 403
+    unknown = client.post("/cases/due", json={"office": "atlantis", "as_of": str(MEETING)}, headers=h("aud"))
+    assert unknown.status_code == 403  # auditors do not read due lists
+
+
+def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client, tables):
+    first = client.post("/cases/review", json={"office": OFFICE, "as_of": str(MEETING), "lang": "zh"}, headers=h("sup"))
+    assert first.status_code == 200, first.text
+    later = MEETING + dt.timedelta(days=92)
+    second = client.post("/cases/review", json={"office": OFFICE, "as_of": str(later), "lang": "en"}, headers=h("cw"))
+    run = second.json()
+    assert run["count"] == len(on_roll(tables, OFFICE, later)) and run["count"] > 10
+    probs = [r["probability"] for r in run["rows"]]
+    assert probs == sorted(probs, reverse=True)
+    moved = [r for r in run["rows"] if r["previous_assessment_id"]]
+    assert len(moved) > 5
+    for r in moved:
+        assert math.fsum(p["log_odds"] for p in r["moved"]) == pytest.approx(r["change_log_odds"], abs=1e-9)
+        assert math.fsum(p["points"] for p in r["moved"]) == pytest.approx(
+            100 * (r["probability"] - r["previous_probability"]), abs=1e-6)
+    assert any(p["text"] for r in moved for p in r["moved"])
+    again = client.post("/cases/review_run", json={"run_id": run["run_id"]}, headers=h("sup"))
+    assert again.json() == run
+    csv = client.post("/cases/review_run", json={"run_id": run["run_id"], "format": "csv"}, headers=h("sup"))
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("rank,person_id")
+    assert len(csv.text.splitlines()) == run["count"] + 1
+    html = client.post("/cases/review_run", json={"run_id": first.json()["run_id"], "format": "html"},
+                       headers=h("sup"))
+    assert html.status_code == 200 and "风险研判分析会名单" in html.text
+    assert html.text.count("<tr>") == first.json()["count"] + 1
+    assert client.post("/cases/review_run", json={"run_id": run["run_id"]}, headers=h("cw2")).status_code == 403
+    assert client.post("/verify", json={}, headers=h("aud")).json()["ok"]
+
+
+def test_decision_flow_over_http_keeps_the_trail_intact(client, tables):
+    pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[2]
+    a = client.post("/cases/score", json={"person_id": pid, "stage": "midterm"}, headers=h("cw")).json()
+    body = {"person_id": pid, "to_tier": "ordinary", "reason_code": "risk_assessment",
+            "reason": "中期评估风险低，表现稳定", "assessment_id": a["assessment_id"]}
+    assert client.post("/cases/propose", json={**body, "to_tier": "strict"}, headers=h("cw")).status_code == 409
+    assert client.post("/cases/propose", json=body, headers=h("cw2")).status_code == 403
+    bad = client.post("/cases/propose", json={**body, "reason_code": "whim"}, headers=h("cw"))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["reason_code"]
+    p = client.post("/cases/propose", json=body, headers=h("cw")).json()
+    assert p["status"] == "proposed" and p["reason_label"] == "风险评估结果"
+    decide = {"decision_id": p["decision_id"], "comment": "同意"}
+    assert client.post("/cases/approve", json=decide, headers=h("sup2")).status_code == 403
+    done = client.post("/cases/approve", json=decide, headers=h("sup"))
+    assert done.status_code == 200 and done.json()["current_tier"] == "ordinary"
+    due = client.post("/cases/due", json={"office": OFFICE, "as_of": str(MEETING)}, headers=h("cw")).json()
+    assert {p["person_id"]: p["current_tier"] for p in due["persons"]}.get(pid, "ordinary") == "ordinary"
+    report = client.post("/cases/decision_report", json={"start": "2000-01-01", "end": "2100-01-01"},
+                         headers=h("aud")).json()
+    assert report["total"]["approved"] >= 1
+    verify = client.post("/verify", json={}, headers=h("aud")).json()
+    assert verify["ok"] and verify["head"]["decisions"]["length"] >= 2
+
+
+def test_mismatches_are_flagged_both_ways(service_models, tables, tmp_path):
+    settings = get_settings()
+    served = {s: load_served(bentoml.models.get(f"{settings.model_name(s)}:latest"), s) for s in Stage}
+    store = CaseStore(f"sqlite:///{tmp_path / 'cases.db'}")
+    store.import_tables(tables)
+    audit = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", secret="3c" * 32)
+    roll = on_roll(tables, OFFICE, MEETING)["person_id"].tolist()
+    with store.write() as conn:
+        conn.execute(t.tiers.update().where(t.tiers.c.person_id == roll[0]).values(tier="ordinary"))
+    policy = TierPolicy.load()
+    lowered = run_review(store, Scorer(served, policy), audit, office=OFFICE, as_of=MEETING, actor="t", lang="en")
+    assert {r.mismatch for r in lowered.rows if r.person_id != roll[0]} >= {"lower"}
+    cutoffs = {"medium_from": 1e-9, "high_from": 2e-9}
+    everyone_high = policy.model_copy(update={"stages": {s: sp.model_copy(update=cutoffs)
+                                                         for s, sp in policy.stages.items()}})
+    raised = run_review(store, Scorer(served, everyone_high), audit, office=OFFICE, as_of=MEETING, actor="t")
+    flags = {r.person_id: r.mismatch for r in raised.rows}
+    assert flags[roll[0]] == "raise" and set(flags.values()) == {"raise", "none"}
+    assert all(r.alert == "red" or r.alert == "orange" for r in raised.rows)
+    stored = get_review(store, raised.run_id)
+    assert stored == raised and review_csv(stored) == review_csv(raised) and "<table>" in review_html(raised)
+    assert audit.verify().ok and audit.count() == 2 * len(roll)
+    store.close()
+    audit.close()
