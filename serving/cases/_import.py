@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from features.schema import OPTIONAL_PERSON_COLUMNS, PERSON_COLUMNS, CaseTables, DataValidationError, validate_tables
 from models.tier_policy import Tier
 from serving.cases import _tables as t
+from serving.cases._db import bulk_insert, sql_dates
 from serving.cases._errors import CaseError
 
 if TYPE_CHECKING:
@@ -163,9 +164,25 @@ def _upsert_persons(conn: Connection, persons: pd.DataFrame, stored: pd.DataFram
 
 
 def _event_keys(frame: pd.DataFrame) -> pd.Series:
-    value = frame["value"].astype(float).map(repr)
-    return (frame["person_id"].astype(str) + "|" + frame["date"].dt.strftime("%Y-%m-%d") + "|"
-            + frame["event_type"].astype(str) + "|" + value)
+    """One text key per event: person, day, type and value (``repr``, so NaN is one key)."""
+    value = pd.Series(frame["value"].to_numpy(dtype=float), index=frame.index).map(repr)
+    day = pd.Series(np.datetime_as_string(frame["date"].to_numpy(dtype="datetime64[D]"), unit="D"), index=frame.index)
+    return frame["person_id"].astype(str) + "|" + day + "|" + frame["event_type"].astype(str) + "|" + value
+
+
+def _stored_events(conn: Connection, ids: list[str]) -> pd.DataFrame:
+    cols = ["person_id", "date", "event_type", "value"]
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows: list[Any] = []
+    for i in range(0, len(ids), 5000):  # raw driver rows: SQLAlchemy's per-value processing is the slow part
+        chunk = ids[i:i + 5000]
+        sql = (f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(t.events.name)} "
+               f"WHERE {quote('person_id')} IN ({', '.join([mark] * len(chunk))})")
+        rows += conn.exec_driver_sql(sql, tuple(chunk)).fetchall()
+    have = pd.DataFrame(rows, columns=cols)
+    have["date"] = pd.to_datetime(have["date"])
+    return have
 
 
 def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple[int, int]:
@@ -174,30 +191,25 @@ def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple
     if fresh:
         new = events
     else:
-        ids = events["person_id"].astype(str).unique().tolist()
-        cols = [t.events.c.person_id, t.events.c.date, t.events.c.event_type, t.events.c.value]
-        parts = [conn.execute(select(*cols).where(t.events.c.person_id.in_(ids[i:i + 5000]))).all()
-                 for i in range(0, len(ids), 5000)]
-        have = pd.DataFrame([r for p in parts for r in p], columns=["person_id", "date", "event_type", "value"])
-        have["date"] = pd.to_datetime(have["date"])
+        have = _stored_events(conn, events["person_id"].astype(str).unique().tolist())
         stored_count = _event_keys(have).value_counts() if len(have) else pd.Series(dtype=int)
         keys = _event_keys(events)
         nth = keys.groupby(keys, sort=False).cumcount().to_numpy()
         new = events[nth >= keys.map(stored_count).fillna(0).to_numpy()]
     if len(new):
+        # in person order: the person_id index then grows at its end instead of at random places
+        new = new.sort_values(["person_id", "date"], kind="stable")
         now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         value = new["value"].to_numpy(dtype=float)
-        rows = [{"person_id": str(p), "date": d, "event_type": str(e), "value": None if v != v else v,
-                 "source": "import", "recorded_by": None, "recorded_at": now}
-                for p, d, e, v in zip(new["person_id"], _dates(new["date"]), new["event_type"], value.tolist(),
-                                      strict=True)]
-        conn.execute(insert(t.events), rows)
+        n = len(new)
+        bulk_insert(conn, t.events, ["person_id", "date", "event_type", "value", "source", "recorded_by",
+                                     "recorded_at"],
+                    zip(new["person_id"].astype(str).to_numpy(dtype=object).tolist(),
+                        sql_dates(conn, new["date"].to_numpy()),
+                        new["event_type"].astype(str).to_numpy(dtype=object).tolist(),
+                        np.where(np.isnan(value), None, value).tolist(), ["import"] * n, [None] * n, [now] * n,
+                        strict=True))
     return len(new), len(events) - len(new)
-
-
-def _dates(values: pd.Series) -> list[dt.date]:
-    days = values.to_numpy(dtype="datetime64[D]").astype(np.int64) + dt.date(1970, 1, 1).toordinal()
-    return [dt.date.fromordinal(d) for d in days.tolist()]
 
 
 def _upsert_outcomes(conn: Connection, outcomes: pd.DataFrame | None) -> tuple[int, int, int]:
