@@ -91,7 +91,7 @@ class TokenEntry(BaseModel):
 
     role: Role
     user: str = Field(min_length=1)
-    office: str | None = Field(None, min_length=1, max_length=64,
+    office: str | None = Field(default=None, min_length=1, max_length=64,
                                description="the office (司法所) of a caseworker or supervisor")
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import json
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,12 +18,17 @@ import typer
 
 from features.cli import console
 from features.settings import get_settings
-from features.vocab import Stage
+from features.vocab import Lang, Stage
 from serving.cases._errors import CaseError
 
 cases_app = typer.Typer(help="The case store: import exports, record events, due lists, decisions.",
                         no_args_is_help=True)
 T = TypeVar("T")
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
 
 
 def _refusing(fn: Callable[[], T]) -> T:
@@ -110,7 +116,7 @@ def review(
     as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="meeting date")],
     office: Annotated[str | None, typer.Option(help="office (司法所); omit with --all")] = None,
     every_office: Annotated[bool, typer.Option("--all", help="everyone on the roll of every office")] = False,
-    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    lang: Annotated[Language, typer.Option(help="language of the list")] = Language.ZH,
     csv: Annotated[Path | None, typer.Option(help="write the list as CSV")] = None,
     html: Annotated[Path | None, typer.Option(help="write the printable HTML page")] = None,
     actor: Annotated[str | None, typer.Option(help="who runs it; default cli:<user>")] = None,
@@ -125,8 +131,9 @@ def review(
     settings = get_settings()
     use_project_bentoml_home(settings)
     scorer, audit = offline_scorer(settings)
+    language: Lang = "zh" if lang is Language.ZH else "en"
     run = _refusing(lambda: run_review(_store(), scorer, audit, office=office, as_of=as_of.date(),
-                                       actor=actor or f"cli:{getpass.getuser()}", lang=lang))
+                                       actor=actor or f"cli:{getpass.getuser()}", lang=language))
     for r in run.rows[:20]:
         console.print(f"{r.alert:6s} {r.person_id} {r.probability:6.1%} tier by risk {r.tier_by_risk:8s} "
                       f"current {r.current_tier:8s} {'' if r.mismatch == 'none' else r.mismatch}  {_escape(r.summary)}")

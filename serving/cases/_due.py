@@ -49,10 +49,11 @@ def due_list(store: CaseStore, *, office: str, as_of: dt.date, policy: ReviewPol
                               done=prev is not None and as_date(prev.as_of) >= opens)
             counts[state] += 1
             stages.append(StageDue(stage=stage.value, state=state, opens=opens, closes=closes,
-                                   last_assessment_id=prev.assessment_id if prev else None,
+                                   last_assessment_id=str(prev.assessment_id) if prev else None,
                                    last_as_of=as_date(prev.as_of) if prev else None,
-                                   last_probability=prev.probability if prev else None))
-        people.append(DuePerson(person_id=person.person_id, current_tier=person.tier, supervision_start=start,
+                                   last_probability=float(prev.probability) if prev else None))  # type: ignore[arg-type]
+        people.append(DuePerson(person_id=str(person.person_id), current_tier=str(person.tier),
+                                supervision_start=start,
                                 supervision_end=end, stages=stages))
     return DueList(office=office, as_of=as_of, policy_version=policy.version, count=len(people),
                    counts=dict(counts), persons=people)

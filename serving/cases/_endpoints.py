@@ -27,6 +27,7 @@ import bentoml
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from features.vocab import Lang
 from serving.auth import Permission, Principal
 from serving.cases import _decisions as decisions
 from serving.cases._due import due_list
@@ -183,7 +184,7 @@ class CaseEndpoints:
             return _refuse(ctx, err, req.lang)
 
     @bentoml.api(route="/cases/review", input_spec=ReviewIn)
-    def review(self, ctx: bentoml.Context, office: str, as_of: Any, lang: str = "zh") -> ReviewRun:
+    def review(self, ctx: bentoml.Context, office: str, as_of: Any, lang: Lang = "zh") -> ReviewRun:
         """The monthly review meeting: everyone on the office's roll scored and stored, sorted by risk."""
         who = _principal(ctx)
         try:

@@ -207,7 +207,7 @@ def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple
                     zip(new["person_id"].astype(str).to_numpy(dtype=object).tolist(),
                         sql_dates(conn, new["date"].to_numpy()),
                         new["event_type"].astype(str).to_numpy(dtype=object).tolist(),
-                        np.where(np.isnan(value), None, value).tolist(), ["import"] * n, [None] * n, [now] * n,
+                        [None if v != v else v for v in value.tolist()], ["import"] * n, [None] * n, [now] * n,
                         strict=True))
     return len(new), len(events) - len(new)
 

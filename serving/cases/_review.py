@@ -16,7 +16,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 
 from features.catalog import CATALOG, format_value
 from features.schema import PERSON_COLUMNS
-from features.vocab import Stage
+from features.vocab import Lang, Stage
 from models.tier_policy import Band, TierPolicy
 from serving.cases import _tables as t
 from serving.cases._decisions import tier_by_risk
@@ -57,7 +57,7 @@ def requests_at(persons: pd.DataFrame, events: pd.DataFrame, *, as_of: Sequence[
     for rec, day, st in zip(records, as_of, stage, strict=True):
         person = {k: (v.date() if isinstance(v, pd.Timestamp) else v.item() if isinstance(v, np.generic) else v)
                   for k, v in rec.items()}
-        evs = [e for e in by_person.get(person["person_id"], []) if e["date"] <= day]
+        evs = [e for e in by_person.get(str(person["person_id"]), []) if e["date"] <= day]
         out.append(ScoreRequest.model_validate({"person": person, "events": evs, "stage": st.value, "as_of": day,
                                                 "lang": lang}))
     return out
@@ -70,7 +70,7 @@ def _score(scorer: Scorer, requests: list[ScoreRequest]) -> list[Scored]:
     return out
 
 
-def _moved(now: Scored, prev: Scored, lang: str) -> tuple[float, list[MovedPart]]:
+def _moved(now: Scored, prev: Scored, lang: Lang) -> tuple[float, list[MovedPart]]:
     """The change in log-odds and its parts (they add up to it)."""
     a, b = now.explanation, prev.explanation
     change = a["raw_score"] - b["raw_score"]
@@ -109,7 +109,7 @@ def _sentence(label: str, before: str | None, now: str | None, points: float, la
     return f"{label}{change} risk {'up' if points >= 0 else 'down'} {abs(points):.1f} points"
 
 
-def _summary(now: Scored, prev: Scored | None, prev_as_of: dt.date | None, lang: str) -> str:
+def _summary(now: Scored, prev: Scored | None, prev_as_of: dt.date | None, lang: Lang) -> str:
     p = now.assessment.probability
     if prev is None:
         return f"首次评估：风险{p:.1%}" if lang == "zh" else f"first assessment: risk {p:.1%}"
@@ -123,11 +123,11 @@ def _previous(store: CaseStore, ids: list[str], as_of: dt.date) -> dict[str, Any
     """Each person's latest assessment in the case store dated before ``as_of``."""
     done = store.assessments_frame(ids)
     done = done[done["as_of"] < pd.Timestamp(as_of)]
-    return {row.person_id: row for row in done.itertuples(index=False)}  # oldest first: the latest wins
+    return {str(row.person_id): row for row in done.itertuples(index=False)}  # oldest first: the latest wins
 
 
 def run_review(store: CaseStore, scorer: Scorer, audit: AuditStore, *, office: str | None, as_of: dt.date,
-               actor: str, lang: str = "zh", policy: ReviewPolicy | None = None) -> ReviewRun:
+               actor: str, lang: Lang = "zh", policy: ReviewPolicy | None = None) -> ReviewRun:
     """Score the roll of ``office`` (None: every office) on ``as_of``, store each assessment and the run."""
     policy = policy or ReviewPolicy.load()
     if office is not None:
@@ -166,14 +166,15 @@ def run_review(store: CaseStore, scorer: Scorer, audit: AuditStore, *, office: s
 
 
 def _row(now: Scored, prev: Scored | None, prev_index: Any, *, current: str, scorer: Scorer,
-         policy: ReviewPolicy, lang: str) -> ReviewRow:
+         policy: ReviewPolicy, lang: Lang) -> ReviewRow:
     a = now.assessment
     by_risk = tier_by_risk(scorer.policy, a.stage.code, a.band.code).value
     rule_id = a.tier.rule_id if a.tier.basis == "rule" else None
     rise = a.probability - prev.assessment.probability if prev is not None else None
     colour = policy.alert(band=Band(a.band.code), rule_id=rule_id, rise=rise)
     change, moved = _moved(now, prev, lang) if prev is not None else (None, [])
-    mismatch = "none" if by_risk == current else "raise" if by_risk == "strict" else "lower"
+    mismatch: Literal["raise", "lower", "none"] = (
+        "none" if by_risk == current else "raise" if by_risk == "strict" else "lower")
     prev_as_of = as_date(prev_index.as_of) if prev_index is not None else None
     return ReviewRow(person_id=a.person_id, stage=a.stage.code, assessment_id=a.assessment_id,
                      probability=a.probability, band=a.band.code, alert=colour.value,

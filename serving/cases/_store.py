@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, and_, false, func, insert, select
 from sqlalchemy.engine import make_url
 
 from features.schema import PERSON_COLUMNS, CaseTables
@@ -131,7 +131,7 @@ class CaseStore:
                 ids = list(person_ids)
                 parts = [_frame(conn, stmt.where(t.persons.c.person_id.in_(ids[i:i + CHUNK])))
                          for i in range(0, len(ids), CHUNK)]
-                frame = pd.concat(parts, ignore_index=True) if parts else _frame(conn, stmt.where(False))
+                frame = pd.concat(parts, ignore_index=True) if parts else _frame(conn, stmt.where(false()))
         for col in t.PERSON_DATES:
             frame[col] = pd.to_datetime(frame[col])
         return frame
@@ -169,7 +169,7 @@ class CaseStore:
             parts = [_frame(conn, select(t.assessments).where(t.assessments.c.person_id.in_(ids[i:i + CHUNK])))
                      for i in range(0, len(ids), CHUNK)]
             if not parts:
-                parts = [_frame(conn, select(t.assessments).where(False))]
+                parts = [_frame(conn, select(t.assessments).where(false()))]
         frame = pd.concat(parts, ignore_index=True)
         frame["as_of"] = pd.to_datetime(frame["as_of"])
         return frame.sort_values(["person_id", "as_of", "created_at"], kind="stable", ignore_index=True)
@@ -206,7 +206,9 @@ class CaseStore:
                                 loc=["date"], zh=f"{person_id!r} 的事件，字段 date：{ev.date} 晚于记录日期 {as_of}")
             row = dict(person_id=person_id, date=ev.date, event_type=EventType(ev.event_type).value, value=ev.value,
                        source="recorded", recorded_by=actor, recorded_at=now_text())
-            event_id = conn.execute(insert(t.events).values(**row)).inserted_primary_key[0]
+            key = conn.execute(insert(t.events).values(**row)).inserted_primary_key
+            assert key is not None
+            event_id = key[0]
         logger.info("event %s recorded for a person by %s", row["event_type"], actor)
         return {"event_id": int(event_id), **row}
 
@@ -218,7 +220,8 @@ class CaseStore:
         with self.read() as conn:
             rows = conn.execute(select(t.events.c.date, t.events.c.event_type, t.events.c.value)
                                 .where(t.events.c.person_id == person_id).order_by(t.events.c.date)).all()
-        body = {"person": {c: person[c] for c in PERSON_COLUMNS}, "stage": stage.value, "as_of": as_of, "lang": lang}
+        body: dict[str, Any] = {"person": {c: person[c] for c in PERSON_COLUMNS}, "stage": stage.value,
+                                "as_of": as_of, "lang": lang}
         day = as_of if as_of is not None else stage_date(person["supervision_start"], person["supervision_end"], stage)
         body["events"] = [{"date": d, "event_type": e, "value": v} for d, e, v in rows if d <= day]
         try:

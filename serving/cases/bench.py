@@ -25,16 +25,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 START_FROM, START_TO = "2021-10-01", "2021-12-31"
 EARLIER, MEETING = dt.date(2022, 1, 15), dt.date(2022, 2, 15)
 
 
-def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+def _timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return time.perf_counter() - t0, out
