@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from features.schema import OPTIONAL_PERSON_COLUMNS, PERSON_COLUMNS, CaseTables, DataValidationError, validate_tables
 from models.tier_policy import Tier
@@ -144,14 +144,32 @@ def _records(frame: pd.DataFrame, date_columns: tuple[str, ...]) -> list[dict[st
     return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
+def _driver_columns(conn: Connection, frame: pd.DataFrame, date_columns: tuple[str, ...]) -> list[list[Any]]:
+    """The frame's columns as the driver takes them (:func:`sql_dates` for dates; NaT and NaN as None)."""
+    out = []
+    for col in frame.columns:
+        if col in date_columns:
+            days = frame[col].to_numpy(dtype="datetime64[D]")
+            missing = np.isnat(days).tolist()
+            values = sql_dates(conn, np.where(np.isnat(days), np.datetime64("1970-01-01"), days))
+            out.append([None if m else v for v, m in zip(values, missing, strict=True)])
+        else:
+            out.append([None if v is None or (isinstance(v, float) and v != v) else v for v in frame[col].tolist()])
+    return out
+
+
+def _insert_frame(conn: Connection, table: Table, frame: pd.DataFrame, date_columns: tuple[str, ...]) -> None:
+    bulk_insert(conn, table, list(frame.columns), zip(*_driver_columns(conn, frame, date_columns), strict=True))
+
+
 def _upsert_persons(conn: Connection, persons: pd.DataFrame, stored: pd.DataFrame) -> tuple[int, int, int]:
     known = persons["person_id"].isin(stored["person_id"]).to_numpy()
     new = persons[~known]
     if len(new):
-        conn.execute(insert(t.persons), _records(new, t.PERSON_DATES))
-        conn.execute(insert(t.tiers), [{"person_id": pid, "tier": Tier.STRICT.value, "since": start.date(),
-                                        "decision_id": None, "source": "arrival"}
-                                       for pid, start in zip(new["person_id"], new["supervision_start"], strict=True)])
+        _insert_frame(conn, t.persons, new, t.PERSON_DATES)
+        arrival = pd.DataFrame({"person_id": new["person_id"], "tier": Tier.STRICT.value,
+                                "since": new["supervision_start"], "decision_id": None, "source": "arrival"})
+        _insert_frame(conn, t.tiers, arrival, ("since",))
     old = persons[known].set_index("person_id")
     before = stored.set_index("person_id").loc[old.index, old.columns]
     differs = ~((old == before) | (old.isna() & before.isna())).all(axis=1)
@@ -222,7 +240,7 @@ def _upsert_outcomes(conn: Connection, outcomes: pd.DataFrame | None) -> tuple[i
         stored[col] = pd.to_datetime(stored[col])
     known = outcomes["person_id"].isin(stored["person_id"]).to_numpy()
     if (~known).any():
-        conn.execute(insert(t.outcomes), _records(outcomes[~known], OUTCOME_DATES))
+        _insert_frame(conn, t.outcomes, outcomes[~known], OUTCOME_DATES)
     old = outcomes[known].set_index("person_id")
     before = stored.set_index("person_id").loc[old.index, old.columns]
     changed = old[(~((old == before) | (old.isna() & before.isna())).all(axis=1)).to_numpy()].reset_index()
