@@ -207,7 +207,8 @@ class CaseStore:
             end = conn.execute(select(t.outcomes.c.followup_end).where(t.outcomes.c.person_id == person_id)).scalar()
             if end is not None and ev.date > end:
                 raise CaseError(422, f"event of {person_id!r}, field 'date': {ev.date} is after the end of "
-                                f"follow-up ({end})", loc=["date"], zh=f"{person_id!r} 的事件，字段 date：晚于随访截止日期")
+                                f"follow-up ({end})", loc=["date"],
+                                zh=f"{person_id!r} 的事件，字段 date：晚于随访截止日期")
             row = dict(person_id=person_id, date=ev.date, event_type=EventType(ev.event_type).value, value=ev.value,
                        source="recorded", recorded_by=actor, recorded_at=now_text())
             key = conn.execute(insert(t.events).values(**row)).inserted_primary_key
