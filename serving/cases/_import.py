@@ -181,11 +181,26 @@ def _upsert_persons(conn: Connection, persons: pd.DataFrame, stored: pd.DataFram
     return len(new), len(changed), int(known.sum()) - len(changed)
 
 
-def _event_keys(frame: pd.DataFrame) -> pd.Series:
-    """One text key per event: person, day, type and value (``repr``, so NaN is one key)."""
-    value = pd.Series(frame["value"].to_numpy(dtype=float), index=frame.index).map(repr)
-    day = pd.Series(np.datetime_as_string(frame["date"].to_numpy(dtype="datetime64[D]"), unit="D"), index=frame.index)
-    return frame["person_id"].astype(str) + "|" + day + "|" + frame["event_type"].astype(str) + "|" + value
+def _unseen(events: pd.DataFrame, have: pd.DataFrame) -> np.ndarray:
+    """Which export events the store does not hold yet, counting identical events as a multiset.
+
+    An event is its (person, day, type, value). Stored rows come first in one grouping over both, so an
+    export row's running count within its group is S + r (S stored copies, r copies earlier in the
+    export): the row is new when r >= S, i.e. when the running count is at least 2S.
+    """
+    both = pd.concat([have, events], ignore_index=True)
+    value = both["value"].to_numpy(dtype=float)
+    missing = np.isnan(value)
+    keys = pd.DataFrame({
+        "person": pd.factorize(both["person_id"].astype(str))[0],
+        "day": both["date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
+        "type": pd.factorize(both["event_type"].astype(str))[0],
+        "missing": missing, "value": np.where(missing, 0.0, value),
+        "stored": np.arange(len(both)) < len(have)})
+    groups = keys.groupby(["person", "day", "type", "missing", "value"], sort=False)
+    running = groups.cumcount().to_numpy()[len(have):]
+    stored = groups["stored"].transform("sum").to_numpy()[len(have):]
+    return running >= 2 * stored
 
 
 def _stored_events(conn: Connection, ids: list[str]) -> pd.DataFrame:
@@ -210,10 +225,7 @@ def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple
         new = events
     else:
         have = _stored_events(conn, events["person_id"].astype(str).unique().tolist())
-        stored_count = _event_keys(have).value_counts() if len(have) else pd.Series(dtype=int)
-        keys = _event_keys(events)
-        nth = keys.groupby(keys, sort=False).cumcount().to_numpy()
-        new = events[nth >= keys.map(stored_count).fillna(0).to_numpy()]
+        new = events[_unseen(events, have)]
     if len(new):
         # in person order: the person_id index then grows at its end instead of at random places
         new = new.sort_values(["person_id", "date"], kind="stable")
