@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from features.schema import OPTIONAL_PERSON_COLUMNS, PERSON_COLUMNS, CaseTables, DataValidationError, validate_tables
 from models.tier_policy import Tier
 from serving.cases import _tables as t
-from serving.cases._db import bulk_insert, sql_dates
+from serving.cases._db import bulk_insert, read_events, sql_dates
 from serving.cases._errors import CaseError
 
 if TYPE_CHECKING:
@@ -203,28 +203,13 @@ def _unseen(events: pd.DataFrame, have: pd.DataFrame) -> np.ndarray:
     return running >= 2 * stored
 
 
-def _stored_events(conn: Connection, ids: list[str]) -> pd.DataFrame:
-    cols = ["person_id", "date", "event_type", "value"]
-    quote = conn.dialect.identifier_preparer.quote
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    rows: list[Any] = []
-    for i in range(0, len(ids), 5000):  # raw driver rows: SQLAlchemy's per-value processing is the slow part
-        chunk = ids[i:i + 5000]
-        sql = (f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(t.events.name)} "
-               f"WHERE {quote('person_id')} IN ({', '.join([mark] * len(chunk))})")
-        rows += conn.exec_driver_sql(sql, tuple(chunk)).fetchall()
-    have = pd.DataFrame(rows, columns=cols)
-    have["date"] = pd.to_datetime(have["date"])
-    return have
-
-
 def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple[int, int]:
     """Insert the events the store does not hold yet (as a multiset); (added, already stored)."""
     events = events[["person_id", "date", "event_type", "value"]].reset_index(drop=True)
     if fresh:
         new = events
     else:
-        have = _stored_events(conn, events["person_id"].astype(str).unique().tolist())
+        have = read_events(conn, events["person_id"].astype(str).unique().tolist())
         new = events[_unseen(events, have)]
     if len(new):
         # in person order: the person_id index then grows at its end instead of at random places

@@ -24,7 +24,7 @@ from features.schema import PERSON_COLUMNS, CaseTables
 from features.settings import Settings, get_settings
 from features.vocab import EventType, Stage
 from serving.cases import _tables as t
-from serving.cases._db import make_engine, migrate
+from serving.cases._db import make_engine, migrate, read_events
 from serving.cases._errors import CaseError
 from serving.schemas import EventRecord, ScoreRequest
 
@@ -136,19 +136,10 @@ class CaseStore:
             frame[col] = pd.to_datetime(frame[col])
         return frame
 
-    def events_frame(self, person_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    def events_frame(self, person_ids: Sequence[str]) -> pd.DataFrame:
         """Events (``person_id``, ``date``, ``event_type``, ``value``) of the persons, oldest first."""
-        cols = [t.events.c.person_id, t.events.c.date, t.events.c.event_type, t.events.c.value]
         with self.read() as conn:
-            if person_ids is None:
-                parts = [_frame(conn, select(*cols))]
-            else:
-                ids = list(person_ids)
-                parts = [_frame(conn, select(*cols).where(t.events.c.person_id.in_(ids[i:i + CHUNK])))
-                         for i in range(0, len(ids), CHUNK)]
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in cols])
-        frame["date"] = pd.to_datetime(frame["date"])
-        frame["value"] = frame["value"].astype(float)
+            frame = read_events(conn, person_ids, chunk=CHUNK)
         return frame.sort_values(["person_id", "date"], kind="stable", ignore_index=True)
 
     def roll(self, office: str | None, as_of: dt.date) -> pd.DataFrame:
