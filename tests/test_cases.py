@@ -235,3 +235,30 @@ def test_migrations_are_shipped_and_applied_once(tmp_path):
         assert conn.execute(text("select version_num from case_store_version")).scalar() == "0001"
     store.close()
     assert os.path.exists(tmp_path / "c.db")
+
+
+def test_cli_import_refuses_a_bad_row_with_exit_code_2_and_says_when_nothing_changed(cohort, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+
+    monkeypatch.setenv("RISK_HOME", str(tmp_path / "home"))
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for folder in (good, bad):
+        folder.mkdir()
+        cohort.persons.to_csv(folder / "persons.csv", index=False)
+        cohort.outcomes.to_csv(folder / "outcomes.csv", index=False)
+    cohort.events.to_csv(good / "events.csv", index=False)
+    events = cohort.events.astype({"event_type": str})
+    events.loc[5, "date"] = "1800-01-01"  # before birth
+    events.to_csv(bad / "events.csv", index=False)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["cases", "import", str(bad)])
+    assert refused.exit_code == 2 and "events row 5" in refused.output and "'date'" in refused.output
+    assert runner.invoke(app, ["cases", "import", str(good)]).exit_code == 0
+    again = runner.invoke(app, ["cases", "import", str(good)])
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    office = cohort.persons["office"].iloc[0]
+    due = runner.invoke(app, ["cases", "due", "--office", office, "--as-of", "2022-06-01"])
+    assert due.exit_code == 0 and office in due.output
+    assert runner.invoke(app, ["cases", "due", "--office", "atlantis", "--as-of", "2022-06-01"]).exit_code == 2

@@ -201,3 +201,21 @@ def test_mismatches_are_flagged_both_ways(service_models, tables, tmp_path):
     assert audit.verify().ok and audit.count() == 2 * len(roll)
     store.close()
     audit.close()
+
+
+def test_review_command_writes_csv_and_html(home, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+
+    monkeypatch.setenv("RISK_HOME", str(home))
+    out_csv, out_html = tmp_path / "review.csv", tmp_path / "review.html"
+    runner = CliRunner()
+    done = runner.invoke(app, ["review", "--office", OFFICE, "--as-of", str(MEETING), "--csv", str(out_csv),
+                               "--html", str(out_html), "--actor", "meeting"])
+    assert done.exit_code == 0, done.output
+    lines = out_csv.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("rank,person_id") and len(lines) > 10
+    assert "<table>" in out_html.read_text(encoding="utf-8")
+    refused = runner.invoke(app, ["review", "--office", "atlantis", "--as-of", str(MEETING)])
+    assert refused.exit_code == 2 and "unknown office" in refused.output

@@ -49,7 +49,7 @@ def _require(principal: Principal, role: Role, what: str) -> str:
     return principal.office
 
 
-def _same_office(principal_office: str, office: str | None, person_id: str) -> None:
+def same_office(principal_office: str, office: str | None, person_id: str) -> None:
     if office != principal_office:
         raise CaseError(403, f"person_id {person_id!r} belongs to another office, not {principal_office!r}",
                         loc=["person_id"], zh=f"人员 {person_id!r} 不属于本所（{principal_office}）")
@@ -89,7 +89,7 @@ def propose(store: CaseStore, audit: AuditStore, *, principal: Principal, person
     to = Tier(to_tier)
     with store.write() as conn:
         person = store.person(person_id, conn=conn)
-        _same_office(office, person["office"], person_id)
+        same_office(office, person["office"], person_id)
         if person["tier"] == to.value:
             raise CaseError(409, f"person {person_id!r} is already in the {to.en} tier: nothing to change",
                             loc=["to_tier"], zh=f"人员 {person_id!r} 已是{to.zh}，无需调整")
@@ -135,7 +135,7 @@ def _decide(store: CaseStore, audit: AuditStore, *, principal: Principal, decisi
             raise CaseError(404, f"unknown decision_id {decision_id!r}", loc=["decision_id"],
                             zh=f"未知的调整申请 {decision_id!r}")
         row = dict(found)
-        _same_office(office, row["office"], row["person_id"])
+        same_office(office, row["office"], row["person_id"])
         if row["status"] != "proposed":
             raise CaseError(409, f"decision {decision_id!r} was already {row['status']}", loc=["decision_id"],
                             zh=f"该申请已{'批准' if row['status'] == 'approved' else '驳回'}")

@@ -120,7 +120,7 @@ class CaseEndpoints:
         req, who = EventIn.model_construct(**body), _principal(ctx)
         try:
             office = _office(who)
-            decisions._same_office(office, self.cases.person(req.person_id)["office"], req.person_id)
+            decisions.same_office(office, self.cases.person(req.person_id)["office"], req.person_id)
             row = self.cases.record_event(req.person_id, date=req.date, event_type=req.event_type, value=req.value,
                                           actor=who.user, as_of=req.as_of)
         except CaseError as err:
@@ -134,7 +134,7 @@ class CaseEndpoints:
 
         req, who = ScorePersonIn.model_construct(**body), _principal(ctx)
         try:
-            decisions._same_office(_office(who), self.cases.person(req.person_id)["office"], req.person_id)
+            decisions.same_office(_office(who), self.cases.person(req.person_id)["office"], req.person_id)
             request = self.cases.score_request(req.person_id, stage=req.stage, as_of=req.as_of, lang=req.lang)
             answer = self._combined((request, who.user))
         except CaseError as err:
