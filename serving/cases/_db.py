@@ -81,7 +81,7 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: It
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
            f"VALUES ({', '.join([mark] * len(columns))})")
-    data = [tuple(r) for r in rows]
+    data = rows if isinstance(rows, list) else list(rows)
     if data:
         conn.exec_driver_sql(sql, data)
 

@@ -96,15 +96,15 @@ def import_tables(store: CaseStore, tables: CaseTables, *, source: str = "") -> 
         first = err.problems[0]
         raise CaseError(422, f"import refused, nothing written: {err}",
                         loc=[first.table, first.row if first.row is not None else "", first.field]) from None
-    persons = _persons(tables.persons)
+    persons, import_id = _persons(tables.persons), str(uuid.uuid4())
     with store.write() as conn:
         stored = _stored_persons(conn)
         p_added, p_updated, p_same = _upsert_persons(conn, persons, stored)
-        e_added, e_known = _add_events(conn, tables.events, fresh=stored.empty)
+        e_added, e_known = _add_events(conn, tables.events, fresh=stored.empty, import_id=import_id)
         o_added, o_updated, o_same = _upsert_outcomes(conn, tables.outcomes)
         summary = ImportSummary(None, p_added, p_updated, p_same, e_added, e_known, o_added, o_updated, o_same)
         if summary.changed:
-            summary = ImportSummary(str(uuid.uuid4()), *list(asdict(summary).values())[1:])
+            summary = ImportSummary(import_id, *list(asdict(summary).values())[1:])
             conn.execute(insert(t.imports).values(import_id=summary.import_id, source=source,
                                                   created_at=dt.datetime.now(dt.UTC).isoformat(),
                                                   summary=json.dumps(asdict(summary))))
@@ -203,7 +203,7 @@ def _unseen(events: pd.DataFrame, have: pd.DataFrame) -> np.ndarray:
     return running >= 2 * stored
 
 
-def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple[int, int]:
+def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool, import_id: str) -> tuple[int, int]:
     """Insert the events the store does not hold yet (as a multiset); (added, already stored)."""
     events = events[["person_id", "date", "event_type", "value"]].reset_index(drop=True)
     if fresh:
@@ -212,17 +212,15 @@ def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool) -> tuple
         have = read_events(conn, events["person_id"].astype(str).unique().tolist())
         new = events[_unseen(events, have)]
     if len(new):
-        # in person order: the person_id index then grows at its end instead of at random places
-        new = new.sort_values(["person_id", "date"], kind="stable")
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        person = new["person_id"].astype(str)
+        if not person.is_monotonic_increasing:  # in person order the person_id index grows at its end
+            new, person = new.iloc[np.argsort(person.to_numpy(), kind="stable")], person.sort_values(kind="stable")
         value = new["value"].to_numpy(dtype=float)
         n = len(new)
-        bulk_insert(conn, t.events, ["person_id", "date", "event_type", "value", "source", "recorded_by",
-                                     "recorded_at"],
-                    zip(new["person_id"].astype(str).to_numpy(dtype=object).tolist(),
-                        sql_dates(conn, new["date"].to_numpy()),
+        bulk_insert(conn, t.events, ["person_id", "date", "event_type", "value", "source", "import_id"],
+                    zip(person.to_numpy(dtype=object).tolist(), sql_dates(conn, new["date"].to_numpy()),
                         new["event_type"].astype(str).to_numpy(dtype=object).tolist(),
-                        [None if v != v else v for v in value.tolist()], ["import"] * n, [None] * n, [now] * n,
+                        [None if v != v else v for v in value.tolist()], ["import"] * n, [import_id] * n,
                         strict=True))
     return len(new), len(events) - len(new)
 

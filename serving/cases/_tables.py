@@ -45,8 +45,9 @@ events = Table(
     Column("event_type", String(32), nullable=False),
     Column("value", Float, nullable=True),
     Column("source", String(16), nullable=False),  # import | recorded
-    Column("recorded_by", String(128), nullable=True),
-    Column("recorded_at", String(40), nullable=False),
+    Column("import_id", String(36), nullable=True),  # imported: the import (its time is in ``imports``)
+    Column("recorded_by", String(128), nullable=True),  # recorded: who and when
+    Column("recorded_at", String(40), nullable=True),
 )
 
 outcomes = Table(

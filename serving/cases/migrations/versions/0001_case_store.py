@@ -47,8 +47,9 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(32), nullable=False),
         sa.Column("value", sa.Float, nullable=True),
         sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("import_id", sa.String(36), nullable=True),
         sa.Column("recorded_by", sa.String(128), nullable=True),
-        sa.Column("recorded_at", sa.String(40), nullable=False),
+        sa.Column("recorded_at", sa.String(40), nullable=True),
     )
     op.create_index("ix_events_person_id", "events", ["person_id"])
     op.create_table(
