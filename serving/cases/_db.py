@@ -97,12 +97,16 @@ def read_events(conn: Connection, person_ids: Sequence[str], *, chunk: int = 500
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     ids = list(person_ids)
     rows: list[Any] = []
-    for i in range(0, len(ids), chunk):
-        part = ids[i:i + chunk]
-        sql = (f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote('events')} "
-               f"WHERE {quote('person_id')} IN ({', '.join([mark] * len(part))})")
-        rows += conn.exec_driver_sql(sql, tuple(part)).fetchall()
-    frame = pd.DataFrame(rows, columns=cols)
+    cursor = conn.connection.cursor()  # the DBAPI cursor, in this connection's transaction: plain tuples
+    try:
+        for i in range(0, len(ids), chunk):
+            part = ids[i:i + chunk]
+            cursor.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote('events')} "
+                           f"WHERE {quote('person_id')} IN ({', '.join([mark] * len(part))})", tuple(part))
+            rows += cursor.fetchall()
+    finally:
+        cursor.close()
+    frame = pd.DataFrame.from_records(rows, columns=cols)
     frame["date"] = pd.to_datetime(frame["date"])
     frame["value"] = frame["value"].astype(float)
     return frame
