@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,12 +18,13 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
     not PG_URL, reason="RISK_TEST_POSTGRES_URL is not set: PostgreSQL case store tests skipped"))]
 
 
-def store_url(backend: str, tmp_path) -> tuple[str, object]:
+def store_url(backend: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
     """A fresh store URL and a cleanup callable (PostgreSQL: a schema of its own, dropped afterwards)."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'cases.db'}", lambda: None
     from sqlalchemy import create_engine, text
 
+    assert PG_URL is not None
     schema = f"cases_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
     with admin.begin() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -185,10 +186,12 @@ def test_approval_changes_the_tier_rejection_does_not(flow):
 ])
 def test_refused_proposals_write_nothing(flow, case, status, field):
     store, audit, ids = flow
-    changes = {"same tier": dict(to_tier="strict"), "other office": dict(pid="C"), "supervisor proposes": dict(who=SUP),
-               "unknown reason code": dict(reason_code="whim"), "unknown person": dict(pid="Z"),
-               "someone else's assessment": dict(assessment_id=ids["B"]),
-               "no office on token": dict(who=Principal(Role.CASEWORKER, "zhao"))}[case]
+    variants: dict[str, dict[str, Any]] = {"same tier": dict(to_tier="strict"), "other office": dict(pid="C"),
+                               "supervisor proposes": dict(who=SUP),
+                               "unknown reason code": dict(reason_code="whim"), "unknown person": dict(pid="Z"),
+                               "someone else's assessment": dict(assessment_id=ids["B"]),
+                               "no office on token": dict(who=Principal(Role.CASEWORKER, "zhao"))}
+    changes = variants[case]
     if changes.get("pid") == "Z":
         ids = {**ids, "Z": ids["A"]}
     with pytest.raises(CaseError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any, cast
 
 import bentoml
 import pandas as pd
@@ -53,7 +54,7 @@ def client(home):
     mp.setenv("RISK_HOME", str(home))
     from serving.service import RiskService
 
-    with TestClient(RiskService.to_asgi()) as c:
+    with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
         yield c
     mp.undo()
 

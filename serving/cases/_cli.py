@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from features.cli import console
+from features.cli import CliError, console
 from features.settings import get_settings
 from features.vocab import Lang, Stage
 from serving.cases._errors import CaseError
@@ -32,11 +32,11 @@ class Language(StrEnum):
 
 
 def _refusing(fn: Callable[[], T]) -> T:
+    """``fn()``; a :class:`CaseError` becomes the CLI's refusal (``Error: ...``, exit code 2)."""
     try:
         return fn()
     except CaseError as err:
-        console.print(f"[red]refused:[/red] {_escape(err.message)}")
-        raise typer.Exit(2) from None
+        raise CliError(err.message) from None
 
 
 def _escape(text: str) -> str:
@@ -126,8 +126,7 @@ def review(
     from serving.commands import offline_scorer, use_project_bentoml_home
 
     if (office is None) == (not every_office):
-        console.print("[red]refused:[/red] give --office X or --all")
-        raise typer.Exit(2)
+        raise CliError("give --office X or --all")
     settings = get_settings()
     use_project_bentoml_home(settings)
     scorer, audit = offline_scorer(settings)
