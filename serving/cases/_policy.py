@@ -11,7 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.vocab import Labelled, Stage
+from features.vocab import Labelled, Stage, assessment_offset_days
 from models.tier_policy import Band
 
 
@@ -47,7 +47,8 @@ class Window(BaseModel):
 
     def dates(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
         """(opens, closes) for a term from ``start`` to ``end``."""
-        anchor = {Anchor.START: start, Anchor.MIDPOINT: start + (end - start) / 2, Anchor.END: end}[self.anchor]
+        midpoint = start + dt.timedelta(days=int(assessment_offset_days(Stage.MIDTERM, (end - start).days)))
+        anchor = {Anchor.START: start, Anchor.MIDPOINT: midpoint, Anchor.END: end}[self.anchor]
         return anchor + dt.timedelta(days=self.opens_days), anchor + dt.timedelta(days=self.closes_days)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from features.schema import PERSON_COLUMNS, CaseTables
 from features.settings import Settings, get_settings
-from features.vocab import EventType, Stage
+from features.vocab import EventType, Stage, assessment_offset_days
 from serving.cases import _tables as t
 from serving.cases._db import make_engine, migrate, read_events
 from serving.cases._errors import CaseError
@@ -252,12 +252,8 @@ def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
 
 
 def stage_date(start: dt.date, end: dt.date, stage: Stage) -> dt.date:
-    """The stage's default assessment date (as :attr:`serving.schemas.ScoreRequest.assessment_date`)."""
-    if stage is Stage.INTAKE:
-        return start
-    if stage is Stage.MIDTERM:
-        return start + (end - start) / 2
-    return end
+    """The stage's default assessment date (:func:`features.vocab.assessment_offset_days`)."""
+    return start + dt.timedelta(days=int(assessment_offset_days(stage, (end - start).days)))
 
 
 def as_date(value: Any) -> dt.date:
