@@ -265,3 +265,10 @@ def test_cli_import_refuses_a_bad_row_with_exit_code_2_and_says_when_nothing_cha
     due = runner.invoke(app, ["cases", "due", "--office", office, "--as-of", "2022-06-01"])
     assert due.exit_code == 0 and office in due.output
     assert runner.invoke(app, ["cases", "due", "--office", "atlantis", "--as-of", "2022-06-01"]).exit_code == 2
+    pid = cohort.persons["person_id"].iloc[0]
+    recorded = runner.invoke(app, ["cases", "event", "--person", pid, "--date", "2022-06-01", "--type", "warning"])
+    assert recorded.exit_code == 0 and "recorded event" in recorded.output
+    late = runner.invoke(app, ["cases", "event", "--person", pid, "--date", "2099-06-01", "--type", "warning"])
+    assert late.exit_code == 2 and "'date'" in late.output
+    report = runner.invoke(app, ["cases", "decisions", "--start", "2026-01-01", "--end", "2026-12-31"])
+    assert report.exit_code == 0 and '"proposed": 0' in report.output
