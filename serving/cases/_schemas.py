@@ -89,6 +89,8 @@ class ReportIn(_Strict):
 
 # ----------------------------------------------------------------------------- answers
 class EventOut(BaseModel):
+    """An event as recorded in the case store."""
+
     event_id: int
     person_id: str
     date: dt.date
@@ -99,6 +101,8 @@ class EventOut(BaseModel):
 
 
 class StageDue(BaseModel):
+    """One stage's assessment for one person: its window and whether it is done, due, overdue or upcoming."""
+
     stage: str
     state: DueState = Field(description="done, due, overdue, upcoming (opens within the window) or not_yet")
     opens: dt.date
@@ -109,6 +113,8 @@ class StageDue(BaseModel):
 
 
 class DuePerson(BaseModel):
+    """One person on the roll: current tier and the three assessments."""
+
     person_id: str
     current_tier: str
     supervision_start: dt.date
@@ -117,6 +123,8 @@ class DuePerson(BaseModel):
 
 
 class DueList(BaseModel):
+    """An office's roll on a date with what is due (windows: models/review_policy.yaml)."""
+
     office: str
     as_of: dt.date
     policy_version: str
@@ -126,6 +134,8 @@ class DueList(BaseModel):
 
 
 class DecisionOut(BaseModel):
+    """A tier decision after the step just taken (proposed, approved or rejected)."""
+
     decision_id: str
     person_id: str
     office: str
@@ -146,6 +156,8 @@ class DecisionOut(BaseModel):
 
 
 class MovedPart(BaseModel):
+    """One part of the change in risk since the previous assessment (one model at both dates)."""
+
     feature: str
     label: str
     before: str = Field(description="the value at the previous assessment, in words")
@@ -156,6 +168,8 @@ class MovedPart(BaseModel):
 
 
 class ReviewRow(BaseModel):
+    """One person of the review meeting's list."""
+
     person_id: str
     stage: str
     assessment_id: str
@@ -178,6 +192,8 @@ class ReviewRow(BaseModel):
 
 
 class ReviewRun(BaseModel):
+    """A review meeting's list, sorted by risk, as stored (fetch it again with /cases/review_run)."""
+
     run_id: str
     office: str | None
     as_of: dt.date
@@ -191,6 +207,8 @@ class ReviewRun(BaseModel):
 
 
 class ReportRow(BaseModel):
+    """Decision counts of one group (office, caseworker or reason code) or of all."""
+
     key: str
     proposed: int
     approved: int
@@ -201,6 +219,8 @@ class ReportRow(BaseModel):
 
 
 class DecisionReport(BaseModel):
+    """Tier decisions proposed in a period and the override rate."""
+
     start: dt.date
     end: dt.date
     office: str | None
