@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 
 from features.catalog import CATALOG, format_value
 from features.schema import PERSON_COLUMNS
-from features.vocab import Lang, Stage
+from features.vocab import EventType, Lang, Stage
 from models.tier_policy import Band, TierPolicy
 from serving.cases import _tables as t
 from serving.cases._decisions import tier_by_risk
@@ -32,7 +32,7 @@ from serving.cases._errors import CaseError
 from serving.cases._policy import Colour, ReviewPolicy
 from serving.cases._schemas import MovedPart, ReviewRow, ReviewRun
 from serving.cases._store import as_date, now_text
-from serving.schemas import Assessment, ScoreRequest
+from serving.schemas import Assessment, EventRecord, PersonRecord, ScoreRequest
 
 if TYPE_CHECKING:
     from serving.audit import AuditStore
@@ -44,23 +44,34 @@ OTHER = "_interactions"
 
 
 def requests_at(persons: pd.DataFrame, events: pd.DataFrame, *, as_of: Sequence[dt.date],
-                stage: Sequence[Stage], lang: str) -> list[ScoreRequest]:
-    """Score requests of ``persons`` (rows in order) at each one's date, with the events dated up to it."""
-    by_person: dict[str, list[dict[str, Any]]] = {}
+                stage: Sequence[Stage], lang: Lang) -> list[ScoreRequest]:
+    """Score requests of ``persons`` (rows in order) at each one's date, with the events dated up to it.
+
+    Each person's record is validated (:class:`~serving.schemas.PersonRecord`); the events are built
+    without validating each again: the case store validated them when they were imported or recorded
+    (for thousands of people, pydantic's per-event validation was the largest cost of a review), and
+    only those dated up to the request's date are included.
+    """
+    by_person: dict[str, list[EventRecord]] = {}
+    kinds = {code: EventType(code) for code in EventType.codes()}
+    days = events["date"].to_numpy(dtype="datetime64[D]").astype(np.int64) + _EPOCH
     values = events["value"].to_numpy(dtype=float).tolist()
-    for pid, day, kind, value in zip(events["person_id"], events["date"].dt.date, events["event_type"], values,
-                                     strict=True):
-        by_person.setdefault(pid, []).append({"date": day, "event_type": kind,
-                                              "value": None if value != value else value})
+    for pid, ordinal, kind, value in zip(events["person_id"].to_numpy(dtype=object).tolist(), days.tolist(),
+                                         events["event_type"].to_numpy(dtype=object).tolist(), values, strict=True):
+        by_person.setdefault(pid, []).append(EventRecord.model_construct(
+            date=dt.date.fromordinal(ordinal), event_type=kinds[kind], value=None if value != value else value))
     out = []
     records = persons[PERSON_COLUMNS].to_dict("records")
     for rec, day, st in zip(records, as_of, stage, strict=True):
-        person = {k: (v.date() if isinstance(v, pd.Timestamp) else v.item() if isinstance(v, np.generic) else v)
-                  for k, v in rec.items()}
-        evs = [e for e in by_person.get(str(person["person_id"]), []) if e["date"] <= day]
-        out.append(ScoreRequest.model_validate({"person": person, "events": evs, "stage": st.value, "as_of": day,
-                                                "lang": lang}))
+        person = PersonRecord.model_validate(
+            {k: (v.date() if isinstance(v, pd.Timestamp) else v.item() if isinstance(v, np.generic) else v)
+             for k, v in rec.items()})
+        evs = [e for e in by_person.get(person.person_id, []) if e.date <= day]
+        out.append(ScoreRequest.model_construct(person=person, events=evs, stage=st, as_of=day, lang=lang))
     return out
+
+
+_EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
 def _score(scorer: Scorer, requests: list[ScoreRequest]) -> list[Scored]:
@@ -147,8 +158,9 @@ def run_review(store: CaseStore, scorer: Scorer, audit: AuditStore, *, office: s
         stage=[stages[i] for i in with_prev], lang=lang))
     prev_of = dict(zip(with_prev, prev_scored, strict=True))
     run_id, created = str(uuid.uuid4()), now_text()
-    rows = [_row(s, prev_of.get(i), previous.get(ids[i]), current=str(roll["tier"].iloc[i]), scorer=scorer,
-                 policy=policy, lang=lang) for i, s in enumerate(now)]
+    tiers = roll["tier"].astype(str).tolist()
+    rows = [_row(s, prev_of.get(i), previous.get(ids[i]), current=tiers[i], scorer=scorer, policy=policy, lang=lang)
+            for i, s in enumerate(now)]
     rows.sort(key=lambda r: (-r.probability, r.person_id))
     counts: dict[str, Any] = {"alert": dict(Counter(r.alert for r in rows)),
                               "mismatch": dict(Counter(r.mismatch for r in rows))}
