@@ -64,3 +64,17 @@ def small_cohort_gate():
     gate = GateConfig.load()
     return gate.model_copy(update={"ece_limit": 0.04, "fpr_gap_limit": 0.5,
                                    "fairness": FprGapRule(groupings=("age_band",), min_negatives=20, min_flagged=2)})
+
+
+def forget_service_metrics() -> None:
+    """Unregister BentoML's request metrics from prometheus_client's global registry.
+
+    An app registers them when it starts; a second in-process app (another test module's client)
+    would register them again and fail with ``DuplicateTimeseries``. The registry offers no public
+    way to list its collectors, hence its private map.
+    """
+    from prometheus_client import REGISTRY
+
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(name.startswith("bentoml_") for name in names):
+            REGISTRY.unregister(collector)

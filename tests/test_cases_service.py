@@ -10,7 +10,7 @@ import bentoml
 import pandas as pd
 import pytest
 from cases_support import subset
-from service_support import write_auth
+from service_support import forget_service_metrics, write_auth
 from starlette.testclient import TestClient
 
 from features.settings import get_settings
@@ -54,6 +54,7 @@ def client(home):
     mp.setenv("RISK_HOME", str(home))
     from serving.service import RiskService
 
+    forget_service_metrics()
     with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
         yield c
     mp.undo()

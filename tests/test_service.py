@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-from service_support import ROLES, headers, write_auth
+from service_support import ROLES, forget_service_metrics, headers, write_auth
 from starlette.testclient import TestClient
 
 from features.schema import PERSON_COLUMNS
@@ -37,6 +37,7 @@ def client(home):
     mp.setenv("RISK_HOME", str(home))
     from serving.service import RiskService
 
+    forget_service_metrics()
     with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
         yield c
     mp.undo()

@@ -21,22 +21,47 @@ shipped here and applied on open), and builds the caseworkers' and supervisors' 
   and the override rate, for a period.
 
 Refused input raises :class:`CaseError` (HTTP status, message naming record and field; exit code 2
-in the CLI); nothing is written then.
+in the CLI); nothing is written then. The submodules are imported on first use of a name, so
+``riskctl --help`` stays free of pandas and SQLAlchemy.
 """
 
-from serving.cases._decisions import ReasonCode, approve, decision, propose, reject, tier_by_risk
-from serving.cases._due import due_list, due_state
-from serving.cases._errors import CaseError
-from serving.cases._import import ImportSummary, read_dir
-from serving.cases._policy import Colour, ReviewPolicy
-from serving.cases._render import review_csv, review_html
-from serving.cases._report import decision_report
-from serving.cases._review import get_review, index_row, run_review
-from serving.cases._schemas import DecisionOut, DecisionReport, DueList, ReviewRun
-from serving.cases._store import CaseStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from serving.cases._decisions import ReasonCode, approve, decision, propose, reject, tier_by_risk
+    from serving.cases._due import due_list, due_state
+    from serving.cases._errors import CaseError
+    from serving.cases._import import ImportSummary, read_dir
+    from serving.cases._policy import Colour, ReviewPolicy
+    from serving.cases._render import review_csv, review_html
+    from serving.cases._report import decision_report
+    from serving.cases._review import get_review, index_row, run_review
+    from serving.cases._schemas import DecisionOut, DecisionReport, DueList, ReviewRun
+    from serving.cases._store import CaseStore
+
+_MODULES: dict[str, tuple[str, ...]] = {
+    "_decisions": ("ReasonCode", "approve", "decision", "propose", "reject", "tier_by_risk"),
+    "_due": ("due_list", "due_state"),
+    "_errors": ("CaseError",),
+    "_import": ("ImportSummary", "read_dir"),
+    "_policy": ("Colour", "ReviewPolicy"),
+    "_render": ("review_csv", "review_html"),
+    "_report": ("decision_report",),
+    "_review": ("get_review", "index_row", "run_review"),
+    "_schemas": ("DecisionOut", "DecisionReport", "DueList", "ReviewRun"),
+    "_store": ("CaseStore",),
+}
+_HOME = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "CaseError", "CaseStore", "Colour", "DecisionOut", "DecisionReport", "DueList", "ImportSummary", "ReasonCode",
     "ReviewPolicy", "ReviewRun", "approve", "decision", "decision_report", "due_list", "due_state", "get_review",
     "index_row", "propose", "read_dir", "reject", "review_csv", "review_html", "run_review", "tier_by_risk",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
