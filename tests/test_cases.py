@@ -272,3 +272,15 @@ def test_cli_import_refuses_a_bad_row_with_exit_code_2_and_says_when_nothing_cha
     assert late.exit_code == 2 and "'date'" in late.output
     report = runner.invoke(app, ["cases", "decisions", "--start", "2026-01-01", "--end", "2026-12-31"])
     assert report.exit_code == 0 and '"proposed": 0' in report.output
+
+
+def test_demo_loads_the_cohort_into_the_case_store(cohort, tmp_path, monkeypatch):
+    from serving.cli import load_case_store
+
+    monkeypatch.setenv("RISK_HOME", str(tmp_path))
+    load_case_store(cohort, source="demo")
+    load_case_store(cohort, source="demo")  # a second demo run changes nothing
+    store = CaseStore(f"sqlite:///{tmp_path / 'cases.db'}")
+    assert store.counts()["persons"] == 300 and store.counts()["events"] == len(cohort.events)
+    assert set(store.offices()) <= {"chengguan", "dongcheng", "xicheng", "nanhu", "beishan", "hexi"}
+    store.close()
