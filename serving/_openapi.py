@@ -24,10 +24,12 @@ _ERRORS = {
     400: "refused input: the fields and what is wrong with them",
     401: "no token, a malformed Authorization header, or an unknown or revoked token",
     403: "the token's role may not call this route",
-    404: "no such record",
+    404: "no such record (person, office, assessment, decision or review run)",
+    409: "conflicts with the stored state (the tier the person already has, a decision already taken)",
     405: "method not allowed on this route",
     413: "request body (or batch) over the configured limit",
     415: "the request body is not application/json",
+    422: "valid JSON that the case store refuses (an event after as_of or before birth, an unknown reason code)",
     500: "a fault of the service (see the server log)",
     503: "no model serves the requested stage",
 }

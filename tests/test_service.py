@@ -218,12 +218,13 @@ def test_a_refusal_with_lang_zh_is_in_chinese_with_the_same_field_paths(client, 
     assert audit_count(home) == before
 
 
-def test_an_override_refusal_follows_accept_language(client):
-    body = {"assessment_id": "x", "tier": "lenient", "reason": "ok"}
-    zh = client.post("/override", json=body, headers={**headers("caseworker"), "Accept-Language": "zh-CN"})
-    assert zh.status_code == 400 and {tuple(d["loc"]) for d in zh.json()["detail"]} == {("tier",), ("reason",)}
+def test_a_proposal_refusal_follows_accept_language(client):
+    body = {"person_id": "S1", "to_tier": "lenient", "reason_code": "other", "reason": "ok", "assessment_id": "x"}
+    zh = client.post("/cases/propose", json=body, headers={**headers("caseworker"), "Accept-Language": "zh-CN"})
+    assert zh.status_code == 400 and {tuple(d["loc"]) for d in zh.json()["detail"]} == {("to_tier",), ("reason",)}
     assert "取值不在允许范围内，应为：strict、ordinary" in zh.text and "至少应有5个字符" in zh.text
-    assert "Input should be" in client.post("/override", json=body, headers=headers("caseworker")).text
+    en = client.post("/cases/propose", json=dict(body, lang="en"), headers=headers("caseworker"))
+    assert "Input should be" in en.text
 
 
 class _Records(logging.Handler):

@@ -60,6 +60,15 @@ def tier_by_risk(policy: TierPolicy, stage: Stage | str, band: Band | str) -> Ti
     return Tier.STRICT if Band(band) in policy.stage(stage).strict_bands else Tier.ORDINARY
 
 
+def answer_tier_by_risk(response: dict[str, Any], policy: TierPolicy) -> str:
+    """The tier by risk of an answer (as JSON): its own field, or for answers stored before the field
+    existed, the band's tier under ``policy``."""
+    given = response["tier"].get("tier_by_risk")
+    if given:
+        return str(given["code"])
+    return tier_by_risk(policy, response["stage"]["code"], response["band"]["code"]).value
+
+
 def _assessment_tier_by_risk(store: CaseStore, audit: AuditStore, conn: Connection, *, assessment_id: str,
                              person_id: str, policy: TierPolicy) -> str:
     """The tier by risk of the assessment a proposal refers to; it must be the person's."""
@@ -70,8 +79,7 @@ def _assessment_tier_by_risk(store: CaseStore, audit: AuditStore, conn: Connecti
     if record is None or record.person_key != audit.person_key(person_id):
         raise CaseError(404, f"assessment_id {assessment_id!r}: no assessment of person {person_id!r}",
                         loc=["assessment_id"], zh=f"assessment_id {assessment_id!r}：该人员无此评估")
-    response = record.response
-    return tier_by_risk(policy, response["stage"]["code"], response["band"]["code"]).value
+    return answer_tier_by_risk(record.response, policy)
 
 
 def propose(store: CaseStore, audit: AuditStore, *, principal: Principal, person_id: str, to_tier: str,

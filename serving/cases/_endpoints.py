@@ -136,13 +136,14 @@ class CaseEndpoints:
         try:
             decisions.same_office(_office(who), self.cases.person(req.person_id)["office"], req.person_id)
             request = self.cases.score_request(req.person_id, stage=req.stage, as_of=req.as_of, lang=req.lang)
-            answer = self._combined((request, who.user))
+            text = self._combined((request, who.user))  # the answer's JSON text, as stored in the audit trail
         except CaseError as err:
             return _refuse(ctx, err, req.lang)
         except NoModelError as err:
             return _refuse(ctx, CaseError(503, str(err), loc=["stage"]))
+        answer = Assessment.model_validate_json(text)
         self.cases.note_assessments([index_row(answer, actor=who.user, policy=self.policy)])
-        return answer
+        return Response(text.encode("utf-8"), media_type="application/json")  # type: ignore[return-value]
 
     @bentoml.api(route="/cases/due", input_spec=DueIn)
     def due(self, ctx: bentoml.Context, office: str, as_of: Any) -> DueList:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert, select
 
-from features.catalog import CATALOG, format_value
+from features.catalog import CATALOG
 from features.schema import PERSON_COLUMNS
 from features.vocab import EventType, Lang, Stage
 from models.tier_policy import Band, TierPolicy
@@ -100,7 +100,7 @@ def _moved(now: Scored, prev: Scored, lang: Lang) -> tuple[float, list[MovedPart
     for name, d, before, after in parts:
         spec = CATALOG[name]
         pts = 100 * dp * d / change if change else 0.0
-        label, v0, v1 = spec.label(lang), format_value(spec, before, lang), format_value(spec, after, lang)
+        label, v0, v1 = spec.label(lang), spec.value_text(before, lang), spec.value_text(after, lang)
         out.append(MovedPart(feature=name, label=label, before=v0, now=v1, log_odds=d, points=pts,
                              text=_sentence(label, v0, v1, pts, lang)))
     if rest:
@@ -180,7 +180,7 @@ def run_review(store: CaseStore, scorer: Scorer, audit: AuditStore, *, office: s
 def _row(now: Scored, prev: Scored | None, prev_index: Any, *, current: str, scorer: Scorer,
          policy: ReviewPolicy, lang: Lang) -> ReviewRow:
     a = now.assessment
-    by_risk = tier_by_risk(scorer.policy, a.stage.code, a.band.code).value
+    by_risk = _by_risk(a, scorer.policy)
     rule_id = a.tier.rule_id if a.tier.basis == "rule" else None
     rise = a.probability - prev.assessment.probability if prev is not None else None
     colour = policy.alert(band=Band(a.band.code), rule_id=rule_id, rise=rise)
@@ -203,9 +203,15 @@ def index_row(a: Assessment, *, actor: str, policy: TierPolicy, run_id: str | No
     """The case store's index row of an assessment made from the case store (by person id or a review)."""
     return dict(assessment_id=a.assessment_id, person_id=person_id or a.person_id, stage=a.stage.code,
                 as_of=a.as_of, probability=a.probability, band=a.band.code,
-                tier_by_risk=tier_by_risk(policy, a.stage.code, a.band.code).value, tier=a.tier.tier.code,
+                tier_by_risk=_by_risk(a, policy), tier=a.tier.tier.code,
                 rule_id=a.tier.rule_id, model=f"{a.model.name}:{a.model.version}", actor=actor,
                 created_at=now_text(), run_id=run_id)
+
+
+def _by_risk(a: Assessment, policy: TierPolicy) -> str:
+    """The answer's tier by risk (the band's tier under ``policy`` if the answer does not give it)."""
+    return a.tier.tier_by_risk.code if a.tier.tier_by_risk is not None else tier_by_risk(
+        policy, a.stage.code, a.band.code).value
 
 
 def get_review(store: CaseStore, run_id: str) -> ReviewRun:
