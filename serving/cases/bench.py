@@ -66,9 +66,7 @@ def _models(trees: int) -> dict:
     from training.fit import fit_stage
 
     tables = generate_cohort(CohortConfig(persons=10_000, seed=99))
-    config = TrainConfig.load()
-    config.search.budget = 1
-    config.booster["max_rounds"] = trees
+    config = TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": trees})
     settings = get_settings()
     for stage in Stage:
         fit = fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
