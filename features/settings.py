@@ -41,6 +41,12 @@ class Settings(BaseSettings):
                                         "default <home>/checkpoints")
     checkpoint_interval_s: float = Field(300.0, ge=0, description="seconds between signed checkpoints of the "
                                          "audit chains in each service worker (0: only on demand and at shutdown)")
+    console_session_url: str | None = Field(
+        None, description="SQLAlchemy URL of the web console's sign-in sessions; default SQLite under home")
+    console_session_minutes: int = Field(480, ge=1, le=7 * 24 * 60,
+                                         description="a console session ends this long after sign-in")
+    console_secure_cookie: bool = Field(
+        True, description="mark the console's cookies Secure (browsers still send them to http://127.0.0.1)")
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
@@ -72,6 +78,9 @@ class Settings(BaseSettings):
 
     def resolved_checkpoint_dir(self) -> Path:
         return self.checkpoint_dir or self.home / "checkpoints"
+
+    def resolved_console_session_url(self) -> str:
+        return self.console_session_url or f"sqlite:///{(self.home / 'console.db').resolve()}"
 
 
 def get_settings(**overrides) -> Settings:

@@ -63,11 +63,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     event,
     func,
     insert,
+    or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -374,6 +377,52 @@ class AuditStore:
         """Every stored assessment of a person (found by the keyed hash), oldest first."""
         return self._load(assessments.c.person_key == self.person_key(person_id))
 
+    def recent(self, *, before_seq: int | None = None, limit: int = 100, since: str | None = None,
+               until: str | None = None, stage: str | None = None, actor: str | None = None,
+               decided: bool | None = None) -> list[AuditRecord]:
+        """Stored assessments, newest first, with their overrides (the auditor's log, one page at a time).
+
+        Parameters
+        ----------
+        before_seq
+            Only records older than this ``seq`` (the next page starts after the last one shown).
+        since, until
+            Only records created on or after ``since`` and before ``until`` (ISO dates or times, UTC).
+        stage, actor
+            Only this stage, or this user's requests.
+        decided
+            True: only assessments with an override or a tier-decision step recorded beside them;
+            False: only those without.
+        """
+        where = []
+        if before_seq is not None:
+            where.append(assessments.c.seq < before_seq)
+        if since:
+            where.append(assessments.c.created_at >= since)
+        if until:
+            where.append(assessments.c.created_at < until)
+        if stage:
+            where.append(assessments.c.stage == stage)
+        if actor:
+            where.append(assessments.c.actor == actor)
+        if decided is not None:
+            has = or_(assessments.c.assessment_id.in_(select(overrides.c.assessment_id)),
+                      assessments.c.assessment_id.in_(select(decision_steps.c.assessment_id)))
+            where.append(has if decided else ~has)
+        return self._load(and_(true(), *where), newest_first=True, limit=limit)
+
+    def steps_beside(self, assessment_ids: list[str]) -> dict[str, list[DecisionStepRecord]]:
+        """The tier-decision steps recorded beside each of these assessments, oldest first."""
+        if not assessment_ids:
+            return {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(decision_steps).where(decision_steps.c.assessment_id.in_(assessment_ids))
+                                .order_by(decision_steps.c.seq)).mappings().all()
+        found: dict[str, list[DecisionStepRecord]] = {}
+        for row in rows:
+            found.setdefault(row["assessment_id"], []).append(DecisionStepRecord(**row))
+        return found
+
     def count(self) -> int:
         """Number of stored assessments."""
         with self._engine.connect() as conn:
@@ -444,9 +493,10 @@ class AuditStore:
         conn.execute(update(chain_head).where(where).values(length=length, last_hash=prev))
         return rows
 
-    def _load(self, where: Any) -> list[AuditRecord]:
+    def _load(self, where: Any, *, newest_first: bool = False, limit: int | None = None) -> list[AuditRecord]:
+        order = assessments.c.seq.desc() if newest_first else assessments.c.seq
         with self._engine.connect() as conn:
-            rows = conn.execute(select(assessments).where(where).order_by(assessments.c.seq)).mappings().all()
+            rows = conn.execute(select(assessments).where(where).order_by(order).limit(limit)).mappings().all()
             ids = [r["assessment_id"] for r in rows]
             found: dict[str, list[OverrideRecord]] = {}
             for o in conn.execute(select(overrides).where(overrides.c.assessment_id.in_(ids))

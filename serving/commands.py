@@ -250,7 +250,8 @@ def build_bento() -> Any:
     return bentoml.bentos.build(
         SERVICE, build_ctx=str(root), description="Re-offending risk assessment service",
         include=["features/**/*.py", "features/**/*.md", "models/**/*.py", "models/*.yaml", "training/**/*.py",
-                 "training/*.yaml", "evaluation/**/*.py", "serving/**/*.py"],
+                 "training/*.yaml", "evaluation/**/*.py", "serving/**/*.py",
+                 "serving/**/templates/*", "serving/**/static/*"],  # the console's and the review's pages
         python={"packages": deps, "lock_packages": False})
 
 

@@ -25,6 +25,10 @@ overrides recorded before stay readable in ``/assessment``.
 under one label) need no token. Requests are checked before their body is parsed (serving/http.py):
 JSON only (415), at most ``RISK_MAX_BODY_BYTES`` (413).
 
+The web console for caseworkers and auditors (``serving.console``) is mounted at ``/console``: its
+users sign in there with the same tokens, and it calls this service's own :meth:`RiskService.assess`
+and audit store.
+
 The three stage models are BentoML models declared on the class (``reoffence-<stage>:latest``,
 put there by ``riskctl serve`` or ``riskctl models import`` from the MLflow ``@champion``), so a
 built Bento carries them and serves without MLflow. Every answer is committed to the audit store
@@ -62,6 +66,7 @@ from serving.cases._endpoints import CASE_ROUTE_ERRORS, CASE_ROUTE_MODELS, CASE_
 from serving.cases._schemas import DecideIn, ProposeIn, ReviewIn, ScorePersonIn
 from serving.checkpoints import Checkpointer, CheckpointLog, expectations, load_or_create_key
 from serving.combine import Combiner
+from serving.console import create_app as create_console
 from serving.http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
 from serving.model_store import ServedModel, load_served
 from serving.process import die_with_parent
@@ -211,6 +216,11 @@ class RiskService(CaseEndpoints):
         return ModelsResponse(policy_version=self.policy.version, models=[
             model_info(self.scorer.models[stage]) for stage in Stage])
 
+    def assess(self, request: ScoreRequest, *, actor: str) -> Assessment:
+        """Score one validated request for ``actor``, stored before it is returned (the console's path;
+        ``/score`` sends the stored JSON bytes themselves)."""
+        return Assessment.model_validate_json(self._combined((request, actor)))
+
     def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[str]:
         """Score each (request, actor); commit every answer to the audit trail before any is returned.
 
@@ -243,6 +253,7 @@ cast(Any, RiskService).add_asgi_middleware(LocalisedRefusalMiddleware, models={
     "/score": ScoreRequest, "/score_batch": BatchRequest, "/cases/score": ScorePersonIn, "/cases/propose": ProposeIn,
     "/cases/approve": DecideIn, "/cases/reject": DecideIn, "/cases/review": ReviewIn})
 bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/", "/schema.json"])
+cast(Any, RiskService).mount_asgi_app(create_console(), path="/console", name="console")
 
 
 def tune_garbage_collector() -> None:

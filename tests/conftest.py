@@ -25,6 +25,24 @@ def _remove_test_bentoml_home():
     shutil.rmtree(BENTOML_TEST_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _forget_service_metrics():
+    """Each test module may build its own in-process service (``RiskService.to_asgi()``); BentoML registers
+    its request metrics in the process-wide Prometheus registry on an app's first request, so the next
+    module's app would find them taken (DuplicateTimeseries). They are dropped when a module ends."""
+    yield
+    import sys
+
+    if "bentoml" not in sys.modules:
+        return
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    registry = BentoMLContainer.metrics_client.get().registry
+    for collector, names in list(registry._collector_to_names.items()):
+        if any(name.startswith("bentoml_service_") for name in names):
+            registry.unregister(collector)
+
+
 @pytest.fixture(scope="session")
 def cohort():
     """A 4,000-person synthetic cohort (canonical tables + truth)."""

@@ -82,5 +82,9 @@ def test_built_bento_serves_without_mlflow(tmp_path, service_models):
     with running_service(str(bento.tag), env=env, log_path=tmp_path / "serve.log") as url:
         r = httpx.post(f"{url}/score", json=body, headers=headers("caseworker"), timeout=30)
         models = httpx.post(f"{url}/models", json={}, headers=headers("modeler"), timeout=30).json()
+        console = httpx.get(f"{url}/console/login", timeout=30)
+        style = httpx.get(f"{url}/console/static/console.css", timeout=30)
     assert r.status_code == 200, r.text
     assert sorted(m["model"]["bento_tag"] for m in models["models"]) == built_with
+    assert console.status_code == 200 and "token" in console.text  # the console's templates are in the Bento
+    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")

@@ -1,0 +1,167 @@
+"""The auditor's pages: the assessment log with filters, one assessment in full, decisions, verify.
+
+Everything is read from the audit store (``serving.audit``) through the same methods as the
+API's ``/assessment`` and ``/verify``. The log pages by ``seq`` (newest first): filters on stored
+columns are applied in SQL; "effective tier differs from tier by risk" needs the stored answer
+and is applied while reading, a batch at a time, until the page is full.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.responses import Response
+
+from features.catalog import CATALOG
+from features.vocab import Stage
+from models.tier_policy import TierPolicy
+from serving.audit import AuditRecord, DecisionStepRecord
+from serving.auth import Permission
+from serving.cases import CaseError, ReasonCode, decision_report
+from serving.console import _views
+from serving.console._i18n import text
+from serving.console._web import Ctx
+
+PAGE = 50
+SCAN = 500
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """The log's filters as given in the query string (invalid values are reported, not guessed)."""
+
+    since: str = ""
+    until: str = ""
+    stage: str = ""
+    actor: str = ""
+    decided: str = ""  # "", "yes", "no"
+    differs: bool = False
+    before: int | None = None
+
+    @classmethod
+    def parse(cls, query: dict[str, str]) -> tuple[LogFilter, dict[str, str]]:
+        problems = {}
+        since, until = query.get("since", "").strip(), query.get("until", "").strip()
+        for name, value in (("since", since), ("until", until)):
+            if value:
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    problems[name] = f"{value!r} is not a date (YYYY-MM-DD)"
+        stage = query.get("stage", "")
+        if stage and stage not in Stage.codes():
+            problems["stage"] = f"unknown stage {stage!r}"
+        before = query.get("before", "")
+        return cls(since=since if "since" not in problems else "", until=until if "until" not in problems else "",
+                   stage=stage if "stage" not in problems else "", actor=query.get("actor", "").strip(),
+                   decided=query.get("decided", "") if query.get("decided") in ("yes", "no") else "",
+                   differs=query.get("differs") == "on", before=int(before) if before.isdigit() else None), problems
+
+
+def log_page(ctx: Ctx) -> Response:
+    """The assessment log, newest first, one page at a time."""
+    flt, problems = LogFilter.parse(dict(ctx.request.query_params))
+    backend = ctx.console.backend()
+    until = (date.fromisoformat(flt.until) + timedelta(days=1)).isoformat() if flt.until else None
+    rows: list[AuditRecord] = []
+    cursor, exhausted = flt.before, False
+    while len(rows) < PAGE + 1 and not exhausted:
+        batch = backend.audit.recent(before_seq=cursor, limit=SCAN if flt.differs else PAGE + 1,
+                                     since=flt.since or None, until=until, stage=flt.stage or None,
+                                     actor=flt.actor or None, decided={"yes": True, "no": False}.get(flt.decided))
+        exhausted = len(batch) < (SCAN if flt.differs else PAGE + 1)
+        if batch:
+            cursor = batch[-1].seq
+        for rec in batch:
+            if not flt.differs or _differs(rec, backend.policy):
+                rows.append(rec)
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    steps = backend.audit.steps_beside([r.assessment_id for r in rows])
+    query = {k: v for k, v in ctx.request.query_params.items() if k != "before"}
+    stages = [(s.value, s.label(ctx.lang)) for s in Stage]
+    return ctx.render("audit_log.html", flt=flt, problems=problems, stages=stages,
+                      rows=[_row(r, ctx, backend.policy, steps.get(r.assessment_id, [])) for r in rows],
+                      next_url=("?" + urlencode({**query, "before": rows[-1].seq}) if more and rows else None))
+
+
+def _differs(rec: AuditRecord, policy: TierPolicy) -> bool:
+    return _views.effective_tier(rec) != _views.tier_by_risk(rec.response, policy)
+
+
+def _row(rec: AuditRecord, ctx: Ctx, policy: TierPolicy, steps: list[DecisionStepRecord]) -> dict[str, Any]:
+    resp = rec.response
+    return {"rec": rec, "stage": Stage(rec.stage).label(ctx.lang), "probability": resp["probability"],
+            "band": resp["band"]["label"], "by_risk": _views.tier_label(_views.tier_by_risk(resp, policy), ctx.lang),
+            "effective": _views.tier_label(_views.effective_tier(rec), ctx.lang),
+            "decisions": len(rec.overrides) + len(steps)}
+
+
+def assessment_page(ctx: Ctx) -> Response:
+    """One stored assessment: exactly what was returned, the full explanation, the decisions on it."""
+    backend = ctx.console.backend()
+    rec = backend.audit.get(ctx.request.path_params["assessment_id"])
+    if rec is None:
+        return ctx.render("error.html", status=404, status_code=404, message=text("not_found", ctx.lang))
+    expl = rec.explanation
+    contributions = expl.get("contributions", {})
+    features = expl.get("features", {})
+    rows = []
+    for name in sorted(contributions, key=lambda n: -abs(float(contributions[n]))):
+        spec = CATALOG.get(name)
+        rows.append({"name": name, "label": spec.label(ctx.lang) if spec else name,
+                     "value": spec.value_text(features.get(name), ctx.lang) if spec else str(features.get(name)),
+                     "contribution": float(contributions[name])})
+    steps = backend.audit.steps_beside([rec.assessment_id]).get(rec.assessment_id, [])
+    return ctx.render("audit_assessment.html", rec=rec, row=_row(rec, ctx, backend.policy, steps), features=rows,
+                      expl=expl, steps=steps, reason_label=lambda c: ReasonCode(c).label(ctx.lang)
+                      if c in ReasonCode.codes() else c,
+                      returned=rec.response_json,
+                      returned_pretty=json.dumps(rec.response, ensure_ascii=False, indent=2),
+                      request_pretty=json.dumps(rec.request, ensure_ascii=False, indent=2)[:200_000])
+
+
+def verify_page(ctx: Ctx) -> Response:
+    """The verify action: GET shows the button, POST walks both chains and shows the result."""
+    values: dict = {"result": None}
+    if ctx.request.method == "POST":
+        audit = ctx.console.backend().audit
+        values["result"] = audit.verify()
+        values["head"] = audit.head()
+    return ctx.render("verify.html", **values)
+
+
+def decisions_page(ctx: Ctx) -> Response:
+    """Tier decisions for a period: proposed, approved, rejected, pending and the override rate, by office,
+    caseworker and reason code (:func:`serving.cases.decision_report`; an auditor sees every office, a
+    supervisor their own)."""
+    q = ctx.request.query_params
+    today = date.today()
+    problems: dict[str, str] = {}
+    period = {}
+    for name, default in (("start", today.replace(month=1, day=1)), ("end", today)):
+        try:
+            period[name] = date.fromisoformat(q.get(name) or default.isoformat())
+        except ValueError:
+            problems[name] = f"{q.get(name)!r} is not a date (YYYY-MM-DD)"
+            period[name] = default
+    every_office = ctx.principal.can(Permission.READ_ASSESSMENTS)
+    office = (q.get("office") or None) if every_office else ctx.principal.office
+    if not every_office and not office:
+        return ctx.render("error.html", status=403, status_code=403, message=text("no_office", ctx.lang))
+    report = None
+    if period["end"] < period["start"]:
+        problems["end"] = f"{period['end']} is before start {period['start']}"
+    else:
+        try:
+            report = decision_report(ctx.console.backend().cases, start=period["start"], end=period["end"],
+                                     office=office)
+        except CaseError as err:
+            problems["office"] = err.text(ctx.lang)
+    return ctx.render("decisions.html", report=report, problems=problems, start=period["start"], end=period["end"],
+                      office=office or "", every_office=every_office,
+                      reason_label=lambda c: ReasonCode(c).label(ctx.lang) if c in ReasonCode.codes() else c)

@@ -1,0 +1,171 @@
+"""The office's pages on the case store: the roster, a person, score now, propose a tier change.
+
+Everything goes through the case flows of ``serving.cases`` (the code behind ``/cases/...``):
+the due list, the person's stored record, scoring by person id (the case store builds the
+request, :meth:`~serving.service.RiskService.assess` scores and stores it, the case store indexes
+it, as ``/cases/score`` does) and :func:`serving.cases.propose`. A caseworker or supervisor sees
+only their own office (the office on their token); another office's person is refused with 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from starlette.responses import Response
+
+from features.vocab import EventType, Stage
+from models.tier_policy import Tier
+from serving.auth import Principal
+from serving.cases import CaseError, ReasonCode, due_list, index_row, propose
+from serving.console import _views
+from serving.console._i18n import text
+from serving.console._web import Backend, Ctx, form_str
+from serving.scoring import NoModelError
+
+STATES = ("due", "overdue", "upcoming", "done", "not_yet")
+
+
+def office_of(ctx: Ctx) -> str | None:
+    """The signed-in user's office, or None (the page then says the token names none)."""
+    return ctx.principal.office
+
+
+def no_office(ctx: Ctx) -> Response:
+    return ctx.render("error.html", status=403, status_code=403, message=text("no_office", ctx.lang))
+
+
+def roster(ctx: Ctx) -> Response:
+    """The office's roll on a date: search by id, filter by tier and by what is due or overdue."""
+    office = office_of(ctx)
+    if not office:
+        return no_office(ctx)
+    q = ctx.request.query_params
+    problems: dict[str, str] = {}
+    try:
+        as_of = dt.date.fromisoformat(q.get("as_of") or dt.date.today().isoformat())
+    except ValueError:
+        problems["as_of"] = f"{q.get('as_of')!r} is not a date (YYYY-MM-DD)"
+        as_of = dt.date.today()
+    try:
+        listing = due_list(ctx.console.backend().cases, office=office, as_of=as_of)
+    except CaseError as err:
+        return ctx.render("error.html", status=err.status, status_code=err.status, message=err.text(ctx.lang))
+    search, tier, state = q.get("q", "").strip(), q.get("tier", ""), q.get("state", "")
+    rows = []
+    for person in listing.persons:
+        if search and search.lower() not in person.person_id.lower():
+            continue
+        if tier and person.current_tier != tier:
+            continue
+        if state and not any(s.state == state for s in person.stages):
+            continue
+        rows.append(person)
+    return ctx.render("roster.html", listing=listing, rows=rows[:500], shown_of=len(rows), as_of=as_of,
+                      search=search, tier=tier, state=state, problems=problems, states=STATES,
+                      tiers=[(t.value, t.label(ctx.lang)) for t in Tier],
+                      state_labels={s: text(f"state_{s}", ctx.lang) for s in STATES},
+                      tier_labels={t.value: t.label(ctx.lang) for t in Tier},
+                      stage_labels={s.value: s.label(ctx.lang) for s in Stage})
+
+
+def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: str | None = None) -> Response:
+    """One person of the office: current tier, latest assessment per stage, history, what moved, events."""
+    office = office_of(ctx)
+    if not office:
+        return no_office(ctx)
+    backend = ctx.console.backend()
+    person_id = ctx.request.path_params["person_id"]
+    try:
+        record = backend.cases.person(person_id)
+    except CaseError as err:
+        return ctx.render("error.html", status=err.status, status_code=err.status, message=err.text(ctx.lang))
+    if record.get("office") != office:
+        return ctx.render("error.html", status=403, status_code=403, message=text("other_office", ctx.lang))
+    records = backend.audit.by_person(person_id)
+    values: dict[str, Any] = {"pid": person_id, "person": record, "records": records, "problem": problem,
+                              "notice": notice or _notice(ctx), "tier_now": _views.tier_label(record["tier"], ctx.lang)}
+    if records:
+        current = max(records, key=lambda r: r.seq)
+        before = _views.previous_same_stage(records, current)
+        values.update(latest=[_answer(ctx, backend, r) for r in _views.latest_by_stage(records)],
+                      chart=_views.history_chart(records, ctx.lang, backend.policy), current=current, before=before,
+                      moved=_views.what_moved(before, current, ctx.lang) if before else [])
+    events = backend.cases.events_frame([person_id])
+    values["events"] = [(d.date().isoformat(), EventType(e).label(ctx.lang), v) for d, e, v in
+                        zip(events["date"], events["event_type"], events["value"], strict=True)][::-1]
+    values["pending"] = _pending(backend, person_id)
+    values["stages"] = [(s.value, s.label(ctx.lang)) for s in Stage]
+    values["tiers"] = [(t.value, t.label(ctx.lang)) for t in Tier if t.value != record["tier"]]
+    values["reason_codes"] = [(c.value, c.label(ctx.lang)) for c in ReasonCode]
+    return ctx.render("case_person.html", status=status, **values)
+
+
+def score_now(ctx: Ctx) -> Response:
+    """Score the person by id from the case store (as ``/cases/score``), then show the person page."""
+    office = office_of(ctx)
+    if not office:
+        return no_office(ctx)
+    person_id = ctx.request.path_params["person_id"]
+    try:
+        score_by_id(ctx.console.backend(), ctx.principal, person_id=person_id, stage=form_str(ctx.form, "stage"),
+                    lang=ctx.lang)
+    except CaseError as err:
+        return person(ctx, status=err.status, problem=err.text(ctx.lang))
+    except NoModelError as err:
+        return person(ctx, status=503, problem=str(err))
+    return ctx.redirect(f"/person/{person_id}?done=scored")
+
+
+def score_by_id(backend: Backend, principal: Principal, *, person_id: str, stage: str, lang: str) -> Any:
+    """The steps of ``/cases/score``: same office, the request from the store, scored and stored, indexed."""
+    if stage not in Stage.codes():
+        raise CaseError(422, f"field 'stage': unknown stage {stage!r}", loc=["stage"], zh=f"未知的评估阶段 {stage!r}")
+    found = backend.cases.person(person_id)
+    if found.get("office") != principal.office:
+        raise CaseError(403, f"person_id {person_id!r} belongs to another office", loc=["person_id"],
+                        zh=f"人员 {person_id!r} 不属于本所")
+    request = backend.cases.score_request(person_id, stage=stage, lang=lang)
+    answer = backend.assess(request, actor=principal.user)
+    backend.cases.note_assessments([index_row(answer, actor=principal.user, policy=backend.policy)])
+    return answer
+
+
+def propose_change(ctx: Ctx) -> Response:
+    """A caseworker's tier-change proposal (reason code + written reason), through ``serving.cases.propose``."""
+    person_id = ctx.request.path_params["person_id"]
+    backend = ctx.console.backend()
+    to_tier = form_str(ctx.form, "to_tier")
+    if to_tier not in Tier.codes():
+        return person(ctx, status=422, problem=f"field 'to_tier': unknown tier {to_tier!r}")
+    try:
+        propose(backend.cases, backend.audit, principal=ctx.principal, person_id=person_id, to_tier=to_tier,
+                reason_code=form_str(ctx.form, "reason_code"), reason=form_str(ctx.form, "reason"),
+                assessment_id=form_str(ctx.form, "assessment_id"), policy=backend.policy, lang=ctx.lang)
+    except CaseError as err:
+        return person(ctx, status=err.status, problem=err.text(ctx.lang))
+    return ctx.redirect(f"/person/{person_id}?done=proposed")
+
+
+def _notice(ctx: Ctx) -> str | None:
+    done = ctx.request.query_params.get("done")
+    return text(f"done_{done}", ctx.lang) if done in ("scored", "proposed") else None
+
+
+def _pending(backend: Backend, person_id: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from serving.cases import _tables as tables
+
+    d = tables.decisions
+    with backend.cases.read() as conn:
+        rows = conn.execute(select(d).where(d.c.person_id == person_id).order_by(d.c.proposed_at.desc())).mappings()
+        return [dict(r) for r in rows]
+
+
+def _answer(ctx: Ctx, backend: Backend, record: Any) -> dict[str, Any]:
+    response = record.response
+    return {"record": record, "a": response, "stage_label": Stage(record.stage).label(ctx.lang),
+            "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
+            "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
+            "chart": _views.reasons_chart(response, ctx.lang)}

@@ -1,0 +1,63 @@
+"""Score a posted record (the ``/score`` request as a form) and read one stored answer.
+
+The office's daily work (roster, person, score by id, proposals) is in ``_cases.py``; this page
+is for a person not (yet) in the case store. Scoring goes through the service's own
+:meth:`~serving.service.RiskService.assess` (the code behind ``/score``: one scoring path, every
+answer stored before it is shown).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from features.vocab import Stage
+from serving.audit import AuditRecord
+from serving.console import _forms, _views
+from serving.console._i18n import text
+from serving.console._web import Ctx
+from serving.scoring import NoModelError
+
+
+def score_form(ctx: Ctx, *, problems: dict[str, str] | None = None, status: int = 200) -> Response:
+    """The scoring form (the API's request, field by field)."""
+    values = dict(ctx.form or {})
+    return ctx.render("score.html", status=status, fields=_forms.person_fields(ctx.lang),
+                      stages=_forms.stage_options(ctx.lang), event_types=_forms.event_types(ctx.lang),
+                      values=values, problems=problems or {}, field_problem=_forms.field_problem)
+
+
+def score(ctx: Ctx) -> Response:
+    """Validate the form with the API's schema, score through the service, show the stored answer."""
+    request, problems = _forms.score_request(ctx.form or {}, lang=ctx.lang)
+    if request is None:
+        return score_form(ctx, problems=problems, status=400)
+    try:
+        answer = ctx.console.backend().assess(request, actor=ctx.principal.user)
+    except NoModelError as err:
+        return score_form(ctx, problems={"stage": str(err)}, status=503)
+    return ctx.redirect(f"/result/{answer.assessment_id}")
+
+
+def result(ctx: Ctx) -> Response:
+    """One stored answer as the caseworker reads it, with the reasons chart."""
+    backend = ctx.console.backend()
+    record = backend.audit.get(ctx.request.path_params["assessment_id"])
+    if record is None:
+        return ctx.render("error.html", status=404, status_code=404, message=text("not_found", ctx.lang))
+    return ctx.render("result.html", **_answer_values(ctx, record))
+
+
+def _answer_values(ctx: Ctx, record: AuditRecord) -> dict[str, Any]:
+    backend = ctx.console.backend()
+    response = record.response
+    stage = Stage(record.stage)
+    return {
+        "record": record, "a": response, "stage_label": stage.label(ctx.lang),
+        "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
+        "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
+        "chart": _views.reasons_chart(response, ctx.lang),
+        "returned_json": json.dumps(response, ensure_ascii=False, indent=2),
+    }

@@ -1,0 +1,147 @@
+"""The supervisor's pages: pending proposals (approve or reject), the monthly review meeting.
+
+Approval and rejection go through :func:`serving.cases.approve` / :func:`serving.cases.reject`
+and the review through :func:`serving.cases.run_review` (under the service's batch slot, as
+``/cases/review``); its print view and CSV are :func:`serving.cases.review_html` and
+:func:`serving.cases.review_csv` of the stored run, exactly as ``/cases/review_run`` gives them.
+Caseworkers may run and read the review of their office too; only supervisors decide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from starlette.responses import Response
+
+from features.vocab import Stage
+from serving.cases import (
+    CaseError,
+    Colour,
+    ReasonCode,
+    approve,
+    get_review,
+    reject,
+    review_csv,
+    review_html,
+    run_review,
+)
+from serving.cases import _tables as tables
+from serving.console import _views
+from serving.console._cases import no_office
+from serving.console._i18n import text
+from serving.console._web import SECURITY_HEADERS, Backend, Ctx, form_str
+
+# the print view is serving.cases' own page, with its style sheet inline: allowed for it alone, nothing else
+PRINT_HEADERS = {**SECURITY_HEADERS, "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"}
+
+
+def proposals(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Response:
+    """The office's pending proposals, each with the assessment behind it, and the latest decided ones."""
+    office = ctx.principal.office
+    if not office:
+        return no_office(ctx)
+    backend = ctx.console.backend()
+    d = tables.decisions
+    with backend.cases.read() as conn:
+        pending = [dict(r) for r in conn.execute(select(d).where((d.c.office == office) & (d.c.status == "proposed"))
+                                                 .order_by(d.c.proposed_at)).mappings()]
+        decided = [dict(r) for r in conn.execute(select(d).where((d.c.office == office) & (d.c.status != "proposed"))
+                                                 .order_by(d.c.decided_at.desc()).limit(20)).mappings()]
+    for row in pending:
+        row["behind"] = _behind(ctx, backend, row["assessment_id"])
+    return ctx.render("proposals.html", status=status, pending=pending, decided=decided, problem=problem,
+                      notice=_notice(ctx), reason_label=lambda c: ReasonCode(c).label(ctx.lang))
+
+
+def decide(ctx: Ctx) -> Response:
+    """Approve or reject one proposal with a comment (the path says which)."""
+    backend = ctx.console.backend()
+    action = ctx.request.path_params["action"]
+    step = approve if action == "approve" else reject
+    try:
+        step(backend.cases, backend.audit, principal=ctx.principal, decision_id=ctx.request.path_params["decision_id"],
+             comment=form_str(ctx.form, "comment"), lang=ctx.lang)
+    except CaseError as err:
+        return proposals(ctx, status=err.status, problem=err.text(ctx.lang))
+    return ctx.redirect(f"/proposals?done={'approved' if action == 'approve' else 'rejected'}")
+
+
+def review(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Response:
+    """The review meeting page: run it for a date, or open an earlier run of the office."""
+    office = ctx.principal.office
+    if not office:
+        return no_office(ctx)
+    r = tables.review_runs
+    with ctx.console.backend().cases.read() as conn:
+        runs = [dict(x) for x in conn.execute(select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count)
+                                              .where(r.c.office == office).order_by(r.c.created_at.desc())
+                                              .limit(24)).mappings()]
+    return ctx.render("review.html", status=status, runs=runs, problem=problem, today=dt.date.today().isoformat())
+
+
+def run(ctx: Ctx) -> Response:
+    """Run the review for the office and the date given (everyone scored and stored), then show it."""
+    office = ctx.principal.office
+    if not office:
+        return no_office(ctx)
+    backend = ctx.console.backend()
+    try:
+        as_of = dt.date.fromisoformat(form_str(ctx.form, "as_of"))
+    except ValueError:
+        return review(ctx, status=422, problem=f"field 'as_of': {form_str(ctx.form, 'as_of')!r} is not a date")
+    try:
+        with backend._batch_slot:
+            done = run_review(backend.cases, backend.scorer, backend.audit, office=office, as_of=as_of,
+                              actor=ctx.principal.user, lang=ctx.lang)
+    except CaseError as err:
+        return review(ctx, status=err.status, problem=err.text(ctx.lang))
+    return ctx.redirect(f"/review/{done.run_id}")
+
+
+def review_run(ctx: Ctx) -> Response:
+    """One stored run: sorted by risk, four-colour alerts, mismatches, what moved; print view and CSV."""
+    found = _run(ctx)
+    if isinstance(found, Response):
+        return found
+    fmt = ctx.request.path_params.get("fmt", "")
+    if fmt == "csv":
+        name = f"review-{found.office}-{found.as_of}.csv"
+        return Response(review_csv(found), media_type="text/csv; charset=utf-8",
+                        headers={**SECURITY_HEADERS, "content-disposition": f'attachment; filename="{name}"'})
+    if fmt == "print":
+        return Response(review_html(found), media_type="text/html; charset=utf-8", headers=PRINT_HEADERS)
+    q = ctx.request.query_params
+    rows = [row for row in found.rows if (not q.get("alert") or row.alert == q.get("alert"))
+            and (not q.get("mismatch") or row.mismatch != "none")]
+    return ctx.render("review_run.html", run=found, rows=rows, alert=q.get("alert", ""),
+                      mismatch=bool(q.get("mismatch")), stage_labels={s.value: s.label(ctx.lang) for s in Stage},
+                      tier_label=_views.tier_label, colour_labels={c.value: c.label(ctx.lang) for c in Colour})
+
+
+def _run(ctx: Ctx) -> Any:
+    try:
+        found = get_review(ctx.console.backend().cases, ctx.request.path_params["run_id"])
+    except CaseError as err:
+        return ctx.render("error.html", status=err.status, status_code=err.status, message=err.text(ctx.lang))
+    if found.office != ctx.principal.office:
+        return ctx.render("error.html", status=403, status_code=403, message=text("other_office", ctx.lang))
+    return found
+
+
+def _behind(ctx: Ctx, backend: Backend, assessment_id: str) -> dict[str, Any] | None:
+    record = backend.audit.get(assessment_id)
+    if record is None:
+        return None
+    a = record.response
+    return {"id": assessment_id, "stage": Stage(record.stage).label(ctx.lang), "as_of": a["as_of"],
+            "probability": a["probability"], "band": a["band"]["label"], "tier": a["tier"]["tier"]["label"],
+            "by_risk": _views.tier_label(_views.tier_by_risk(a, backend.policy), ctx.lang),
+            "reasons": [r["text"] for r in a["reasons"][:4]]}
+
+
+def _notice(ctx: Ctx) -> str | None:
+    done = ctx.request.query_params.get("done")
+    return text(f"done_{done}", ctx.lang) if done in ("approved", "rejected") else None

@@ -1,0 +1,125 @@
+"""What the pages show, computed from stored answers and explanations (no scoring here).
+
+Everything is read from what the service returned and stored (``serving.audit``): the
+console never recomputes a probability. The waterfall turns the stored log-odds contributions
+into steps of probability along the path from the base value (a typical person of the stage)
+to this person's raw score, and shows the calibration's own step to the probability returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from features.catalog import CATALOG
+from features.vocab import Stage
+from models.tier_policy import Band, Tier, TierPolicy
+from serving.audit import AuditRecord
+from serving.console._charts import Point, Step, risk_history, waterfall
+from serving.console._i18n import Lang, text
+
+
+def sigmoid(x: float) -> float:
+    """Logistic function, stable at both ends."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def tier_by_risk(response: Mapping[str, Any], policy: TierPolicy) -> str:
+    """The tier the band alone gives (``tier.tier_by_risk`` in the answer when it has one, else from the policy)."""
+    given = (response.get("tier") or {}).get("tier_by_risk") or response.get("tier_by_risk")
+    if isinstance(given, Mapping):
+        code = given.get("code") or (given.get("tier") or {}).get("code")
+        if code:
+            return str(code)
+    stage = Stage(response["stage"]["code"])
+    band = Band(response["band"]["code"])
+    return (Tier.STRICT if band in policy.stage(stage).strict_bands else Tier.ORDINARY).value
+
+
+def effective_tier(record: AuditRecord) -> str:
+    """The effective tier the assessment returned (after the mandatory rules; design.md, "Tiers")."""
+    return str(record.response["tier"]["tier"]["code"])
+
+
+def tier_label(code: str, lang: Lang) -> str:
+    try:
+        return Tier(code).label(lang)
+    except ValueError:
+        return code
+
+
+def reasons_chart(response: Mapping[str, Any], lang: Lang) -> Markup:
+    """The waterfall of one answer's reasons, from the typical person's risk to this person's."""
+    expl = response["explanation"]
+    base, raw, prob = float(expl["base_value"]), float(expl["raw_score"]), float(response["probability"])
+    steps, level = [], base
+    for r in response["reasons"]:
+        c = float(r["contribution"])
+        steps.append(Step(f"{r['label']}: {r['value_text']}", sigmoid(level + c) - sigmoid(level)))
+        level += c
+    steps.append(Step(text("other_factors", lang), sigmoid(raw) - sigmoid(level)))
+    steps.append(Step(text("calibration", lang), prob - sigmoid(raw)))
+    return waterfall(start_label=text("typical", lang), start=sigmoid(base), steps=steps,
+                     end_label=text("this_person", lang), end=prob, title=text("waterfall", lang))
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One factor whose value or share changed between two assessments of the same stage."""
+
+    label: str
+    before: str
+    after: str
+    delta: float  # change in log-odds contribution
+
+
+def what_moved(before: AuditRecord, after: AuditRecord, lang: Lang, *, top: int = 8) -> list[Moved]:
+    """Factors whose value changed between two assessments of one stage, largest change of share first."""
+    eb, ea = before.explanation, after.explanation
+    fb, fa = eb.get("features", {}), ea.get("features", {})
+    cb, ca = eb.get("contributions", {}), ea.get("contributions", {})
+    out = []
+    for name in ca:
+        if name in fb and fb.get(name) == fa.get(name):
+            continue
+        spec = CATALOG.get(name)
+        label = spec.label(lang) if spec else name
+        show = (lambda v, s=spec: s.value_text(v, lang) if s else str(v))  # noqa: E731
+        out.append(Moved(label, show(fb.get(name)), show(fa.get(name)), float(ca[name]) - float(cb.get(name, 0.0))))
+    out.sort(key=lambda m: -abs(m.delta))
+    return out[:top]
+
+
+def history_chart(records: Sequence[AuditRecord], lang: Lang, policy: TierPolicy) -> Markup:
+    """Risk over time: every stored assessment of a person, by assessment date."""
+    points = []
+    for rec in records:
+        resp = rec.response
+        stage = Stage(resp["stage"]["code"])
+        points.append(Point(when=str(resp["as_of"]), probability=float(resp["probability"]), stage=stage.value,
+                            label=f"{stage.label(lang)} {resp['as_of']}: {float(resp['probability']):.1%}"))
+    return risk_history(points, title=text("history", lang))
+
+
+def latest_by_stage(records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """Each stage's latest stored assessment (by assessment date, then by time recorded), in stage order."""
+    latest: dict[str, AuditRecord] = {}
+    for rec in records:
+        key = (str(rec.response["as_of"]), rec.seq)
+        have = latest.get(rec.stage)
+        if have is None or key >= (str(have.response["as_of"]), have.seq):
+            latest[rec.stage] = rec
+    return [latest[s.value] for s in Stage if s.value in latest]
+
+
+def previous_same_stage(records: Sequence[AuditRecord], current: AuditRecord) -> AuditRecord | None:
+    """The assessment of the same stage recorded just before ``current``, if any."""
+    earlier = [r for r in records if r.stage == current.stage and r.seq < current.seq]
+    return earlier[-1] if earlier else None

@@ -1,0 +1,382 @@
+"""The web console in-process (the whole service's ASGI app): sign-in, roles, CSRF, pages, actions.
+
+The browser tests (tests/test_console_browser.py) drive the same pages in Chromium against a real
+``riskctl serve``; these check the server's rules request by request, quickly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from typing import Any, cast
+
+import pytest
+from cases_support import subset
+from service_support import token, write_auth
+from starlette.testclient import TestClient
+
+from features.vocab import Stage
+from serving.auth import issue_token
+from serving.cases import CaseStore
+from serving.scoring import requests_from_tables
+
+OFFICE, OTHER = "chengguan", "dongcheng"
+TOKENS = {"cw": ("caseworker", "wang", OFFICE), "sup": ("supervisor", "li", OFFICE),
+          "cw2": ("caseworker", "zhao", OTHER), "aud": ("auditor", "zhou", None)}
+MEETING = dt.date(2023, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def tables(service_models):
+    return subset(service_models[0], 600)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, tables):
+    home = tmp_path_factory.mktemp("console-home")
+    write_auth(home, extra=TOKENS)
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    store.import_tables(tables)
+    store.close()
+    return home
+
+
+@pytest.fixture(scope="module")
+def office_people(home):
+    """Person ids on the office's roll at the meeting date, as the case store counts them."""
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    try:
+        return store.roll(OFFICE, MEETING)["person_id"].astype(str).tolist()
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def app(home):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISK_HOME", str(home))
+    from serving.service import RiskService
+
+    with TestClient(cast(Any, RiskService).to_asgi(), base_url="https://testserver") as c:  # a bentoml.Service
+        yield c.app
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def person(service_models):
+    tables, _ = service_models
+    body = requests_from_tables(tables.persons.head(30), tables.events, Stage.MIDTERM, lang="zh")
+    return max(body, key=lambda b: len(b["events"]))
+
+
+def client(app, role: str | None = None) -> TestClient:
+    """A browser-like client signed in as ``role`` (a role of service_support) or a TOKENS name."""
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    if role:
+        signed = sign_in(c, role if role in TOKENS else token(role))
+        assert signed.status_code == 303, signed.text
+    return c
+
+
+def csrf_of(html: str) -> str:
+    return found(r'name="csrf" value="([^"]+)"', html)
+
+
+def sign_in(c: TestClient, raw_token: str):
+    page = c.get("/console/login")
+    return c.post("/console/login", data={"csrf": csrf_of(page.text), "token": raw_token, "next": "/console/"})
+
+
+def form_of(person: dict, stage: str = "midterm") -> dict:
+    p = person["person"]
+    data = {k: ("on" if v is True else str(v)) for k, v in p.items() if v is not False}
+    data["stage"] = stage
+    data["events"] = "\n".join(f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None
+                                                                    else "") for e in person["events"])
+    return data
+
+
+def score(c: TestClient, person: dict) -> str:
+    page = c.get("/console/score")
+    r = c.post("/console/score", data={**form_of(person), "csrf": csrf_of(page.text)})
+    assert r.status_code == 303, r.text[:2000]
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def test_sign_in_sets_a_secure_http_only_same_site_cookie_that_expires(app):
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    assert c.get("/console/score").headers["location"].startswith("/console/login?next=")
+    r = sign_in(c, "cw")
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("risk_console_session="))
+    assert all(flag in cookie.lower() for flag in ("httponly", "samesite=strict", "secure", "max-age=28800"))
+    assert c.get("/console/").headers["location"] == "/console/roster"
+    assert c.get("/console/roster").status_code == 200
+    sup = client(app, "sup")
+    assert sup.get("/console/").headers["location"] == "/console/proposals"
+
+
+def test_unknown_token_and_modeler_are_refused(app):
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    r = sign_in(c, "not-a-token")
+    assert r.status_code == 401 and "无效" in r.text
+    r = sign_in(c, token("modeler"))
+    assert r.status_code == 403 and "risk_console_session" not in r.headers.get("set-cookie", "")
+
+
+def test_sign_in_form_without_its_csrf_token_is_refused(app):
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    c.get("/console/login")
+    r = c.post("/console/login", data={"token": token("auditor")})
+    assert r.status_code == 403 and "risk_console_session" not in r.headers.get("set-cookie", "")
+
+
+def test_a_form_without_or_with_a_wrong_csrf_token_does_nothing(app, home, person):
+    c = client(app, "caseworker")
+    before = count(home)
+    for data in ({}, {"csrf": "0" * 64}):
+        r = c.post("/console/score", data={**form_of(person), **data})
+        assert r.status_code == 403 and "防伪" in r.text
+    assert count(home) == before
+
+
+def test_role_checks_on_the_server_even_for_a_form_posted_directly(app, home, person, office_people):
+    auditor, caseworker, supervisor = client(app, "aud"), client(app, "cw"), client(app, "sup")
+    csrf = csrf_of(auditor.get("/console/audit").text)
+    before = count(home)
+    r = auditor.post("/console/score", data={**form_of(person), "csrf": csrf})
+    assert r.status_code == 403 and "审计人员" in r.text
+    assert auditor.get(f"/console/person/{office_people[0]}").status_code == 403
+    sup_csrf = csrf_of(supervisor.get("/console/proposals").text)
+    assert supervisor.post(f"/console/person/{office_people[0]}/score",
+                           data={"csrf": sup_csrf, "stage": "midterm"}).status_code == 403
+    assert count(home) == before
+    assert caseworker.get("/console/audit").status_code == 403
+    assert caseworker.get("/console/proposals").status_code == 403
+    cw_csrf = csrf_of(caseworker.get("/console/roster").text)
+    assert caseworker.post("/console/verify", data={"csrf": cw_csrf}).status_code == 403
+    approve = caseworker.post("/console/proposals/x/approve", data={"csrf": cw_csrf, "comment": "ok ok"})
+    assert approve.status_code == 403
+
+
+def test_another_office_is_refused(app, office_people):
+    other = client(app, "cw2")
+    assert other.get(f"/console/person/{office_people[0]}").status_code == 403
+    roster = other.get("/console/roster")
+    assert roster.status_code == 200 and office_people[0] not in roster.text
+
+
+def test_score_now_stores_the_api_answer_and_shows_it(app, home, person):
+    c = client(app, "caseworker")
+    before = count(home)
+    assessment_id = score(c, person)
+    assert count(home) == before + 1
+    page = c.get(f"/console/result/{assessment_id}")
+    assert page.status_code == 200 and "<svg" in page.text and "典型人员" in page.text
+    with sqlite3.connect(home / "audit.db") as db:
+        actor, response = db.execute("select actor, response_json from assessments where assessment_id = ?",
+                                     (assessment_id,)).fetchone()
+    assert actor == "caseworker-user"
+    stored = json.loads(response)
+    assert f"{stored['probability'] * 100:.1f}%" in page.text
+    assert all(r["text"] in page.text for r in stored["reasons"])
+
+
+def test_a_bad_form_names_the_field_and_stores_nothing(app, home, person):
+    c = client(app, "caseworker")
+    data = {**form_of(person), "birth_date": "1990-13-45", "events": "2024-01-01 not_an_event"}
+    before = count(home)
+    r = c.post("/console/score", data={**data, "csrf": csrf_of(c.get("/console/score").text)})
+    assert r.status_code == 400
+    assert "person.birth_date" in r.text and "events[0].event_type" in r.text
+    assert count(home) == before
+
+
+def test_roster_search_and_filters(app, office_people):
+    c = client(app, "cw")
+    page = c.get("/console/roster", params={"as_of": MEETING.isoformat()})
+    assert page.status_code == 200 and all(pid in page.text for pid in office_people[:5])
+    one = c.get("/console/roster", params={"as_of": MEETING.isoformat(), "q": office_people[3]})
+    assert office_people[3] in one.text and office_people[4] not in one.text
+    strict = c.get("/console/roster", params={"as_of": MEETING.isoformat(), "tier": "strict", "state": "overdue"})
+    assert strict.status_code == 200
+    assert "not a date" in c.get("/console/roster", params={"as_of": "June"}).text
+
+
+def test_score_now_propose_approve_and_reject(app, home, office_people):
+    pid = office_people[1]
+    cw = client(app, "cw")
+    page = c_get(cw, f"/console/person/{pid}")
+    before = count(home)
+    r = cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "midterm"})
+    assert r.status_code == 303 and count(home) == before + 1
+    page = c_get(cw, r.headers["location"])
+    assert "已评估" in page and "风险变化" in page and "<svg" in page
+    tier_now = found(r'<dd class="big">([^<]+)</dd>', page)
+    to = first_option(page, "to_tier")
+    assessment_id = first_option(page, "assessment_id")
+    short = cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(page), "to_tier": to,
+                    "reason_code": "serious_violation", "reason": "no", "assessment_id": assessment_id})
+    assert short.status_code == 422 and "reason" in short.text
+    r = cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(page), "to_tier": to,
+                "reason_code": "serious_violation", "reason": "两次警告，需加强管理", "assessment_id": assessment_id})
+    assert r.status_code == 303, r.text[:500]
+    again = cw.post(f"/console/person/{pid}/propose", data={
+        "csrf": csrf_of(page), "to_tier": to, "reason_code": "serious_violation", "reason": "两次警告，需加强管理",
+        "assessment_id": assessment_id})
+    assert again.status_code == 409
+    sup = client(app, "sup")
+    listing = c_get(sup, "/console/proposals")
+    assert "两次警告" in listing and pid in listing
+    decision_id = found(r'/console/proposals/([0-9a-f-]+)/approve', listing)
+    r = sup.post(f"/console/proposals/{decision_id}/approve", data={"csrf": csrf_of(listing), "comment": "同意"})
+    assert r.status_code == 303
+    after = c_get(cw, f"/console/person/{pid}")
+    assert found(r'<dd class="big">([^<]+)</dd>', after) != tier_now
+    twice = sup.post(f"/console/proposals/{decision_id}/reject", data={"csrf": csrf_of(listing), "comment": "不同意"})
+    assert twice.status_code == 409
+    # a second proposal, rejected: the tier stays
+    back = first_option(after, "to_tier")
+    cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(after), "to_tier": back,
+            "reason_code": "good_conduct", "reason": "表现良好，按时报到", "assessment_id": assessment_id})
+    listing = c_get(sup, "/console/proposals")
+    decision_id = found(r'/console/proposals/([0-9a-f-]+)/approve', listing)
+    r = sup.post(f"/console/proposals/{decision_id}/reject", data={"csrf": csrf_of(listing), "comment": "再观察"})
+    assert r.status_code == 303
+    final = c_get(cw, f"/console/person/{pid}")
+    assert found(r'<dd class="big">([^<]+)</dd>', final) == found(r'<dd class="big">([^<]+)</dd>', after)
+    assert "已驳回" in final and "再观察" in final
+
+
+def test_review_meeting_print_view_and_csv(app):
+    sup = client(app, "sup")
+    page = c_get(sup, "/console/review")
+    r = sup.post("/console/review", data={"csrf": csrf_of(page), "as_of": MEETING.isoformat()})
+    assert r.status_code == 303
+    shown = c_get(sup, r.headers["location"])
+    assert "风险研判分析会" in shown and "预警" in shown
+    csv = sup.get(r.headers["location"] + "/csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv.headers["content-disposition"] and csv.text.count("\n") > 2
+    printed = sup.get(r.headers["location"] + "/print")
+    assert printed.status_code == 200 and "<table" in printed.text
+    assert client(app, "cw2").get(r.headers["location"]).status_code == 403
+    only_moves = c_get(sup, r.headers["location"] + "?mismatch=1").split("<tbody>")[1]
+    assert only_moves.count("<tr>") == only_moves.count("建议从严") + only_moves.count("建议放宽")
+
+
+def found(pattern: str, html: str) -> str:
+    """The first group of ``pattern`` in the page (the test fails when it is not there)."""
+    match = re.search(pattern, html)
+    assert match, f"not on the page: {pattern}"
+    return match.group(1)
+
+
+def first_option(html: str, select_id: str) -> str:
+    """The value of the first option of a select of the page."""
+    return found(rf'<select id="{select_id}" name="{select_id}">\s*<option value="([^"]+)"', html)
+
+
+def c_get(c: TestClient, path: str) -> str:
+    r = c.get(path)
+    assert r.status_code == 200, (path, r.status_code, r.text[:500])
+    return r.text
+
+
+def test_auditor_log_filters_assessment_page_verify_and_decisions(app, office_people):
+    cw = client(app, "cw")
+    pid = office_people[2]
+    page = c_get(cw, f"/console/person/{pid}")
+    cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "release"})
+    page = c_get(cw, f"/console/person/{pid}")
+    decided = first_option(page, "assessment_id")
+    to = first_option(page, "to_tier")
+    r = cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(page), "to_tier": to, "reason_code": "other",
+                "reason": "supervision report of 2024-09-02", "assessment_id": decided})
+    assert r.status_code == 303
+    c = client(app, "aud")
+    log = c.get("/console/audit")
+    assert log.status_code == 200 and decided in log.text
+    assert decided in c.get("/console/audit", params={"decided": "yes"}).text
+    assert decided not in c.get("/console/audit", params={"decided": "no"}).text
+    assert decided not in c.get("/console/audit", params={"stage": "intake"}).text
+    assert decided not in c.get("/console/audit", params={"actor": "somebody-else"}).text
+    assert decided in c.get("/console/audit", params={"actor": "wang", "stage": "release"}).text
+    assert decided not in c.get("/console/audit", params={"until": "2000-01-01"}).text
+    assert "not a date" in c.get("/console/audit", params={"since": "yesterday"}).text
+    one = c.get(f"/console/audit/{decided}")
+    assert one.status_code == 200 and "supervision report of 2024-09-02" in one.text
+    assert "record_hash" in one.text and "base_value" not in one.text.split("完整解释")[0]
+    assert c.get("/console/audit/not-an-id").status_code == 404
+    verify = c.post("/console/verify", data={"csrf": csrf_of(c.get("/console/verify").text)})
+    assert verify.status_code == 200 and "审计链完整" in verify.text
+    decisions = c_get(c, "/console/decisions")
+    assert "wang" in decisions and OFFICE in decisions and "偏离率" in decisions
+    mine = c_get(client(app, "sup"), "/console/decisions")
+    assert "wang" in mine and 'id="office"' not in mine  # a supervisor sees their own office only
+
+
+def test_sign_out_ends_the_session_on_the_server(app):
+    c = client(app, "auditor")
+    cookie = c.cookies.get("risk_console_session")
+    r = c.post("/console/logout", data={"csrf": csrf_of(c.get("/console/audit").text)})
+    assert r.status_code == 303
+    replay = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    replay.cookies.set("risk_console_session", cookie)
+    assert replay.get("/console/audit").status_code == 303  # back to sign-in: the old cookie is worthless
+
+
+def test_a_revoked_token_ends_its_sessions_at_once(app, home):
+    new = issue_token(home / "auth.json", role="auditor", user="temp-auditor")
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    assert sign_in(c, new).status_code == 303
+    assert c.get("/console/audit").status_code == 200
+    issue_token(home / "auth.json", role="auditor", user="temp-auditor")  # replaces (revokes) the first
+    assert c.get("/console/audit").status_code == 303
+
+
+def test_language_switch_and_security_headers(app):
+    c = client(app, "auditor")
+    zh = c.get("/console/audit")
+    assert 'lang="zh-CN"' in zh.text and "评估记录" in zh.text
+    r = c.get("/console/lang/en", params={"next": "/console/audit?stage=intake"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/audit?stage=intake"
+    en = c.get("/console/audit")
+    assert 'lang="en"' in en.text and "Assessment log" in en.text
+    assert c.get("/console/lang/en", params={"next": "https://evil.example/"}).headers["location"] == "/console/"
+    assert "default-src 'none'" in en.headers["content-security-policy"]
+    assert en.headers["x-frame-options"] == "DENY" and en.headers["cache-control"] == "no-store"
+
+
+def test_pages_reference_only_their_own_origin(app, person, office_people):
+    c = client(app, "cw")
+    assessment_id = score(c, person)
+    pages = [c_get(c, "/console/score"), c_get(c, f"/console/result/{assessment_id}"), c_get(c, "/console/roster"),
+             c_get(c, f"/console/person/{office_people[0]}"), c_get(c, "/console/review")]
+    a = client(app, "aud")
+    pages += [c_get(a, "/console/audit"), c_get(a, f"/console/audit/{assessment_id}"), c_get(a, "/console/decisions")]
+    pages += [c_get(client(app, "sup"), "/console/proposals")]
+    for html in pages:
+        for url in re.findall(r'(?:src|href|action)="([^"]*)"', html):
+            assert url.startswith(("/console/", "?", "#")), url
+    css = c.get("/console/static/console.css")
+    assert css.status_code == 200 and "url(" not in css.text and "@import" not in css.text
+
+
+def count(home) -> int:
+    with sqlite3.connect(home / "audit.db") as db:
+        return db.execute("select count(*) from assessments").fetchone()[0]
+
+
+def test_tier_by_risk_is_the_answers_own_when_it_has_one():
+    from models.tier_policy import TierPolicy
+    from serving.console._views import tier_by_risk
+
+    policy = TierPolicy.load()
+    tier: dict[str, Any] = {"tier": {"code": "strict"}}
+    answer = {"stage": {"code": "midterm"}, "band": {"code": "high"}, "tier": tier}
+    assert tier_by_risk(answer, policy) == "strict"  # from the policy: high is a strict band
+    tier["tier_by_risk"] = {"code": "ordinary", "label": "普管"}
+    assert tier_by_risk(answer, policy) == "ordinary"  # the answer's own field wins (issue 12's two tiers)
