@@ -202,6 +202,10 @@ class RiskService(CaseEndpoints):
         Names the first broken record, if any. The signed checkpoint in the answer can be verified
         later with the public key alone (``riskctl audit verify --checkpoint FILE --public-key FILE``).
         """
+        return self.verify_trail()
+
+    def verify_trail(self) -> VerifyResponse:
+        """:meth:`verify` for the service's own callers (the console): the same check, the same checkpoint."""
         signed = self.checkpoints.log.read()
         result = self.audit.verify(expect=expectations(signed, self.checkpoints.public_key()), allow_newer=True)
         heads = result.heads or self.audit.head()

@@ -312,6 +312,7 @@ def test_auditor_log_filters_assessment_page_verify_and_decisions(app, office_pe
     assert c.get("/console/audit/not-an-id").status_code == 404
     verify = c.post("/console/verify", data={"csrf": csrf_of(c.get("/console/verify").text)})
     assert verify.status_code == 200 and "审计链完整" in verify.text
+    assert "最新签名检查点" in verify.text and "signature" in verify.text  # the signed checkpoint is shown
     decisions = c_get(c, "/console/decisions")
     assert "wang" in decisions and OFFICE in decisions and "偏离率" in decisions
     mine = c_get(client(app, "sup"), "/console/decisions")

@@ -22,9 +22,19 @@ from test_combine import Recorder, submit_all
 from features.schema import CaseTables, DataValidationError, validate_tables
 from features.vocab import Stage
 from serving.audit import AuditStore
-from serving.auth import Permission, Role, TokenFile, hash_token, issue_token, load_or_create, revoke_tokens
+from serving.auth import (
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+    TokenFile,
+    hash_token,
+    issue_token,
+    load_or_create,
+    revoke_tokens,
+)
 from serving.http import BearerAuthMiddleware
 from serving.scoring import requests_from_tables
+from serving.service import ROUTE_PERMISSIONS
 
 
 # ----------------------------------------------------------------------------- 1: token changes take effect
@@ -255,11 +265,9 @@ def test_stores_keys_and_auth_files_are_created_private(tmp_path, open_umask):
 
 
 # ----------------------------------------------------------------------------- 9, 10: media types and sizes
-@pytest.mark.parametrize("route", ["/score", "/score_batch", "/override", "/assessment", "/person_assessments",
-                                   "/verify", "/models"])
+@pytest.mark.parametrize("route", sorted(ROUTE_PERMISSIONS))
 def test_multipart_without_boundary_is_415_on_every_post_route(client, route):
-    role = {"/assessment": "auditor", "/person_assessments": "auditor", "/verify": "auditor",
-            "/models": "modeler"}.get(route, "caseworker")
+    role = next(r.value for r in Role if Permission(ROUTE_PERMISSIONS[route]) in ROLE_PERMISSIONS[r])
     r = client.post(route, content=b"abc", headers={**headers(role), "Content-Type": "multipart/form-data"})
     assert r.status_code == 415 and set(r.json()) == {"error", "detail"}
 
@@ -359,6 +367,7 @@ def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(cl
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_still_reaches_its_routes(client, role):
-    route = {"caseworker": "/score_batch", "auditor": "/verify", "modeler": "/models"}[role]
+    route = {"caseworker": "/score_batch", "supervisor": "/cases/decision_report", "auditor": "/verify",
+             "modeler": "/models"}[role]
     body: dict[str, Any] = {"records": []} if role == "caseworker" else {}
     assert client.post(route, json=body, headers=headers(role)).status_code in (200, 400)

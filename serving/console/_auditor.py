@@ -129,9 +129,10 @@ def verify_page(ctx: Ctx) -> Response:
     """The verify action: GET shows the button, POST walks both chains and shows the result."""
     values: dict = {"result": None}
     if ctx.request.method == "POST":
-        audit = ctx.console.backend().audit
-        values["result"] = audit.verify()
-        values["head"] = audit.head()
+        result = ctx.console.backend().verify_trail()
+        values["result"] = result
+        values["head"] = {chain: (h["length"], h["last_hash"]) for chain, h in result.head.items()}
+        values["checkpoint"] = result.checkpoint
     return ctx.render("verify.html", **values)
 
 

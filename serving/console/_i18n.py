@@ -221,7 +221,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "heads": ("链头（请抄存到他处，以便日后比对）", "Chain heads (copy them elsewhere to compare later)"),
     "length": ("长度", "Length"),
     "last_hash": ("最后哈希", "Last hash"),
-    "checkpoint_none": ("尚无签名检查点。", "No signed checkpoint yet."),
+    "checkpoint_none": ("链已损坏，未签发检查点。", "The trail is broken: no checkpoint was signed."),
+    "checkpoint_title": ("最新签名检查点", "Latest signed checkpoint"),
+    "checkpoint_intro": ("本次核验对照了 {n} 个已签名检查点；以下检查点由服务的 Ed25519 密钥签署，可用公钥离线核验"
+                         "（riskctl audit verify --checkpoint 文件 --public-key 公钥）。",
+                         "This check compared the trail with {n} signed checkpoints. The checkpoint below is signed "
+                         "with the service's Ed25519 key: verify it offline with the public key alone "
+                         "(riskctl audit verify --checkpoint FILE --public-key KEY)."),
     "decisions_title": ("管理等级决定", "Tier decisions"),
     "override_rates": ("偏离模型的比例", "How often decisions depart from the model"),
     "assessments_n": ("评估数", "Assessments"),

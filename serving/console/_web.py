@@ -33,7 +33,7 @@ from serving.cases import CaseStore
 from serving.console._i18n import LANGS, Lang, text
 from serving.console._sessions import Session, SessionStore, TokenBook
 from serving.console._views import tier_label
-from serving.schemas import Assessment, ScoreRequest
+from serving.schemas import Assessment, ScoreRequest, VerifyResponse
 from serving.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class Backend(Protocol):
     _batch_slot: threading.Lock
 
     def assess(self, request: ScoreRequest, *, actor: str) -> Assessment: ...
+
+    def verify_trail(self) -> VerifyResponse: ...
 
 
 class Console:
