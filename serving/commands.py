@@ -141,7 +141,8 @@ def serve(
         import_models(settings)
     ensure_tokens(settings)
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
-    console.print(f"serving on http://{host}:{port} (OpenAPI page: /docs)  [{' '.join(cmd[1:])}]")
+    console.print(f"serving on http://{host}:{port}: web console http://{host}:{port}/console/ (sign in with a token "
+                  f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]")
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, cmd)  # never returns
