@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from starlette.testclient import TestClient
 
 from features.labels import make_stage_frame
 from features.settings import get_settings
@@ -78,3 +84,34 @@ def forget_service_metrics() -> None:
     for collector, names in list(REGISTRY._collector_to_names.items()):
         if any(name.startswith("bentoml_") for name in names):
             REGISTRY.unregister(collector)
+
+
+@contextlib.contextmanager
+def in_process_service(home: Path, *, base_url: str = "http://testserver", **env: str) -> Iterator[TestClient]:
+    """The service in-process (``TestClient`` over ``RiskService.to_asgi()``) with ``RISK_HOME=home``.
+
+    ``env`` sets further ``RISK_*`` variables for its lifetime (``RISK_CHECKPOINT_INTERVAL_S="0"``).
+    """
+    from serving.service import RiskService
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RISK_HOME", str(home))
+    for name, value in env.items():
+        mp.setenv(name, value)
+    forget_service_metrics()
+    try:
+        with TestClient(cast(Any, RiskService).to_asgi(), base_url=base_url) as client:  # a bentoml.Service
+            yield client
+    finally:
+        mp.undo()
+
+
+def case_home(home: Path, tables: Any, *, tokens: dict[str, tuple[str, str, str | None]]) -> Path:
+    """A RISK_HOME with the test tokens plus ``tokens`` and a case store holding ``tables``."""
+    from serving.cases import CaseStore
+
+    write_auth(home, extra=tokens)
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    store.import_tables(tables)
+    store.close()
+    return home

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, cast
 
 import bentoml
 import pandas as pd
 import pytest
 from cases_support import subset
-from service_support import forget_service_metrics, write_auth
-from starlette.testclient import TestClient
+from service_support import case_home, in_process_service
 
 from features.settings import get_settings
 from features.vocab import Stage
@@ -40,24 +38,13 @@ def tables(service_models):
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, tables):
-    home = tmp_path_factory.mktemp("cases-home")
-    write_auth(home, extra=TOKENS)
-    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
-    store.import_tables(tables)
-    store.close()
-    return home
+    return case_home(tmp_path_factory.mktemp("cases-home"), tables, tokens=TOKENS)
 
 
 @pytest.fixture(scope="module")
 def client(home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RISK_HOME", str(home))
-    from serving.service import RiskService
-
-    forget_service_metrics()
-    with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
+    with in_process_service(home) as c:
         yield c
-    mp.undo()
 
 
 def on_roll(tables, office: str, day: dt.date) -> pd.DataFrame:

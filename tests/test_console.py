@@ -10,11 +10,11 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from cases_support import subset
-from service_support import token, write_auth
+from service_support import case_home, in_process_service, token
 from starlette.testclient import TestClient
 
 from features.vocab import Stage
@@ -35,12 +35,7 @@ def tables(service_models):
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, tables):
-    home = tmp_path_factory.mktemp("console-home")
-    write_auth(home, extra=TOKENS)
-    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
-    store.import_tables(tables)
-    store.close()
-    return home
+    return case_home(tmp_path_factory.mktemp("console-home"), tables, tokens=TOKENS)
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +50,8 @@ def office_people(home):
 
 @pytest.fixture(scope="module")
 def app(home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RISK_HOME", str(home))
-    from serving.service import RiskService
-
-    with TestClient(cast(Any, RiskService).to_asgi(), base_url="https://testserver") as c:  # a bentoml.Service
+    with in_process_service(home, base_url="https://testserver") as c:
         yield c.app
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pandas as pd
 import pytest
-from service_support import ROLES, headers, token, write_auth
+from service_support import ROLES, headers, in_process_service, token, write_auth
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -137,14 +137,8 @@ def home(tmp_path_factory, service_models):
 
 @pytest.fixture(scope="module")
 def client(home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RISK_HOME", str(home))
-    mp.setenv("RISK_CHECKPOINT_INTERVAL_S", "0")
-    from serving.service import RiskService
-
-    with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
+    with in_process_service(home, RISK_CHECKPOINT_INTERVAL_S="0") as c:
         yield c
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,10 @@ import json
 import logging
 import math
 import sqlite3
-from typing import Any, cast
 
 import numpy as np
 import pytest
-from service_support import ROLES, forget_service_metrics, headers, write_auth
-from starlette.testclient import TestClient
+from service_support import ROLES, headers, in_process_service, write_auth
 
 from features.schema import PERSON_COLUMNS
 from features.vocab import Stage
@@ -33,14 +31,8 @@ def home(tmp_path_factory, service_models):
 
 @pytest.fixture(scope="module")
 def client(home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RISK_HOME", str(home))
-    from serving.service import RiskService
-
-    forget_service_metrics()
-    with TestClient(cast(Any, RiskService).to_asgi()) as c:  # a bentoml.Service, which mypy cannot see
+    with in_process_service(home) as c:
         yield c
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
