@@ -119,11 +119,21 @@ class CaseStore:
                             zh=f"未知的人员编号 {person_id!r}：案件库中无此人")
         return dict(row)
 
-    def persons_frame(self, *, office: str | None = None, person_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """Persons (canonical columns, ``office``, current ``tier``), as a DataFrame with datetime64 dates."""
+    def persons_frame(self, *, office: str | None = None, person_ids: Sequence[str] | None = None,
+                      on_roll: dt.date | None = None) -> pd.DataFrame:
+        """Persons (canonical columns, ``office``, current ``tier``), as a DataFrame with datetime64 dates.
+
+        With ``on_roll``, only those under supervision on that date (the term covers it and they were
+        not revoked before it), selected in the database.
+        """
         stmt = select(t.persons, t.tiers.c.tier).outerjoin(t.tiers, t.tiers.c.person_id == t.persons.c.person_id)
         if office is not None:
             stmt = stmt.where(t.persons.c.office == office)
+        if on_roll is not None:
+            revoked = select(t.outcomes.c.person_id).where(
+                and_(t.outcomes.c.revocation_date.is_not(None), t.outcomes.c.revocation_date < on_roll))
+            stmt = stmt.where(t.persons.c.supervision_start <= on_roll, t.persons.c.supervision_end >= on_roll,
+                              t.persons.c.person_id.not_in(revoked))
         with self.read() as conn:
             if person_ids is None:
                 frame = _frame(conn, stmt)
@@ -144,14 +154,8 @@ class CaseStore:
 
     def roll(self, office: str | None, as_of: dt.date) -> pd.DataFrame:
         """The persons on supervision on ``as_of`` (term covers the date, not revoked before it)."""
-        frame = self.persons_frame(office=office)
-        day = pd.Timestamp(as_of)
-        on = (frame["supervision_start"] <= day) & (frame["supervision_end"] >= day)
-        frame = frame[on.to_numpy()]
-        with self.read() as conn:
-            revoked = set(conn.execute(select(t.outcomes.c.person_id).where(
-                and_(t.outcomes.c.revocation_date.is_not(None), t.outcomes.c.revocation_date < as_of))).scalars())
-        return frame[~frame["person_id"].isin(revoked)].sort_values("person_id", ignore_index=True)
+        frame = self.persons_frame(office=office, on_roll=as_of)
+        return frame.sort_values("person_id", ignore_index=True)
 
     def assessments_frame(self, person_ids: Sequence[str]) -> pd.DataFrame:
         """The assessments made through the case store for these persons, oldest first."""
