@@ -6,7 +6,9 @@ The browser tests (tests/test_console_browser.py) drive the same pages in Chromi
 
 from __future__ import annotations
 
+import csv as csvlib
 import datetime as dt
+import io
 import json
 import re
 import sqlite3
@@ -255,6 +257,13 @@ def test_review_meeting_print_view_and_csv(app):
     assert client(app, "cw2").get(r.headers["location"]).status_code == 403
     only_moves = c_get(sup, r.headers["location"] + "?mismatch=1").split("<tbody>")[1]
     assert only_moves.count("<tr>") == only_moves.count("建议从严") + only_moves.count("建议放宽")
+    # the roster filters by the alert colour of this meeting
+    rows = list(csvlib.DictReader(io.StringIO(csv.text.lstrip("\ufeff"))))
+    blue = sorted(row["person_id"] for row in rows if row["alert"] == "blue")
+    roster = c_get(sup, f"/console/roster?as_of={MEETING.isoformat()}&alert=blue")
+    assert "取自 " + MEETING.isoformat() in roster
+    listed = roster.split("<tbody>")[1]
+    assert listed.count("<tr>") == min(len(blue), 500) and all(f">{p}<" in listed for p in blue[:20])
 
 
 def found(pattern: str, html: str) -> str:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from serving.cases._policy import Colour, ReviewPolicy
     from serving.cases._render import review_csv, review_html
     from serving.cases._report import decision_report
-    from serving.cases._review import get_review, index_row, run_review
+    from serving.cases._review import get_review, index_row, latest_alerts, run_review
     from serving.cases._schemas import DecisionOut, DecisionReport, DueList, ReviewRun
     from serving.cases._store import CaseStore
 
@@ -48,7 +48,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_policy": ("Colour", "ReviewPolicy"),
     "_render": ("review_csv", "review_html"),
     "_report": ("decision_report",),
-    "_review": ("get_review", "index_row", "run_review"),
+    "_review": ("get_review", "index_row", "latest_alerts", "run_review"),
     "_schemas": ("DecisionOut", "DecisionReport", "DueList", "ReviewRun"),
     "_store": ("CaseStore",),
 }
@@ -57,7 +57,8 @@ _HOME = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for 
 __all__ = [
     "CaseError", "CaseStore", "Colour", "DecisionOut", "DecisionReport", "DueList", "ImportSummary", "ReasonCode",
     "ReviewPolicy", "ReviewRun", "approve", "decision", "decision_report", "due_list", "due_state", "get_review",
-    "index_row", "propose", "read_dir", "reject", "review_csv", "review_html", "run_review", "tier_by_risk",
+    "index_row", "latest_alerts", "propose", "read_dir", "reject", "review_csv", "review_html", "run_review",
+    "tier_by_risk",
 ]
 
 

@@ -221,3 +221,18 @@ def get_review(store: CaseStore, run_id: str) -> ReviewRun:
     if payload is None:
         raise CaseError(404, f"unknown run_id {run_id!r}", loc=["run_id"], zh=f"未知的研判记录 {run_id!r}")
     return ReviewRun.model_validate(json.loads(payload))
+
+
+def latest_alerts(store: CaseStore, *, office: str, as_of: dt.date) -> tuple[dt.date | None, dict[str, str]]:
+    """The four-colour alert of each person in the office's latest review run on or before ``as_of``.
+
+    Returns the run's date (None if the office has had no review yet) and person id -> colour code.
+    """
+    with store.read() as conn:
+        row = conn.execute(select(t.review_runs.c.as_of, t.review_runs.c.payload)
+                           .where(t.review_runs.c.office == office, t.review_runs.c.as_of <= as_of)
+                           .order_by(t.review_runs.c.as_of.desc(), t.review_runs.c.created_at.desc()).limit(1)).first()
+    if row is None:
+        return None, {}
+    rows = json.loads(row.payload).get("rows", [])
+    return row.as_of, {r["person_id"]: r["alert"] for r in rows}

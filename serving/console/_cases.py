@@ -17,7 +17,7 @@ from starlette.responses import Response
 from features.vocab import EventType, Stage
 from models.tier_policy import Tier
 from serving.auth import Principal
-from serving.cases import CaseError, ReasonCode, due_list, index_row, propose
+from serving.cases import CaseError, Colour, ReasonCode, due_list, index_row, latest_alerts, propose
 from serving.console import _views
 from serving.console._i18n import text
 from serving.console._web import Backend, Ctx, form_str
@@ -36,7 +36,8 @@ def no_office(ctx: Ctx) -> Response:
 
 
 def roster(ctx: Ctx) -> Response:
-    """The office's roll on a date: search by id, filter by tier and by what is due or overdue."""
+    """The office's roll on a date: search by id, filter by tier, by the four-colour alert of the latest
+    review meeting on or before that date, and by what is due or overdue."""
     office = office_of(ctx)
     if not office:
         return no_office(ctx)
@@ -51,7 +52,8 @@ def roster(ctx: Ctx) -> Response:
         listing = due_list(ctx.console.backend().cases, office=office, as_of=as_of)
     except CaseError as err:
         return ctx.render("error.html", status=err.status, status_code=err.status, message=err.text(ctx.lang))
-    search, tier, state = q.get("q", "").strip(), q.get("tier", ""), q.get("state", "")
+    search, tier, state, alert = q.get("q", "").strip(), q.get("tier", ""), q.get("state", ""), q.get("alert", "")
+    review_date, alerts = latest_alerts(ctx.console.backend().cases, office=office, as_of=as_of)
     rows = []
     for person in listing.persons:
         if search and search.lower() not in person.person_id.lower():
@@ -60,9 +62,13 @@ def roster(ctx: Ctx) -> Response:
             continue
         if state and not any(s.state == state for s in person.stages):
             continue
+        if alert and alerts.get(person.person_id) != alert:
+            continue
         rows.append(person)
     return ctx.render("roster.html", listing=listing, rows=rows[:500], shown_of=len(rows), as_of=as_of,
-                      search=search, tier=tier, state=state, problems=problems, states=STATES,
+                      search=search, tier=tier, state=state, alert=alert, alerts=alerts, review_date=review_date,
+                      colours=[(c.value, c.label(ctx.lang)) for c in Colour],
+                      colour_labels={c.value: c.label(ctx.lang) for c in Colour}, problems=problems, states=STATES,
                       tiers=[(t.value, t.label(ctx.lang)) for t in Tier],
                       state_labels={s: text(f"state_{s}", ctx.lang) for s in STATES},
                       tier_labels={t.value: t.label(ctx.lang) for t in Tier},

@@ -221,6 +221,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "heads": ("链头（请抄存到他处，以便日后比对）", "Chain heads (copy them elsewhere to compare later)"),
     "length": ("长度", "Length"),
     "last_hash": ("最后哈希", "Last hash"),
+    "alerts_from": ("预警颜色取自 {date} 的风险研判会。", "Alert colours from the review meeting of {date}."),
+    "alerts_none": ("本所在此日期前尚未召开风险研判会：暂无预警颜色。",
+                    "No review meeting of this office on or before this date yet: no alert colours."),
     "checkpoint_none": ("链已损坏，未签发检查点。", "The trail is broken: no checkpoint was signed."),
     "checkpoint_title": ("最新签名检查点", "Latest signed checkpoint"),
     "checkpoint_intro": ("本次核验对照了 {n} 个已签名检查点；以下检查点由服务的 Ed25519 密钥签署，可用公钥离线核验"
