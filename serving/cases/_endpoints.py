@@ -132,18 +132,27 @@ class CaseEndpoints:
         """Score a person of the caller's office from the case store's record; stored like ``/score``."""
         from serving.scoring import NoModelError
 
-        req, who = ScorePersonIn.model_construct(**body), _principal(ctx)
+        req = ScorePersonIn.model_construct(**body)
         try:
-            decisions.same_office(_office(who), self.cases.person(req.person_id)["office"], req.person_id)
-            request = self.cases.score_request(req.person_id, stage=req.stage, as_of=req.as_of, lang=req.lang)
-            text = self._combined((request, who.user))  # the answer's JSON text, as stored in the audit trail
+            text = self.score_by_id(_principal(ctx), person_id=req.person_id, stage=req.stage, as_of=req.as_of,
+                                    lang=req.lang)
         except CaseError as err:
             return _refuse(ctx, err, req.lang)
         except NoModelError as err:
             return _refuse(ctx, CaseError(503, str(err), loc=["stage"]))
-        answer = Assessment.model_validate_json(text)
-        self.cases.note_assessments([index_row(answer, actor=who.user, policy=self.policy)])
         return Response(text.encode("utf-8"), media_type="application/json")  # type: ignore[return-value]
+
+    def score_by_id(self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None,
+                    lang: Lang = "zh") -> str:
+        """Score a person of ``principal``'s office from the case store's record (``/cases/score`` and the
+        console): stored in the audit trail and indexed in the case store; returns the answer's JSON text
+        as stored. Raises :class:`CaseError` (unknown person, another office) or ``NoModelError``."""
+        decisions.same_office(_office(principal), self.cases.person(person_id)["office"], person_id)
+        request = self.cases.score_request(person_id, stage=stage, as_of=as_of, lang=lang)
+        text: str = self._combined((request, principal.user))
+        answer = Assessment.model_validate_json(text)
+        self.cases.note_assessments([index_row(answer, actor=principal.user, policy=self.policy)])
+        return text
 
     @bentoml.api(route="/cases/due", input_spec=DueIn)
     def due(self, ctx: bentoml.Context, office: str, as_of: Any) -> DueList:

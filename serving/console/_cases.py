@@ -16,8 +16,7 @@ from starlette.responses import Response
 
 from features.vocab import EventType, Stage
 from models.tier_policy import Tier
-from serving.auth import Principal
-from serving.cases import CaseError, Colour, ReasonCode, due_list, index_row, latest_alerts, propose
+from serving.cases import CaseError, Colour, ReasonCode, due_list, latest_alerts, propose
 from serving.console import _views
 from serving.console._i18n import text
 from serving.console._web import Backend, Ctx, form_str
@@ -114,27 +113,16 @@ def score_now(ctx: Ctx) -> Response:
         return no_office(ctx)
     person_id = ctx.request.path_params["person_id"]
     try:
-        score_by_id(ctx.console.backend(), ctx.principal, person_id=person_id, stage=form_str(ctx.form, "stage"),
-                    lang=ctx.lang)
+        stage = form_str(ctx.form, "stage")
+        if stage not in Stage.codes():  # a form, not a validated schema: the stage is checked here
+            raise CaseError(422, f"field 'stage': unknown stage {stage!r}", loc=["stage"],
+                            zh=f"未知的评估阶段 {stage!r}")
+        ctx.console.backend().score_by_id(ctx.principal, person_id=person_id, stage=stage, lang=ctx.lang)
     except CaseError as err:
         return person(ctx, status=err.status, problem=err.text(ctx.lang))
     except NoModelError as err:
         return person(ctx, status=503, problem=str(err))
     return ctx.redirect(f"/person/{person_id}?done=scored")
-
-
-def score_by_id(backend: Backend, principal: Principal, *, person_id: str, stage: str, lang: str) -> Any:
-    """The steps of ``/cases/score``: same office, the request from the store, scored and stored, indexed."""
-    if stage not in Stage.codes():
-        raise CaseError(422, f"field 'stage': unknown stage {stage!r}", loc=["stage"], zh=f"未知的评估阶段 {stage!r}")
-    found = backend.cases.person(person_id)
-    if found.get("office") != principal.office:
-        raise CaseError(403, f"person_id {person_id!r} belongs to another office", loc=["person_id"],
-                        zh=f"人员 {person_id!r} 不属于本所")
-    request = backend.cases.score_request(person_id, stage=stage, lang=lang)
-    answer = backend.assess(request, actor=principal.user)
-    backend.cases.note_assessments([index_row(answer, actor=principal.user, policy=backend.policy)])
-    return answer
 
 
 def propose_change(ctx: Ctx) -> Response:

@@ -65,6 +65,9 @@ class Backend(Protocol):
 
     def verify_trail(self) -> VerifyResponse: ...
 
+    def score_by_id(self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None,
+                    lang: Lang = "zh") -> str: ...
+
 
 class Console:
     """The console's long-lived parts, made on first use (nothing is done at import time)."""
