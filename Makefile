@@ -26,9 +26,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# ruff (lint, import order) and mypy (types; strict for models/ and evaluation/): configured in pyproject.toml
+# ruff (lint, import order, formatting) and mypy (types; strict for models/ and evaluation/): configured in pyproject.toml
 check: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test-all: $(STAMP)

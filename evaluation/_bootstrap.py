@@ -38,8 +38,10 @@ class Difference:
         return self.low > 0 if HIGHER_IS_BETTER[self.metric] else self.high < 0
 
     def describe(self) -> str:
-        return (f"{self.metric} {self.model:.4f} vs {self.reference:.4f}: difference {self.delta:+.4f} "
-                f"({self.level:.0%} CI {self.low:+.4f} to {self.high:+.4f})")
+        return (
+            f"{self.metric} {self.model:.4f} vs {self.reference:.4f}: difference {self.delta:+.4f} "
+            f"({self.level:.0%} CI {self.low:+.4f} to {self.high:+.4f})"
+        )
 
 
 def _log_loss_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -56,8 +58,15 @@ def _weighted_auc(inverse: np.ndarray, size: int, y: np.ndarray, w: np.ndarray) 
     return float((pos * (below + 0.5 * neg)).sum() / total) if total else float("nan")
 
 
-def paired_bootstrap(y_true: ArrayLike, y_model: ArrayLike, y_reference: ArrayLike, *, resamples: int = 1000,
-                     level: float = 0.95, seed: int = 0) -> dict[str, Difference]:
+def paired_bootstrap(
+    y_true: ArrayLike,
+    y_model: ArrayLike,
+    y_reference: ArrayLike,
+    *,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Difference]:
     """Differences in AUC, Brier and log loss between two models scored on the same rows.
 
     Each resample draws rows with replacement (seeded) and computes both models' metrics on the
@@ -78,9 +87,11 @@ def paired_bootstrap(y_true: ArrayLike, y_model: ArrayLike, y_reference: ArrayLi
         if 0 < (w * y).sum() < n:
             a, b = (_weighted_auc(inv, len(u), y, w) for u, inv in ranks)
             draws["roc_auc"].append(a - b)
-    point = {"roc_auc": (roc_auc_score(y, p), roc_auc_score(y, q)) if 0 < y.sum() < n else (np.nan, np.nan),
-             "brier": (float(np.mean((p - y) ** 2)), float(np.mean((q - y) ** 2))),
-             "log_loss": (float(_log_loss_rows(y, p).mean()), float(_log_loss_rows(y, q).mean()))}
+    point = {
+        "roc_auc": (roc_auc_score(y, p), roc_auc_score(y, q)) if 0 < y.sum() < n else (np.nan, np.nan),
+        "brier": (float(np.mean((p - y) ** 2)), float(np.mean((q - y) ** 2))),
+        "log_loss": (float(_log_loss_rows(y, p).mean()), float(_log_loss_rows(y, q).mean())),
+    }
     tail = (1 - level) / 2 * 100
     out = {}
     for metric, values in draws.items():

@@ -60,10 +60,15 @@ def calibration_bins(
     sum_y = np.bincount(idx, weights=y, minlength=n_bins)
     keep = n > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        table = pd.DataFrame({
-            "lower": edges[:-1], "upper": edges[1:], "n": n,
-            "mean_prob": sum_p / n, "event_rate": sum_y / n,
-        })
+        table = pd.DataFrame(
+            {
+                "lower": edges[:-1],
+                "upper": edges[1:],
+                "n": n,
+                "mean_prob": sum_p / n,
+                "event_rate": sum_y / n,
+            }
+        )
     return table[keep].reset_index(drop=True)
 
 
@@ -98,9 +103,7 @@ def _neg_loglik(y: np.ndarray, eta: np.ndarray) -> float:
     return float(np.sum(np.logaddexp(0.0, eta) - y * eta))
 
 
-def _fit_logistic(
-    y: np.ndarray, design: np.ndarray, offset: np.ndarray, *, max_iter: int = 100
-) -> np.ndarray | None:
+def _fit_logistic(y: np.ndarray, design: np.ndarray, offset: np.ndarray, *, max_iter: int = 100) -> np.ndarray | None:
     """Maximum-likelihood logistic regression by Newton steps with step halving.
 
     Returns the coefficients, or ``None`` when the fit does not converge (separated data,

@@ -32,25 +32,42 @@ NOT_FOR = [
 def _inputs_lines(inputs: Sequence[str], protected_inputs: Sequence[str]) -> list[str]:
     """The model's inputs and, for each protected attribute, whether it is one."""
     rows = [[name, CATALOG[name].en, CATALOG[name].zh] for name in inputs]
-    lines = ["## Inputs", "", f"{len(inputs)} features (features/catalog.py):", "",
-             *table(["feature", "meaning", "含义"], rows), "", "## Protected attributes", ""]
+    lines = [
+        "## Inputs",
+        "",
+        f"{len(inputs)} features (features/catalog.py):",
+        "",
+        *table(["feature", "meaning", "含义"], rows),
+        "",
+        "## Protected attributes",
+        "",
+    ]
     for name in PROTECTED_ATTRIBUTES:
         spec = CATALOG[name]
         if name in protected_inputs:
-            lines.append(f"- **{spec.en} ({spec.zh}, `{name}`): a model input**, turned on in the model settings "
-                         "(`protected_inputs` in models/params.yaml). It is never shown to a caseworker as a reason.")
+            lines.append(
+                f"- **{spec.en} ({spec.zh}, `{name}`): a model input**, turned on in the model settings "
+                "(`protected_inputs` in models/params.yaml). It is never shown to a caseworker as a reason."
+            )
         else:
-            lines.append(f"- {spec.en} ({spec.zh}, `{name}`): excluded, not a model input. It is kept in the records "
-                         "and used for the fairness and calibration tables below.")
+            lines.append(
+                f"- {spec.en} ({spec.zh}, `{name}`): excluded, not a model input. It is kept in the records "
+                "and used for the fairness and calibration tables below."
+            )
     return [*lines, ""]
 
 
 def _policy_lines(policy: Any, stage: str) -> list[str]:
     """The tier policy version, this stage's cut-offs and mandatory rules (``policy``: a TierPolicy)."""
     sp = policy.stage(stage)
-    lines = ["## Tier policy", "", f"Policy version **{policy.version}** (models/tier_policy.yaml). Bands: low "
-             f"< {sp.medium_from:.0%} ≤ medium < {sp.high_from:.0%} ≤ high; strict by risk: "
-             f"{', '.join(b.value for b in sp.strict_bands)}. Mandatory strict rules, first that holds applies:", ""]
+    lines = [
+        "## Tier policy",
+        "",
+        f"Policy version **{policy.version}** (models/tier_policy.yaml). Bands: low "
+        f"< {sp.medium_from:.0%} ≤ medium < {sp.high_from:.0%} ≤ high; strict by risk: "
+        f"{', '.join(b.value for b in sp.strict_bands)}. Mandatory strict rules, first that holds applies:",
+        "",
+    ]
     for rule in sp.rules:
         limit = f" (time-limited: {rule.time_limit.days_after_start} days after the start)" if rule.time_limit else ""
         lines.append(f"- `{rule.id}`: {rule.en} / {rule.zh}{limit}")
@@ -59,28 +76,48 @@ def _policy_lines(policy: Any, stage: str) -> list[str]:
 
 def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
     if gate is None:
-        return ["## Promotion gate", "", "Not yet applied: `riskctl promote` judges this version against the "
-                "champion and records the decision on the version (tag `gate_decision`).", ""]
+        return [
+            "## Promotion gate",
+            "",
+            "Not yet applied: `riskctl promote` judges this version against the "
+            "champion and records the decision on the version (tag `gate_decision`).",
+            "",
+        ]
     verdict = "promoted to champion" if gate.get("promoted") else "not promoted (challenger)"
-    lines = ["## Promotion gate", "", f"Decision: **{verdict}** (gate version {gate.get('gate_version')}, "
-             f"against champion {gate.get('against') or 'none'}).", ""]
+    lines = [
+        "## Promotion gate",
+        "",
+        f"Decision: **{verdict}** (gate version {gate.get('gate_version')}, "
+        f"against champion {gate.get('against') or 'none'}).",
+        "",
+    ]
     for c in gate.get("criteria", []):
         lines.append(f"- {'pass' if c.get('passed') else 'FAIL'}: {c.get('message') or json.dumps(c, default=str)}")
     return [*lines, ""]
 
 
-def _data_lines(*, data_description: str, period: str, label_definition: str,
-                n_train: int, n_test: int, n_censored: int) -> list[str]:
+def _data_lines(
+    *, data_description: str, period: str, label_definition: str, n_train: int, n_test: int, n_censored: int
+) -> list[str]:
     rows = [
-        ["data", data_description], ["period", period],
-        ["training rows", fmt(n_train, "n")], ["test rows", fmt(n_test, "n")],
+        ["data", data_description],
+        ["period", period],
+        ["training rows", fmt(n_train, "n")],
+        ["test rows", fmt(n_test, "n")],
         ["censored (left out)", fmt(n_censored, "n")],
     ]
     return [
-        "## Data", "", *table(["", ""], rows), "",
+        "## Data",
+        "",
+        *table(["", ""], rows),
+        "",
         "Censored: people whose follow-up after the assessment date is shorter than the label "
-        "horizon and who have not re-offended; they are left out of training and evaluation.", "",
-        "## Label", "", label_definition, "",
+        "horizon and who have not re-offended; they are left out of training and evaluation.",
+        "",
+        "## Label",
+        "",
+        label_definition,
+        "",
     ]
 
 
@@ -160,21 +197,35 @@ def model_card(
     threshold = report.meta.get("threshold")
     cut_off = "not set" if threshold is None else f"p ≥ {threshold:g}"
     lines = [
-        f"# Model card: {name} (version {shown_version})", "",
+        f"# Model card: {name} (version {shown_version})",
+        "",
         f"- **stage**: {stage}",
         f"- **strict-tier cut-off**: {cut_off}",
         *([f"- **model kind**: {report.meta['model_kind']}"] if report.meta.get("model_kind") else []),
         *([f"- **why this kind**: {report.meta['candidate_reason']}"] if report.meta.get("candidate_reason") else []),
-        f"- **card written**: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}", "",
-        "## Intended use", "",
+        f"- **card written**: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        "",
+        "## Intended use",
+        "",
         f"Estimates the probability of a new offence within the horizon of the {stage} "
         "assessment, to support a caseworker's choice of management tier. It does not replace "
-        "the caseworker's judgement, the mandatory strict rules or a recorded override.", "",
-        *[f"- {line}" for line in INTENDED_USE], "", "Not for:", "", *[f"- {line}" for line in NOT_FOR], "",
+        "the caseworker's judgement, the mandatory strict rules or a recorded override.",
+        "",
+        *[f"- {line}" for line in INTENDED_USE],
+        "",
+        "Not for:",
+        "",
+        *[f"- {line}" for line in NOT_FOR],
+        "",
         *(_inputs_lines(inputs, protected_inputs) if inputs is not None else []),
-        *_data_lines(data_description=(f"{data_kind}: " if data_kind else "") + data_description, period=period,
-                     label_definition=label_definition, n_train=n_train, n_test=n_test,
-                     n_censored=n_censored),
+        *_data_lines(
+            data_description=(f"{data_kind}: " if data_kind else "") + data_description,
+            period=period,
+            label_definition=label_definition,
+            n_train=n_train,
+            n_test=n_test,
+            n_censored=n_censored,
+        ),
         *(_policy_lines(policy, stage) if policy is not None else []),
         *gate_lines(gate),
         *performance_section(report.columns(), threshold, strict_in_effect=report.meta.get("share_strict_in_effect")),

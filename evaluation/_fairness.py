@@ -21,8 +21,15 @@ log = logging.getLogger(__name__)
 
 #: metrics computed within each group, in report order
 GROUP_METRICS = (
-    "n", "prevalence", "mean_score", "roc_auc", "brier", "ece",
-    "calibration_slope", "calibration_intercept", *THRESHOLD_KEYS,
+    "n",
+    "prevalence",
+    "mean_score",
+    "roc_auc",
+    "brier",
+    "ece",
+    "calibration_slope",
+    "calibration_intercept",
+    *THRESHOLD_KEYS,
 )
 #: label given to rows whose group value is missing
 MISSING_GROUP = "(missing)"
@@ -56,8 +63,9 @@ def _sensitive_column(values: pd.Series) -> pd.Series:
     """A group column with missing values turned into their own labelled group."""
     if not values.isna().any():
         return values
-    log.warning("group column %r: %d missing values grouped as %r",
-                values.name, int(values.isna().sum()), MISSING_GROUP)
+    log.warning(
+        "group column %r: %d missing values grouped as %r", values.name, int(values.isna().sum()), MISSING_GROUP
+    )
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.cat.add_categories([MISSING_GROUP])
     else:
@@ -119,12 +127,15 @@ class GroupReport:
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python objects (NaN kept as float NaN)."""
         by_group = {
-            column: [{"group": str(g), **{k: _plain(v) for k, v in row.items()}}
-                     for g, row in table.to_dict(orient="index").items()]
+            column: [
+                {"group": str(g), **{k: _plain(v) for k, v in row.items()}}
+                for g, row in table.to_dict(orient="index").items()
+            ]
             for column, table in self.by_group.items()
         }
-        gaps = {column: {k: _plain(v) for k, v in row.items()}
-                for column, row in self.gaps.to_dict(orient="index").items()}
+        gaps = {
+            column: {k: _plain(v) for k, v in row.items()} for column, row in self.gaps.to_dict(orient="index").items()
+        }
         return {
             "threshold": self.threshold,
             "min_group_size": self.min_group_size,
@@ -189,6 +200,12 @@ def group_metrics(
         small[name] = [str(g) for g in table.index[table["n"] < min_group_size]]
     gaps = _gaps(by_group, min_group_size)
     gap = fpr_gap(y, p, groups=frame, threshold=threshold, rule=fpr_rule)
-    return GroupReport(by_group=by_group, gaps=gaps, largest_fpr_gap=gap.value,
-                       threshold=float(threshold), min_group_size=min_group_size,
-                       small_groups=small, fpr_gap=gap)
+    return GroupReport(
+        by_group=by_group,
+        gaps=gaps,
+        largest_fpr_gap=gap.value,
+        threshold=float(threshold),
+        min_group_size=min_group_size,
+        small_groups=small,
+        fpr_gap=gap,
+    )

@@ -31,15 +31,21 @@ class FprGapRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    groupings: tuple[str, ...] = Field(("sex", "age_band", "local"), min_length=1,
-                                       description="group columns compared", examples=[["sex", "age_band", "local"]])
+    groupings: tuple[str, ...] = Field(
+        ("sex", "age_band", "local"),
+        min_length=1,
+        description="group columns compared",
+        examples=[["sex", "age_band", "local"]],
+    )
     min_negatives: int = Field(50, ge=1, description="people who did not re-offend a group needs (FPR denominator)")
     min_flagged: int = Field(20, ge=1, description="people flagged at the cut-off a grouping's counted groups need")
 
     def describe(self) -> str:
-        return (f"largest FPR gap over {', '.join(self.groupings)} at the strict-tier cut-off; a group counts with "
-                f">= {self.min_negatives} non-re-offenders, a grouping with >= {self.min_flagged} flagged in its "
-                "counted groups")
+        return (
+            f"largest FPR gap over {', '.join(self.groupings)} at the strict-tier cut-off; a group counts with "
+            f">= {self.min_negatives} non-re-offenders, a grouping with >= {self.min_flagged} flagged in its "
+            "counted groups"
+        )
 
 
 @dataclass(frozen=True)
@@ -72,13 +78,19 @@ class FprGap:
         return f"{self.value:.4f}" if self.measurable else "not measurable"
 
     def to_dict(self) -> dict[str, object]:
-        return {"largest_fpr_gap": self.value if self.measurable else None, "measurable": self.measurable,
-                "grouping": self.grouping, "reason": self.reason, "rule": self.rule.model_dump(mode="json"),
-                "groups": self.table.to_dict(orient="records")}
+        return {
+            "largest_fpr_gap": self.value if self.measurable else None,
+            "measurable": self.measurable,
+            "grouping": self.grouping,
+            "reason": self.reason,
+            "rule": self.rule.model_dump(mode="json"),
+            "groups": self.table.to_dict(orient="records"),
+        }
 
 
-def fpr_gap(y_true: ArrayLike, y_prob: ArrayLike, *, groups: pd.DataFrame, threshold: float,
-            rule: FprGapRule | None = None) -> FprGap:
+def fpr_gap(
+    y_true: ArrayLike, y_prob: ArrayLike, *, groups: pd.DataFrame, threshold: float, rule: FprGapRule | None = None
+) -> FprGap:
     """The largest false-positive-rate gap between groups by ``rule`` (flag when ``y_prob >= threshold``)."""
     rule = rule or FprGapRule()
     y, p = check_binary_inputs(y_true, y_prob)
@@ -98,8 +110,16 @@ def fpr_gap(y_true: ArrayLike, y_prob: ArrayLike, *, groups: pd.DataFrame, thres
             n_neg, n_flag = int((inside & negative).sum()), int((inside & flagged).sum())
             fpr = float((inside & negative & flagged).sum() / n_neg) if n_neg else float("nan")
             ok = n_neg >= rule.min_negatives
-            rows.append({"grouping": grouping, "group": group, "negatives": n_neg, "flagged": n_flag,
-                         "fpr": fpr, "measurable": ok})
+            rows.append(
+                {
+                    "grouping": grouping,
+                    "group": group,
+                    "negatives": n_neg,
+                    "flagged": n_flag,
+                    "fpr": fpr,
+                    "measurable": ok,
+                }
+            )
             if ok:
                 fprs.append(fpr)
                 n_flagged += n_flag
@@ -122,5 +142,10 @@ def flag_counts(y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> dict[
     """How many are flagged at the cut-off, and the share: a model flagging nobody or everybody says nothing."""
     y, p = check_binary_inputs(y_true, y_prob)
     flagged = int((p >= threshold).sum())
-    return {"n": len(y), "flagged": flagged, "share_flagged": flagged / len(y) if len(y) else float("nan"),
-            "positives_flagged": int(((p >= threshold) & (y == 1)).sum()), "max_score": float(np.max(p))}
+    return {
+        "n": len(y),
+        "flagged": flagged,
+        "share_flagged": flagged / len(y) if len(y) else float("nan"),
+        "positives_flagged": int(((p >= threshold) & (y == 1)).sum()),
+        "max_score": float(np.max(p)),
+    }

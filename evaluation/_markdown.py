@@ -31,10 +31,19 @@ LABELS = {
 }
 #: short column heads of the fairness tables
 SHORT = {
-    "n": "n", "prevalence": "prev.", "mean_score": "mean score", "roc_auc": "AUC",
-    "brier": "Brier", "ece": "ECE", "calibration_slope": "cal. slope",
-    "calibration_intercept": "cal. int.", "share_flagged": "flagged", "precision": "precision",
-    "recall": "recall", "fpr": "FPR", "fnr": "FNR",
+    "n": "n",
+    "prevalence": "prev.",
+    "mean_score": "mean score",
+    "roc_auc": "AUC",
+    "brier": "Brier",
+    "ece": "ECE",
+    "calibration_slope": "cal. slope",
+    "calibration_intercept": "cal. int.",
+    "share_flagged": "flagged",
+    "precision": "precision",
+    "recall": "recall",
+    "fpr": "FPR",
+    "fnr": "FNR",
 }
 
 
@@ -62,8 +71,9 @@ def metrics_table(columns: Mapping[str, Mapping[str, float]], keys: Sequence[str
     return table(["metric", *columns], rows)
 
 
-def performance_section(columns: Mapping[str, Mapping[str, float]], threshold: float | None, *,
-                        strict_in_effect: float | None = None) -> list[str]:
+def performance_section(
+    columns: Mapping[str, Mapping[str, float]], threshold: float | None, *, strict_in_effect: float | None = None
+) -> list[str]:
     """Overall metrics, then the metrics at the strict-tier cut-off and the share strict in effect.
 
     ``strict_in_effect`` is the share of the rows whose effective tier is strict once the mandatory
@@ -73,16 +83,26 @@ def performance_section(columns: Mapping[str, Mapping[str, float]], threshold: f
     if "baseline" in columns:
         lines += ["*baseline*: a transparent model's probabilities on the same rows.", ""]
     if "oracle" in columns:
-        lines += ["*oracle*: the data generator's true probabilities on the same rows — what the "
-                  "best possible model would score on these rows, up to sampling noise.", ""]
+        lines += [
+            "*oracle*: the data generator's true probabilities on the same rows — what the "
+            "best possible model would score on these rows, up to sampling noise.",
+            "",
+        ]
     if threshold is not None:
-        lines += [f"## At the strict-tier cut-off (flag when p ≥ {threshold:g})", "",
-                  *metrics_table(columns, THRESHOLD_KEYS), ""]
+        lines += [
+            f"## At the strict-tier cut-off (flag when p ≥ {threshold:g})",
+            "",
+            *metrics_table(columns, THRESHOLD_KEYS),
+            "",
+        ]
     if strict_in_effect is not None:
         flagged = columns.get("model", {}).get("share_flagged")
-        lines += [f"Two shares of strict: **flagged by risk {fmt_share(flagged)}** (the band's tier) and "
-                  f"**strict in effect {fmt_share(strict_in_effect)}** (after the tier policy's mandatory rules, "
-                  "e.g. everyone in the first two months of supervision).", ""]
+        lines += [
+            f"Two shares of strict: **flagged by risk {fmt_share(flagged)}** (the band's tier) and "
+            f"**strict in effect {fmt_share(strict_in_effect)}** (after the tier policy's mandatory rules, "
+            "e.g. everyone in the first two months of supervision).",
+            "",
+        ]
     return lines
 
 
@@ -93,18 +113,28 @@ def fmt_share(value: float | None) -> str:
 
 def fairness_section(groups: GroupReport) -> list[str]:
     """Per-group tables, the gaps table and the largest false-positive-rate gap."""
-    lines = ["## Fairness by group", "",
-             f"Threshold metrics at p ≥ {groups.threshold:g}. Groups with fewer than "
-             f"{groups.min_group_size} rows (marked †) are shown but left out of the gaps.", ""]
+    lines = [
+        "## Fairness by group",
+        "",
+        f"Threshold metrics at p ≥ {groups.threshold:g}. Groups with fewer than "
+        f"{groups.min_group_size} rows (marked †) are shown but left out of the gaps.",
+        "",
+    ]
     for column, frame in groups.by_group.items():
         small = set(groups.small_groups.get(column, []))
-        rows = [[fmt(g) + (" †" if str(g) in small else "")]
-                + [fmt(v, str(k)) for k, v in row.items()] for g, row in frame.iterrows()]
+        rows = [
+            [fmt(g) + (" †" if str(g) in small else "")] + [fmt(v, str(k)) for k, v in row.items()]
+            for g, row in frame.iterrows()
+        ]
         lines += [f"### By {column}", "", *table([column, *(SHORT[k] for k in frame.columns)], rows), ""]
     gap_rows = [[column] + [fmt(v, str(k)) for k, v in row.items()] for column, row in groups.gaps.iterrows()]
-    lines += ["### Largest gaps between groups (max − min)", "",
-              *table(["group column", *(SHORT[k] for k in groups.gaps.columns)], gap_rows), "",
-              *fpr_gap_lines(groups)]
+    lines += [
+        "### Largest gaps between groups (max − min)",
+        "",
+        *table(["group column", *(SHORT[k] for k in groups.gaps.columns)], gap_rows),
+        "",
+        *fpr_gap_lines(groups),
+    ]
     return lines
 
 
@@ -113,12 +143,28 @@ def fpr_gap_lines(groups: GroupReport) -> list[str]:
     gap = groups.fpr_gap
     if gap is None:
         return [f"**Largest false-positive-rate gap: {fmt(groups.largest_fpr_gap)}**", ""]
-    head = (f"**Largest false-positive-rate gap: {gap.status}**"
-            + (f" (between {gap.grouping} groups)" if gap.measurable else f": {gap.reason}"))
-    rows = [[r.grouping, r.group, str(r.negatives), str(r.flagged), fmt(r.fpr, "fpr"),
-             "yes" if r.measurable else "not measurable"] for r in gap.table.itertuples()]
-    return [head, "", f"Definition: {gap.rule.describe()}.", "",
-            *table(["grouping", "group", "did not re-offend", "flagged", "FPR", "measurable"], rows), ""]
+    head = f"**Largest false-positive-rate gap: {gap.status}**" + (
+        f" (between {gap.grouping} groups)" if gap.measurable else f": {gap.reason}"
+    )
+    rows = [
+        [
+            r.grouping,
+            r.group,
+            str(r.negatives),
+            str(r.flagged),
+            fmt(r.fpr, "fpr"),
+            "yes" if r.measurable else "not measurable",
+        ]
+        for r in gap.table.itertuples()
+    ]
+    return [
+        head,
+        "",
+        f"Definition: {gap.rule.describe()}.",
+        "",
+        *table(["grouping", "group", "did not re-offend", "flagged", "FPR", "measurable"], rows),
+        "",
+    ]
 
 
 def figures_section(figures: Sequence[Path], base_dir: Path) -> list[str]:

@@ -21,8 +21,15 @@ log = logging.getLogger(__name__)
 THRESHOLD_KEYS = ("share_flagged", "precision", "recall", "fpr", "fnr")
 #: keys of the probability metrics, in report order
 PROBABILITY_KEYS = (
-    "n", "prevalence", "roc_auc", "pr_auc", "brier", "log_loss", "ece",
-    "calibration_slope", "calibration_intercept",
+    "n",
+    "prevalence",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "calibration_slope",
+    "calibration_intercept",
 )
 
 

@@ -52,9 +52,7 @@ def brier_by_sex_average(y_true: ArrayLike, y_prob: ArrayLike, sex: ArrayLike) -
     return float(np.mean([brier(y[labels == v], p[labels == v]) for v in values]))
 
 
-def nij_fairness_adjusted(
-    y_true: ArrayLike, y_prob: ArrayLike, *, race: ArrayLike, sex: ArrayLike
-) -> float:
+def nij_fairness_adjusted(y_true: ArrayLike, y_prob: ArrayLike, *, race: ArrayLike, sex: ArrayLike) -> float:
     """The challenge's fairness-adjusted score ``(1 - Brier) * (1 - |FPR_Black - FPR_White|)``.
 
     Brier is :func:`brier_by_sex_average`; the false-positive rates are those of the decision

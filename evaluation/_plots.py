@@ -56,8 +56,13 @@ def _roc(y: np.ndarray, curves: Mapping[str, np.ndarray], threshold: float | Non
         m = threshold_metrics(y, first, threshold)
         ax.plot(m["fpr"], m["recall"], "ko", label=f"cut-off {threshold:g}")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
-    ax.set(xlabel="false-positive rate", ylabel="true-positive rate (recall)",
-           title=f"ROC curve — {title}" if title else "ROC curve", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false-positive rate",
+        ylabel="true-positive rate (recall)",
+        title=f"ROC curve — {title}" if title else "ROC curve",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(loc="lower right")
     return fig
 
@@ -73,8 +78,13 @@ def _pr(y: np.ndarray, curves: Mapping[str, np.ndarray], threshold: float | None
         m = threshold_metrics(y, next(iter(curves.values())), threshold)
         ax.plot(m["recall"], m["precision"], "ko", label=f"cut-off {threshold:g}")
     ax.axhline(y.mean(), ls=":", color="grey", label=f"prevalence {y.mean():.3f}")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"Precision-recall — {title}" if title else "Precision-recall")
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"Precision-recall — {title}" if title else "Precision-recall",
+    )
     ax.legend(loc="upper right")
     return fig
 
@@ -88,8 +98,12 @@ def _reliability(y: np.ndarray, curves: Mapping[str, np.ndarray], n_bins: int, t
         hist.hist(p, bins=50, range=(0, 1), histtype="step", label=label)
     top = max(float(np.max(p)) for p in curves.values())
     lim = min(1.0, max(0.05, top * 1.05))
-    ax.set(xlim=(0, lim), ylim=(0, lim), ylabel="observed event rate (quantile bins)",
-           title=f"Reliability — {title}" if title else "Reliability")
+    ax.set(
+        xlim=(0, lim),
+        ylim=(0, lim),
+        ylabel="observed event rate (quantile bins)",
+        title=f"Reliability — {title}" if title else "Reliability",
+    )
     ax.legend(loc="upper left")
     hist.set(xlim=(0, lim), xlabel="predicted probability", ylabel="rows")
     return fig
@@ -106,8 +120,13 @@ def _reliability_by_group(y: np.ndarray, p: np.ndarray, values: pd.Series, n_bin
         bins = calibration_bins(y[rows], p[rows], n_bins=n_bins, strategy="quantile")
         ax.plot(bins["mean_prob"], bins["event_rate"], "o-", ms=3, label=f"{group} (n={rows.sum():,})")
     lim = min(1.0, max(0.05, float(p.max()) * 1.05))
-    ax.set(xlim=(0, lim), ylim=(0, lim), xlabel="predicted probability (quantile bins)",
-           ylabel="observed event rate", title=f"Reliability by {values.name} — {title}".rstrip(" —"))
+    ax.set(
+        xlim=(0, lim),
+        ylim=(0, lim),
+        xlabel="predicted probability (quantile bins)",
+        ylabel="observed event rate",
+        title=f"Reliability by {values.name} — {title}".rstrip(" —"),
+    )
     ax.legend(loc="upper left", fontsize="small")
     return fig
 
@@ -116,12 +135,22 @@ def _score_distribution(y: np.ndarray, p: np.ndarray, threshold: float | None, t
     fig, (ax,) = _new_figure()
     for outcome, label in ((0, "no re-offence"), (1, "re-offence")):
         if (y == outcome).any():
-            ax.hist(p[y == outcome], bins=50, range=(0, 1), density=True, histtype="step",
-                    lw=1.5, label=f"{label} (n={(y == outcome).sum():,})")
+            ax.hist(
+                p[y == outcome],
+                bins=50,
+                range=(0, 1),
+                density=True,
+                histtype="step",
+                lw=1.5,
+                label=f"{label} (n={(y == outcome).sum():,})",
+            )
     if threshold is not None:
         ax.axvline(threshold, color="k", ls="--", label=f"cut-off {threshold:g}")
-    ax.set(xlabel="predicted probability", ylabel="density",
-           title=f"Scores by outcome — {title}" if title else "Scores by outcome")
+    ax.set(
+        xlabel="predicted probability",
+        ylabel="density",
+        title=f"Scores by outcome — {title}" if title else "Scores by outcome",
+    )
     ax.legend(loc="upper right")
     return fig
 

@@ -67,11 +67,16 @@ class EvaluationReport:
             Folder that figure paths are written relative to (else as given).
         """
         figures = [_relative(f, relative_to) for f in self.figures]
-        jsonable: dict[str, Any] = to_jsonable({
-            "meta": self.meta, "metrics": self.metrics, "baseline": self.baseline,
-            "oracle": self.oracle, "groups": None if self.groups is None else self.groups.to_dict(),
-            "figures": figures,
-        })
+        jsonable: dict[str, Any] = to_jsonable(
+            {
+                "meta": self.meta,
+                "metrics": self.metrics,
+                "baseline": self.baseline,
+                "oracle": self.oracle,
+                "groups": None if self.groups is None else self.groups.to_dict(),
+                "figures": figures,
+            }
+        )
         return jsonable
 
     def to_json(self, path: Path) -> Path:
@@ -96,8 +101,9 @@ class EvaluationReport:
         title = self.meta.get("title") or "Evaluation report"
         lines = [f"# {title}", ""]
         lines += [f"- **{k}**: {fmt(v)}" for k, v in self.meta.items() if k != "title"] + [""]
-        lines += performance_section(self.columns(), self.meta.get("threshold"),
-                                     strict_in_effect=self.meta.get("share_strict_in_effect"))
+        lines += performance_section(
+            self.columns(), self.meta.get("threshold"), strict_in_effect=self.meta.get("share_strict_in_effect")
+        )
         if self.groups is not None:
             lines += fairness_section(self.groups)
         lines += figures_section(self.figures, base_dir)
@@ -181,22 +187,32 @@ def evaluate(
     """
     y, p = check_binary_inputs(y_true, y_prob)
     metrics = partial(classification_metrics, threshold=threshold, n_bins=n_bins)
-    others = {name: check_binary_inputs(y, prob)[1]
-              for name, prob in (("baseline", baseline_prob), ("oracle", oracle_prob)) if prob is not None}
+    others = {
+        name: check_binary_inputs(y, prob)[1]
+        for name, prob in (("baseline", baseline_prob), ("oracle", oracle_prob))
+        if prob is not None
+    }
     report = EvaluationReport(
         metrics=metrics(y, p),
-        groups=None if groups is None else group_metrics(
-            y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins,
-            fpr_rule=fpr_rule),
+        groups=None
+        if groups is None
+        else group_metrics(
+            y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins, fpr_rule=fpr_rule
+        ),
         baseline=metrics(y, others["baseline"]) if "baseline" in others else None,
         oracle=metrics(y, others["oracle"]) if "oracle" in others else None,
-        meta={"title": title, "threshold": float(threshold),
-              "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(meta or {})},
+        meta={
+            "title": title,
+            "threshold": float(threshold),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **(meta or {}),
+        },
     )
     if out_dir is not None:
         out_dir = Path(out_dir)
-        report.figures = plot_evaluation(y, p, groups=groups, out_dir=out_dir, title=title,
-                                         threshold=threshold, compare=others, n_bins=n_bins)
+        report.figures = plot_evaluation(
+            y, p, groups=groups, out_dir=out_dir, title=title, threshold=threshold, compare=others, n_bins=n_bins
+        )
     report.figures += _collect_extra_figures(extra_figures, out_dir)
     if out_dir is not None:
         report.to_markdown(out_dir / "report.md")

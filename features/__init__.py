@@ -23,17 +23,39 @@ if TYPE_CHECKING:
 #: where each public name lives; imported on first use (PEP 562), so that ``riskctl --help`` and
 #: modules that need only the vocabularies do not pay for pandas and pandera at start-up
 _HOMES = {
-    "CATALOG": "catalog", "FeatureSpec": "catalog", "features_for": "catalog",
-    "StageFrame": "labels", "make_stage_frame": "labels",
-    "assessment_dates": "pipeline", "build_features": "pipeline",
-    "CaseTables": "schema", "DataValidationError": "schema", "Problem": "schema", "validate_tables": "schema",
-    "EventType": "vocab", "Offence": "vocab", "Stage": "vocab", "SupervisionType": "vocab",
+    "CATALOG": "catalog",
+    "FeatureSpec": "catalog",
+    "features_for": "catalog",
+    "StageFrame": "labels",
+    "make_stage_frame": "labels",
+    "assessment_dates": "pipeline",
+    "build_features": "pipeline",
+    "CaseTables": "schema",
+    "DataValidationError": "schema",
+    "Problem": "schema",
+    "validate_tables": "schema",
+    "EventType": "vocab",
+    "Offence": "vocab",
+    "Stage": "vocab",
+    "SupervisionType": "vocab",
 }
 
 __all__ = [
-    "CATALOG", "CaseTables", "DataValidationError", "EventType", "FeatureSpec", "Offence", "Problem",
-    "Stage", "StageFrame", "SupervisionType", "assessment_dates", "build_features", "features_for",
-    "make_stage_frame", "validate_tables",
+    "CATALOG",
+    "CaseTables",
+    "DataValidationError",
+    "EventType",
+    "FeatureSpec",
+    "Offence",
+    "Problem",
+    "Stage",
+    "StageFrame",
+    "SupervisionType",
+    "assessment_dates",
+    "build_features",
+    "features_for",
+    "make_stage_frame",
+    "validate_tables",
 ]
 
 

@@ -28,16 +28,16 @@ Lang = Literal["zh", "en"]
 class ValueKind(StrEnum):
     """The kind of value a feature holds, which decides how it is written."""
 
-    COUNT = "count"        # events: whole number with a noun ("3 missed reports")
-    TREND = "trend"        # signed change of a count: more / fewer / no change
-    DAYS = "days"          # whole days
-    MONTHS = "months"      # whole months
-    AGE = "age"            # whole years, rounded down
-    SHARE = "share"        # a share of the term, as a percentage
-    RATE = "rate"          # events per month, one decimal
-    POINTS = "points"      # a points score, at most one decimal
-    GRADE = "grade"        # quarterly grade 0 / 1 / 2
-    FLAG = "flag"          # yes / no
+    COUNT = "count"  # events: whole number with a noun ("3 missed reports")
+    TREND = "trend"  # signed change of a count: more / fewer / no change
+    DAYS = "days"  # whole days
+    MONTHS = "months"  # whole months
+    AGE = "age"  # whole years, rounded down
+    SHARE = "share"  # a share of the term, as a percentage
+    RATE = "rate"  # events per month, one decimal
+    POINTS = "points"  # a points score, at most one decimal
+    GRADE = "grade"  # quarterly grade 0 / 1 / 2
+    FLAG = "flag"  # yes / no
     CATEGORY = "category"  # a controlled vocabulary's label
 
 
@@ -50,9 +50,9 @@ class Wording:
     en: str
     missing_zh: str
     missing_en: str
-    unit_zh: str = ""     # 次, 天, 个月, 岁, 分
-    one_en: str = ""      # English noun after 1 ("missed report")
-    many_en: str = ""     # after any other number ("missed reports")
+    unit_zh: str = ""  # 次, 天, 个月, 岁, 分
+    one_en: str = ""  # English noun after 1 ("missed report")
+    many_en: str = ""  # after any other number ("missed reports")
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: a cache key per fitted model
@@ -162,7 +162,7 @@ def typical_words(w: Wording, value: Any, typical: Typical | None, lang: Lang) -
 
 
 def comparison(w: Wording, value: Any, typical: Typical | None, lang: Lang) -> str:
-    """"（同阶段一般为0次）" / " (typical: 0)", or "" when the model holds no typical value."""
+    """ "（同阶段一般为0次）" / " (typical: 0)", or "" when the model holds no typical value."""
     text = typical_words(w, value, typical, lang)
     if text is None:
         return ""
@@ -190,11 +190,27 @@ def render(w: Wording, value: Any, lang: Lang, *, typical: Typical | None = None
 
 # ----------------------------------------------------------------------------- the reader's checks
 _PLURAL_NOUNS = {
-    "convictions": "conviction", "supervisions": "supervision", "days": "day", "months": "month",
-    "reports": "report", "absences": "absence", "returns": "return", "violations": "violation",
-    "warnings": "warning", "penalties": "penalty", "sessions": "session", "tests": "test",
-    "commendations": "commendation", "changes": "change", "disputes": "dispute", "grades": "grade",
-    "years": "year", "points": "point", "times": "time", "threats": "threat", "petitions": "petition",
+    "convictions": "conviction",
+    "supervisions": "supervision",
+    "days": "day",
+    "months": "month",
+    "reports": "report",
+    "absences": "absence",
+    "returns": "return",
+    "violations": "violation",
+    "warnings": "warning",
+    "penalties": "penalty",
+    "sessions": "session",
+    "tests": "test",
+    "commendations": "commendation",
+    "changes": "change",
+    "disputes": "dispute",
+    "grades": "grade",
+    "years": "year",
+    "points": "point",
+    "times": "time",
+    "threats": "threat",
+    "petitions": "petition",
 }
 _SINGULAR_NOUNS = {v: k for k, v in _PLURAL_NOUNS.items()}
 _NUMBER_THEN_WORDS = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?) ((?:[a-z'-]+ ?){1,4})")

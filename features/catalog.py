@@ -31,8 +31,18 @@ from features._wording import (
 from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Lang, Stage
 
 __all__ = [
-    "CATALOG", "EVENT_FAMILIES", "PROTECTED_ATTRIBUTES", "FeatureSpec", "Typical", "ValueKind", "Wording",
-    "categorical_features", "check_sentence", "features_for", "model_features", "monotone_directions",
+    "CATALOG",
+    "EVENT_FAMILIES",
+    "PROTECTED_ATTRIBUTES",
+    "FeatureSpec",
+    "Typical",
+    "ValueKind",
+    "Wording",
+    "categorical_features",
+    "check_sentence",
+    "features_for",
+    "model_features",
+    "monotone_directions",
     "stage_typical_values",
 ]
 
@@ -97,32 +107,105 @@ class EventFamily:
 
 
 EVENT_FAMILIES: tuple[EventFamily, ...] = (
-    EventFamily("family_change", (EventType.FAMILY_DIVORCE, EventType.FAMILY_DEATH, EventType.FAMILY_CONFLICT),
-                "重大家庭变故", "major family changes", "major family change", ALL_STAGES, (90, 365, TERM)),
-    EventFamily("instability", (EventType.RESIDENCE_CHANGE, EventType.JOB_CHANGE, EventType.JOB_LOSS),
-                "居住或工作变动", "changes of residence or job", "change of residence or job", ALL_STAGES,
-                (90, 365, TERM), recency=False),
-    EventFamily("grievance", (EventType.DISPUTE, EventType.PETITION, EventType.THREAT),
-                "矛盾纠纷、上访或扬言滋事", "disputes, petitions or threats", "dispute, petition or threat",
-                ALL_STAGES, (90, 365, TERM), recency=False),
-    EventFamily("report_missed", (EventType.REPORT_MISSED, EventType.REPORT_LATE),
-                "未按时报到或迟到", "missed or late reports", "missed or late report", SUPERVISED, (30, 90, 180, TERM),
-                trend=True),
-    EventFamily("absence", (EventType.UNAUTHORISED_ABSENCE, EventType.OVERDUE_RETURN),
-                "未经批准外出或逾期未归", "unauthorised absences or overdue returns",
-                "unauthorised absence or overdue return", SUPERVISED, (30, 90, 180, TERM), trend=True),
-    EventFamily("em_violation", (EventType.EM_BOUNDARY, EventType.EM_SEPARATION),
-                "电子监管越界或人机分离", "electronic-monitoring violations", "electronic-monitoring violation",
-                SUPERVISED, (30, 90, 180, TERM), trend=True),
+    EventFamily(
+        "family_change",
+        (EventType.FAMILY_DIVORCE, EventType.FAMILY_DEATH, EventType.FAMILY_CONFLICT),
+        "重大家庭变故",
+        "major family changes",
+        "major family change",
+        ALL_STAGES,
+        (90, 365, TERM),
+    ),
+    EventFamily(
+        "instability",
+        (EventType.RESIDENCE_CHANGE, EventType.JOB_CHANGE, EventType.JOB_LOSS),
+        "居住或工作变动",
+        "changes of residence or job",
+        "change of residence or job",
+        ALL_STAGES,
+        (90, 365, TERM),
+        recency=False,
+    ),
+    EventFamily(
+        "grievance",
+        (EventType.DISPUTE, EventType.PETITION, EventType.THREAT),
+        "矛盾纠纷、上访或扬言滋事",
+        "disputes, petitions or threats",
+        "dispute, petition or threat",
+        ALL_STAGES,
+        (90, 365, TERM),
+        recency=False,
+    ),
+    EventFamily(
+        "report_missed",
+        (EventType.REPORT_MISSED, EventType.REPORT_LATE),
+        "未按时报到或迟到",
+        "missed or late reports",
+        "missed or late report",
+        SUPERVISED,
+        (30, 90, 180, TERM),
+        trend=True,
+    ),
+    EventFamily(
+        "absence",
+        (EventType.UNAUTHORISED_ABSENCE, EventType.OVERDUE_RETURN),
+        "未经批准外出或逾期未归",
+        "unauthorised absences or overdue returns",
+        "unauthorised absence or overdue return",
+        SUPERVISED,
+        (30, 90, 180, TERM),
+        trend=True,
+    ),
+    EventFamily(
+        "em_violation",
+        (EventType.EM_BOUNDARY, EventType.EM_SEPARATION),
+        "电子监管越界或人机分离",
+        "electronic-monitoring violations",
+        "electronic-monitoring violation",
+        SUPERVISED,
+        (30, 90, 180, TERM),
+        trend=True,
+    ),
     EventFamily("warning", (EventType.WARNING,), "警告", "warnings", "warning", SUPERVISED, (90, TERM)),
-    EventFamily("police_penalty", (EventType.POLICE_PENALTY,), "治安管理处罚", "police penalties", "police penalty",
-                SUPERVISED, (90, TERM)),
-    EventFamily("education_missed", (EventType.EDUCATION_MISSED,), "缺席教育学习", "missed education sessions",
-                "missed education session", SUPERVISED, (90, TERM), recency=False),
-    EventFamily("drug_positive", (EventType.DRUG_TEST_POSITIVE,), "尿检阳性", "positive drug tests",
-                "positive drug test", SUPERVISED, (90, TERM)),
-    EventFamily("commendation", (EventType.COMMENDATION,), "表扬", "commendations", "commendation", SUPERVISED,
-                (TERM,), recency=False, direction=-1),
+    EventFamily(
+        "police_penalty",
+        (EventType.POLICE_PENALTY,),
+        "治安管理处罚",
+        "police penalties",
+        "police penalty",
+        SUPERVISED,
+        (90, TERM),
+    ),
+    EventFamily(
+        "education_missed",
+        (EventType.EDUCATION_MISSED,),
+        "缺席教育学习",
+        "missed education sessions",
+        "missed education session",
+        SUPERVISED,
+        (90, TERM),
+        recency=False,
+    ),
+    EventFamily(
+        "drug_positive",
+        (EventType.DRUG_TEST_POSITIVE,),
+        "尿检阳性",
+        "positive drug tests",
+        "positive drug test",
+        SUPERVISED,
+        (90, TERM),
+    ),
+    EventFamily(
+        "commendation",
+        (EventType.COMMENDATION,),
+        "表扬",
+        "commendations",
+        "commendation",
+        SUPERVISED,
+        (TERM,),
+        recency=False,
+        direction=-1,
+    ),
 )
 
 #: event families whose events count as compliance violations (violations_term, violations_per_month)
@@ -146,55 +229,164 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
     for window in fam.windows:
         zh_when, en_when, zh_tag, en_tag = _window_texts(window)
         stages = fam.stages & SUPERVISED if window is None else fam.stages
-        wording = Wording(ValueKind.COUNT, f"{zh_when}{fam.zh}{{v}}", f"{{v}} {en_when}",
-                          f"{zh_when}无{fam.zh}记录", f"no {fam.en} on record {en_when}",
-                          unit_zh="次", one_en=fam.one_en, many_en=fam.en)
-        specs.append(FeatureSpec(f"{fam.name}_{window_suffix(window)}", f"{fam.zh}次数{zh_tag}",
-                                 f"{fam.en} ({en_tag})", wording, stages, fam.direction))
+        wording = Wording(
+            ValueKind.COUNT,
+            f"{zh_when}{fam.zh}{{v}}",
+            f"{{v}} {en_when}",
+            f"{zh_when}无{fam.zh}记录",
+            f"no {fam.en} on record {en_when}",
+            unit_zh="次",
+            one_en=fam.one_en,
+            many_en=fam.en,
+        )
+        specs.append(
+            FeatureSpec(
+                f"{fam.name}_{window_suffix(window)}",
+                f"{fam.zh}次数{zh_tag}",
+                f"{fam.en} ({en_tag})",
+                wording,
+                stages,
+                fam.direction,
+            )
+        )
     if fam.recency:
-        wording = Wording(ValueKind.DAYS, f"最近一次{fam.zh}在{{v}}前", f"last {fam.one_en} {{v}} ago",
-                          f"无{fam.zh}记录", f"no {fam.en} on record", unit_zh="天", one_en="day", many_en="days")
-        specs.append(FeatureSpec(f"{fam.name}_days_since", f"距最近一次{fam.zh}天数",
-                                 f"days since the last of {fam.en}", wording, fam.stages, -fam.direction))
+        wording = Wording(
+            ValueKind.DAYS,
+            f"最近一次{fam.zh}在{{v}}前",
+            f"last {fam.one_en} {{v}} ago",
+            f"无{fam.zh}记录",
+            f"no {fam.en} on record",
+            unit_zh="天",
+            one_en="day",
+            many_en="days",
+        )
+        specs.append(
+            FeatureSpec(
+                f"{fam.name}_days_since",
+                f"距最近一次{fam.zh}天数",
+                f"days since the last of {fam.en}",
+                wording,
+                fam.stages,
+                -fam.direction,
+            )
+        )
     if fam.trend:
-        wording = Wording(ValueKind.TREND, f"近90天{fam.zh}{{v}}", f"{fam.en}: {{v}}",
-                          f"无可比较的{fam.zh}记录", f"no {fam.en} on record to compare", unit_zh="次")
-        specs.append(FeatureSpec(f"{fam.name}_trend", f"{fam.zh}趋势（近90天减前90天）",
-                                 f"trend of {fam.en} (last 90 days minus the 90 before)", wording, fam.stages,
-                                 fam.direction))
+        wording = Wording(
+            ValueKind.TREND,
+            f"近90天{fam.zh}{{v}}",
+            f"{fam.en}: {{v}}",
+            f"无可比较的{fam.zh}记录",
+            f"no {fam.en} on record to compare",
+            unit_zh="次",
+        )
+        specs.append(
+            FeatureSpec(
+                f"{fam.name}_trend",
+                f"{fam.zh}趋势（近90天减前90天）",
+                f"trend of {fam.en} (last 90 days minus the 90 before)",
+                wording,
+                fam.stages,
+                fam.direction,
+            )
+        )
     return specs
 
 
 def _label_wording(kind: ValueKind, zh: str, en: str) -> Wording:
-    """"label：value" wording of a flag or a category."""
+    """ "label：value" wording of a flag or a category."""
     return Wording(kind, f"{zh}：{{v}}", f"{en}: {{v}}", f"{zh}：未记录", f"{en}: not recorded")
 
 
 def _static_specs() -> list[FeatureSpec]:
     s, K = ALL_STAGES, ValueKind
     specs = [
-        FeatureSpec("age", "评估时年龄", "age at assessment",
-                    Wording(K.AGE, "年龄{v}", "aged {v}", "年龄未记录", "age not recorded", unit_zh="岁"), s, -1),
-        FeatureSpec("sentence_months", "刑期（月）", "sentence length (months)",
-                    Wording(K.MONTHS, "刑期{v}", "sentence of {v}", "刑期未记录", "sentence length not recorded",
-                            unit_zh="个月", one_en="month", many_en="months"), s, 0),
-        FeatureSpec("term_months", "矫正期限（月）", "supervision term (months)",
-                    Wording(K.MONTHS, "矫正期限{v}", "supervision term of {v}", "矫正期限未记录",
-                            "supervision term not recorded", unit_zh="个月", one_en="month", many_en="months"), s, 0),
-        FeatureSpec("prior_convictions", "前科次数", "prior convictions",
-                    Wording(K.COUNT, "有前科{v}", "{v}", "前科情况未记录", "prior convictions not recorded",
-                            unit_zh="次", one_en="prior conviction", many_en="prior convictions"), s, 1),
-        FeatureSpec("prior_supervisions", "既往社区矫正次数", "prior community supervisions",
-                    Wording(K.COUNT, "既往社区矫正{v}", "{v}", "既往社区矫正情况未记录",
-                            "prior community supervisions not recorded", unit_zh="次",
-                            one_en="prior community supervision", many_en="prior community supervisions"), s, 1),
-        FeatureSpec("local", "本地户籍", "local resident", _label_wording(K.FLAG, "本地户籍", "local resident"),
-                    s, 0, "flag"),
+        FeatureSpec(
+            "age",
+            "评估时年龄",
+            "age at assessment",
+            Wording(K.AGE, "年龄{v}", "aged {v}", "年龄未记录", "age not recorded", unit_zh="岁"),
+            s,
+            -1,
+        ),
+        FeatureSpec(
+            "sentence_months",
+            "刑期（月）",
+            "sentence length (months)",
+            Wording(
+                K.MONTHS,
+                "刑期{v}",
+                "sentence of {v}",
+                "刑期未记录",
+                "sentence length not recorded",
+                unit_zh="个月",
+                one_en="month",
+                many_en="months",
+            ),
+            s,
+            0,
+        ),
+        FeatureSpec(
+            "term_months",
+            "矫正期限（月）",
+            "supervision term (months)",
+            Wording(
+                K.MONTHS,
+                "矫正期限{v}",
+                "supervision term of {v}",
+                "矫正期限未记录",
+                "supervision term not recorded",
+                unit_zh="个月",
+                one_en="month",
+                many_en="months",
+            ),
+            s,
+            0,
+        ),
+        FeatureSpec(
+            "prior_convictions",
+            "前科次数",
+            "prior convictions",
+            Wording(
+                K.COUNT,
+                "有前科{v}",
+                "{v}",
+                "前科情况未记录",
+                "prior convictions not recorded",
+                unit_zh="次",
+                one_en="prior conviction",
+                many_en="prior convictions",
+            ),
+            s,
+            1,
+        ),
+        FeatureSpec(
+            "prior_supervisions",
+            "既往社区矫正次数",
+            "prior community supervisions",
+            Wording(
+                K.COUNT,
+                "既往社区矫正{v}",
+                "{v}",
+                "既往社区矫正情况未记录",
+                "prior community supervisions not recorded",
+                unit_zh="次",
+                one_en="prior community supervision",
+                many_en="prior community supervisions",
+            ),
+            s,
+            1,
+        ),
+        FeatureSpec(
+            "local", "本地户籍", "local resident", _label_wording(K.FLAG, "本地户籍", "local resident"), s, 0, "flag"
+        ),
     ]
     cat_labels = {
-        "sex": ("性别", "sex"), "education": ("文化程度", "education"),
-        "employment": ("入矫时就业状况", "employment at intake"), "marital": ("婚姻状况", "marital status"),
-        "supervision_type": ("矫正类别", "supervision type"), "offence": ("罪名类别", "offence category"),
+        "sex": ("性别", "sex"),
+        "education": ("文化程度", "education"),
+        "employment": ("入矫时就业状况", "employment at intake"),
+        "marital": ("婚姻状况", "marital status"),
+        "supervision_type": ("矫正类别", "supervision type"),
+        "offence": ("罪名类别", "offence category"),
     }
     for name, (zh, en) in cat_labels.items():
         specs.append(FeatureSpec(name, zh, en, _label_wording(K.CATEGORY, zh, en), s, 0, "categorical"))
@@ -204,8 +396,16 @@ def _static_specs() -> list[FeatureSpec]:
     return specs
 
 
-def _count(zh: str, one_en: str, many_en: str, missing_zh: str, missing_en: str, *, en: str = "{v}",
-           kind: ValueKind = ValueKind.COUNT) -> Wording:
+def _count(
+    zh: str,
+    one_en: str,
+    many_en: str,
+    missing_zh: str,
+    missing_en: str,
+    *,
+    en: str = "{v}",
+    kind: ValueKind = ValueKind.COUNT,
+) -> Wording:
     return Wording(kind, zh, en, missing_zh, missing_en, unit_zh="次", one_en=one_en, many_en=many_en)
 
 
@@ -213,40 +413,128 @@ def _supervision_specs() -> list[FeatureSpec]:
     s, K = SUPERVISED, ValueKind
     no_grade_zh, no_grade_en = "尚无季度考核记录", "no quarterly grade on record yet"
     return [
-        FeatureSpec("days_since_start", "已矫正天数", "days under supervision",
-                    Wording(K.DAYS, "已矫正{v}", "{v} under supervision", "矫正天数未记录",
-                            "days under supervision not recorded", unit_zh="天", one_en="day", many_en="days"), s, 0),
-        FeatureSpec("share_served", "已完成矫正期比例", "share of the term served",
-                    Wording(K.SHARE, "已完成矫正期的{v}", "{v} of the supervision term served",
-                            "已完成矫正期比例未记录", "share of the term served not recorded"), s, 0),
-        FeatureSpec("grade_latest", "最近一次季度考核等级", "latest quarterly grade",
-                    Wording(K.GRADE, "最近一次季度考核为{v}", "latest quarterly grade: {v}", no_grade_zh, no_grade_en),
-                    s, -1),
-        FeatureSpec("grade_unqualified_n", "季度考核不合格次数", "unqualified quarterly grades",
-                    _count("季度考核不合格{v}", "unqualified quarterly grade", "unqualified quarterly grades",
-                           no_grade_zh, no_grade_en), s, 1),
-        FeatureSpec("grade_good_n", "季度考核良好次数", "good quarterly grades",
-                    _count("季度考核良好{v}", "good quarterly grade", "good quarterly grades", no_grade_zh,
-                           no_grade_en), s, -1),
-        FeatureSpec("violations_term", "矫正以来违规总次数", "compliance violations since supervision began",
-                    _count("矫正以来违规（未按时报到、擅自外出、电子监管违规、警告、治安处罚）共{v}",
-                           "compliance violation", "compliance violations", "矫正以来无违规记录",
-                           "no compliance violations on record since supervision began",
-                           en="{v} since supervision began (reports, absences, monitoring, warnings, "
-                              "police penalties)"),
-                    s, 1),
-        FeatureSpec("violations_per_month", "月均违规次数", "compliance violations per month under supervision",
-                    _count("矫正以来月均违规{v}", "compliance violations", "compliance violations",
-                           "矫正以来无违规记录", "no compliance violations on record since supervision began",
-                           en="{v} per month under supervision", kind=K.RATE), s, 1),
-        FeatureSpec("points_latest", "最近月度量化积分", "latest monthly points",
-                    Wording(K.POINTS, "最近月度量化积分{v}", "latest monthly points score: {v}", "尚无月度量化积分记录",
-                            "no monthly points score on record yet", unit_zh="分"), s, -1),
-        FeatureSpec("points_mean_90d", "近90天平均量化积分", "mean monthly points (last 90 days)",
-                    Wording(K.POINTS, "近90天平均量化积分{v}", "mean monthly points score over the last 90 days: {v}",
-                            "近90天无月度量化积分记录", "no monthly points on record in the last 90 days",
-                            unit_zh="分"),
-                    s, -1),
+        FeatureSpec(
+            "days_since_start",
+            "已矫正天数",
+            "days under supervision",
+            Wording(
+                K.DAYS,
+                "已矫正{v}",
+                "{v} under supervision",
+                "矫正天数未记录",
+                "days under supervision not recorded",
+                unit_zh="天",
+                one_en="day",
+                many_en="days",
+            ),
+            s,
+            0,
+        ),
+        FeatureSpec(
+            "share_served",
+            "已完成矫正期比例",
+            "share of the term served",
+            Wording(
+                K.SHARE,
+                "已完成矫正期的{v}",
+                "{v} of the supervision term served",
+                "已完成矫正期比例未记录",
+                "share of the term served not recorded",
+            ),
+            s,
+            0,
+        ),
+        FeatureSpec(
+            "grade_latest",
+            "最近一次季度考核等级",
+            "latest quarterly grade",
+            Wording(K.GRADE, "最近一次季度考核为{v}", "latest quarterly grade: {v}", no_grade_zh, no_grade_en),
+            s,
+            -1,
+        ),
+        FeatureSpec(
+            "grade_unqualified_n",
+            "季度考核不合格次数",
+            "unqualified quarterly grades",
+            _count(
+                "季度考核不合格{v}",
+                "unqualified quarterly grade",
+                "unqualified quarterly grades",
+                no_grade_zh,
+                no_grade_en,
+            ),
+            s,
+            1,
+        ),
+        FeatureSpec(
+            "grade_good_n",
+            "季度考核良好次数",
+            "good quarterly grades",
+            _count("季度考核良好{v}", "good quarterly grade", "good quarterly grades", no_grade_zh, no_grade_en),
+            s,
+            -1,
+        ),
+        FeatureSpec(
+            "violations_term",
+            "矫正以来违规总次数",
+            "compliance violations since supervision began",
+            _count(
+                "矫正以来违规（未按时报到、擅自外出、电子监管违规、警告、治安处罚）共{v}",
+                "compliance violation",
+                "compliance violations",
+                "矫正以来无违规记录",
+                "no compliance violations on record since supervision began",
+                en="{v} since supervision began (reports, absences, monitoring, warnings, police penalties)",
+            ),
+            s,
+            1,
+        ),
+        FeatureSpec(
+            "violations_per_month",
+            "月均违规次数",
+            "compliance violations per month under supervision",
+            _count(
+                "矫正以来月均违规{v}",
+                "compliance violations",
+                "compliance violations",
+                "矫正以来无违规记录",
+                "no compliance violations on record since supervision began",
+                en="{v} per month under supervision",
+                kind=K.RATE,
+            ),
+            s,
+            1,
+        ),
+        FeatureSpec(
+            "points_latest",
+            "最近月度量化积分",
+            "latest monthly points",
+            Wording(
+                K.POINTS,
+                "最近月度量化积分{v}",
+                "latest monthly points score: {v}",
+                "尚无月度量化积分记录",
+                "no monthly points score on record yet",
+                unit_zh="分",
+            ),
+            s,
+            -1,
+        ),
+        FeatureSpec(
+            "points_mean_90d",
+            "近90天平均量化积分",
+            "mean monthly points (last 90 days)",
+            Wording(
+                K.POINTS,
+                "近90天平均量化积分{v}",
+                "mean monthly points score over the last 90 days: {v}",
+                "近90天无月度量化积分记录",
+                "no monthly points on record in the last 90 days",
+                unit_zh="分",
+            ),
+            s,
+            -1,
+        ),
     ]
 
 

@@ -82,9 +82,17 @@ DataOpt = Annotated[Path, typer.Option("--data", help="folder with the canonical
 
 def progress() -> Progress:
     """A progress bar with the count done, elapsed time and time remaining (rich)."""
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                    transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def stages_of(stage: StageChoice | Stage | str) -> list[Stage]:
@@ -128,9 +136,12 @@ def synthetic(
     out: Annotated[Path, typer.Option(help="output folder for persons/events/outcomes/truth Parquet files")],
     persons: Annotated[int, typer.Option(min=10, help="number of persons")] = 10_000,
     seed: Annotated[int, typer.Option(help="random seed (the cohort is deterministic for a seed)")] = 0,
-    base_rate: Annotated[float, typer.Option(min=0.001, max=0.5,
-                                             help="share re-offending within 12 months of intake "
-                                                  "(low-base-rate setting: 0.01)")] = DEFAULT_BASE_RATE,
+    base_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.001, max=0.5, help="share re-offending within 12 months of intake (low-base-rate setting: 0.01)"
+        ),
+    ] = DEFAULT_BASE_RATE,
 ) -> None:
     """Generate a synthetic cohort with a documented causal structure (features/synthetic/CAUSAL_MODEL.md)."""
     tables = write_synthetic(out, CohortConfig(persons=persons, seed=seed, base_rate=base_rate))
@@ -145,15 +156,26 @@ def validate(data: DataOpt) -> None:
 
 
 def summary_table(frames: list[StageFrame]) -> Table:
-    table = Table(title="Stage feature frames", caption="censored: follow-up shorter than H without re-offence; "
-                  "reoff<D / revoked<D: no longer under assessment at D")
+    table = Table(
+        title="Stage feature frames",
+        caption="censored: follow-up shorter than H without re-offence; "
+        "reoff<D / revoked<D: no longer under assessment at D",
+    )
     for col in ("stage", "H (mo)", "assessed", "labelled", "censored", "reoff<D", "revoked<D", "rate", "cols"):
         table.add_column(col, justify="right")
     for f in frames:
         c = f.counts
-        table.add_row(f.stage.value, f"{f.horizon_months:g}", f"{c['assessments']:,}", f"{c['labelled']:,}",
-                      f"{c['censored']:,}", f"{c['reoffended_before']:,}", f"{c['revoked_before']:,}",
-                      f"{f.label_rate:.2%}", str(f.X.shape[1]))
+        table.add_row(
+            f.stage.value,
+            f"{f.horizon_months:g}",
+            f"{c['assessments']:,}",
+            f"{c['labelled']:,}",
+            f"{c['censored']:,}",
+            f"{c['reoffended_before']:,}",
+            f"{c['revoked_before']:,}",
+            f"{f.label_rate:.2%}",
+            str(f.X.shape[1]),
+        )
     return table
 
 
@@ -170,7 +192,8 @@ def build_frames(tables: CaseTables, stages: list[Stage], out: Path | None = Non
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
                 frame.X.assign(label=frame.y).join(frame.meta.add_prefix("meta_")).to_parquet(
-                    out / f"{stage.value}.parquet", index=False)
+                    out / f"{stage.value}.parquet", index=False
+                )
                 (out / f"{stage.value}.json").write_text(json.dumps(frame.summary(), indent=2))
             frames.append(frame)
             bar.advance(task)

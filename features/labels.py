@@ -73,27 +73,35 @@ class StageFrame:
         return float(self.y.mean()) if len(self.y) else float("nan")
 
     def subset(self, mask: np.ndarray) -> StageFrame:
-        return StageFrame(self.stage, self.X[mask], self.y[mask], self.meta[mask], self.horizon_months,
-                          dict(self.counts))
+        return StageFrame(
+            self.stage, self.X[mask], self.y[mask], self.meta[mask], self.horizon_months, dict(self.counts)
+        )
 
     def summary(self) -> dict[str, float | int | str]:
-        return {"stage": self.stage.value, "horizon_months": self.horizon_months, **self.counts,
-                "label_rate": round(self.label_rate, 4)}
+        return {
+            "stage": self.stage.value,
+            "horizon_months": self.horizon_months,
+            **self.counts,
+            "label_rate": round(self.label_rate, 4),
+        }
 
 
 def group_frame(persons: pd.DataFrame, assessments: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
     """Columns for fairness reports and splits: groups, supervision start, assessment date."""
     p = persons.set_index("person_id").loc[assessments["person_id"]]
-    meta = pd.DataFrame({
-        "person_id": assessments["person_id"].to_numpy(),
-        "as_of": assessments["as_of"].to_numpy(),
-        "supervision_start": p["supervision_start"].to_numpy(),
-        "sex": p["sex"].astype(str).to_numpy(),
-        "age_band": pd.cut(X["age"].to_numpy(), AGE_BANDS, right=False, labels=AGE_BAND_LABELS).astype(str),
-        "local": np.where(p["local"].to_numpy(dtype=bool), "local", "non-local"),
-        "offence": p["offence"].astype(str).to_numpy(),
-        "supervision_type": p["supervision_type"].astype(str).to_numpy(),
-    }, index=assessments.index)
+    meta = pd.DataFrame(
+        {
+            "person_id": assessments["person_id"].to_numpy(),
+            "as_of": assessments["as_of"].to_numpy(),
+            "supervision_start": p["supervision_start"].to_numpy(),
+            "sex": p["sex"].astype(str).to_numpy(),
+            "age_band": pd.cut(X["age"].to_numpy(), AGE_BANDS, right=False, labels=AGE_BAND_LABELS).astype(str),
+            "local": np.where(p["local"].to_numpy(dtype=bool), "local", "non-local"),
+            "offence": p["offence"].astype(str).to_numpy(),
+            "supervision_type": p["supervision_type"].astype(str).to_numpy(),
+        },
+        index=assessments.index,
+    )
     return meta
 
 
@@ -103,8 +111,12 @@ def _oracle(truth: pd.DataFrame | None, stage: Stage, horizon: float) -> pd.Seri
         return None
     written_for = truth.attrs.get("horizon_months", {}).get(stage.value, DEFAULT_HORIZON_MONTHS[stage])
     if float(written_for) != float(horizon):
-        log.warning("no oracle for the %s stage at %g months: the cohort's oracle is for %g months",
-                    stage.value, horizon, written_for)
+        log.warning(
+            "no oracle for the %s stage at %g months: the cohort's oracle is for %g months",
+            stage.value,
+            horizon,
+            written_for,
+        )
         return None
     return truth.set_index("person_id")[f"p_{stage.value}"]
 

@@ -72,8 +72,9 @@ def build_features(
     return frame
 
 
-def feature_columns(persons: Table, events: Table, assessments: Table, *,
-                    stage: Stage | str) -> dict[str, np.ndarray | pd.Categorical]:
+def feature_columns(
+    persons: Table, events: Table, assessments: Table, *, stage: Stage | str
+) -> dict[str, np.ndarray | pd.Categorical]:
     """:func:`build_features` without the frame: the stage's columns by name, in catalog order.
 
     The service scores a few people per request; building DataFrames around them would cost
@@ -208,8 +209,9 @@ def _positions(vocab: type[Labelled]) -> dict[str, int]:
     return {code: i for i, code in enumerate(vocab.codes())}
 
 
-def _event_columns(events: Table, person_ids: np.ndarray, as_of: np.ndarray,
-                   people: _PersonRows) -> dict[str, np.ndarray]:
+def _event_columns(
+    events: Table, person_ids: np.ndarray, as_of: np.ndarray, people: _PersonRows
+) -> dict[str, np.ndarray]:
     """Counts, recency, trends, grades and points from events dated before each ``as_of``."""
     n = len(person_ids)
     ev = _events_before(events, person_ids, as_of)
@@ -275,8 +277,9 @@ def _grade_and_points(ev: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray
         mean_points = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return {
         "grade_latest": _latest(row[is_grade], age[is_grade], grade_value, n),
-        "grade_unqualified_n": np.bincount(row[etype == _codes(EventType.GRADE_UNQUALIFIED)[0]], minlength=n)
-        .astype(float),
+        "grade_unqualified_n": np.bincount(row[etype == _codes(EventType.GRADE_UNQUALIFIED)[0]], minlength=n).astype(
+            float
+        ),
         "grade_good_n": np.bincount(row[etype == _codes(EventType.GRADE_GOOD)[0]], minlength=n).astype(float),
         "points_latest": _latest(row[is_points], age[is_points], value[is_points], n),
         "points_mean_90d": mean_points,

@@ -30,9 +30,21 @@ from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType
 
 PERSON_DATE_COLUMNS = ["birth_date", "supervision_start", "supervision_end"]
 PERSON_COLUMNS = [
-    "person_id", "sex", "birth_date", "education", "employment", "marital", "local",
-    "supervision_type", "offence", "sentence_months", "supervision_start", "supervision_end",
-    "prior_convictions", "prior_supervisions", *INTAKE_FLAGS,
+    "person_id",
+    "sex",
+    "birth_date",
+    "education",
+    "employment",
+    "marital",
+    "local",
+    "supervision_type",
+    "offence",
+    "sentence_months",
+    "supervision_start",
+    "supervision_end",
+    "prior_convictions",
+    "prior_supervisions",
+    *INTAKE_FLAGS,
 ]
 #: Optional ``persons`` columns: kept in the records, never model inputs (``office``: the 司法所 in charge).
 OPTIONAL_PERSON_COLUMNS = ["office"]
@@ -181,6 +193,7 @@ OUTCOMES_SCHEMA = pa.DataFrameSchema(
     name="outcomes",
 )
 
+
 def _schema_problems(table: str, frame: pd.DataFrame, schema: pa.DataFrameSchema):
     """Validate one table with its pandera schema; return (validated frame, problems)."""
     missing = [name for name, c in schema.columns.items() if c.required and name not in frame.columns]
@@ -228,17 +241,32 @@ def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.Da
     known = persons.set_index("person_id")
     unknown = ~events["person_id"].isin(known.index)
     for row in events.index[unknown]:
-        problems.append(Problem("events", int(row), events.loc[row, "person_id"], "person_id",
-                                "no such person in persons"))
+        problems.append(
+            Problem("events", int(row), events.loc[row, "person_id"], "person_id", "no such person in persons")
+        )
     birth = events["person_id"].map(known["birth_date"])
     for row in events.index[(events["date"] < birth).to_numpy()]:
-        problems.append(Problem("events", int(row), events.loc[row, "person_id"], "date",
-                                f"event dated {events.loc[row, 'date']:%Y-%m-%d} before birth"))
+        problems.append(
+            Problem(
+                "events",
+                int(row),
+                events.loc[row, "person_id"],
+                "date",
+                f"event dated {events.loc[row, 'date']:%Y-%m-%d} before birth",
+            )
+        )
     if outcomes is not None:
         end = events["person_id"].map(outcomes.set_index("person_id")["followup_end"])
         for row in events.index[(events["date"] > end).to_numpy()]:
-            problems.append(Problem("events", int(row), events.loc[row, "person_id"], "date",
-                                    f"event dated {events.loc[row, 'date']:%Y-%m-%d} after the end of follow-up"))
+            problems.append(
+                Problem(
+                    "events",
+                    int(row),
+                    events.loc[row, "person_id"],
+                    "date",
+                    f"event dated {events.loc[row, 'date']:%Y-%m-%d} after the end of follow-up",
+                )
+            )
         problems += _outcome_problems(known, outcomes)
     return problems
 
@@ -247,14 +275,28 @@ def _date_order_problems(persons: pd.DataFrame) -> list[Problem]:
     problems = []
     age = (persons["supervision_start"] - persons["birth_date"]).dt.days / 365.25
     for row in persons.index[((age < MIN_AGE_YEARS) | (age > MAX_AGE_YEARS)).to_numpy()]:
-        problems.append(Problem("persons", int(row), str(persons.loc[row, "person_id"]), "birth_date",
-                                f"age at supervision_start would be {float(age.loc[row]):.1f} years, outside "
-                                f"{MIN_AGE_YEARS} to {MAX_AGE_YEARS}"))
+        problems.append(
+            Problem(
+                "persons",
+                int(row),
+                str(persons.loc[row, "person_id"]),
+                "birth_date",
+                f"age at supervision_start would be {float(age.loc[row]):.1f} years, outside "
+                f"{MIN_AGE_YEARS} to {MAX_AGE_YEARS}",
+            )
+        )
     for later, earlier in (("supervision_start", "birth_date"), ("supervision_end", "supervision_start")):
         for row in persons.index[(persons[later] <= persons[earlier]).to_numpy()]:
-            problems.append(Problem("persons", int(row), persons.loc[row, "person_id"], later,
-                                    f"{later} {persons.loc[row, later]:%Y-%m-%d} is not after "
-                                    f"{earlier} {persons.loc[row, earlier]:%Y-%m-%d}"))
+            problems.append(
+                Problem(
+                    "persons",
+                    int(row),
+                    persons.loc[row, "person_id"],
+                    later,
+                    f"{later} {persons.loc[row, later]:%Y-%m-%d} is not after "
+                    f"{earlier} {persons.loc[row, earlier]:%Y-%m-%d}",
+                )
+            )
     return problems
 
 
@@ -262,18 +304,21 @@ def _outcome_problems(known: pd.DataFrame, outcomes: pd.DataFrame) -> list[Probl
     problems = []
     start = outcomes["person_id"].map(known["supervision_start"])
     for row in outcomes.index[~outcomes["person_id"].isin(known.index)]:
-        problems.append(Problem("outcomes", int(row), outcomes.loc[row, "person_id"], "person_id",
-                                "no such person in persons"))
+        problems.append(
+            Problem("outcomes", int(row), outcomes.loc[row, "person_id"], "person_id", "no such person in persons")
+        )
     for col in ("reoffence_date", "revocation_date", "followup_end"):
         before = (outcomes[col] < start).to_numpy()
         for row in outcomes.index[before]:
-            problems.append(Problem("outcomes", int(row), outcomes.loc[row, "person_id"], col,
-                                    "dated before supervision_start"))
+            problems.append(
+                Problem("outcomes", int(row), outcomes.loc[row, "person_id"], col, "dated before supervision_start")
+            )
     for col in ("reoffence_date", "revocation_date"):
         after = (outcomes[col] > outcomes["followup_end"]).to_numpy()
         for row in outcomes.index[after]:
-            problems.append(Problem("outcomes", int(row), outcomes.loc[row, "person_id"], col,
-                                    "dated after followup_end"))
+            problems.append(
+                Problem("outcomes", int(row), outcomes.loc[row, "person_id"], col, "dated after followup_end")
+            )
     return problems
 
 

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("var"), description="working directory for local stores and outputs")
     tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI or local SQLite")
+        None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI or local SQLite"
+    )
     experiment_prefix: str = Field("reoffence", description="MLflow experiment name prefix")
     registry_prefix: str = Field("reoffence", description="registered model name prefix: <prefix>-<stage>")
     champion_alias: str = "champion"
@@ -33,20 +34,35 @@ class Settings(BaseSettings):
     cases_url: str | None = Field(None, description="SQLAlchemy URL of the case store; default SQLite under home")
     auth_file: Path | None = Field(None, description="token configuration; default <home>/auth.json")
     max_batch: int = Field(5000, description="largest batch the service accepts")
-    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest request body the service reads "
-                                "(bytes); a larger one is refused with 413 before it is parsed")
-    signing_key_file: Path | None = Field(None, description="Ed25519 private key of the audit checkpoints "
-                                          "(PEM, mode 0600); default <home>/keys/checkpoint-ed25519.pem")
-    checkpoint_dir: Path | None = Field(None, description="append-only folder of signed audit checkpoints; "
-                                        "default <home>/checkpoints")
-    checkpoint_interval_s: float = Field(300.0, ge=0, description="seconds between signed checkpoints of the "
-                                         "audit chains in each service worker (0: only on demand and at shutdown)")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="largest request body the service reads "
+        "(bytes); a larger one is refused with 413 before it is parsed",
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key of the audit checkpoints "
+        "(PEM, mode 0600); default <home>/keys/checkpoint-ed25519.pem",
+    )
+    checkpoint_dir: Path | None = Field(
+        None, description="append-only folder of signed audit checkpoints; default <home>/checkpoints"
+    )
+    checkpoint_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="seconds between signed checkpoints of the "
+        "audit chains in each service worker (0: only on demand and at shutdown)",
+    )
     console_session_url: str | None = Field(
-        None, description="SQLAlchemy URL of the web console's sign-in sessions; default SQLite under home")
-    console_session_minutes: int = Field(480, ge=1, le=7 * 24 * 60,
-                                         description="a console session ends this long after sign-in")
+        None, description="SQLAlchemy URL of the web console's sign-in sessions; default SQLite under home"
+    )
+    console_session_minutes: int = Field(
+        480, ge=1, le=7 * 24 * 60, description="a console session ends this long after sign-in"
+    )
     console_secure_cookie: bool = Field(
-        True, description="mark the console's cookies Secure (browsers still send them to http://127.0.0.1)")
+        True, description="mark the console's cookies Secure (browsers still send them to http://127.0.0.1)"
+    )
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:

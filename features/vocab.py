@@ -163,8 +163,10 @@ class EventType(Labelled):
 INTAKE_FLAGS: dict[str, tuple[str, str]] = {
     "flag_mental_illness": ("心理问题或精神疾病", "psychological problems or mental illness"),
     "flag_serious_illness": ("严重疾病或残疾", "serious illness or disability"),
-    "flag_three_withouts": ("三无人员(无家可归、无亲可投、无业可就)",
-                            "'three withouts' (no home, no relatives, no job)"),
+    "flag_three_withouts": (
+        "三无人员(无家可归、无亲可投、无业可就)",
+        "'three withouts' (no home, no relatives, no job)",
+    ),
     "flag_gang": ("涉黑涉恶关联", "gang involvement"),
     "flag_drug_use": ("吸毒史", "history of drug use"),
     "flag_abscond_tendency": ("脱管倾向", "tendency to abscond"),

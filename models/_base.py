@@ -144,8 +144,9 @@ class StageEstimator(BaseEstimator):
         cats = [i for i, col in enumerate(columns) if isinstance(col.dtype, pd.CategoricalDtype)]
         trained_categories = self.trained_categories()
         if len(trained_categories) != len(cats):
-            raise ValueError(f"the frame has {len(cats)} categorical features, the model was trained with "
-                             f"{len(trained_categories)}")
+            raise ValueError(
+                f"the frame has {len(cats)} categorical features, the model was trained with {len(trained_categories)}"
+            )
         M = np.empty((len(columns[0]) if columns else 0, len(names)))
         for i, trained in zip(cats, trained_categories, strict=True):
             col = columns[i].array if isinstance(columns[i], pd.Series) else columns[i]

@@ -49,38 +49,52 @@ class LinearStageModel(StageEstimator):
 
     kind: ModelKind = "logistic"
 
-    def __init__(self, stage: Stage | str, *, C: float = 0.5, calibration: CalibrationMethod = "auto",
-                 random_state: int = 0, protected_inputs: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        stage: Stage | str,
+        *,
+        C: float = 0.5,
+        calibration: CalibrationMethod = "auto",
+        random_state: int = 0,
+        protected_inputs: tuple[str, ...] = (),
+    ):
         self.stage = stage
         self.C = C
         self.calibration = calibration
         self.random_state = random_state
         self.protected_inputs = protected_inputs
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, *, X_calib: pd.DataFrame | None = None,
-            y_calib: np.ndarray | None = None) -> LinearStageModel:
+    def fit(
+        self, X: pd.DataFrame, y: np.ndarray, *, X_calib: pd.DataFrame | None = None, y_calib: np.ndarray | None = None
+    ) -> LinearStageModel:
         """Fit the coefficients on ``X``; calibrate on ``X_calib`` (default: the training rows)."""
         X = self._frame(X)
         names = self.feature_names
-        self.categories_ = [list(category_objects(dtype)[:-1]) for n in names
-                            if isinstance(dtype := X[n].dtype, pd.CategoricalDtype)]
+        self.categories_ = [
+            list(category_objects(dtype)[:-1]) for n in names if isinstance(dtype := X[n].dtype, pd.CategoricalDtype)
+        ]
         M = self.matrix(X)
         self.typical_ = stage_typical_values(X, names)
         is_cat = np.array([isinstance(X[n].dtype, pd.CategoricalDtype) for n in names])
         self.is_categorical_ = is_cat
-        self.medians_ = np.array([0.0 if c or np.isnan(M[:, j]).all() else float(np.nanmedian(M[:, j]))
-                                  for j, c in enumerate(is_cat)])
+        self.medians_ = np.array(
+            [0.0 if c or np.isnan(M[:, j]).all() else float(np.nanmedian(M[:, j])) for j, c in enumerate(is_cat)]
+        )
         filled = np.where(np.isnan(M), self.medians_, M)
         std = filled.std(axis=0)
         self.scales_ = np.where(is_cat | (std == 0), 1.0, std)
         with np.errstate(invalid="ignore"):
-            self.log_ = ~is_cat & (np.nanmin(M, axis=0, initial=np.inf, where=~np.isnan(M)) >= 0) \
+            self.log_ = (
+                ~is_cat
+                & (np.nanmin(M, axis=0, initial=np.inf, where=~np.isnan(M)) >= 0)
                 & (np.nanmax(M, axis=0, initial=-np.inf, where=~np.isnan(M)) > 1)
+            )
         logged = np.log1p(np.where(self.log_, np.clip(filled, 0, None), 0.0))
         log_std = logged.std(axis=0)
         self.log_scales_ = np.where(log_std == 0, 1.0, log_std)
-        self.n_levels_ = np.array([len(self.categories_[int(is_cat[:j].sum())]) if c else 0
-                                   for j, c in enumerate(is_cat)])
+        self.n_levels_ = np.array(
+            [len(self.categories_[int(is_cat[:j].sum())]) if c else 0 for j, c in enumerate(is_cat)]
+        )
         D, owner = self._design(M)
         self.owner_ = owner
         self.design_means_ = D.mean(axis=0)
@@ -89,7 +103,8 @@ class LinearStageModel(StageEstimator):
         X_cal, y_cal = (X, y) if X_calib is None else (X_calib, y_calib)
         method = "platt" if self.calibration == "auto" else self.calibration
         self.calibrator_ = Calibrator(method, random_state=self.random_state).fit(
-            self.raw_score(X_cal), np.asarray(y_cal, int))
+            self.raw_score(X_cal), np.asarray(y_cal, int)
+        )
         return self
 
     def _design(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,8 +166,9 @@ class LinearStageModel(StageEstimator):
         return {"trees": 0, "leaves": 0, "max_depth": 0, "coefficients": int(np.count_nonzero(self.coef_))}
 
 
-def _fit_logistic(D: np.ndarray, y: np.ndarray, *, C: float,
-                  bounds: list[tuple[float | None, float | None]]) -> tuple[np.ndarray, float]:
+def _fit_logistic(
+    D: np.ndarray, y: np.ndarray, *, C: float, bounds: list[tuple[float | None, float | None]]
+) -> tuple[np.ndarray, float]:
     """L2-penalised logistic regression (intercept unpenalised) by L-BFGS-B with coefficient bounds.
 
     Minimises ``C * sum(log loss) + ||w||^2 / 2``, scikit-learn's objective, divided by ``C * n``.
@@ -170,8 +186,9 @@ def _fit_logistic(D: np.ndarray, y: np.ndarray, *, C: float,
 
     start = np.zeros(p + 1)
     start[p] = np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6))
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=[*bounds, (None, None)],
-                      options={"maxiter": 2000})
+    result = minimize(
+        objective, start, jac=True, method="L-BFGS-B", bounds=[*bounds, (None, None)], options={"maxiter": 2000}
+    )
     if not result.success:
         log.warning("logistic fit: %s", result.message)
     return result.x[:p], float(result.x[p])

@@ -52,13 +52,25 @@ class BoosterParams:
 
     def lgb_params(self, monotone: list[int], seed: int) -> dict[str, Any]:
         return {
-            "objective": "binary", "metric": "binary_logloss", "verbosity": -1,
-            "num_leaves": self.num_leaves, "max_depth": self.max_depth,
-            "min_child_samples": self.min_child_samples, "learning_rate": self.learning_rate,
-            "feature_fraction": self.feature_fraction, "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": 1, "lambda_l2": self.lambda_l2, "monotone_constraints": monotone,
-            "monotone_constraints_method": "advanced", "seed": seed, "num_threads": self.num_threads,
-            "deterministic": True, "force_row_wise": True, "cat_smooth": 20, "min_data_per_group": 50,
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "verbosity": -1,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_child_samples": self.min_child_samples,
+            "learning_rate": self.learning_rate,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "lambda_l2": self.lambda_l2,
+            "monotone_constraints": monotone,
+            "monotone_constraints_method": "advanced",
+            "seed": seed,
+            "num_threads": self.num_threads,
+            "deterministic": True,
+            "force_row_wise": True,
+            "cat_smooth": 20,
+            "min_data_per_group": 50,
             **self.extra,
         }
 
@@ -74,9 +86,15 @@ class StageModel(StageEstimator):
 
     kind: ModelKind = "lightgbm"
 
-    def __init__(self, stage: Stage | str, params: BoosterParams = BoosterParams(), *,
-                 calibration: CalibrationMethod = "auto", random_state: int = 0,
-                 protected_inputs: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        stage: Stage | str,
+        params: BoosterParams = BoosterParams(),
+        *,
+        calibration: CalibrationMethod = "auto",
+        random_state: int = 0,
+        protected_inputs: tuple[str, ...] = (),
+    ):
         self.stage = stage
         self.params = params
         self.calibration = calibration
@@ -86,15 +104,25 @@ class StageModel(StageEstimator):
     def monotone(self) -> list[int]:
         return [CATALOG[n].direction if CATALOG[n].kind != "categorical" else 0 for n in self.feature_names]
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, *, X_valid: pd.DataFrame, y_valid: np.ndarray,
-            X_calib: pd.DataFrame, y_calib: np.ndarray) -> StageModel:
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        X_valid: pd.DataFrame,
+        y_valid: np.ndarray,
+        X_calib: pd.DataFrame,
+        y_calib: np.ndarray,
+    ) -> StageModel:
         """Fit the booster with early stopping on the validation rows, then calibrate on separate rows."""
         X, X_valid, X_calib = (self._frame(f) for f in (X, X_valid, X_calib))
         train = lgb.Dataset(X, label=y, free_raw_data=False)
         valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
         self.booster_ = lgb.train(
-            self.params.lgb_params(self.monotone(), self.random_state), train,
-            num_boost_round=self.params.max_rounds, valid_sets=[valid],
+            self.params.lgb_params(self.monotone(), self.random_state),
+            train,
+            num_boost_round=self.params.max_rounds,
+            valid_sets=[valid],
             callbacks=[lgb.early_stopping(self.params.early_stopping, verbose=False)],
         )
         self.best_iteration_ = self.booster_.best_iteration or self.booster_.current_iteration()
@@ -103,8 +131,9 @@ class StageModel(StageEstimator):
         self.calibrator_ = calibrator.fit(self.raw_score(X_calib), y_calib)
         return self
 
-    def refit(self, X: pd.DataFrame, y: np.ndarray, *, rounds: int, X_calib: pd.DataFrame,
-              y_calib: np.ndarray) -> StageModel:
+    def refit(
+        self, X: pd.DataFrame, y: np.ndarray, *, rounds: int, X_calib: pd.DataFrame, y_calib: np.ndarray
+    ) -> StageModel:
         """Fit the booster on ``X`` for exactly ``rounds`` rounds (no early stopping), then calibrate anew.
 
         For use after :meth:`fit` has chosen the number of rounds on held-out validation rows: refitting on
@@ -114,8 +143,11 @@ class StageModel(StageEstimator):
         if int(rounds) < 1:
             raise ValueError(f"rounds must be at least 1, got {rounds}")
         X, X_calib = self._frame(X), self._frame(X_calib)
-        self.booster_ = lgb.train(self.params.lgb_params(self.monotone(), self.random_state),
-                                  lgb.Dataset(X, label=y, free_raw_data=False), num_boost_round=int(rounds))
+        self.booster_ = lgb.train(
+            self.params.lgb_params(self.monotone(), self.random_state),
+            lgb.Dataset(X, label=y, free_raw_data=False),
+            num_boost_round=int(rounds),
+        )
         self.best_iteration_ = self.booster_.current_iteration()
         self.typical_ = stage_typical_values(X, self.feature_names)
         calibrator = Calibrator(self.calibration, random_state=self.random_state)
@@ -129,22 +161,34 @@ class StageModel(StageEstimator):
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds (from a feature frame or its :meth:`matrix`)."""
         M = X if isinstance(X, np.ndarray) else self.matrix(X)
-        return np.asarray(self.booster_.predict(M, raw_score=True, num_iteration=self.best_iteration_,
-                                                num_threads=PREDICT_THREADS))
+        return np.asarray(
+            self.booster_.predict(M, raw_score=True, num_iteration=self.best_iteration_, num_threads=PREDICT_THREADS)
+        )
 
     def contribution_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """:meth:`contributions` as a bare matrix: columns in :attr:`feature_names` order, base value last."""
         M = X if isinstance(X, np.ndarray) else self.matrix(X)
-        return np.asarray(self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_,
-                                                num_threads=PREDICT_THREADS))
+        return np.asarray(
+            self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_, num_threads=PREDICT_THREADS)
+        )
 
     @property
     def size(self) -> dict[str, int]:
         """Trees and leaves of the fitted booster (explanation cost grows with both)."""
         dump = self.booster_.dump_model(num_iteration=self.best_iteration_)["tree_info"]
-        return {"trees": len(dump), "leaves": int(sum(t["num_leaves"] for t in dump)),
-                "max_depth": self.params.max_depth}
+        return {
+            "trees": len(dump),
+            "leaves": int(sum(t["num_leaves"] for t in dump)),
+            "max_depth": self.params.max_depth,
+        }
 
 
-__all__ = ["BoosterParams", "CalibrationMethod", "Calibrator", "LinearStageModel", "ModelKind", "StageEstimator",
-           "StageModel"]
+__all__ = [
+    "BoosterParams",
+    "CalibrationMethod",
+    "Calibrator",
+    "LinearStageModel",
+    "ModelKind",
+    "StageEstimator",
+    "StageModel",
+]

@@ -29,8 +29,9 @@ class StageModelPyfunc(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         self.model: StageEstimator = joblib.load(context.artifacts[ARTIFACT_KEY])
 
-    def predict(self, context: PythonModelContext | None, model_input: pd.DataFrame,
-                params: dict[str, Any] | None = None) -> np.ndarray:
+    def predict(
+        self, context: PythonModelContext | None, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> np.ndarray:
         return self.model.predict_proba(_restore_categories(self.model, model_input))
 
 

@@ -36,8 +36,14 @@ from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage
 logger = logging.getLogger(__name__)
 
 Op = Literal["<", "<=", ">", ">=", "==", "!=", "in", "not_in"]
-_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-            "==": operator.eq, "!=": operator.ne}
+_COMPARE = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 _SET_OPS = ("in", "not_in")
 _CATEGORICAL_OPS = ("==", "!=", "in", "not_in")
 
@@ -168,8 +174,9 @@ class StagePolicy(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> StagePolicy:
         if not self.medium_from < self.high_from:
-            raise ValueError(f"cut-offs must increase: medium_from ({self.medium_from}) must be below "
-                             f"high_from ({self.high_from})")
+            raise ValueError(
+                f"cut-offs must increase: medium_from ({self.medium_from}) must be below high_from ({self.high_from})"
+            )
         lowest = min(_BANDS.index(b) for b in self.strict_bands)
         if set(self.strict_bands) != set(_BANDS[lowest:]):
             raise ValueError("strict_bands must be a band and every band above it (e.g. [medium, high])")
@@ -263,8 +270,9 @@ class TierPolicy(BaseModel):
         lasting = next((rule for rule in holding if rule.time_limit is None), None)
         return self._decision(stage, band, first, lasting)
 
-    def decide_frame(self, stage: Stage | str, probabilities: np.ndarray,
-                     features: pd.DataFrame | Mapping[str, Any]) -> list[TierDecision]:
+    def decide_frame(
+        self, stage: Stage | str, probabilities: np.ndarray, features: pd.DataFrame | Mapping[str, Any]
+    ) -> list[TierDecision]:
         """:meth:`decide` for a batch, each rule evaluated as one vectorised mask.
 
         ``features`` is a feature frame or its columns by name (:func:`features.pipeline.feature_columns`).

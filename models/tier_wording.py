@@ -26,18 +26,26 @@ def band_range(policy: TierPolicy, stage: Stage | str, band: Band) -> str:
     return f"{sp.medium_from:.0%}-{sp.high_from:.0%}"
 
 
-def risk_clause(policy: TierPolicy, stage: Stage | str, decision: TierDecision, probability: float,
-                lang: Lang) -> str:
-    """"模型风险概率12.0%，属中风险（10%-25%），按风险等级为普管" / "... ordinary tier by risk"."""
+def risk_clause(policy: TierPolicy, stage: Stage | str, decision: TierDecision, probability: float, lang: Lang) -> str:
+    """ "模型风险概率12.0%，属中风险（10%-25%），按风险等级为普管" / "... ordinary tier by risk"."""
     band, tier, span = decision.band, decision.tier_by_risk, band_range(policy, stage, decision.band)
     if lang == "zh":
         return f"模型风险概率{probability:.1%}，属{band.label('zh')}风险（{span}），按风险等级为{tier.label('zh')}"
-    return (f"model probability {probability:.1%} is in the {band.label('en')} band ({span}): "
-            f"{tier.label('en')} tier by risk")
+    return (
+        f"model probability {probability:.1%} is in the {band.label('en')} band ({span}): "
+        f"{tier.label('en')} tier by risk"
+    )
 
 
-def tier_text(policy: TierPolicy, stage: Stage | str, decision: TierDecision, *, probability: float,
-              lang: Lang, until: dt.date | None = None) -> str:
+def tier_text(
+    policy: TierPolicy,
+    stage: Stage | str,
+    decision: TierDecision,
+    *,
+    probability: float,
+    lang: Lang,
+    until: dt.date | None = None,
+) -> str:
     """Why the effective tier is what it is, and what follows a time-limited rule (``until``: its last day)."""
     risk = risk_clause(policy, stage, decision, probability, lang)
     if decision.reason == "band":
@@ -47,9 +55,15 @@ def tier_text(policy: TierPolicy, stage: Stage | str, decision: TierDecision, *,
         return f"{rule}；{risk}" if lang == "zh" else f"{rule}; by risk alone: {risk}"
     then = decision.then
     if lang == "zh":
-        after = (f"此后按风险等级为{then.tier.label('zh')}" if then.reason == "band"
-                 else f"此后仍为{then.tier.label('zh')}（{then.rule_text('zh')}）")
+        after = (
+            f"此后按风险等级为{then.tier.label('zh')}"
+            if then.reason == "band"
+            else f"此后仍为{then.tier.label('zh')}（{then.rule_text('zh')}）"
+        )
         return f"{rule}，至{until.isoformat()}；{after}。{risk}"
-    after = (f"after that the tier by risk applies: {then.tier.label('en')}" if then.reason == "band"
-             else f"after that still {then.tier.label('en')} ({then.rule_text('en')})")
+    after = (
+        f"after that the tier by risk applies: {then.tier.label('en')}"
+        if then.reason == "band"
+        else f"after that still {then.tier.label('en')} ({then.rule_text('en')})"
+    )
     return f"{rule} until {until.isoformat()}; {after}. {risk[0].upper()}{risk[1:]}"

@@ -35,9 +35,14 @@ _ERRORS = {
 }
 
 
-def service_openapi(spec: Mapping[str, Any], *, permissions: Mapping[str, Permission],
-                    read_only: Mapping[str, tuple[str, ...]], errors: Mapping[str, tuple[int, ...]],
-                    models: Mapping[str, tuple[type[BaseModel], type[BaseModel]]]) -> dict[str, Any]:
+def service_openapi(
+    spec: Mapping[str, Any],
+    *,
+    permissions: Mapping[str, Permission],
+    read_only: Mapping[str, tuple[str, ...]],
+    errors: Mapping[str, tuple[int, ...]],
+    models: Mapping[str, tuple[type[BaseModel], type[BaseModel]]],
+) -> dict[str, Any]:
     """BentoML's document ``spec`` with security, error answers and GET forms; ``spec`` is not changed.
 
     Parameters
@@ -61,9 +66,13 @@ def service_openapi(spec: Mapping[str, Any], *, permissions: Mapping[str, Permis
     schemas["ErrorResponse"] = error_schema
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):  # BentoML's, no longer used
         schemas.pop(name, None)
-    components["securitySchemes"] = {"bearer": {
-        "type": "http", "scheme": "bearer",
-        "description": "a token from `riskctl token --role ROLE --user NAME`; each role may call only its routes"}}
+    components["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "a token from `riskctl token --role ROLE --user NAME`; each role may call only its routes",
+        }
+    }
     for path, permission in permissions.items():
         item = doc["paths"][path]
         post = item["post"]
@@ -72,20 +81,26 @@ def service_openapi(spec: Mapping[str, Any], *, permissions: Mapping[str, Permis
         post["security"] = [{"bearer": []}]
         if path in models:
             request, answer = models[path]
-            post["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": _schema_ref(request, "validation", schemas)}}}
-            post["responses"]["200"] = {"description": answer.__doc__.strip().splitlines()[0] if answer.__doc__
-                                        else "the answer", "content": {"application/json": {
-                                            "schema": _schema_ref(answer, "serialization", schemas)}}}
-        post["responses"] = {"200": _ok(post["responses"]), **_error_answers((400, 401, 403, 405, 500,
-                                                                              *errors.get(path, ())))}
+            post["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema_ref(request, "validation", schemas)}},
+            }
+            post["responses"]["200"] = {
+                "description": answer.__doc__.strip().splitlines()[0] if answer.__doc__ else "the answer",
+                "content": {"application/json": {"schema": _schema_ref(answer, "serialization", schemas)}},
+            }
+        post["responses"] = {
+            "200": _ok(post["responses"]),
+            **_error_answers((400, 401, 403, 405, 500, *errors.get(path, ()))),
+        }
         if path in read_only:
             item["get"] = _get_form(post, path, read_only[path], schemas)
     return doc
 
 
-def _schema_ref(model: type[BaseModel], mode: Literal["validation", "serialization"],
-                schemas: dict[str, Any]) -> dict[str, str]:
+def _schema_ref(
+    model: type[BaseModel], mode: Literal["validation", "serialization"], schemas: dict[str, Any]
+) -> dict[str, str]:
     """Put ``model``'s JSON Schema (and the models it uses) into ``schemas``; a reference to it."""
     schema = model.model_json_schema(ref_template=REF, mode=mode)
     schemas.update(schema.pop("$defs", {}))
@@ -98,13 +113,18 @@ def _ok(responses: Mapping[Any, Any]) -> Any:
 
 
 def _error_answers(statuses: tuple[int, ...]) -> dict[str, Any]:
-    return {str(status): {"description": _ERRORS[status],
-                          "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}}
-            for status in sorted(set(statuses))}
+    return {
+        str(status): {
+            "description": _ERRORS[status],
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}},
+        }
+        for status in sorted(set(statuses))
+    }
 
 
-def _get_form(post: Mapping[str, Any], path: str, fields: tuple[str, ...],
-              schemas: Mapping[str, Any]) -> dict[str, Any]:
+def _get_form(
+    post: Mapping[str, Any], path: str, fields: tuple[str, ...], schemas: Mapping[str, Any]
+) -> dict[str, Any]:
     """The GET operation of a read-only route: the request's fields as query parameters."""
     body = post.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     if "$ref" in body:
@@ -112,13 +132,21 @@ def _get_form(post: Mapping[str, Any], path: str, fields: tuple[str, ...],
     properties, required = body.get("properties", {}), set(body.get("required", ()))
     statuses = tuple(int(s) for s in post["responses"] if s not in ("200", "413", "415"))
     return {
-        "tags": post.get("tags", []), "description": post.get("description", ""), "security": post["security"],
+        "tags": post.get("tags", []),
+        "description": post.get("description", ""),
+        "security": post["security"],
         "operationId": f"{post.get('operationId', path.strip('/'))}__get",
-        "parameters": [{"name": name, "in": "query", "required": name in required,
-                        "schema": {k: v for k, v in properties.get(name, {"type": "string"}).items()
-                                   if k not in ("title", "examples")},
-                        **({"example": properties[name]["examples"][0]} if properties.get(name, {}).get("examples")
-                           else {})}
-                       for name in fields],
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": {
+                    k: v for k, v in properties.get(name, {"type": "string"}).items() if k not in ("title", "examples")
+                },
+                **({"example": properties[name]["examples"][0]} if properties.get(name, {}).get("examples") else {}),
+            }
+            for name in fields
+        ],
         "responses": {"200": _ok(post["responses"]), **_error_answers((*statuses, 400))},
     }

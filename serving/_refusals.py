@@ -163,8 +163,9 @@ class LocalisedRefusalMiddleware:
         await self.app(scope, keep_body, rewrite)
 
     @staticmethod
-    async def _send_refusal(scope: dict, model: type[BaseModel], raw: bytes, start: dict[str, Any],
-                            body: bytes, send: Any) -> None:
+    async def _send_refusal(
+        scope: dict, model: type[BaseModel], raw: bytes, start: dict[str, Any], body: bytes, send: Any
+    ) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         localised = localised_body(model, raw) if requested_lang(raw, headers) == "zh" else None
         if localised is not None:

@@ -95,18 +95,30 @@ def _hash_columns() -> tuple[Column, Column]:
 
 
 assessments = Table(
-    "assessments", metadata,
+    "assessments",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("assessment_id", String(36), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("person_key", String(64), nullable=False, index=True),
-    *(Column(name, Text, nullable=False) for name in
-      ("stage", "model_name", "model_version", "policy_version", "request_json", "response_json",
-       "explanation_json", "actor")),
+    *(
+        Column(name, Text, nullable=False)
+        for name in (
+            "stage",
+            "model_name",
+            "model_version",
+            "policy_version",
+            "request_json",
+            "response_json",
+            "explanation_json",
+            "actor",
+        )
+    ),
     *_hash_columns(),
 )
 overrides = Table(
-    "overrides", metadata,
+    "overrides",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("override_id", String(36), nullable=False, unique=True),
     Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
@@ -115,28 +127,47 @@ overrides = Table(
     *_hash_columns(),
 )
 decision_steps = Table(  # each step of a tier decision (serving/cases): proposed, approved, rejected
-    "decision_steps", metadata,
+    "decision_steps",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("step_id", String(36), nullable=False, unique=True),
     Column("decision_id", String(36), nullable=False, index=True),
     Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
     Column("created_at", String(40), nullable=False),
     Column("person_key", String(64), nullable=False),
-    *(Column(name, Text, nullable=False) for name in
-      ("step", "office", "from_tier", "to_tier", "reason_code", "text", "actor")),
+    *(
+        Column(name, Text, nullable=False)
+        for name in ("step", "office", "from_tier", "to_tier", "reason_code", "text", "actor")
+    ),
     *_hash_columns(),
 )
 chain_head = Table(
-    "audit_chain_head", metadata,
+    "audit_chain_head",
+    metadata,
     Column("chain", String(32), primary_key=True),
     Column("length", Integer, nullable=False),
     Column("last_hash", String(64), nullable=False),
 )
-_CHAINS = {"assessments": (assessments, "assessment_id"), "overrides": (overrides, "override_id"),
-           "decisions": (decision_steps, "step_id")}
+_CHAINS = {
+    "assessments": (assessments, "assessment_id"),
+    "overrides": (overrides, "override_id"),
+    "decisions": (decision_steps, "step_id"),
+}
 _DECISION_STEPS = ("proposed", "approved", "rejected")
-_RECORD_FIELDS = frozenset({"assessment_id", "person_id", "stage", "model_name", "model_version",
-                            "policy_version", "request", "response", "explanation", "actor"})
+_RECORD_FIELDS = frozenset(
+    {
+        "assessment_id",
+        "person_id",
+        "stage",
+        "model_name",
+        "model_version",
+        "policy_version",
+        "request",
+        "response",
+        "explanation",
+        "actor",
+    }
+)
 _OPTIONAL_FIELDS = {"explanation": {}, "actor": ""}
 
 
@@ -266,18 +297,41 @@ class AuditStore:
         """HMAC-SHA256 of ``person_id`` under the store's secret (hex)."""
         return hmac.digest(self._key, str(person_id).encode("utf-8"), "sha256").hex()
 
-    def append_assessment(self, *, assessment_id: str, person_id: str, stage: str, model_name: str,
-                          model_version: str, policy_version: str, request: dict, response: dict,
-                          explanation: dict | None = None, actor: str = "") -> AuditRecord:
+    def append_assessment(
+        self,
+        *,
+        assessment_id: str,
+        person_id: str,
+        stage: str,
+        model_name: str,
+        model_version: str,
+        policy_version: str,
+        request: dict,
+        response: dict,
+        explanation: dict | None = None,
+        actor: str = "",
+    ) -> AuditRecord:
         """Store one assessment (committed before returning).
 
         ``explanation`` holds what the response summarises (every feature's value and
         contribution); ``actor`` is the user who asked for the assessment.
         """
-        return self.append_many([dict(assessment_id=assessment_id, person_id=person_id, stage=stage,
-                                      model_name=model_name, model_version=model_version,
-                                      policy_version=policy_version, request=request, response=response,
-                                      explanation=explanation or {}, actor=actor)])[0]
+        return self.append_many(
+            [
+                dict(
+                    assessment_id=assessment_id,
+                    person_id=person_id,
+                    stage=stage,
+                    model_name=model_name,
+                    model_version=model_version,
+                    policy_version=policy_version,
+                    request=request,
+                    response=response,
+                    explanation=explanation or {},
+                    actor=actor,
+                )
+            ]
+        )[0]
 
     def append_many(self, records: list[dict]) -> list[AuditRecord]:
         """Store a batch of assessments in one transaction (fields as :meth:`append_assessment`).
@@ -318,8 +372,13 @@ class AuditStore:
             raise ValueError("an override needs a written reason")
         if not (actor or "").strip():
             raise ValueError("an override needs the actor who made it")
-        fields = dict(override_id=str(uuid.uuid4()), assessment_id=assessment_id, tier=tier,
-                      reason=reason.strip(), actor=actor.strip())
+        fields = dict(
+            override_id=str(uuid.uuid4()),
+            assessment_id=assessment_id,
+            tier=tier,
+            reason=reason.strip(),
+            actor=actor.strip(),
+        )
         with self._write() as conn:
             found = conn.execute(select(assessments.c.seq).where(assessments.c.assessment_id == assessment_id))
             if found.first() is None:
@@ -329,8 +388,20 @@ class AuditStore:
         logger.info("override %s of assessment %s to %s by %s", row["override_id"], assessment_id, tier, actor)
         return OverrideRecord(**row)
 
-    def add_decision_step(self, *, decision_id: str, step: str, assessment_id: str, person_id: str, office: str,
-                          from_tier: str, to_tier: str, reason_code: str, text: str, actor: str) -> DecisionStepRecord:
+    def add_decision_step(
+        self,
+        *,
+        decision_id: str,
+        step: str,
+        assessment_id: str,
+        person_id: str,
+        office: str,
+        from_tier: str,
+        to_tier: str,
+        reason_code: str,
+        text: str,
+        actor: str,
+    ) -> DecisionStepRecord:
         """Chain one step of a tier decision beside the assessment that prompted it.
 
         ``text`` is the written reason (proposed) or the supervisor's comment (approved, rejected).
@@ -347,10 +418,19 @@ class AuditStore:
         if not (actor or "").strip():
             raise ValueError("a decision step needs the actor who took it")
         assessment_id = _uuid_or_none(assessment_id) or str(assessment_id)
-        fields = dict(step_id=str(uuid.uuid4()), decision_id=str(uuid.UUID(str(decision_id))),
-                      assessment_id=assessment_id, person_key=self.person_key(person_id), step=step,
-                      office=str(office), from_tier=Tier(from_tier).value, to_tier=Tier(to_tier).value,
-                      reason_code=str(reason_code), text=str(text or ""), actor=actor.strip())
+        fields = dict(
+            step_id=str(uuid.uuid4()),
+            decision_id=str(uuid.UUID(str(decision_id))),
+            assessment_id=assessment_id,
+            person_key=self.person_key(person_id),
+            step=step,
+            office=str(office),
+            from_tier=Tier(from_tier).value,
+            to_tier=Tier(to_tier).value,
+            reason_code=str(reason_code),
+            text=str(text or ""),
+            actor=actor.strip(),
+        )
         with self._write() as conn:
             found = conn.execute(select(assessments.c.seq).where(assessments.c.assessment_id == assessment_id))
             if found.first() is None:
@@ -363,8 +443,15 @@ class AuditStore:
     def decision_steps(self, decision_id: str) -> list[DecisionStepRecord]:
         """The stored steps of one decision, oldest first."""
         with self._engine.connect() as conn:
-            rows = conn.execute(select(decision_steps).where(decision_steps.c.decision_id == str(decision_id))
-                                .order_by(decision_steps.c.seq)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(decision_steps)
+                    .where(decision_steps.c.decision_id == str(decision_id))
+                    .order_by(decision_steps.c.seq)
+                )
+                .mappings()
+                .all()
+            )
         return [DecisionStepRecord(**r) for r in rows]
 
     def get(self, assessment_id: str) -> AuditRecord | None:
@@ -377,9 +464,17 @@ class AuditStore:
         """Every stored assessment of a person (found by the keyed hash), oldest first."""
         return self._load(assessments.c.person_key == self.person_key(person_id))
 
-    def recent(self, *, before_seq: int | None = None, limit: int = 100, since: str | None = None,
-               until: str | None = None, stage: str | None = None, actor: str | None = None,
-               decided: bool | None = None) -> list[AuditRecord]:
+    def recent(
+        self,
+        *,
+        before_seq: int | None = None,
+        limit: int = 100,
+        since: str | None = None,
+        until: str | None = None,
+        stage: str | None = None,
+        actor: str | None = None,
+        decided: bool | None = None,
+    ) -> list[AuditRecord]:
         """Stored assessments, newest first, with their overrides (the auditor's log, one page at a time).
 
         Parameters
@@ -406,8 +501,10 @@ class AuditStore:
         if actor:
             where.append(assessments.c.actor == actor)
         if decided is not None:
-            has = or_(assessments.c.assessment_id.in_(select(overrides.c.assessment_id)),
-                      assessments.c.assessment_id.in_(select(decision_steps.c.assessment_id)))
+            has = or_(
+                assessments.c.assessment_id.in_(select(overrides.c.assessment_id)),
+                assessments.c.assessment_id.in_(select(decision_steps.c.assessment_id)),
+            )
             where.append(has if decided else ~has)
         return self._load(and_(true(), *where), newest_first=True, limit=limit)
 
@@ -416,8 +513,15 @@ class AuditStore:
         if not assessment_ids:
             return {}
         with self._engine.connect() as conn:
-            rows = conn.execute(select(decision_steps).where(decision_steps.c.assessment_id.in_(assessment_ids))
-                                .order_by(decision_steps.c.seq)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(decision_steps)
+                    .where(decision_steps.c.assessment_id.in_(assessment_ids))
+                    .order_by(decision_steps.c.seq)
+                )
+                .mappings()
+                .all()
+            )
         found: dict[str, list[DecisionStepRecord]] = {}
         for row in rows:
             found.setdefault(row["assessment_id"], []).append(DecisionStepRecord(**row))
@@ -455,8 +559,9 @@ class AuditStore:
     def _prepare(self, i: int, rec: Mapping[str, Any]) -> dict[str, Any]:
         rec = {**_OPTIONAL_FIELDS, **rec}
         if set(rec) != _RECORD_FIELDS:
-            raise ValueError(f"record {i}: missing {sorted(_RECORD_FIELDS - set(rec))}, "
-                             f"unknown {sorted(set(rec) - _RECORD_FIELDS)}")
+            raise ValueError(
+                f"record {i}: missing {sorted(_RECORD_FIELDS - set(rec))}, unknown {sorted(set(rec) - _RECORD_FIELDS)}"
+            )
         for name in ("person_id", "model_name", "model_version", "policy_version"):
             if not str(rec[name] or "").strip():
                 raise ValueError(f"record {i}: {name} is empty")
@@ -469,25 +574,34 @@ class AuditStore:
             return keyed[text]
 
         return dict(
-            assessment_id=str(uuid.UUID(str(rec["assessment_id"]))), person_key=key_of(rec["person_id"]),
-            stage=Stage(rec["stage"]).value, model_name=str(rec["model_name"]),
-            model_version=str(rec["model_version"]), policy_version=str(rec["policy_version"]),
+            assessment_id=str(uuid.UUID(str(rec["assessment_id"]))),
+            person_key=key_of(rec["person_id"]),
+            stage=Stage(rec["stage"]).value,
+            model_name=str(rec["model_name"]),
+            model_version=str(rec["model_version"]),
+            policy_version=str(rec["policy_version"]),
             request_json=_canonical_keyed(rec["request"], key_of),
             response_json=_answer_keyed(rec["response"], key_of),
             explanation_json=_canonical_keyed(rec["explanation"], key_of),
-            actor=str(rec["actor"] or ""))
+            actor=str(rec["actor"] or ""),
+        )
 
     @staticmethod
     def _chain_rows(conn: Connection, chain: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Give ``items`` their seq, created_at and hashes, and advance the chain head."""
         where = chain_head.c.chain == chain
-        length, prev = conn.execute(select(chain_head.c.length, chain_head.c.last_hash)
-                                    .where(where).with_for_update()).one()
+        length, prev = conn.execute(
+            select(chain_head.c.length, chain_head.c.last_hash).where(where).with_for_update()
+        ).one()
         rows = []
         for item in items:
             length += 1
-            row = {"seq": length, **item, "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-                   "prev_hash": prev}
+            row = {
+                "seq": length,
+                **item,
+                "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "prev_hash": prev,
+            }
             prev = row["record_hash"] = _record_hash(row)
             rows.append(row)
         conn.execute(update(chain_head).where(where).values(length=length, last_hash=prev))
@@ -499,8 +613,13 @@ class AuditStore:
             rows = conn.execute(select(assessments).where(where).order_by(order).limit(limit)).mappings().all()
             ids = [r["assessment_id"] for r in rows]
             found: dict[str, list[OverrideRecord]] = {}
-            for o in conn.execute(select(overrides).where(overrides.c.assessment_id.in_(ids))
-                                  .order_by(overrides.c.seq)).mappings() if ids else ():
+            for o in (
+                conn.execute(
+                    select(overrides).where(overrides.c.assessment_id.in_(ids)).order_by(overrides.c.seq)
+                ).mappings()
+                if ids
+                else ()
+            ):
                 found.setdefault(o["assessment_id"], []).append(OverrideRecord(**o))
         return [AuditRecord(**r, overrides=tuple(found.get(r["assessment_id"], ()))) for r in rows]
 
@@ -510,8 +629,14 @@ Expectations = Mapping[str, Mapping[int, tuple[str, str]]]
 _FOLLOWS_KEPT = 4096  # recent links remembered to name an inserted record
 
 
-def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Mapping[int, tuple[str, str]],
-          *, allow_newer: bool) -> tuple[int, str | None, str | None]:
+def _walk(
+    conn: Connection,
+    chain: str,
+    head: tuple[int, str] | None,
+    expect: Mapping[int, tuple[str, str]],
+    *,
+    allow_newer: bool,
+) -> tuple[int, str | None, str | None]:
     """Check one chain: (records checked, first broken, problem).
 
     ``expect`` holds signed heads (seq -> hash); records after the last one are accepted only with
@@ -521,8 +646,11 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Ma
     stmt = select(table).order_by(table.c.seq)
     beside = table is not assessments  # overrides and decision steps refer to an assessment
     if beside:
-        stmt = select(table, assessments.c.seq.label("_assessment_seq")).outerjoin(
-            assessments, table.c.assessment_id == assessments.c.assessment_id).order_by(table.c.seq)
+        stmt = (
+            select(table, assessments.c.seq.label("_assessment_seq"))
+            .outerjoin(assessments, table.c.assessment_id == assessments.c.assessment_id)
+            .order_by(table.c.seq)
+        )
     prev, n, names = GENESIS, 0, [str(c.name) for c in table.columns]  # str, not quoted_name: see _record_hash
     follows: dict[str, str] = {}  # record hash -> id of the record linked after it
     unsigned: str | None = None  # first record after the last checkpoint that matched
@@ -537,10 +665,19 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Ma
         if row["prev_hash"] != prev:
             if row["prev_hash"] in follows:  # it links past the records before it: those were inserted
                 forged = follows[row["prev_hash"]]
-                return n, forged, (f"record {forged} was inserted: the record after it ({rid}, seq {n + 1}) "
-                                   "links to the record before it")
-            return pending or (n, rid, "prev_hash does not link to the record before (row deleted, inserted or "
-                                       "reordered)")
+                return (
+                    n,
+                    forged,
+                    (
+                        f"record {forged} was inserted: the record after it ({rid}, seq {n + 1}) "
+                        "links to the record before it"
+                    ),
+                )
+            return pending or (
+                n,
+                rid,
+                "prev_hash does not link to the record before (row deleted, inserted or reordered)",
+            )
         if _record_hash(stored) != row["record_hash"]:
             return pending or (n, rid, "content does not match record_hash (row edited)")
         if beside and row["_assessment_seq"] is None:
@@ -552,22 +689,43 @@ def _walk(conn: Connection, chain: str, head: tuple[int, str] | None, expect: Ma
         if n in expect and pending is None:
             signed_hash, signer = expect[n]
             if signed_hash != prev:
-                pending = n, unsigned, (f"records seq {signed_to + 1} to {n} were rewritten: {signer} signed "
-                                        f"record seq {n} as {signed_hash[:16]}..., the store has {prev[:16]}...")
+                pending = (
+                    n,
+                    unsigned,
+                    (
+                        f"records seq {signed_to + 1} to {n} were rewritten: {signer} signed "
+                        f"record seq {n} as {signed_hash[:16]}..., the store has {prev[:16]}..."
+                    ),
+                )
             unsigned, signed_to = None, n
     if pending:
         return pending
     if head is None or tuple(head) != (n, prev):
         length = head[0] if head else 0
-        return n, f"{chain} seq {min(n, length) + 1}", (
-            f"chain head records {length} rows, found {n} (rows deleted from the end or head altered)")
+        return (
+            n,
+            f"{chain} seq {min(n, length) + 1}",
+            (f"chain head records {length} rows, found {n} (rows deleted from the end or head altered)"),
+        )
     last_signed = max(expect, default=0)
     if n < last_signed:
-        return n, f"{chain} seq {n + 1}", (f"{expect[last_signed][1]} signed {last_signed} records, the store has "
-                                           f"{n} (records deleted from the end, head rewritten)")
+        return (
+            n,
+            f"{chain} seq {n + 1}",
+            (
+                f"{expect[last_signed][1]} signed {last_signed} records, the store has "
+                f"{n} (records deleted from the end, head rewritten)"
+            ),
+        )
     if n > last_signed and expect and not allow_newer:
-        return n, unsigned, (f"{n - last_signed} record(s) after seq {last_signed} are not covered by "
-                             f"{expect[last_signed][1]} (appended after it)")
+        return (
+            n,
+            unsigned,
+            (
+                f"{n - last_signed} record(s) after seq {last_signed} are not covered by "
+                f"{expect[last_signed][1]} (appended after it)"
+            ),
+        )
     return n, None, None
 
 
@@ -579,8 +737,9 @@ def _verify_engine(engine: Engine, *, expect: Expectations, allow_newer: bool) -
         with conn.begin():
             heads = {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
             for chain in _CHAINS:
-                n, broken, problem = _walk(conn, chain, heads.get(chain), expect.get(chain, {}),
-                                           allow_newer=allow_newer)
+                n, broken, problem = _walk(
+                    conn, chain, heads.get(chain), expect.get(chain, {}), allow_newer=allow_newer
+                )
                 checked += n
                 if problem:
                     logger.warning("audit chain broken at %s: %s", broken, problem)
@@ -710,6 +869,7 @@ def _jsonable(obj: Any, key_of: Any) -> Any:
     The C JSON encoder and decoder walk the structure (a batch holds millions of values); Python
     runs only for the few types JSON lacks and for each dict, to key its ``person_id``.
     """
+
     def keyed(d: dict[str, Any]) -> dict[str, Any]:
         if d.get("person_id") is not None:
             d["person_id"] = key_of(d["person_id"])
@@ -742,8 +902,9 @@ def _secret_bytes(secret: bytes | str) -> bytes:
         try:
             secret = bytes.fromhex(secret)
         except ValueError:
-            raise ValueError("a secret given as str must be hex (AuthConfig.audit_secret); "
-                             "pass bytes otherwise") from None
+            raise ValueError(
+                "a secret given as str must be hex (AuthConfig.audit_secret); pass bytes otherwise"
+            ) from None
     if len(secret) < 16:
         raise ValueError("the audit secret must be at least 16 bytes")
     return secret
@@ -764,8 +925,12 @@ def _make_engine(url: str, *, create: bool = True) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # pysqlite must not emit BEGIN itself; _on_begin does
-        for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "foreign_keys=ON",
-                       "synchronous=FULL"):
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={BUSY_TIMEOUT_S * 1000}",
+            "foreign_keys=ON",
+            "synchronous=FULL",
+        ):
             dbapi_conn.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")

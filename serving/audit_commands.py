@@ -16,12 +16,18 @@ audit_app = typer.Typer(help="The audit trail: verify it against signed checkpoi
 
 @audit_app.command("verify")
 def verify(
-    checkpoint: Annotated[Path | None, typer.Option(help="checkpoint file (JSON Lines from the service's checkpoint "
-                                                     "folder, or one checkpoint copied from /verify)")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="checkpoint file (JSON Lines from the service's checkpoint "
+            "folder, or one checkpoint copied from /verify)"
+        ),
+    ] = None,
     public_key: Annotated[Path | None, typer.Option(help="Ed25519 public key (PEM) of the signer")] = None,
     url: Annotated[str | None, typer.Option(help="audit store URL; default RISK_AUDIT_URL or <home>/audit.db")] = None,
-    allow_newer: Annotated[bool, typer.Option(help="accept records after the latest checkpoint (the service is "
-                                              "still running)")] = False,
+    allow_newer: Annotated[
+        bool, typer.Option(help="accept records after the latest checkpoint (the service is still running)")
+    ] = False,
 ) -> None:
     """Verify the audit trail without the service; with a checkpoint, against its signed heads.
 
@@ -48,8 +54,10 @@ def verify(
     if result.ok:
         console.print(f"[green]intact[/green]: {result.checked:,} records{against}")
         return
-    console.print(f"[red]broken[/red] at {result.first_broken}: {result.problem}  ({result.checked:,} records "
-                  f"checked before it){against}")
+    console.print(
+        f"[red]broken[/red] at {result.first_broken}: {result.problem}  ({result.checked:,} records "
+        f"checked before it){against}"
+    )
     raise typer.Exit(1)
 
 
@@ -65,7 +73,8 @@ def checkpoint() -> None:
     key = load_or_create_key(key_file)
     url = settings.resolved_audit_url()
     log = CheckpointLog(settings.resolved_checkpoint_dir())
-    signed = Checkpointer(lambda: read_head(url), key, log, interval_s=0,
-                          signer=f"riskctl@{socket.gethostname()}").sign()
+    signed = Checkpointer(
+        lambda: read_head(url), key, log, interval_s=0, signer=f"riskctl@{socket.gethostname()}"
+    ).sign()
     heads = ", ".join(f"{c} {v['length']}" for c, v in signed.chains.items())
     console.print(f"signed {heads} -> {log.path} (public key {public_path(key_file)})")

@@ -69,14 +69,18 @@ class Permission(StrEnum):
 
 
 #: The permissions of each role (read-only).
-ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType({
-    Role.CASEWORKER: frozenset({Permission.SCORE, Permission.RECORD_EVENT, Permission.READ_CASES, Permission.REVIEW,
-                                Permission.PROPOSE}),
-    Role.SUPERVISOR: frozenset({Permission.READ_CASES, Permission.REVIEW, Permission.DECIDE,
-                                Permission.REPORT_DECISIONS}),
-    Role.AUDITOR: frozenset({Permission.READ_ASSESSMENTS, Permission.VERIFY, Permission.REPORT_DECISIONS}),
-    Role.MODELER: frozenset({Permission.MODEL_INFO}),
-})
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {
+        Role.CASEWORKER: frozenset(
+            {Permission.SCORE, Permission.RECORD_EVENT, Permission.READ_CASES, Permission.REVIEW, Permission.PROPOSE}
+        ),
+        Role.SUPERVISOR: frozenset(
+            {Permission.READ_CASES, Permission.REVIEW, Permission.DECIDE, Permission.REPORT_DECISIONS}
+        ),
+        Role.AUDITOR: frozenset({Permission.READ_ASSESSMENTS, Permission.VERIFY, Permission.REPORT_DECISIONS}),
+        Role.MODELER: frozenset({Permission.MODEL_INFO}),
+    }
+)
 
 
 def hash_token(token: str) -> str:
@@ -91,8 +95,9 @@ class TokenEntry(BaseModel):
 
     role: Role
     user: str = Field(min_length=1)
-    office: str | None = Field(default=None, min_length=1, max_length=64,
-                               description="the office (司法所) of a caseworker or supervisor")
+    office: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the office (司法所) of a caseworker or supervisor"
+    )
 
 
 class AuthConfig(BaseModel):
@@ -176,8 +181,10 @@ def load_or_create(path: Path | str) -> tuple[AuthConfig, dict[Role, str] | None
     if path.exists():
         return _read(path), None
     raw = {role: secrets.token_urlsafe(32) for role in Role}
-    config = AuthConfig(tokens={hash_token(tok): TokenEntry(role=role, user=role.value) for role, tok in raw.items()},
-                        audit_secret=secrets.token_hex(32))
+    config = AuthConfig(
+        tokens={hash_token(tok): TokenEntry(role=role, user=role.value) for role, tok in raw.items()},
+        audit_secret=secrets.token_hex(32),
+    )
     try:
         _write(path, config, replace=False)
     except FileExistsError:
@@ -255,8 +262,9 @@ class Authenticator:
     """Checks bearer tokens against the config's hashes and roles against permissions."""
 
     def __init__(self, config: AuthConfig) -> None:
-        self._entries = [(bytes.fromhex(digest), entry.role, entry.user, entry.office)
-                         for digest, entry in config.tokens.items()]
+        self._entries = [
+            (bytes.fromhex(digest), entry.role, entry.user, entry.office) for digest, entry in config.tokens.items()
+        ]
 
     def authenticate(self, authorization_header: str | None) -> Principal:
         """The caller behind an ``Authorization: Bearer <token>`` header.
@@ -284,8 +292,9 @@ class Authenticator:
     def require(self, principal: Principal, permission: Permission | str) -> None:
         """Raise :class:`AuthError` (403) unless ``principal``'s role grants ``permission``."""
         if not principal.can(permission):
-            logger.warning("denied %s to %s (role %s)", Permission(permission).value, principal.user,
-                           principal.role.value)
+            logger.warning(
+                "denied %s to %s (role %s)", Permission(permission).value, principal.user, principal.role.value
+            )
             raise AuthError(403, f"role '{principal.role.value}' may not {Permission(permission).value}")
 
     def authorize(self, authorization_header: str | None, permission: Permission | str) -> Principal:
@@ -314,8 +323,9 @@ class TokenFile:
         Monotonic clock in seconds (tests pass their own).
     """
 
-    def __init__(self, path: Path | str, *, check_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, path: Path | str, *, check_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = Path(path)
         self._interval = check_interval_s
         self._clock = clock

@@ -78,6 +78,7 @@ def _latencies(url: str, bodies: list, headers: dict, *, clients: int, requests:
     the clients share this machine's cores, and httpx spent 1.9 ms of CPU per request where
     ``http.client`` spends 0.4 ms, CPU the servers measured here would otherwise have had.
     """
+
     def worker(k: int) -> list[float]:
         out, conn = [], _connection(url, timeout=120)
         try:
@@ -108,8 +109,10 @@ def _batch_rate(url: str, body: bytes, n: int, headers: dict, repeat: int) -> li
 
 
 def _report(name: str, lat: np.ndarray, wall: float) -> None:
-    print(f"{name:44s} p50 {np.median(lat) * 1e3:7.1f} ms  p99 {np.percentile(lat, 99) * 1e3:7.1f} ms  "
-          f"{len(lat) / wall:7.0f} req/s  (n={len(lat)})")
+    print(
+        f"{name:44s} p50 {np.median(lat) * 1e3:7.1f} ms  p99 {np.percentile(lat, 99) * 1e3:7.1f} ms  "
+        f"{len(lat) / wall:7.0f} req/s  (n={len(lat)})"
+    )
 
 
 def main() -> None:
@@ -134,13 +137,18 @@ def main() -> None:
     bodies = requests_from_tables(people, tables.events, Stage.MIDTERM, lang="zh")
     single = [json.dumps(b).encode() for b in bodies[:500]]
     batch = json.dumps({"records": bodies[: args.batch]}).encode()
-    print(f"{os.cpu_count()} cores; mid-term requests with {np.mean([len(b['events']) for b in bodies]):.0f} "
-          f"events on average; batch {len(bodies[: args.batch]):,} persons ({len(batch) / 1e6:.1f} MB)")
+    print(
+        f"{os.cpu_count()} cores; mid-term requests with {np.mean([len(b['events']) for b in bodies]):.0f} "
+        f"events on average; batch {len(bodies[: args.batch]):,} persons ({len(batch) / 1e6:.1f} MB)"
+    )
 
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
     token = "bench-caseworker-token"
-    (home / "auth.json").write_text(AuthConfig(tokens={hash_token(token): TokenEntry(role="caseworker", user="bench")},
-                                               audit_secret="ab" * 32).model_dump_json())
+    (home / "auth.json").write_text(
+        AuthConfig(
+            tokens={hash_token(token): TokenEntry(role="caseworker", user="bench")}, audit_secret="ab" * 32
+        ).model_dump_json()
+    )
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     with running_service(env={"RISK_HOME": str(home)}, log_path=home / "serve.log") as url:
         _latencies(f"{url}/score", single, headers, clients=args.clients, requests=100)  # warm-up
@@ -149,8 +157,10 @@ def main() -> None:
         lat1, wall1 = _latencies(f"{url}/score", single, headers, clients=1, requests=min(500, args.requests))
         _report("BentoML /score, reasons + audit, 1 client", lat1, wall1)
         rates = _batch_rate(f"{url}/score_batch", batch, len(bodies[: args.batch]), headers, args.repeat)
-        print(f"{'BentoML /score_batch, reasons + audit':44s} median {statistics.median(rates):7.0f} persons/s "
-              f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+        print(
+            f"{'BentoML /score_batch, reasons + audit':44s} median {statistics.median(rates):7.0f} persons/s "
+            f"(runs: {', '.join(f'{r:.0f}' for r in rates)})"
+        )
     with running_service("serving.bench:FloorService", log_path=home / "floor.log") as url:
         _latencies(f"{url}/score", single, headers, clients=args.clients, requests=100)
         lat, wall = _latencies(f"{url}/score", single, headers, clients=args.clients, requests=args.requests)
@@ -167,25 +177,47 @@ def _mlflow_side(settings, tables, people, args) -> None:
     from serving.commands import free_port, running_server
     from training.tracking import as_plain_columns
 
-    X = as_plain_columns(build_features(people, tables.events, assessment_dates(people, Stage.MIDTERM),
-                                        stage=Stage.MIDTERM))
-    rows = [json.dumps({"dataframe_split": X.iloc[[i]].to_dict(orient="split")}, default=float).encode()
-            for i in range(min(500, len(X)))]
+    X = as_plain_columns(
+        build_features(people, tables.events, assessment_dates(people, Stage.MIDTERM), stage=Stage.MIDTERM)
+    )
+    rows = [
+        json.dumps({"dataframe_split": X.iloc[[i]].to_dict(orient="split")}, default=float).encode()
+        for i in range(min(500, len(X)))
+    ]
     batch = json.dumps({"dataframe_split": X.to_dict(orient="split")}, default=float).encode()
     port = free_port()
-    env = {"MLFLOW_TRACKING_URI": settings.resolved_tracking_uri(),  # it execs uvicorn from PATH
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-           f"models:/{settings.model_name(Stage.MIDTERM)}@{settings.champion_alias}", "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(port), "-w", str(os.cpu_count() or 1)]  # as many workers as BentoML
+    env = {
+        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri(),  # it execs uvicorn from PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{settings.model_name(Stage.MIDTERM)}@{settings.champion_alias}",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(os.cpu_count() or 1),
+    ]  # as many workers as BentoML
     with running_server(cmd, port=port, ready_path="/ping", env=env, timeout_s=240) as url:
         headers = {"Content-Type": "application/json"}
         _latencies(f"{url}/invocations", rows, headers, clients=args.clients, requests=100)
         lat, wall = _latencies(f"{url}/invocations", rows, headers, clients=args.clients, requests=args.requests)
         _report(f"mlflow models serve, scores only, {args.clients} clients", lat, wall)
         rates = _batch_rate(f"{url}/invocations", batch, len(X), headers, args.repeat)
-        print(f"{'mlflow models serve, scores only, batch':44s} median {statistics.median(rates):7.0f} rows/s "
-              f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+        print(
+            f"{'mlflow models serve, scores only, batch':44s} median {statistics.median(rates):7.0f} rows/s "
+            f"(runs: {', '.join(f'{r:.0f}' for r in rates)})"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -27,8 +27,13 @@ from training import real as real_benchmark
 log = logging.getLogger(__name__)
 DIST = "reoffence-risk"
 
-app = typer.Typer(help="Re-offending risk assessment: data, features, models, service.", no_args_is_help=True,
-                  rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Re-offending risk assessment: data, features, models, service.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 training_cli.register(app)
@@ -46,12 +51,15 @@ def _version(value: bool) -> None:
 def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at INFO level")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an error")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="show the version and exit")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version and exit")
+    ] = False,
 ) -> None:
     """Re-offending risk assessment: data, features, models, service."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -60,9 +68,11 @@ def demo(
     persons: Annotated[int, typer.Option(min=100, help="synthetic cohort size")] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     lang: Annotated[serving_commands.LangChoice, typer.Option(help="language of the scored example")] = (
-        serving_commands.LangChoice.ZH),
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="keep the service running at the end "
-                                                                          "(until Ctrl-C)")] = True,
+        serving_commands.LangChoice.ZH
+    ),
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="keep the service running at the end (until Ctrl-C)")
+    ] = True,
     port: Annotated[int, typer.Option(help="port of the service kept running")] = 3000,
 ) -> None:
     """The main job on embedded defaults: cohort, features, train and promote, score one person, then serve."""
@@ -104,8 +114,10 @@ def load_case_store(tables: object, *, source: str) -> None:
 
     store = CaseStore.open(get_settings())
     console.print(f"case store: {store.import_tables(tables, source=source).text()}")  # type: ignore[arg-type]
-    console.print("  try: riskctl cases due --office chengguan --as-of 2024-06-01; "
-                  "riskctl review --office hexi --as-of 2024-06-01 --html var/review.html")
+    console.print(
+        "  try: riskctl cases due --office chengguan --as-of 2024-06-01; "
+        "riskctl review --office hexi --as-of 2024-06-01 --html var/review.html"
+    )
     store.close()
 
 

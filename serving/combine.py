@@ -49,8 +49,13 @@ class Combiner(Generic[T, R]):
     The error of an item reaches the thread that submitted it.
     """
 
-    def __init__(self, process: Callable[[list[T]], Sequence[R]], *, max_group: int = 64,
-                 retry_alone: tuple[type[Exception], ...] = (Exception,)) -> None:
+    def __init__(
+        self,
+        process: Callable[[list[T]], Sequence[R]],
+        *,
+        max_group: int = 64,
+        retry_alone: tuple[type[Exception], ...] = (Exception,),
+    ) -> None:
         if max_group < 1:
             raise ValueError(f"max_group must be at least 1, got {max_group}")
         self._process = process
@@ -112,8 +117,9 @@ class Combiner(Generic[T, R]):
         except BaseException as exc:
             return _shared_failure(exc, len(group))
         if len(results) != len(group):
-            return _shared_failure(RuntimeError(f"process returned {len(results)} results for {len(group)} items"),
-                                   len(group))
+            return _shared_failure(
+                RuntimeError(f"process returned {len(results)} results for {len(group)} items"), len(group)
+            )
         return [(result, None) for result in results]
 
 

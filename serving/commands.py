@@ -91,8 +91,11 @@ def models_list(
         return
     table = Table(title="Registered stage models", show_lines=False)
     for name in HEADER:
-        table.add_column(name, justify="right" if name in ("version", "AUC", "Brier", "ECE", "flagged", "FPR gap")
-                         else "left", overflow="fold")
+        table.add_column(
+            name,
+            justify="right" if name in ("version", "AUC", "Brier", "ECE", "flagged", "FPR gap") else "left",
+            overflow="fold",
+        )
     for row in rows:
         table.add_row(*row.cells())
     console.print(table)
@@ -106,8 +109,10 @@ def ensure_tokens(settings: Settings) -> None:
     _, created = load_or_create(path)
     if created:
         written = [write_token_file(settings, role.value, role.value, token) for role, token in created.items()]
-        console.print(f"new access tokens, one per role, in {written[0].parent} (files readable by you only; "
-                      f"their hashes in {path})")
+        console.print(
+            f"new access tokens, one per role, in {written[0].parent} (files readable by you only; "
+            f"their hashes in {path})"
+        )
 
 
 def write_token_file(settings: Settings, role: str, user: str, token: str) -> Path:
@@ -127,8 +132,9 @@ def write_token_file(settings: Settings, role: str, user: str, token: str) -> Pa
 def serve(
     port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    import_first: Annotated[bool, typer.Option("--import/--no-import",
-                                               help="import the MLflow @champion models first")] = True,
+    import_first: Annotated[
+        bool, typer.Option("--import/--no-import", help="import the MLflow @champion models first")
+    ] = True,
 ) -> None:
     """Start the scoring service (bentoml serve) with the three @champion models, in the foreground.
 
@@ -141,16 +147,19 @@ def serve(
         import_models(settings)
     ensure_tokens(settings)
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
-    console.print(f"serving on http://{host}:{port}: web console http://{host}:{port}/console/ (sign in with a token "
-                  f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]")
+    console.print(
+        f"serving on http://{host}:{port}: web console http://{host}:{port}/console/ (sign in with a token "
+        f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]"
+    )
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, cmd)  # never returns
 
 
 def score(
-    infile: Annotated[Path, typer.Option("--in", help="JSON Lines: one score request per line "
-                                         "(person, events, stage, as_of, lang)")],
+    infile: Annotated[
+        Path, typer.Option("--in", help="JSON Lines: one score request per line (person, events, stage, as_of, lang)")
+    ],
     outfile: Annotated[Path, typer.Option("--out", help="JSON Lines: one assessment per line")],
     actor: Annotated[str | None, typer.Option(help="who asks (stored in the audit trail); default cli:<user>")] = None,
     chunk: Annotated[int, typer.Option(min=1, help="records scored per step")] = 1000,
@@ -172,7 +181,7 @@ def score(
     with progress() as bar:
         task = bar.add_task("scoring", total=len(requests))
         for i in range(0, len(requests), chunk):
-            scored += scorer.score(requests[i:i + chunk])
+            scored += scorer.score(requests[i : i + chunk])
             bar.advance(task, min(chunk, len(requests) - i))
     audit.append_many([s.audit_fields(actor) for s in scored])  # one transaction: all or nothing
     with tmp.open("w", encoding="utf-8") as fh:
@@ -236,8 +245,9 @@ def build() -> None:
     settings = get_settings()
     use_project_bentoml_home(settings)
     bento = build_bento()
-    console.print(f"built {bento.tag}; serve it with: BENTOML_HOME={os.environ['BENTOML_HOME']} "
-                  f"bentoml serve {bento.tag}")
+    console.print(
+        f"built {bento.tag}; serve it with: BENTOML_HOME={os.environ['BENTOML_HOME']} bentoml serve {bento.tag}"
+    )
 
 
 def build_bento() -> Any:
@@ -249,11 +259,23 @@ def build_bento() -> Any:
     root = Path(__file__).resolve().parents[1]
     deps = [r for r in md.requires("reoffence-risk") or [] if "extra ==" not in r]
     return bentoml.bentos.build(
-        SERVICE, build_ctx=str(root), description="Re-offending risk assessment service",
-        include=["features/**/*.py", "features/**/*.md", "models/**/*.py", "models/*.yaml", "training/**/*.py",
-                 "training/*.yaml", "evaluation/**/*.py", "serving/**/*.py",
-                 "serving/**/templates/*", "serving/**/static/*"],  # the console's and the review's pages
-        python={"packages": deps, "lock_packages": False})
+        SERVICE,
+        build_ctx=str(root),
+        description="Re-offending risk assessment service",
+        include=[
+            "features/**/*.py",
+            "features/**/*.md",
+            "models/**/*.py",
+            "models/*.yaml",
+            "training/**/*.py",
+            "training/*.yaml",
+            "evaluation/**/*.py",
+            "serving/**/*.py",
+            "serving/**/templates/*",
+            "serving/**/static/*",
+        ],  # the console's and the review's pages
+        python={"packages": deps, "lock_packages": False},
+    )
 
 
 def free_port() -> int:
@@ -264,19 +286,31 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_service(target: str = SERVICE, *, port: int | None = None, log_path: Path | None = None,
-                    env: dict[str, str] | None = None, timeout_s: float = 180) -> Iterator[str]:
+def running_service(
+    target: str = SERVICE,
+    *,
+    port: int | None = None,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+) -> Iterator[str]:
     """Run ``bentoml serve TARGET`` on localhost until the block ends; yields its base URL."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
-    with running_server(cmd, port=port, ready_path="/readyz", log_path=log_path, env=env,
-                        timeout_s=timeout_s) as url:
+    with running_server(cmd, port=port, ready_path="/readyz", log_path=log_path, env=env, timeout_s=timeout_s) as url:
         yield url
 
 
 @contextlib.contextmanager
-def running_server(cmd: list[str], *, port: int, ready_path: str, log_path: Path | None = None,
-                   env: dict[str, str] | None = None, timeout_s: float = 180) -> Iterator[str]:
+def running_server(
+    cmd: list[str],
+    *,
+    port: int,
+    ready_path: str,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+) -> Iterator[str]:
     """Run a local HTTP server command until the block ends; yields ``http://127.0.0.1:PORT``.
 
     Waits until ``ready_path`` answers 200; if the server exits first or never gets ready, raises
@@ -286,8 +320,9 @@ def running_server(cmd: list[str], *, port: int, ready_path: str, log_path: Path
 
     log_path = log_path or Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
     with log_path.open("wb") as log_fh:
-        proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -320,8 +355,13 @@ def _tail(path: Path, lines: int = 30) -> str:
 def token(
     role: Annotated[RoleChoice, typer.Option(help="the role the token grants")],
     user: Annotated[str, typer.Option(help="who the token is for (recorded as the actor)")],
-    show: Annotated[bool, typer.Option("--print", help="print the raw token to standard output instead of "
-                                                       "writing it to a file (for a script to hand over)")] = False,
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="print the raw token to standard output instead of writing it to a file (for a script to hand over)",
+        ),
+    ] = False,
     office: Annotated[str | None, typer.Option(help="office (司法所) of a caseworker or supervisor")] = None,
 ) -> None:
     """Issue a token for a user (replacing their earlier one in that role) into a file only they can read."""
@@ -330,8 +370,7 @@ def token(
     settings = get_settings()
     ensure_tokens(settings)
     if Role(role.value) in (Role.CASEWORKER, Role.SUPERVISOR) and not office:
-        console.print(f"[yellow]no --office:[/yellow] a {role.value} token without an office cannot use the "
-                      "case store")
+        console.print(f"[yellow]no --office:[/yellow] a {role.value} token without an office cannot use the case store")
     raw = issue_token(settings.resolved_auth_file(), role=Role(role.value), user=user, office=office)
     if show:
         typer.echo(raw)
@@ -368,36 +407,60 @@ def demo_service(settings: Settings, tables: Any, *, lang: str = "zh") -> None:
     with running_service(log_path=log_path) as url:
         answer = score_example(url, tok, request)
     show_assessment(answer, lang=lang)
-    console.print(f"\naccess tokens: {settings.home / 'tokens'} (one file per role; more with riskctl token "
-                  "--role caseworker --user NAME); the service again later: .venv/bin/riskctl serve --port 3000")
+    console.print(
+        f"\naccess tokens: {settings.home / 'tokens'} (one file per role; more with riskctl token "
+        "--role caseworker --user NAME); the service again later: .venv/bin/riskctl serve --port 3000"
+    )
 
 
 #: the words of :func:`show_assessment`, per language
 _SHOWN = {
-    "zh": {"head": "{stage} {person}（评估日 {as_of}）：{months:g}个月内再犯概率 {p:.1%}，"
-                   "风险等级{band}，管理等级{tier}（{why}）",
-           "raises": "↑", "lowers": "↓", "size": "风险{pts:+.1f}个百分点", "log_odds": "对数几率 {c:+.3f}",
-           "model": "模型 {name} 第{version}版，评估编号 {id}"},
-    "en": {"head": "{stage} {person} as of {as_of}: probability {p:.1%} of a new offence within {months:g} months, "
-                   "{band} band, tier {tier} ({why})",
-           "raises": "+", "lowers": "-", "size": "{pts:+.1f} percentage points of risk",
-           "log_odds": "{c:+.3f} log-odds",
-           "model": "model {name} version {version}, assessment {id}"},
+    "zh": {
+        "head": "{stage} {person}（评估日 {as_of}）：{months:g}个月内再犯概率 {p:.1%}，"
+        "风险等级{band}，管理等级{tier}（{why}）",
+        "raises": "↑",
+        "lowers": "↓",
+        "size": "风险{pts:+.1f}个百分点",
+        "log_odds": "对数几率 {c:+.3f}",
+        "model": "模型 {name} 第{version}版，评估编号 {id}",
+    },
+    "en": {
+        "head": "{stage} {person} as of {as_of}: probability {p:.1%} of a new offence within {months:g} months, "
+        "{band} band, tier {tier} ({why})",
+        "raises": "+",
+        "lowers": "-",
+        "size": "{pts:+.1f} percentage points of risk",
+        "log_odds": "{c:+.3f} log-odds",
+        "model": "model {name} version {version}, assessment {id}",
+    },
 }
 
 
 def show_assessment(a: dict[str, Any], *, lang: str = "zh") -> None:
     """One assessment as a caseworker reads it, all in ``lang``."""
     words = _SHOWN[lang]
-    console.print(words["head"].format(stage=a["stage"]["label"], person=a["person_id"], as_of=a["as_of"],
-                                       months=a["horizon_months"], p=a["probability"], band=a["band"]["label"],
-                                       tier=a["tier"]["tier"]["label"], why=a["tier"]["text"]))
+    console.print(
+        words["head"].format(
+            stage=a["stage"]["label"],
+            person=a["person_id"],
+            as_of=a["as_of"],
+            months=a["horizon_months"],
+            p=a["probability"],
+            band=a["band"]["label"],
+            tier=a["tier"]["tier"]["label"],
+            why=a["tier"]["text"],
+        )
+    )
     for r in a["reasons"]:  # answers stored before the sizes in points of risk carry log-odds only
-        size = (words["size"].format(pts=r["points"]) if r.get("points") is not None
-                else words["log_odds"].format(c=r["contribution"]))
+        size = (
+            words["size"].format(pts=r["points"])
+            if r.get("points") is not None
+            else words["log_odds"].format(c=r["contribution"])
+        )
         console.print(f"  {words[r['direction']]} {r['text']}  ({size})")
-    console.print("  " + words["model"].format(name=a["model"]["name"], version=a["model"]["version"],
-                                               id=a["assessment_id"]))
+    console.print(
+        "  " + words["model"].format(name=a["model"]["name"], version=a["model"]["version"], id=a["assessment_id"])
+    )
 
 
 def score_example(base_url: str, token: str, request: dict) -> dict:
@@ -420,4 +483,3 @@ def register(app: typer.Typer) -> None:
     app.command("token")(token)
     app.command("revoke")(revoke)
     app.add_typer(audit_app, name="audit")
-

@@ -74,15 +74,18 @@ def child(args: argparse.Namespace) -> None:
 
     tables = generate_cohort(CohortConfig(persons=max(args.persons, 4000), seed=args.seed))
     config = TrainConfig.load().override(search={"budget": 1})
-    fits = {stage: fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
-            for stage in Stage}
-    scorer = Scorer({s: ServedModel(s, f.model, f"reoffence-{s.value}", "1", "bench:1", {}) for s, f in fits.items()},
-                    TierPolicy.load())
+    fits = {stage: fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False) for stage in Stage}
+    scorer = Scorer(
+        {s: ServedModel(s, f.model, f"reoffence-{s.value}", "1", "bench:1", {}) for s, f in fits.items()},
+        TierPolicy.load(),
+    )
     stages, persons = list(Stage), tables.persons.head(args.persons)
-    bodies = {(s, lang): requests_from_tables(persons, tables.events, s, lang=lang)
-              for s in stages for lang in ("zh", "en")}
-    batch = [ScoreRequest.model_validate(bodies[stages[i % 3], ("zh", "en")[(i // 3) % 2]][i])
-             for i in range(len(persons))]
+    bodies = {
+        (s, lang): requests_from_tables(persons, tables.events, s, lang=lang) for s in stages for lang in ("zh", "en")
+    }
+    batch = [
+        ScoreRequest.model_validate(bodies[stages[i % 3], ("zh", "en")[(i // 3) % 2]][i]) for i in range(len(persons))
+    ]
     scorer.score(batch[:200])  # warm-up
     seconds = []
     for _ in range(args.repeats):
@@ -94,17 +97,31 @@ def child(args: argparse.Namespace) -> None:
     small = [ScoreRequest.model_validate(bodies[key][i]) for key in bodies for i in range(args.check_persons)]
     bad_small, more = _failing([s.assessment for s in scorer.score(small)], check, kinds)
     trees = {s.value: f.model.size["trees"] for s, f in fits.items()}
-    print(json.dumps({"seconds": seconds, "n": len(batch), "trees": trees,
-                      "bad_batch": bad_batch, "bad_small": bad_small, "n_small": len(small),
-                      "examples": (examples + more)[:5]}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "n": len(batch),
+                "trees": trees,
+                "bad_batch": bad_batch,
+                "bad_small": bad_small,
+                "n_small": len(small),
+                "examples": (examples + more)[:5],
+            }
+        )
+    )
 
 
 def _kinds() -> str:
     """Per feature of the working tree's catalog: [one decimal allowed, must be a percentage]."""
     from features.catalog import CATALOG, ValueKind
 
-    return json.dumps({n: [s.wording.kind in (ValueKind.RATE, ValueKind.POINTS), s.wording.kind is ValueKind.SHARE]
-                       for n, s in CATALOG.items()})
+    return json.dumps(
+        {
+            n: [s.wording.kind in (ValueKind.RATE, ValueKind.POINTS), s.wording.kind is ValueKind.SHARE]
+            for n, s in CATALOG.items()
+        }
+    )
 
 
 def _export(revision: str, into: Path) -> Path:
@@ -115,11 +132,25 @@ def _export(revision: str, into: Path) -> Path:
 
 def _run_side(tree: Path, args: argparse.Namespace, kinds: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    argv = ["explain_bench", "--child", "--persons", str(args.persons), "--seed", str(args.seed),
-            "--repeats", str(args.repeats), "--check-persons", str(args.check_persons), "--kinds", kinds]
+    argv = [
+        "explain_bench",
+        "--child",
+        "--persons",
+        str(args.persons),
+        "--seed",
+        str(args.seed),
+        "--repeats",
+        str(args.repeats),
+        "--check-persons",
+        str(args.check_persons),
+        "--kinds",
+        kinds,
+    ]
     # run this file's code with the imports resolved in ``tree`` (-c puts the working folder first on sys.path)
-    code = (f"import runpy, sys; sys.argv = {argv!r}; "
-            f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
+    code = (
+        f"import runpy, sys; sys.argv = {argv!r}; "
+        f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
+    )
     cmd = [sys.executable, "-c", code]
     out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if out.returncode != 0:
@@ -149,18 +180,24 @@ def main() -> None:
             sides["before"].append(_run_side(before, args, kinds))
             sides["after"].append(_run_side(ROOT, args, kinds))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"explained scoring of {args.persons:,} persons (stages in turn, zh/en in turn), Scorer.score in process; "
-          f"{args.repeats} batches x {args.rounds} round(s) per side; cpus={os.cpu_count()} load(1 min)={load:.2f}")
-    print(f"{'side':8s} {'revision':24s} {'median s':>9s} {'persons/s':>10s} {'failing answers (batch)':>24s} "
-          f"{'failing (3 stages x zh/en)':>27s}  trees")
+    print(
+        f"explained scoring of {args.persons:,} persons (stages in turn, zh/en in turn), Scorer.score in process; "
+        f"{args.repeats} batches x {args.rounds} round(s) per side; cpus={os.cpu_count()} load(1 min)={load:.2f}"
+    )
+    print(
+        f"{'side':8s} {'revision':24s} {'median s':>9s} {'persons/s':>10s} {'failing answers (batch)':>24s} "
+        f"{'failing (3 stages x zh/en)':>27s}  trees"
+    )
     rate = {}
     for name, runs in sides.items():
         seconds = statistics.median(s for run in runs for s in run["seconds"])
         rate[name] = args.persons / seconds
         last = runs[-1]
         revision = args.baseline if name == "before" else "working tree"
-        print(f"{name:8s} {revision:24s} {seconds:9.3f} {rate[name]:10.0f} {last['bad_batch']:>12d} of {last['n']:<9,d}"
-              f" {last['bad_small']:>14d} of {last['n_small']:<9,d} {last['trees']}")
+        print(
+            f"{name:8s} {revision:24s} {seconds:9.3f} {rate[name]:10.0f} {last['bad_batch']:>12d} of {last['n']:<9,d}"
+            f" {last['bad_small']:>14d} of {last['n_small']:<9,d} {last['trees']}"
+        )
     cost = 1 - rate["after"] / rate["before"]
     verdict = "met" if cost <= TARGET_COST else "MISSED"
     print(f"throughput change: {-cost:+.1%} (target: cost at most {TARGET_COST:.0%}: {verdict})")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-__all__ = ["append_private_line", "create_private_file", "ensure_private_sqlite", "warn_if_open",
-           "write_private_file"]
+__all__ = ["append_private_line", "create_private_file", "ensure_private_sqlite", "warn_if_open", "write_private_file"]
 
 log = logging.getLogger(__name__)
 PRIVATE_FILE = 0o600
@@ -84,8 +83,12 @@ def ensure_private_sqlite(url: str) -> None:
     """For a SQLite file URL, create the database file 0600 before SQLite does (its WAL and shared
     memory files take the database file's mode); other URLs are left alone."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-            and not parsed.database.startswith("file:"):
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
         create_private_file(parsed.database)
 
 

@@ -30,8 +30,9 @@ from serving.auth import Authenticator, AuthError, Permission, TokenFile
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str, *, loc: list[Any] | None = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, *, loc: list[Any] | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """A JSON error answer; ``loc`` is the field path of the refused input, if any."""
     detail = [{"loc": loc or [], "msg": message}]
     return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=dict(headers or {}))
@@ -64,9 +65,15 @@ class BearerAuthMiddleware:
         Returns the OpenAPI document served at ``/docs.json`` (built once).
     """
 
-    def __init__(self, app: Any, *, permissions: Mapping[str, Permission],
-                 read_only: Mapping[str, tuple[str, ...]] | None = None, max_body_bytes: int | None = None,
-                 openapi: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        permissions: Mapping[str, Permission],
+        read_only: Mapping[str, tuple[str, ...]] | None = None,
+        max_body_bytes: int | None = None,
+        openapi: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.app = app
         self.permissions = dict(permissions)
         self.read_only = dict(read_only or {})
@@ -123,8 +130,9 @@ class BearerAuthMiddleware:
         """(error answer or None, receive): media type and size checked before anything parses the body."""
         media = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
-            return error_response(415, f"send the request body as application/json, not {media[:60]!r}",
-                                  loc=["body"]), receive
+            return error_response(
+                415, f"send the request body as application/json, not {media[:60]!r}", loc=["body"]
+            ), receive
         limit, length = self.max_body_bytes, headers.get(b"content-length")
         if length is not None:
             if not length.strip().isdigit():
@@ -150,11 +158,21 @@ class BearerAuthMiddleware:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         for name, values in query.items():
             if name not in fields:
-                return error_response(400, f"unknown query field {name[:40]!r}; expected {', '.join(fields) or 'none'}",
-                                      loc=["query", name[:40]]), scope, None
+                return (
+                    error_response(
+                        400,
+                        f"unknown query field {name[:40]!r}; expected {', '.join(fields) or 'none'}",
+                        loc=["query", name[:40]],
+                    ),
+                    scope,
+                    None,
+                )
             if len(values) > 1:
-                return error_response(400, f"query field {name!r} is given {len(values)} times",
-                                      loc=["query", name]), scope, None
+                return (
+                    error_response(400, f"query field {name!r} is given {len(values)} times", loc=["query", name]),
+                    scope,
+                    None,
+                )
         body = json.dumps({name: values[0] for name, values in query.items()}).encode()
         headers = [(k, v) for k, v in scope.get("headers", ()) if k not in (b"content-type", b"content-length")]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -174,8 +192,9 @@ class BearerAuthMiddleware:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return error_response(413, f"request body is over the limit of {limit:,} bytes", loc=["body"],
-                          headers={"Connection": "close"})
+    return error_response(
+        413, f"request body is over the limit of {limit:,} bytes", loc=["body"], headers={"Connection": "close"}
+    )
 
 
 def _replay(messages: list[dict[str, Any]]) -> Any:
@@ -218,8 +237,12 @@ class RefusedInputLogFilter(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, ValidationError) and exc.title in self.input_models:
             errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            fields = sorted({field_path([*e["loc"][:-1], "<unknown field>"] if e["type"] == "extra_forbidden"
-                                        else e["loc"]) for e in errors})
+            fields = sorted(
+                {
+                    field_path([*e["loc"][:-1], "<unknown field>"] if e["type"] == "extra_forbidden" else e["loc"])
+                    for e in errors
+                }
+            )
             route = record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "?")
             record.msg = "Refused %s [%s]: %d invalid field(s): %s"
             record.args = (*route, exc.error_count(), ", ".join(fields[:10]))

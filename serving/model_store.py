@@ -25,8 +25,17 @@ from models.estimator import StageEstimator
 
 log = logging.getLogger(__name__)
 ARTIFACT = "stage_model.joblib"
-_METRICS = ("roc_auc", "pr_auc", "brier", "ece", "calibration_slope", "share_flagged", "precision", "recall",
-            "largest_fpr_gap")
+_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "ece",
+    "calibration_slope",
+    "share_flagged",
+    "precision",
+    "recall",
+    "largest_fpr_gap",
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
         try:
             mv = client.get_model_version_by_alias(name, settings.champion_alias)
         except MlflowException as exc:
-            raise LookupError(f"{name} has no @{settings.champion_alias}: train and promote it first "
-                              f"(riskctl train --stage {stage.value} --promote)") from exc
+            raise LookupError(
+                f"{name} has no @{settings.champion_alias}: train and promote it first "
+                f"(riskctl train --stage {stage.value} --promote)"
+            ) from exc
         if mv.run_id is None:
             raise LookupError(f"{name} version {mv.version} was not logged by a training run: register one that was")
         existing = _stored_version(bentoml, bento_model_name(settings, stage))
@@ -84,8 +95,11 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
         model = load_stage_model(f"models:/{name}/{mv.version}")
         run = client.get_run(mv.run_id)
         metadata = {
-            "registered_name": name, "registered_version": str(mv.version), "alias": settings.champion_alias,
-            "mlflow_run_id": mv.run_id, "tracking_uri": settings.resolved_tracking_uri(),
+            "registered_name": name,
+            "registered_version": str(mv.version),
+            "alias": settings.champion_alias,
+            "mlflow_run_id": mv.run_id,
+            "tracking_uri": settings.resolved_tracking_uri(),
             "horizon_months": float(run.data.params.get("horizon_months", DEFAULT_HORIZON_MONTHS[stage])),
             "policy_version": run.data.tags.get("policy_version"),
             "evaluation": {k: run.data.metrics.get(f"test_{k}", run.data.metrics.get(k)) for k in _METRICS},
@@ -105,23 +119,41 @@ def gate_from_tags(tags: dict[str, str]) -> dict[str, Any] | None:
     """The promotion gate's decision as recorded on a model version (readable tags, training.promote)."""
     if "gate_decision" not in tags:
         return None
-    return {"promoted": tags.get("gate_promoted") == "true", "decision": tags["gate_decision"],
-            "gate_version": tags.get("gate_version"), "against_champion": tags.get("gate_against_champion"),
-            "criteria": {k.removeprefix("gate."): v for k, v in sorted(tags.items()) if k.startswith("gate.")}}
+    return {
+        "promoted": tags.get("gate_promoted") == "true",
+        "decision": tags["gate_decision"],
+        "gate_version": tags.get("gate_version"),
+        "against_champion": tags.get("gate_against_champion"),
+        "criteria": {k.removeprefix("gate."): v for k, v in sorted(tags.items()) if k.startswith("gate.")},
+    }
 
 
-def save_served(settings: Settings, stage: Stage | str, model: StageEstimator, *, version: str = "0",
-                metadata: dict[str, Any] | None = None) -> str:
+def save_served(
+    settings: Settings,
+    stage: Stage | str,
+    model: StageEstimator,
+    *,
+    version: str = "0",
+    metadata: dict[str, Any] | None = None,
+) -> str:
     """Save a fitted model straight into the BentoML store (tests, offline experiments)."""
     stage = Stage(stage)
-    meta = {"registered_name": settings.model_name(stage), "registered_version": version,
-            "alias": "local", "mlflow_run_id": None, "evaluation": {}, "gate": None,
-            "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(metadata or {})}
+    meta = {
+        "registered_name": settings.model_name(stage),
+        "registered_version": version,
+        "alias": "local",
+        "mlflow_run_id": None,
+        "evaluation": {},
+        "gate": None,
+        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **(metadata or {}),
+    }
     return _store(settings, stage, model, {"stage": stage.value, "registered_version": version}, meta)
 
 
-def _store(settings: Settings, stage: Stage, model: StageEstimator, labels: dict[str, str],
-           metadata: dict[str, Any]) -> str:
+def _store(
+    settings: Settings, stage: Stage, model: StageEstimator, labels: dict[str, str], metadata: dict[str, Any]
+) -> str:
     """Write the fitted model as a new version of the stage's BentoML model; returns its tag."""
     import bentoml
 
@@ -137,8 +169,14 @@ def load_served(stored: Any, stage: Stage | str) -> ServedModel:
     meta = dict(stored.info.metadata)
     if Stage(model.stage) is not stage:
         raise ValueError(f"BentoML model {stored.tag} holds a {Stage(model.stage).value} model, not {stage.value}")
-    return ServedModel(stage, model, meta.get("registered_name") or stored.tag.name,
-                       str(meta.get("registered_version", "?")), str(stored.tag), meta)
+    return ServedModel(
+        stage,
+        model,
+        meta.get("registered_name") or stored.tag.name,
+        str(meta.get("registered_version", "?")),
+        str(stored.tag),
+        meta,
+    )
 
 
 def _no_none(value: Any) -> Any:

@@ -38,9 +38,11 @@ MAX_ID_LENGTH = 64
 
 def _plausible(value: dt.date, info: ValidationInfo) -> dt.date:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise PydanticCustomError("implausible_date", "{field} {date} is outside the plausible range {earliest} to "
-                                  "{latest}", {"field": info.field_name, "date": str(value),
-                                               "earliest": str(EARLIEST_DATE), "latest": str(LATEST_DATE)})
+        raise PydanticCustomError(
+            "implausible_date",
+            "{field} {date} is outside the plausible range {earliest} to {latest}",
+            {"field": info.field_name, "date": str(value), "earliest": str(EARLIEST_DATE), "latest": str(LATEST_DATE)},
+        )
     return value
 
 
@@ -58,11 +60,26 @@ PlausibleDate = Annotated[dt.date, AfterValidator(_plausible)]
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_not_blank)]
 
 _PERSON_EXAMPLE: JsonDict = {
-    "person_id": "S0001234", "sex": "male", "birth_date": "1990-04-12", "education": "junior_secondary",
-    "employment": "unemployed", "marital": "single", "local": False, "supervision_type": "probation",
-    "offence": "theft", "sentence_months": 18, "supervision_start": "2024-03-01", "supervision_end": "2026-03-01",
-    "prior_convictions": 2, "prior_supervisions": 0, "flag_mental_illness": False, "flag_serious_illness": False,
-    "flag_three_withouts": False, "flag_gang": False, "flag_drug_use": True, "flag_abscond_tendency": False,
+    "person_id": "S0001234",
+    "sex": "male",
+    "birth_date": "1990-04-12",
+    "education": "junior_secondary",
+    "employment": "unemployed",
+    "marital": "single",
+    "local": False,
+    "supervision_type": "probation",
+    "offence": "theft",
+    "sentence_months": 18,
+    "supervision_start": "2024-03-01",
+    "supervision_end": "2026-03-01",
+    "prior_convictions": 2,
+    "prior_supervisions": 0,
+    "flag_mental_illness": False,
+    "flag_serious_illness": False,
+    "flag_three_withouts": False,
+    "flag_gang": False,
+    "flag_drug_use": True,
+    "flag_abscond_tendency": False,
 }
 _EVENTS_EXAMPLE: list[JsonValue] = [
     {"date": "2024-05-10", "event_type": "report_missed"},
@@ -114,21 +131,26 @@ class PersonRecord(_Strict):
             raise _date_order("person.supervision_start", self.supervision_start, "person.birth_date", self.birth_date)
         age = (self.supervision_start - self.birth_date).days / 365.25
         if not MIN_AGE_YEARS <= age <= MAX_AGE_YEARS:
-            raise PydanticCustomError("implausible_age", "person.birth_date {birth_date}: age at supervision_start "
-                                      "would be {age} years, outside {low} to {high}",
-                                      {"birth_date": str(self.birth_date), "age": f"{age:.1f}", "low": MIN_AGE_YEARS,
-                                       "high": MAX_AGE_YEARS})
+            raise PydanticCustomError(
+                "implausible_age",
+                "person.birth_date {birth_date}: age at supervision_start "
+                "would be {age} years, outside {low} to {high}",
+                {"birth_date": str(self.birth_date), "age": f"{age:.1f}", "low": MIN_AGE_YEARS, "high": MAX_AGE_YEARS},
+            )
         if self.supervision_end <= self.supervision_start:
-            raise _date_order("person.supervision_end", self.supervision_end, "person.supervision_start",
-                              self.supervision_start)
+            raise _date_order(
+                "person.supervision_end", self.supervision_end, "person.supervision_start", self.supervision_start
+            )
         return self
 
 
 def _date_order(later: str, later_date: dt.date, earlier: str, earlier_date: dt.date) -> PydanticCustomError:
     """A refused date order; the error type and context let the service word it in the caller's language."""
-    return PydanticCustomError("date_order", "{later} {later_date} is not after {earlier} {earlier_date}",
-                               {"later": later, "later_date": str(later_date), "earlier": earlier,
-                                "earlier_date": str(earlier_date)})
+    return PydanticCustomError(
+        "date_order",
+        "{later} {later_date} is not after {earlier} {earlier_date}",
+        {"later": later, "later_date": str(later_date), "earlier": earlier, "earlier_date": str(earlier_date)},
+    )
 
 
 class EventRecord(_Strict):
@@ -136,40 +158,57 @@ class EventRecord(_Strict):
 
     date: PlausibleDate
     event_type: EventType
-    value: float | None = Field(None, allow_inf_nan=False,
-                                description="hours, points... where the event type has a value")
+    value: float | None = Field(
+        None, allow_inf_nan=False, description="hours, points... where the event type has a value"
+    )
 
 
 class ScoreRequest(_Strict):
     """One person's assessment at one stage."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example":
-        {"person": _PERSON_EXAMPLE, "events": _EVENTS_EXAMPLE, "stage": "midterm", "lang": "zh"}})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"person": _PERSON_EXAMPLE, "events": _EVENTS_EXAMPLE, "stage": "midterm", "lang": "zh"}
+        },
+    )
 
     person: PersonRecord
-    events: list[EventRecord] = Field(default_factory=list, max_length=MAX_EVENTS,
-                                      description="the person's dated events up to the assessment date")
+    events: list[EventRecord] = Field(
+        default_factory=list, max_length=MAX_EVENTS, description="the person's dated events up to the assessment date"
+    )
     stage: Stage = Field(description="intake 入矫, midterm 中期 or release 解矫")
-    as_of: PlausibleDate | None = Field(None, description="assessment date; default: supervision start (intake), the "
-                                  "term's midpoint (midterm) or supervision end (release)")
+    as_of: PlausibleDate | None = Field(
+        None,
+        description="assessment date; default: supervision start (intake), the "
+        "term's midpoint (midterm) or supervision end (release)",
+    )
     lang: Lang = Field("zh", description="language of labels and reasons: zh or en")
 
     @model_validator(mode="after")
     def _point_in_time(self) -> ScoreRequest:
         p, as_of = self.person, self.assessment_date
         if not p.supervision_start <= as_of <= p.supervision_end:
-            raise PydanticCustomError("as_of_outside_term", "as_of {as_of} is outside the supervision term "
-                                      "{start} to {end}", {"as_of": str(as_of), "start": str(p.supervision_start),
-                                                           "end": str(p.supervision_end)})
+            raise PydanticCustomError(
+                "as_of_outside_term",
+                "as_of {as_of} is outside the supervision term {start} to {end}",
+                {"as_of": str(as_of), "start": str(p.supervision_start), "end": str(p.supervision_end)},
+            )
         for i, event in enumerate(self.events):
             where = {"field": f"events[{i}].date", "date": str(event.date)}
             if event.date < p.birth_date:
-                raise PydanticCustomError("event_before_birth", "{field} {date} is before person.birth_date "
-                                          "{birth_date}", {**where, "birth_date": str(p.birth_date)})
+                raise PydanticCustomError(
+                    "event_before_birth",
+                    "{field} {date} is before person.birth_date {birth_date}",
+                    {**where, "birth_date": str(p.birth_date)},
+                )
             if event.date > as_of:
-                raise PydanticCustomError("event_after_as_of", "{field} {date} is after as_of {as_of}: events after "
-                                          "the assessment date are refused (point-in-time rule)",
-                                          {**where, "as_of": str(as_of)})
+                raise PydanticCustomError(
+                    "event_after_as_of",
+                    "{field} {date} is after as_of {as_of}: events after "
+                    "the assessment date are refused (point-in-time rule)",
+                    {**where, "as_of": str(as_of)},
+                )
         return self
 
     @property
@@ -201,28 +240,39 @@ POINTS_DEFINITION = (
     "size of the reason in percentage points of risk: the calibrated probability minus the calibrated "
     "probability with this feature's log-odds contribution removed (every other contribution held), "
     "times 100, rounded to 0.1. It has the sign of the contribution (0 where the calibration is flat); the "
-    "sizes of several reasons do not add up to the probability, because calibration is not linear")
+    "sizes of several reasons do not add up to the probability, because calibration is not linear"
+)
 
 
 class Reason(BaseModel):
     """One feature's share in the score, in words and in percentage points of risk."""
 
     feature: str = Field(description="catalog feature name", examples=["report_missed_90d"])
-    label: str = Field(description="the feature's name in the requested language",
-                       examples=["未按时报到或迟到次数（近90天）"])
-    value: float | str | bool | None = Field(description="the person's value of the feature (null: missing)",
-                                             examples=[3.0])
+    label: str = Field(
+        description="the feature's name in the requested language", examples=["未按时报到或迟到次数（近90天）"]
+    )
+    value: float | str | bool | None = Field(
+        description="the person's value of the feature (null: missing)", examples=[3.0]
+    )
     value_text: str = Field(description="the value in natural units", examples=["3次"])
-    typical_text: str | None = Field(None, description="the typical value of the stage in the training rows "
-                                     "(median, or share for flags and categories), in words", examples=["0次"])
+    typical_text: str | None = Field(
+        None,
+        description="the typical value of the stage in the training rows "
+        "(median, or share for flags and categories), in words",
+        examples=["0次"],
+    )
     points: float | None = Field(None, description=POINTS_DEFINITION, examples=[3.2])
-    contribution: float = Field(description="exact contribution on the log-odds scale: TreeSHAP for a boosted "
-                                "model, coefficient x (value - training mean) summed over the feature's columns for "
-                                "a logistic one (for auditors; the stored explanation keeps every feature's)",
-                                examples=[0.41])
+    contribution: float = Field(
+        description="exact contribution on the log-odds scale: TreeSHAP for a boosted "
+        "model, coefficient x (value - training mean) summed over the feature's columns for "
+        "a logistic one (for auditors; the stored explanation keeps every feature's)",
+        examples=[0.41],
+    )
     direction: Literal["raises", "lowers"]
-    text: str = Field(description="the sentence a caseworker reads: the factor, the person's value and the "
-                      "stage's typical value", examples=["近90天未按时报到或迟到3次（同阶段一般为0次）"])
+    text: str = Field(
+        description="the sentence a caseworker reads: the factor, the person's value and the stage's typical value",
+        examples=["近90天未按时报到或迟到3次（同阶段一般为0次）"],
+    )
 
 
 class TierOut(BaseModel):
@@ -230,14 +280,19 @@ class TierOut(BaseModel):
 
     tier: Coded = Field(description="the effective tier, after the mandatory rules")
     basis: Literal["band", "rule"] = Field(description="band: the model's risk band decided; rule: a mandatory rule")
-    rule_id: str | None = Field(None, description="the mandatory rule that decided the effective tier",
-                                examples=["first_two_months"])
+    rule_id: str | None = Field(
+        None, description="the mandatory rule that decided the effective tier", examples=["first_two_months"]
+    )
     text: str = Field(description="the reason for the tier, in words")
-    tier_by_risk: Coded | None = Field(None, description="the band's tier, before any mandatory rule (absent "
-                                       "from answers stored before it was given)")
+    tier_by_risk: Coded | None = Field(
+        None, description="the band's tier, before any mandatory rule (absent from answers stored before it was given)"
+    )
     rule_until: dt.date | None = Field(None, description="for a time-limited rule: the last day it applies")
-    tier_after_rule: Coded | None = Field(None, description="for a time-limited rule: the tier from the day after "
-                                          "rule_until (the next rule that holds, else the tier by risk)")
+    tier_after_rule: Coded | None = Field(
+        None,
+        description="for a time-limited rule: the tier from the day after "
+        "rule_until (the next rule that holds, else the tier by risk)",
+    )
 
 
 class ExplanationSummary(BaseModel):
@@ -301,8 +356,9 @@ class OverrideOut(BaseModel):
 class AssessmentQuery(_Strict):
     """One stored assessment, by id."""
 
-    assessment_id: Identifier = Field(description="the assessment's id (a UUID)",
-                                      examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"])
+    assessment_id: Identifier = Field(
+        description="the assessment's id (a UUID)", examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"]
+    )
 
 
 class PersonQuery(_Strict):
@@ -343,13 +399,17 @@ class VerifyResponse(BaseModel):
 
     ok: bool
     checked: int = Field(description="records checked in both chains")
-    first_broken: str | None = Field(None, description="id of the first record that fails (or '<chain> seq <n>' "
-                                     "for a missing one); null when intact")
+    first_broken: str | None = Field(
+        None, description="id of the first record that fails (or '<chain> seq <n>' for a missing one); null when intact"
+    )
     problem: str | None = Field(None, description="what failed; null when intact")
     checkpoints_checked: int = Field(0, description="signed checkpoints the chains were checked against")
-    checkpoint: dict[str, Any] | None = Field(None, description="a checkpoint of the heads just checked, signed "
-                                              "with the service's Ed25519 key (null if broken): keep it, and verify "
-                                              "later with riskctl audit verify --checkpoint FILE --public-key FILE")
+    checkpoint: dict[str, Any] | None = Field(
+        None,
+        description="a checkpoint of the heads just checked, signed "
+        "with the service's Ed25519 key (null if broken): keep it, and verify "
+        "later with riskctl audit verify --checkpoint FILE --public-key FILE",
+    )
     head: dict[str, dict[str, Any]] = Field(description="each chain's length and last hash: copy it somewhere safe")
 
 
@@ -362,11 +422,14 @@ class StageModelInfo(BaseModel):
     horizon_months: float
     calibration: str
     trees: int
-    kind: Literal["lightgbm", "logistic"] = Field("lightgbm", description="kind of model served: lightgbm "
-                                                  "(boosted trees) or logistic", examples=["logistic"])
-    kind_reason: str | None = Field(None, description="why training made this kind the candidate",
-                                    examples=["the logistic model is no worse than the booster (within the gate's "
-                                              "margins, or scoring better)"])
+    kind: Literal["lightgbm", "logistic"] = Field(
+        "lightgbm", description="kind of model served: lightgbm (boosted trees) or logistic", examples=["logistic"]
+    )
+    kind_reason: str | None = Field(
+        None,
+        description="why training made this kind the candidate",
+        examples=["the logistic model is no worse than the booster (within the gate's margins, or scoring better)"],
+    )
     evaluation: dict[str, float | int | str | None] = Field(description="test-split metrics logged at training")
     gate: dict[str, Any] | None = Field(None, description="the promotion gate's decision for this version")
 
@@ -383,8 +446,11 @@ class EmptyRequest(_Strict):
 class ErrorDetail(BaseModel):
     """One refused field (``loc`` is its path) or the reason of the error."""
 
-    loc: list[str | int] = Field(description="path of the refused field, e.g. ['records', 4, 'person', 'person_id']; "
-                                 "empty when the error is not about one field", examples=[["person", "birth_date"]])
+    loc: list[str | int] = Field(
+        description="path of the refused field, e.g. ['records', 4, 'person', 'person_id']; "
+        "empty when the error is not about one field",
+        examples=[["person", "birth_date"]],
+    )
     msg: str = Field(description="what is wrong", examples=["Value error, birth_date 1090-04-12 is before 1900-01-01"])
     type: str | None = Field(None, description="pydantic's error type, for validation errors")
     url: str | None = Field(None, description="pydantic's documentation of the error type")

@@ -66,11 +66,18 @@ class Scored:
         ``answer`` is the JSON text sent to the client, stored as it is (default: the assessment).
         """
         a = self.assessment
-        return dict(assessment_id=a.assessment_id, person_id=a.person_id, stage=a.stage.code,
-                    model_name=a.model.name, model_version=a.model.version, policy_version=a.policy_version,
-                    request=self.request.model_dump(mode="json"),
-                    response=a.model_dump(mode="json") if answer is None else answer,
-                    explanation=self.explanation, actor=actor)
+        return dict(
+            assessment_id=a.assessment_id,
+            person_id=a.person_id,
+            stage=a.stage.code,
+            model_name=a.model.name,
+            model_version=a.model.version,
+            policy_version=a.policy_version,
+            request=self.request.model_dump(mode="json"),
+            response=a.model_dump(mode="json") if answer is None else answer,
+            explanation=self.explanation,
+            actor=actor,
+        )
 
 
 class Scorer:
@@ -88,8 +95,10 @@ class Scorer:
         for stage, served in models.items():
             unknown = [name for name in served.model.feature_names if name not in CATALOG]
             if unknown:
-                raise ValueError(f"the {Stage(stage).value} model has columns that are not catalog features "
-                                 f"{unknown[:5]}: its explanations could not be named")
+                raise ValueError(
+                    f"the {Stage(stage).value} model has columns that are not catalog features "
+                    f"{unknown[:5]}: its explanations could not be named"
+                )
         self.models = dict(models)
         self.policy = policy
 
@@ -136,32 +145,54 @@ class Scorer:
         for j, req in enumerate(requests):
             decision, lang = decisions[j], req.lang
             assessment = Assessment(
-                assessment_id=str(uuid.uuid4()), person_id=req.person.person_id, stage=_coded(served.stage, lang),
-                as_of=req.assessment_date, lang=lang, probability=probability[j],
-                horizon_months=served.horizon_months, band=_coded(decision.band, lang),
+                assessment_id=str(uuid.uuid4()),
+                person_id=req.person.person_id,
+                stage=_coded(served.stage, lang),
+                as_of=req.assessment_date,
+                lang=lang,
+                probability=probability[j],
+                horizon_months=served.horizon_months,
+                band=_coded(decision.band, lang),
                 tier=self._tier(served.stage, decision, probability[j], lang, req.person.supervision_start),
-                reasons=reasons(names, contribution_rows[j], value_rows[j], lang, order=order[j],
-                                points=points[j], typical=typical),
-                explanation=ExplanationSummary(base_value=base_value[j], raw_score=raw_score[j],
-                                               calibration=model.calibrator_.method_),
-                model=model_ref, policy_version=decision.policy_version, events_used=int(before[j]),
-                events_on_as_of=int(on_day[j]), assessed_at=now)
-            explanation = {"base_value": base_value[j], "raw_score": raw_score[j], "probability": probability[j],
-                           "scale": "log-odds", "features": dict(zip(names, stored_values[j], strict=True)),
-                           "contributions": dict(zip(names, contribution_rows[j], strict=True)),
-                           "points_of_risk": dict(zip(names, points[j], strict=True))}
+                reasons=reasons(
+                    names, contribution_rows[j], value_rows[j], lang, order=order[j], points=points[j], typical=typical
+                ),
+                explanation=ExplanationSummary(
+                    base_value=base_value[j], raw_score=raw_score[j], calibration=model.calibrator_.method_
+                ),
+                model=model_ref,
+                policy_version=decision.policy_version,
+                events_used=int(before[j]),
+                events_on_as_of=int(on_day[j]),
+                assessed_at=now,
+            )
+            explanation = {
+                "base_value": base_value[j],
+                "raw_score": raw_score[j],
+                "probability": probability[j],
+                "scale": "log-odds",
+                "features": dict(zip(names, stored_values[j], strict=True)),
+                "contributions": dict(zip(names, contribution_rows[j], strict=True)),
+                "points_of_risk": dict(zip(names, points[j], strict=True)),
+            }
             results.append(Scored(req, assessment, explanation))
         return results
 
-    def _tier(self, stage: Stage, decision: TierDecision, probability: float, lang: Lang,
-              supervision_start: dt.date) -> TierOut:
+    def _tier(
+        self, stage: Stage, decision: TierDecision, probability: float, lang: Lang, supervision_start: dt.date
+    ) -> TierOut:
         """The effective tier, the tier by risk and, for a time-limited rule, its last day and the tier after it."""
         until = decision.rule_until(supervision_start)
         then = decision.then.tier if decision.then is not None and until is not None else None
-        return TierOut(tier=_coded(decision.tier, lang), basis=decision.reason, rule_id=decision.rule_id,
-                       text=tier_text(self.policy, stage, decision, probability=probability, lang=lang, until=until),
-                       tier_by_risk=_coded(decision.tier_by_risk, lang), rule_until=until,
-                       tier_after_rule=None if then is None else _coded(then, lang))
+        return TierOut(
+            tier=_coded(decision.tier, lang),
+            basis=decision.reason,
+            rule_id=decision.rule_id,
+            text=tier_text(self.policy, stage, decision, probability=probability, lang=lang, until=until),
+            tier_by_risk=_coded(decision.tier_by_risk, lang),
+            rule_until=until,
+            tier_after_rule=None if then is None else _coded(then, lang),
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,9 +215,13 @@ def request_tables(requests: Sequence[ScoreRequest]) -> tuple[dict[str, Any], di
     persons["person_id"] = keys
     rows = np.repeat(np.arange(len(requests)), [len(req.events) for req in requests])
     evs = [e for req in requests for e in req.events]
-    events = {"person_id": keys[rows], "date": _column([e.date for e in evs], date=True),
-              "event_type": np.array([e.event_type for e in evs], dtype=object),  # StrEnum: str() is the code
-              "value": np.array([np.nan if e.value is None else e.value for e in evs], dtype=float), "row": rows}
+    events = {
+        "person_id": keys[rows],
+        "date": _column([e.date for e in evs], date=True),
+        "event_type": np.array([e.event_type for e in evs], dtype=object),  # StrEnum: str() is the code
+        "value": np.array([np.nan if e.value is None else e.value for e in evs], dtype=float),
+        "row": rows,
+    }
     assessments = {"person_id": keys, "as_of": _column([r.assessment_date for r in requests], date=True)}
     return persons, events, assessments
 
@@ -202,9 +237,16 @@ def _column(values: list[Any], *, date: bool = False) -> np.ndarray:
     return np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
 
 
-def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], lang: Lang, *,
-            order: Sequence[int] | None = None, points: Sequence[float] | None = None,
-            typical: Mapping[str, Typical] | None = None) -> list[Reason]:
+def reasons(
+    names: Sequence[str],
+    contributions: Sequence[float],
+    values: Sequence[Any],
+    lang: Lang,
+    *,
+    order: Sequence[int] | None = None,
+    points: Sequence[float] | None = None,
+    typical: Mapping[str, Typical] | None = None,
+) -> list[Reason]:
     """The top reasons of one assessment: up to four raising the risk, then up to two lowering it.
 
     ``contributions`` (log-odds), ``values`` and ``points`` (percentage points of risk) are the
@@ -227,14 +269,31 @@ def reasons(names: Sequence[str], contributions: Sequence[float], values: Sequen
             elif value == 0.0:  # -0.0 and 0.0 are one cache key: answer 0.0 for both
                 value = 0.0
         label, plain, value_text, typical_text, text = _phrase(names[k], value, lang, typical.get(names[k]))
-        out.append(Reason(feature=names[k], label=label, value=plain, value_text=value_text, typical_text=typical_text,
-                          points=None if points is None else round(points[k], 1), contribution=contribution,
-                          direction="raises" if contribution > 0 else "lowers", text=text))
+        out.append(
+            Reason(
+                feature=names[k],
+                label=label,
+                value=plain,
+                value_text=value_text,
+                typical_text=typical_text,
+                points=None if points is None else round(points[k], 1),
+                contribution=contribution,
+                direction="raises" if contribution > 0 else "lowers",
+                text=text,
+            )
+        )
     return out
 
 
-def _top(order: Sequence[int], names: Sequence[str], contributions: Sequence[float],
-         points: Sequence[float] | None, n: int, *, sign: float) -> list[int]:
+def _top(
+    order: Sequence[int],
+    names: Sequence[str],
+    contributions: Sequence[float],
+    points: Sequence[float] | None,
+    n: int,
+    *,
+    sign: float,
+) -> list[int]:
     """The first ``n`` features of ``order`` that may be shown: past the threshold, not protected, not 0.0 points.
 
     ``order`` runs from the largest contribution in the direction ``sign`` (+1 raising, -1 lowering).
@@ -252,12 +311,18 @@ def _top(order: Sequence[int], names: Sequence[str], contributions: Sequence[flo
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _phrase(name: str, value: Any, lang: Lang,
-            typical: Typical | None) -> tuple[str, float | str | bool | None, str, str | None, str]:
+def _phrase(
+    name: str, value: Any, lang: Lang, typical: Typical | None
+) -> tuple[str, float | str | bool | None, str, str | None, str]:
     """Label, JSON value, value in words, typical value in words and sentence of one value (values repeat a lot)."""
     spec = CATALOG[name]
-    return (spec.label(lang), _plain(value, spec.kind), spec.value_text(value, lang),
-            spec.typical_text(value, typical, lang), spec.describe(value, lang, typical=typical))
+    return (
+        spec.label(lang),
+        _plain(value, spec.kind),
+        spec.value_text(value, lang),
+        spec.typical_text(value, typical, lang),
+        spec.describe(value, lang, typical=typical),
+    )
 
 
 def _event_counts(events: Mapping[str, Any], assessments: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +344,9 @@ def _plain(value: Any, kind: str | None = None) -> float | str | bool | None:
     return str(value)
 
 
-def requests_from_tables(persons: pd.DataFrame, events: pd.DataFrame, stage: Stage | str, *,
-                         lang: str = "zh") -> list[dict[str, Any]]:
+def requests_from_tables(
+    persons: pd.DataFrame, events: pd.DataFrame, stage: Stage | str, *, lang: str = "zh"
+) -> list[dict[str, Any]]:
     """JSON-ready score requests for every person in ``persons`` at the stage's assessment date.
 
     Each carries the person's events dated up to that date (what a case-management export would
@@ -293,16 +359,26 @@ def requests_from_tables(persons: pd.DataFrame, events: pd.DataFrame, stage: Sta
     ev = events.assign(person_id=events["person_id"].astype(str))
     ev = ev[ev["date"].to_numpy() <= ev["person_id"].map(as_of).to_numpy()]
     by_person: dict[str, list[dict[str, Any]]] = {}
-    for pid, date, etype, value in zip(ev["person_id"], ev["date"].dt.strftime("%Y-%m-%d"),
-                                       ev["event_type"].astype(str), ev["value"].to_numpy(dtype=float), strict=True):
+    for pid, date, etype, value in zip(
+        ev["person_id"],
+        ev["date"].dt.strftime("%Y-%m-%d"),
+        ev["event_type"].astype(str),
+        ev["value"].to_numpy(dtype=float),
+        strict=True,
+    ):
         by_person.setdefault(pid, []).append(
-            {"date": date, "event_type": etype} if np.isnan(value) else
-            {"date": date, "event_type": etype, "value": float(value)})
+            {"date": date, "event_type": etype}
+            if np.isnan(value)
+            else {"date": date, "event_type": etype, "value": float(value)}
+        )
     out = []
     for rec in persons[PERSON_COLUMNS].to_dict("records"):
-        person = {k: (v.strftime("%Y-%m-%d") if isinstance(v, pd.Timestamp) else
-                      v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()}
+        person = {
+            k: (v.strftime("%Y-%m-%d") if isinstance(v, pd.Timestamp) else v.item() if isinstance(v, np.generic) else v)
+            for k, v in rec.items()
+        }
         person["person_id"] = str(person["person_id"])
-        out.append({"person": person, "events": by_person.get(person["person_id"], []), "stage": stage.value,
-                    "lang": lang})
+        out.append(
+            {"person": person, "events": by_person.get(person["person_id"], []), "stage": stage.value, "lang": lang}
+        )
     return out

@@ -91,25 +91,39 @@ log = logging.getLogger(__name__)
 _PREFIX = get_settings().registry_prefix  # model names come from configuration (RISK_REGISTRY_PREFIX)
 
 ROUTE_PERMISSIONS = {
-    "/score": Permission.SCORE, "/score_batch": Permission.SCORE, **CASE_ROUTE_PERMISSIONS,
-    "/assessment": Permission.READ_ASSESSMENTS, "/person_assessments": Permission.READ_ASSESSMENTS,
-    "/verify": Permission.VERIFY, "/models": Permission.MODEL_INFO,
+    "/score": Permission.SCORE,
+    "/score_batch": Permission.SCORE,
+    **CASE_ROUTE_PERMISSIONS,
+    "/assessment": Permission.READ_ASSESSMENTS,
+    "/person_assessments": Permission.READ_ASSESSMENTS,
+    "/verify": Permission.VERIFY,
+    "/models": Permission.MODEL_INFO,
 }
 T = TypeVar("T")
 R = TypeVar("R")
 #: Read-only routes that also answer GET, with their query fields.
 READ_ONLY_ROUTES = {"/assessment": ("assessment_id",), "/verify": (), "/models": ()}
 #: Error statuses each route may answer besides 400, 401, 403 and 500 (documented in the OpenAPI page).
-ROUTE_ERRORS = {"/score": (413, 415, 503), "/score_batch": (413, 415, 503),
-                "/assessment": (404, 413, 415), "/person_assessments": (413, 415), "/verify": (413, 415),
-                "/models": (413, 415), **CASE_ROUTE_ERRORS}
+ROUTE_ERRORS = {
+    "/score": (413, 415, 503),
+    "/score_batch": (413, 415, 503),
+    "/assessment": (404, 413, 415),
+    "/person_assessments": (413, 415),
+    "/verify": (413, 415),
+    "/models": (413, 415),
+    **CASE_ROUTE_ERRORS,
+}
 JSON = "application/json"
 #: Each route's request and answer models (documented as pydantic writes their JSON Schemas).
 ROUTE_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
-    "/score": (ScoreRequest, Assessment), "/score_batch": (BatchRequest, BatchResponse),
+    "/score": (ScoreRequest, Assessment),
+    "/score_batch": (BatchRequest, BatchResponse),
     "/assessment": (AssessmentQuery, StoredAssessment),
-    "/person_assessments": (PersonQuery, PersonAssessments), "/verify": (EmptyRequest, VerifyResponse),
-    "/models": (EmptyRequest, ModelsResponse), **CASE_ROUTE_MODELS}
+    "/person_assessments": (PersonQuery, PersonAssessments),
+    "/verify": (EmptyRequest, VerifyResponse),
+    "/models": (EmptyRequest, ModelsResponse),
+    **CASE_ROUTE_MODELS,
+}
 
 
 @bentoml.service(name="reoffence_risk", traffic={"timeout": 300}, workers="cpu_count", threads=16)
@@ -134,9 +148,12 @@ class RiskService(CaseEndpoints):
         self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
         self.cases = CaseStore.open(settings)
         self.checkpoints = Checkpointer(
-            self.audit.head, load_or_create_key(settings.resolved_signing_key_file()),
-            CheckpointLog(settings.resolved_checkpoint_dir()), interval_s=settings.checkpoint_interval_s,
-            signer=f"{socket.gethostname()}:{os.getpid()}")
+            self.audit.head,
+            load_or_create_key(settings.resolved_signing_key_file()),
+            CheckpointLog(settings.resolved_checkpoint_dir()),
+            interval_s=settings.checkpoint_interval_s,
+            signer=f"{socket.gethostname()}:{os.getpid()}",
+        )
         self.checkpoints.start()
         # concurrent /score calls share one scoring pass and one audit commit (serving/combine.py); a
         # group that fails is retried request by request (nothing of it was stored), so that one
@@ -168,8 +185,12 @@ class RiskService(CaseEndpoints):
     def score_batch(self, ctx: bentoml.Context, records: list[ScoreRequest]) -> BatchResponse:
         """Score many people at once (monthly review meeting); every answer is stored, all or none."""
         if len(records) > self.settings.max_batch:
-            return refuse(ctx, 413, f"batch of {len(records)} records is over the limit of "
-                          f"{self.settings.max_batch}", loc=["records"])
+            return refuse(
+                ctx,
+                413,
+                f"batch of {len(records)} records is over the limit of {self.settings.max_batch}",
+                loc=["records"],
+            )
         try:
             with self._batch_slot:
                 answers = self._assess_each([(record, _principal(ctx).user) for record in records])
@@ -191,8 +212,11 @@ class RiskService(CaseEndpoints):
     def person_assessments(self, person_id: str) -> PersonAssessments:
         """Every stored assessment of one person, oldest first (looked up by the keyed hash of the id)."""
         records = self.audit.by_person(person_id)
-        return PersonAssessments(person_key=self.audit.person_key(person_id), count=len(records),
-                                 assessments=[stored_assessment(r) for r in records])
+        return PersonAssessments(
+            person_key=self.audit.person_key(person_id),
+            count=len(records),
+            assessments=[stored_assessment(r) for r in records],
+        )
 
     @bentoml.api(input_spec=EmptyRequest)
     def verify(self) -> VerifyResponse:
@@ -210,15 +234,22 @@ class RiskService(CaseEndpoints):
         result = self.audit.verify(expect=expectations(signed, self.checkpoints.public_key()), allow_newer=True)
         heads = result.heads or self.audit.head()
         checkpoint = self.checkpoints.sign(head=heads, force=False).to_dict() if result.ok else None
-        return VerifyResponse(ok=result.ok, checked=result.checked, first_broken=result.first_broken,
-                              problem=result.problem, checkpoints_checked=len(signed), checkpoint=checkpoint,
-                              head={chain: {"length": n, "last_hash": h} for chain, (n, h) in heads.items()})
+        return VerifyResponse(
+            ok=result.ok,
+            checked=result.checked,
+            first_broken=result.first_broken,
+            problem=result.problem,
+            checkpoints_checked=len(signed),
+            checkpoint=checkpoint,
+            head={chain: {"length": n, "last_hash": h} for chain, (n, h) in heads.items()},
+        )
 
     @bentoml.api(input_spec=EmptyRequest)
     def models(self) -> ModelsResponse:
         """The model version serving each stage, with the evaluation it was promoted on."""
-        return ModelsResponse(policy_version=self.policy.version, models=[
-            model_info(self.scorer.models[stage]) for stage in Stage])
+        return ModelsResponse(
+            policy_version=self.policy.version, models=[model_info(self.scorer.models[stage]) for stage in Stage]
+        )
 
     def assess(self, request: ScoreRequest, *, actor: str) -> Assessment:
         """Score one validated request for ``actor``, stored before it is returned (the console's path;
@@ -232,8 +263,9 @@ class RiskService(CaseEndpoints):
         """
         scored = self.scorer.score([request for request, _ in items])
         answers = [s.assessment.model_dump_json() for s in scored]
-        self.audit.append_many([s.audit_fields(actor, answer=answer)
-                                for s, (_, actor), answer in zip(scored, items, answers, strict=True)])
+        self.audit.append_many(
+            [s.audit_fields(actor, answer=answer) for s, (_, actor), answer in zip(scored, items, answers, strict=True)]
+        )
         return answers
 
 
@@ -246,16 +278,34 @@ def score_combiner(process: Callable[[list[T]], Sequence[R]]) -> Combiner[T, R]:
 
 
 def _openapi() -> dict[str, Any]:
-    return service_openapi(cast(Any, RiskService).openapi_spec.asdict(), permissions=ROUTE_PERMISSIONS,
-                           read_only=READ_ONLY_ROUTES, errors=ROUTE_ERRORS, models=ROUTE_MODELS)
+    return service_openapi(
+        cast(Any, RiskService).openapi_spec.asdict(),
+        permissions=ROUTE_PERMISSIONS,
+        read_only=READ_ONLY_ROUTES,
+        errors=ROUTE_ERRORS,
+        models=ROUTE_MODELS,
+    )
 
 
-cast(Any, RiskService).add_asgi_middleware(BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS,  # see __init__
-                                           read_only=READ_ONLY_ROUTES, openapi=_openapi)
+cast(Any, RiskService).add_asgi_middleware(
+    BearerAuthMiddleware,
+    permissions=ROUTE_PERMISSIONS,  # see __init__
+    read_only=READ_ONLY_ROUTES,
+    openapi=_openapi,
+)
 # refusals in the caller's language (lang=zh: Chinese messages, the same field paths)
-cast(Any, RiskService).add_asgi_middleware(LocalisedRefusalMiddleware, models={
-    "/score": ScoreRequest, "/score_batch": BatchRequest, "/cases/score": ScorePersonIn, "/cases/propose": ProposeIn,
-    "/cases/approve": DecideIn, "/cases/reject": DecideIn, "/cases/review": ReviewIn})
+cast(Any, RiskService).add_asgi_middleware(
+    LocalisedRefusalMiddleware,
+    models={
+        "/score": ScoreRequest,
+        "/score_batch": BatchRequest,
+        "/cases/score": ScorePersonIn,
+        "/cases/propose": ProposeIn,
+        "/cases/approve": DecideIn,
+        "/cases/reject": DecideIn,
+        "/cases/review": ReviewIn,
+    },
+)
 bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/", "/schema.json"])
 cast(Any, RiskService).mount_asgi_app(create_console(), path="/console", name="console")
 
@@ -295,23 +345,51 @@ def _principal(ctx: bentoml.Context) -> Principal:
 def stored_assessment(record: AuditRecord) -> StoredAssessment:
     """The auditor's view of one audit record."""
     response = record.response
-    overrides = [OverrideOut(override_id=o.override_id, assessment_id=o.assessment_id, tier=o.tier,
-                             reason=o.reason, actor=o.actor, created_at=o.created_at) for o in record.overrides]
+    overrides = [
+        OverrideOut(
+            override_id=o.override_id,
+            assessment_id=o.assessment_id,
+            tier=o.tier,
+            reason=o.reason,
+            actor=o.actor,
+            created_at=o.created_at,
+        )
+        for o in record.overrides
+    ]
     effective = overrides[-1].tier if overrides else response["tier"]["tier"]["code"]
     return StoredAssessment(
-        assessment_id=record.assessment_id, seq=record.seq, created_at=record.created_at,
-        person_key=record.person_key, stage=record.stage, actor=record.actor, model_name=record.model_name,
-        model_version=record.model_version, policy_version=record.policy_version, request=record.request,
-        response=response, explanation=record.explanation, overrides=overrides, effective_tier=effective,
-        prev_hash=record.prev_hash, record_hash=record.record_hash)
+        assessment_id=record.assessment_id,
+        seq=record.seq,
+        created_at=record.created_at,
+        person_key=record.person_key,
+        stage=record.stage,
+        actor=record.actor,
+        model_name=record.model_name,
+        model_version=record.model_version,
+        policy_version=record.policy_version,
+        request=record.request,
+        response=response,
+        explanation=record.explanation,
+        overrides=overrides,
+        effective_tier=effective,
+        prev_hash=record.prev_hash,
+        record_hash=record.record_hash,
+    )
 
 
 def model_info(served: ServedModel) -> StageModelInfo:
     meta = served.metadata
     return StageModelInfo(
-        stage=served.stage.value, model={"name": served.name, "version": served.version, "bento_tag": served.bento_tag},
-        mlflow_run_id=meta.get("mlflow_run_id"), alias=str(meta.get("alias", "")),
-        imported_at=str(meta.get("imported_at", "")), horizon_months=served.horizon_months,
-        calibration=served.model.calibrator_.method_, trees=served.model.size["trees"], kind=served.model.kind,
+        stage=served.stage.value,
+        model={"name": served.name, "version": served.version, "bento_tag": served.bento_tag},
+        mlflow_run_id=meta.get("mlflow_run_id"),
+        alias=str(meta.get("alias", "")),
+        imported_at=str(meta.get("imported_at", "")),
+        horizon_months=served.horizon_months,
+        calibration=served.model.calibrator_.method_,
+        trees=served.model.size["trees"],
+        kind=served.model.kind,
         kind_reason=meta.get("candidate_reason"),
-        evaluation=dict(meta.get("evaluation") or {}), gate=meta.get("gate"))
+        evaluation=dict(meta.get("evaluation") or {}),
+        gate=meta.get("gate"),
+    )

@@ -39,8 +39,7 @@ def train_and_store(persons: int = 4000, seed: int = 31):
     fits = {}
     for stage in Stage:
         fits[stage] = fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
-        save_served(get_settings(), stage, fits[stage].model, version="7",
-                    metadata={"evaluation": {"roc_auc": 0.7}})
+        save_served(get_settings(), stage, fits[stage].model, version="7", metadata={"evaluation": {"roc_auc": 0.7}})
     return tables, fits
 
 
@@ -68,8 +67,13 @@ def small_cohort_gate():
     from training.config import GateConfig
 
     gate = GateConfig.load()
-    return gate.model_copy(update={"ece_limit": 0.04, "fpr_gap_limit": 0.5,
-                                   "fairness": FprGapRule(groupings=("age_band",), min_negatives=20, min_flagged=2)})
+    return gate.model_copy(
+        update={
+            "ece_limit": 0.04,
+            "fpr_gap_limit": 0.5,
+            "fairness": FprGapRule(groupings=("age_band",), min_negatives=20, min_flagged=2),
+        }
+    )
 
 
 def forget_service_metrics() -> None:

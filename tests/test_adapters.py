@@ -15,8 +15,9 @@ from hypothesis.extra.numpy import arrays
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not DATA.is_dir():
-    pytest.skip(f"../shared/data not found: real-data tests need /work/shared/data ({DATA} is absent)",
-                allow_module_level=True)
+    pytest.skip(
+        f"../shared/data not found: real-data tests need /work/shared/data ({DATA} is absent)", allow_module_level=True
+    )
 
 from features.adapters import (  # noqa: E402
     import_to,
@@ -54,6 +55,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 
 # --- NIJ -------------------------------------------------------------------------------------
 
+
 def test_nij_year1_uses_only_pre_release_columns():
     frame = load_nij(NIJ, target="year1", nrows=SLICE)
     activity = {c.lower() for c in nij_mod.ACTIVITY}
@@ -70,8 +72,9 @@ def test_nij_categories_are_fixed_by_the_documented_value_set():
     assert list(small.X["age_at_release"].cat.categories) == nij_mod.AGE_BANDS
     assert small.X["age_at_release"].cat.ordered
     assert list(small.X["residence_puma"].cat.categories) == nij_mod.PUMA
-    assert all(small.X[c].dtype == float for c in small.X.columns
-               if not isinstance(small.X[c].dtype, pd.CategoricalDtype))
+    assert all(
+        small.X[c].dtype == float for c in small.X.columns if not isinstance(small.X[c].dtype, pd.CategoricalDtype)
+    )
 
 
 def test_nij_quirks():
@@ -117,12 +120,16 @@ def test_compas_problems_name_the_file_row_and_ids_must_be_unique(tmp_path):
 
 # --- required columns (all sources) ----------------------------------------------------------
 
-@pytest.mark.parametrize("source, path, column, options", [
-    ("nij", NIJ, "Prison_Years", {"target": "year1"}),
-    ("nij", NIJ, "Percent_Days_Employed", {"target": "years2_3"}),
-    ("compas", COMPAS, "c_charge_desc", {}),
-    ("rossi", ROSSI, "emp13", {}),
-])
+
+@pytest.mark.parametrize(
+    "source, path, column, options",
+    [
+        ("nij", NIJ, "Prison_Years", {"target": "year1"}),
+        ("nij", NIJ, "Percent_Days_Employed", {"target": "years2_3"}),
+        ("compas", COMPAS, "c_charge_desc", {}),
+        ("rossi", ROSSI, "emp13", {}),
+    ],
+)
 def test_missing_required_column_is_refused_by_name(tmp_path, source, path, column, options):
     raw = _raw(path, 50).drop(columns=[column])
     with pytest.raises(DataValidationError, match=column) as err:
@@ -137,6 +144,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 # --- COMPAS ----------------------------------------------------------------------------------
+
 
 def test_compas_propublica_filter_on_the_full_file():
     frame = load_compas(COMPAS)
@@ -169,13 +177,33 @@ def test_compas_age_is_age_at_screening_and_the_file_age_is_only_an_option():
 def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_path):
     """Rewriting the outcome, the jail release, the file's age and later columns never changes X."""
     raw = _raw(COMPAS, SLICE)
-    later = ["c_jail_out", "age", "r_offense_date", "r_jail_in", "r_jail_out", "r_days_from_arrest",
-             "vr_offense_date", "in_custody", "out_custody", "start", "end", "event", "two_year_recid"]
+    later = [
+        "c_jail_out",
+        "age",
+        "r_offense_date",
+        "r_jail_in",
+        "r_jail_out",
+        "r_days_from_arrest",
+        "vr_offense_date",
+        "in_custody",
+        "out_custody",
+        "start",
+        "end",
+        "event",
+        "two_year_recid",
+    ]
     changed = raw.copy()
     rng = np.random.default_rng(0)
     for column in later:
-        if column in ("c_jail_out", "r_offense_date", "r_jail_in", "r_jail_out", "vr_offense_date", "in_custody",
-                      "out_custody"):
+        if column in (
+            "c_jail_out",
+            "r_offense_date",
+            "r_jail_in",
+            "r_jail_out",
+            "vr_offense_date",
+            "in_custody",
+            "out_custody",
+        ):
             changed[column] = "2016-01-01"
         else:
             changed[column] = rng.integers(0, 2, len(raw)).astype(str)
@@ -186,15 +214,26 @@ def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_pat
 
 
 def test_charge_family_mapping():
-    desc = pd.Series(["Battery", "Possession of Cocaine", "Grand Theft in the 3rd Degree",
-                      "Driving While License Revoked", "arrest case no charge", "Carrying Concealed Firearm",
-                      "Resist/Obstruct W/O Violence", "Corrupt Public Servant", ""])
+    desc = pd.Series(
+        [
+            "Battery",
+            "Possession of Cocaine",
+            "Grand Theft in the 3rd Degree",
+            "Driving While License Revoked",
+            "arrest case no charge",
+            "Carrying Concealed Firearm",
+            "Resist/Obstruct W/O Violence",
+            "Corrupt Public Servant",
+            "",
+        ]
+    )
     expected = ["violent", "drug", "property", "driving", "no_charge", "weapons", "other", "other", None]
     got = [None if pd.isna(v) else v for v in charge_family(desc)]
     assert got == expected
 
 
 # --- Rossi -----------------------------------------------------------------------------------
+
 
 def test_rossi_week26_population_and_label():
     raw = _raw(ROSSI)
@@ -219,8 +258,10 @@ def test_employment_features_by_hand():
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(history=arrays(float, (8, 52), elements=st.sampled_from([0.0, 1.0])),
-       later=arrays(float, (8, 27), elements=st.sampled_from([0.0, 1.0, np.nan])))
+@given(
+    history=arrays(float, (8, 52), elements=st.sampled_from([0.0, 1.0])),
+    later=arrays(float, (8, 27), elements=st.sampled_from([0.0, 1.0, np.nan])),
+)
 def test_week26_features_ignore_weeks_26_to_52(history, later):
     changed = history.copy()
     changed[:, 25:] = later
@@ -256,8 +297,9 @@ def test_rossi_canonical_tables():
     arrested = raw["arrest"] == "1"
     assert tables.outcomes is not None
     offence_day = (tables.outcomes["reoffence_date"] - EPOCH).dt.days
-    np.testing.assert_array_equal(offence_day[arrested.to_numpy()],
-                                  7 * (raw.loc[arrested, "week"].astype(int).to_numpy() - 1) + 3)
+    np.testing.assert_array_equal(
+        offence_day[arrested.to_numpy()], 7 * (raw.loc[arrested, "week"].astype(int).to_numpy() - 1) + 3
+    )
     assert tables.outcomes.loc[~arrested.to_numpy(), "reoffence_date"].isna().all()
     age_at_start = (EPOCH.year - tables.persons["birth_date"].dt.year).to_numpy()
     np.testing.assert_array_equal(age_at_start, raw["age"].astype(int).to_numpy())
@@ -270,16 +312,18 @@ def test_rossi_canonical_runs_through_the_point_in_time_pipeline(tmp_path):
     # the mid-term assessment is at day 182 (start of week 27): employment from week 27 on is invisible
     raw = _raw(ROSSI)
     changed = raw.copy()
-    changed[[f"emp{k}" for k in range(27, 53)]] = np.where(raw[[f"emp{k}" for k in range(27, 53)]] == "", "",
-                                                           "no")
+    changed[[f"emp{k}" for k in range(27, 53)]] = np.where(raw[[f"emp{k}" for k in range(27, 53)]] == "", "", "no")
     other = load_rossi_canonical(_write(changed, tmp_path / "changed.csv"))
     assert len(other.events) != len(tables.events)  # the change is real, only later than the assessment
     assessments = frame.meta[["person_id", "as_of"]]
-    pd.testing.assert_frame_equal(build_features(tables.persons, tables.events, assessments, stage=Stage.MIDTERM),
-                                  build_features(other.persons, other.events, assessments, stage=Stage.MIDTERM))
+    pd.testing.assert_frame_equal(
+        build_features(tables.persons, tables.events, assessments, stage=Stage.MIDTERM),
+        build_features(other.persons, other.events, assessments, stage=Stage.MIDTERM),
+    )
 
 
 # --- import ----------------------------------------------------------------------------------
+
 
 def test_import_frame_round_trip(tmp_path):
     out = import_to("nij", NIJ, tmp_path / "nij", target="years2_3", nrows=SLICE)

@@ -23,8 +23,9 @@ PEOPLE = 200
 
 
 def served(stage: Stage, model) -> ServedModel:
-    return ServedModel(stage=stage, model=model, name=f"reoffence-{stage.value}", version="7", bento_tag="t:1",
-                       metadata={})
+    return ServedModel(
+        stage=stage, model=model, name=f"reoffence-{stage.value}", version="7", bento_tag="t:1", metadata={}
+    )
 
 
 def requests_of(tables, stage: Stage, lang: str, n: int = PEOPLE) -> list[ScoreRequest]:
@@ -38,8 +39,9 @@ def sentence_problems(answer: Assessment) -> list[str]:
     out = []
     for r in answer.reasons:
         kind = CATALOG[r.feature].wording.kind
-        found = check_sentence(r.text, answer.lang, decimals=kind in (ValueKind.RATE, ValueKind.POINTS),
-                               percent=kind is ValueKind.SHARE)
+        found = check_sentence(
+            r.text, answer.lang, decimals=kind in (ValueKind.RATE, ValueKind.POINTS), percent=kind is ValueKind.SHARE
+        )
         out += [f"{r.feature}: {r.text!r}: {p}" for p in found]
     return out
 
@@ -73,8 +75,10 @@ def test_points_of_risk_have_the_sign_of_the_log_odds_and_come_from_the_calibrat
             e = s.explanation
             assert calibrate(np.array([e["raw_score"]]))[0] == pytest.approx(s.assessment.probability, abs=1e-12)
             for r in s.assessment.reasons:
-                expected = 100 * (calibrate(np.array([e["raw_score"]]))[0]
-                                  - calibrate(np.array([e["raw_score"] - e["contributions"][r.feature]]))[0])
+                expected = 100 * (
+                    calibrate(np.array([e["raw_score"]]))[0]
+                    - calibrate(np.array([e["raw_score"] - e["contributions"][r.feature]]))[0]
+                )
                 assert r.points == round(expected, 1)
                 assert np.sign(e["points_of_risk"][r.feature]) in (np.sign(r.contribution), 0.0)
 
@@ -134,29 +138,56 @@ def test_default_training_leaves_out_sex_and_household_registration(service_mode
 def test_the_setting_adds_them_the_card_says_so_and_no_reason_names_them(cohort, tmp_path):
     from evaluation import evaluate, model_card
 
-    config = TrainConfig.load().override(protected_inputs=["sex", "local"], search={"budget": 1},
-                                         booster={"max_rounds": 60})
+    config = TrainConfig.load().override(
+        protected_inputs=["sex", "local"], search={"budget": 1}, booster={"max_rounds": 60}
+    )
     fit = fit_stage(make_stage_frame(cohort, Stage.INTAKE), config=config, temporal=False)
     assert {"sex", "local"} <= set(fit.model.feature_names) and "sex" in fit.baseline.feature_names
     test = fit.part("test")
     report = evaluate(test.y, fit.model.predict_proba(test.X), threshold=0.25)
-    card = model_card(name="reoffence-intake", version="9", stage="intake", data_description="synthetic cohort",
-                      period="p", label_definition="l", n_train=1, n_test=1, n_censored=0, report=report, limits=[],
-                      out_path=tmp_path / "card.md", inputs=fit.model.feature_names,
-                      protected_inputs=config.protected_inputs, data_kind="synthetic", policy=TierPolicy.load())
+    card = model_card(
+        name="reoffence-intake",
+        version="9",
+        stage="intake",
+        data_description="synthetic cohort",
+        period="p",
+        label_definition="l",
+        n_train=1,
+        n_test=1,
+        n_censored=0,
+        report=report,
+        limits=[],
+        out_path=tmp_path / "card.md",
+        inputs=fit.model.feature_names,
+        protected_inputs=config.protected_inputs,
+        data_kind="synthetic",
+        policy=TierPolicy.load(),
+    )
     text = card.read_text()
     assert "sex (性别, `sex`): a model input**" in text
     assert "local resident (本地户籍, `local`): a model input**" in text
     assert "a score informs a decision; it does not make it" in text.lower() and "first_two_months" in text
-    default = model_card(name="reoffence-intake", version="9", stage="intake", data_description="d", period="p",
-                         label_definition="l", n_train=1, n_test=1, n_censored=0, report=report, limits=[],
-                         out_path=tmp_path / "default.md", inputs=[n for n in fit.model.feature_names
-                                                                   if n not in PROTECTED_ATTRIBUTES])
+    default = model_card(
+        name="reoffence-intake",
+        version="9",
+        stage="intake",
+        data_description="d",
+        period="p",
+        label_definition="l",
+        n_train=1,
+        n_test=1,
+        n_censored=0,
+        report=report,
+        limits=[],
+        out_path=tmp_path / "default.md",
+        inputs=[n for n in fit.model.feature_names if n not in PROTECTED_ATTRIBUTES],
+    )
     assert "`sex`): excluded, not a model input" in default.read_text()
     contributions = np.abs(fit.model.contributions(test.X)[["sex", "local"]].to_numpy())
     assert contributions.max() > 0  # they do move the score, and still never show
     scored = Scorer({Stage.INTAKE: served(Stage.INTAKE, fit.model)}, TierPolicy.load()).score(
-        requests_of(cohort, Stage.INTAKE, "en"))
+        requests_of(cohort, Stage.INTAKE, "en")
+    )
     assert not {r.feature for s in scored for r in s.assessment.reasons} & set(PROTECTED_ATTRIBUTES)
 
 

@@ -50,8 +50,13 @@ def test_no_5xx_and_answers_as_documented(api_schema):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case) -> None:
             for role in ROLES:
                 response = case.call_and_validate(headers=headers(role), checks=CHECKS)
@@ -59,6 +64,8 @@ def test_no_5xx_and_answers_as_documented(api_schema):
                 figures[f"{response.status_code // 100}xx"] += 1
 
         run()
-    print(f"\nschemathesis: {len(operations)} operations, {figures['requests']} requests, "
-          f"{figures['2xx']} 2xx, {figures['4xx']} 4xx, {figures['5xx']} 5xx")
+    print(
+        f"\nschemathesis: {len(operations)} operations, {figures['requests']} requests, "
+        f"{figures['2xx']} 2xx, {figures['4xx']} 4xx, {figures['5xx']} 5xx"
+    )
     assert len(operations) == 18 and figures["5xx"] == 0

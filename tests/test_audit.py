@@ -44,13 +44,23 @@ def store(db: Path):
 
 def record(person_id: str = RAW_ID, **changes) -> dict:
     rec = dict(
-        assessment_id=str(uuid.uuid4()), person_id=person_id, stage="midterm", model_name="reoffence-midterm",
-        model_version="3", policy_version="2026.11-1",
-        request={"person": {"person_id": person_id, "offence": "theft"},
-                 "events": [{"person_id": person_id, "event_type": "warning", "date": "2026-01-02"}],
-                 "as_of": "2026-03-01"},
-        response={"probability": 0.123, "band": "medium", "tier": "ordinary",
-                  "reasons": [{"feature": "warning_term", "text_zh": "矫正以来警告1次", "contribution": 0.02}]},
+        assessment_id=str(uuid.uuid4()),
+        person_id=person_id,
+        stage="midterm",
+        model_name="reoffence-midterm",
+        model_version="3",
+        policy_version="2026.11-1",
+        request={
+            "person": {"person_id": person_id, "offence": "theft"},
+            "events": [{"person_id": person_id, "event_type": "warning", "date": "2026-01-02"}],
+            "as_of": "2026-03-01",
+        },
+        response={
+            "probability": 0.123,
+            "band": "medium",
+            "tier": "ordinary",
+            "reasons": [{"feature": "warning_term", "text_zh": "矫正以来警告1次", "contribution": 0.02}],
+        },
     )
     rec.update(changes)
     return rec
@@ -76,7 +86,12 @@ def test_round_trip(store):
     assert got.request["person"]["person_id"] == store.person_key(RAW_ID)
     assert got.request["events"][0]["person_id"] == store.person_key(RAW_ID)
     assert (got.seq, got.stage, got.model_name, got.model_version, got.policy_version) == (
-        1, "midterm", "reoffence-midterm", "3", "2026.11-1")
+        1,
+        "midterm",
+        "reoffence-midterm",
+        "3",
+        "2026.11-1",
+    )
     assert got.created_at.endswith("+00:00") and got.overrides == ()
     assert store.get(str(uuid.uuid4())) is None and store.get("not-a-uuid") is None
     assert store.count() == 1
@@ -113,8 +128,9 @@ def test_another_secret_gives_other_keys(db, store):
 
 def test_override_stored_beside_the_assessment(store):
     original = store.append_assessment(**record())
-    first = store.add_override(original.assessment_id, tier="strict", reason="家属反映近期情绪异常",
-                               actor="caseworker:wang")
+    first = store.add_override(
+        original.assessment_id, tier="strict", reason="家属反映近期情绪异常", actor="caseworker:wang"
+    )
     second = store.add_override(original.assessment_id, tier="ordinary", reason="核实后无异常", actor="caseworker:li")
     got = store.get(original.assessment_id)
     assert got.overrides == (first, second)
@@ -160,8 +176,20 @@ def test_verify_intact_chain(store):
     assert (result.ok, result.checked, result.first_broken, result.problem) == (True, 5, None, None)
 
 
-@pytest.mark.parametrize("column", ["response_json", "request_json", "person_key", "stage", "model_version",
-                                    "policy_version", "created_at", "prev_hash", "record_hash"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "response_json",
+        "request_json",
+        "person_key",
+        "stage",
+        "model_version",
+        "policy_version",
+        "created_at",
+        "prev_hash",
+        "record_hash",
+    ],
+)
 def test_verify_names_an_edited_row(store, db, column):
     rows = fill(store)
     tamper(db, f"UPDATE assessments SET {column} = {column} || 'x' WHERE seq = 3")
@@ -172,8 +200,12 @@ def test_verify_names_an_edited_row(store, db, column):
 
 def test_verify_after_response_edited(store, db):
     rows = fill(store)
-    tamper(db, "UPDATE assessments SET response_json = ? WHERE assessment_id = ?",
-           '{"band":"low","probability":0.01,"tier":"ordinary"}', rows[1].assessment_id)
+    tamper(
+        db,
+        "UPDATE assessments SET response_json = ? WHERE assessment_id = ?",
+        '{"band":"low","probability":0.01,"tier":"ordinary"}',
+        rows[1].assessment_id,
+    )
     result = store.verify()
     assert (result.ok, result.first_broken) == (False, rows[1].assessment_id)
     assert "edited" in result.problem
@@ -197,8 +229,11 @@ def test_verify_after_last_row_deleted(store, db):
 
 def test_verify_after_rows_reordered(store, db):
     rows = fill(store)
-    for sql in ("UPDATE assessments SET seq = -1 WHERE seq = 2", "UPDATE assessments SET seq = 2 WHERE seq = 4",
-                "UPDATE assessments SET seq = 4 WHERE seq = -1"):
+    for sql in (
+        "UPDATE assessments SET seq = -1 WHERE seq = 2",
+        "UPDATE assessments SET seq = 2 WHERE seq = 4",
+        "UPDATE assessments SET seq = 4 WHERE seq = -1",
+    ):
         tamper(db, sql)
     result = store.verify()
     assert (result.ok, result.first_broken) == (False, rows[3].assessment_id)
@@ -206,8 +241,12 @@ def test_verify_after_rows_reordered(store, db):
 
 def test_verify_after_rows_inserted(store, db):
     rows = fill(store, 3)
-    forged = {**asdict(rows[2]), "seq": 4, "assessment_id": "c0ffee00-0000-4000-8000-000000000000",
-              "prev_hash": rows[2].record_hash}
+    forged = {
+        **asdict(rows[2]),
+        "seq": 4,
+        "assessment_id": "c0ffee00-0000-4000-8000-000000000000",
+        "prev_hash": rows[2].record_hash,
+    }
     del forged["overrides"]
     forged["record_hash"] = "0" * 64
     columns = ", ".join(forged)
@@ -224,8 +263,9 @@ def test_verify_after_rows_inserted(store, db):
 
 def test_verify_after_override_edited_or_deleted(store, db):
     original = store.append_assessment(**record())
-    overrides = [store.add_override(original.assessment_id, tier="strict", reason=f"r{i}", actor="cw")
-                 for i in range(3)]
+    overrides = [
+        store.add_override(original.assessment_id, tier="strict", reason=f"r{i}", actor="cw") for i in range(3)
+    ]
     tamper(db, "UPDATE overrides SET reason = 'something else' WHERE seq = 2")
     result = store.verify()
     assert (result.ok, result.first_broken, result.checked) == (False, overrides[1].override_id, 2)
@@ -265,12 +305,15 @@ def test_concurrent_appends_from_processes(db):
         store.close()
 
 
-@pytest.mark.parametrize("obj", [
-    {"person": {"person_id": "P1", "x": [1.5, None, "a:NaN,\"person_id\":\"Q\""]}, "person_id": "P2"},
-    {"rows": [{"person_id": "A"}, {"person_id": None}, {"note": "{\"person_id\":\"B\"}"}]},
-    {"person_id": 17, "v": float("nan"), "w": [np.float32(0.25), np.int64(3)], "d": date(2024, 1, 2)},
-    {"é": "ü", "person_id": "中文"},
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"person": {"person_id": "P1", "x": [1.5, None, 'a:NaN,"person_id":"Q"']}, "person_id": "P2"},
+        {"rows": [{"person_id": "A"}, {"person_id": None}, {"note": '{"person_id":"B"}'}]},
+        {"person_id": 17, "v": float("nan"), "w": [np.float32(0.25), np.int64(3)], "d": date(2024, 1, 2)},
+        {"é": "ü", "person_id": "中文"},
+    ],
+)
 def test_fast_canonical_keying_equals_the_general_walk(obj):
     from serving.audit import _canonical, _canonical_keyed, _jsonable
 
@@ -284,8 +327,9 @@ def _json_canonical_keyed(obj, key_of) -> str:
     from serving.audit import _canonical, _jsonable, _keyed_text, _plain
 
     try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                          default=_plain)
+        text = json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_plain
+        )
     except ValueError:
         return _canonical(_jsonable(obj, key_of))
     return _keyed_text(text, obj, key_of)
@@ -293,8 +337,13 @@ def _json_canonical_keyed(obj, key_of) -> str:
 
 def _json_record_hash(row) -> str:
     """_record_hash as it was before orjson."""
-    text = json.dumps({k: v for k, v in row.items() if k != "record_hash"}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False)
+    text = json.dumps(
+        {k: v for k, v in row.items() if k != "record_hash"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -309,12 +358,21 @@ KEY_OF = lambda v: f"k({v})"  # noqa: E731
 def odd_record() -> dict:
     return {
         "person": {"person_id": Code.HIGH, "birth": date(1980, 2, 3), "seen": datetime(2026, 1, 2, 3, 4, 5, 6, UTC)},
-        "events": [{"person_id": "P-1", "n": np.int64(3), "x": np.float32(0.1), "ok": np.bool_(True)},
-                   {"person_id": None, "v": np.array([[1.5, np.nan], [np.inf, 1e-7]])}],
-        "band": Code.LOW, "codes": [Code.LOW, Code.HIGH], "missing": float("nan"), "neg": -float("inf"),
-        "small": 5e-05, "big": 1e22, "f64": np.float64(0.3), "day": np.datetime64("2024-01-02"),
+        "events": [
+            {"person_id": "P-1", "n": np.int64(3), "x": np.float32(0.1), "ok": np.bool_(True)},
+            {"person_id": None, "v": np.array([[1.5, np.nan], [np.inf, 1e-7]])},
+        ],
+        "band": Code.LOW,
+        "codes": [Code.LOW, Code.HIGH],
+        "missing": float("nan"),
+        "neg": -float("inf"),
+        "small": 5e-05,
+        "big": 1e22,
+        "f64": np.float64(0.3),
+        "day": np.datetime64("2024-01-02"),
         "text": 'quote " back \\ nl \n tab \t nul \x00 ls \u2028 emoji 😀 中文 "person_id":"X"',
-        "nested": {"deeper": {"person_id": "中文-id"}}, "zero": -0.0,
+        "nested": {"deeper": {"person_id": "中文-id"}},
+        "zero": -0.0,
     }
 
 
@@ -334,14 +392,17 @@ def test_orjson_canonical_text_means_what_the_json_code_wrote():
 E = enum.Enum("E", {"A": "a"})
 
 
-@pytest.mark.parametrize("obj", [
-    {Code.LOW: 1, "person_id": "P"},  # str-subclass key: orjson refuses, the general path writes it
-    {1: "a", "person_id": "P"},  # non-str key
-    {"n": 2**70, "person_id": "P"},  # past 64 bits
-    {"person_id": 17, "x": [1.0]},  # non-string person id
-    {"person_id": "P", "u": uuid.UUID(int=5), "e": E.A},
-    {"person_id": "P", "deep": json.loads("[" * 300 + "]" * 300)},  # past orjson's depth limit
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {Code.LOW: 1, "person_id": "P"},  # str-subclass key: orjson refuses, the general path writes it
+        {1: "a", "person_id": "P"},  # non-str key
+        {"n": 2**70, "person_id": "P"},  # past 64 bits
+        {"person_id": 17, "x": [1.0]},  # non-string person id
+        {"person_id": "P", "u": uuid.UUID(int=5), "e": E.A},
+        {"person_id": "P", "deep": json.loads("[" * 300 + "]" * 300)},  # past orjson's depth limit
+    ],
+)
 def test_what_orjson_refuses_takes_the_general_path(obj):
     from serving.audit import _canonical, _jsonable
 
@@ -357,9 +418,12 @@ def test_unstorable_values_still_raise():
 
 
 json_keys = st.text(max_size=8)
-json_scalars = st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.text()
-json_trees = st.recursive(json_scalars, lambda kids: st.lists(kids, max_size=4)
-                          | st.dictionaries(json_keys | st.just("person_id"), kids, max_size=4), max_leaves=20)
+json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text()
+json_trees = st.recursive(
+    json_scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(json_keys | st.just("person_id"), kids, max_size=4),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -370,21 +434,35 @@ def test_orjson_canonical_text_is_byte_identical_without_floats(obj):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(json_scalars | st.floats(), lambda kids: st.lists(kids, max_size=4)
-                    | st.dictionaries(json_keys | st.just("person_id"), kids, max_size=4), max_leaves=20))
+@given(
+    st.recursive(
+        json_scalars | st.floats(),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(json_keys | st.just("person_id"), kids, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_orjson_canonical_text_means_the_same_with_floats(obj):
     assert json.loads(audit._canonical_keyed(obj, KEY_OF)) == json.loads(_json_canonical_keyed(obj, KEY_OF))
 
 
 any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=40)
-row_values = st.none() | st.integers(-2**70, 2**70) | any_text | st.sampled_from(
-    ['"', "\\", "\x00\x1f\x7f", "\u2028\u2029", "😀", "\ud800", '{"a":"\\"b\\n"}'])
+row_values = (
+    st.none()
+    | st.integers(-(2**70), 2**70)
+    | any_text
+    | st.sampled_from(['"', "\\", "\x00\x1f\x7f", "\u2028\u2029", "😀", "\ud800", '{"a":"\\"b\\n"}'])
+)
 tampered_values = st.booleans() | st.floats() | st.sampled_from([1e-7, 5e-05, float("nan")])  # as SQLite may return
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.dictionaries(st.sampled_from([c.name for c in audit.assessments.columns]) | any_text,
-                       row_values | tampered_values, max_size=14))
+@given(
+    st.dictionaries(
+        st.sampled_from([c.name for c in audit.assessments.columns]) | any_text,
+        row_values | tampered_values,
+        max_size=14,
+    )
+)
 def test_record_hash_is_the_json_hash_of_any_row(row):
     """The hash is the json code's for any row; lone surrogates and NaN fail as before."""
     try:
@@ -402,7 +480,7 @@ def test_record_hash_of_str_subclass_keys_and_values():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(any_text, st.none() | st.integers(-2**63, 2**64 - 1) | any_text, max_size=10))
+@given(st.dictionaries(any_text, st.none() | st.integers(-(2**63), 2**64 - 1) | any_text, max_size=10))
 def test_orjson_row_bytes_equal_json_bytes(row):
     import orjson
 
@@ -416,8 +494,11 @@ def test_orjson_row_bytes_equal_json_bytes(row):
 
 
 def test_odd_record_stored_and_verified(store):
-    rec = record(request=odd_record(), response={"p": np.float32(0.25), "person_id": RAW_ID, "band": Code.LOW},
-                 explanation={"values": np.arange(3.0), "missing": float("nan")})
+    rec = record(
+        request=odd_record(),
+        response={"p": np.float32(0.25), "person_id": RAW_ID, "band": Code.LOW},
+        explanation={"values": np.arange(3.0), "missing": float("nan")},
+    )
     stored = store.append_assessment(**rec)
     assert stored.request["nested"]["deeper"]["person_id"] == store.person_key("中文-id")
     assert stored.response == {"p": 0.25, "person_id": store.person_key(RAW_ID), "band": "low"}
@@ -431,7 +512,7 @@ def test_store_written_by_the_json_code_verifies(store, monkeypatch):
         m.setattr(audit, "_record_hash", _json_record_hash)
         m.setattr(audit, "_canonical_keyed", _json_canonical_keyed)
         old = store.append_many([record(f"P{i}", request=odd_record()) for i in range(3)])
-        store.add_override(old[0].assessment_id, tier="strict", reason="理由 \"quoted\"", actor="cw")
+        store.add_override(old[0].assessment_id, tier="strict", reason='理由 "quoted"', actor="cw")
     assert old[0].request_json == _json_canonical_keyed(odd_record(), store.person_key)
     store.append_many([record(f"Q{i}", request=odd_record()) for i in range(3)])
     assert store.verify() == VerifyResult(True, 7)

@@ -40,10 +40,17 @@ def url():
 
 
 def record(person_id: str = "PID-1", **changes) -> dict:
-    rec = dict(assessment_id=str(uuid.uuid4()), person_id=person_id, stage="midterm", model_name="reoffence-midterm",
-               model_version="3", policy_version="2026.11-1",
-               request={"person": {"person_id": person_id}, "events": []},
-               response={"person_id": person_id, "probability": 0.12}, explanation={"base_value": -3.1})
+    rec = dict(
+        assessment_id=str(uuid.uuid4()),
+        person_id=person_id,
+        stage="midterm",
+        model_name="reoffence-midterm",
+        model_version="3",
+        policy_version="2026.11-1",
+        request={"person": {"person_id": person_id}, "events": []},
+        response={"person_id": person_id, "probability": 0.12},
+        explanation={"base_value": -3.1},
+    )
     rec.update(changes)
     return rec
 

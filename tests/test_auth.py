@@ -64,8 +64,9 @@ def test_each_role_authenticates_with_its_token(created, auth):
     assert auth.authenticate(f"bearer   {tokens[Role.AUDITOR]}  ").role is Role.AUDITOR
 
 
-@pytest.mark.parametrize("header", [None, "", "   ", "Bearer", "Basic abc", "Bearer a b", "Token xyz",
-                                    "Bearer not-a-known-token"])
+@pytest.mark.parametrize(
+    "header", [None, "", "   ", "Bearer", "Basic abc", "Bearer a b", "Token xyz", "Bearer not-a-known-token"]
+)
 def test_401_for_missing_malformed_or_unknown(auth, header):
     with pytest.raises(AuthError) as err:
         auth.authenticate(header)
@@ -85,13 +86,18 @@ def test_error_messages_never_hold_the_token(created, auth, caplog):
     assert tokens[Role.MODELER] not in err.value.message
 
 
-@pytest.mark.parametrize(("role", "allowed"), [
-    (Role.CASEWORKER, {Permission.SCORE, Permission.RECORD_EVENT, Permission.READ_CASES, Permission.REVIEW,
-                       Permission.PROPOSE}),
-    (Role.SUPERVISOR, {Permission.READ_CASES, Permission.REVIEW, Permission.DECIDE, Permission.REPORT_DECISIONS}),
-    (Role.AUDITOR, {Permission.READ_ASSESSMENTS, Permission.VERIFY, Permission.REPORT_DECISIONS}),
-    (Role.MODELER, {Permission.MODEL_INFO}),
-])
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (
+            Role.CASEWORKER,
+            {Permission.SCORE, Permission.RECORD_EVENT, Permission.READ_CASES, Permission.REVIEW, Permission.PROPOSE},
+        ),
+        (Role.SUPERVISOR, {Permission.READ_CASES, Permission.REVIEW, Permission.DECIDE, Permission.REPORT_DECISIONS}),
+        (Role.AUDITOR, {Permission.READ_ASSESSMENTS, Permission.VERIFY, Permission.REPORT_DECISIONS}),
+        (Role.MODELER, {Permission.MODEL_INFO}),
+    ],
+)
 def test_role_permissions(created, auth, role, allowed):
     assert ROLE_PERMISSIONS[role] == allowed
     principal = auth.authenticate(bearer(created[1][role]))
@@ -124,8 +130,9 @@ def test_config_refuses_raw_tokens_and_bad_secrets():
 
 def test_invalid_file_is_named_without_echoing_values(tmp_path):
     path = tmp_path / "auth.json"
-    path.write_text(json.dumps({"tokens": {"my-raw-token": {"role": "root", "user": "x"}},
-                                "audit_secret": "secret-value"}))
+    path.write_text(
+        json.dumps({"tokens": {"my-raw-token": {"role": "root", "user": "x"}}, "audit_secret": "secret-value"})
+    )
     path.chmod(0o600)
     with pytest.raises(ValueError, match="invalid auth config") as err:
         load_or_create(path)
@@ -135,8 +142,9 @@ def test_invalid_file_is_named_without_echoing_values(tmp_path):
 
 def test_user_names_come_from_the_file(tmp_path):
     path = tmp_path / "auth.json"
-    path.write_text(json.dumps({"tokens": {hash_token("tok-1"): {"role": "caseworker", "user": "wang"}},
-                                "audit_secret": "cd" * 32}))
+    path.write_text(
+        json.dumps({"tokens": {hash_token("tok-1"): {"role": "caseworker", "user": "wang"}}, "audit_secret": "cd" * 32})
+    )
     config, tokens = load_or_create(path)
     assert tokens is None
     assert Authenticator(config).authenticate("Bearer tok-1") == Principal(Role.CASEWORKER, "wang")

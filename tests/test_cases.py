@@ -67,8 +67,9 @@ def test_only_new_events_are_added_and_changed_persons_updated(store, cohort):
     persons = cohort.persons.copy()
     persons.loc[3, "office"] = "moved-office"
     twice = cohort.events.iloc[[0]]
-    summary = store.import_tables(CaseTables(persons, pd.concat([cohort.events, twice], ignore_index=True),
-                                             cohort.outcomes))
+    summary = store.import_tables(
+        CaseTables(persons, pd.concat([cohort.events, twice], ignore_index=True), cohort.outcomes)
+    )
     assert summary.events_added == len(cohort.events) - len(early) + 1  # the repeated event is a second event
     assert summary.events_already_stored == len(early)
     assert (summary.persons_updated, summary.persons_added) == (1, 0)
@@ -107,11 +108,15 @@ def test_recorded_event_is_validated_and_refusals_write_nothing(store, cohort):
 
 
 def test_due_list_states_at_known_dates(store):
-    store.import_tables(hand_tables([
-        person_row("A", start="2024-01-01", end="2025-01-01"),  # midpoint 2024-07-02
-        person_row("B", start="2023-01-01", end="2024-02-15"),
-        person_row("C", start="2024-01-01", end="2025-01-01", office="t2"),
-    ]))
+    store.import_tables(
+        hand_tables(
+            [
+                person_row("A", start="2024-01-01", end="2025-01-01"),  # midpoint 2024-07-02
+                person_row("B", start="2023-01-01", end="2024-02-15"),
+                person_row("C", start="2024-01-01", end="2025-01-01", office="t2"),
+            ]
+        )
+    )
 
     def states(as_of: dt.date) -> dict[str, dict[str, str]]:
         listing = due_list(store, office="t1", as_of=as_of)
@@ -138,15 +143,30 @@ def test_due_list_states_at_known_dates(store):
 @pytest.fixture()
 def flow(store, tmp_path):
     """Two persons of office t1 and one of t2, each with a stored assessment (tier by risk ordinary)."""
-    store.import_tables(hand_tables([person_row("A", start="2024-01-01", end="2025-01-01"),
-                                     person_row("B", start="2024-01-01", end="2025-01-01"),
-                                     person_row("C", start="2024-01-01", end="2025-01-01", office="t2")]))
+    store.import_tables(
+        hand_tables(
+            [
+                person_row("A", start="2024-01-01", end="2025-01-01"),
+                person_row("B", start="2024-01-01", end="2025-01-01"),
+                person_row("C", start="2024-01-01", end="2025-01-01", office="t2"),
+            ]
+        )
+    )
     audit = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", secret=SECRET)
     ids = {}
     for pid in "ABC":
         ids[pid] = str(uuid.uuid4())
-        audit.append_assessment(assessment_id=ids[pid], person_id=pid, stage="midterm", model_name="m",
-                                model_version="1", policy_version="p", request={}, response={}, actor="cw")
+        audit.append_assessment(
+            assessment_id=ids[pid],
+            person_id=pid,
+            stage="midterm",
+            model_name="m",
+            model_version="1",
+            policy_version="p",
+            request={},
+            response={},
+            actor="cw",
+        )
         store.note_assessments([index_row(ids[pid], pid, stage="midterm", as_of=dt.date(2024, 7, 2))])
     yield store, audit, ids
     audit.close()
@@ -157,8 +177,16 @@ SUP = Principal(Role.SUPERVISOR, "li", "t1")
 
 
 def _propose(store, audit, ids, pid="A", who=CW, **changes):
-    args = dict(person_id=pid, to_tier="ordinary", reason_code="risk_assessment",
-                reason="low risk at the mid-term assessment", assessment_id=ids[pid]) | changes
+    args = (
+        dict(
+            person_id=pid,
+            to_tier="ordinary",
+            reason_code="risk_assessment",
+            reason="low risk at the mid-term assessment",
+            assessment_id=ids[pid],
+        )
+        | changes
+    )
     return propose(store, audit, principal=who, **args)
 
 
@@ -179,18 +207,29 @@ def test_approval_changes_the_tier_rejection_does_not(flow):
     assert err.value.status == 409
 
 
-@pytest.mark.parametrize(("case", "status", "field"), [
-    ("same tier", 409, "to_tier"), ("other office", 403, "person_id"), ("supervisor proposes", 403, "role"),
-    ("unknown reason code", 422, "reason_code"), ("unknown person", 404, "person_id"),
-    ("someone else's assessment", 404, "assessment_id"), ("no office on token", 403, "office"),
-])
+@pytest.mark.parametrize(
+    ("case", "status", "field"),
+    [
+        ("same tier", 409, "to_tier"),
+        ("other office", 403, "person_id"),
+        ("supervisor proposes", 403, "role"),
+        ("unknown reason code", 422, "reason_code"),
+        ("unknown person", 404, "person_id"),
+        ("someone else's assessment", 404, "assessment_id"),
+        ("no office on token", 403, "office"),
+    ],
+)
 def test_refused_proposals_write_nothing(flow, case, status, field):
     store, audit, ids = flow
-    variants: dict[str, dict[str, Any]] = {"same tier": dict(to_tier="strict"), "other office": dict(pid="C"),
-                               "supervisor proposes": dict(who=SUP),
-                               "unknown reason code": dict(reason_code="whim"), "unknown person": dict(pid="Z"),
-                               "someone else's assessment": dict(assessment_id=ids["B"]),
-                               "no office on token": dict(who=Principal(Role.CASEWORKER, "zhao"))}
+    variants: dict[str, dict[str, Any]] = {
+        "same tier": dict(to_tier="strict"),
+        "other office": dict(pid="C"),
+        "supervisor proposes": dict(who=SUP),
+        "unknown reason code": dict(reason_code="whim"),
+        "unknown person": dict(pid="Z"),
+        "someone else's assessment": dict(assessment_id=ids["B"]),
+        "no office on token": dict(who=Principal(Role.CASEWORKER, "zhao")),
+    }
     changes = variants[case]
     if changes.get("pid") == "Z":
         ids = {**ids, "Z": ids["A"]}

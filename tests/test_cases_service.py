@@ -21,9 +21,14 @@ from serving.model_store import load_served
 from serving.scoring import Scorer, requests_from_tables
 
 OFFICE, OTHER = "hexi", "chengguan"
-TOKENS = {"cw": ("caseworker", "wang", OFFICE), "sup": ("supervisor", "li", OFFICE),
-          "cw2": ("caseworker", "zhao", OTHER), "sup2": ("supervisor", "he", OTHER),
-          "aud": ("auditor", "zhou", None), "mod": ("modeler", "qian", None)}
+TOKENS = {
+    "cw": ("caseworker", "wang", OFFICE),
+    "sup": ("supervisor", "li", OFFICE),
+    "cw2": ("caseworker", "zhao", OTHER),
+    "sup2": ("supervisor", "he", OTHER),
+    "aud": ("auditor", "zhou", None),
+    "mod": ("modeler", "qian", None),
+}
 MEETING = dt.date(2023, 6, 1)
 
 
@@ -51,8 +56,12 @@ def on_roll(tables, office: str, day: dt.date) -> pd.DataFrame:
     """Who is on supervision in ``office`` on ``day`` (the term covers it, not revoked before it)."""
     p, ts = tables.persons, pd.Timestamp(day)
     revoked = tables.outcomes.loc[tables.outcomes["revocation_date"] < ts, "person_id"]
-    return p[(p["office"] == office) & (p["supervision_start"] <= ts) & (p["supervision_end"] >= ts)
-             & ~p["person_id"].isin(revoked)]
+    return p[
+        (p["office"] == office)
+        & (p["supervision_start"] <= ts)
+        & (p["supervision_end"] >= ts)
+        & ~p["person_id"].isin(revoked)
+    ]
 
 
 def test_score_by_id_gives_the_same_answer_as_posting_the_record(client, tables):
@@ -60,8 +69,11 @@ def test_score_by_id_gives_the_same_answer_as_posting_the_record(client, tables)
     for stage in Stage:
         body = requests_from_tables(person, tables.events, stage, lang="en")[0]
         posted = client.post("/score", json=body, headers=h("cw"))
-        by_id = client.post("/cases/score", json={"person_id": body["person"]["person_id"], "stage": stage.value,
-                                                  "lang": "en"}, headers=h("cw"))
+        by_id = client.post(
+            "/cases/score",
+            json={"person_id": body["person"]["person_id"], "stage": stage.value, "lang": "en"},
+            headers=h("cw"),
+        )
         assert posted.status_code == by_id.status_code == 200, by_id.text
         a, b = posted.json(), by_id.json()
         for key in ("probability", "band", "tier", "reasons", "explanation", "as_of", "events_used"):
@@ -75,16 +87,28 @@ def test_case_routes_by_role(client, tables):
         "/cases/event": {"person_id": pid, "date": "2020-01-01", "event_type": "report_late", "as_of": "2030-01-01"},
         "/cases/score": {"person_id": pid, "stage": "intake"},
         "/cases/due": {"office": OFFICE, "as_of": "2022-01-01"},
-        "/cases/propose": {"person_id": pid, "to_tier": "ordinary", "reason_code": "other", "reason": "a test reason",
-                           "assessment_id": "00000000-0000-0000-0000-000000000000"},
+        "/cases/propose": {
+            "person_id": pid,
+            "to_tier": "ordinary",
+            "reason_code": "other",
+            "reason": "a test reason",
+            "assessment_id": "00000000-0000-0000-0000-000000000000",
+        },
         "/cases/approve": {"decision_id": "nope", "comment": "ok"},
         "/cases/reject": {"decision_id": "nope", "comment": "ok"},
         "/cases/review_run": {"run_id": "nope"},
         "/cases/decision_report": {"start": "2020-01-01", "end": "2030-01-01"},
     }
-    allowed = {"/cases/event": {"cw"}, "/cases/score": {"cw"}, "/cases/due": {"cw", "sup"}, "/cases/propose": {"cw"},
-               "/cases/approve": {"sup"}, "/cases/reject": {"sup"}, "/cases/review_run": {"cw", "sup"},
-               "/cases/decision_report": {"sup", "aud"}}
+    allowed = {
+        "/cases/event": {"cw"},
+        "/cases/score": {"cw"},
+        "/cases/due": {"cw", "sup"},
+        "/cases/propose": {"cw"},
+        "/cases/approve": {"sup"},
+        "/cases/reject": {"sup"},
+        "/cases/review_run": {"cw", "sup"},
+        "/cases/decision_report": {"sup", "aud"},
+    }
     for route, body in bodies.items():
         for who in ("cw", "sup", "aud", "mod"):
             r = client.post(route, json=body, headers=h(who))
@@ -94,17 +118,25 @@ def test_case_routes_by_role(client, tables):
 
 def test_events_and_due_list_over_http(client, tables):
     pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[1]
-    ok = client.post("/cases/event", json={"person_id": pid, "date": "2024-03-01", "event_type": "warning",
-                                           "as_of": "2024-03-02"}, headers=h("cw"))
+    ok = client.post(
+        "/cases/event",
+        json={"person_id": pid, "date": "2024-03-01", "event_type": "warning", "as_of": "2024-03-02"},
+        headers=h("cw"),
+    )
     assert ok.status_code == 200 and ok.json()["recorded_by"] == "wang"
-    late = client.post("/cases/event", json={"person_id": pid, "date": "2024-03-05", "event_type": "warning",
-                                             "as_of": "2024-03-02"}, headers=h("cw"))
+    late = client.post(
+        "/cases/event",
+        json={"person_id": pid, "date": "2024-03-05", "event_type": "warning", "as_of": "2024-03-02"},
+        headers=h("cw"),
+    )
     assert late.status_code == 422 and late.json()["detail"][0]["loc"] == ["date"] and pid in late.json()["error"]
-    other = client.post("/cases/event", json={"person_id": pid, "date": "2024-03-01", "event_type": "warning"},
-                        headers=h("cw2"))
+    other = client.post(
+        "/cases/event", json={"person_id": pid, "date": "2024-03-01", "event_type": "warning"}, headers=h("cw2")
+    )
     assert other.status_code == 403 and other.json()["detail"][0]["loc"] == ["person_id"]
-    unknown = client.post("/cases/event", json={"person_id": "NOBODY", "date": "2024-03-01", "event_type": "warning"},
-                          headers=h("cw"))
+    unknown = client.post(
+        "/cases/event", json={"person_id": "NOBODY", "date": "2024-03-01", "event_type": "warning"}, headers=h("cw")
+    )
     assert unknown.status_code == 404
     due = client.post("/cases/due", json={"office": OFFICE, "as_of": str(MEETING)}, headers=h("sup"))
     assert due.status_code == 200 and due.json()["count"] == len(on_roll(tables, OFFICE, MEETING))
@@ -127,15 +159,15 @@ def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client, tables):
     for r in moved:
         assert math.fsum(p["log_odds"] for p in r["moved"]) == pytest.approx(r["change_log_odds"], abs=1e-9)
         assert math.fsum(p["points"] for p in r["moved"]) == pytest.approx(
-            100 * (r["probability"] - r["previous_probability"]), abs=1e-6)
+            100 * (r["probability"] - r["previous_probability"]), abs=1e-6
+        )
     assert any(p["text"] for r in moved for p in r["moved"])
     again = client.post("/cases/review_run", json={"run_id": run["run_id"]}, headers=h("sup"))
     assert again.json() == run
     csv = client.post("/cases/review_run", json={"run_id": run["run_id"], "format": "csv"}, headers=h("sup"))
     assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("rank,person_id")
     assert len(csv.text.splitlines()) == run["count"] + 1
-    html = client.post("/cases/review_run", json={"run_id": first.json()["run_id"], "format": "html"},
-                       headers=h("sup"))
+    html = client.post("/cases/review_run", json={"run_id": first.json()["run_id"], "format": "html"}, headers=h("sup"))
     assert html.status_code == 200 and "风险研判分析会名单" in html.text
     assert html.text.count("<tr>") == first.json()["count"] + 1
     assert client.post("/cases/review_run", json={"run_id": run["run_id"]}, headers=h("cw2")).status_code == 403
@@ -145,8 +177,13 @@ def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client, tables):
 def test_decision_flow_over_http_keeps_the_trail_intact(client, tables):
     pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[2]
     a = client.post("/cases/score", json={"person_id": pid, "stage": "midterm"}, headers=h("cw")).json()
-    body = {"person_id": pid, "to_tier": "ordinary", "reason_code": "risk_assessment",
-            "reason": "中期评估风险低，表现稳定", "assessment_id": a["assessment_id"]}
+    body = {
+        "person_id": pid,
+        "to_tier": "ordinary",
+        "reason_code": "risk_assessment",
+        "reason": "中期评估风险低，表现稳定",
+        "assessment_id": a["assessment_id"],
+    }
     assert client.post("/cases/propose", json={**body, "to_tier": "strict"}, headers=h("cw")).status_code == 409
     assert client.post("/cases/propose", json=body, headers=h("cw2")).status_code == 403
     bad = client.post("/cases/propose", json={**body, "reason_code": "whim"}, headers=h("cw"))
@@ -159,8 +196,9 @@ def test_decision_flow_over_http_keeps_the_trail_intact(client, tables):
     assert done.status_code == 200 and done.json()["current_tier"] == "ordinary"
     due = client.post("/cases/due", json={"office": OFFICE, "as_of": str(MEETING)}, headers=h("cw")).json()
     assert {p["person_id"]: p["current_tier"] for p in due["persons"]}.get(pid, "ordinary") == "ordinary"
-    report = client.post("/cases/decision_report", json={"start": "2000-01-01", "end": "2100-01-01"},
-                         headers=h("aud")).json()
+    report = client.post(
+        "/cases/decision_report", json={"start": "2000-01-01", "end": "2100-01-01"}, headers=h("aud")
+    ).json()
     assert report["total"]["approved"] >= 1
     verify = client.post("/verify", json={}, headers=h("aud")).json()
     assert verify["ok"] and verify["head"]["decisions"]["length"] >= 2
@@ -179,8 +217,9 @@ def test_mismatches_are_flagged_both_ways(service_models, tables, tmp_path):
     lowered = run_review(store, Scorer(served, policy), audit, office=OFFICE, as_of=MEETING, actor="t", lang="en")
     assert {r.mismatch for r in lowered.rows if r.person_id != roll[0]} >= {"lower"}
     cutoffs = {"medium_from": 1e-9, "high_from": 2e-9}
-    everyone_high = policy.model_copy(update={"stages": {s: sp.model_copy(update=cutoffs)
-                                                         for s, sp in policy.stages.items()}})
+    everyone_high = policy.model_copy(
+        update={"stages": {s: sp.model_copy(update=cutoffs) for s, sp in policy.stages.items()}}
+    )
     raised = run_review(store, Scorer(served, everyone_high), audit, office=OFFICE, as_of=MEETING, actor="t")
     flags = {r.person_id: r.mismatch for r in raised.rows}
     assert flags[roll[0]] == "raise" and set(flags.values()) == {"raise", "none"}
@@ -200,8 +239,22 @@ def test_review_command_writes_csv_and_html(home, tmp_path, monkeypatch):
     monkeypatch.setenv("RISK_HOME", str(home))
     out_csv, out_html = tmp_path / "review.csv", tmp_path / "review.html"
     runner = CliRunner()
-    done = runner.invoke(app, ["review", "--office", OFFICE, "--as-of", str(MEETING), "--csv", str(out_csv),
-                               "--html", str(out_html), "--actor", "meeting"])
+    done = runner.invoke(
+        app,
+        [
+            "review",
+            "--office",
+            OFFICE,
+            "--as-of",
+            str(MEETING),
+            "--csv",
+            str(out_csv),
+            "--html",
+            str(out_html),
+            "--actor",
+            "meeting",
+        ],
+    )
     assert done.exit_code == 0, done.output
     lines = out_csv.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("rank,person_id") and len(lines) > 10

@@ -28,14 +28,35 @@ from serving.checkpoints import (
 from serving.checkpoints._keys import public_path
 
 SECRET = "0f" * 32
-COLUMNS = ("seq", "assessment_id", "created_at", "person_key", "stage", "model_name", "model_version",
-           "policy_version", "request_json", "response_json", "explanation_json", "actor", "prev_hash", "record_hash")
+COLUMNS = (
+    "seq",
+    "assessment_id",
+    "created_at",
+    "person_key",
+    "stage",
+    "model_name",
+    "model_version",
+    "policy_version",
+    "request_json",
+    "response_json",
+    "explanation_json",
+    "actor",
+    "prev_hash",
+    "record_hash",
+)
 
 
 def record(i: int) -> dict:
-    return dict(assessment_id=str(uuid.uuid4()), person_id=f"P{i}", stage="midterm", model_name="m",
-                model_version="1", policy_version="p", request={"person": {"person_id": f"P{i}"}},
-                response={"person_id": f"P{i}", "probability": 0.1 * i, "tier": "ordinary"})
+    return dict(
+        assessment_id=str(uuid.uuid4()),
+        person_id=f"P{i}",
+        stage="midterm",
+        model_name="m",
+        model_version="1",
+        policy_version="p",
+        request={"person": {"person_id": f"P{i}"}},
+        response={"person_id": f"P{i}", "probability": 0.1 * i, "tier": "ordinary"},
+    )
 
 
 @pytest.fixture()
@@ -68,10 +89,13 @@ def rewrite(db: Path, rows: list[dict]) -> None:
         row["record_hash"] = prev = _record_hash({k: v for k, v in row.items() if k != "record_hash"})
     with closing(sqlite3.connect(db)) as con:
         con.execute("DELETE FROM assessments")
-        con.executemany(f"INSERT INTO assessments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                        [tuple(r[c] for c in COLUMNS) for r in rows])
-        con.execute("UPDATE audit_chain_head SET length = ?, last_hash = ? WHERE chain = 'assessments'",
-                    (len(rows), prev))
+        con.executemany(
+            f"INSERT INTO assessments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [tuple(r[c] for c in COLUMNS) for r in rows],
+        )
+        con.execute(
+            "UPDATE audit_chain_head SET length = ?, last_hash = ? WHERE chain = 'assessments'", (len(rows), prev)
+        )
         con.commit()
 
 
@@ -126,8 +150,10 @@ def test_a_forged_insertion_is_named_as_the_forged_record(trail):
     with closing(sqlite3.connect(db)) as con:  # shift the later records, keeping their links
         for seq in range(6, 2, -1):
             con.execute("UPDATE assessments SET seq = ? WHERE seq = ?", (seq + 1, seq))
-        con.execute(f"INSERT INTO assessments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    tuple(forged[c] for c in COLUMNS))
+        con.execute(
+            f"INSERT INTO assessments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            tuple(forged[c] for c in COLUMNS),
+        )
         con.commit()
     store = AuditStore(f"sqlite:///{db}", secret=SECRET)
     result = store.verify()
@@ -171,5 +197,9 @@ def test_riskctl_audit_checkpoint_and_verify_without_the_service(trail, tmp_path
     rewrite(db, table)
     broken = runner.invoke(app, args)
     assert broken.exit_code == 1 and rows[0].assessment_id in broken.output.replace("\n", ""), broken.output
-    assert runner.invoke(app, ["audit", "verify", "--checkpoint", str(cp_file),
-                               "--public-key", str(tmp_path / "missing.pem")]).exit_code == 2
+    assert (
+        runner.invoke(
+            app, ["audit", "verify", "--checkpoint", str(cp_file), "--public-key", str(tmp_path / "missing.pem")]
+        ).exit_code
+        == 2
+    )

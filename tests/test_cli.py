@@ -20,12 +20,15 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run([*RISKCTL, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-@pytest.mark.parametrize("args, names", [
-    (["train", "--data", "var/x", "--stage", "bogus"], "--stage"),
-    (["features", "build", "--data", "var/x", "--stage", "all", "--unknown"], "--unknown"),
-    (["data", "import", "--source", "nowhere", "--in", "x.csv", "--out", "y"], "--source"),
-    (["token", "--role", "janitor", "--user", "x"], "--role"),
-])
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["train", "--data", "var/x", "--stage", "bogus"], "--stage"),
+        (["features", "build", "--data", "var/x", "--stage", "all", "--unknown"], "--unknown"),
+        (["data", "import", "--source", "nowhere", "--in", "x.csv", "--out", "y"], "--source"),
+        (["token", "--role", "janitor", "--user", "x"], "--role"),
+    ],
+)
 def test_a_bad_argument_is_one_error_line_and_exit_code_2(args, names):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
@@ -52,12 +55,18 @@ def test_an_unexpected_fault_is_one_line_and_debug_shows_its_traceback(tmp_path)
     home = tmp_path / "home"
     home.write_text("a file where RISK_HOME should be a folder")
     env = {**os.environ, "RISK_HOME": str(home)}
-    plain = subprocess.run([*RISKCTL, "token", "--role", "auditor", "--user", "x"], capture_output=True, text=True,
-                           env=env, timeout=120)
+    plain = subprocess.run(
+        [*RISKCTL, "token", "--role", "auditor", "--user", "x"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
     assert plain.stderr.startswith("Error: ") and "--debug" in plain.stderr and plain.stderr.count("\n") == 1
-    debug = subprocess.run([*RISKCTL, "--debug", "token", "--role", "auditor", "--user", "x"], capture_output=True,
-                           text=True, env=env, timeout=120)
+    debug = subprocess.run(
+        [*RISKCTL, "--debug", "token", "--role", "auditor", "--user", "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
@@ -68,8 +77,10 @@ def test_version():
 
 
 def test_help_imports_no_heavy_library():
-    code = ("import sys; import serving.cli; heavy = [m for m in ('pandas', 'numpy', 'sklearn', 'lightgbm', "
-            "'mlflow', 'bentoml', 'pandera') if m in sys.modules]; print(','.join(heavy))")
+    code = (
+        "import sys; import serving.cli; heavy = [m for m in ('pandas', 'numpy', 'sklearn', 'lightgbm', "
+        "'mlflow', 'bentoml', 'pandera') if m in sys.modules]; print(','.join(heavy))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
 

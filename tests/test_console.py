@@ -25,8 +25,12 @@ from serving.cases import CaseStore
 from serving.scoring import requests_from_tables
 
 OFFICE, OTHER = "chengguan", "dongcheng"
-TOKENS = {"cw": ("caseworker", "wang", OFFICE), "sup": ("supervisor", "li", OFFICE),
-          "cw2": ("caseworker", "zhao", OTHER), "aud": ("auditor", "zhou", None)}
+TOKENS = {
+    "cw": ("caseworker", "wang", OFFICE),
+    "sup": ("supervisor", "li", OFFICE),
+    "cw2": ("caseworker", "zhao", OTHER),
+    "aud": ("auditor", "zhou", None),
+}
 MEETING = dt.date(2023, 6, 1)
 
 
@@ -85,8 +89,10 @@ def form_of(person: dict, stage: str = "midterm") -> dict:
     p = person["person"]
     data = {k: ("on" if v is True else str(v)) for k, v in p.items() if v is not False}
     data["stage"] = stage
-    data["events"] = "\n".join(f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None
-                                                                    else "") for e in person["events"])
+    data["events"] = "\n".join(
+        f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None else "")
+        for e in person["events"]
+    )
     return data
 
 
@@ -142,8 +148,12 @@ def test_role_checks_on_the_server_even_for_a_form_posted_directly(app, home, pe
     assert r.status_code == 403 and "审计人员" in r.text
     assert auditor.get(f"/console/person/{office_people[0]}").status_code == 403
     sup_csrf = csrf_of(supervisor.get("/console/proposals").text)
-    assert supervisor.post(f"/console/person/{office_people[0]}/score",
-                           data={"csrf": sup_csrf, "stage": "midterm"}).status_code == 403
+    assert (
+        supervisor.post(
+            f"/console/person/{office_people[0]}/score", data={"csrf": sup_csrf, "stage": "midterm"}
+        ).status_code
+        == 403
+    )
     assert count(home) == before
     assert caseworker.get("/console/audit").status_code == 403
     assert caseworker.get("/console/proposals").status_code == 403
@@ -168,8 +178,9 @@ def test_score_now_stores_the_api_answer_and_shows_it(app, home, person):
     page = c.get(f"/console/result/{assessment_id}")
     assert page.status_code == 200 and "<svg" in page.text and "典型人员" in page.text
     with sqlite3.connect(home / "audit.db") as db:
-        actor, response = db.execute("select actor, response_json from assessments where assessment_id = ?",
-                                     (assessment_id,)).fetchone()
+        actor, response = db.execute(
+            "select actor, response_json from assessments where assessment_id = ?", (assessment_id,)
+        ).fetchone()
     assert actor == "caseworker-user"
     stored = json.loads(response)
     assert f"{stored['probability'] * 100:.1f}%" in page.text
@@ -209,20 +220,43 @@ def test_score_now_propose_approve_and_reject(app, home, office_people):
     tier_now = found(r'<dd class="big">([^<]+)</dd>', page)
     to = first_option(page, "to_tier")
     assessment_id = first_option(page, "assessment_id")
-    short = cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(page), "to_tier": to,
-                    "reason_code": "serious_violation", "reason": "no", "assessment_id": assessment_id})
+    short = cw.post(
+        f"/console/person/{pid}/propose",
+        data={
+            "csrf": csrf_of(page),
+            "to_tier": to,
+            "reason_code": "serious_violation",
+            "reason": "no",
+            "assessment_id": assessment_id,
+        },
+    )
     assert short.status_code == 422 and "reason" in short.text
-    r = cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(page), "to_tier": to,
-                "reason_code": "serious_violation", "reason": "两次警告，需加强管理", "assessment_id": assessment_id})
+    r = cw.post(
+        f"/console/person/{pid}/propose",
+        data={
+            "csrf": csrf_of(page),
+            "to_tier": to,
+            "reason_code": "serious_violation",
+            "reason": "两次警告，需加强管理",
+            "assessment_id": assessment_id,
+        },
+    )
     assert r.status_code == 303, r.text[:500]
-    again = cw.post(f"/console/person/{pid}/propose", data={
-        "csrf": csrf_of(page), "to_tier": to, "reason_code": "serious_violation", "reason": "两次警告，需加强管理",
-        "assessment_id": assessment_id})
+    again = cw.post(
+        f"/console/person/{pid}/propose",
+        data={
+            "csrf": csrf_of(page),
+            "to_tier": to,
+            "reason_code": "serious_violation",
+            "reason": "两次警告，需加强管理",
+            "assessment_id": assessment_id,
+        },
+    )
     assert again.status_code == 409
     sup = client(app, "sup")
     listing = c_get(sup, "/console/proposals")
     assert "两次警告" in listing and pid in listing
-    decision_id = found(r'/console/proposals/([0-9a-f-]+)/approve', listing)
+    decision_id = found(r"/console/proposals/([0-9a-f-]+)/approve", listing)
     r = sup.post(f"/console/proposals/{decision_id}/approve", data={"csrf": csrf_of(listing), "comment": "同意"})
     assert r.status_code == 303
     after = c_get(cw, f"/console/person/{pid}")
@@ -231,10 +265,18 @@ def test_score_now_propose_approve_and_reject(app, home, office_people):
     assert twice.status_code == 409
     # a second proposal, rejected: the tier stays
     back = first_option(after, "to_tier")
-    cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(after), "to_tier": back,
-            "reason_code": "good_conduct", "reason": "表现良好，按时报到", "assessment_id": assessment_id})
+    cw.post(
+        f"/console/person/{pid}/propose",
+        data={
+            "csrf": csrf_of(after),
+            "to_tier": back,
+            "reason_code": "good_conduct",
+            "reason": "表现良好，按时报到",
+            "assessment_id": assessment_id,
+        },
+    )
     listing = c_get(sup, "/console/proposals")
-    decision_id = found(r'/console/proposals/([0-9a-f-]+)/approve', listing)
+    decision_id = found(r"/console/proposals/([0-9a-f-]+)/approve", listing)
     r = sup.post(f"/console/proposals/{decision_id}/reject", data={"csrf": csrf_of(listing), "comment": "再观察"})
     assert r.status_code == 303
     final = c_get(cw, f"/console/person/{pid}")
@@ -292,8 +334,16 @@ def test_auditor_log_filters_assessment_page_verify_and_decisions(app, office_pe
     page = c_get(cw, f"/console/person/{pid}")
     decided = first_option(page, "assessment_id")
     to = first_option(page, "to_tier")
-    r = cw.post(f"/console/person/{pid}/propose", data={"csrf": csrf_of(page), "to_tier": to, "reason_code": "other",
-                "reason": "supervision report of 2024-09-02", "assessment_id": decided})
+    r = cw.post(
+        f"/console/person/{pid}/propose",
+        data={
+            "csrf": csrf_of(page),
+            "to_tier": to,
+            "reason_code": "other",
+            "reason": "supervision report of 2024-09-02",
+            "assessment_id": decided,
+        },
+    )
     assert r.status_code == 303
     c = client(app, "aud")
     log = c.get("/console/audit")
@@ -353,8 +403,13 @@ def test_language_switch_and_security_headers(app):
 def test_pages_reference_only_their_own_origin(app, person, office_people):
     c = client(app, "cw")
     assessment_id = score(c, person)
-    pages = [c_get(c, "/console/score"), c_get(c, f"/console/result/{assessment_id}"), c_get(c, "/console/roster"),
-             c_get(c, f"/console/person/{office_people[0]}"), c_get(c, "/console/review")]
+    pages = [
+        c_get(c, "/console/score"),
+        c_get(c, f"/console/result/{assessment_id}"),
+        c_get(c, "/console/roster"),
+        c_get(c, f"/console/person/{office_people[0]}"),
+        c_get(c, "/console/review"),
+    ]
     a = client(app, "aud")
     pages += [c_get(a, "/console/audit"), c_get(a, f"/console/audit/{assessment_id}"), c_get(a, "/console/decisions")]
     pages += [c_get(client(app, "sup"), "/console/proposals")]

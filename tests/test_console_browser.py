@@ -34,8 +34,15 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("RISK_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("RISK_SCREENSHOTS", Path(__file__).resolve().parents[1] / "var" / "screenshots"))
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 
 
@@ -57,8 +64,9 @@ def live(tmp_path_factory, service_models) -> Iterator[tuple[str, Path, list[str
     port = free_port()
     riskctl = str(Path(sys.executable).with_name("riskctl"))
     cmd = [riskctl, "serve", "--no-import", "--port", str(port)]
-    with running_server(cmd, port=port, ready_path="/readyz", log_path=home / "serve.log",
-                        env={"RISK_HOME": str(home)}) as url:
+    with running_server(
+        cmd, port=port, ready_path="/readyz", log_path=home / "serve.log", env={"RISK_HOME": str(home)}
+    ) as url:
         with httpx.Client(base_url=url, headers={"Authorization": "Bearer cw"}, timeout=60) as api:
             for pid in people[:3]:  # a history to draw: each stage of three people, through the API
                 for stage in Stage:
@@ -69,8 +77,9 @@ def live(tmp_path_factory, service_models) -> Iterator[tuple[str, Path, list[str
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
-                                   "(pip install -e '.[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')"
+    )
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install it with 'apt-get install -y chromium' (as .ci/run does)")
     with sync_api.sync_playwright() as p:
@@ -87,7 +96,8 @@ def page_for(browser, live):
         profile = tempfile.mkdtemp(prefix="chromium-profile-")
         profiles.append(profile)
         context = browser.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport=viewport, locale="zh-CN")
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport=viewport, locale="zh-CN"
+        )
         contexts.append(context)
         page = context.new_page()
         page.requested = []
@@ -98,8 +108,11 @@ def page_for(browser, live):
     for context in contexts:
         origin = urlsplit(url).netloc
         for page in context.pages:
-            outside = [u for u in getattr(page, "requested", []) if urlsplit(u).netloc not in ("", origin)
-                       and not u.startswith(("data:", "about:"))]
+            outside = [
+                u
+                for u in getattr(page, "requested", [])
+                if urlsplit(u).netloc not in ("", origin) and not u.startswith(("data:", "about:"))
+            ]
             assert not outside, f"requests outside the service's origin: {outside}"
         context.close()
     for profile in profiles:
@@ -151,8 +164,10 @@ def fill_person(page, body: dict) -> None:
         else:
             field.fill(str(value))
     page.locator("#stage").select_option(body["stage"])
-    lines = [f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None else "")
-             for e in body["events"]]
+    lines = [
+        f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None else "")
+        for e in body["events"]
+    ]
     page.locator("#events").fill("\n".join(lines))
 
 
@@ -204,9 +219,16 @@ def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(page_for,
             latest = api.post("/cases/score", json={"person_id": pid, "stage": "midterm"}).json()
             current = api.post("/cases/due", json={"office": OFFICE, "as_of": MEETING}).json()
             tier = next(p["current_tier"] for p in current["persons"] if p["person_id"] == pid)
-            r = api.post("/cases/propose", json={"person_id": pid, "assessment_id": latest["assessment_id"],
-                                                 "to_tier": "ordinary" if tier == "strict" else "strict",
-                                                 "reason_code": "risk_assessment", "reason": f"季度研判建议 {pid}"})
+            r = api.post(
+                "/cases/propose",
+                json={
+                    "person_id": pid,
+                    "assessment_id": latest["assessment_id"],
+                    "to_tier": "ordinary" if tier == "strict" else "strict",
+                    "reason_code": "risk_assessment",
+                    "reason": f"季度研判建议 {pid}",
+                },
+            )
             assert r.status_code == 200, r.text
     page = page_for()
     sign_in(page, url, "sup")
@@ -235,8 +257,9 @@ def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(page_for,
     shot(page, "supervisor-review-print", phone=False)  # a page for paper
     page.goto(f"{url}/console/roster?state=overdue&as_of={MEETING}")
     shot(page, "supervisor-overdue")
-    refused = page.request.post(f"{url}/console/person/{people[0]}/score",
-                                form={"csrf": csrf(page), "stage": "midterm"}, max_redirects=0)
+    refused = page.request.post(
+        f"{url}/console/person/{people[0]}/score", form={"csrf": csrf(page), "stage": "midterm"}, max_redirects=0
+    )
     assert refused.status == 403
 
 
@@ -263,8 +286,7 @@ def test_auditor_filters_the_log_reads_an_assessment_verifies_and_is_refused_sco
     shot(page, "auditor-verify")
     page.get_by_role("link", name="English").click()
     assert "Verify the audit trail" in page.content()
-    refused = page.request.post(f"{url}/console/score", form={"csrf": csrf(page), "stage": "release"},
-                                max_redirects=0)
+    refused = page.request.post(f"{url}/console/score", form={"csrf": csrf(page), "stage": "release"}, max_redirects=0)
     assert refused.status == 403
     no_token = page.request.post(f"{url}/console/verify", form={}, max_redirects=0)
     assert no_token.status == 403  # CSRF: a form without its token is refused

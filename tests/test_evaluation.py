@@ -62,17 +62,22 @@ def large() -> tuple[np.ndarray, np.ndarray]:
 def groups(data) -> pd.DataFrame:
     rng = np.random.default_rng(3)
     n = len(data[0])
-    return pd.DataFrame({
-        "sex": rng.choice(["male", "female"], n, p=[0.85, 0.15]),
-        "age_band": pd.Categorical(rng.choice(["18-24", "25-34", "35-49", "50+"], n),
-                                   categories=["18-24", "25-34", "35-49", "50+"], ordered=True),
-        "residence": rng.choice(["local", "non-local"], n),
-        "offence": rng.choice(["theft", "fraud", "violent", "drug", "rare"], n,
-                              p=[0.4, 0.2, 0.2, 0.195, 0.005]),
-    })
+    return pd.DataFrame(
+        {
+            "sex": rng.choice(["male", "female"], n, p=[0.85, 0.15]),
+            "age_band": pd.Categorical(
+                rng.choice(["18-24", "25-34", "35-49", "50+"], n),
+                categories=["18-24", "25-34", "35-49", "50+"],
+                ordered=True,
+            ),
+            "residence": rng.choice(["local", "non-local"], n),
+            "offence": rng.choice(["theft", "fraud", "violent", "drug", "rare"], n, p=[0.4, 0.2, 0.2, 0.195, 0.005]),
+        }
+    )
 
 
 # --- overall metrics ---------------------------------------------------------------------------
+
 
 def test_metrics_equal_sklearn(data):
     y, p = data
@@ -151,12 +156,15 @@ def test_single_class_gives_nan_not_an_exception():
     assert m["fpr"] == pytest.approx(np.mean(p >= 0.5))
 
 
-@pytest.mark.parametrize(("y", "p", "message"), [
-    ([0, 1, 2], [0.1, 0.2, 0.3], "only 0 and 1"),
-    ([0, 1], [0.1, 1.2], r"\[0, 1\]"),
-    ([0, 1], [0.1, np.nan], "missing"),
-    ([0, 1, 1], [0.1, 0.2], "rows"),
-])
+@pytest.mark.parametrize(
+    ("y", "p", "message"),
+    [
+        ([0, 1, 2], [0.1, 0.2, 0.3], "only 0 and 1"),
+        ([0, 1], [0.1, 1.2], r"\[0, 1\]"),
+        ([0, 1], [0.1, np.nan], "missing"),
+        ([0, 1, 1], [0.1, 0.2], "rows"),
+    ],
+)
 def test_bad_inputs_are_refused(y, p, message):
     with pytest.raises(ValueError, match=message):
         classification_metrics(y, p)
@@ -177,6 +185,7 @@ def test_auc_and_brier_match_sklearn_on_any_input(rows):
 
 
 # --- groups -------------------------------------------------------------------------------------
+
 
 def test_group_values_equal_direct_computation_on_the_subset(data, groups):
     y, p = data
@@ -201,12 +210,19 @@ def test_group_values_equal_direct_computation_on_the_subset(data, groups):
 def test_group_values_equal_a_fairlearn_metricframe(data, groups):
     y, p = data
     flag = (p >= THRESHOLD).astype(int)
-    mf = MetricFrame(metrics={"fpr": false_positive_rate, "fnr": false_negative_rate,
-                              "share_flagged": selection_rate},
-                     y_true=y, y_pred=flag, sensitive_features=groups["sex"])
+    mf = MetricFrame(
+        metrics={"fpr": false_positive_rate, "fnr": false_negative_rate, "share_flagged": selection_rate},
+        y_true=y,
+        y_pred=flag,
+        sensitive_features=groups["sex"],
+    )
     table = group_metrics(y, p, groups=groups, threshold=THRESHOLD).by_group["sex"]
-    pd.testing.assert_frame_equal(table[["fpr", "fnr", "share_flagged"]].sort_index(),
-                                  mf.by_group.sort_index(), check_names=False, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        table[["fpr", "fnr", "share_flagged"]].sort_index(),
+        mf.by_group.sort_index(),
+        check_names=False,
+        check_dtype=False,
+    )
 
 
 def test_gaps_leave_out_small_groups_and_keep_category_order(data, groups):
@@ -220,8 +236,11 @@ def test_gaps_leave_out_small_groups_and_keep_category_order(data, groups):
     rule = FprGapRule(groupings=tuple(groups.columns), min_negatives=30, min_flagged=1)
     report = group_metrics(y, p, groups=groups, threshold=THRESHOLD, min_group_size=30, fpr_rule=rule)
     frame = groups.assign(y=y, flag=p >= THRESHOLD)[y == 0]
-    by_hand = max(fpr.max() - fpr.min() for column in groups.columns
-                  for fpr in [frame.groupby(column).filter(lambda g: len(g) >= 30).groupby(column)["flag"].mean()])
+    by_hand = max(
+        fpr.max() - fpr.min()
+        for column in groups.columns
+        for fpr in [frame.groupby(column).filter(lambda g: len(g) >= 30).groupby(column)["flag"].mean()]
+    )
     assert report.fpr_gap is not None and report.fpr_gap.measurable
     assert report.largest_fpr_gap == pytest.approx(by_hand)
 
@@ -230,10 +249,12 @@ def test_largest_fpr_gap_on_a_hand_built_example():
     #              group a: 4 negatives, 1 flagged -> FPR 1/4     group b: 2 negatives, both flagged -> 1
     y = np.array([0, 0, 0, 0, 1, 0, 0, 1, 0])
     p = np.array([0.9, 0.1, 0.1, 0.1, 0.9, 0.9, 0.9, 0.2, 0.9])
-    groups = pd.DataFrame({
-        "g": ["a", "a", "a", "a", "a", "b", "b", "b", "c"],   # c has one row: left out at size 2
-        "h": ["x", "x", "x", "x", "y", "y", "y", "y", "y"],   # x: FPR 1/4, y: negatives 3 of 3 flagged -> 1
-    })
+    groups = pd.DataFrame(
+        {
+            "g": ["a", "a", "a", "a", "a", "b", "b", "b", "c"],  # c has one row: left out at size 2
+            "h": ["x", "x", "x", "x", "y", "y", "y", "y", "y"],  # x: FPR 1/4, y: negatives 3 of 3 flagged -> 1
+        }
+    )
     rule = FprGapRule(groupings=("g", "h"), min_negatives=2, min_flagged=1)
     report = group_metrics(y, p, groups=groups, threshold=0.5, min_group_size=2, fpr_rule=rule)
     assert report.by_group["g"].loc["a", "fpr"] == pytest.approx(0.25)
@@ -241,7 +262,7 @@ def test_largest_fpr_gap_on_a_hand_built_example():
     assert report.gaps.loc["g", "fpr"] == pytest.approx(0.75)
     assert report.gaps.loc["h", "fpr"] == pytest.approx(0.75)
     assert report.largest_fpr_gap == pytest.approx(0.75)
-    groups["h"] = ["x", "x", "x", "x", "x", "x", "y", "y", "y"]   # x: 2 of 5 negatives flagged; y: 2 of 2
+    groups["h"] = ["x", "x", "x", "x", "x", "x", "y", "y", "y"]  # x: 2 of 5 negatives flagged; y: 2 of 2
     report = group_metrics(y, p, groups=groups, threshold=0.5, min_group_size=2, fpr_rule=rule)
     assert report.gaps.loc["h", "fpr"] == pytest.approx(1 - 2 / 5)
     assert report.largest_fpr_gap == pytest.approx(0.75)
@@ -263,18 +284,19 @@ def test_groups_must_match_the_rows(data):
 
 # --- NIJ challenge scores --------------------------------------------------------------------
 
+
 def test_brier_by_sex_average_on_a_tiny_example():
     y = [1, 0, 1]
     p = [0.8, 0.2, 0.5]
-    sex = ["M", "M", "F"]          # men: (0.04 + 0.04) / 2 = 0.04; women: 0.25
+    sex = ["M", "M", "F"]  # men: (0.04 + 0.04) / 2 = 0.04; women: 0.25
     assert brier_by_sex_average(y, p, sex) == pytest.approx((0.04 + 0.25) / 2)
-    assert brier_score_loss(y, p) == pytest.approx(0.11)   # the pooled score differs
+    assert brier_score_loss(y, p) == pytest.approx(0.11)  # the pooled score differs
 
 
 def test_nij_fairness_adjusted_on_a_tiny_example():
     y = [0, 0, 1, 0, 0, 1]
     p = [0.6, 0.2, 0.7, 0.1, 0.3, 0.4]
-    race = ["BLACK", "Black", "black ", "WHITE", "white", "White"]   # FPR: black 1/2, white 0
+    race = ["BLACK", "Black", "black ", "WHITE", "white", "White"]  # FPR: black 1/2, white 0
     sex = ["M"] * 6
     brier = brier_score_loss(y, p)
     assert nij_fairness_adjusted(y, p, race=race, sex=sex) == pytest.approx((1 - brier) * (1 - 0.5))
@@ -284,12 +306,26 @@ def test_nij_fairness_adjusted_on_a_tiny_example():
 
 # --- figures, report and card ----------------------------------------------------------------
 
+
 def test_plot_evaluation_writes_the_figures(data, groups, tmp_path):
     y, p = data
-    paths = plot_evaluation(y, p, groups=groups[["sex", "age_band"]], out_dir=tmp_path, title="t",
-                            threshold=THRESHOLD, compare={"oracle": p})
-    assert [x.name for x in paths] == ["roc.png", "pr.png", "reliability.png", "reliability_by_sex.png",
-                                       "reliability_by_age_band.png", "score_distribution.png"]
+    paths = plot_evaluation(
+        y,
+        p,
+        groups=groups[["sex", "age_band"]],
+        out_dir=tmp_path,
+        title="t",
+        threshold=THRESHOLD,
+        compare={"oracle": p},
+    )
+    assert [x.name for x in paths] == [
+        "roc.png",
+        "pr.png",
+        "reliability.png",
+        "reliability_by_sex.png",
+        "reliability_by_age_band.png",
+        "score_distribution.png",
+    ]
     assert all(x.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for x in paths)
 
 
@@ -299,9 +335,18 @@ def test_evaluate_writes_report_json_and_figures(data, groups, tmp_path):
     extra.parent.mkdir()
     extra.write_bytes(b"\x89PNG\r\n\x1a\n")
     out = tmp_path / "report"
-    report = evaluate(y, np.clip(p * 1.2, 0, 1), groups=groups, threshold=THRESHOLD, oracle_prob=p,
-                      baseline_prob=np.full(len(y), y.mean()), out_dir=out, title="intake (synthetic)",
-                      meta={"stage": "intake"}, extra_figures=[extra])
+    report = evaluate(
+        y,
+        np.clip(p * 1.2, 0, 1),
+        groups=groups,
+        threshold=THRESHOLD,
+        oracle_prob=p,
+        baseline_prob=np.full(len(y), y.mean()),
+        out_dir=out,
+        title="intake (synthetic)",
+        meta={"stage": "intake"},
+        extra_figures=[extra],
+    )
     assert isinstance(report, EvaluationReport) and isinstance(report.groups, GroupReport)
     assert (out / "report.md").is_file() and (out / "metrics.json").is_file()
     assert len(list(out.glob("*.png"))) == 5 + len(groups.columns)
@@ -313,12 +358,17 @@ def test_evaluate_writes_report_json_and_figures(data, groups, tmp_path):
         raise AssertionError(f"non-standard JSON constant {constant}")
 
     saved = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
-    assert saved["baseline"]["calibration_slope"] is None        # constant scores: undefined
+    assert saved["baseline"]["calibration_slope"] is None  # constant scores: undefined
     assert saved["metrics"]["roc_auc"] == pytest.approx(report.metrics["roc_auc"])
     assert "shap_summary.png" in saved["figures"]
     text = (out / "report.md").read_text()
-    for needle in ["| metric | model | baseline | oracle |", "### By offence", "Largest false-positive-rate gap",
-                   "](roc.png)", "](shap_summary.png)"]:
+    for needle in [
+        "| metric | model | baseline | oracle |",
+        "### By offence",
+        "Largest false-positive-rate gap",
+        "](roc.png)",
+        "](shap_summary.png)",
+    ]:
         assert needle in text
 
 
@@ -334,13 +384,27 @@ def test_evaluate_without_out_dir_writes_nothing(data, tmp_path, monkeypatch):
 def test_model_card(data, groups, tmp_path):
     y, p = data
     report = evaluate(y, p, groups=groups, threshold=THRESHOLD, out_dir=tmp_path / "eval")
-    path = model_card(name="reoffence-intake", version="4", stage="intake",
-                      data_description="synthetic cohort, seed 7", period="2016-01 to 2024-12",
-                      label_definition="new offence within 12 months of supervision start",
-                      n_train=10_000, n_test=len(y), n_censored=321, report=report,
-                      limits=["Synthetic data only."], out_path=tmp_path / "card" / "model_card.md")
+    path = model_card(
+        name="reoffence-intake",
+        version="4",
+        stage="intake",
+        data_description="synthetic cohort, seed 7",
+        period="2016-01 to 2024-12",
+        label_definition="new offence within 12 months of supervision start",
+        n_train=10_000,
+        n_test=len(y),
+        n_censored=321,
+        report=report,
+        limits=["Synthetic data only."],
+        out_path=tmp_path / "card" / "model_card.md",
+    )
     text = path.read_text()
-    for needle in ["# Model card: reoffence-intake (version 4)", "| censored (left out) | 321 |",
-                   "new offence within 12 months", "### By sex", "- Synthetic data only.",
-                   "](../eval/roc.png)"]:
+    for needle in [
+        "# Model card: reoffence-intake (version 4)",
+        "| censored (left out) | 321 |",
+        "new offence within 12 months",
+        "### By sex",
+        "- Synthetic data only.",
+        "](../eval/roc.png)",
+    ]:
         assert needle in text

@@ -20,8 +20,13 @@ def rows():
     n = 6000
     truth = 1 / (1 + np.exp(-rng.normal(-1.2, 1.2, n)))
     y = (rng.random(n) < truth).astype(int)
-    meta = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "age_band": rng.choice(["18-24", "25-34", "35+"], n),
-                         "local": rng.choice(["local", "non_local"], n)})
+    meta = pd.DataFrame(
+        {
+            "sex": rng.choice(["F", "M"], n),
+            "age_band": rng.choice(["18-24", "25-34", "35+"], n),
+            "local": rng.choice(["local", "non_local"], n),
+        }
+    )
     return y, truth, meta, rng
 
 
@@ -62,14 +67,26 @@ def test_margin_decides_a_slightly_worse_candidate(rows):
     """A candidate a little worse than the champion passes with a wide margin and fails with none."""
     y, truth, meta, rng = rows
     slightly = _noisy(truth, rng, 0.25)
-    wide = GateConfig.load().model_copy(update={"comparison": GateConfig.load().comparison.model_copy(
-        update={"auc_margin": 0.05, "brier_margin": 0.01, "log_loss_margin": 0.05})})
-    assert not {n for n in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=wide, champion=truth))
-                if n.endswith("_vs_champion")}
-    none = wide.model_copy(update={"comparison": wide.comparison.model_copy(
-        update={"auc_margin": 0.0, "brier_margin": 0.0, "log_loss_margin": 0.0})})
-    assert "log_loss_vs_champion" in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=none,
-                                                   champion=truth))
+    wide = GateConfig.load().model_copy(
+        update={
+            "comparison": GateConfig.load().comparison.model_copy(
+                update={"auc_margin": 0.05, "brier_margin": 0.01, "log_loss_margin": 0.05}
+            )
+        }
+    )
+    assert not {
+        n
+        for n in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=wide, champion=truth))
+        if n.endswith("_vs_champion")
+    }
+    none = wide.model_copy(
+        update={
+            "comparison": wide.comparison.model_copy(
+                update={"auc_margin": 0.0, "brier_margin": 0.0, "log_loss_margin": 0.0}
+            )
+        }
+    )
+    assert "log_loss_vs_champion" in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=none, champion=truth))
 
 
 def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(rows):
@@ -78,8 +95,7 @@ def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(rows):
     criteria = {c.name: c for c in judge(y, silent, meta, threshold=THRESHOLD, gate=GateConfig.load())}
     assert not criteria["flags"].passed and "flags nobody" in criteria["flags"].message
     assert not criteria["largest_fpr_gap"].passed and "not measurable" in criteria["largest_fpr_gap"].message
-    everybody = {c.name: c for c in judge(y, np.full(len(y), 0.9), meta, threshold=THRESHOLD,
-                                          gate=GateConfig.load())}
+    everybody = {c.name: c for c in judge(y, np.full(len(y), 0.9), meta, threshold=THRESHOLD, gate=GateConfig.load())}
     assert not everybody["flags"].passed and "flags everybody" in everybody["flags"].message
 
 
@@ -92,8 +108,16 @@ def test_a_group_too_small_to_measure_is_not_measurable_not_pass(rows):
     assert not gap.measurable and np.isnan(gap.value) and gap.status == "not measurable"
     row = gap.table.set_index("group").loc["X"]
     assert not row["measurable"] and row["negatives"] < 50
-    criteria = {c.name: c for c in judge(y, truth, small, threshold=THRESHOLD, gate=GateConfig.load().model_copy(
-        update={"fairness": FprGapRule(groupings=("sex",))}))}
+    criteria = {
+        c.name: c
+        for c in judge(
+            y,
+            truth,
+            small,
+            threshold=THRESHOLD,
+            gate=GateConfig.load().model_copy(update={"fairness": FprGapRule(groupings=("sex",))}),
+        )
+    }
     assert not criteria["largest_fpr_gap"].passed
 
 
@@ -106,8 +130,10 @@ def test_report_and_gate_share_one_fpr_gap(rows):
     criterion = next(c for c in judge(y, prob, meta, threshold=THRESHOLD, gate=gate) if c.name == "largest_fpr_gap")
     assert report.groups is not None and report.groups.fpr_gap is not None and report.groups.fpr_gap.measurable
     assert report.groups.largest_fpr_gap == criterion.value
-    by_hand = max(meta.assign(f=(prob >= THRESHOLD), y=y).query("y == 0").groupby(g)["f"].mean().agg(np.ptp)
-                  for g in gate.fairness.groupings)
+    by_hand = max(
+        meta.assign(f=(prob >= THRESHOLD), y=y).query("y == 0").groupby(g)["f"].mean().agg(np.ptp)
+        for g in gate.fairness.groupings
+    )
     assert criterion.value == pytest.approx(by_hand)
 
 
@@ -122,14 +148,17 @@ def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(rows):
     assert a["roc_auc"].better() and a["brier"].better()
 
 
-@pytest.mark.parametrize(("loader", "text", "key"), [
-    (GateConfig.load, "ece_limt: 0.02", "ece_limt"),
-    (GateConfig.load, "comparison: {resamples: 1000, sed: 1}", "comparison.sed"),
-    (GateConfig.load, "fairness: {groupings: [sex], min_flagged: many}", "fairness.min_flagged"),
-    (TrainConfig.load, "refit_on_vaild: true", "refit_on_vaild"),
-    (TrainConfig.load, "booster: {learning_rat: 0.1}", "booster.learning_rat"),
-    (TrainConfig.load, "calibration: isotonik", "calibration"),
-])
+@pytest.mark.parametrize(
+    ("loader", "text", "key"),
+    [
+        (GateConfig.load, "ece_limt: 0.02", "ece_limt"),
+        (GateConfig.load, "comparison: {resamples: 1000, sed: 1}", "comparison.sed"),
+        (GateConfig.load, "fairness: {groupings: [sex], min_flagged: many}", "fairness.min_flagged"),
+        (TrainConfig.load, "refit_on_vaild: true", "refit_on_vaild"),
+        (TrainConfig.load, "booster: {learning_rat: 0.1}", "booster.learning_rat"),
+        (TrainConfig.load, "calibration: isotonik", "calibration"),
+    ],
+)
 def test_config_files_refuse_unknown_keys_and_bad_values(tmp_path, loader, text, key):
     import importlib.resources as resources
 
@@ -188,13 +217,17 @@ class _Fixed:
         return self.prob
 
 
-@pytest.mark.parametrize(("booster_noise", "logistic_noise", "expected"), [
-    (0.0, 1.0, "lightgbm"),   # the booster is much better: it earns its place
-    (1.0, 0.0, "logistic"),   # the logistic model is better
-    (0.0, 0.0, "logistic"),   # equal: the simpler model
-])
-def test_the_logistic_model_is_the_candidate_unless_the_booster_earns_its_place(rows, booster_noise, logistic_noise,
-                                                                                 expected):
+@pytest.mark.parametrize(
+    ("booster_noise", "logistic_noise", "expected"),
+    [
+        (0.0, 1.0, "lightgbm"),  # the booster is much better: it earns its place
+        (1.0, 0.0, "logistic"),  # the logistic model is better
+        (0.0, 0.0, "logistic"),  # equal: the simpler model
+    ],
+)
+def test_the_logistic_model_is_the_candidate_unless_the_booster_earns_its_place(
+    rows, booster_noise, logistic_noise, expected
+):
     from types import SimpleNamespace
 
     from training.fit import choose_candidate

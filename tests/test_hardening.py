@@ -78,21 +78,38 @@ def test_an_unreadable_auth_file_keeps_the_last_good_tokens(tmp_path, caplog):
 def _echo_app() -> Starlette:
     async def echo(request: Request) -> JSONResponse:
         body = await request.body()
-        return JSONResponse({"method": request.method, "size": len(body),
-                             "body": json.loads(body) if body else None,
-                             "user": request.state.principal.user})
+        return JSONResponse(
+            {
+                "method": request.method,
+                "size": len(body),
+                "body": json.loads(body) if body else None,
+                "user": request.state.principal.user,
+            }
+        )
 
-    return Starlette(routes=[Route("/score", echo, methods=["POST"]), Route("/verify", echo, methods=["POST"]),
-                             Route("/assessment", echo, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route("/score", echo, methods=["POST"]),
+            Route("/verify", echo, methods=["POST"]),
+            Route("/assessment", echo, methods=["POST"]),
+        ]
+    )
 
 
 @pytest.fixture()
 def gate(tmp_path, monkeypatch):
     write_auth(tmp_path)
     monkeypatch.setenv("RISK_HOME", str(tmp_path))
-    app = BearerAuthMiddleware(_echo_app(), permissions={"/score": Permission.SCORE, "/verify": Permission.VERIFY,
-                                                         "/assessment": Permission.READ_ASSESSMENTS},
-                               read_only={"/verify": (), "/assessment": ("assessment_id",)}, max_body_bytes=1000)
+    app = BearerAuthMiddleware(
+        _echo_app(),
+        permissions={
+            "/score": Permission.SCORE,
+            "/verify": Permission.VERIFY,
+            "/assessment": Permission.READ_ASSESSMENTS,
+        },
+        read_only={"/verify": (), "/assessment": ("assessment_id",)},
+        max_body_bytes=1000,
+    )
     return TestClient(cast(Any, app))
 
 
@@ -111,8 +128,12 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(gate):
 
 
 def test_multipart_and_other_media_types_are_refused_with_415(gate):
-    for media in ("multipart/form-data", "multipart/form-data; boundary=xyz", "text/plain",
-                  "application/vnd.bentoml+pickle"):
+    for media in (
+        "multipart/form-data",
+        "multipart/form-data; boundary=xyz",
+        "text/plain",
+        "application/vnd.bentoml+pickle",
+    ):
         r = gate.post("/score", content=b"--xyz--", headers={**headers("caseworker"), "Content-Type": media})
         assert r.status_code == 415 and media.split(";")[0] in r.json()["error"], media
 
@@ -179,12 +200,15 @@ def test_a_request_the_store_refuses_fails_only_itself_in_a_group():
 
 
 # ----------------------------------------------------------------------------- 3: plausible dates
-@pytest.mark.parametrize(("field", "value", "needle"), [
-    ("birth_date", "1090-04-12", "birth_date 1090-04-12 is outside the plausible range"),
-    ("birth_date", "0001-01-01", "birth_date 0001-01-01 is outside"),
-    ("supervision_end", "3026-03-01", "supervision_end 3026-03-01 is outside"),
-    ("birth_date", "2020-01-01", "age at supervision_start"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("birth_date", "1090-04-12", "birth_date 1090-04-12 is outside the plausible range"),
+        ("birth_date", "0001-01-01", "birth_date 0001-01-01 is outside"),
+        ("supervision_end", "3026-03-01", "supervision_end 3026-03-01 is outside"),
+        ("birth_date", "2020-01-01", "age at supervision_start"),
+    ],
+)
 def test_implausible_dates_are_refused_naming_the_field(client, home, bodies, field, value, needle):
     before = _count(home)
     bad = dict(bodies[1], person=dict(bodies[1]["person"], **{field: value}))
@@ -213,8 +237,10 @@ def test_metrics_label_known_routes_by_path_and_everything_else_as_one(client):
     from serving._metrics import OTHER, STATIC, metric_path
 
     assert getattr(instruments.RunnerTrafficMetricsMiddleware, "bounded_labels", False)
-    assert [metric_path(p) for p in ("/score", "/metrics", "/docs", "/static_content/x.js", "/person/S1/born/1971",
-                                     "/score/extra")] == ["/score", "/metrics", "/docs", STATIC, OTHER, OTHER]
+    assert [
+        metric_path(p)
+        for p in ("/score", "/metrics", "/docs", "/static_content/x.js", "/person/S1/born/1971", "/score/extra")
+    ] == ["/score", "/metrics", "/docs", STATIC, OTHER, OTHER]
 
 
 # ----------------------------------------------------------------------------- 6 and 7: tokens and files
@@ -246,14 +272,27 @@ def test_stores_keys_and_auth_files_are_created_private(tmp_path, open_umask):
     from serving.checkpoints import CheckpointLog, load_or_create_key, sign_head
 
     store = AuditStore(f"sqlite:///{tmp_path / 'a' / 'audit.db'}", secret="ab" * 32)
-    store.append_assessment(assessment_id=str(uuid.uuid4()), person_id="P1", stage="intake", model_name="m",
-                            model_version="1", policy_version="p", request={}, response={"person_id": "P1"})
+    store.append_assessment(
+        assessment_id=str(uuid.uuid4()),
+        person_id="P1",
+        stage="intake",
+        model_name="m",
+        model_version="1",
+        policy_version="p",
+        request={},
+        response={"person_id": "P1"},
+    )
     load_or_create(tmp_path / "auth.json")
     key = load_or_create_key(tmp_path / "keys" / "k.pem")
     CheckpointLog(tmp_path / "cp").append(sign_head(store.head(), key))
     store.close()
-    for path in (tmp_path / "a" / "audit.db", tmp_path / "a" / "audit.db-wal", tmp_path / "auth.json",
-                 tmp_path / "keys" / "k.pem", tmp_path / "cp" / "checkpoints.jsonl"):
+    for path in (
+        tmp_path / "a" / "audit.db",
+        tmp_path / "a" / "audit.db-wal",
+        tmp_path / "auth.json",
+        tmp_path / "keys" / "k.pem",
+        tmp_path / "cp" / "checkpoints.jsonl",
+    ):
         if path.exists() or not path.name.endswith("-wal"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -268,8 +307,10 @@ def test_multipart_without_boundary_is_415_on_every_post_route(client, route):
 
 def test_a_huge_id_is_refused_short_and_never_echoed(client):
     huge = "A" * 1_000_000
-    for route, role, body in (("/assessment", "auditor", {"assessment_id": huge}),
-                              ("/person_assessments", "auditor", {"person_id": huge})):
+    for route, role, body in (
+        ("/assessment", "auditor", {"assessment_id": huge}),
+        ("/person_assessments", "auditor", {"person_id": huge}),
+    ):
         r = client.post(route, json=body, headers=headers(role))
         assert r.status_code == 400 and len(r.content) < 2000 and "AAAAAAAAAA" not in r.text
 
@@ -278,8 +319,11 @@ def test_a_huge_id_is_refused_short_and_never_echoed(client):
 def test_docs_page_and_document_with_security_and_error_answers(client):
     assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text.lower()
     doc = client.get("/docs.json").json()
-    assert doc["components"]["securitySchemes"]["bearer"] == {**doc["components"]["securitySchemes"]["bearer"],
-                                                              "type": "http", "scheme": "bearer"}
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        **doc["components"]["securitySchemes"]["bearer"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     from serving.service import READ_ONLY_ROUTES, ROUTE_ERRORS, ROUTE_PERMISSIONS
 
     for path in ROUTE_PERMISSIONS:
@@ -287,7 +331,8 @@ def test_docs_page_and_document_with_security_and_error_answers(client):
         assert post["security"] == [{"bearer": []}]
         for status in ("400", "401", "403", "500", *map(str, ROUTE_ERRORS[path])):
             assert post["responses"][status]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+                "$ref": "#/components/schemas/ErrorResponse"
+            }, (path, status)
         assert ("get" in doc["paths"][path]) == (path in READ_ONLY_ROUTES)
     errors = doc["components"]["schemas"]["ErrorResponse"]
     assert errors["properties"]["detail"]["type"] == "array"
@@ -305,11 +350,13 @@ def test_read_only_routes_answer_get(client, bodies):
 def test_errors_have_the_one_documented_shape(client, bodies):
     from serving.schemas import ErrorResponse
 
-    answers = [client.post("/score", json={}, headers=headers("caseworker")),
-               client.post("/score", json=bodies[0]),
-               client.post("/score", json=bodies[0], headers=headers("auditor")),
-               client.post("/assessment", json={"assessment_id": str(uuid.uuid4())}, headers=headers("auditor")),
-               client.post("/score", content=b"{}", headers={**headers("caseworker"), "Content-Type": "text/csv"})]
+    answers = [
+        client.post("/score", json={}, headers=headers("caseworker")),
+        client.post("/score", json=bodies[0]),
+        client.post("/score", json=bodies[0], headers=headers("auditor")),
+        client.post("/assessment", json={"assessment_id": str(uuid.uuid4())}, headers=headers("auditor")),
+        client.post("/score", content=b"{}", headers={**headers("caseworker"), "Content-Type": "text/csv"}),
+    ]
     assert [r.status_code for r in answers] == [400, 401, 403, 404, 415]
     for r in answers:
         ErrorResponse.model_validate(r.json())
@@ -318,19 +365,25 @@ def test_errors_have_the_one_documented_shape(client, bodies):
 def test_the_stored_answer_is_byte_for_byte_what_was_sent(client, bodies, home):
     r = client.post("/score", json=bodies[3], headers=headers("caseworker"))
     sent = r.content.decode()
-    stored = client.post("/assessment", json={"assessment_id": r.json()["assessment_id"]},
-                         headers=headers("auditor")).json()
+    stored = client.post(
+        "/assessment", json={"assessment_id": r.json()["assessment_id"]}, headers=headers("auditor")
+    ).json()
     import sqlite3
 
     with sqlite3.connect(home / "audit.db") as db:
-        text = db.execute("select response_json from assessments where assessment_id = ?",
-                          (r.json()["assessment_id"],)).fetchone()[0]
+        text = db.execute(
+            "select response_json from assessments where assessment_id = ?", (r.json()["assessment_id"],)
+        ).fetchone()[0]
     person_id = r.json()["person_id"]
     assert text == sent.replace(json.dumps(person_id), json.dumps(stored["person_key"]))
     batch = client.post("/score_batch", json={"records": bodies[4:7]}, headers=headers("caseworker"))
     with sqlite3.connect(home / "audit.db") as db:
-        texts = [db.execute("select response_json from assessments where assessment_id = ?", (a["assessment_id"],))
-                 .fetchone()[0] for a in batch.json()["assessments"]]
+        texts = [
+            db.execute(
+                "select response_json from assessments where assessment_id = ?", (a["assessment_id"],)
+            ).fetchone()[0]
+            for a in batch.json()["assessments"]
+        ]
     store = AuditStore(f"sqlite:///{home / 'audit.db'}", secret="5e" * 32)
     for text, a in zip(texts, batch.json()["assessments"], strict=True):
         original = text.replace(json.dumps(store.person_key(a["person_id"])), json.dumps(a["person_id"]))
@@ -350,8 +403,8 @@ def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(cl
     import sqlite3
 
     with sqlite3.connect(home / "audit.db") as db:  # delete the last record and rewrite the head
-        n, = db.execute("select max(seq) from assessments").fetchone()
-        prev, = db.execute("select prev_hash from assessments where seq = ?", (n,)).fetchone()
+        (n,) = db.execute("select max(seq) from assessments").fetchone()
+        (prev,) = db.execute("select prev_hash from assessments where seq = ?", (n,)).fetchone()
         db.execute("delete from assessments where seq = ?", (n,))
         db.execute("update audit_chain_head set length = ?, last_hash = ? where chain = 'assessments'", (n - 1, prev))
     verdict = client.get("/verify", headers=headers("auditor")).json()
@@ -361,7 +414,11 @@ def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(cl
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_still_reaches_its_routes(client, role):
-    route = {"caseworker": "/score_batch", "supervisor": "/cases/decision_report", "auditor": "/verify",
-             "modeler": "/models"}[role]
+    route = {
+        "caseworker": "/score_batch",
+        "supervisor": "/cases/decision_report",
+        "auditor": "/verify",
+        "modeler": "/models",
+    }[role]
     body: dict[str, Any] = {"records": []} if role == "caseworker" else {}
     assert client.post(route, json=body, headers=headers(role)).status_code in (200, 400)

@@ -49,8 +49,9 @@ def poll(condition: Callable[[], bool], *, within_s: float, every_s: float = 0.2
 def workers_of(pid: int) -> list[psutil.Process]:
     """The service workers under the server process ``pid``."""
     try:
-        return [p for p in psutil.Process(pid).children(recursive=True) if "_bentoml_impl.worker" in " ".join(
-            p.cmdline())]
+        return [
+            p for p in psutil.Process(pid).children(recursive=True) if "_bentoml_impl.worker" in " ".join(p.cmdline())
+        ]
     except psutil.NoSuchProcess:
         return []
 
@@ -87,8 +88,10 @@ def test_rotated_and_revoked_tokens_take_effect_in_every_worker_without_restart(
     assert len(workers_of(server_pid(port))) >= 2, "this test needs a multi-worker server"
 
     def statuses(tok: str, n: int = 24) -> set[int]:  # a new connection each: the workers share the load
-        return {httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {tok}"}, timeout=30).status_code
-                for _ in range(n)}
+        return {
+            httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {tok}"}, timeout=30).status_code
+            for _ in range(n)
+        }
 
     old = token("modeler")
     assert statuses(old) == {200}
@@ -117,8 +120,13 @@ def test_unknown_paths_do_not_grow_the_open_metrics(live):
 def _riskctl_serve(home: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "RISK_HOME": str(home), "RISK_CHECKPOINT_INTERVAL_S": "0"}
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--no-import", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "serving.cli", "serve", "--no-import", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _answers(url: str) -> bool:
@@ -140,8 +148,12 @@ def test_stopping_riskctl_serve_never_leaves_workers_serving(tmp_path, service_m
         assert workers, (tmp_path / "serve.log").read_text()[-2000:]
         proc.send_signal(sig)
         proc.wait(60)
-        gone = poll(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
-                    and not _answers(url), within_s=30)
+        gone = poll(
+            lambda: (
+                not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers) and not _answers(url)
+            ),
+            within_s=30,
+        )
         print(f"\n{sig.name}: {len(workers)} workers gone {gone:.1f} s after the server")
         # each worker stopped cleanly (SIGTERM, from the server or from Linux when the server died)
         # and signed its shutdown checkpoint
@@ -178,8 +190,9 @@ class Load:
             url = self.urls[i % len(self.urls)]
             i += 1
             try:
-                r = httpx.post(f"{url}/score", json=self.bodies[i % len(self.bodies)],
-                               headers=headers("caseworker"), timeout=60)
+                r = httpx.post(
+                    f"{url}/score", json=self.bodies[i % len(self.bodies)], headers=headers("caseworker"), timeout=60
+                )
             except httpx.HTTPError as err:
                 self.failed[type(err).__name__] += 1
                 continue
@@ -220,9 +233,11 @@ def test_kill_9_of_workers_mid_load_loses_no_answered_assessment(live, bodies):
     ids = [a for _, a in load.answered]
     missing = [a for a in ids if a not in stored]
     verdict = httpx.get(f"{url}/verify", headers=headers("auditor"), timeout=120).json()
-    print(f"\nkill -9 of every worker, {len(killed)} times ({sum(map(len, killed))} workers) mid-load: "
-          f"{len(ids)} answered, {len(missing)} missing, "
-          f"{len(stored)} stored, failed requests {dict(load.failed)}, chain ok={verdict['ok']}")
+    print(
+        f"\nkill -9 of every worker, {len(killed)} times ({sum(map(len, killed))} workers) mid-load: "
+        f"{len(ids)} answered, {len(missing)} missing, "
+        f"{len(stored)} stored, failed requests {dict(load.failed)}, chain ok={verdict['ok']}"
+    )
     assert not missing and len(set(ids)) == len(ids) and verdict["ok"]
 
 
@@ -233,8 +248,10 @@ PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL")
 @pytest.fixture()
 def pg_schema_url():
     if not PG_URL:
-        pytest.skip("RISK_TEST_POSTGRES_URL is not set: the two-replica PostgreSQL test is skipped "
-                    "(.ci/postgres starts a server and sets it)")
+        pytest.skip(
+            "RISK_TEST_POSTGRES_URL is not set: the two-replica PostgreSQL test is skipped "
+            "(.ci/postgres starts a server and sets it)"
+        )
     pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[postgres]')")
     from sqlalchemy import create_engine, text
 
@@ -249,8 +266,7 @@ def pg_schema_url():
     admin.dispose()
 
 
-def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path, service_models, bodies,
-                                                                       pg_schema_url):
+def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path, service_models, bodies, pg_schema_url):
     from sqlalchemy import create_engine, text
 
     from serving.audit import verify_trail
@@ -261,10 +277,14 @@ def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path,
     ports = [free_port(), free_port()]
     cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:RiskService", "--host", "127.0.0.1", "--port"]
     env = [{"RISK_HOME": str(h), "RISK_AUDIT_URL": pg_schema_url, "RISK_CHECKPOINT_INTERVAL_S": "0"} for h in homes]
-    with running_server([*cmd, str(ports[0])], port=ports[0], ready_path="/readyz", env=env[0],
-                        log_path=homes[0] / "serve.log") as url_a, \
-            running_server([*cmd, str(ports[1])], port=ports[1], ready_path="/readyz", env=env[1],
-                           log_path=homes[1] / "serve.log") as url_b:
+    with (
+        running_server(
+            [*cmd, str(ports[0])], port=ports[0], ready_path="/readyz", env=env[0], log_path=homes[0] / "serve.log"
+        ) as url_a,
+        running_server(
+            [*cmd, str(ports[1])], port=ports[1], ready_path="/readyz", env=env[1], log_path=homes[1] / "serve.log"
+        ) as url_b,
+    ):
         load = Load([url_a, url_b], bodies)
         killed: list[int] = []
 
@@ -289,7 +309,9 @@ def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path,
     missing = [a for a in ids if a not in stored]
     gaps = len(set(range(1, len(seqs) + 1)) - set(seqs))
     result = verify_trail(pg_schema_url)
-    print(f"\ntwo replicas: answered a={per_replica[url_a]} b={per_replica[url_b]} (b killed -9 mid-load), "
-          f"missing {len(missing)}, chain length {len(seqs)}, gaps {gaps}, duplicates {len(seqs) - len(set(seqs))}, "
-          f"verify ok={result.ok}, failed requests {dict(load.failed)}")
+    print(
+        f"\ntwo replicas: answered a={per_replica[url_a]} b={per_replica[url_b]} (b killed -9 mid-load), "
+        f"missing {len(missing)}, chain length {len(seqs)}, gaps {gaps}, duplicates {len(seqs) - len(set(seqs))}, "
+        f"verify ok={result.ok}, failed requests {dict(load.failed)}"
+    )
     assert not missing and gaps == 0 and len(seqs) == len(set(seqs)) and result.ok

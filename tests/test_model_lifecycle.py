@@ -156,13 +156,20 @@ def test_report_gate_and_models_give_the_same_fpr_gap(tables_small, config, sett
 
     report_gap = json.loads((version.report_dir / "metrics.json").read_text())["groups"]["largest_fpr_gap"]
     X, y, meta = split_eval_rows(pd.read_parquet(version.report_dir / "eval_rows.parquet"))
-    served = load_served(bentoml.models.get(import_champions(settings, [Stage.MIDTERM])[Stage.MIDTERM]),
-                         Stage.MIDTERM)
+    served = load_served(bentoml.models.get(import_champions(settings, [Stage.MIDTERM])[Stage.MIDTERM]), Stage.MIDTERM)
     from models.tier_policy import TierPolicy
 
-    gate_gap = next(c.value for c in absolute_criteria(
-        y, served.model.predict_proba(X), meta, threshold=TierPolicy.load().strict_cutoff("midterm"),
-        gate=small_cohort_gate()) if c.name == "largest_fpr_gap")
+    gate_gap = next(
+        c.value
+        for c in absolute_criteria(
+            y,
+            served.model.predict_proba(X),
+            meta,
+            threshold=TierPolicy.load().strict_cutoff("midterm"),
+            gate=small_cohort_gate(),
+        )
+        if c.name == "largest_fpr_gap"
+    )
     shown = model_info(served).evaluation["largest_fpr_gap"]
     assert report_gap == pytest.approx(gate_gap, abs=1e-12) and shown == pytest.approx(gate_gap, abs=1e-12)
 

@@ -38,8 +38,13 @@ future_event = st.tuples(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(stage=st.sampled_from(list(Stage)), added=st.lists(future_event, max_size=30),
-       drop_share=st.floats(0, 1), shift=st.integers(0, 300), seed=st.integers(0, 10_000))
+@given(
+    stage=st.sampled_from(list(Stage)),
+    added=st.lists(future_event, max_size=30),
+    drop_share=st.floats(0, 1),
+    shift=st.integers(0, 300),
+    seed=st.integers(0, 10_000),
+)
 def test_events_on_or_after_d_never_change_features(small, stage, added, drop_share, shift, seed):
     """Adding, removing or changing any event dated on or after D never changes the features on D."""
     persons, events = small
@@ -58,11 +63,18 @@ def test_events_on_or_after_d_never_change_features(small, stage, added, drop_sh
     changed.loc[retype, "event_type"] = rng.choice(EVENT_CODES, int(retype.sum()))
     changed.loc[retype, "value"] = rng.uniform(0, 100, int(retype.sum()))
     changed = changed[~drop]
-    extra = pd.DataFrame([
-        {"person_id": persons.loc[i, "person_id"],
-         "date": points.loc[i, "as_of"] + pd.Timedelta(days=d), "event_type": t, "value": v}
-        for i, d, t, v in added
-    ], columns=["person_id", "date", "event_type", "value"])
+    extra = pd.DataFrame(
+        [
+            {
+                "person_id": persons.loc[i, "person_id"],
+                "date": points.loc[i, "as_of"] + pd.Timedelta(days=d),
+                "event_type": t,
+                "value": v,
+            }
+            for i, d, t, v in added
+        ],
+        columns=["person_id", "date", "event_type", "value"],
+    )
     changed = pd.concat([changed, extra], ignore_index=True)
     frame_equal(base, build_features(persons, changed, points, stage=stage))
 
@@ -71,9 +83,14 @@ def test_events_before_d_do_change_features(small):
     persons, events = small
     points = assessment_dates(persons, Stage.MIDTERM)
     base = build_features(persons, events, points, stage=Stage.MIDTERM)
-    extra = pd.DataFrame({"person_id": [persons.loc[0, "person_id"]] * 2,
-                          "date": [points["as_of"].loc[0] - pd.Timedelta(days=1)] * 2,
-                          "event_type": ["warning", "report_missed"], "value": [np.nan, np.nan]})
+    extra = pd.DataFrame(
+        {
+            "person_id": [persons.loc[0, "person_id"]] * 2,
+            "date": [points["as_of"].loc[0] - pd.Timedelta(days=1)] * 2,
+            "event_type": ["warning", "report_missed"],
+            "value": [np.nan, np.nan],
+        }
+    )
     after = build_features(persons, pd.concat([events, extra], ignore_index=True), points, stage=Stage.MIDTERM)
     assert after["warning_90d"].loc[0] == base["warning_90d"].loc[0] + 1
     assert after["report_missed_30d"].loc[0] == base["report_missed_30d"].loc[0] + 1
@@ -96,9 +113,15 @@ def test_one_person_alone_equals_whole_table(small):
 
 def as_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """A table as the service passes it: column name to plain numpy array (strings as objects)."""
-    return {c: frame[c].to_numpy(dtype=object if not pd.api.types.is_numeric_dtype(frame[c].dtype)
-                                 and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype) else None)
-            for c in frame.columns}
+    return {
+        c: frame[c].to_numpy(
+            dtype=object
+            if not pd.api.types.is_numeric_dtype(frame[c].dtype)
+            and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)
+            else None
+        )
+        for c in frame.columns
+    }
 
 
 @pytest.mark.parametrize("stage", list(Stage))
@@ -128,6 +151,7 @@ def test_category_values_match_pandas(small):
     assert pd.isna(category_values(X["offence"])[3])
     reordered = X["offence"].cat.reorder_categories(list(X["offence"].cat.categories)[::-1])
     assert reordered.dtype == X["offence"].dtype  # equal to pandas, yet the codes mean other categories
+
     def shown(values: np.ndarray) -> list:
         return [v if isinstance(v, str) else None for v in values]
 
@@ -141,11 +165,17 @@ def test_columns_from_arrays_with_many_shuffled_and_repeated_persons(small, coho
     events = tables.events[tables.events["person_id"].isin(persons["person_id"])].reset_index(drop=True)
     events["person_id"] = events["person_id"].astype("category")
     points = assessment_dates(persons, Stage.MIDTERM)
-    twice = pd.concat([points, points.head(20).assign(as_of=points["as_of"].head(20) - pd.Timedelta(days=40))],
-                      ignore_index=True).sample(frac=1.0, random_state=5).reset_index(drop=True)
+    twice = (
+        pd.concat(
+            [points, points.head(20).assign(as_of=points["as_of"].head(20) - pd.Timedelta(days=40))], ignore_index=True
+        )
+        .sample(frac=1.0, random_state=5)
+        .reset_index(drop=True)
+    )
     whole = build_features(persons, events, twice, stage=Stage.MIDTERM)
-    arrays = feature_columns(as_arrays(persons), as_arrays(events.astype({"person_id": str})), as_arrays(twice),
-                             stage=Stage.MIDTERM)
+    arrays = feature_columns(
+        as_arrays(persons), as_arrays(events.astype({"person_id": str})), as_arrays(twice), stage=Stage.MIDTERM
+    )
     frame_equal(whole, pd.DataFrame(arrays))
     for i in (0, 57, 169):
         frame_equal(whole.iloc[[i]], build_features(persons, events, twice.iloc[[i]], stage=Stage.MIDTERM))
@@ -162,9 +192,16 @@ def test_explicit_pairs_with_repeated_persons(small):
     persons, events = small
     pid = persons.loc[3, "person_id"]
     start = persons.loc[3, "supervision_start"]
-    pairs = pd.DataFrame({"person_id": [pid, pid, persons.loc[4, "person_id"]],
-                          "as_of": [start + pd.Timedelta(days=100), start + pd.Timedelta(days=300),
-                                    persons.loc[4, "supervision_start"] + pd.Timedelta(days=50)]})
+    pairs = pd.DataFrame(
+        {
+            "person_id": [pid, pid, persons.loc[4, "person_id"]],
+            "as_of": [
+                start + pd.Timedelta(days=100),
+                start + pd.Timedelta(days=300),
+                persons.loc[4, "supervision_start"] + pd.Timedelta(days=50),
+            ],
+        }
+    )
     both = build_features(persons, events, pairs, stage=Stage.MIDTERM)
     for i in range(3):
         single = build_features(persons, events, pairs.iloc[[i]], stage=Stage.MIDTERM)
@@ -175,8 +212,12 @@ def test_explicit_pairs_with_repeated_persons(small):
 def test_unknown_person_in_assessments_is_refused(small):
     persons, events = small
     with pytest.raises(KeyError, match="nobody"):
-        build_features(persons, events, pd.DataFrame({"person_id": ["nobody"], "as_of": [pd.Timestamp("2020-01-01")]}),
-                       stage=Stage.INTAKE)
+        build_features(
+            persons,
+            events,
+            pd.DataFrame({"person_id": ["nobody"], "as_of": [pd.Timestamp("2020-01-01")]}),
+            stage=Stage.INTAKE,
+        )
 
 
 def test_categorical_columns_carry_the_full_vocabulary(small):
@@ -219,5 +260,6 @@ def test_a_vocabulary_value_is_looked_up_by_code_and_needs_both_labels():
     with pytest.raises(ValueError):
         Stage("weekly")
     with pytest.raises(TypeError, match="'a' needs a zh and an en label"):
+
         class Half(Labelled):
             A = "a", "甲"

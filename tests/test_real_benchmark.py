@@ -11,8 +11,10 @@ from sklearn.metrics import roc_auc_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not DATA.is_dir():
-    pytest.skip(f"../shared/data not found: the real-data benchmark tests need /work/shared/data ({DATA} is absent)",
-                allow_module_level=True)
+    pytest.skip(
+        f"../shared/data not found: the real-data benchmark tests need /work/shared/data ({DATA} is absent)",
+        allow_module_level=True,
+    )
 
 from typer.testing import CliRunner  # noqa: E402
 
@@ -40,8 +42,16 @@ SLICE = 1500
 
 
 def _head(frame: RealFrame, n: int) -> RealFrame:
-    return RealFrame(frame.X.iloc[:n], frame.y[:n], frame.groups.iloc[:n], frame.extra.iloc[:n], frame.name,
-                     frame.target, frame.notes, frame.n_dropped)
+    return RealFrame(
+        frame.X.iloc[:n],
+        frame.y[:n],
+        frame.groups.iloc[:n],
+        frame.extra.iloc[:n],
+        frame.name,
+        frame.target,
+        frame.notes,
+        frame.n_dropped,
+    )
 
 
 def _split_csv(path: Path, tmp_path: Path, n_train: int) -> tuple[Path, Path]:
@@ -115,18 +125,23 @@ def test_rossi_with_and_without_employment_both_run():
         _is_probability(logistic_oof(frame, folds=5, seed=1), len(frame.y))
 
 
-@pytest.mark.parametrize("source, path, column", [
-    ("compas", COMPAS, "priors_count"),
-    ("rossi", ROSSI, "emp12"),
-])
+@pytest.mark.parametrize(
+    "source, path, column",
+    [
+        ("compas", COMPAS, "priors_count"),
+        ("rossi", ROSSI, "emp12"),
+    ],
+)
 def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path, source, path, column):
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=300).drop(columns=[column])
     broken = tmp_path / "broken.csv"
     raw.to_csv(broken, index=False)
     with pytest.raises(DataValidationError, match=column):
         benchmark_real(source, path, broken, track=False)
-    result = CliRunner().invoke(standalone_app(), ["benchmark", "real", "--data", source, "--train", str(path),
-                                                   "--test", str(broken), "--no-track"])
+    result = CliRunner().invoke(
+        standalone_app(),
+        ["benchmark", "real", "--data", source, "--train", str(path), "--test", str(broken), "--no-track"],
+    )
     assert result.exit_code == 2
     assert column in result.output and "required column is missing" in result.output
 
@@ -134,8 +149,9 @@ def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path, source, path,
 def test_fit_predict_real_with_a_test_file_in_the_same_format(tmp_path):
     train_path, test_path = _split_csv(COMPAS, tmp_path, 5000)
     train, test = load("compas", train_path), load("compas", test_path)
-    assert [list(train.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")] == \
-        [list(test.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")]
+    assert [list(train.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")] == [
+        list(test.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")
+    ]
     p = fit_predict_real(train, test, seed=0)
     _is_probability(p, len(test.y))
     assert roc_auc_score(test.y, p) > 0.6
@@ -144,11 +160,29 @@ def test_fit_predict_real_with_a_test_file_in_the_same_format(tmp_path):
 def test_cli_with_a_test_file_prints_the_table_and_writes_the_docs(tmp_path):
     train_path, test_path = _split_csv(ROSSI, tmp_path, 300)
     docs = tmp_path / "benchmarks.md"
-    docs.write_text("# Benchmarks\n\n<!-- real:nij -->\nkept\n<!-- /real:nij -->\n\n"
-                    "<!-- real:rossi -->\nold figures\n<!-- /real:rossi -->\n", encoding="utf-8")
-    result = CliRunner().invoke(standalone_app(), [
-        "benchmark", "real", "--data", "rossi", "--train", str(train_path), "--test", str(test_path),
-        "--no-track", "--write-docs", "--docs", str(docs)], env={"COLUMNS": "200"})
+    docs.write_text(
+        "# Benchmarks\n\n<!-- real:nij -->\nkept\n<!-- /real:nij -->\n\n"
+        "<!-- real:rossi -->\nold figures\n<!-- /real:rossi -->\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        standalone_app(),
+        [
+            "benchmark",
+            "real",
+            "--data",
+            "rossi",
+            "--train",
+            str(train_path),
+            "--test",
+            str(test_path),
+            "--no-track",
+            "--write-docs",
+            "--docs",
+            str(docs),
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert "LightGBM small, static columns only" in result.output
     text = docs.read_text(encoding="utf-8")

@@ -34,7 +34,7 @@ def test_selection_and_fit_see_only_the_outer_training_rows(frame):
     for k, (train, test) in enumerate(result.folds):
         outer_test = set(X.index[test])
         assert len(set(train) & set(test)) == 0
-        for rows in seen[k * per_fold:(k + 1) * per_fold]:
+        for rows in seen[k * per_fold : (k + 1) * per_fold]:
             assert not rows & outer_test
 
 
@@ -54,9 +54,12 @@ def test_a_planted_leak_is_not_rewarded(frame):
 
 
 def test_ordinal_columns_become_ordered_codes():
-    X = pd.DataFrame({"band": pd.Categorical(["18-22", "48+", None, "23-27"], categories=["18-22", "23-27", "48+"],
-                                             ordered=True),
-                      "kind": pd.Categorical(["x", "y", "x", "y"])})
+    X = pd.DataFrame(
+        {
+            "band": pd.Categorical(["18-22", "48+", None, "23-27"], categories=["18-22", "23-27", "48+"], ordered=True),
+            "kind": pd.Categorical(["x", "y", "x", "y"]),
+        }
+    )
     out = ordinal(X)
     assert out["band"].tolist()[:2] == [0.0, 2.0] and np.isnan(out["band"].iloc[2]) and out["band"].iloc[3] == 1.0
     assert isinstance(out["kind"].dtype, pd.CategoricalDtype)

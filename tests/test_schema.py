@@ -58,8 +58,9 @@ def test_missing_column_is_named(tables):
 def test_event_before_birth_is_refused(tables):
     pid = tables.persons.loc[0, "person_id"]
     birth = pd.Timestamp(tables.persons.loc[0, "birth_date"])
-    bad = pd.DataFrame({"person_id": [pid], "date": [birth - pd.Timedelta(days=3)],
-                        "event_type": ["warning"], "value": [None]})
+    bad = pd.DataFrame(
+        {"person_id": [pid], "date": [birth - pd.Timedelta(days=3)], "event_type": ["warning"], "value": [None]}
+    )
     events = pd.concat([tables.events, bad], ignore_index=True)
     err = refused(CaseTables(tables.persons, events, tables.outcomes))
     assert f"(person_id={pid}), field 'date'" in str(err) and "before birth" in str(err)
@@ -76,8 +77,9 @@ def test_event_after_followup_is_refused(tables):
 def test_event_before_supervision_start_is_valid_history(tables):
     pid = tables.persons.loc[0, "person_id"]
     start = pd.Timestamp(tables.persons.loc[0, "supervision_start"])
-    early = pd.DataFrame({"person_id": [pid], "date": [start - pd.Timedelta(days=30)],
-                          "event_type": ["family_divorce"], "value": [None]})
+    early = pd.DataFrame(
+        {"person_id": [pid], "date": [start - pd.Timedelta(days=30)], "event_type": ["family_divorce"], "value": [None]}
+    )
     validate_tables(CaseTables(tables.persons, pd.concat([tables.events, early], ignore_index=True), tables.outcomes))
 
 
@@ -95,8 +97,9 @@ def test_duplicate_ids_are_refused(tables):
 
 
 def test_event_of_unknown_person_is_refused(tables):
-    bad = pd.DataFrame({"person_id": ["nobody"], "date": [pd.Timestamp("2020-01-01")],
-                        "event_type": ["warning"], "value": [None]})
+    bad = pd.DataFrame(
+        {"person_id": ["nobody"], "date": [pd.Timestamp("2020-01-01")], "event_type": ["warning"], "value": [None]}
+    )
     err = refused(CaseTables(tables.persons, pd.concat([tables.events, bad], ignore_index=True), tables.outcomes))
     assert "(person_id=nobody), field 'person_id': no such person" in str(err)
 

@@ -17,8 +17,12 @@ from serving.schemas import PersonRecord
 from serving.scoring import requests_from_tables
 
 ENDPOINTS = {  # route -> the role allowed to call it
-    "/score": "caseworker", "/score_batch": "caseworker",
-    "/assessment": "auditor", "/person_assessments": "auditor", "/verify": "auditor", "/models": "modeler",
+    "/score": "caseworker",
+    "/score_batch": "caseworker",
+    "/assessment": "auditor",
+    "/person_assessments": "auditor",
+    "/verify": "auditor",
+    "/models": "modeler",
 }
 
 
@@ -55,9 +59,14 @@ def audit_count(home) -> int:
 
 
 def valid_body(route, bodies, scored):
-    return {"/score": bodies[Stage.INTAKE][0], "/score_batch": {"records": bodies[Stage.RELEASE][:3]},
-            "/assessment": {"assessment_id": scored["assessment_id"]},
-            "/person_assessments": {"person_id": scored["person_id"]}, "/verify": {}, "/models": {}}[route]
+    return {
+        "/score": bodies[Stage.INTAKE][0],
+        "/score_batch": {"records": bodies[Stage.RELEASE][:3]},
+        "/assessment": {"assessment_id": scored["assessment_id"]},
+        "/person_assessments": {"person_id": scored["person_id"]},
+        "/verify": {},
+        "/models": {},
+    }[route]
 
 
 @pytest.mark.parametrize("route", ENDPOINTS)
@@ -104,13 +113,15 @@ def test_score_answers_with_calibrated_probability_tier_and_reasons(scored, serv
 
 def test_contributions_add_up_to_the_boosters_raw_score(client, scored, service_models, bodies):
     """Additivity: base value + every contribution = the booster's raw score for this person."""
-    stored = client.post("/assessment", json={"assessment_id": scored["assessment_id"]},
-                         headers=headers("auditor")).json()
+    stored = client.post(
+        "/assessment", json={"assessment_id": scored["assessment_id"]}, headers=headers("auditor")
+    ).json()
     e = stored["explanation"]
     total = e["base_value"] + sum(e["contributions"].values())
     assert total == pytest.approx(scored["explanation"]["raw_score"], abs=1e-9)
     _, fits = service_models
     from features.labels import make_stage_frame  # the booster's own raw score on the training pipeline
+
     tables, _ = service_models
     frame = make_stage_frame(tables, Stage.MIDTERM)
     pid = bodies[Stage.MIDTERM][3]["person"]["person_id"]
@@ -134,8 +145,9 @@ def test_batch_and_single_give_identical_answers(client, bodies):
     volatile = {"assessment_id", "assessed_at"}
     for body, from_batch in zip(records, batch["assessments"], strict=True):
         single = client.post("/score", json=body, headers=headers("caseworker")).json()
-        assert {k: v for k, v in single.items() if k not in volatile} == \
-               {k: v for k, v in from_batch.items() if k not in volatile}
+        assert {k: v for k, v in single.items() if k not in volatile} == {
+            k: v for k, v in from_batch.items() if k not in volatile
+        }
 
 
 def test_auditor_sees_exactly_what_was_returned(client, scored):
@@ -145,17 +157,26 @@ def test_auditor_sees_exactly_what_was_returned(client, scored):
     assert s["request"]["person"]["person_id"] == s["person_key"] != scored["person_id"]
     assert s["model_name"] == "reoffence-midterm" and s["model_version"] == "7" and s["actor"] == "caseworker-user"
     assert set(s["explanation"]["contributions"]) == set(s["explanation"]["features"])
-    by_person = client.post("/person_assessments", json={"person_id": scored["person_id"]},
-                            headers=headers("auditor")).json()
+    by_person = client.post(
+        "/person_assessments", json={"person_id": scored["person_id"]}, headers=headers("auditor")
+    ).json()
     assert scored["assessment_id"] in [x["assessment_id"] for x in by_person["assessments"]]
-    assert client.post("/assessment", json={"assessment_id": "no-such-id"},
-                       headers=headers("auditor")).status_code == 404
+    assert (
+        client.post("/assessment", json={"assessment_id": "no-such-id"}, headers=headers("auditor")).status_code == 404
+    )
 
 
 def test_override_route_is_gone(client, scored):
     """Tier changes are decisions now (serving/cases); the old route answers 404, its records stay readable."""
-    r = client.post("/override", json={"assessment_id": scored["assessment_id"], "tier": "strict",
-                                       "reason": "home visit: see case note 2024-117"}, headers=headers("caseworker"))
+    r = client.post(
+        "/override",
+        json={
+            "assessment_id": scored["assessment_id"],
+            "tier": "strict",
+            "reason": "home visit: see case note 2024-117",
+        },
+        headers=headers("caseworker"),
+    )
     assert r.status_code == 404
 
 
@@ -167,8 +188,10 @@ def _bad_requests(body):
         "unknown category": (dict(body, person=dict(person, offence="piracy")), "offence"),
         "unknown event type": (dict(body, events=[{"date": "2020-01-01", "event_type": "party"}]), "event_type"),
         "event after as_of": (dict(body, events=[*body["events"], late]), "after as_of"),
-        "event before birth": (dict(body, events=[{"date": "1900-01-01", "event_type": "warning"}]),
-                               "before person.birth_date"),
+        "event before birth": (
+            dict(body, events=[{"date": "1900-01-01", "event_type": "warning"}]),
+            "before person.birth_date",
+        ),
         "end before start": (dict(body, person=dict(person, supervision_end="1999-01-01")), "supervision_end"),
         "missing field": ({k: v for k, v in body.items() if k != "stage"}, "stage"),
         "unknown field": (dict(body, colour="red"), "colour"),
@@ -182,8 +205,9 @@ def test_bad_input_is_refused_with_the_field_and_nothing_stored(client, home, bo
     r = client.post("/score", json=body, headers=headers("caseworker"))
     assert r.status_code == 400, r.text
     assert needle in r.text
-    batch = client.post("/score_batch", json={"records": [bodies[Stage.MIDTERM][2], body]},
-                        headers=headers("caseworker"))
+    batch = client.post(
+        "/score_batch", json={"records": [bodies[Stage.MIDTERM][2], body]}, headers=headers("caseworker")
+    )
     assert batch.status_code == 400 and "records" in batch.text
     assert audit_count(home) == before
 
@@ -203,8 +227,11 @@ def test_a_refusal_with_lang_zh_is_in_chinese_with_the_same_field_paths(client, 
     assert [(d["loc"], d["type"]) for d in zh["detail"]] == [(d["loc"], d["type"]) for d in en["detail"]]
     assert _has_chinese(zh["error"]) and all(_has_chinese(d["msg"]) for d in zh["detail"])
     assert not _has_chinese(english.text)
-    batch = client.post("/score_batch", json={"records": [dict(bodies[Stage.MIDTERM][2], lang="zh"),
-                                                          dict(body, lang="zh")]}, headers=headers("caseworker"))
+    batch = client.post(
+        "/score_batch",
+        json={"records": [dict(bodies[Stage.MIDTERM][2], lang="zh"), dict(body, lang="zh")]},
+        headers=headers("caseworker"),
+    )
     assert batch.status_code == 400 and all(d["loc"][:2] == ["records", 1] for d in batch.json()["detail"])
     assert all(_has_chinese(d["msg"]) for d in batch.json()["detail"])
     assert audit_count(home) == before
@@ -233,8 +260,13 @@ def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
     one WARNING naming the fields, so no birth date, category or record reaches the server log."""
     from serving.http import BENTOML_ERROR_LOGGER
 
-    person = dict(bodies[Stage.MIDTERM][1]["person"], person_id="SECRET-PERSON-7", birth_date="1990-13-45",
-                  offence="piracy", **{"SECRET-KEY-9": 1})
+    person = dict(
+        bodies[Stage.MIDTERM][1]["person"],
+        person_id="SECRET-PERSON-7",
+        birth_date="1990-13-45",
+        offence="piracy",
+        **{"SECRET-KEY-9": 1},
+    )
     logger, handler = logging.getLogger(BENTOML_ERROR_LOGGER), _Records()
     logger.addHandler(handler)
     try:
@@ -267,8 +299,9 @@ def test_a_validation_error_while_answering_stays_an_error_with_its_traceback():
         Assessment.model_validate({"probability": 2.0})
     except ValidationError:
         exc_info = sys.exc_info()
-    record = logging.LogRecord("bentoml", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/score", "POST"),
-                               exc_info)
+    record = logging.LogRecord(
+        "bentoml", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/score", "POST"), exc_info
+    )
     assert RefusedInputLogFilter({"ScoreRequestIODescriptor"}).filter(record)
     assert record.levelname == "ERROR" and record.exc_info is exc_info
     assert "probability" in logging.Formatter().format(record)
@@ -280,8 +313,9 @@ def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatc
     from features.settings import get_settings
 
     limit = get_settings().max_batch
-    r = client.post("/score_batch", json={"records": [bodies[Stage.INTAKE][0]] * (limit + 1)},
-                    headers=headers("caseworker"))
+    r = client.post(
+        "/score_batch", json={"records": [bodies[Stage.INTAKE][0]] * (limit + 1)}, headers=headers("caseworker")
+    )
     assert r.status_code == 413 and str(limit) in r.json()["error"]
     assert audit_count(home) == before
 
@@ -293,9 +327,12 @@ def test_verify_finds_an_edited_and_a_deleted_record(client, home, bodies):
     assert ok["ok"] and ok["checked"] >= 4
     with sqlite3.connect(home / "audit.db") as db:
         seq, original = db.execute(
-            "select seq, response_json from assessments order by seq desc limit 1 offset 1").fetchone()
-        db.execute("update assessments set response_json = replace(response_json, 'probability', 'probabilitx') "
-                   "where seq = ?", (seq,))
+            "select seq, response_json from assessments order by seq desc limit 1 offset 1"
+        ).fetchone()
+        db.execute(
+            "update assessments set response_json = replace(response_json, 'probability', 'probabilitx') where seq = ?",
+            (seq,),
+        )
     edited = client.post("/verify", json={}, headers=headers("auditor")).json()
     assert not edited["ok"] and "edited" in edited["problem"]
     with sqlite3.connect(home / "audit.db") as db:
@@ -325,8 +362,14 @@ def test_openapi_page_lists_every_endpoint_with_schemas(client):
     schemas = spec["components"]["schemas"]
     assert any("example" in s for s in schemas.values())
     text = json.dumps(spec, ensure_ascii=False)  # the answer's new parts document themselves
-    for needle in ("percentage points of risk", "log-odds contribution removed", "tier_by_risk", "rule_until",
-                   "tier_after_rule", "同阶段一般为0次"):
+    for needle in (
+        "percentage points of risk",
+        "log-odds contribution removed",
+        "tier_by_risk",
+        "rule_until",
+        "tier_after_rule",
+        "同阶段一般为0次",
+    ):
         assert needle in text, needle
 
 
@@ -369,8 +412,10 @@ def test_events_on_the_assessment_date_are_counted_but_not_used(client, bodies):
     as_of = max(e["date"] for e in body["events"]) if body["events"] else body["person"]["supervision_start"]
     before = [e for e in body["events"] if e["date"] < as_of]
     base = dict(body, as_of=as_of, events=before)
-    same_day = dict(base, events=[*before, {"date": as_of, "event_type": "warning"},
-                                  {"date": as_of, "event_type": "police_penalty"}])
+    same_day = dict(
+        base,
+        events=[*before, {"date": as_of, "event_type": "warning"}, {"date": as_of, "event_type": "police_penalty"}],
+    )
     a = client.post("/score", json=base, headers=headers("caseworker")).json()
     b = client.post("/score", json=same_day, headers=headers("caseworker")).json()
     assert (a["events_used"], a["events_on_as_of"]) == (len(before), 0)
@@ -381,13 +426,27 @@ def test_events_on_the_assessment_date_are_counted_but_not_used(client, bodies):
 def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
     from serving.scoring import MIN_CONTRIBUTION, reasons
 
-    names = ["age", "points_mean_90d", "violations_per_month", "offence", "local", "absence_30d",
-             "share_served", "grade_latest"]
+    names = [
+        "age",
+        "points_mean_90d",
+        "violations_per_month",
+        "offence",
+        "local",
+        "absence_30d",
+        "share_served",
+        "grade_latest",
+    ]
     values = [41.0, float("nan"), 0.25, "robbery", False, 0.0, 0.5, -0.0]
     contributions = [0.30, 0.10, 0.30, 0.05, MIN_CONTRIBUTION / 2, -0.20, -0.40, -0.30]
     got = reasons(names, contributions, values, "en")
-    assert [r.feature for r in got] == ["age", "violations_per_month", "points_mean_90d", "offence",
-                                        "share_served", "grade_latest"]  # ties keep the features' order
+    assert [r.feature for r in got] == [
+        "age",
+        "violations_per_month",
+        "points_mean_90d",
+        "offence",
+        "share_served",
+        "grade_latest",
+    ]  # ties keep the features' order
     assert [r.direction for r in got] == ["raises"] * 4 + ["lowers"] * 2
     missing = got[2]
     assert (missing.value, missing.value_text) == (None, "none recorded")

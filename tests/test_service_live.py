@@ -72,8 +72,12 @@ def test_built_bento_serves_without_mlflow(tmp_path, service_models):
     assert len(built_with) == 3
     archive = bentoml.export_bento(bento.tag, str(tmp_path / "risk.bento"))
     elsewhere = {"BENTOML_HOME": str(tmp_path / "empty-bentoml-home")}
-    subprocess.run([sys.executable, "-m", "bentoml", "import", archive], env={**os.environ, **elsewhere},
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "bentoml", "import", archive],
+        env={**os.environ, **elsewhere},
+        check=True,
+        capture_output=True,
+    )
     home = tmp_path / "bento-home"
     write_auth(home)
     tables, _ = service_models

@@ -16,8 +16,12 @@ from features.catalog import features_for
 from models.tier_policy import Band, Tier, TierPolicy, TierPolicyError
 
 QUIET_MIDTERM = {  # a mid-term row that triggers no mandatory rule
-    "days_since_start": 200.0, "warning_term": 0.0, "police_penalty_term": 0.0,
-    "grade_unqualified_n": 0.0, "offence": "theft", "flag_gang": 0.0,
+    "days_since_start": 200.0,
+    "warning_term": 0.0,
+    "police_penalty_term": 0.0,
+    "grade_unqualified_n": 0.0,
+    "offence": "theft",
+    "flag_gang": 0.0,
 }
 
 
@@ -43,13 +47,23 @@ def test_packaged_policy_loads(policy):
     assert Tier.STRICT.label("en") == "strict" and Band.MEDIUM.label("zh") == "中" and Tier("ordinary") is Tier.ORDINARY
 
 
-@pytest.mark.parametrize(("stage", "p", "band"), [
-    ("intake", 0.0, Band.LOW), ("intake", 0.0999, Band.LOW), ("intake", 0.10, Band.MEDIUM),
-    ("intake", 0.2499, Band.MEDIUM), ("intake", 0.25, Band.HIGH), ("intake", 1.0, Band.HIGH),
-    ("midterm", 0.10, Band.MEDIUM), ("midterm", 0.25, Band.HIGH),
-    ("release", 0.1499, Band.LOW), ("release", 0.15, Band.MEDIUM), ("release", 0.3499, Band.MEDIUM),
-    ("release", 0.35, Band.HIGH),
-])
+@pytest.mark.parametrize(
+    ("stage", "p", "band"),
+    [
+        ("intake", 0.0, Band.LOW),
+        ("intake", 0.0999, Band.LOW),
+        ("intake", 0.10, Band.MEDIUM),
+        ("intake", 0.2499, Band.MEDIUM),
+        ("intake", 0.25, Band.HIGH),
+        ("intake", 1.0, Band.HIGH),
+        ("midterm", 0.10, Band.MEDIUM),
+        ("midterm", 0.25, Band.HIGH),
+        ("release", 0.1499, Band.LOW),
+        ("release", 0.15, Band.MEDIUM),
+        ("release", 0.3499, Band.MEDIUM),
+        ("release", 0.35, Band.HIGH),
+    ],
+)
 def test_band_edges(policy, stage, p, band):
     assert policy.band(stage, p) is band
 
@@ -76,16 +90,19 @@ def test_band_decides_when_no_rule_applies(policy):
     assert high.policy_version == policy.version
 
 
-@pytest.mark.parametrize(("change", "rule_id"), [
-    ({"days_since_start": 30.0}, "first_two_months"),
-    ({"warning_term": 2.0}, "sanctions"),
-    ({"warning_term": 1.0, "police_penalty_term": 1.0}, "sanctions"),
-    ({"police_penalty_term": 3.0}, "sanctions"),
-    ({"grade_unqualified_n": 1.0}, "unqualified_grade"),
-    ({"offence": "gang"}, "gang_terror_cult"),
-    ({"offence": "terror_cult"}, "gang_terror_cult"),
-    ({"flag_gang": 1.0}, "gang_terror_cult"),
-])
+@pytest.mark.parametrize(
+    ("change", "rule_id"),
+    [
+        ({"days_since_start": 30.0}, "first_two_months"),
+        ({"warning_term": 2.0}, "sanctions"),
+        ({"warning_term": 1.0, "police_penalty_term": 1.0}, "sanctions"),
+        ({"police_penalty_term": 3.0}, "sanctions"),
+        ({"grade_unqualified_n": 1.0}, "unqualified_grade"),
+        ({"offence": "gang"}, "gang_terror_cult"),
+        ({"offence": "terror_cult"}, "gang_terror_cult"),
+        ({"flag_gang": 1.0}, "gang_terror_cult"),
+    ],
+)
 @pytest.mark.parametrize("stage", ["midterm", "release"])
 def test_each_mandatory_rule_triggers_and_names_itself(policy, stage, change, rule_id):
     decision = policy.decide(stage, 0.01, {**QUIET_MIDTERM, **change})
@@ -122,19 +139,25 @@ def test_decide_accepts_a_series(policy):
 # ----------------------------------------------------------------------------- decide_frame
 RULE_COLUMNS = list(QUIET_MIDTERM)
 maybe_nan = st.one_of(st.just(math.nan), st.integers(0, 4).map(float))
-row_strategy = st.fixed_dictionaries({
-    "days_since_start": st.one_of(st.just(math.nan), st.floats(0, 400, allow_nan=False)),
-    "warning_term": maybe_nan, "police_penalty_term": maybe_nan, "grade_unqualified_n": maybe_nan,
-    "offence": st.sampled_from([None, "gang", "terror_cult", "theft", "fraud"]),
-    "flag_gang": st.sampled_from([math.nan, 0.0, 1.0]),
-    "p": st.floats(0, 1, allow_nan=False),
-})
+row_strategy = st.fixed_dictionaries(
+    {
+        "days_since_start": st.one_of(st.just(math.nan), st.floats(0, 400, allow_nan=False)),
+        "warning_term": maybe_nan,
+        "police_penalty_term": maybe_nan,
+        "grade_unqualified_n": maybe_nan,
+        "offence": st.sampled_from([None, "gang", "terror_cult", "theft", "fraud"]),
+        "flag_gang": st.sampled_from([math.nan, 0.0, 1.0]),
+        "p": st.floats(0, 1, allow_nan=False),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(stage=st.sampled_from(["intake", "midterm", "release"]),
-       rows=st.lists(row_strategy, min_size=1, max_size=25),
-       dropped=st.sets(st.sampled_from(RULE_COLUMNS), max_size=3))
+@given(
+    stage=st.sampled_from(["intake", "midterm", "release"]),
+    rows=st.lists(row_strategy, min_size=1, max_size=25),
+    dropped=st.sets(st.sampled_from(RULE_COLUMNS), max_size=3),
+)
 def test_decide_frame_equals_decide_row_by_row(stage, rows, dropped):
     policy = TierPolicy.load()
     frame = pd.DataFrame(rows)
@@ -153,8 +176,13 @@ def test_decide_frame_equals_decide_row_by_row(stage, rows, dropped):
 def test_decide_frame_handles_thousands_of_rows(policy):
     rng = np.random.default_rng(0)
     n = 5000
-    frame = pd.DataFrame({name: rng.integers(0, 3, n).astype(float) for name in features_for("release")
-                          if name not in ("offence", "sex", "education", "employment", "marital", "supervision_type")})
+    frame = pd.DataFrame(
+        {
+            name: rng.integers(0, 3, n).astype(float)
+            for name in features_for("release")
+            if name not in ("offence", "sex", "education", "employment", "marital", "supervision_type")
+        }
+    )
     frame["days_since_start"] = 400.0
     frame["offence"] = rng.choice(["theft", "gang"], n)
     decisions = policy.decide_frame("release", rng.random(n), frame)
@@ -183,7 +211,8 @@ def test_unknown_feature_names_stage_and_rule(tmp_path, raw_policy):
 
 def test_feature_absent_at_stage_is_an_error(tmp_path, raw_policy):
     raw_policy["stages"]["intake"]["rules"].append(
-        {"id": "sanctions", "zh": "x", "en": "x", "condition": {"feature": "warning_term", "op": ">=", "value": 2}})
+        {"id": "sanctions", "zh": "x", "en": "x", "condition": {"feature": "warning_term", "op": ">=", "value": 2}}
+    )
     with pytest.raises(TierPolicyError, match=r"stage 'intake', rule 'sanctions'.*does not exist at stage intake"):
         TierPolicy.load(write(tmp_path, raw_policy))
 
@@ -201,9 +230,14 @@ def test_unknown_category_code(tmp_path, raw_policy):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-@pytest.mark.parametrize(("medium", "high", "message"), [
-    (0.3, 0.2, "cut-offs must increase"), (0.1, 1.0, "less than 1"), (0.0, 0.2, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    ("medium", "high", "message"),
+    [
+        (0.3, 0.2, "cut-offs must increase"),
+        (0.1, 1.0, "less than 1"),
+        (0.0, 0.2, "greater than 0"),
+    ],
+)
 def test_bad_cutoffs_name_the_stage(tmp_path, raw_policy, medium, high, message):
     raw_policy["stages"]["release"].update(medium_from=medium, high_from=high)
     with pytest.raises(TierPolicyError, match=rf"stage 'release'.*{message}"):

@@ -66,8 +66,10 @@ def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit):
     """The service's columns give the booster the same matrix as the frame, and LightGBM's own scores."""
     model = midterm_fit.model
     X = midterm_fit.part("test").X.head(300)
-    columns = {name: (X[name].array if isinstance(X[name].dtype, pd.CategoricalDtype) else X[name].to_numpy())
-               for name in X.columns}
+    columns = {
+        name: (X[name].array if isinstance(X[name].dtype, pd.CategoricalDtype) else X[name].to_numpy())
+        for name in X.columns
+    }
     M = model.matrix(X)
     np.testing.assert_array_equal(M, model.matrix(columns))
     expected = model.booster_.predict(X[model.feature_names], raw_score=True, num_iteration=model.best_iteration_)
@@ -83,7 +85,7 @@ def test_platt_calibration_equals_logistic_regression_bit_for_bit():
     probe = np.r_[rng.normal(-3, 3, 10_000), -40.0, 0.0, 40.0]
     expected = calibrator.model_.predict_proba(probe.reshape(-1, 1))[:, 1]
     np.testing.assert_array_equal(calibrator.predict(probe), expected)
-    np.testing.assert_array_equal([calibrator.predict(probe[i:i + 1])[0] for i in range(50)], expected[:50])
+    np.testing.assert_array_equal([calibrator.predict(probe[i : i + 1])[0] for i in range(50)], expected[:50])
 
 
 def test_matrix_refuses_other_categories(midterm_fit):
@@ -105,8 +107,7 @@ def test_matrix_refuses_reordered_categories(midterm_fit):
         model.matrix(reordered)
 
 
-RISK_RAISING = [n for n, s in CATALOG.items() if s.direction == 1 and s.kind == "numeric"
-                and Stage.MIDTERM in s.stages]
+RISK_RAISING = [n for n, s in CATALOG.items() if s.direction == 1 and s.kind == "numeric" and Stage.MIDTERM in s.stages]
 
 
 @pytest.mark.parametrize("feature", RISK_RAISING)
@@ -213,8 +214,11 @@ def test_refit_on_valid_trains_the_chosen_rounds_on_train_and_valid(tables, smal
         stopped_at = fit.chosen["early_stopping_trees"]
         assert stopped_at == plain.model.best_iteration_  # same search, same choice
         rounds = refit_rounds(stopped_at, n_train, n_valid, config)
-        assert rounds == (min(round(stopped_at * (n_train + n_valid) / n_train), small_config.booster.max_rounds)
-                          if scale else stopped_at)
+        assert rounds == (
+            min(round(stopped_at * (n_train + n_valid) / n_train), small_config.booster.max_rounds)
+            if scale
+            else stopped_at
+        )
         assert fit.model.size["trees"] == fit.chosen["trees"] == rounds
         assert fit.model.booster_.num_trees() == rounds  # no trees beyond the chosen rounds
         assert fit.chosen["refit_rows"] == n_train + n_valid

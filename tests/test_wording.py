@@ -37,8 +37,12 @@ def values_of(name: str) -> list:
 
 
 CASES = [(name, value) for name in CATALOG for value in values_of(name)]
-TYPICALS = [None, Typical(median=0.0, missing=0.0), Typical(median=1.0, missing=0.5),
-            Typical(median=2.5, missing=0.9, shares={"male": 0.81, "theft": 0.004, "1": 0.12})]
+TYPICALS = [
+    None,
+    Typical(median=0.0, missing=0.0),
+    Typical(median=1.0, missing=0.5),
+    Typical(median=2.5, missing=0.9, shares={"male": 0.81, "theft": 0.004, "1": 0.12}),
+]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -51,10 +55,13 @@ def test_every_feature_and_kind_of_value_reads_right(name, value, lang):
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=st.sampled_from(sorted(CATALOG)), lang=st.sampled_from(["zh", "en"]),
-       number=st.one_of(st.none(), st.floats(-1e7, 1e7), st.just(math.nan), st.integers(-50, 5000)),
-       median=st.one_of(st.none(), st.floats(-500, 1e5, allow_nan=False)),
-       missing=st.floats(0, 1))
+@given(
+    name=st.sampled_from(sorted(CATALOG)),
+    lang=st.sampled_from(["zh", "en"]),
+    number=st.one_of(st.none(), st.floats(-1e7, 1e7), st.just(math.nan), st.integers(-50, 5000)),
+    median=st.one_of(st.none(), st.floats(-500, 1e5, allow_nan=False)),
+    missing=st.floats(0, 1),
+)
 def test_any_number_reads_right(name, lang, number, median, missing):
     spec = CATALOG[name]
     value: object
@@ -98,17 +105,20 @@ def test_reasons_compare_with_the_typical_person_of_the_stage():
     assert sex == "offence category: theft (23% at this stage)"
 
 
-@pytest.mark.parametrize(("text", "lang", "problem"), [
-    ("距最近一次重大家庭变故无记录天", "zh", "none in a number slot"),
-    ("mean monthly points over the last 90 days none recorded", "en", "none in a number slot"),
-    ("近90天未按时报到比前90天多-2次", "zh", "minus before a count"),
-    ("已完成矫正期的0.5", "zh", "share not in percent"),
-    ("aged 10.2", "en", "decimal in a whole number"),
-    ("1 prior convictions", "en", "plural after 1"),
-    ("2 prior conviction", "en", "singular after 2"),
-    ("aged {value}", "en", "placeholder"),
-    ("score 3.14159", "en", "too many decimals"),
-])
+@pytest.mark.parametrize(
+    ("text", "lang", "problem"),
+    [
+        ("距最近一次重大家庭变故无记录天", "zh", "none in a number slot"),
+        ("mean monthly points over the last 90 days none recorded", "en", "none in a number slot"),
+        ("近90天未按时报到比前90天多-2次", "zh", "minus before a count"),
+        ("已完成矫正期的0.5", "zh", "share not in percent"),
+        ("aged 10.2", "en", "decimal in a whole number"),
+        ("1 prior convictions", "en", "plural after 1"),
+        ("2 prior conviction", "en", "singular after 2"),
+        ("aged {value}", "en", "placeholder"),
+        ("score 3.14159", "en", "too many decimals"),
+    ],
+)
 def test_the_checks_catch_each_known_fault(text, lang, problem):
     decimals = problem == "too many decimals"
     assert check_sentence(text, lang, decimals=decimals, percent="share" in problem)

@@ -43,18 +43,27 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1, help="generator seed (the split seed stays 0)")
     parser.add_argument("--split", choices=["person", "temporal", "both"], default="both")
-    parser.add_argument("--refit", choices=["config", "off", "same", "scaled"], default="config",
-                        help="refit on train + valid after the search (default: as models/params.yaml says)")
+    parser.add_argument(
+        "--refit",
+        choices=["config", "off", "same", "scaled"],
+        default="config",
+        help="refit on train + valid after the search (default: as models/params.yaml says)",
+    )
     parser.add_argument("--save", type=Path, help="write each stage's test rows and probabilities here")
-    parser.add_argument("--protected", choices=["config", "compare"], default="config",
-                        help="compare: fit with and without sex and local as inputs, metrics overall and per group")
+    parser.add_argument(
+        "--protected",
+        choices=["config", "compare"],
+        default="config",
+        help="compare: fit with and without sex and local as inputs, metrics overall and per group",
+    )
     parser.add_argument("--budget", type=int, help="grid points tried by the search (default: models/params.yaml)")
     args = parser.parse_args()
     config = TrainConfig.load()
     gate = GateConfig.load()
     if args.refit != "config":
-        config = config.model_copy(update={"refit_on_valid": args.refit != "off",
-                                           "refit_scale_rounds": args.refit == "scaled"})
+        config = config.model_copy(
+            update={"refit_on_valid": args.refit != "off", "refit_scale_rounds": args.refit == "scaled"}
+        )
     if args.budget is not None:
         config = config.override(search={"budget": args.budget})
     refit = "off" if not config.refit_on_valid else ("scaled" if config.refit_scale_rounds else "same")
@@ -62,22 +71,28 @@ def main() -> None:
     tables = generate_cohort(CohortConfig(persons=args.persons, seed=args.seed))
     generated = time.perf_counter() - started
     if args.protected == "compare":
-        print(f"persons={args.persons:,} seed={args.seed} params={config.version} budget={config.search.budget} "
-              f"generated in {generated:.1f} s")
+        print(
+            f"persons={args.persons:,} seed={args.seed} params={config.version} budget={config.search.budget} "
+            f"generated in {generated:.1f} s"
+        )
         compare_protected(tables, config)
         return
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"persons={args.persons:,} seed={args.seed} params={config.version} "
-          f"refit={refit} num_threads={config.booster.num_threads} cpus={os.cpu_count()} "
-          f"load(1 min)={load:.2f} "
-          f"generated in {generated:.1f} s")
+    print(
+        f"persons={args.persons:,} seed={args.seed} params={config.version} "
+        f"refit={refit} num_threads={config.booster.num_threads} cpus={os.cpu_count()} "
+        f"load(1 min)={load:.2f} "
+        f"generated in {generated:.1f} s"
+    )
     splits = {"person": (False,), "temporal": (True,), "both": (False, True)}[args.split]
     frames = {}
     for temporal in splits:
         name = "temporal" if temporal else "person"
         print(f"\n{name} split")
-        print("stage    n_test  rate   kind      AUC    base   oracle gap     Brier   oracleB ECE    trees  feat_s  "
-              "train_s  vs baseline (AUC, Brier: difference and 95% CI)")
+        print(
+            "stage    n_test  rate   kind      AUC    base   oracle gap     Brier   oracleB ECE    trees  feat_s  "
+            "train_s  vs baseline (AUC, Brier: difference and 95% CI)"
+        )
         train_total, misses = 0.0, []
         for stage in Stage:
             t = time.perf_counter()
@@ -93,33 +108,43 @@ def main() -> None:
             prob, base_prob = choice.model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
             m = classification_metrics(test.y, prob)
             b = classification_metrics(test.y, base_prob)
-            vs = paired_bootstrap(test.y, prob, base_prob, resamples=gate.comparison.resamples,
-                                  level=gate.comparison.level, seed=gate.comparison.seed)
+            vs = paired_bootstrap(
+                test.y,
+                prob,
+                base_prob,
+                resamples=gate.comparison.resamples,
+                level=gate.comparison.level,
+                seed=gate.comparison.seed,
+            )
             worse = [k for k, d in vs.items() if not d.no_worse(getattr(gate.comparison, MARGINS[k]))]
             o = classification_metrics(test.y, test.meta["oracle"].to_numpy())
             gap = o["roc_auc"] - m["roc_auc"]
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
-                pd.DataFrame({"y": test.y, "oracle": test.meta["oracle"].to_numpy(),
-                              "model": prob, "baseline": base_prob}
-                             ).to_parquet(args.save / f"{name}-{stage.value}.parquet", index=False)
+                pd.DataFrame(
+                    {"y": test.y, "oracle": test.meta["oracle"].to_numpy(), "model": prob, "baseline": base_prob}
+                ).to_parquet(args.save / f"{name}-{stage.value}.parquet", index=False)
             if gap > TARGET_GAP:
                 misses.append(f"{stage.value} AUC gap {gap:.4f} > {TARGET_GAP}")
             if worse:
                 misses.append(f"{stage.value} worse than the baseline beyond the margin in {', '.join(worse)}")
             if m["ece"] > TARGET_ECE:
                 misses.append(f"{stage.value} ECE {m['ece']:.4f} > {TARGET_ECE}")
-            print(f"{stage.value:8s} {len(test.y):6d} {test.y.mean():.3f} {choice.kind:9s} "
-                  f"{m['roc_auc']:.4f} {b['roc_auc']:.4f} {o['roc_auc']:.4f} {gap:+.4f} "
-                  f"{m['brier']:.4f}  {o['brier']:.4f}  {m['ece']:.4f} {choice.model.size['trees']:5d} "
-                  f"{feat:6.1f}  {train:7.1f}  AUC {vs['roc_auc'].delta:+.4f} [{vs['roc_auc'].low:+.4f}, "
-                  f"{vs['roc_auc'].high:+.4f}], Brier {vs['brier'].delta:+.5f} [{vs['brier'].low:+.5f}, "
-                  f"{vs['brier'].high:+.5f}]"
-                  + (f"  (early stopping {fit.chosen['early_stopping_trees']} trees)" if refit != "off" else ""),
-                  flush=True)
+            print(
+                f"{stage.value:8s} {len(test.y):6d} {test.y.mean():.3f} {choice.kind:9s} "
+                f"{m['roc_auc']:.4f} {b['roc_auc']:.4f} {o['roc_auc']:.4f} {gap:+.4f} "
+                f"{m['brier']:.4f}  {o['brier']:.4f}  {m['ece']:.4f} {choice.model.size['trees']:5d} "
+                f"{feat:6.1f}  {train:7.1f}  AUC {vs['roc_auc'].delta:+.4f} [{vs['roc_auc'].low:+.4f}, "
+                f"{vs['roc_auc'].high:+.4f}], Brier {vs['brier'].delta:+.5f} [{vs['brier'].low:+.5f}, "
+                f"{vs['brier'].high:+.5f}]"
+                + (f"  (early stopping {fit.chosen['early_stopping_trees']} trees)" if refit != "off" else ""),
+                flush=True,
+            )
         verdict = "met" if train_total < TARGET_SECONDS else "MISSED"
-        print(f"TOTAL TRAINING TIME, {name} split, three stages (search + calibration + baseline, features "
-              f"excluded): {train_total:.1f} s (target < {TARGET_SECONDS:.0f} s: {verdict})")
+        print(
+            f"TOTAL TRAINING TIME, {name} split, three stages (search + calibration + baseline, features "
+            f"excluded): {train_total:.1f} s (target < {TARGET_SECONDS:.0f} s: {verdict})"
+        )
         print(f"accuracy targets ({name} split): " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
     print(f"\nwall time of the whole benchmark (generation, features, fits): {time.perf_counter() - started:.1f} s")
 
@@ -142,8 +167,11 @@ def compare_protected(tables, config: TrainConfig) -> None:
                     groups[f"{column}={value}"] = (test.meta[column].astype(str) == value).to_numpy()
             for group, rows in groups.items():
                 m = classification_metrics(test.y[rows], prob[rows])
-                print(f"{stage.value:8s} {name:15s} {group:14s} {len(test.y[rows]):6d}  "
-                      f"{m['roc_auc']:.4f}  {m['brier']:.4f}  {m['ece']:.4f}", flush=True)
+                print(
+                    f"{stage.value:8s} {name:15s} {group:14s} {len(test.y[rows]):6d}  "
+                    f"{m['roc_auc']:.4f}  {m['brier']:.4f}  {m['ece']:.4f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -29,9 +29,13 @@ def train(
     data: DataOpt,
     stage: StageOpt = StageChoice.ALL,
     seed: Annotated[int, typer.Option(help="seed of the split and the booster")] = 0,
-    temporal: Annotated[bool | None, typer.Option("--temporal/--random-split",
-                                                  help="test on the latest starts (default from models/params.yaml) "
-                                                  "or on a random share of persons")] = None,
+    temporal: Annotated[
+        bool | None,
+        typer.Option(
+            "--temporal/--random-split",
+            help="test on the latest starts (default from models/params.yaml) or on a random share of persons",
+        ),
+    ] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="grid points tried by the search")] = None,
     promote_after: Annotated[bool, typer.Option("--promote/--no-promote", help="apply the promotion gate")] = False,
 ) -> None:
@@ -55,8 +59,11 @@ def train(
             bar.update(task, description=f"{st.value}: features, search, calibration, MLflow")
             fit = fit_stage(make_stage_frame(tables, st), config=config, seed=seed, temporal=temporal)
             version = log_stage_fit(fit, settings=settings, data_description=str(data))
-            console.print(f"{version.model_name} version {version.version} [{version.model_kind}]: "
-                          f"{run_summary(version)}", markup=False, soft_wrap=True)
+            console.print(
+                f"{version.model_name} version {version.version} [{version.model_kind}]: {run_summary(version)}",
+                markup=False,
+                soft_wrap=True,
+            )
             console.print(f"  why {version.model_kind}: {version.candidate_reason}", markup=False, soft_wrap=True)
             console.print(f"  report: {version.report_dir}", markup=False, soft_wrap=True)
             if promote_after:
@@ -64,8 +71,10 @@ def train(
                 console.print(decision.describe(), markup=False, soft_wrap=True)
             results.append(version)
             bar.advance(task)
-    console.print(f"MLflow: {settings.resolved_tracking_uri()}  (mlflow ui --backend-store-uri "
-                  f"{settings.resolved_tracking_uri()})")
+    console.print(
+        f"MLflow: {settings.resolved_tracking_uri()}  (mlflow ui --backend-store-uri "
+        f"{settings.resolved_tracking_uri()})"
+    )
 
 
 def evaluate_cmd(
@@ -91,9 +100,17 @@ def evaluate_cmd(
     groups = frame.meta[[c for c in GROUP_COLUMNS if c in frame.meta]]
     oracle = frame.meta["oracle"].to_numpy() if "oracle" in frame.meta else None
 
-    report = evaluate(frame.y, stage_model.predict_proba(frame.X), groups=groups, fpr_rule=GateConfig.load().fairness,
-                      threshold=TierPolicy.load().strict_cutoff(st.value), oracle_prob=oracle, out_dir=out,
-                      title=f"{model} on {data}", meta={"model_uri": model, "data": str(data), **frame.counts})
+    report = evaluate(
+        frame.y,
+        stage_model.predict_proba(frame.X),
+        groups=groups,
+        fpr_rule=GateConfig.load().fairness,
+        threshold=TierPolicy.load().strict_cutoff(st.value),
+        oracle_prob=oracle,
+        out_dir=out,
+        title=f"{model} on {data}",
+        meta={"model_uri": model, "data": str(data), **frame.counts},
+    )
     table = Table(title=f"{model} on {len(frame.y):,} {st.value} assessments")
     table.add_column("metric")
     table.add_column("value", justify="right")

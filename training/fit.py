@@ -67,14 +67,26 @@ def _search(frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int
     rows = []
     for point in config.search.grid[: config.search.budget]:
         params = BoosterParams(**{**config.booster.model_dump(), **point.model_dump()})
-        model = StageModel(frame.stage, params, calibration=config.calibration, random_state=seed,
-                           protected_inputs=tuple(config.protected_inputs)).fit(
-            tr.X, tr.y, X_valid=va.X, y_valid=va.y, X_calib=ca.X, y_calib=ca.y)
+        model = StageModel(
+            frame.stage,
+            params,
+            calibration=config.calibration,
+            random_state=seed,
+            protected_inputs=tuple(config.protected_inputs),
+        ).fit(tr.X, tr.y, X_valid=va.X, y_valid=va.y, X_calib=ca.X, y_calib=ca.y)
         raw = model.raw_score(va.X)
         loss = log_loss(va.y, 1 / (1 + np.exp(-raw)), labels=[0, 1])
         size = model.size
-        rows.append({**point.model_dump(), "valid_logloss": loss, "trees": size["trees"], "leaves": size["leaves"],
-                     "cost": size["leaves"] * params.max_depth ** 2, "model": model})
+        rows.append(
+            {
+                **point.model_dump(),
+                "valid_logloss": loss,
+                "trees": size["trees"],
+                "leaves": size["leaves"],
+                "cost": size["leaves"] * params.max_depth**2,
+                "model": model,
+            }
+        )
         log.info("%s %s: valid logloss %.5f, %d trees", frame.stage, point, loss, size["trees"])
     table = pd.DataFrame(rows)
     best = table["valid_logloss"].min()
@@ -98,15 +110,26 @@ def _refit(model: StageModel, frame: StageFrame, parts: np.ndarray, config: Trai
     rounds = refit_rounds(stopped_at, n_train, n_valid, config)
     rows, ca = frame.subset(np.isin(parts, ["train", "valid"])), frame.subset(parts == "calib")
     model.refit(rows.X, rows.y, rounds=rounds, X_calib=ca.X, y_calib=ca.y)
-    log.info("%s: refit on %d train + valid rows, %d rounds (early stopping: %d)",
-             frame.stage, len(rows.y), rounds, stopped_at)
+    log.info(
+        "%s: refit on %d train + valid rows, %d rounds (early stopping: %d)",
+        frame.stage,
+        len(rows.y),
+        rounds,
+        stopped_at,
+    )
     size = model.size
-    return {"early_stopping_trees": stopped_at, "refit_rows": len(rows.y), "trees": size["trees"],
-            "leaves": size["leaves"], "cost": size["leaves"] * size["max_depth"] ** 2}
+    return {
+        "early_stopping_trees": stopped_at,
+        "refit_rows": len(rows.y),
+        "trees": size["trees"],
+        "leaves": size["leaves"],
+        "cost": size["leaves"] * size["max_depth"] ** 2,
+    }
 
 
-def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int = 0,
-              temporal: bool | None = None) -> StageFit:
+def fit_stage(
+    frame: StageFrame, *, config: TrainConfig | None = None, seed: int = 0, temporal: bool | None = None
+) -> StageFit:
     """Split by person, search, fit the calibrated booster and the calibrated logistic model.
 
     The logistic model is fitted on the booster's training and validation rows and calibrated on the
@@ -121,16 +144,21 @@ def fit_stage(frame: StageFrame, *, config: TrainConfig | None = None, seed: int
     for name in PARTS:
         y = frame.y[parts == name]
         if len(y) == 0 or y.min() == y.max():
-            raise ValueError(f"{frame.stage.value}: the {name} split has {len(y)} rows and a single class; "
-                             "use more persons")
+            raise ValueError(
+                f"{frame.stage.value}: the {name} split has {len(y)} rows and a single class; use more persons"
+            )
     model, table, chosen = _search(frame, parts, config, seed)
     fit_rows = np.isin(parts, ["train", "valid"])
     if config.refit_on_valid:
         chosen.update(_refit(model, frame, parts, config))
     ca = frame.subset(parts == "calib")
-    baseline = LinearStageModel(frame.stage, C=config.baseline.C, calibration=config.calibration, random_state=seed,
-                                protected_inputs=tuple(config.protected_inputs)).fit(
-        frame.X[fit_rows], frame.y[fit_rows], X_calib=ca.X, y_calib=ca.y)
+    baseline = LinearStageModel(
+        frame.stage,
+        C=config.baseline.C,
+        calibration=config.calibration,
+        random_state=seed,
+        protected_inputs=tuple(config.protected_inputs),
+    ).fit(frame.X[fit_rows], frame.y[fit_rows], X_calib=ca.X, y_calib=ca.y)
     return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
 
 
@@ -168,20 +196,35 @@ def choose_candidate(fit: StageFit, comparison: ComparisonConfig) -> CandidateCh
     Otherwise, including when the rows are too few to tell, the simpler, interpretable model is the candidate.
     """
     test = fit.part("test")
-    diffs = paired_bootstrap(test.y, fit.baseline.predict_proba(test.X), fit.model.predict_proba(test.X),
-                             resamples=comparison.resamples, level=comparison.level, seed=comparison.seed)
-    margins = {"roc_auc": comparison.auc_margin, "brier": comparison.brier_margin,
-               "log_loss": comparison.log_loss_margin}
+    diffs = paired_bootstrap(
+        test.y,
+        fit.baseline.predict_proba(test.X),
+        fit.model.predict_proba(test.X),
+        resamples=comparison.resamples,
+        level=comparison.level,
+        seed=comparison.seed,
+    )
+    margins = {
+        "roc_auc": comparison.auc_margin,
+        "brier": comparison.brier_margin,
+        "log_loss": comparison.log_loss_margin,
+    }
     worse = [m for m, d in diffs.items() if not d.no_worse(margins[m]) and not _ahead(d)]
     booster_no_worse = all(_negated(d).no_worse(margins[m]) for m, d in diffs.items())
-    shown = "; ".join(f"{d.metric} {d.delta:+.4f} ({d.level:.0%} CI {d.low:+.4f} to {d.high:+.4f})"
-                      for d in diffs.values())
+    shown = "; ".join(
+        f"{d.metric} {d.delta:+.4f} ({d.level:.0%} CI {d.low:+.4f} to {d.high:+.4f})" for d in diffs.values()
+    )
     if worse and booster_no_worse:
-        reason = (f"the booster scores better and the logistic model is not within the margin in {', '.join(worse)} "
-                  f"(logistic - booster: {shown})")
+        reason = (
+            f"the booster scores better and the logistic model is not within the margin in {', '.join(worse)} "
+            f"(logistic - booster: {shown})"
+        )
         return CandidateChoice(fit.model, reason, diffs)
-    why = ("the logistic model is no worse than the booster (within the gate's margins, or scoring better)"
-           if not worse else f"the booster scores better in {', '.join(worse)} but is not itself within the "
-           "margins everywhere (too few rows to tell)")
+    why = (
+        "the logistic model is no worse than the booster (within the gate's margins, or scoring better)"
+        if not worse
+        else f"the booster scores better in {', '.join(worse)} but is not itself within the "
+        "margins everywhere (too few rows to tell)"
+    )
     reason = f"{why} (logistic - booster: {shown})"
     return CandidateChoice(fit.baseline, reason, diffs)

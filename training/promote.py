@@ -71,14 +71,19 @@ class GateDecision:
     def describe(self) -> str:
         """The decision and every criterion on its own line (plain text: brackets are literal)."""
         kind = f" [{self.model_kind}]" if self.model_kind else ""
-        head = (f"{self.model_name} version {self.version}{kind} -> @{self.alias}"
-                + (f" (champion was version {self.champion_version})" if self.champion_version else " (first model)"))
+        head = f"{self.model_name} version {self.version}{kind} -> @{self.alias}" + (
+            f" (champion was version {self.champion_version})" if self.champion_version else " (first model)"
+        )
         return "\n".join([head, *(f"  [{c.verdict}] {c.message}" for c in self.criteria)])
 
     def tags(self, gate_version: str) -> dict[str, str]:
         """Readable tags of the model version: the decision, then one per criterion."""
-        tags = {"gate_decision": self.summary(), "gate_promoted": str(self.promoted).lower(),
-                "gate_version": gate_version, "gate_against_champion": self.champion_version or "none"}
+        tags = {
+            "gate_decision": self.summary(),
+            "gate_promoted": str(self.promoted).lower(),
+            "gate_version": gate_version,
+            "gate_against_champion": self.champion_version or "none",
+        }
         tags.update({f"gate.{c.name}": f"{c.verdict}: {c.message}" for c in self.criteria})
         return tags
 
@@ -92,25 +97,42 @@ def silence_criterion(y: np.ndarray, prob: np.ndarray, threshold: float) -> Crit
     hits, positives = int(counts["positives_flagged"]), int(np.sum(y))
     precision = f"{hits / flagged:.1%}" if flagged else "n/a"
     recall = f"{hits / positives:.1%}" if positives else "n/a"
-    return Criterion("flags", ok, counts["share_flagged"], threshold,
-                     f"{what} by risk at p >= {threshold:g}: {flagged:,} of {n:,} ({counts['share_flagged']:.2%}); "
-                     f"precision {precision}, recall {recall}")
+    return Criterion(
+        "flags",
+        ok,
+        counts["share_flagged"],
+        threshold,
+        f"{what} by risk at p >= {threshold:g}: {flagged:,} of {n:,} ({counts['share_flagged']:.2%}); "
+        f"precision {precision}, recall {recall}",
+    )
 
 
-def absolute_criteria(y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: float,
-                      gate: GateConfig) -> list[Criterion]:
+def absolute_criteria(
+    y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: float, gate: GateConfig
+) -> list[Criterion]:
     """Criteria on the candidate alone: it flags somebody, ECE, and a measurable FPR gap within the limit."""
     ece = classification_metrics(y, prob, threshold=threshold)["ece"]
-    gap = fpr_gap(y, prob, groups=meta[[g for g in gate.fairness.groupings if g in meta]], threshold=threshold,
-                  rule=gate.fairness)
-    fairness = (Criterion("largest_fpr_gap", gap.value <= gate.fpr_gap_limit, gap.value, gate.fpr_gap_limit,
-                          f"largest FPR gap {gap.value:.4f} ({gap.grouping}) <= limit {gate.fpr_gap_limit}")
-                if gap.measurable else
-                Criterion("largest_fpr_gap", False, float("nan"), gate.fpr_gap_limit,
-                          f"largest FPR gap not measurable ({gap.reason})"))
-    return [silence_criterion(y, prob, threshold),
-            Criterion("ece", ece <= gate.ece_limit, ece, gate.ece_limit, f"ECE {ece:.4f} <= limit {gate.ece_limit}"),
-            fairness]
+    gap = fpr_gap(
+        y, prob, groups=meta[[g for g in gate.fairness.groupings if g in meta]], threshold=threshold, rule=gate.fairness
+    )
+    fairness = (
+        Criterion(
+            "largest_fpr_gap",
+            gap.value <= gate.fpr_gap_limit,
+            gap.value,
+            gate.fpr_gap_limit,
+            f"largest FPR gap {gap.value:.4f} ({gap.grouping}) <= limit {gate.fpr_gap_limit}",
+        )
+        if gap.measurable
+        else Criterion(
+            "largest_fpr_gap", False, float("nan"), gate.fpr_gap_limit, f"largest FPR gap not measurable ({gap.reason})"
+        )
+    )
+    return [
+        silence_criterion(y, prob, threshold),
+        Criterion("ece", ece <= gate.ece_limit, ece, gate.ece_limit, f"ECE {ece:.4f} <= limit {gate.ece_limit}"),
+        fairness,
+    ]
 
 
 def comparative_criteria(differences: dict[str, Difference], against: str, gate: GateConfig) -> list[Criterion]:
@@ -119,13 +141,28 @@ def comparative_criteria(differences: dict[str, Difference], against: str, gate:
     for metric, d in differences.items():
         margin = getattr(gate.comparison, _MARGIN[metric])
         bound, rule = (d.low, f">= -{margin}") if metric == "roc_auc" else (d.high, f"<= +{margin}")
-        out.append(Criterion(f"{metric}_vs_{against}", d.no_worse(margin), bound, margin,
-                             f"vs {against}: {d.describe()}; worse-side bound {bound:+.4f} {rule}"))
+        out.append(
+            Criterion(
+                f"{metric}_vs_{against}",
+                d.no_worse(margin),
+                bound,
+                margin,
+                f"vs {against}: {d.describe()}; worse-side bound {bound:+.4f} {rule}",
+            )
+        )
     return out
 
 
-def judge(y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: float, gate: GateConfig,
-          baseline: np.ndarray | None = None, champion: np.ndarray | None = None) -> list[Criterion]:
+def judge(
+    y: np.ndarray,
+    prob: np.ndarray,
+    meta: pd.DataFrame,
+    *,
+    threshold: float,
+    gate: GateConfig,
+    baseline: np.ndarray | None = None,
+    champion: np.ndarray | None = None,
+) -> list[Criterion]:
     """Every criterion of the gate for a candidate's probabilities on its test rows."""
     criteria = absolute_criteria(y, prob, meta, threshold=threshold, gate=gate)
     cfg = gate.comparison
@@ -136,8 +173,9 @@ def judge(y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: flo
     return criteria
 
 
-def promote(stage: Stage | str, *, version: str | None = None, settings: Settings | None = None,
-            gate: GateConfig | None = None) -> GateDecision:
+def promote(
+    stage: Stage | str, *, version: str | None = None, settings: Settings | None = None, gate: GateConfig | None = None
+) -> GateDecision:
     """Apply the gate to ``version`` (default: the latest) of the stage's registered model."""
     settings = settings or get_settings()
     gate = gate or GateConfig.load()
@@ -157,16 +195,24 @@ def promote(stage: Stage | str, *, version: str | None = None, settings: Setting
     champion_version = _alias_version(client, name, settings.champion_alias)
     if champion_version == version:
         champion_version = None
-    champion = (load_stage_model(f"models:/{name}/{champion_version}").predict_proba(X)
-                if champion_version else None)
+    champion = load_stage_model(f"models:/{name}/{champion_version}").predict_proba(X) if champion_version else None
     baseline = meta[BASELINE_COLUMN].to_numpy(dtype=float) if BASELINE_COLUMN in meta else None
-    criteria = judge(y, candidate.predict_proba(X), meta, threshold=threshold, gate=gate, baseline=baseline,
-                     champion=champion)
+    criteria = judge(
+        y, candidate.predict_proba(X), meta, threshold=threshold, gate=gate, baseline=baseline, champion=champion
+    )
     promoted = all(c.passed for c in criteria)
     alias = settings.champion_alias if promoted else settings.challenger_alias
     client.set_registered_model_alias(name, alias, version)
-    decision = GateDecision(stage.value, name, version, promoted, alias, champion_version, criteria,
-                            model_kind=getattr(candidate, "kind", ""))
+    decision = GateDecision(
+        stage.value,
+        name,
+        version,
+        promoted,
+        alias,
+        champion_version,
+        criteria,
+        model_kind=getattr(candidate, "kind", ""),
+    )
     _record(client, mv, decision, gate)
     log.info(decision.describe())
     return decision
@@ -176,8 +222,12 @@ def _record(client: MlflowClient, mv: Any, decision: GateDecision, gate: GateCon
     """The decision as readable tags and as the "Promotion gate" section of the version's model card."""
     for key, value in decision.tags(gate.version).items():
         client.set_model_version_tag(decision.model_name, decision.version, key, value)
-    record = {"promoted": decision.promoted, "gate_version": gate.version, "against": decision.champion_version,
-              "criteria": [asdict(c) for c in decision.criteria]}
+    record = {
+        "promoted": decision.promoted,
+        "gate_version": gate.version,
+        "against": decision.champion_version,
+        "criteria": [asdict(c) for c in decision.criteria],
+    }
     card = with_gate_decision(mv.description or "", record)
     client.update_model_version(decision.model_name, decision.version, description=card)
 
@@ -189,5 +239,12 @@ def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
         return None
 
 
-__all__ = ["Criterion", "GateDecision", "absolute_criteria", "comparative_criteria", "judge", "promote",
-           "silence_criterion"]
+__all__ = [
+    "Criterion",
+    "GateDecision",
+    "absolute_criteria",
+    "comparative_criteria",
+    "judge",
+    "promote",
+    "silence_criterion",
+]

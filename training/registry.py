@@ -29,8 +29,14 @@ class VersionRow:
     reason: str = ""
 
     def cells(self) -> list[str]:
-        return [self.stage, self.version, ", ".join(f"@{a}" for a in self.aliases) or "-", self.kind,
-                *(_fmt(self.metrics.get(k)) for k in KEY_METRICS), self.decision]
+        return [
+            self.stage,
+            self.version,
+            ", ".join(f"@{a}" for a in self.aliases) or "-",
+            self.kind,
+            *(_fmt(self.metrics.get(k)) for k in KEY_METRICS),
+            self.decision,
+        ]
 
 
 HEADER = ["stage", "version", "alias", "kind", "AUC", "Brier", "ECE", "flagged", "FPR gap", "gate decision"]
@@ -57,8 +63,17 @@ def registered_versions(settings: Settings, stages: list[Stage] | None = None) -
             metrics = {k: run.data.metrics[f"test_{k}"] for k in KEY_METRICS if f"test_{k}" in run.data.metrics}
             kind = run.data.tags.get("model_kind", "?")
             decision = mv.tags.get("gate_decision", "not gated (riskctl promote)")
-            rows.append(VersionRow(stage.value, str(mv.version), tuple(sorted(mv.aliases)), kind, decision, metrics,
-                                   run.data.tags.get("candidate_reason", "")))
+            rows.append(
+                VersionRow(
+                    stage.value,
+                    str(mv.version),
+                    tuple(sorted(mv.aliases)),
+                    kind,
+                    decision,
+                    metrics,
+                    run.data.tags.get("candidate_reason", ""),
+                )
+            )
     return rows
 
 

@@ -19,8 +19,13 @@ from features.settings import Settings
 log = logging.getLogger(__name__)
 MARKER = "/mlartifacts"
 #: (table, column) pairs that hold artifact URIs in MLflow's SQL schema (missing ones are skipped)
-COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"), ("model_versions", "source"),
-           ("model_versions", "storage_location"), ("logged_models", "artifact_location"))
+COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+)
 
 
 def relocate_local_store(settings: Settings) -> int:
@@ -35,15 +40,18 @@ def relocate_local_store(settings: Settings) -> int:
         present = [(t, c) for t, c in COLUMNS if t in tables and c in _columns(con, t)]
         old_roots = set()
         for table, column in present:
-            for (value,) in con.execute(f"select distinct {column} from {table} where {column} like ?",
-                                        (f"%{MARKER}%",)):
+            for (value,) in con.execute(
+                f"select distinct {column} from {table} where {column} like ?", (f"%{MARKER}%",)
+            ):
                 prefix = value[: value.index(MARKER) + len(MARKER)]
                 if prefix != root:
                     old_roots.add(prefix)
         for old in sorted(old_roots):
             for table, column in present:
-                cur = con.execute(f"update {table} set {column} = ? || substr({column}, ?) "
-                                  f"where substr({column}, 1, ?) = ?", (root, len(old) + 1, len(old), old))
+                cur = con.execute(
+                    f"update {table} set {column} = ? || substr({column}, ?) where substr({column}, 1, ?) = ?",
+                    (root, len(old) + 1, len(old), old),
+                )
                 changed += cur.rowcount
             log.info("re-pointed MLflow artifact locations from %s to %s", old, root)
     return changed

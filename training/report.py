@@ -11,8 +11,9 @@ from features.catalog import CATALOG
 from models.estimator import StageEstimator
 
 
-def shap_summary_png(model: StageEstimator, X: pd.DataFrame, path: Path, *, max_rows: int = 2000,
-                     seed: int = 0) -> Path:
+def shap_summary_png(
+    model: StageEstimator, X: pd.DataFrame, path: Path, *, max_rows: int = 2000, seed: int = 0
+) -> Path:
     """Beeswarm of the model's exact per-feature contributions (log-odds) on a sample of ``X``.
 
     TreeSHAP values for the booster; coefficient x centred value for the logistic model.
@@ -26,11 +27,18 @@ def shap_summary_png(model: StageEstimator, X: pd.DataFrame, path: Path, *, max_
     sample = X.sample(min(max_rows, len(X)), random_state=seed) if len(X) > max_rows else X
     contrib = model.contributions(sample).drop(columns="base_value")
     shown = sample[model.feature_names].apply(
-        lambda col: col.cat.codes.astype(float) if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(float))
+        lambda col: col.cat.codes.astype(float) if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(float)
+    )
     names = [CATALOG[n].en for n in model.feature_names]
     plt.figure()
-    shap.summary_plot(contrib.to_numpy(), shown.to_numpy(dtype=float), feature_names=names, max_display=15,
-                      show=False, rng=np.random.default_rng(seed))
+    shap.summary_plot(
+        contrib.to_numpy(),
+        shown.to_numpy(dtype=float),
+        feature_names=names,
+        max_display=15,
+        show=False,
+        rng=np.random.default_rng(seed),
+    )
     plt.title(f"Contributions (log-odds) of the {'boosted' if model.kind == 'lightgbm' else 'logistic'} model")
     plt.tight_layout()
     plt.savefig(path, dpi=110)

@@ -102,8 +102,9 @@ def _log_baseline(fit: StageFit, experiment_id: str, y_prob: np.ndarray, metrics
     stage = fit.frame.stage.value
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage}-baseline-logistic") as run:
         mlflow.set_tags({"stage": stage, "model_kind": "baseline", "config_version": fit.config.version})
-        mlflow.log_params({"model": "LinearStageModel (sign-constrained logistic regression)",
-                           **fit.baseline.get_params()})
+        mlflow.log_params(
+            {"model": "LinearStageModel (sign-constrained logistic regression)", **fit.baseline.get_params()}
+        )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics_fn(y_prob).items() if _finite(v)})
     return run.info.run_id
 
@@ -122,8 +123,14 @@ def version_report_dir(root: Path, stage: Stage, version: str) -> Path:
     return path
 
 
-def log_stage_fit(fit: StageFit, *, settings: Settings | None = None, data_description: str = "",
-                  reports_dir: Path | None = None, gate: GateConfig | None = None) -> TrainedVersion:
+def log_stage_fit(
+    fit: StageFit,
+    *,
+    settings: Settings | None = None,
+    data_description: str = "",
+    reports_dir: Path | None = None,
+    gate: GateConfig | None = None,
+) -> TrainedVersion:
     """Choose the candidate (booster or logistic), log the runs, evaluate on the test rows, register it.
 
     The report and model card go to ``<reports_dir>/<stage>-<version>`` (default ``<home>/reports``),
@@ -141,21 +148,35 @@ def log_stage_fit(fit: StageFit, *, settings: Settings | None = None, data_descr
     model = choice.model
     prob, base_prob = model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
     booster = classification_metrics(test.y, fit.model.predict_proba(test.X), threshold=threshold)
-    baseline_run = _log_baseline(fit, experiment_id, base_prob,
-                                 lambda p: classification_metrics(test.y, p, threshold=threshold))
+    baseline_run = _log_baseline(
+        fit, experiment_id, base_prob, lambda p: classification_metrics(test.y, p, threshold=threshold)
+    )
     with tempfile.TemporaryDirectory(prefix=f"eval-{stage.value}-") as tmp:
         out_dir = Path(tmp)
         shap_png = shap_summary_png(model, test.X, out_dir / "shap_summary.png")
         oracle = test.meta["oracle"].to_numpy() if "oracle" in test.meta else None
         strict_in_effect = strict_share(policy, stage, prob, test.X)
-        report = evaluate(test.y, prob, groups=test.meta[[c for c in GROUP_COLUMNS if c in test.meta]],
-                          threshold=threshold, oracle_prob=oracle, baseline_prob=base_prob, out_dir=out_dir,
-                          title=f"{settings.model_name(stage)} ({stage.label('en')})", fpr_rule=gate.fairness,
-                          meta={"stage": stage.value, "model_kind": choice.kind, "candidate_reason": choice.reason,
-                                **fit.frame.counts, "policy_version": policy.version,
-                                "share_strict_in_effect": strict_in_effect,
-                                "protected_inputs": ", ".join(fit.config.protected_inputs) or "none"},
-                          extra_figures=[shap_png])
+        report = evaluate(
+            test.y,
+            prob,
+            groups=test.meta[[c for c in GROUP_COLUMNS if c in test.meta]],
+            threshold=threshold,
+            oracle_prob=oracle,
+            baseline_prob=base_prob,
+            out_dir=out_dir,
+            title=f"{settings.model_name(stage)} ({stage.label('en')})",
+            fpr_rule=gate.fairness,
+            meta={
+                "stage": stage.value,
+                "model_kind": choice.kind,
+                "candidate_reason": choice.reason,
+                **fit.frame.counts,
+                "policy_version": policy.version,
+                "share_strict_in_effect": strict_in_effect,
+                "protected_inputs": ", ".join(fit.config.protected_inputs) or "none",
+            },
+            extra_figures=[shap_png],
+        )
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage.value}-{choice.kind}") as run:
             _log_candidate_run(fit, choice, report, booster, threshold, policy.version, data_description)
             mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
@@ -164,22 +185,41 @@ def log_stage_fit(fit: StageFit, *, settings: Settings | None = None, data_descr
             mlflow.log_artifacts(str(out_dir), artifact_path="evaluation")
             version = _log_model(fit, model, settings, test.X, prob)
             card = model_card(
-                name=settings.model_name(stage), version=version, stage=stage.value,
-                data_description=data_description, period=_period(fit),
+                name=settings.model_name(stage),
+                version=version,
+                stage=stage.value,
+                data_description=data_description,
+                period=_period(fit),
                 label_definition=f"new offence within {fit.frame.horizon_months:g} months after the "
-                f"{stage.label('en')} date (re-offence dated in [D, D+H))", n_train=int((fit.parts != "test").sum()),
-                n_test=len(test.y), n_censored=fit.frame.counts.get("censored", 0), report=report,
-                limits=_limits(fit), out_path=out_dir / "model_card.md", inputs=model.feature_names,
-                protected_inputs=fit.config.protected_inputs, policy=policy,
-                data_kind="synthetic" if "oracle" in fit.frame.meta else "real")
+                f"{stage.label('en')} date (re-offence dated in [D, D+H))",
+                n_train=int((fit.parts != "test").sum()),
+                n_test=len(test.y),
+                n_censored=fit.frame.counts.get("censored", 0),
+                report=report,
+                limits=_limits(fit),
+                out_path=out_dir / "model_card.md",
+                inputs=model.feature_names,
+                protected_inputs=fit.config.protected_inputs,
+                policy=policy,
+                data_kind="synthetic" if "oracle" in fit.frame.meta else "real",
+            )
             mlflow.log_artifact(str(card), artifact_path="model_card")
             client.update_model_version(settings.model_name(stage), version, description=card.read_text())
         final = version_report_dir(reports_dir or settings.home / "reports", stage, version)
         shutil.copytree(out_dir, final)
     metrics = {**report.metrics, "largest_fpr_gap": report.groups.largest_fpr_gap if report.groups else None}
     log.info("%s: registered %s version %s (%s)", stage.value, settings.model_name(stage), version, choice.kind)
-    return TrainedVersion(stage.value, settings.model_name(stage), version, run.info.run_id, baseline_run,
-                          metrics, final, choice.kind, choice.reason)
+    return TrainedVersion(
+        stage.value,
+        settings.model_name(stage),
+        version,
+        run.info.run_id,
+        baseline_run,
+        metrics,
+        final,
+        choice.kind,
+        choice.reason,
+    )
 
 
 def strict_share(policy: TierPolicy, stage, prob: np.ndarray, X: pd.DataFrame) -> float:
@@ -190,41 +230,69 @@ def strict_share(policy: TierPolicy, stage, prob: np.ndarray, X: pd.DataFrame) -
     return float(np.mean([d.tier.value == "strict" for d in decisions]))
 
 
-def _log_candidate_run(fit: StageFit, choice: CandidateChoice, report: EvaluationReport, booster: dict,
-                       threshold: float, policy_version: str, data_description: str) -> None:
+def _log_candidate_run(
+    fit: StageFit,
+    choice: CandidateChoice,
+    report: EvaluationReport,
+    booster: dict,
+    threshold: float,
+    policy_version: str,
+    data_description: str,
+) -> None:
     """Tags, parameters and metrics of the candidate's run (the booster's figures kept beside a logistic one)."""
-    mlflow.set_tags({"stage": fit.frame.stage.value, "model_kind": choice.kind,
-                     "candidate_reason": choice.reason[:5000], "config_version": fit.config.version,
-                     "policy_version": policy_version, "data": data_description})
-    mlflow.log_params({**dict(fit.chosen), "seed": fit.seed, "model_kind": choice.kind,
-                       "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
-                       "temporal_split": fit.config.split.temporal, "horizon_months": fit.frame.horizon_months,
-                       "calibration": choice.model.calibrator_.method_, "strict_cutoff": threshold,
-                       **{f"n_{k}": v for k, v in fit.frame.counts.items()},
-                       **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")}})
+    mlflow.set_tags(
+        {
+            "stage": fit.frame.stage.value,
+            "model_kind": choice.kind,
+            "candidate_reason": choice.reason[:5000],
+            "config_version": fit.config.version,
+            "policy_version": policy_version,
+            "data": data_description,
+        }
+    )
+    mlflow.log_params(
+        {
+            **dict(fit.chosen),
+            "seed": fit.seed,
+            "model_kind": choice.kind,
+            "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
+            "temporal_split": fit.config.split.temporal,
+            "horizon_months": fit.frame.horizon_months,
+            "calibration": choice.model.calibrator_.method_,
+            "strict_cutoff": threshold,
+            **{f"n_{k}": v for k, v in fit.frame.counts.items()},
+            **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")},
+        }
+    )
     mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
     if report.groups is not None and _finite(report.groups.largest_fpr_gap):
         mlflow.log_metric("test_largest_fpr_gap", report.groups.largest_fpr_gap)
     mlflow.log_metrics({f"booster_test_{k}": v for k, v in booster.items() if _finite(v)})
     for metric, d in choice.differences.items():
         if _finite(d.delta):
-            mlflow.log_metrics({f"logistic_minus_booster_{metric}": d.delta,
-                                f"logistic_minus_booster_{metric}_low": d.low,
-                                f"logistic_minus_booster_{metric}_high": d.high})
+            mlflow.log_metrics(
+                {
+                    f"logistic_minus_booster_{metric}": d.delta,
+                    f"logistic_minus_booster_{metric}_low": d.low,
+                    f"logistic_minus_booster_{metric}_high": d.high,
+                }
+            )
     if report.oracle:
         mlflow.log_metrics({f"oracle_{k}": v for k, v in report.oracle.items() if _finite(v)})
 
 
-def _log_model(fit: StageFit, model: StageEstimator, settings: Settings, X_test: pd.DataFrame,
-               prob: np.ndarray) -> str:
+def _log_model(fit: StageFit, model: StageEstimator, settings: Settings, X_test: pd.DataFrame, prob: np.ndarray) -> str:
     """Log the pyfunc model in the active run and register it; returns the new version."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stage_model.joblib"
         joblib.dump(model, path)
         example = as_plain_columns(X_test.head(5))
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(CODE_PATH), artifacts={ARTIFACT_KEY: str(path)},
-            signature=infer_signature(example, prob[:5]), input_example=example,
+            name="model",
+            python_model=str(CODE_PATH),
+            artifacts={ARTIFACT_KEY: str(path)},
+            signature=infer_signature(example, prob[:5]),
+            input_example=example,
             registered_model_name=settings.model_name(fit.frame.stage),
             pip_requirements=["lightgbm", "scikit-learn", "scipy", "pandas", "numpy", "joblib"],
         )

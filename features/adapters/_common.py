@@ -73,13 +73,22 @@ class RealFrame:
 
     def mapping(self) -> dict[str, object]:
         """What :func:`write_frame` stores beside the frame: names, categories, notes, counts."""
-        categories = {c: [str(v) for v in self.X[c].cat.categories]
-                      for c in self.X.columns if isinstance(self.X[c].dtype, pd.CategoricalDtype)}
+        categories = {
+            c: [str(v) for v in self.X[c].cat.categories]
+            for c in self.X.columns
+            if isinstance(self.X[c].dtype, pd.CategoricalDtype)
+        }
         return {
-            "name": self.name, "target": self.target, "rows": len(self.y),
-            "base_rate": round(self.base_rate, 6), "features": list(self.X.columns),
-            "categorical": categories, "groups": list(self.groups.columns),
-            "extra": list(self.extra.columns), "notes": list(self.notes), "n_dropped": dict(self.n_dropped),
+            "name": self.name,
+            "target": self.target,
+            "rows": len(self.y),
+            "base_rate": round(self.base_rate, 6),
+            "features": list(self.X.columns),
+            "categorical": categories,
+            "groups": list(self.groups.columns),
+            "extra": list(self.extra.columns),
+            "notes": list(self.notes),
+            "n_dropped": dict(self.n_dropped),
         }
 
 
@@ -127,8 +136,9 @@ class Parser:
         self.positions = frame.index.to_numpy()
         self.ids = self.text(id_column).to_numpy(dtype=object)
         self.problems: list[Problem] = []
-        self.refuse(id_column, pd.Series(self.ids).duplicated(keep=False).to_numpy(), pd.Series(self.ids),
-                    "duplicate id")
+        self.refuse(
+            id_column, pd.Series(self.ids).duplicated(keep=False).to_numpy(), pd.Series(self.ids), "duplicate id"
+        )
         self.refuse(id_column, self.ids == "", pd.Series(self.ids), "required value is missing")
 
     def text(self, column: str) -> pd.Series:
@@ -138,8 +148,9 @@ class Parser:
         """Record a problem for every row where ``bad`` is true, quoting ``values`` at that row."""
         for i in np.flatnonzero(bad):
             rid = str(self.ids[i]) if self.ids[i] != "" else None
-            self.problems.append(Problem(self.source, int(self.positions[i]), rid, column,
-                                         f"{what}: {values.iloc[i]!r}"))
+            self.problems.append(
+                Problem(self.source, int(self.positions[i]), rid, column, f"{what}: {values.iloc[i]!r}")
+            )
 
     def flag(self, column: str, *, required: bool = False) -> np.ndarray:
         """``true``/``false``, ``yes``/``no`` (any case) or ``1``/``0`` as 1.0/0.0; blank as NaN."""
@@ -165,12 +176,12 @@ class Parser:
         """A count written ``"0"``, ``"1"``... or ``"k or more"`` as float (``"k or more"`` -> k)."""
         s = self.text(column).str.replace(r"\s+or more$", "", regex=True)
         out = pd.to_numeric(s.where(s != ""), errors="coerce").to_numpy(dtype=float)
-        self.refuse(column, (np.isnan(out) & (s != "").to_numpy()) | (out < 0), self.text(column),
-                    "not a count")
+        self.refuse(column, (np.isnan(out) & (s != "").to_numpy()) | (out < 0), self.text(column), "not a count")
         return out
 
-    def category(self, column: str, categories: Sequence[str], *, ordered: bool = False,
-                 mapping: dict[str, str] | None = None) -> pd.Categorical:
+    def category(
+        self, column: str, categories: Sequence[str], *, ordered: bool = False, mapping: dict[str, str] | None = None
+    ) -> pd.Categorical:
         """Values of a fixed set (after the optional ``mapping``); blank as missing."""
         s = self.text(column)
         mapped = s.map(mapping).fillna(s) if mapping else s
@@ -187,8 +198,7 @@ class Parser:
 
 def write_frame(frame: RealFrame, out_dir: Path) -> None:
     """Write ``frame`` as ``frame.parquet`` (features, prefixed groups and extras, ``y``) and ``mapping.json``."""
-    table = pd.concat([frame.X, frame.groups.add_prefix(GROUP_PREFIX), frame.extra.add_prefix(EXTRA_PREFIX)],
-                      axis=1)
+    table = pd.concat([frame.X, frame.groups.add_prefix(GROUP_PREFIX), frame.extra.add_prefix(EXTRA_PREFIX)], axis=1)
     table[TARGET_COLUMN] = frame.y.astype("int8")
     table.to_parquet(out_dir / FRAME_FILE, index=True)
     write_mapping(frame.mapping(), out_dir)
@@ -208,10 +218,13 @@ def read_frame(path: str | Path) -> RealFrame:
     groups = table[[GROUP_PREFIX + c for c in mapping["groups"]]]
     extra = table[[EXTRA_PREFIX + c for c in mapping["extra"]]]
     return RealFrame(
-        X=table[mapping["features"]], y=table[TARGET_COLUMN].to_numpy(dtype=int),
+        X=table[mapping["features"]],
+        y=table[TARGET_COLUMN].to_numpy(dtype=int),
         groups=groups.rename(columns=lambda c: c.removeprefix(GROUP_PREFIX)),
         extra=extra.rename(columns=lambda c: c.removeprefix(EXTRA_PREFIX)),
-        name=mapping["name"], target=mapping["target"], notes=list(mapping["notes"]),
+        name=mapping["name"],
+        target=mapping["target"],
+        notes=list(mapping["notes"]),
         n_dropped={k: int(v) for k, v in mapping["n_dropped"].items()},
     )
 

@@ -46,18 +46,30 @@ COUNTS = ["juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count"]
 CHARGE_FAMILIES: tuple[tuple[str, str], ...] = (
     ("no_charge", r"^arrest case no charge$"),
     ("other", r"prostitut|lewdness|assignation|sex offend|tamper|occup lic"),
-    ("violent", r"batt|assault|robb|murder|homicide|manslaught|kidnap|false imprison|carjack|home invasion"
-                r"|\bsex|lewd|rape|molest|stalk|strang|w/violence|child abuse|aggrav|deadly missile|shoot"),
-    ("drug", r"cocaine|cannabi|marijuana|heroin|\bmeth|oxycodone|alprazolam|hydrocod|hydromorph|morphine"
-             r"|codeine|fentanyl|mdma|ecstasy|\blsd\b|\bpcp\b|amphetamine|cathinone|pyrrolidino|methylenediox"
-             r"|ethylone|butylone|carisoprodol|azepam|steroid|butanediol|barbital|\brx\b|xlr11|buprenorphine"
-             r"|contr(?:olled)? sub|cont sub|subst|drug|narcotic"
-             r"|paraphernalia|prescript|tetrahydro|phentermine|benzylpiperazine|deliver|traffick"),
-    ("property", r"theft|\bburg|stolen|shoplift|forg|utter|fraud|defraud|counterfeit|mischief|pawn|personal id"
-                 r"|embezzle|worthless|credit card|larceny|insurance|hired? vehicle|hire/leas|arson"),
-    ("driving", r"driv|\bdui\b|d\.u\.i|\bdwi\b|\bdwls\b|\bdl\b|\blicen|\blic\b|susp|operat|traffic|elud|flee"
-                r"|leav\w* (?:the )?sc|\blve\b|leav\w* acc|\bacc\b|accident|reckless|hit and run|vehicle|\bveh\b"
-                r"|\btag\b|breath"),
+    (
+        "violent",
+        r"batt|assault|robb|murder|homicide|manslaught|kidnap|false imprison|carjack|home invasion"
+        r"|\bsex|lewd|rape|molest|stalk|strang|w/violence|child abuse|aggrav|deadly missile|shoot",
+    ),
+    (
+        "drug",
+        r"cocaine|cannabi|marijuana|heroin|\bmeth|oxycodone|alprazolam|hydrocod|hydromorph|morphine"
+        r"|codeine|fentanyl|mdma|ecstasy|\blsd\b|\bpcp\b|amphetamine|cathinone|pyrrolidino|methylenediox"
+        r"|ethylone|butylone|carisoprodol|azepam|steroid|butanediol|barbital|\brx\b|xlr11|buprenorphine"
+        r"|contr(?:olled)? sub|cont sub|subst|drug|narcotic"
+        r"|paraphernalia|prescript|tetrahydro|phentermine|benzylpiperazine|deliver|traffick",
+    ),
+    (
+        "property",
+        r"theft|\bburg|stolen|shoplift|forg|utter|fraud|defraud|counterfeit|mischief|pawn|personal id"
+        r"|embezzle|worthless|credit card|larceny|insurance|hired? vehicle|hire/leas|arson",
+    ),
+    (
+        "driving",
+        r"driv|\bdui\b|d\.u\.i|\bdwi\b|\bdwls\b|\bdl\b|\blicen|\blic\b|susp|operat|traffic|elud|flee"
+        r"|leav\w* (?:the )?sc|\blve\b|leav\w* acc|\bacc\b|accident|reckless|hit and run|vehicle|\bveh\b"
+        r"|\btag\b|breath",
+    ),
     ("weapons", r"firearm|weapon|\bwep\b|f/arm|concealed|ammunition"),
 )
 FAMILIES = list(dict.fromkeys([name for name, _ in CHARGE_FAMILIES] + ["other"]))
@@ -68,9 +80,27 @@ FILTER_REASONS = {
     "degree": "c_charge_degree == 'O' (ordinary traffic offence)",
     "score": "score_text == 'N/A'",
 }
-REQUIRED = ["id", "sex", "dob", "age", "age_cat", "race", *COUNTS, "days_b_screening_arrest", "c_jail_in",
-            "c_jail_out", "c_offense_date", "c_arrest_date", "c_charge_degree", "c_charge_desc", "is_recid",
-            "decile_score", "score_text", "compas_screening_date", TARGET]
+REQUIRED = [
+    "id",
+    "sex",
+    "dob",
+    "age",
+    "age_cat",
+    "race",
+    *COUNTS,
+    "days_b_screening_arrest",
+    "c_jail_in",
+    "c_jail_out",
+    "c_offense_date",
+    "c_arrest_date",
+    "c_charge_degree",
+    "c_charge_desc",
+    "is_recid",
+    "decile_score",
+    "score_text",
+    "compas_screening_date",
+    TARGET,
+]
 DAYS_PER_YEAR = 365.25
 
 
@@ -113,8 +143,11 @@ def _point_in_time(p: Parser) -> dict[str, np.ndarray]:
     charge = _date(p, "c_arrest_date").fillna(_date(p, "c_offense_date"))
     jail_in = _date(p, "c_jail_in")
     days = lambda start: (screening - start).dt.days.clip(lower=0).to_numpy(dtype=float, na_value=np.nan)  # noqa: E731
-    return {"age": ((screening - dob).dt.days / DAYS_PER_YEAR).to_numpy(dtype=float, na_value=np.nan),
-            "days_charge_to_screening": days(charge), "jail_days_before_screening": days(jail_in)}
+    return {
+        "age": ((screening - dob).dt.days / DAYS_PER_YEAR).to_numpy(dtype=float, na_value=np.nan),
+        "days_charge_to_screening": days(charge),
+        "jail_days_before_screening": days(jail_in),
+    }
 
 
 def _jail_days(raw: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -122,8 +155,9 @@ def _jail_days(raw: pd.DataFrame) -> tuple[np.ndarray, int]:
     rows whose release is after the screening date."""
     jail_in = pd.to_datetime(raw["c_jail_in"].where(raw["c_jail_in"] != ""), errors="coerce").dt.normalize()
     jail_out = pd.to_datetime(raw["c_jail_out"].where(raw["c_jail_out"] != ""), errors="coerce").dt.normalize()
-    screening = pd.to_datetime(raw["compas_screening_date"].where(raw["compas_screening_date"] != ""),
-                               errors="coerce").dt.normalize()
+    screening = pd.to_datetime(
+        raw["compas_screening_date"].where(raw["compas_screening_date"] != ""), errors="coerce"
+    ).dt.normalize()
     days = ((jail_out - jail_in).dt.days).to_numpy(dtype=float, na_value=np.nan)
     days[days < 0] = np.nan
     return days, int((jail_out > screening).sum())
@@ -146,8 +180,14 @@ def _filter(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return raw[keep], dropped  # keeps the file's row positions for error messages
 
 
-def load_compas(path: str | Path, *, features: CompasFeatures = "default", jail_days: bool = True,
-                age: CompasAge = "screening", nrows: int | None = None) -> RealFrame:
+def load_compas(
+    path: str | Path,
+    *,
+    features: CompasFeatures = "default",
+    jail_days: bool = True,
+    age: CompasAge = "screening",
+    nrows: int | None = None,
+) -> RealFrame:
     """The COMPAS two-year recidivism frame after ProPublica's filter.
 
     Parameters
@@ -201,17 +241,23 @@ def load_compas(path: str | Path, *, features: CompasFeatures = "default", jail_
     late_release = 0
     if jail_days:
         cols["jail_days"], late_release = _jail_days(kept)
-    groups = {"race": p.category("race", RACES), "sex": sex,
-              "age_cat": p.category("age_cat", AGE_CATS, ordered=True)}
+    groups = {"race": p.category("race", RACES), "sex": sex, "age_cat": p.category("age_cat", AGE_CATS, ordered=True)}
     score_text = p.category("score_text", SCORE_TEXT, ordered=True)
-    extra = {"decile_score": p.number("decile_score", required=True), "score_text": score_text,
-             "compas_medium_high": np.asarray(score_text.isin(["Medium", "High"]), dtype=float)}
+    extra = {
+        "decile_score": p.number("decile_score", required=True),
+        "score_text": score_text,
+        "compas_medium_high": np.asarray(score_text.isin(["Medium", "High"]), dtype=float),
+    }
     y = p.flag(TARGET, required=True)
     p.check()
     index = pd.Index(p.ids.astype(str), name="source_id")
     frame = RealFrame(
-        pd.DataFrame(cols, index=index), y.astype(int), pd.DataFrame(groups, index=index),
-        pd.DataFrame(extra, index=index), "compas_two_year", TARGET,
+        pd.DataFrame(cols, index=index),
+        y.astype(int),
+        pd.DataFrame(groups, index=index),
+        pd.DataFrame(extra, index=index),
+        "compas_two_year",
+        TARGET,
         _notes(jail_days, late_release, len(kept), age),
         dropped,
     )
@@ -225,8 +271,8 @@ def _notes(jail_days: bool, late_release: int, n: int, age: str) -> list[str]:
         "ProPublica's data pull (about April 2016; it matches for 95% of rows), 1-4 years above the age at "
         "screening, and its offset encodes the screening date, which predicts the label through the file's "
         "construction (people screened after March 2014 are nearly all recidivists)."
-        if age == "screening" else
-        "age = the file's age column (age at the 2016 data pull), NOT point-in-time: its offset from the age "
+        if age == "screening"
+        else "age = the file's age column (age at the 2016 data pull), NOT point-in-time: its offset from the age "
         "at screening encodes the screening date and, through the file's construction, the outcome.",
         "days_charge_to_screening = days from c_arrest_date (c_offense_date when blank) to the screening date; "
         "jail_days_before_screening = days from c_jail_in to the screening date; dates after screening count "
@@ -242,5 +288,6 @@ def _notes(jail_days: bool, late_release: int, n: int, age: str) -> list[str]:
         notes.append(
             f"jail_days = calendar days from c_jail_in to c_jail_out (ProPublica's length of stay). It is not "
             f"point-in-time: for {late_release} of {n} rows the release is after the COMPAS screening date, and "
-            f"time in jail also overlaps the two-year follow-up. Compare with jail_days=False.")
+            f"time in jail also overlaps the two-year follow-up. Compare with jail_days=False."
+        )
     return notes

@@ -46,48 +46,86 @@ RACE = {"BLACK": "black", "WHITE": "white"}
 #: pre-release count columns written "0", "1", ..., "k or more" (top-coded at k)
 PRE_COUNTS = [
     "Dependents",
-    "Prior_Arrest_Episodes_Felony", "Prior_Arrest_Episodes_Misd", "Prior_Arrest_Episodes_Violent",
-    "Prior_Arrest_Episodes_Property", "Prior_Arrest_Episodes_Drug", "Prior_Arrest_Episodes_PPViolationCharges",
-    "Prior_Conviction_Episodes_Felony", "Prior_Conviction_Episodes_Misd", "Prior_Conviction_Episodes_Prop",
+    "Prior_Arrest_Episodes_Felony",
+    "Prior_Arrest_Episodes_Misd",
+    "Prior_Arrest_Episodes_Violent",
+    "Prior_Arrest_Episodes_Property",
+    "Prior_Arrest_Episodes_Drug",
+    "Prior_Arrest_Episodes_PPViolationCharges",
+    "Prior_Conviction_Episodes_Felony",
+    "Prior_Conviction_Episodes_Misd",
+    "Prior_Conviction_Episodes_Prop",
     "Prior_Conviction_Episodes_Drug",
 ]
 #: pre-release yes/no columns (``true``/``false``; ``Gang_Affiliated`` as ``True``/``False``)
 PRE_FLAGS = [
     "Gang_Affiliated",
-    "Prior_Arrest_Episodes_DVCharges", "Prior_Arrest_Episodes_GunCharges",
-    "Prior_Conviction_Episodes_Viol", "Prior_Conviction_Episodes_PPViolationCharges",
-    "Prior_Conviction_Episodes_DomesticViolenceCharges", "Prior_Conviction_Episodes_GunCharges",
-    "Prior_Revocations_Parole", "Prior_Revocations_Probation",
-    "Condition_MH_SA", "Condition_Cog_Ed", "Condition_Other",
+    "Prior_Arrest_Episodes_DVCharges",
+    "Prior_Arrest_Episodes_GunCharges",
+    "Prior_Conviction_Episodes_Viol",
+    "Prior_Conviction_Episodes_PPViolationCharges",
+    "Prior_Conviction_Episodes_DomesticViolenceCharges",
+    "Prior_Conviction_Episodes_GunCharges",
+    "Prior_Revocations_Parole",
+    "Prior_Revocations_Probation",
+    "Condition_MH_SA",
+    "Condition_Cog_Ed",
+    "Condition_Other",
 ]
-PRE_CATEGORIES = ["Gender", "Age_at_Release", "Residence_PUMA", "Supervision_Level_First", "Education_Level",
-                  "Prison_Offense", "Prison_Years"]
+PRE_CATEGORIES = [
+    "Gender",
+    "Age_at_Release",
+    "Residence_PUMA",
+    "Supervision_Level_First",
+    "Education_Level",
+    "Prison_Offense",
+    "Prison_Years",
+]
 PRE_RELEASE = [*PRE_CATEGORIES, "Supervision_Risk_Score_First", *PRE_COUNTS, *PRE_FLAGS]
 
-ACTIVITY_FLAGS = ["Violations_ElectronicMonitoring", "Violations_Instruction", "Violations_FailToReport",
-                  "Violations_MoveWithoutPermission", "Employment_Exempt"]
+ACTIVITY_FLAGS = [
+    "Violations_ElectronicMonitoring",
+    "Violations_Instruction",
+    "Violations_FailToReport",
+    "Violations_MoveWithoutPermission",
+    "Employment_Exempt",
+]
 ACTIVITY_COUNTS = ["Delinquency_Reports", "Program_Attendances", "Program_UnexcusedAbsences", "Residence_Changes"]
-DRUG_TESTS = ["DrugTests_THC_Positive", "DrugTests_Cocaine_Positive", "DrugTests_Meth_Positive",
-              "DrugTests_Other_Positive"]
+DRUG_TESTS = [
+    "DrugTests_THC_Positive",
+    "DrugTests_Cocaine_Positive",
+    "DrugTests_Meth_Positive",
+    "DrugTests_Other_Positive",
+]
 AVG_DAYS = "Avg_Days_per_DrugTest"
 EMPLOYMENT = ["Percent_Days_Employed", "Jobs_Per_Year"]
 ACTIVITY = [*ACTIVITY_FLAGS, *ACTIVITY_COUNTS, AVG_DAYS, *DRUG_TESTS, *EMPLOYMENT]
 
-NOTE_GANG = ("Gang_Affiliated is blank for every woman in this file (not recorded); it stays missing "
-             "rather than being read as 'no'.")
-NOTE_TOP_CODED = ("Counts written 'k or more' are top-coded at k (e.g. Dependents '3 or more' -> 3, "
-                  "Prior_Arrest_Episodes_Felony '10 or more' -> 10).")
-NOTE_UNDATED = ("Supervision-activity columns are undated aggregates 'during the entire time people were "
-                "under supervision or until the date of recidivism for those arrested' (NIJ data description): "
-                "they are not cut at the end of year 1, so they overlap the years 2-3 outcome period. This is "
-                "the challenge's own year-2 design; treat the frame as an optimistic mid-term analogue, not a "
-                "point-in-time assessment.")
-NOTE_DRUG = ("Avg_Days_per_DrugTest = 0 means no test (blank upstream, replaced by 0): set to NaN. "
-             "DrugTests_* shares are set to NaN where Avg_Days_per_DrugTest = 0 and all four shares are 0 "
-             "(indistinguishable from 'no test'); where a share is positive a test evidently happened and the "
-             "shares are kept.")
-NOTE_EMPLOYMENT = ("Percent_Days_Employed and Jobs_Per_Year had blanks replaced by 0 upstream: a 0 may mean "
-                   "'no employment' or 'not recorded' and cannot be told apart; kept as 0.")
+NOTE_GANG = (
+    "Gang_Affiliated is blank for every woman in this file (not recorded); it stays missing "
+    "rather than being read as 'no'."
+)
+NOTE_TOP_CODED = (
+    "Counts written 'k or more' are top-coded at k (e.g. Dependents '3 or more' -> 3, "
+    "Prior_Arrest_Episodes_Felony '10 or more' -> 10)."
+)
+NOTE_UNDATED = (
+    "Supervision-activity columns are undated aggregates 'during the entire time people were "
+    "under supervision or until the date of recidivism for those arrested' (NIJ data description): "
+    "they are not cut at the end of year 1, so they overlap the years 2-3 outcome period. This is "
+    "the challenge's own year-2 design; treat the frame as an optimistic mid-term analogue, not a "
+    "point-in-time assessment."
+)
+NOTE_DRUG = (
+    "Avg_Days_per_DrugTest = 0 means no test (blank upstream, replaced by 0): set to NaN. "
+    "DrugTests_* shares are set to NaN where Avg_Days_per_DrugTest = 0 and all four shares are 0 "
+    "(indistinguishable from 'no test'); where a share is positive a test evidently happened and the "
+    "shares are kept."
+)
+NOTE_EMPLOYMENT = (
+    "Percent_Days_Employed and Jobs_Per_Year had blanks replaced by 0 upstream: a 0 may mean "
+    "'no employment' or 'not recorded' and cannot be told apart; kept as 0."
+)
 
 
 def _snake(column: str) -> str:
@@ -179,8 +217,9 @@ def load_nij(path: str | Path, *, target: NijTarget, nrows: int | None = None) -
     return frame
 
 
-def _years2_3(X: pd.DataFrame, groups: pd.DataFrame, extra: pd.DataFrame, year1: np.ndarray,
-              within3: np.ndarray, notes: list[str]) -> RealFrame:
+def _years2_3(
+    X: pd.DataFrame, groups: pd.DataFrame, extra: pd.DataFrame, year1: np.ndarray, within3: np.ndarray, notes: list[str]
+) -> RealFrame:
     """Keep people not arrested in year 1; their 3-year arrest can only fall in years 2-3."""
     inconsistent = int(((year1 == 1) & (within3 == 0)).sum())
     if inconsistent:
@@ -189,5 +228,13 @@ def _years2_3(X: pd.DataFrame, groups: pd.DataFrame, extra: pd.DataFrame, year1:
     target = f"arrest in years 2-3 = {WITHIN3} among rows with {YEAR1} == 0"
     notes = [*notes, NOTE_UNDATED, NOTE_DRUG, NOTE_EMPLOYMENT]
     dropped = {"arrested in year 1 (not at risk in years 2-3)": int((~at_risk).sum())}
-    return RealFrame(X[at_risk], within3[at_risk].astype(int), groups[at_risk], extra[at_risk],
-                     "nij_years2_3", target, notes, dropped)
+    return RealFrame(
+        X[at_risk],
+        within3[at_risk].astype(int),
+        groups[at_risk],
+        extra[at_risk],
+        "nij_years2_3",
+        target,
+        notes,
+        dropped,
+    )

@@ -42,23 +42,32 @@ EMP = [f"emp{k}" for k in range(1, WEEKS + 1)]
 STATIC = ["fin", "age", "race", "wexp", "mar", "paro", "prio", "educ"]
 REQUIRED = ["rownames", "week", "arrest", *STATIC, *EMP]
 #: educ codes (carData): 2 = grade 6 or less, 3 = grades 7-9, 4 = grades 10-11, 5 = grade 12, 6 = some college
-EDUC_TO_EDUCATION = {2: Education.PRIMARY_OR_LESS, 3: Education.JUNIOR_SECONDARY, 4: Education.JUNIOR_SECONDARY,
-                     5: Education.SENIOR_SECONDARY, 6: Education.TERTIARY}
+EDUC_TO_EDUCATION = {
+    2: Education.PRIMARY_OR_LESS,
+    3: Education.JUNIOR_SECONDARY,
+    4: Education.JUNIOR_SECONDARY,
+    5: Education.SENIOR_SECONDARY,
+    6: Education.TERTIARY,
+}
 #: label horizons (months) that fit the 52-week follow-up of each usable canonical stage
 HORIZON_MONTHS = {Stage.INTAKE: FOLLOWUP_DAYS / DAYS_PER_MONTH, Stage.MIDTERM: (FOLLOWUP_DAYS // 2) / DAYS_PER_MONTH}
 #: persons fields the source does not record: (constant placeholder, why)
 PLACEHOLDERS: dict[str, tuple[object, str]] = {
     "employment": ("unemployed", "employment at release not recorded (emp1 is week 1, after day 0)"),
     "local": (True, "residence not recorded"),
-    "supervision_type": ("parole", "the vocabulary has no 'released without supervision'; "
-                                   "the true status is rossi_source.paro"),
+    "supervision_type": (
+        "parole",
+        "the vocabulary has no 'released without supervision'; the true status is rossi_source.paro",
+    ),
     "offence": ("other", "offence of the current sentence not recorded"),
     "sentence_months": (0.0, "sentence length not recorded"),
     "prior_supervisions": (0, "prior supervisions not recorded"),
     **{flag: (False, "not recorded") for flag in INTAKE_FLAGS},
 }
-CALENDAR_NOTE = (f"Relative calendar: day 0 (release) is represented as {EPOCH:%Y-%m-%d}; week k covers days "
-                 "7(k-1)..7k-1. Dates are a representation of time since release, not real dates.")
+CALENDAR_NOTE = (
+    f"Relative calendar: day 0 (release) is represented as {EPOCH:%Y-%m-%d}; week k covers days "
+    "7(k-1)..7k-1. Dates are a representation of time since release, not real dates."
+)
 
 
 def _parse(raw: pd.DataFrame) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarray]:
@@ -70,10 +79,18 @@ def _parse(raw: pd.DataFrame) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarr
     for c in ("age", "prio", "educ", "week"):
         static[c] = p.number(c, required=True)
     static["arrest"] = p.flag("arrest", required=True)
-    p.refuse("educ", ~np.isin(static["educ"], list(EDUC_TO_EDUCATION)) & ~np.isnan(static["educ"]),
-             p.text("educ"), "unknown education code")
-    p.refuse("week", ~np.isin(static["week"], np.arange(1, WEEKS + 1)) & ~np.isnan(static["week"]),
-             p.text("week"), "not a week 1..52")
+    p.refuse(
+        "educ",
+        ~np.isin(static["educ"], list(EDUC_TO_EDUCATION)) & ~np.isnan(static["educ"]),
+        p.text("educ"),
+        "unknown education code",
+    )
+    p.refuse(
+        "week",
+        ~np.isin(static["week"], np.arange(1, WEEKS + 1)) & ~np.isnan(static["week"]),
+        p.text("week"),
+        "not a week 1..52",
+    )
     emp = np.column_stack([p.flag(c) for c in EMP])
     p.check()
     return pd.Index([f"rossi-{i}" for i in p.ids], name="source_id"), static, emp
@@ -95,7 +112,7 @@ def employment_features(emp: np.ndarray, *, assess_week: int = ASSESS_WEEK) -> d
     return {
         "emp_weeks": employed.sum(axis=1),
         "emp_share": employed.sum(axis=1) / weeks,
-        "emp_last4": employed[:, max(weeks - 4, 0):].sum(axis=1),
+        "emp_last4": employed[:, max(weeks - 4, 0) :].sum(axis=1),
         "weeks_since_employed": np.where(last >= 0, weeks - last, np.nan),
         "emp_longest_spell": longest,
     }
@@ -131,10 +148,13 @@ def rossi_week26(path: str | Path, *, with_employment: bool, nrows: int | None =
         cols.update(employment_features(emp))
     X = pd.DataFrame(cols, index=index)[at_risk]
     y = ((s["arrest"] == 1) & (s["week"] >= ASSESS_WEEK))[at_risk].astype(int)
-    groups = pd.DataFrame({
-        "race": pd.Categorical.from_codes(s["race"].astype(int), pd.Index(["black", "other"])),
-        "age_band": pd.cut(s["age"], [0, 20, 25, 30, 200], right=False, labels=["<20", "20-24", "25-29", "30+"]),
-    }, index=index)[at_risk]
+    groups = pd.DataFrame(
+        {
+            "race": pd.Categorical.from_codes(s["race"].astype(int), pd.Index(["black", "other"])),
+            "age_band": pd.cut(s["age"], [0, 20, 25, 30, 200], right=False, labels=["<20", "20-24", "25-29", "30+"]),
+        },
+        index=index,
+    )[at_risk]
     notes = [
         f"Assessment at the start of week {ASSESS_WEEK} (day {7 * (ASSESS_WEEK - 1)} after release): employment "
         f"features use emp1..emp{ASSESS_WEEK - 1} only; label = arrest in weeks {ASSESS_WEEK}-{WEEKS} "
@@ -146,8 +166,9 @@ def rossi_week26(path: str | Path, *, with_employment: bool, nrows: int | None =
         notes.append("Static columns only (without the employment history).")
     dropped = {f"arrested before week {ASSESS_WEEK} (not at risk at the assessment)": int((~at_risk).sum())}
     name = f"rossi_week{ASSESS_WEEK}" + ("" if with_employment else "_static")
-    frame = RealFrame(X, y, groups, pd.DataFrame(index=X.index), name,
-                      f"arrest in weeks {ASSESS_WEEK}-{WEEKS}", notes, dropped)
+    frame = RealFrame(
+        X, y, groups, pd.DataFrame(index=X.index), name, f"arrest in weeks {ASSESS_WEEK}-{WEEKS}", notes, dropped
+    )
     log.info("rossi week %d: %d at risk, base rate %.4f", ASSESS_WEEK, len(y), frame.base_rate)
     return frame
 
@@ -157,8 +178,18 @@ def _check_history(index: pd.Index, emp: np.ndarray, at_risk: np.ndarray) -> Non
     blank = np.isnan(emp[:, : ASSESS_WEEK - 1]) & at_risk[:, None]
     if blank.any():
         rows, weeks = np.nonzero(blank)
-        raise DataValidationError([Problem(SOURCE, int(r), index[int(r)], EMP[w], "blank employment week before the "
-                                           f"week-{ASSESS_WEEK} assessment") for r, w in zip(rows, weeks, strict=True)])
+        raise DataValidationError(
+            [
+                Problem(
+                    SOURCE,
+                    int(r),
+                    index[int(r)],
+                    EMP[w],
+                    f"blank employment week before the week-{ASSESS_WEEK} assessment",
+                )
+                for r, w in zip(rows, weeks, strict=True)
+            ]
+        )
 
 
 def load_rossi_canonical(path: str | Path, *, nrows: int | None = None) -> CaseTables:
@@ -180,28 +211,43 @@ def load_rossi_canonical(path: str | Path, *, nrows: int | None = None) -> CaseT
     index, s, emp = _parse(raw)
     ids = index.to_numpy()
     day = pd.Timedelta(days=1)
-    persons = pd.DataFrame({
-        "person_id": ids, "sex": "male",
-        "birth_date": [EPOCH - pd.DateOffset(years=int(a)) for a in s["age"]],
-        "education": [EDUC_TO_EDUCATION[int(e)].value for e in s["educ"]],
-        "marital": np.where(s["mar"] == 1, "married", "single"),
-        "supervision_start": EPOCH, "supervision_end": EPOCH + FOLLOWUP_DAYS * day,
-        "prior_convictions": s["prio"].astype(int),
-        **{name: value for name, (value, _) in PLACEHOLDERS.items()},
-    })
+    persons = pd.DataFrame(
+        {
+            "person_id": ids,
+            "sex": "male",
+            "birth_date": [EPOCH - pd.DateOffset(years=int(a)) for a in s["age"]],
+            "education": [EDUC_TO_EDUCATION[int(e)].value for e in s["educ"]],
+            "marital": np.where(s["mar"] == 1, "married", "single"),
+            "supervision_start": EPOCH,
+            "supervision_end": EPOCH + FOLLOWUP_DAYS * day,
+            "prior_convictions": s["prio"].astype(int),
+            **{name: value for name, (value, _) in PLACEHOLDERS.items()},
+        }
+    )
     lost = (emp[:, :-1] == 1) & (emp[:, 1:] == 0)  # worked in week k, not in week k + 1
     rows, k = np.nonzero(lost)
-    events = pd.DataFrame({
-        "person_id": ids[rows], "date": EPOCH + pd.to_timedelta(7 * (k + 2) - 1, unit="D"),
-        "event_type": EventType.JOB_LOSS.value, "value": np.nan,
-    })
+    events = pd.DataFrame(
+        {
+            "person_id": ids[rows],
+            "date": EPOCH + pd.to_timedelta(7 * (k + 2) - 1, unit="D"),
+            "event_type": EventType.JOB_LOSS.value,
+            "value": np.nan,
+        }
+    )
     arrested = s["arrest"] == 1
     reoffence = EPOCH + pd.to_timedelta(np.where(arrested, 7 * (s["week"] - 1) + 3, np.nan), unit="D")
-    outcomes = pd.DataFrame({"person_id": ids, "reoffence_date": reoffence, "revocation_date": pd.NaT,
-                             "followup_end": EPOCH + FOLLOWUP_DAYS * day})
+    outcomes = pd.DataFrame(
+        {
+            "person_id": ids,
+            "reoffence_date": reoffence,
+            "revocation_date": pd.NaT,
+            "followup_end": EPOCH + FOLLOWUP_DAYS * day,
+        }
+    )
     source = pd.DataFrame({"person_id": ids, **{c: s[c] for c in (*STATIC, "week", "arrest")}})
-    placeholders = pd.DataFrame([(c, str(v), why) for c, (v, why) in PLACEHOLDERS.items()],
-                                columns=["column", "placeholder", "reason"])
+    placeholders = pd.DataFrame(
+        [(c, str(v), why) for c, (v, why) in PLACEHOLDERS.items()], columns=["column", "placeholder", "reason"]
+    )
     tables = CaseTables(persons, events, outcomes, {"rossi_source": source, "placeholders": placeholders})
     log.info("rossi canonical: %d persons, %d job_loss events", len(persons), len(events))
     return validate_tables(tables)

@@ -24,6 +24,7 @@ from features.vocab import CATEGORICAL_COLUMNS, DEFAULT_HORIZON_MONTHS, EventTyp
 
 log = logging.getLogger(__name__)
 
+
 def _day(date: str) -> int:
     return int(np.datetime64(date, "D").astype(np.int64))
 
@@ -63,12 +64,14 @@ def generate_cohort(config: CohortConfig | None = None) -> CaseTables:
     tables = CaseTables(
         persons=_persons_frame(people, config.seed),
         events=_events_frame(events, people.n),
-        outcomes=pd.DataFrame({
-            "person_id": _ids(people.n),
-            "reoffence_date": _dates(np.where(reoffence <= followup_end, reoffence, np.inf)),
-            "revocation_date": _dates(np.where(revocation <= followup_end, revocation, np.inf)),
-            "followup_end": _dates(followup_end),
-        }),
+        outcomes=pd.DataFrame(
+            {
+                "person_id": _ids(people.n),
+                "reoffence_date": _dates(np.where(reoffence <= followup_end, reoffence, np.inf)),
+                "revocation_date": _dates(np.where(revocation <= followup_end, revocation, np.inf)),
+                "followup_end": _dates(followup_end),
+            }
+        ),
         extra={"truth": truth},
     )
     tables.extra["truth"].attrs["config"] = asdict(config) | {"h0_per_day": h0}
@@ -80,7 +83,8 @@ def _truth(people: People, events: Events, h0: float) -> pd.DataFrame:
     truth = {"person_id": _ids(people.n), "eta": people.eta, "z": people.z}
     for stage, months in DEFAULT_HORIZON_MONTHS.items():
         truth[f"p_{stage.value}"] = oracle_probability(
-            people, events, stage_days(people, stage), months * spec.DAYS_PER_MONTH, h0)
+            people, events, stage_days(people, stage), months * spec.DAYS_PER_MONTH, h0
+        )
     return pd.DataFrame(truth)
 
 
@@ -91,27 +95,41 @@ def _ids(n: int) -> np.ndarray:
 
 def _persons_frame(people: People, seed: int) -> pd.DataFrame:
     codes = {
-        "sex": np.where(people.male, 0, 1), "education": people.education, "employment": people.employment,
-        "marital": people.marital, "supervision_type": people.supervision_type, "offence": people.offence,
+        "sex": np.where(people.male, 0, 1),
+        "education": people.education,
+        "employment": people.employment,
+        "marital": people.marital,
+        "supervision_type": people.supervision_type,
+        "offence": people.offence,
     }
     frame = {"person_id": _ids(people.n)}
     for name, vocab in CATEGORICAL_COLUMNS.items():
         frame[name] = np.array(vocab.codes(), dtype=object)[codes[name]]
-    frame.update({
-        "birth_date": _dates(people.birth), "local": people.local,
-        "sentence_months": people.sentence_months.astype(float),
-        "supervision_start": _dates(people.start), "supervision_end": _dates(people.end),
-        "prior_convictions": people.priors.astype(np.int64),
-        "prior_supervisions": people.prior_supervisions.astype(np.int64),
-    })
+    frame.update(
+        {
+            "birth_date": _dates(people.birth),
+            "local": people.local,
+            "sentence_months": people.sentence_months.astype(float),
+            "supervision_start": _dates(people.start),
+            "supervision_end": _dates(people.end),
+            "prior_convictions": people.priors.astype(np.int64),
+            "prior_supervisions": people.prior_supervisions.astype(np.int64),
+        }
+    )
     frame.update({k: v.astype(bool) for k, v in people.flags.items()})
     frame["office"] = _offices(people.n, seed)
     return pd.DataFrame(frame)
 
 
 #: The synthetic cohort's offices (司法所) and their shares of the roll; not a model input.
-OFFICES: dict[str, float] = {"chengguan": 0.30, "dongcheng": 0.22, "xicheng": 0.18, "nanhu": 0.12,
-                             "beishan": 0.10, "hexi": 0.08}
+OFFICES: dict[str, float] = {
+    "chengguan": 0.30,
+    "dongcheng": 0.22,
+    "xicheng": 0.18,
+    "nanhu": 0.12,
+    "beishan": 0.10,
+    "hexi": 0.08,
+}
 
 
 def _offices(n: int, seed: int) -> np.ndarray:
@@ -122,10 +140,11 @@ def _offices(n: int, seed: int) -> np.ndarray:
 
 
 def _events_frame(events: Events, n: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "person_id": pd.Categorical.from_codes(events.person, categories=pd.Index(_ids(n))),
-        "date": _dates(events.day),
-        "event_type": pd.Categorical.from_codes(events.kind, categories=pd.Index(EventType.codes())),
-        "value": events.value.astype(float),
-    })
-
+    return pd.DataFrame(
+        {
+            "person_id": pd.Categorical.from_codes(events.person, categories=pd.Index(_ids(n))),
+            "date": _dates(events.day),
+            "event_type": pd.Categorical.from_codes(events.kind, categories=pd.Index(EventType.codes())),
+            "value": events.value.astype(float),
+        }
+    )

@@ -54,8 +54,12 @@ def draw_process_events(rng: np.random.Generator, people: People) -> Events:
     cell = np.repeat(np.arange(n * k), counts)
     offsets = np.floor(rng.random(len(cell)) * span.ravel()[cell]).astype(np.int64)
     codes = np.array([EVENT_CODES[p.event_type] for p in spec.PROCESSES], dtype=np.int16)
-    return Events(person=cell // k, day=lo.ravel()[cell] + offsets, kind=codes[cell % k],
-                  value=np.full(len(cell), np.nan, dtype=np.float32))
+    return Events(
+        person=cell // k,
+        day=lo.ravel()[cell] + offsets,
+        kind=codes[cell % k],
+        value=np.full(len(cell), np.nan, dtype=np.float32),
+    )
 
 
 def nth_warning_day(people: People, events: Events, nth: int = spec.REVOCATION_WARNINGS) -> np.ndarray:
@@ -76,8 +80,7 @@ def truncate(events: Events, stop: np.ndarray) -> Events:
     return events.select(events.day <= stop[events.person])
 
 
-def points_and_grades(rng: np.random.Generator, people: People, events: Events,
-                      stop: np.ndarray) -> Events:
+def points_and_grades(rng: np.random.Generator, people: People, events: Events, stop: np.ndarray) -> Events:
     """Monthly points for each whole month of the term before ``stop``, quarterly grades from them."""
     months = np.floor((np.minimum(people.end, stop) - people.start) / spec.DAYS_PER_MONTH)
     months = np.clip(months, 0, None).astype(np.int64)
@@ -88,8 +91,9 @@ def points_and_grades(rng: np.random.Generator, people: People, events: Events,
     deduction = _monthly_deductions(people, events, months, offset, total)
     points = np.clip(np.round(spec.POINTS_BASE - deduction + spec.POINTS_NOISE * rng.standard_normal(total)), 0, 100)
     day = people.start[person] + np.round((month + 1) * spec.DAYS_PER_MONTH).astype(np.int64)
-    monthly = Events(person, day, np.full(total, EVENT_CODES[EventType.MONTHLY_POINTS], np.int16),
-                     points.astype(np.float32))
+    monthly = Events(
+        person, day, np.full(total, EVENT_CODES[EventType.MONTHLY_POINTS], np.int16), points.astype(np.float32)
+    )
     return Events.concat([monthly, _quarterly_grades(rng, person, month, day, points)])
 
 
@@ -108,7 +112,13 @@ def _quarterly_grades(rng, person, month, day, points) -> Events:
     last_of_quarter = (month % 3) == 2
     idx = np.flatnonzero(last_of_quarter)
     mean = (points[idx] + points[idx - 1] + points[idx - 2]) / 3 + spec.GRADE_NOISE * rng.standard_normal(len(idx))
-    kind = np.where(mean >= spec.GRADE_GOOD_FROM, EVENT_CODES[EventType.GRADE_GOOD],
-                    np.where(mean < spec.GRADE_UNQUALIFIED_BELOW, EVENT_CODES[EventType.GRADE_UNQUALIFIED],
-                             EVENT_CODES[EventType.GRADE_QUALIFIED])).astype(np.int16)
+    kind = np.where(
+        mean >= spec.GRADE_GOOD_FROM,
+        EVENT_CODES[EventType.GRADE_GOOD],
+        np.where(
+            mean < spec.GRADE_UNQUALIFIED_BELOW,
+            EVENT_CODES[EventType.GRADE_UNQUALIFIED],
+            EVENT_CODES[EventType.GRADE_QUALIFIED],
+        ),
+    ).astype(np.int16)
     return Events(person[idx], day[idx], kind, np.full(len(idx), np.nan, dtype=np.float32))

@@ -91,8 +91,9 @@ def _future_integral(a: np.ndarray, w: float, low: np.ndarray, horizon: float) -
     return part1 + part2
 
 
-def oracle_probability(people: People, events: Events, as_of: np.ndarray, horizon_days: float,
-                       h0: float, *, chunk: int = 200_000) -> np.ndarray:
+def oracle_probability(
+    people: People, events: Events, as_of: np.ndarray, horizon_days: float, h0: float, *, chunk: int = 200_000
+) -> np.ndarray:
     """P(re-offence in [D, D + H) | everything observable before D), for each person."""
     counts, exposure, pre_bump, fut_bump = _person_sums(people, events, as_of, horizon_days)
     x, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
@@ -123,8 +124,9 @@ def oracle_probability(people: People, events: Events, as_of: np.ndarray, horizo
     return out
 
 
-def calibrate_h0(people: People, events: Events, base_rate: float, horizon_days: float,
-                 *, sample: int = 20_000) -> float:
+def calibrate_h0(
+    people: People, events: Events, base_rate: float, horizon_days: float, *, sample: int = 20_000
+) -> float:
     """Baseline hazard per day such that P(re-offence within ``horizon_days`` of intake) = ``base_rate``."""
     n = min(sample, people.n)
     sub = _subset(people, events, n)

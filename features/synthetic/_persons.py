@@ -60,12 +60,14 @@ def draw_people(rng: np.random.Generator, n: int, *, start_from: int, start_to: 
     offence = _choice(rng, {k: v[0] for k, v in spec.OFFENCES.items()}, n)
     months = _term_months(rng, sup_type)
     end = start + np.round(months * spec.DAYS_PER_MONTH).astype(np.int64)
-    sentence = np.where(sup_type == 0, np.round(months * rng.uniform(0.4, 1.0, n)),
-                        np.round(months + rng.uniform(6, 60, n)))
+    sentence = np.where(
+        sup_type == 0, np.round(months * rng.uniform(0.4, 1.0, n)), np.round(months + rng.uniform(6, 60, n))
+    )
     employment = _choice(rng, spec.EMPLOYMENT_SHARES, n)
     local = rng.random(n) < spec.LOCAL_SHARE
-    acquisitive = np.isin(offence, [list(Offence).index(o) for o in
-                                    (Offence.THEFT, Offence.DRUG, Offence.ROBBERY, Offence.GAMBLING)])
+    acquisitive = np.isin(
+        offence, [list(Offence).index(o) for o in (Offence.THEFT, Offence.DRUG, Offence.ROBBERY, Offence.GAMBLING)]
+    )
     priors = rng.poisson(0.35 * np.exp(0.8 * acquisitive + 0.3 * male))
     unemployed = employment == list(Employment).index(Employment.UNEMPLOYED)
     drug_offence = offence == list(Offence).index(Offence.DRUG)
@@ -79,10 +81,23 @@ def draw_people(rng: np.random.Generator, n: int, *, start_from: int, start_to: 
     }
     eta = _propensity(offence, age, priors, unemployed, flags, male, local)
     return People(
-        n=n, male=male, age_years=age, birth=birth, start=start, end=end, supervision_type=sup_type,
-        offence=offence, education=_choice(rng, spec.EDUCATION_SHARES, n), employment=employment,
-        marital=_choice(rng, spec.MARITAL_SHARES, n), local=local, sentence_months=sentence,
-        priors=priors, prior_supervisions=rng.binomial(priors, 0.3), flags=flags, eta=eta,
+        n=n,
+        male=male,
+        age_years=age,
+        birth=birth,
+        start=start,
+        end=end,
+        supervision_type=sup_type,
+        offence=offence,
+        education=_choice(rng, spec.EDUCATION_SHARES, n),
+        employment=employment,
+        marital=_choice(rng, spec.MARITAL_SHARES, n),
+        local=local,
+        sentence_months=sentence,
+        priors=priors,
+        prior_supervisions=rng.binomial(priors, 0.3),
+        flags=flags,
+        eta=eta,
         z=eta + spec.SIGMA_U * rng.standard_normal(n),
     )
 
@@ -93,7 +108,8 @@ def _propensity(offence, age, priors, unemployed, flags, male, local) -> np.ndar
     offence_effect = np.array([v[1] for v in spec.OFFENCES.values()])[offence]
     return (
         offence_effect
-        + e["age_under_25"] * (age < 25) + e["age_25_34"] * ((age >= 25) & (age < 35))
+        + e["age_under_25"] * (age < 25)
+        + e["age_25_34"] * ((age >= 25) & (age < 35))
         + e["age_50_plus"] * (age >= 50)
         + e["log1p_priors"] * np.log1p(priors)
         + e["unemployed"] * unemployed
@@ -101,5 +117,6 @@ def _propensity(offence, age, priors, unemployed, flags, male, local) -> np.ndar
         + e["mental_illness"] * flags["flag_mental_illness"]
         + e["drug_use"] * flags["flag_drug_use"]
         + e["abscond_tendency"] * flags["flag_abscond_tendency"]
-        + e["male"] * male + e["non_local"] * ~local
+        + e["male"] * male
+        + e["non_local"] * ~local
     )

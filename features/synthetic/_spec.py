@@ -18,8 +18,12 @@ PRE_WINDOW_DAYS = 365  # history observed before supervision start (family chang
 SUPERVISION_SHARES = {SupervisionType.PROBATION: 0.88, SupervisionType.PAROLE: 0.10, SupervisionType.MEDICAL: 0.02}
 LOCAL_SHARE = 0.60
 MALE_SHARE = 0.86
-EDUCATION_SHARES = {Education.PRIMARY_OR_LESS: 0.25, Education.JUNIOR_SECONDARY: 0.40,
-                    Education.SENIOR_SECONDARY: 0.22, Education.TERTIARY: 0.13}
+EDUCATION_SHARES = {
+    Education.PRIMARY_OR_LESS: 0.25,
+    Education.JUNIOR_SECONDARY: 0.40,
+    Education.SENIOR_SECONDARY: 0.22,
+    Education.TERTIARY: 0.13,
+}
 EMPLOYMENT_SHARES = {Employment.EMPLOYED: 0.55, Employment.UNEMPLOYED: 0.35, Employment.OTHER: 0.10}
 MARITAL_SHARES = {Marital.SINGLE: 0.35, Marital.MARRIED: 0.50, Marital.DIVORCED: 0.12, Marital.WIDOWED: 0.03}
 
@@ -102,9 +106,15 @@ PROCESSES: tuple[EventProcess, ...] = (
 )
 #: events that lower the monthly points score, and by how much
 POINT_DEDUCTIONS = {
-    EventType.UNAUTHORISED_ABSENCE: 10.0, EventType.OVERDUE_RETURN: 6.0, EventType.EM_BOUNDARY: 8.0,
-    EventType.EM_SEPARATION: 8.0, EventType.WARNING: 15.0, EventType.POLICE_PENALTY: 15.0,
-    EventType.REPORT_MISSED: 5.0, EventType.REPORT_LATE: 2.0, EventType.EDUCATION_MISSED: 3.0,
+    EventType.UNAUTHORISED_ABSENCE: 10.0,
+    EventType.OVERDUE_RETURN: 6.0,
+    EventType.EM_BOUNDARY: 8.0,
+    EventType.EM_SEPARATION: 8.0,
+    EventType.WARNING: 15.0,
+    EventType.POLICE_PENALTY: 15.0,
+    EventType.REPORT_MISSED: 5.0,
+    EventType.REPORT_LATE: 2.0,
+    EventType.EDUCATION_MISSED: 3.0,
 }
 POINTS_BASE, POINTS_NOISE = 100.0, 3.0
 GRADE_GOOD_FROM, GRADE_UNQUALIFIED_BELOW, GRADE_NOISE = 97.0, 90.0, 1.5

@@ -55,9 +55,30 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _HOME = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
 
 __all__ = [
-    "CaseError", "CaseStore", "Colour", "DecisionOut", "DecisionReport", "DueList", "ImportSummary", "ReasonCode",
-    "ReviewPolicy", "ReviewRun", "approve", "decision", "decision_report", "due_list", "due_state", "get_review",
-    "index_row", "latest_alerts", "propose", "read_dir", "reject", "review_csv", "review_html", "run_review",
+    "CaseError",
+    "CaseStore",
+    "Colour",
+    "DecisionOut",
+    "DecisionReport",
+    "DueList",
+    "ImportSummary",
+    "ReasonCode",
+    "ReviewPolicy",
+    "ReviewRun",
+    "approve",
+    "decision",
+    "decision_report",
+    "due_list",
+    "due_state",
+    "get_review",
+    "index_row",
+    "latest_alerts",
+    "propose",
+    "read_dir",
+    "reject",
+    "review_csv",
+    "review_html",
+    "run_review",
     "tier_by_risk",
 ]
 

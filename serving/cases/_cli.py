@@ -21,8 +21,9 @@ from features.settings import get_settings
 from features.vocab import Lang, Stage
 from serving.cases._errors import CaseError
 
-cases_app = typer.Typer(help="The case store: import exports, record events, due lists, decisions.",
-                        no_args_is_help=True)
+cases_app = typer.Typer(
+    help="The case store: import exports, record events, due lists, decisions.", no_args_is_help=True
+)
 T = TypeVar("T")
 
 
@@ -52,8 +53,9 @@ def _store() -> Any:
 
 
 @cases_app.command("import")
-def import_(folder: Annotated[Path, typer.Argument(help="folder with persons, events (and outcomes) as "
-                                                   ".parquet or .csv")]) -> None:
+def import_(
+    folder: Annotated[Path, typer.Argument(help="folder with persons, events (and outcomes) as .parquet or .csv")],
+) -> None:
     """Load canonical tables: validated, all or nothing, persons upserted by id, only new events added."""
     from serving.cases import read_dir
 
@@ -72,8 +74,11 @@ def event(
 ) -> None:
     """Record one dated event of a person (validated as the canonical events table)."""
     store = _store()
-    row = _refusing(lambda: store.record_event(person, date=date.date(), event_type=event_type, value=value,
-                                               actor=actor or f"cli:{getpass.getuser()}"))
+    row = _refusing(
+        lambda: store.record_event(
+            person, date=date.date(), event_type=event_type, value=value, actor=actor or f"cli:{getpass.getuser()}"
+        )
+    )
     console.print(f"recorded event {row['event_id']}: {row['event_type']} on {row['date']} for {person}")
 
 
@@ -131,11 +136,22 @@ def review(
     use_project_bentoml_home(settings)
     scorer, audit = offline_scorer(settings)
     language: Lang = "zh" if lang is Language.ZH else "en"
-    run = _refusing(lambda: run_review(_store(), scorer, audit, office=office, as_of=as_of.date(),
-                                       actor=actor or f"cli:{getpass.getuser()}", lang=language))
+    run = _refusing(
+        lambda: run_review(
+            _store(),
+            scorer,
+            audit,
+            office=office,
+            as_of=as_of.date(),
+            actor=actor or f"cli:{getpass.getuser()}",
+            lang=language,
+        )
+    )
     for r in run.rows[:20]:
-        console.print(f"{r.alert:6s} {r.person_id} {r.probability:6.1%} tier by risk {r.tier_by_risk:8s} "
-                      f"current {r.current_tier:8s} {'' if r.mismatch == 'none' else r.mismatch}  {_escape(r.summary)}")
+        console.print(
+            f"{r.alert:6s} {r.person_id} {r.probability:6.1%} tier by risk {r.tier_by_risk:8s} "
+            f"current {r.current_tier:8s} {'' if r.mismatch == 'none' else r.mismatch}  {_escape(r.summary)}"
+        )
     console.print(f"run {run.run_id}: {run.count} people, {json.dumps(run.counts)}")
     if csv:
         csv.write_text(review_csv(run), encoding="utf-8")

@@ -37,8 +37,13 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # pysqlite must not emit BEGIN itself; _on_begin does
-        for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "foreign_keys=ON",
-                       "synchronous=NORMAL", "cache_size=-65536"):
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={BUSY_TIMEOUT_S * 1000}",
+            "foreign_keys=ON",
+            "synchronous=NORMAL",
+            "cache_size=-65536",
+        ):
             dbapi_conn.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
@@ -79,8 +84,10 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: It
     """
     quote = conn.dialect.identifier_preparer.quote
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-           f"VALUES ({', '.join([mark] * len(columns))})")
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
     data = rows if isinstance(rows, list) else list(rows)
     if data:
         conn.exec_driver_sql(sql, data)
@@ -100,9 +107,12 @@ def read_events(conn: Connection, person_ids: Sequence[str], *, chunk: int = 500
     cursor = conn.connection.cursor()  # the DBAPI cursor, in this connection's transaction: plain tuples
     try:
         for i in range(0, len(ids), chunk):
-            part = ids[i:i + chunk]
-            cursor.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote('events')} "
-                           f"WHERE {quote('person_id')} IN ({', '.join([mark] * len(part))})", tuple(part))
+            part = ids[i : i + chunk]
+            cursor.execute(
+                f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote('events')} "
+                f"WHERE {quote('person_id')} IN ({', '.join([mark] * len(part))})",
+                tuple(part),
+            )
             rows += cursor.fetchall()
     finally:
         cursor.close()

@@ -41,18 +41,30 @@ class ReasonCode(Labelled):
 
 def _require(principal: Principal, role: Role, what: str) -> str:
     if principal.role is not role:
-        raise CaseError(403, f"role '{principal.role.value}' may not {what}: only a {role.value} may",
-                        loc=["role"], zh=f"角色 {principal.role.value} 无权{what}")
+        raise CaseError(
+            403,
+            f"role '{principal.role.value}' may not {what}: only a {role.value} may",
+            loc=["role"],
+            zh=f"角色 {principal.role.value} 无权{what}",
+        )
     if not principal.office:
-        raise CaseError(403, f"the token of {principal.user!r} names no office: issue one with "
-                        "'riskctl token --office'", loc=["office"], zh="令牌未指定司法所")
+        raise CaseError(
+            403,
+            f"the token of {principal.user!r} names no office: issue one with 'riskctl token --office'",
+            loc=["office"],
+            zh="令牌未指定司法所",
+        )
     return principal.office
 
 
 def same_office(principal_office: str, office: str | None, person_id: str) -> None:
     if office != principal_office:
-        raise CaseError(403, f"person_id {person_id!r} belongs to another office, not {principal_office!r}",
-                        loc=["person_id"], zh=f"人员 {person_id!r} 不属于本所（{principal_office}）")
+        raise CaseError(
+            403,
+            f"person_id {person_id!r} belongs to another office, not {principal_office!r}",
+            loc=["person_id"],
+            zh=f"人员 {person_id!r} 不属于本所（{principal_office}）",
+        )
 
 
 def tier_by_risk(policy: TierPolicy, stage: Stage | str, band: Band | str) -> Tier:
@@ -69,115 +81,207 @@ def answer_tier_by_risk(response: dict[str, Any], policy: TierPolicy) -> str:
     return tier_by_risk(policy, response["stage"]["code"], response["band"]["code"]).value
 
 
-def _assessment_tier_by_risk(store: CaseStore, audit: AuditStore, conn: Connection, *, assessment_id: str,
-                             person_id: str, policy: TierPolicy) -> str:
+def _assessment_tier_by_risk(
+    store: CaseStore, audit: AuditStore, conn: Connection, *, assessment_id: str, person_id: str, policy: TierPolicy
+) -> str:
     """The tier by risk of the assessment a proposal refers to; it must be the person's."""
     indexed = store.assessment(assessment_id, conn=conn)
     if indexed is not None and indexed["person_id"] == person_id:
         return str(indexed["tier_by_risk"])
     record = audit.get(assessment_id)
     if record is None or record.person_key != audit.person_key(person_id):
-        raise CaseError(404, f"assessment_id {assessment_id!r}: no assessment of person {person_id!r}",
-                        loc=["assessment_id"], zh=f"assessment_id {assessment_id!r}：该人员无此评估")
+        raise CaseError(
+            404,
+            f"assessment_id {assessment_id!r}: no assessment of person {person_id!r}",
+            loc=["assessment_id"],
+            zh=f"assessment_id {assessment_id!r}：该人员无此评估",
+        )
     return answer_tier_by_risk(record.response, policy)
 
 
-def propose(store: CaseStore, audit: AuditStore, *, principal: Principal, person_id: str, to_tier: str,
-            reason_code: str, reason: str, assessment_id: str, policy: TierPolicy | None = None,
-            lang: str = "zh") -> DecisionOut:
+def propose(
+    store: CaseStore,
+    audit: AuditStore,
+    *,
+    principal: Principal,
+    person_id: str,
+    to_tier: str,
+    reason_code: str,
+    reason: str,
+    assessment_id: str,
+    policy: TierPolicy | None = None,
+    lang: str = "zh",
+) -> DecisionOut:
     """A caseworker's proposal; refused (nothing written) for the wrong role, another office's person,
     an unknown reason code or assessment, the tier the person already has, or a pending proposal."""
     office = _require(principal, Role.CASEWORKER, "propose a tier change")
     if reason_code not in ReasonCode.codes():
-        raise CaseError(422, f"unknown reason_code {reason_code!r}; known: {ReasonCode.codes()}",
-                        loc=["reason_code"], zh=f"未知的理由代码 {reason_code!r}")
+        raise CaseError(
+            422,
+            f"unknown reason_code {reason_code!r}; known: {ReasonCode.codes()}",
+            loc=["reason_code"],
+            zh=f"未知的理由代码 {reason_code!r}",
+        )
     if len((reason or "").strip()) < 5:
-        raise CaseError(422, "field 'reason': a written reason of at least 5 characters is required", loc=["reason"],
-                        zh="字段 reason：须写明至少5个字的理由")
+        raise CaseError(
+            422,
+            "field 'reason': a written reason of at least 5 characters is required",
+            loc=["reason"],
+            zh="字段 reason：须写明至少5个字的理由",
+        )
     to = Tier(to_tier)
     with store.write() as conn:
         person = store.person(person_id, conn=conn)
         same_office(office, person["office"], person_id)
         if person["tier"] == to.value:
-            raise CaseError(409, f"person {person_id!r} is already in the {to.en} tier: nothing to change",
-                            loc=["to_tier"], zh=f"人员 {person_id!r} 已是{to.zh}，无需调整")
-        pending = conn.execute(select(t.decisions.c.decision_id).where(
-            (t.decisions.c.person_id == person_id) & (t.decisions.c.status == "proposed"))).first()
+            raise CaseError(
+                409,
+                f"person {person_id!r} is already in the {to.en} tier: nothing to change",
+                loc=["to_tier"],
+                zh=f"人员 {person_id!r} 已是{to.zh}，无需调整",
+            )
+        pending = conn.execute(
+            select(t.decisions.c.decision_id).where(
+                (t.decisions.c.person_id == person_id) & (t.decisions.c.status == "proposed")
+            )
+        ).first()
         if pending is not None:
-            raise CaseError(409, f"person {person_id!r} has a proposal awaiting decision ({pending[0]})",
-                            loc=["person_id"], zh=f"人员 {person_id!r} 已有待审批的调整申请")
-        by_risk = _assessment_tier_by_risk(store, audit, conn, assessment_id=assessment_id, person_id=person_id,
-                                           policy=policy or TierPolicy.load())
-        row = dict(decision_id=str(uuid.uuid4()), person_id=person_id, office=office, assessment_id=assessment_id,
-                   from_tier=person["tier"], to_tier=to.value, tier_by_risk=by_risk, reason_code=reason_code,
-                   reason=reason.strip(), status="proposed", proposed_by=principal.user, proposed_at=now_text(),
-                   decided_by=None, decided_at=None, comment=None)
+            raise CaseError(
+                409,
+                f"person {person_id!r} has a proposal awaiting decision ({pending[0]})",
+                loc=["person_id"],
+                zh=f"人员 {person_id!r} 已有待审批的调整申请",
+            )
+        by_risk = _assessment_tier_by_risk(
+            store, audit, conn, assessment_id=assessment_id, person_id=person_id, policy=policy or TierPolicy.load()
+        )
+        row = dict(
+            decision_id=str(uuid.uuid4()),
+            person_id=person_id,
+            office=office,
+            assessment_id=assessment_id,
+            from_tier=person["tier"],
+            to_tier=to.value,
+            tier_by_risk=by_risk,
+            reason_code=reason_code,
+            reason=reason.strip(),
+            status="proposed",
+            proposed_by=principal.user,
+            proposed_at=now_text(),
+            decided_by=None,
+            decided_at=None,
+            comment=None,
+        )
         conn.execute(insert(t.decisions).values(**row))
         _chain(audit, row, step="proposed", text=row["reason"], actor=principal.user)
     return _out(row, current_tier=person["tier"], lang=lang)
 
 
-def approve(store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str,
-            comment: str, lang: str = "zh") -> DecisionOut:
+def approve(
+    store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str, comment: str, lang: str = "zh"
+) -> DecisionOut:
     """A supervisor approves a proposal of their office: the person's current tier changes."""
-    return _decide(store, audit, principal=principal, decision_id=decision_id, comment=comment, approved=True,
-                   lang=lang)
+    return _decide(
+        store, audit, principal=principal, decision_id=decision_id, comment=comment, approved=True, lang=lang
+    )
 
 
-def reject(store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str,
-           comment: str, lang: str = "zh") -> DecisionOut:
+def reject(
+    store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str, comment: str, lang: str = "zh"
+) -> DecisionOut:
     """A supervisor rejects a proposal of their office: the current tier stays."""
-    return _decide(store, audit, principal=principal, decision_id=decision_id, comment=comment, approved=False,
-                   lang=lang)
+    return _decide(
+        store, audit, principal=principal, decision_id=decision_id, comment=comment, approved=False, lang=lang
+    )
 
 
-def _decide(store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str, comment: str,
-            approved: bool, lang: str) -> DecisionOut:
+def _decide(
+    store: CaseStore,
+    audit: AuditStore,
+    *,
+    principal: Principal,
+    decision_id: str,
+    comment: str,
+    approved: bool,
+    lang: str,
+) -> DecisionOut:
     office = _require(principal, Role.SUPERVISOR, "approve or reject a tier change")
     if len((comment or "").strip()) < 2:
-        raise CaseError(422, "field 'comment': the supervisor's comment is required", loc=["comment"],
-                        zh="字段 comment：须填写审批意见")
+        raise CaseError(
+            422,
+            "field 'comment': the supervisor's comment is required",
+            loc=["comment"],
+            zh="字段 comment：须填写审批意见",
+        )
     with store.write() as conn:
         found = conn.execute(select(t.decisions).where(t.decisions.c.decision_id == decision_id)).mappings().first()
         if found is None:
-            raise CaseError(404, f"unknown decision_id {decision_id!r}", loc=["decision_id"],
-                            zh=f"未知的调整申请 {decision_id!r}")
+            raise CaseError(
+                404, f"unknown decision_id {decision_id!r}", loc=["decision_id"], zh=f"未知的调整申请 {decision_id!r}"
+            )
         row = dict(found)
         same_office(office, row["office"], row["person_id"])
         if row["status"] != "proposed":
-            raise CaseError(409, f"decision {decision_id!r} was already {row['status']}", loc=["decision_id"],
-                            zh=f"该申请已{'批准' if row['status'] == 'approved' else '驳回'}")
+            raise CaseError(
+                409,
+                f"decision {decision_id!r} was already {row['status']}",
+                loc=["decision_id"],
+                zh=f"该申请已{'批准' if row['status'] == 'approved' else '驳回'}",
+            )
         person = store.person(row["person_id"], conn=conn)
         if approved and person["tier"] != row["from_tier"]:
-            raise CaseError(409, f"person {row['person_id']!r} is now in the {person['tier']} tier, not "
-                            f"{row['from_tier']} as proposed: propose again", loc=["decision_id"])
+            raise CaseError(
+                409,
+                f"person {row['person_id']!r} is now in the {person['tier']} tier, not "
+                f"{row['from_tier']} as proposed: propose again",
+                loc=["decision_id"],
+            )
         status = "approved" if approved else "rejected"
         row.update(status=status, decided_by=principal.user, decided_at=now_text(), comment=comment.strip())
-        conn.execute(update(t.decisions).where(t.decisions.c.decision_id == decision_id).values(
-            status=status, decided_by=row["decided_by"], decided_at=row["decided_at"], comment=row["comment"]))
+        conn.execute(
+            update(t.decisions)
+            .where(t.decisions.c.decision_id == decision_id)
+            .values(status=status, decided_by=row["decided_by"], decided_at=row["decided_at"], comment=row["comment"])
+        )
         current = person["tier"]
         if approved:
             current = row["to_tier"]
-            conn.execute(update(t.tiers).where(t.tiers.c.person_id == row["person_id"]).values(
-                tier=current, since=dt.date.today(), decision_id=decision_id, source="decision"))
+            conn.execute(
+                update(t.tiers)
+                .where(t.tiers.c.person_id == row["person_id"])
+                .values(tier=current, since=dt.date.today(), decision_id=decision_id, source="decision")
+            )
         _chain(audit, row, step=status, text=row["comment"], actor=principal.user)
     return _out(row, current_tier=current, lang=lang)
 
 
 def _chain(audit: AuditStore, row: dict[str, Any], *, step: str, text: str, actor: str) -> None:
     try:
-        audit.add_decision_step(decision_id=row["decision_id"], step=step, assessment_id=row["assessment_id"],
-                                person_id=row["person_id"], office=row["office"], from_tier=row["from_tier"],
-                                to_tier=row["to_tier"], reason_code=row["reason_code"], text=text, actor=actor)
+        audit.add_decision_step(
+            decision_id=row["decision_id"],
+            step=step,
+            assessment_id=row["assessment_id"],
+            person_id=row["person_id"],
+            office=row["office"],
+            from_tier=row["from_tier"],
+            to_tier=row["to_tier"],
+            reason_code=row["reason_code"],
+            text=text,
+            actor=actor,
+        )
     except KeyError:
-        raise CaseError(404, f"assessment_id {row['assessment_id']!r} is not in the audit trail",
-                        loc=["assessment_id"]) from None
+        raise CaseError(
+            404, f"assessment_id {row['assessment_id']!r} is not in the audit trail", loc=["assessment_id"]
+        ) from None
 
 
 def _out(row: dict[str, Any], *, current_tier: str, lang: str = "zh") -> DecisionOut:
     code = ReasonCode(row["reason_code"])
-    return DecisionOut(**{k: row[k] for k in DecisionOut.model_fields if k in row},
-                       reason_label=code.label("zh" if lang == "zh" else "en"), current_tier=current_tier)
+    return DecisionOut(
+        **{k: row[k] for k in DecisionOut.model_fields if k in row},
+        reason_label=code.label("zh" if lang == "zh" else "en"),
+        current_tier=current_tier,
+    )
 
 
 def decision(store: CaseStore, decision_id: str) -> dict[str, Any]:

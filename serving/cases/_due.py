@@ -36,8 +36,9 @@ def due_list(store: CaseStore, *, office: str, as_of: dt.date, policy: ReviewPol
     roll = store.roll(office, as_of)
     done = store.assessments_frame(roll["person_id"].tolist())
     done = done[done["as_of"] <= pd.Timestamp(as_of)]
-    last = {(p, s): row for p, s, row in zip(done["person_id"], done["stage"], done.itertuples(index=False),
-                                             strict=True)}  # oldest first: the last one wins
+    last = {
+        (p, s): row for p, s, row in zip(done["person_id"], done["stage"], done.itertuples(index=False), strict=True)
+    }  # oldest first: the last one wins
     people, counts = [], Counter[str]()
     for person in roll.itertuples(index=False):
         start, end = as_date(person.supervision_start), as_date(person.supervision_end)
@@ -45,15 +46,40 @@ def due_list(store: CaseStore, *, office: str, as_of: dt.date, policy: ReviewPol
         for stage in Stage:
             opens, closes = policy.due.window(stage).dates(start, end)
             prev = last.get((person.person_id, stage.value))
-            state = due_state(as_of=as_of, opens=opens, closes=closes, upcoming_days=policy.due.upcoming_days,
-                              done=prev is not None and as_date(prev.as_of) >= opens)
+            state = due_state(
+                as_of=as_of,
+                opens=opens,
+                closes=closes,
+                upcoming_days=policy.due.upcoming_days,
+                done=prev is not None and as_date(prev.as_of) >= opens,
+            )
             counts[state] += 1
-            stages.append(StageDue(stage=stage.value, state=state, opens=opens, closes=closes,
-                                   last_assessment_id=str(prev.assessment_id) if prev else None,
-                                   last_as_of=as_date(prev.as_of) if prev else None,
-                                   last_probability=float(prev.probability) if prev else None))  # type: ignore[arg-type]
-        people.append(DuePerson(person_id=str(person.person_id), current_tier=str(person.tier),
-                                supervision_start=start,
-                                supervision_end=end, stages=stages))
-    return DueList(office=office, as_of=as_of, policy_version=policy.version, count=len(people),
-                   counts=dict(counts), persons=people)
+            stages.append(
+                StageDue(
+                    stage=stage.value,
+                    state=state,
+                    opens=opens,
+                    closes=closes,
+                    last_assessment_id=str(prev.assessment_id) if prev else None,
+                    last_as_of=as_date(prev.as_of) if prev else None,
+                    # itertuples' fields are typed as any cell of a frame; this column holds floats
+                    last_probability=float(prev.probability) if prev else None,  # type: ignore[arg-type]
+                )
+            )
+        people.append(
+            DuePerson(
+                person_id=str(person.person_id),
+                current_tier=str(person.tier),
+                supervision_start=start,
+                supervision_end=end,
+                stages=stages,
+            )
+        )
+    return DueList(
+        office=office,
+        as_of=as_of,
+        policy_version=policy.version,
+        count=len(people),
+        counts=dict(counts),
+        persons=people,
+    )

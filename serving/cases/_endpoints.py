@@ -62,25 +62,40 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CASE_ROUTE_PERMISSIONS: dict[str, Permission] = {
-    "/cases/event": Permission.RECORD_EVENT, "/cases/score": Permission.SCORE, "/cases/due": Permission.READ_CASES,
-    "/cases/propose": Permission.PROPOSE, "/cases/approve": Permission.DECIDE, "/cases/reject": Permission.DECIDE,
-    "/cases/review": Permission.REVIEW, "/cases/review_run": Permission.READ_CASES,
+    "/cases/event": Permission.RECORD_EVENT,
+    "/cases/score": Permission.SCORE,
+    "/cases/due": Permission.READ_CASES,
+    "/cases/propose": Permission.PROPOSE,
+    "/cases/approve": Permission.DECIDE,
+    "/cases/reject": Permission.DECIDE,
+    "/cases/review": Permission.REVIEW,
+    "/cases/review_run": Permission.READ_CASES,
     "/cases/decision_report": Permission.REPORT_DECISIONS,
 }
 
 #: Error statuses of each case route besides 400, 401, 403 and 500 (the OpenAPI page documents them).
 CASE_ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
-    "/cases/event": (404, 413, 415, 422), "/cases/score": (404, 413, 415, 422, 503), "/cases/due": (404, 413, 415),
-    "/cases/propose": (404, 409, 413, 415, 422), "/cases/approve": (404, 409, 413, 415, 422),
-    "/cases/reject": (404, 409, 413, 415, 422), "/cases/review": (404, 413, 415, 422),
-    "/cases/review_run": (404, 413, 415), "/cases/decision_report": (404, 413, 415, 422),
+    "/cases/event": (404, 413, 415, 422),
+    "/cases/score": (404, 413, 415, 422, 503),
+    "/cases/due": (404, 413, 415),
+    "/cases/propose": (404, 409, 413, 415, 422),
+    "/cases/approve": (404, 409, 413, 415, 422),
+    "/cases/reject": (404, 409, 413, 415, 422),
+    "/cases/review": (404, 413, 415, 422),
+    "/cases/review_run": (404, 413, 415),
+    "/cases/decision_report": (404, 413, 415, 422),
 }
 #: Each case route's request and answer models.
 CASE_ROUTE_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
-    "/cases/event": (EventIn, EventOut), "/cases/score": (ScorePersonIn, Assessment), "/cases/due": (DueIn, DueList),
-    "/cases/propose": (ProposeIn, DecisionOut), "/cases/approve": (DecideIn, DecisionOut),
-    "/cases/reject": (DecideIn, DecisionOut), "/cases/review": (ReviewIn, ReviewRun),
-    "/cases/review_run": (ReviewRunQuery, ReviewRun), "/cases/decision_report": (ReportIn, DecisionReport),
+    "/cases/event": (EventIn, EventOut),
+    "/cases/score": (ScorePersonIn, Assessment),
+    "/cases/due": (DueIn, DueList),
+    "/cases/propose": (ProposeIn, DecisionOut),
+    "/cases/approve": (DecideIn, DecisionOut),
+    "/cases/reject": (DecideIn, DecisionOut),
+    "/cases/review": (ReviewIn, ReviewRun),
+    "/cases/review_run": (ReviewRunQuery, ReviewRun),
+    "/cases/decision_report": (ReportIn, DecisionReport),
 }
 
 
@@ -96,11 +111,19 @@ def _principal(ctx: bentoml.Context) -> Principal:
 def _office(principal: Principal, office: str | None = None) -> str:
     """The caller's office; refuses a token without one, or a request for another office."""
     if not principal.office:
-        raise CaseError(403, f"the token of {principal.user!r} names no office: issue one with "
-                        "'riskctl token --office'", loc=["office"], zh="令牌未指定司法所")
+        raise CaseError(
+            403,
+            f"the token of {principal.user!r} names no office: issue one with 'riskctl token --office'",
+            loc=["office"],
+            zh="令牌未指定司法所",
+        )
     if office is not None and office != principal.office:
-        raise CaseError(403, f"office {office!r} is not the caller's office {principal.office!r}", loc=["office"],
-                        zh=f"无权查看其他司法所（{office}）")
+        raise CaseError(
+            403,
+            f"office {office!r} is not the caller's office {principal.office!r}",
+            loc=["office"],
+            zh=f"无权查看其他司法所（{office}）",
+        )
     return principal.office
 
 
@@ -121,8 +144,14 @@ class CaseEndpoints:
         try:
             office = _office(who)
             decisions.same_office(office, self.cases.person(req.person_id)["office"], req.person_id)
-            row = self.cases.record_event(req.person_id, date=req.date, event_type=req.event_type, value=req.value,
-                                          actor=who.user, as_of=req.as_of)
+            row = self.cases.record_event(
+                req.person_id,
+                date=req.date,
+                event_type=req.event_type,
+                value=req.value,
+                actor=who.user,
+                as_of=req.as_of,
+            )
         except CaseError as err:
             return _refuse(ctx, err)
         return EventOut(**row)
@@ -134,16 +163,18 @@ class CaseEndpoints:
 
         req = ScorePersonIn.model_construct(**body)
         try:
-            text = self.score_by_id(_principal(ctx), person_id=req.person_id, stage=req.stage, as_of=req.as_of,
-                                    lang=req.lang)
+            text = self.score_by_id(
+                _principal(ctx), person_id=req.person_id, stage=req.stage, as_of=req.as_of, lang=req.lang
+            )
         except CaseError as err:
             return _refuse(ctx, err, req.lang)
         except NoModelError as err:
             return _refuse(ctx, CaseError(503, str(err), loc=["stage"]))
         return Response(text.encode("utf-8"), media_type="application/json")  # type: ignore[return-value]
 
-    def score_by_id(self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None,
-                    lang: Lang = "zh") -> str:
+    def score_by_id(
+        self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None, lang: Lang = "zh"
+    ) -> str:
         """Score a person of ``principal``'s office from the case store's record (``/cases/score`` and the
         console): stored in the audit trail and indexed in the case store; returns the answer's JSON text
         as stored. Raises :class:`CaseError` (unknown person, another office) or ``NoModelError``."""
@@ -167,9 +198,18 @@ class CaseEndpoints:
         """A caseworker proposes a tier change (reason code, written reason, the assessment behind it)."""
         req = ProposeIn.model_construct(**body)
         try:
-            return decisions.propose(self.cases, self.audit, principal=_principal(ctx), person_id=req.person_id,
-                                     to_tier=req.to_tier, reason_code=req.reason_code, reason=req.reason,
-                                     assessment_id=req.assessment_id, policy=self.policy, lang=req.lang)
+            return decisions.propose(
+                self.cases,
+                self.audit,
+                principal=_principal(ctx),
+                person_id=req.person_id,
+                to_tier=req.to_tier,
+                reason_code=req.reason_code,
+                reason=req.reason,
+                assessment_id=req.assessment_id,
+                policy=self.policy,
+                lang=req.lang,
+            )
         except CaseError as err:
             return _refuse(ctx, err, req.lang)
 
@@ -178,8 +218,14 @@ class CaseEndpoints:
         """A supervisor approves a proposal of the office: the person's current tier changes."""
         req = DecideIn.model_construct(**body)
         try:
-            return decisions.approve(self.cases, self.audit, principal=_principal(ctx), decision_id=req.decision_id,
-                                     comment=req.comment, lang=req.lang)
+            return decisions.approve(
+                self.cases,
+                self.audit,
+                principal=_principal(ctx),
+                decision_id=req.decision_id,
+                comment=req.comment,
+                lang=req.lang,
+            )
         except CaseError as err:
             return _refuse(ctx, err, req.lang)
 
@@ -188,8 +234,14 @@ class CaseEndpoints:
         """A supervisor rejects a proposal of the office: the current tier stays."""
         req = DecideIn.model_construct(**body)
         try:
-            return decisions.reject(self.cases, self.audit, principal=_principal(ctx), decision_id=req.decision_id,
-                                    comment=req.comment, lang=req.lang)
+            return decisions.reject(
+                self.cases,
+                self.audit,
+                principal=_principal(ctx),
+                decision_id=req.decision_id,
+                comment=req.comment,
+                lang=req.lang,
+            )
         except CaseError as err:
             return _refuse(ctx, err, req.lang)
 
@@ -199,8 +251,15 @@ class CaseEndpoints:
         who = _principal(ctx)
         try:
             with self._batch_slot:
-                return run_review(self.cases, self.scorer, self.audit, office=_office(who, office), as_of=as_of,
-                                  actor=who.user, lang=lang)
+                return run_review(
+                    self.cases,
+                    self.scorer,
+                    self.audit,
+                    office=_office(who, office),
+                    as_of=as_of,
+                    actor=who.user,
+                    lang=lang,
+                )
         except CaseError as err:
             return _refuse(ctx, err, lang)
 
@@ -213,8 +272,11 @@ class CaseEndpoints:
         except CaseError as err:
             return _refuse(ctx, err)
         if format == "csv":
-            return Response(review_csv(run), media_type="text/csv; charset=utf-8",  # type: ignore[return-value]
-                            headers={"Content-Disposition": f'attachment; filename="review-{run.as_of}.csv"'})
+            return Response(
+                review_csv(run),
+                media_type="text/csv; charset=utf-8",  # type: ignore[return-value]
+                headers={"Content-Disposition": f'attachment; filename="review-{run.as_of}.csv"'},
+            )
         if format == "html":
             return Response(review_html(run), media_type="text/html; charset=utf-8")  # type: ignore[return-value]
         return run

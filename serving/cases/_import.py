@@ -53,18 +53,27 @@ class ImportSummary:
     @property
     def changed(self) -> bool:
         """Whether the import wrote anything."""
-        return bool(self.persons_added or self.persons_updated or self.events_added or self.outcomes_added
-                    or self.outcomes_updated)
+        return bool(
+            self.persons_added
+            or self.persons_updated
+            or self.events_added
+            or self.outcomes_added
+            or self.outcomes_updated
+        )
 
     def text(self) -> str:
         """One line for the operator."""
         if not self.changed:
-            return (f"nothing changed: the export is already in the case store ({self.persons_unchanged:,} persons, "
-                    f"{self.events_already_stored:,} events)")
-        return (f"persons: {self.persons_added:,} added, {self.persons_updated:,} updated, "
-                f"{self.persons_unchanged:,} unchanged; events: {self.events_added:,} added, "
-                f"{self.events_already_stored:,} already stored; outcomes: {self.outcomes_added:,} added, "
-                f"{self.outcomes_updated:,} updated")
+            return (
+                f"nothing changed: the export is already in the case store ({self.persons_unchanged:,} persons, "
+                f"{self.events_already_stored:,} events)"
+            )
+        return (
+            f"persons: {self.persons_added:,} added, {self.persons_updated:,} updated, "
+            f"{self.persons_unchanged:,} unchanged; events: {self.events_added:,} added, "
+            f"{self.events_already_stored:,} already stored; outcomes: {self.outcomes_added:,} added, "
+            f"{self.outcomes_updated:,} updated"
+        )
 
 
 def read_dir(path: Path | str) -> CaseTables:
@@ -77,8 +86,9 @@ def read_dir(path: Path | str) -> CaseTables:
         if parquet.exists():
             frames[name] = pd.read_parquet(parquet)
         elif csv.exists():
-            frames[name] = pd.read_csv(csv, dtype={"person_id": str, "office": str, "event_type": str},
-                                       keep_default_na=True)
+            frames[name] = pd.read_csv(
+                csv, dtype={"person_id": str, "office": str, "event_type": str}, keep_default_na=True
+            )
         elif name == "outcomes":
             frames[name] = None
         else:
@@ -94,8 +104,11 @@ def import_tables(store: CaseStore, tables: CaseTables, *, source: str = "") -> 
         tables = validate_tables(tables)
     except DataValidationError as err:
         first = err.problems[0]
-        raise CaseError(422, f"import refused, nothing written: {err}",
-                        loc=[first.table, first.row if first.row is not None else "", first.field]) from None
+        raise CaseError(
+            422,
+            f"import refused, nothing written: {err}",
+            loc=[first.table, first.row if first.row is not None else "", first.field],
+        ) from None
     persons, import_id = _persons(tables.persons), str(uuid.uuid4())
     with store.write() as conn:
         stored = _stored_persons(conn)
@@ -105,9 +118,14 @@ def import_tables(store: CaseStore, tables: CaseTables, *, source: str = "") -> 
         summary = ImportSummary(None, p_added, p_updated, p_same, e_added, e_known, o_added, o_updated, o_same)
         if summary.changed:
             summary = ImportSummary(import_id, *list(asdict(summary).values())[1:])
-            conn.execute(insert(t.imports).values(import_id=summary.import_id, source=source,
-                                                  created_at=dt.datetime.now(dt.UTC).isoformat(),
-                                                  summary=json.dumps(asdict(summary))))
+            conn.execute(
+                insert(t.imports).values(
+                    import_id=summary.import_id,
+                    source=source,
+                    created_at=dt.datetime.now(dt.UTC).isoformat(),
+                    summary=json.dumps(asdict(summary)),
+                )
+            )
     logger.info("import from %s: %s", source or "tables", summary.text())
     return summary
 
@@ -167,8 +185,15 @@ def _upsert_persons(conn: Connection, persons: pd.DataFrame, stored: pd.DataFram
     new = persons[~known]
     if len(new):
         _insert_frame(conn, t.persons, new, t.PERSON_DATES)
-        arrival = pd.DataFrame({"person_id": new["person_id"], "tier": Tier.STRICT.value,
-                                "since": new["supervision_start"], "decision_id": None, "source": "arrival"})
+        arrival = pd.DataFrame(
+            {
+                "person_id": new["person_id"],
+                "tier": Tier.STRICT.value,
+                "since": new["supervision_start"],
+                "decision_id": None,
+                "source": "arrival",
+            }
+        )
         _insert_frame(conn, t.tiers, arrival, ("since",))
     old = persons[known].set_index("person_id")
     before = stored.set_index("person_id").loc[old.index, old.columns]
@@ -191,15 +216,19 @@ def _unseen(events: pd.DataFrame, have: pd.DataFrame) -> np.ndarray:
     both = pd.concat([have, events], ignore_index=True)
     value = both["value"].to_numpy(dtype=float)
     missing = np.isnan(value)
-    keys = pd.DataFrame({
-        "person": pd.factorize(both["person_id"].astype(str))[0],
-        "day": both["date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
-        "type": pd.factorize(both["event_type"].astype(str))[0],
-        "missing": missing, "value": np.where(missing, 0.0, value),
-        "stored": np.arange(len(both)) < len(have)})
+    keys = pd.DataFrame(
+        {
+            "person": pd.factorize(both["person_id"].astype(str))[0],
+            "day": both["date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
+            "type": pd.factorize(both["event_type"].astype(str))[0],
+            "missing": missing,
+            "value": np.where(missing, 0.0, value),
+            "stored": np.arange(len(both)) < len(have),
+        }
+    )
     groups = keys.groupby(["person", "day", "type", "missing", "value"], sort=False)
-    running = groups.cumcount().to_numpy()[len(have):]
-    stored = groups["stored"].transform("sum").to_numpy()[len(have):]
+    running = groups.cumcount().to_numpy()[len(have) :]
+    stored = groups["stored"].transform("sum").to_numpy()[len(have) :]
     return running >= 2 * stored
 
 
@@ -217,11 +246,20 @@ def _add_events(conn: Connection, events: pd.DataFrame, *, fresh: bool, import_i
             new, person = new.iloc[np.argsort(person.to_numpy(), kind="stable")], person.sort_values(kind="stable")
         value = new["value"].to_numpy(dtype=float)
         n = len(new)
-        bulk_insert(conn, t.events, ["person_id", "date", "event_type", "value", "source", "import_id"],
-                    zip(person.to_numpy(dtype=object).tolist(), sql_dates(conn, new["date"].to_numpy()),
-                        new["event_type"].astype(str).to_numpy(dtype=object).tolist(),
-                        [None if v != v else v for v in value.tolist()], ["import"] * n, [import_id] * n,
-                        strict=True))
+        bulk_insert(
+            conn,
+            t.events,
+            ["person_id", "date", "event_type", "value", "source", "import_id"],
+            zip(
+                person.to_numpy(dtype=object).tolist(),
+                sql_dates(conn, new["date"].to_numpy()),
+                new["event_type"].astype(str).to_numpy(dtype=object).tolist(),
+                [None if v != v else v for v in value.tolist()],
+                ["import"] * n,
+                [import_id] * n,
+                strict=True,
+            ),
+        )
     return len(new), len(events) - len(new)
 
 

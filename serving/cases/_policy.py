@@ -115,8 +115,10 @@ class ReviewPolicy(BaseModel):
     def load(cls, path: Path | str | None = None) -> ReviewPolicy:
         """Read and validate the file (default ``models/review_policy.yaml``); ValueError names the field."""
         if path is None:
-            source, text = "models/review_policy.yaml", resources.files("models").joinpath(
-                "review_policy.yaml").read_text("utf-8")
+            source, text = (
+                "models/review_policy.yaml",
+                resources.files("models").joinpath("review_policy.yaml").read_text("utf-8"),
+            )
         else:
             source, text = str(path), Path(path).read_text("utf-8")
         try:

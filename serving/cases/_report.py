@@ -21,16 +21,23 @@ def decision_report(store: CaseStore, *, start: dt.date, end: dt.date, office: s
     An override is an approved decision whose new tier differs from the model's tier by risk in the
     assessment it refers to; the override rate is overrides / approved.
     """
-    stmt = select(t.decisions).where((t.decisions.c.proposed_at >= start.isoformat())
-                                     & (t.decisions.c.proposed_at < (end + dt.timedelta(days=1)).isoformat()))
+    stmt = select(t.decisions).where(
+        (t.decisions.c.proposed_at >= start.isoformat())
+        & (t.decisions.c.proposed_at < (end + dt.timedelta(days=1)).isoformat())
+    )
     if office is not None:
         stmt = stmt.where(t.decisions.c.office == office)
     with store.read() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
-    return DecisionReport(start=start, end=end, office=office, total=_count("all", rows),
-                          by_office=_group(rows, lambda r: r["office"]),
-                          by_caseworker=_group(rows, lambda r: r["proposed_by"]),
-                          by_reason=_group(rows, lambda r: r["reason_code"]))
+    return DecisionReport(
+        start=start,
+        end=end,
+        office=office,
+        total=_count("all", rows),
+        by_office=_group(rows, lambda r: r["office"]),
+        by_caseworker=_group(rows, lambda r: r["proposed_by"]),
+        by_reason=_group(rows, lambda r: r["reason_code"]),
+    )
 
 
 def _group(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> list[ReportRow]:
@@ -43,7 +50,12 @@ def _group(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> 
 def _count(key: str, rows: list[dict[str, Any]]) -> ReportRow:
     approved = [r for r in rows if r["status"] == "approved"]
     overrides = sum(r["to_tier"] != r["tier_by_risk"] for r in approved)
-    return ReportRow(key=key, proposed=len(rows), approved=len(approved),
-                     rejected=sum(r["status"] == "rejected" for r in rows),
-                     pending=sum(r["status"] == "proposed" for r in rows), overrides=overrides,
-                     override_rate=overrides / len(approved) if approved else None)
+    return ReportRow(
+        key=key,
+        proposed=len(rows),
+        approved=len(approved),
+        rejected=sum(r["status"] == "rejected" for r in rows),
+        pending=sum(r["status"] == "proposed" for r in rows),
+        overrides=overrides,
+        override_rate=overrides / len(approved) if approved else None,
+    )

@@ -43,8 +43,9 @@ CHUNK = 5000  # people scored per pass
 OTHER = "_interactions"
 
 
-def requests_at(persons: pd.DataFrame, events: pd.DataFrame, *, as_of: Sequence[dt.date],
-                stage: Sequence[Stage], lang: Lang) -> list[ScoreRequest]:
+def requests_at(
+    persons: pd.DataFrame, events: pd.DataFrame, *, as_of: Sequence[dt.date], stage: Sequence[Stage], lang: Lang
+) -> list[ScoreRequest]:
     """Score requests of ``persons`` (rows in order) at each one's date, with the events dated up to it.
 
     Each person's record is validated (:class:`~serving.schemas.PersonRecord`); the events are built
@@ -56,16 +57,27 @@ def requests_at(persons: pd.DataFrame, events: pd.DataFrame, *, as_of: Sequence[
     kinds = {code: EventType(code) for code in EventType.codes()}
     days = events["date"].to_numpy(dtype="datetime64[D]").astype(np.int64) + _EPOCH
     values = events["value"].to_numpy(dtype=float).tolist()
-    for pid, ordinal, kind, value in zip(events["person_id"].to_numpy(dtype=object).tolist(), days.tolist(),
-                                         events["event_type"].to_numpy(dtype=object).tolist(), values, strict=True):
-        by_person.setdefault(pid, []).append(EventRecord.model_construct(
-            date=dt.date.fromordinal(ordinal), event_type=kinds[kind], value=None if value != value else value))
+    for pid, ordinal, kind, value in zip(
+        events["person_id"].to_numpy(dtype=object).tolist(),
+        days.tolist(),
+        events["event_type"].to_numpy(dtype=object).tolist(),
+        values,
+        strict=True,
+    ):
+        by_person.setdefault(pid, []).append(
+            EventRecord.model_construct(
+                date=dt.date.fromordinal(ordinal), event_type=kinds[kind], value=None if value != value else value
+            )
+        )
     out = []
     records = persons[PERSON_COLUMNS].to_dict("records")
     for rec, day, st in zip(records, as_of, stage, strict=True):
         person = PersonRecord.model_validate(
-            {k: (v.date() if isinstance(v, pd.Timestamp) else v.item() if isinstance(v, np.generic) else v)
-             for k, v in rec.items()})
+            {
+                k: (v.date() if isinstance(v, pd.Timestamp) else v.item() if isinstance(v, np.generic) else v)
+                for k, v in rec.items()
+            }
+        )
         evs = [e for e in by_person.get(person.person_id, []) if e.date <= day]
         out.append(ScoreRequest.model_construct(person=person, events=evs, stage=st, as_of=day, lang=lang))
     return out
@@ -77,7 +89,7 @@ _EPOCH = dt.date(1970, 1, 1).toordinal()
 def _score(scorer: Scorer, requests: list[ScoreRequest]) -> list[Scored]:
     out: list[Scored] = []
     for i in range(0, len(requests), CHUNK):
-        out += scorer.score(requests[i:i + CHUNK])
+        out += scorer.score(requests[i : i + CHUNK])
     return out
 
 
@@ -101,13 +113,31 @@ def _moved(now: Scored, prev: Scored, lang: Lang) -> tuple[float, list[MovedPart
         spec = CATALOG[name]
         pts = 100 * dp * d / change if change else 0.0
         label, v0, v1 = spec.label(lang), spec.value_text(before, lang), spec.value_text(after, lang)
-        out.append(MovedPart(feature=name, label=label, before=v0, now=v1, log_odds=d, points=pts,
-                             text=_sentence(label, v0, v1, pts, lang)))
+        out.append(
+            MovedPart(
+                feature=name,
+                label=label,
+                before=v0,
+                now=v1,
+                log_odds=d,
+                points=pts,
+                text=_sentence(label, v0, v1, pts, lang),
+            )
+        )
     if rest:
         pts = 100 * dp * rest / change if change else 0.0
         label = "其他因素（相互作用）" if lang == "zh" else "other factors (interactions)"
-        out.append(MovedPart(feature=OTHER, label=label, before="", now="", log_odds=rest, points=pts,
-                             text=_sentence(label, None, None, pts, lang)))
+        out.append(
+            MovedPart(
+                feature=OTHER,
+                label=label,
+                before="",
+                now="",
+                log_odds=rest,
+                points=pts,
+                text=_sentence(label, None, None, pts, lang),
+            )
+        )
     out.sort(key=lambda p: -abs(p.log_odds))
     return change, out
 
@@ -137,48 +167,91 @@ def _previous(store: CaseStore, ids: list[str], as_of: dt.date) -> dict[str, Any
     return {str(row.person_id): row for row in done.itertuples(index=False)}  # oldest first: the latest wins
 
 
-def run_review(store: CaseStore, scorer: Scorer, audit: AuditStore, *, office: str | None, as_of: dt.date,
-               actor: str, lang: Lang = "zh", policy: ReviewPolicy | None = None) -> ReviewRun:
+def run_review(
+    store: CaseStore,
+    scorer: Scorer,
+    audit: AuditStore,
+    *,
+    office: str | None,
+    as_of: dt.date,
+    actor: str,
+    lang: Lang = "zh",
+    policy: ReviewPolicy | None = None,
+) -> ReviewRun:
     """Score the roll of ``office`` (None: every office) on ``as_of``, store each assessment and the run."""
     policy = policy or ReviewPolicy.load()
     if office is not None:
         store.check_office(office)
     roll = store.roll(office, as_of)
     if roll.empty:
-        raise CaseError(404, f"nobody is on the roll of {office!r} on {as_of}", loc=["as_of"],
-                        zh=f"{as_of} {office} 无在册人员")
+        raise CaseError(
+            404, f"nobody is on the roll of {office!r} on {as_of}", loc=["as_of"], zh=f"{as_of} {office} 无在册人员"
+        )
     ids = roll["person_id"].tolist()
     stages = [policy.review_stage(as_date(end), as_of) for end in roll["supervision_end"]]
     events = store.events_frame(ids)
     now = _score(scorer, requests_at(roll, events, as_of=[as_of] * len(ids), stage=stages, lang=lang))
     previous = _previous(store, ids, as_of)
     with_prev = [i for i, pid in enumerate(ids) if pid in previous]
-    prev_scored = _score(scorer, requests_at(
-        roll.iloc[with_prev], events, as_of=[as_date(previous[ids[i]].as_of) for i in with_prev],
-        stage=[stages[i] for i in with_prev], lang=lang))
+    prev_scored = _score(
+        scorer,
+        requests_at(
+            roll.iloc[with_prev],
+            events,
+            as_of=[as_date(previous[ids[i]].as_of) for i in with_prev],
+            stage=[stages[i] for i in with_prev],
+            lang=lang,
+        ),
+    )
     prev_of = dict(zip(with_prev, prev_scored, strict=True))
     run_id, created = str(uuid.uuid4()), now_text()
     tiers = roll["tier"].astype(str).tolist()
-    rows = [_row(s, prev_of.get(i), previous.get(ids[i]), current=tiers[i], scorer=scorer, policy=policy, lang=lang)
-            for i, s in enumerate(now)]
+    rows = [
+        _row(s, prev_of.get(i), previous.get(ids[i]), current=tiers[i], scorer=scorer, policy=policy, lang=lang)
+        for i, s in enumerate(now)
+    ]
     rows.sort(key=lambda r: (-r.probability, r.person_id))
-    counts: dict[str, Any] = {"alert": dict(Counter(r.alert for r in rows)),
-                              "mismatch": dict(Counter(r.mismatch for r in rows))}
-    run = ReviewRun(run_id=run_id, office=office, as_of=as_of, created_at=created, actor=actor, lang=lang,
-                    policy_version=policy.version, count=len(rows), counts=counts, rows=rows)
+    counts: dict[str, Any] = {
+        "alert": dict(Counter(r.alert for r in rows)),
+        "mismatch": dict(Counter(r.mismatch for r in rows)),
+    }
+    run = ReviewRun(
+        run_id=run_id,
+        office=office,
+        as_of=as_of,
+        created_at=created,
+        actor=actor,
+        lang=lang,
+        policy_version=policy.version,
+        count=len(rows),
+        counts=counts,
+        rows=rows,
+    )
     audit.append_many([s.audit_fields(actor) for s in now])
-    index = [index_row(s.assessment, actor=actor, policy=scorer.policy, run_id=run_id, person_id=pid)
-             for s, pid in zip(now, ids, strict=True)]
+    index = [
+        index_row(s.assessment, actor=actor, policy=scorer.policy, run_id=run_id, person_id=pid)
+        for s, pid in zip(now, ids, strict=True)
+    ]
     with store.write() as conn:
         store.note_assessments(index, conn=conn)
-        conn.execute(insert(t.review_runs).values(run_id=run_id, office=office, as_of=as_of, created_at=created,
-                                                  actor=actor, lang=lang, count=len(rows),
-                                                  payload=run.model_dump_json()))
+        conn.execute(
+            insert(t.review_runs).values(
+                run_id=run_id,
+                office=office,
+                as_of=as_of,
+                created_at=created,
+                actor=actor,
+                lang=lang,
+                count=len(rows),
+                payload=run.model_dump_json(),
+            )
+        )
     return run
 
 
-def _row(now: Scored, prev: Scored | None, prev_index: Any, *, current: str, scorer: Scorer,
-         policy: ReviewPolicy, lang: Lang) -> ReviewRow:
+def _row(
+    now: Scored, prev: Scored | None, prev_index: Any, *, current: str, scorer: Scorer, policy: ReviewPolicy, lang: Lang
+) -> ReviewRow:
     a = now.assessment
     by_risk = _by_risk(a, scorer.policy)
     rule_id = a.tier.rule_id if a.tier.basis == "rule" else None
@@ -186,32 +259,59 @@ def _row(now: Scored, prev: Scored | None, prev_index: Any, *, current: str, sco
     colour = policy.alert(band=Band(a.band.code), rule_id=rule_id, rise=rise)
     change, moved = _moved(now, prev, lang) if prev is not None else (None, [])
     mismatch: Literal["raise", "lower", "none"] = (
-        "none" if by_risk == current else "raise" if by_risk == "strict" else "lower")
+        "none" if by_risk == current else "raise" if by_risk == "strict" else "lower"
+    )
     prev_as_of = as_date(prev_index.as_of) if prev_index is not None else None
-    return ReviewRow(person_id=a.person_id, stage=a.stage.code, assessment_id=a.assessment_id,
-                     probability=a.probability, band=a.band.code, alert=colour.value,
-                     alert_label=Colour(colour).label(lang), tier_by_risk=by_risk, effective_tier=a.tier.tier.code,
-                     rule_id=rule_id, current_tier=current, mismatch=mismatch,
-                     previous_assessment_id=prev_index.assessment_id if prev_index is not None else None,
-                     previous_as_of=prev_as_of,
-                     previous_probability=prev.assessment.probability if prev is not None else None,
-                     change_log_odds=change, moved=moved, summary=_summary(now, prev, prev_as_of, lang))
+    return ReviewRow(
+        person_id=a.person_id,
+        stage=a.stage.code,
+        assessment_id=a.assessment_id,
+        probability=a.probability,
+        band=a.band.code,
+        alert=colour.value,
+        alert_label=Colour(colour).label(lang),
+        tier_by_risk=by_risk,
+        effective_tier=a.tier.tier.code,
+        rule_id=rule_id,
+        current_tier=current,
+        mismatch=mismatch,
+        previous_assessment_id=prev_index.assessment_id if prev_index is not None else None,
+        previous_as_of=prev_as_of,
+        previous_probability=prev.assessment.probability if prev is not None else None,
+        change_log_odds=change,
+        moved=moved,
+        summary=_summary(now, prev, prev_as_of, lang),
+    )
 
 
-def index_row(a: Assessment, *, actor: str, policy: TierPolicy, run_id: str | None = None,
-              person_id: str | None = None) -> dict[str, Any]:
+def index_row(
+    a: Assessment, *, actor: str, policy: TierPolicy, run_id: str | None = None, person_id: str | None = None
+) -> dict[str, Any]:
     """The case store's index row of an assessment made from the case store (by person id or a review)."""
-    return dict(assessment_id=a.assessment_id, person_id=person_id or a.person_id, stage=a.stage.code,
-                as_of=a.as_of, probability=a.probability, band=a.band.code,
-                tier_by_risk=_by_risk(a, policy), tier=a.tier.tier.code,
-                rule_id=a.tier.rule_id, model=f"{a.model.name}:{a.model.version}", actor=actor,
-                created_at=now_text(), run_id=run_id)
+    return dict(
+        assessment_id=a.assessment_id,
+        person_id=person_id or a.person_id,
+        stage=a.stage.code,
+        as_of=a.as_of,
+        probability=a.probability,
+        band=a.band.code,
+        tier_by_risk=_by_risk(a, policy),
+        tier=a.tier.tier.code,
+        rule_id=a.tier.rule_id,
+        model=f"{a.model.name}:{a.model.version}",
+        actor=actor,
+        created_at=now_text(),
+        run_id=run_id,
+    )
 
 
 def _by_risk(a: Assessment, policy: TierPolicy) -> str:
     """The answer's tier by risk (the band's tier under ``policy`` if the answer does not give it)."""
-    return a.tier.tier_by_risk.code if a.tier.tier_by_risk is not None else tier_by_risk(
-        policy, a.stage.code, a.band.code).value
+    return (
+        a.tier.tier_by_risk.code
+        if a.tier.tier_by_risk is not None
+        else tier_by_risk(policy, a.stage.code, a.band.code).value
+    )
 
 
 def get_review(store: CaseStore, run_id: str) -> ReviewRun:
@@ -229,9 +329,12 @@ def latest_alerts(store: CaseStore, *, office: str, as_of: dt.date) -> tuple[dt.
     Returns the run's date (None if the office has had no review yet) and person id -> colour code.
     """
     with store.read() as conn:
-        row = conn.execute(select(t.review_runs.c.as_of, t.review_runs.c.payload)
-                           .where(t.review_runs.c.office == office, t.review_runs.c.as_of <= as_of)
-                           .order_by(t.review_runs.c.as_of.desc(), t.review_runs.c.created_at.desc()).limit(1)).first()
+        row = conn.execute(
+            select(t.review_runs.c.as_of, t.review_runs.c.payload)
+            .where(t.review_runs.c.office == office, t.review_runs.c.as_of <= as_of)
+            .order_by(t.review_runs.c.as_of.desc(), t.review_runs.c.created_at.desc())
+            .limit(1)
+        ).first()
     if row is None:
         return None, {}
     rows = json.loads(row.payload).get("rows", [])

@@ -25,10 +25,12 @@ class EventIn(_Strict):
 
     person_id: str = _PID
     date: dt.date = Field(description="when it happened", examples=["2026-11-20"])
-    event_type: EventType = Field(description="controlled vocabulary (features.vocab.EventType)",
-                                  examples=["report_missed"])
-    value: float | None = Field(None, allow_inf_nan=False, description="hours, points... where the type has one",
-                                examples=[None])
+    event_type: EventType = Field(
+        description="controlled vocabulary (features.vocab.EventType)", examples=["report_missed"]
+    )
+    value: float | None = Field(
+        None, allow_inf_nan=False, description="hours, points... where the type has one", examples=[None]
+    )
     as_of: dt.date | None = Field(None, description="date of recording (default today): later events are refused")
 
 
@@ -51,13 +53,22 @@ class ProposeIn(_Strict):
 
     person_id: str = _PID
     to_tier: Tier = Field(description="strict or ordinary", examples=["strict"])
-    reason_code: str = Field(description="a code of serving.cases.ReasonCode (risk_assessment, serious_violation, "
-                             "family_crisis, mental_health, good_conduct, policy_period_ended, other)",
-                             examples=["serious_violation"])
-    reason: str = Field(min_length=5, max_length=4000, description="the written reason",
-                        examples=["Two missed reports and a warning since the last assessment."])
-    assessment_id: str = Field(min_length=1, description="the assessment that prompted the proposal",
-                               examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"])
+    reason_code: str = Field(
+        description="a code of serving.cases.ReasonCode (risk_assessment, serious_violation, "
+        "family_crisis, mental_health, good_conduct, policy_period_ended, other)",
+        examples=["serious_violation"],
+    )
+    reason: str = Field(
+        min_length=5,
+        max_length=4000,
+        description="the written reason",
+        examples=["Two missed reports and a warning since the last assessment."],
+    )
+    assessment_id: str = Field(
+        min_length=1,
+        description="the assessment that prompted the proposal",
+        examples=["2f1c7a52-8d0e-4a4b-9b8e-5d7c0f3e9a11"],
+    )
     lang: Lang = "zh"
 
 
@@ -65,8 +76,12 @@ class DecideIn(_Strict):
     """A supervisor's approval or rejection of a proposal."""
 
     decision_id: str = Field(min_length=1, examples=["0b8f4a1e-3c55-4f0e-9a57-2d1c3e4b5a6f"])
-    comment: str = Field(min_length=2, max_length=4000, description="the supervisor's comment",
-                         examples=["Agreed: confirmed at the office meeting."])
+    comment: str = Field(
+        min_length=2,
+        max_length=4000,
+        description="the supervisor's comment",
+        examples=["Agreed: confirmed at the office meeting."],
+    )
     lang: Lang = "zh"
 
 
@@ -182,7 +197,8 @@ class ReviewRow(BaseModel):
     rule_id: str | None
     current_tier: str
     mismatch: Literal["raise", "lower", "none"] = Field(
-        description="raise: the model's tier by risk is strict, the current tier ordinary; lower: the reverse")
+        description="raise: the model's tier by risk is strict, the current tier ordinary; lower: the reverse"
+    )
     previous_assessment_id: str | None
     previous_as_of: dt.date | None
     previous_probability: float | None = Field(description="the previous date's probability by THIS model")

@@ -94,33 +94,46 @@ class CaseStore:
     def offices(self) -> list[str]:
         """Every office that has someone in the store."""
         with self.read() as conn:
-            return sorted(conn.execute(select(t.persons.c.office).where(t.persons.c.office.is_not(None))
-                                       .distinct()).scalars())
+            return sorted(
+                conn.execute(select(t.persons.c.office).where(t.persons.c.office.is_not(None)).distinct()).scalars()
+            )
 
     def check_office(self, office: str) -> None:
         """Raise :class:`CaseError` (404) unless someone in the store belongs to ``office``."""
         with self.read() as conn:
             found = conn.execute(select(t.persons.c.person_id).where(t.persons.c.office == office).limit(1)).first()
         if found is None:
-            raise CaseError(404, f"unknown office {office!r}: nobody in the case store belongs to it",
-                            loc=["office"], zh=f"未知的司法所 {office!r}：案件库中无该所人员")
+            raise CaseError(
+                404,
+                f"unknown office {office!r}: nobody in the case store belongs to it",
+                loc=["office"],
+                zh=f"未知的司法所 {office!r}：案件库中无该所人员",
+            )
 
     def person(self, person_id: str, *, conn: Connection | None = None) -> dict[str, Any]:
         """One person's record with ``office`` and ``tier`` (current); :class:`CaseError` 404 if unknown."""
-        stmt = (select(t.persons, t.tiers.c.tier).outerjoin(t.tiers, t.tiers.c.person_id == t.persons.c.person_id)
-                .where(t.persons.c.person_id == person_id))
+        stmt = (
+            select(t.persons, t.tiers.c.tier)
+            .outerjoin(t.tiers, t.tiers.c.person_id == t.persons.c.person_id)
+            .where(t.persons.c.person_id == person_id)
+        )
         if conn is None:
             with self.read() as own:
                 row = own.execute(stmt).mappings().first()
         else:
             row = conn.execute(stmt).mappings().first()
         if row is None:
-            raise CaseError(404, f"unknown person_id {person_id!r}: not in the case store", loc=["person_id"],
-                            zh=f"未知的人员编号 {person_id!r}：案件库中无此人")
+            raise CaseError(
+                404,
+                f"unknown person_id {person_id!r}: not in the case store",
+                loc=["person_id"],
+                zh=f"未知的人员编号 {person_id!r}：案件库中无此人",
+            )
         return dict(row)
 
-    def persons_frame(self, *, office: str | None = None, person_ids: Sequence[str] | None = None,
-                      on_roll: dt.date | None = None) -> pd.DataFrame:
+    def persons_frame(
+        self, *, office: str | None = None, person_ids: Sequence[str] | None = None, on_roll: dt.date | None = None
+    ) -> pd.DataFrame:
         """Persons (canonical columns, ``office``, current ``tier``), as a DataFrame with datetime64 dates.
 
         With ``on_roll``, only those under supervision on that date (the term covers it and they were
@@ -131,16 +144,22 @@ class CaseStore:
             stmt = stmt.where(t.persons.c.office == office)
         if on_roll is not None:
             revoked = select(t.outcomes.c.person_id).where(
-                and_(t.outcomes.c.revocation_date.is_not(None), t.outcomes.c.revocation_date < on_roll))
-            stmt = stmt.where(t.persons.c.supervision_start <= on_roll, t.persons.c.supervision_end >= on_roll,
-                              t.persons.c.person_id.not_in(revoked))
+                and_(t.outcomes.c.revocation_date.is_not(None), t.outcomes.c.revocation_date < on_roll)
+            )
+            stmt = stmt.where(
+                t.persons.c.supervision_start <= on_roll,
+                t.persons.c.supervision_end >= on_roll,
+                t.persons.c.person_id.not_in(revoked),
+            )
         with self.read() as conn:
             if person_ids is None:
                 frame = _frame(conn, stmt)
             else:
                 ids = list(person_ids)
-                parts = [_frame(conn, stmt.where(t.persons.c.person_id.in_(ids[i:i + CHUNK])))
-                         for i in range(0, len(ids), CHUNK)]
+                parts = [
+                    _frame(conn, stmt.where(t.persons.c.person_id.in_(ids[i : i + CHUNK])))
+                    for i in range(0, len(ids), CHUNK)
+                ]
                 frame = pd.concat(parts, ignore_index=True) if parts else _frame(conn, stmt.where(false()))
         for col in t.PERSON_DATES:
             frame[col] = pd.to_datetime(frame[col])
@@ -161,8 +180,10 @@ class CaseStore:
         """The assessments made through the case store for these persons, oldest first."""
         ids = list(person_ids)
         with self.read() as conn:
-            parts = [_frame(conn, select(t.assessments).where(t.assessments.c.person_id.in_(ids[i:i + CHUNK])))
-                     for i in range(0, len(ids), CHUNK)]
+            parts = [
+                _frame(conn, select(t.assessments).where(t.assessments.c.person_id.in_(ids[i : i + CHUNK])))
+                for i in range(0, len(ids), CHUNK)
+            ]
             if not parts:
                 parts = [_frame(conn, select(t.assessments).where(false()))]
         frame = pd.concat(parts, ignore_index=True)
@@ -176,8 +197,16 @@ class CaseStore:
         return dict(found) if found else None
 
     # ------------------------------------------------------------------ writes
-    def record_event(self, person_id: str, *, date: dt.date, event_type: str, value: float | None = None,
-                     actor: str, as_of: dt.date | None = None) -> dict[str, Any]:
+    def record_event(
+        self,
+        person_id: str,
+        *,
+        date: dt.date,
+        event_type: str,
+        value: float | None = None,
+        actor: str,
+        as_of: dt.date | None = None,
+    ) -> dict[str, Any]:
         """Add one dated event, validated as the canonical table's; refused (nothing written) with the field.
 
         ``as_of`` is the date the caseworker records it on (default today): an event dated after it, or
@@ -193,35 +222,60 @@ class CaseStore:
         with self.write() as conn:
             person = self.person(person_id, conn=conn)
             if ev.date < person["birth_date"]:
-                raise CaseError(422, f"event of {person_id!r}, field 'date': {ev.date} is before birth "
-                                f"({person['birth_date']})", loc=["date"],
-                                zh=f"{person_id!r} 的事件，字段 date：{ev.date} 早于出生日期")
+                raise CaseError(
+                    422,
+                    f"event of {person_id!r}, field 'date': {ev.date} is before birth ({person['birth_date']})",
+                    loc=["date"],
+                    zh=f"{person_id!r} 的事件，字段 date：{ev.date} 早于出生日期",
+                )
             if ev.date > as_of:
-                raise CaseError(422, f"event of {person_id!r}, field 'date': {ev.date} is after as_of {as_of}",
-                                loc=["date"], zh=f"{person_id!r} 的事件，字段 date：{ev.date} 晚于记录日期 {as_of}")
+                raise CaseError(
+                    422,
+                    f"event of {person_id!r}, field 'date': {ev.date} is after as_of {as_of}",
+                    loc=["date"],
+                    zh=f"{person_id!r} 的事件，字段 date：{ev.date} 晚于记录日期 {as_of}",
+                )
             end = conn.execute(select(t.outcomes.c.followup_end).where(t.outcomes.c.person_id == person_id)).scalar()
             if end is not None and ev.date > end:
-                raise CaseError(422, f"event of {person_id!r}, field 'date': {ev.date} is after the end of "
-                                f"follow-up ({end})", loc=["date"],
-                                zh=f"{person_id!r} 的事件，字段 date：晚于随访截止日期")
-            row = dict(person_id=person_id, date=ev.date, event_type=EventType(ev.event_type).value, value=ev.value,
-                       source="recorded", recorded_by=actor, recorded_at=now_text())
+                raise CaseError(
+                    422,
+                    f"event of {person_id!r}, field 'date': {ev.date} is after the end of follow-up ({end})",
+                    loc=["date"],
+                    zh=f"{person_id!r} 的事件，字段 date：晚于随访截止日期",
+                )
+            row = dict(
+                person_id=person_id,
+                date=ev.date,
+                event_type=EventType(ev.event_type).value,
+                value=ev.value,
+                source="recorded",
+                recorded_by=actor,
+                recorded_at=now_text(),
+            )
             key = conn.execute(insert(t.events).values(**row)).inserted_primary_key
             assert key is not None
             event_id = key[0]
         logger.info("event %s recorded for a person by %s", row["event_type"], actor)
         return {"event_id": int(event_id), **row}
 
-    def score_request(self, person_id: str, *, stage: Stage | str, as_of: dt.date | None = None,
-                      lang: str = "zh") -> ScoreRequest:
+    def score_request(
+        self, person_id: str, *, stage: Stage | str, as_of: dt.date | None = None, lang: str = "zh"
+    ) -> ScoreRequest:
         """The score request of one person from the stored record (events up to the assessment date)."""
         person = self.person(person_id)
         stage = Stage(stage)
         with self.read() as conn:
-            rows = conn.execute(select(t.events.c.date, t.events.c.event_type, t.events.c.value)
-                                .where(t.events.c.person_id == person_id).order_by(t.events.c.date)).all()
-        body: dict[str, Any] = {"person": {c: person[c] for c in PERSON_COLUMNS}, "stage": stage.value,
-                                "as_of": as_of, "lang": lang}
+            rows = conn.execute(
+                select(t.events.c.date, t.events.c.event_type, t.events.c.value)
+                .where(t.events.c.person_id == person_id)
+                .order_by(t.events.c.date)
+            ).all()
+        body: dict[str, Any] = {
+            "person": {c: person[c] for c in PERSON_COLUMNS},
+            "stage": stage.value,
+            "as_of": as_of,
+            "lang": lang,
+        }
         day = as_of if as_of is not None else stage_date(person["supervision_start"], person["supervision_end"], stage)
         body["events"] = [{"date": d, "event_type": e, "value": v} for d, e, v in rows if d <= day]
         try:
@@ -229,8 +283,9 @@ class CaseStore:
         except ValidationError as err:
             e = err.errors(include_url=False)[0]
             field = ".".join(str(p) for p in e["loc"]) or "as_of"
-            raise CaseError(422, f"person {person_id!r}, field '{field}': {e['msg'].removeprefix('Value error, ')}",
-                            loc=[field]) from None
+            raise CaseError(
+                422, f"person {person_id!r}, field '{field}': {e['msg'].removeprefix('Value error, ')}", loc=[field]
+            ) from None
 
     def note_assessments(self, rows: list[dict[str, Any]], *, conn: Connection | None = None) -> None:
         """Index assessments made from the case store (their full records are in the audit trail)."""
@@ -245,9 +300,16 @@ class CaseStore:
     def counts(self) -> dict[str, int]:
         """Rows per table (for the CLI and the benchmark)."""
         with self.read() as conn:
-            return {name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-                    for name, table in (("persons", t.persons), ("events", t.events), ("outcomes", t.outcomes),
-                                        ("decisions", t.decisions), ("review_runs", t.review_runs))}
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in (
+                    ("persons", t.persons),
+                    ("events", t.events),
+                    ("outcomes", t.outcomes),
+                    ("decisions", t.decisions),
+                    ("review_runs", t.review_runs),
+                )
+            }
 
 
 def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:

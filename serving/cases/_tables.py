@@ -18,7 +18,8 @@ metadata = MetaData()
 PERSON_DATES = ("birth_date", "supervision_start", "supervision_end")
 
 persons = Table(
-    "persons", metadata,
+    "persons",
+    metadata,
     Column("person_id", String(64), primary_key=True),
     Column("office", String(64), nullable=True, index=True),
     Column("sex", String(32), nullable=False),
@@ -38,7 +39,8 @@ persons = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
     Column("person_id", String(64), ForeignKey("persons.person_id"), nullable=False, index=True),
     Column("date", Date, nullable=False),
@@ -51,7 +53,8 @@ events = Table(
 )
 
 outcomes = Table(
-    "outcomes", metadata,
+    "outcomes",
+    metadata,
     Column("person_id", String(64), ForeignKey("persons.person_id"), primary_key=True),
     Column("reoffence_date", Date, nullable=True),
     Column("revocation_date", Date, nullable=True),
@@ -59,7 +62,8 @@ outcomes = Table(
 )
 
 tiers = Table(
-    "tiers", metadata,
+    "tiers",
+    metadata,
     Column("person_id", String(64), ForeignKey("persons.person_id"), primary_key=True),
     Column("tier", String(16), nullable=False),
     Column("since", Date, nullable=False),
@@ -68,7 +72,8 @@ tiers = Table(
 )
 
 assessments = Table(
-    "case_assessments", metadata,
+    "case_assessments",
+    metadata,
     Column("assessment_id", String(36), primary_key=True),
     Column("person_id", String(64), ForeignKey("persons.person_id"), nullable=False, index=True),
     Column("stage", String(16), nullable=False),
@@ -85,7 +90,8 @@ assessments = Table(
 )
 
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("decision_id", String(36), primary_key=True),
     Column("person_id", String(64), ForeignKey("persons.person_id"), nullable=False, index=True),
     Column("office", String(64), nullable=False, index=True),
@@ -104,7 +110,8 @@ decisions = Table(
 )
 
 review_runs = Table(
-    "review_runs", metadata,
+    "review_runs",
+    metadata,
     Column("run_id", String(36), primary_key=True),
     Column("office", String(64), nullable=True, index=True),
     Column("as_of", Date, nullable=False),
@@ -116,7 +123,8 @@ review_runs = Table(
 )
 
 imports = Table(
-    "imports", metadata,
+    "imports",
+    metadata,
     Column("import_id", String(36), primary_key=True),
     Column("source", Text, nullable=False),
     Column("created_at", String(40), nullable=False),

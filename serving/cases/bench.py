@@ -50,7 +50,8 @@ def _export(folder: Path, persons: int, office_size: int, seed: int) -> Path:
     n_offices = max(1, persons // office_size)
     rng = np.random.default_rng(seed)
     tables.persons["office"] = np.array([f"office-{i:03d}" for i in range(n_offices)], dtype=object)[
-        rng.integers(0, n_offices, persons)]
+        rng.integers(0, n_offices, persons)
+    ]
     return tables.write(folder / "export")
 
 
@@ -103,8 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(5):
         seconds, listing = _timed(due_list, store, office=offices[0], as_of=MEETING)
         times.append(seconds)
-    out(f"due list of {offices[0]} ({listing.count:,} on the roll): median {statistics.median(times):.3f} s "
-        f"of 5 (min {min(times):.3f})  target <= 1 s\n")
+    out(
+        f"due list of {offices[0]} ({listing.count:,} on the roll): median {statistics.median(times):.3f} s "
+        f"of 5 (min {min(times):.3f})  target <= 1 s\n"
+    )
     models = _models(args.trees)
     scorer = Scorer(models, TierPolicy.load())
     audit = AuditStore(f"sqlite:///{work / 'audit.db'}", secret="ab" * 32)

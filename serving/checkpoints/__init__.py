@@ -16,16 +16,16 @@ from serving.checkpoints._signer import Checkpointer
 from serving.checkpoints._verify import expectations, verify_against
 
 __all__ = [
-           "Checkpoint",
-           "CheckpointError",
-           "CheckpointLog",
-           "Checkpointer",
-           "expectations",
-           "key_id",
-           "load_or_create_key",
-           "load_public_key",
-           "public_key_pem",
-           "read_checkpoints",
-           "sign_head",
-           "verify_against",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointLog",
+    "Checkpointer",
+    "expectations",
+    "key_id",
+    "load_or_create_key",
+    "load_public_key",
+    "public_key_pem",
+    "read_checkpoints",
+    "sign_head",
+    "verify_against",
 ]

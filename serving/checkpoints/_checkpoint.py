@@ -43,9 +43,15 @@ class Checkpoint:
 
     def payload(self) -> bytes:
         """The signed bytes."""
-        data = {"format": self.format, "chains": {c: {"length": int(v["length"]), "last_hash": str(v["last_hash"])}
-                                                  for c, v in self.chains.items()},
-                "signed_at": self.signed_at, "key_id": self.key_id, "signer": self.signer}
+        data = {
+            "format": self.format,
+            "chains": {
+                c: {"length": int(v["length"]), "last_hash": str(v["last_hash"])} for c, v in self.chains.items()
+            },
+            "signed_at": self.signed_at,
+            "key_id": self.key_id,
+            "signer": self.signer,
+        }
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,10 +67,17 @@ class Checkpoint:
         try:
             if data.get("format") != FORMAT:
                 raise CheckpointError(f"unknown checkpoint format {str(data.get('format'))[:40]!r}")
-            chains = {str(c): {"length": int(v["length"]), "last_hash": str(v["last_hash"])}
-                      for c, v in dict(data["chains"]).items()}
-            return cls(chains=chains, signed_at=str(data["signed_at"]), key_id=str(data["key_id"]),
-                       signer=str(data.get("signer", "")), signature=str(data["signature"]))
+            chains = {
+                str(c): {"length": int(v["length"]), "last_hash": str(v["last_hash"])}
+                for c, v in dict(data["chains"]).items()
+            }
+            return cls(
+                chains=chains,
+                signed_at=str(data["signed_at"]),
+                key_id=str(data["key_id"]),
+                signer=str(data.get("signer", "")),
+                signature=str(data["signature"]),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, CheckpointError):
                 raise
@@ -73,13 +86,16 @@ class Checkpoint:
     def verify(self, public_key: Ed25519PublicKey) -> None:
         """Raise :class:`CheckpointError` unless ``public_key`` signed exactly this checkpoint."""
         if self.key_id != key_id(public_key):
-            raise CheckpointError(f"checkpoint of {self.signed_at} was signed by key {self.key_id}, "
-                                  f"not by the given public key {key_id(public_key)}")
+            raise CheckpointError(
+                f"checkpoint of {self.signed_at} was signed by key {self.key_id}, "
+                f"not by the given public key {key_id(public_key)}"
+            )
         try:
             public_key.verify(base64.b64decode(self.signature, validate=True), self.payload())
         except (InvalidSignature, ValueError):
-            raise CheckpointError(f"checkpoint of {self.signed_at}: the signature does not hold "
-                                  "(checkpoint altered or forged)") from None
+            raise CheckpointError(
+                f"checkpoint of {self.signed_at}: the signature does not hold (checkpoint altered or forged)"
+            ) from None
 
     def describe(self) -> str:
         """How messages name this checkpoint."""
@@ -88,12 +104,16 @@ class Checkpoint:
 
 def sign_head(head: Mapping[str, tuple[int, str]], key: Ed25519PrivateKey, *, signer: str = "") -> Checkpoint:
     """Sign ``head`` (chain -> (length, last hash), as :meth:`serving.audit.AuditStore.head` gives it)."""
-    unsigned = Checkpoint(chains={c: {"length": n, "last_hash": h} for c, (n, h) in sorted(head.items())},
-                          signed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-                          key_id=key_id(key.public_key()), signer=signer)
+    unsigned = Checkpoint(
+        chains={c: {"length": n, "last_hash": h} for c, (n, h) in sorted(head.items())},
+        signed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        key_id=key_id(key.public_key()),
+        signer=signer,
+    )
     signature = base64.b64encode(key.sign(unsigned.payload())).decode("ascii")
-    return Checkpoint(chains=unsigned.chains, signed_at=unsigned.signed_at, key_id=unsigned.key_id,
-                      signer=signer, signature=signature)
+    return Checkpoint(
+        chains=unsigned.chains, signed_at=unsigned.signed_at, key_id=unsigned.key_id, signer=signer, signature=signature
+    )
 
 
 def read_checkpoints(path: Path | str) -> list[Checkpoint]:
@@ -133,8 +153,9 @@ class CheckpointLog:
 
     def append(self, checkpoint: Checkpoint) -> None:
         append_private_line(self.path, checkpoint.to_json())
-        log.info("signed checkpoint %s: %s", self.path, ", ".join(
-            f"{c} {v['length']}" for c, v in checkpoint.chains.items()))
+        log.info(
+            "signed checkpoint %s: %s", self.path, ", ".join(f"{c} {v['length']}" for c, v in checkpoint.chains.items())
+        )
 
     def read(self) -> list[Checkpoint]:
         """Every checkpoint so far, oldest first (none if the file does not exist yet)."""

@@ -25,14 +25,14 @@ def load_or_create_key(path: Path | str) -> Ed25519PrivateKey:
     path = Path(path)
     if not path.exists():
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         try:
             write_private_file(path, pem, replace=False)
             public = public_path(path)
             public.write_bytes(public_key_pem(key.public_key()))
-            log.info("created checkpoint signing key %s (public key %s, id %s)", path, public,
-                     key_id(key.public_key()))
+            log.info("created checkpoint signing key %s (public key %s, id %s)", path, public, key_id(key.public_key()))
             return key
         except FileExistsError:
             pass  # another worker created it meanwhile: use that one

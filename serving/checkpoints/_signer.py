@@ -30,8 +30,15 @@ class Checkpointer:
         Who signs (host and process), written into each checkpoint.
     """
 
-    def __init__(self, head: Callable[[], Mapping[str, tuple[int, str]]], key: Ed25519PrivateKey,
-                 checkpoint_log: CheckpointLog, *, interval_s: float, signer: str = "") -> None:
+    def __init__(
+        self,
+        head: Callable[[], Mapping[str, tuple[int, str]]],
+        key: Ed25519PrivateKey,
+        checkpoint_log: CheckpointLog,
+        *,
+        interval_s: float,
+        signer: str = "",
+    ) -> None:
         self._head = head
         self._key = key
         self.log = checkpoint_log
@@ -46,8 +53,9 @@ class Checkpointer:
         """The public half of the signing key."""
         return self._key.public_key()
 
-    def sign(self, *, head: Mapping[str, tuple[int, str]] | None = None, record: bool = True,
-             force: bool = True) -> Checkpoint:
+    def sign(
+        self, *, head: Mapping[str, tuple[int, str]] | None = None, record: bool = True, force: bool = True
+    ) -> Checkpoint:
         """Sign ``head`` (default: the heads now); append to the log if ``record`` (unless the heads did
         not change since the last checkpoint of this signer and not ``force``)."""
         with self._lock:

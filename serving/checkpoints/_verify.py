@@ -27,14 +27,16 @@ def expectations(checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey
                 continue
             earlier = expect.setdefault(chain, {}).get(length)
             if earlier is not None and earlier[0] != last:
-                raise CheckpointError(f"{checkpoint.describe()} and {earlier[1]} sign different hashes for "
-                                      f"{chain} seq {length}")
+                raise CheckpointError(
+                    f"{checkpoint.describe()} and {earlier[1]} sign different hashes for {chain} seq {length}"
+                )
             expect[chain][length] = (last, checkpoint.describe())
     return expect
 
 
-def verify_against(url: str, checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey, *,
-                   allow_newer: bool = False) -> VerifyResult:
+def verify_against(
+    url: str, checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey, *, allow_newer: bool = False
+) -> VerifyResult:
     """Verify the store at ``url`` (read only) against signed checkpoints.
 
     Every record must chain, every signed head must match the record at its position, and the store

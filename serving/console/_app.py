@@ -26,8 +26,9 @@ def _current_service() -> Backend:
     return service
 
 
-def create_app(*, backend: Callable[[], Backend] = _current_service,
-               settings: Callable[[], Settings] = get_settings) -> Starlette:
+def create_app(
+    *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], Settings] = get_settings
+) -> Starlette:
     """The console app.
 
     Parameters
@@ -67,8 +68,9 @@ def create_app(*, backend: Callable[[], Backend] = _current_service,
         guarded("/decisions", _auditor.decisions_page, Permission.REPORT_DECISIONS),
         guarded("/verify", _auditor.verify_page, Permission.VERIFY, ("GET", "POST")),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: partial(_not_found, console),
-                                                       405: partial(_not_allowed, console)})
+    app = Starlette(
+        routes=routes, exception_handlers={404: partial(_not_found, console), 405: partial(_not_allowed, console)}
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static", check_dir=False), name="static")  # no I/O at import
     return SecurityHeaders(app)  # type: ignore[return-value]
 
@@ -97,8 +99,11 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 have = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
-                         if k.encode() not in have and not (k == "cache-control" and _static(scope))]
+                extra = [
+                    (k.encode(), v.encode())
+                    for k, v in SECURITY_HEADERS.items()
+                    if k.encode() not in have and not (k == "cache-control" and _static(scope))
+                ]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

@@ -56,10 +56,15 @@ class LogFilter:
         if stage and stage not in Stage.codes():
             problems["stage"] = f"unknown stage {stage!r}"
         before = query.get("before", "")
-        return cls(since=since if "since" not in problems else "", until=until if "until" not in problems else "",
-                   stage=stage if "stage" not in problems else "", actor=query.get("actor", "").strip(),
-                   decided=query.get("decided", "") if query.get("decided") in ("yes", "no") else "",
-                   differs=query.get("differs") == "on", before=int(before) if before.isdigit() else None), problems
+        return cls(
+            since=since if "since" not in problems else "",
+            until=until if "until" not in problems else "",
+            stage=stage if "stage" not in problems else "",
+            actor=query.get("actor", "").strip(),
+            decided=query.get("decided", "") if query.get("decided") in ("yes", "no") else "",
+            differs=query.get("differs") == "on",
+            before=int(before) if before.isdigit() else None,
+        ), problems
 
 
 def log_page(ctx: Ctx) -> Response:
@@ -70,9 +75,15 @@ def log_page(ctx: Ctx) -> Response:
     rows: list[AuditRecord] = []
     cursor, exhausted = flt.before, False
     while len(rows) < PAGE + 1 and not exhausted:
-        batch = backend.audit.recent(before_seq=cursor, limit=SCAN if flt.differs else PAGE + 1,
-                                     since=flt.since or None, until=until, stage=flt.stage or None,
-                                     actor=flt.actor or None, decided={"yes": True, "no": False}.get(flt.decided))
+        batch = backend.audit.recent(
+            before_seq=cursor,
+            limit=SCAN if flt.differs else PAGE + 1,
+            since=flt.since or None,
+            until=until,
+            stage=flt.stage or None,
+            actor=flt.actor or None,
+            decided={"yes": True, "no": False}.get(flt.decided),
+        )
         exhausted = len(batch) < (SCAN if flt.differs else PAGE + 1)
         if batch:
             cursor = batch[-1].seq
@@ -84,9 +95,14 @@ def log_page(ctx: Ctx) -> Response:
     steps = backend.audit.steps_beside([r.assessment_id for r in rows])
     query = {k: v for k, v in ctx.request.query_params.items() if k != "before"}
     stages = [(s.value, s.label(ctx.lang)) for s in Stage]
-    return ctx.render("audit_log.html", flt=flt, problems=problems, stages=stages,
-                      rows=[_row(r, ctx, backend.policy, steps.get(r.assessment_id, [])) for r in rows],
-                      next_url=("?" + urlencode({**query, "before": rows[-1].seq}) if more and rows else None))
+    return ctx.render(
+        "audit_log.html",
+        flt=flt,
+        problems=problems,
+        stages=stages,
+        rows=[_row(r, ctx, backend.policy, steps.get(r.assessment_id, [])) for r in rows],
+        next_url=("?" + urlencode({**query, "before": rows[-1].seq}) if more and rows else None),
+    )
 
 
 def _differs(rec: AuditRecord, policy: TierPolicy) -> bool:
@@ -95,10 +111,15 @@ def _differs(rec: AuditRecord, policy: TierPolicy) -> bool:
 
 def _row(rec: AuditRecord, ctx: Ctx, policy: TierPolicy, steps: list[DecisionStepRecord]) -> dict[str, Any]:
     resp = rec.response
-    return {"rec": rec, "stage": Stage(rec.stage).label(ctx.lang), "probability": resp["probability"],
-            "band": resp["band"]["label"], "by_risk": _views.tier_label(_views.tier_by_risk(resp, policy), ctx.lang),
-            "effective": _views.tier_label(_views.effective_tier(rec), ctx.lang),
-            "decisions": len(rec.overrides) + len(steps)}
+    return {
+        "rec": rec,
+        "stage": Stage(rec.stage).label(ctx.lang),
+        "probability": resp["probability"],
+        "band": resp["band"]["label"],
+        "by_risk": _views.tier_label(_views.tier_by_risk(resp, policy), ctx.lang),
+        "effective": _views.tier_label(_views.effective_tier(rec), ctx.lang),
+        "decisions": len(rec.overrides) + len(steps),
+    }
 
 
 def assessment_page(ctx: Ctx) -> Response:
@@ -113,16 +134,27 @@ def assessment_page(ctx: Ctx) -> Response:
     rows = []
     for name in sorted(contributions, key=lambda n: -abs(float(contributions[n]))):
         spec = CATALOG.get(name)
-        rows.append({"name": name, "label": spec.label(ctx.lang) if spec else name,
-                     "value": spec.value_text(features.get(name), ctx.lang) if spec else str(features.get(name)),
-                     "contribution": float(contributions[name])})
+        rows.append(
+            {
+                "name": name,
+                "label": spec.label(ctx.lang) if spec else name,
+                "value": spec.value_text(features.get(name), ctx.lang) if spec else str(features.get(name)),
+                "contribution": float(contributions[name]),
+            }
+        )
     steps = backend.audit.steps_beside([rec.assessment_id]).get(rec.assessment_id, [])
-    return ctx.render("audit_assessment.html", rec=rec, row=_row(rec, ctx, backend.policy, steps), features=rows,
-                      expl=expl, steps=steps, reason_label=lambda c: ReasonCode(c).label(ctx.lang)
-                      if c in ReasonCode.codes() else c,
-                      returned=rec.response_json,
-                      returned_pretty=json.dumps(rec.response, ensure_ascii=False, indent=2),
-                      request_pretty=json.dumps(rec.request, ensure_ascii=False, indent=2)[:200_000])
+    return ctx.render(
+        "audit_assessment.html",
+        rec=rec,
+        row=_row(rec, ctx, backend.policy, steps),
+        features=rows,
+        expl=expl,
+        steps=steps,
+        reason_label=lambda c: ReasonCode(c).label(ctx.lang) if c in ReasonCode.codes() else c,
+        returned=rec.response_json,
+        returned_pretty=json.dumps(rec.response, ensure_ascii=False, indent=2),
+        request_pretty=json.dumps(rec.request, ensure_ascii=False, indent=2)[:200_000],
+    )
 
 
 def verify_page(ctx: Ctx) -> Response:
@@ -159,10 +191,18 @@ def decisions_page(ctx: Ctx) -> Response:
         problems["end"] = f"{period['end']} is before start {period['start']}"
     else:
         try:
-            report = decision_report(ctx.console.backend().cases, start=period["start"], end=period["end"],
-                                     office=office)
+            report = decision_report(
+                ctx.console.backend().cases, start=period["start"], end=period["end"], office=office
+            )
         except CaseError as err:
             problems["office"] = err.text(ctx.lang)
-    return ctx.render("decisions.html", report=report, problems=problems, start=period["start"], end=period["end"],
-                      office=office or "", every_office=every_office,
-                      reason_label=lambda c: ReasonCode(c).label(ctx.lang) if c in ReasonCode.codes() else c)
+    return ctx.render(
+        "decisions.html",
+        report=report,
+        problems=problems,
+        start=period["start"],
+        end=period["end"],
+        office=office or "",
+        every_office=every_office,
+        reason_label=lambda c: ReasonCode(c).label(ctx.lang) if c in ReasonCode.codes() else c,
+    )

@@ -64,14 +64,27 @@ def roster(ctx: Ctx) -> Response:
         if alert and alerts.get(person.person_id) != alert:
             continue
         rows.append(person)
-    return ctx.render("roster.html", listing=listing, rows=rows[:500], shown_of=len(rows), as_of=as_of,
-                      search=search, tier=tier, state=state, alert=alert, alerts=alerts, review_date=review_date,
-                      colours=[(c.value, c.label(ctx.lang)) for c in Colour],
-                      colour_labels={c.value: c.label(ctx.lang) for c in Colour}, problems=problems, states=STATES,
-                      tiers=[(t.value, t.label(ctx.lang)) for t in Tier],
-                      state_labels={s: text(f"state_{s}", ctx.lang) for s in STATES},
-                      tier_labels={t.value: t.label(ctx.lang) for t in Tier},
-                      stage_labels={s.value: s.label(ctx.lang) for s in Stage})
+    return ctx.render(
+        "roster.html",
+        listing=listing,
+        rows=rows[:500],
+        shown_of=len(rows),
+        as_of=as_of,
+        search=search,
+        tier=tier,
+        state=state,
+        alert=alert,
+        alerts=alerts,
+        review_date=review_date,
+        colours=[(c.value, c.label(ctx.lang)) for c in Colour],
+        colour_labels={c.value: c.label(ctx.lang) for c in Colour},
+        problems=problems,
+        states=STATES,
+        tiers=[(t.value, t.label(ctx.lang)) for t in Tier],
+        state_labels={s: text(f"state_{s}", ctx.lang) for s in STATES},
+        tier_labels={t.value: t.label(ctx.lang) for t in Tier},
+        stage_labels={s.value: s.label(ctx.lang) for s in Stage},
+    )
 
 
 def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: str | None = None) -> Response:
@@ -88,17 +101,29 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
     if record.get("office") != office:
         return ctx.render("error.html", status=403, status_code=403, message=text("other_office", ctx.lang))
     records = backend.audit.by_person(person_id)
-    values: dict[str, Any] = {"pid": person_id, "person": record, "records": records, "problem": problem,
-                              "notice": notice or _notice(ctx), "tier_now": _views.tier_label(record["tier"], ctx.lang)}
+    values: dict[str, Any] = {
+        "pid": person_id,
+        "person": record,
+        "records": records,
+        "problem": problem,
+        "notice": notice or _notice(ctx),
+        "tier_now": _views.tier_label(record["tier"], ctx.lang),
+    }
     if records:
         current = max(records, key=lambda r: r.seq)
         before = _views.previous_same_stage(records, current)
-        values.update(latest=[_answer(ctx, backend, r) for r in _views.latest_by_stage(records)],
-                      chart=_views.history_chart(records, ctx.lang, backend.policy), current=current, before=before,
-                      moved=_views.what_moved(before, current, ctx.lang) if before else [])
+        values.update(
+            latest=[_answer(ctx, backend, r) for r in _views.latest_by_stage(records)],
+            chart=_views.history_chart(records, ctx.lang, backend.policy),
+            current=current,
+            before=before,
+            moved=_views.what_moved(before, current, ctx.lang) if before else [],
+        )
     events = backend.cases.events_frame([person_id])
-    values["events"] = [(d.date().isoformat(), EventType(e).label(ctx.lang), v) for d, e, v in
-                        zip(events["date"], events["event_type"], events["value"], strict=True)][::-1]
+    values["events"] = [
+        (d.date().isoformat(), EventType(e).label(ctx.lang), v)
+        for d, e, v in zip(events["date"], events["event_type"], events["value"], strict=True)
+    ][::-1]
     values["pending"] = _pending(backend, person_id)
     values["stages"] = [(s.value, s.label(ctx.lang)) for s in Stage]
     values["tiers"] = [(t.value, t.label(ctx.lang)) for t in Tier if t.value != record["tier"]]
@@ -115,8 +140,9 @@ def score_now(ctx: Ctx) -> Response:
     try:
         stage = form_str(ctx.form, "stage")
         if stage not in Stage.codes():  # a form, not a validated schema: the stage is checked here
-            raise CaseError(422, f"field 'stage': unknown stage {stage!r}", loc=["stage"],
-                            zh=f"未知的评估阶段 {stage!r}")
+            raise CaseError(
+                422, f"field 'stage': unknown stage {stage!r}", loc=["stage"], zh=f"未知的评估阶段 {stage!r}"
+            )
         ctx.console.backend().score_by_id(ctx.principal, person_id=person_id, stage=stage, lang=ctx.lang)
     except CaseError as err:
         return person(ctx, status=err.status, problem=err.text(ctx.lang))
@@ -133,9 +159,18 @@ def propose_change(ctx: Ctx) -> Response:
     if to_tier not in Tier.codes():
         return person(ctx, status=422, problem=f"field 'to_tier': unknown tier {to_tier!r}")
     try:
-        propose(backend.cases, backend.audit, principal=ctx.principal, person_id=person_id, to_tier=to_tier,
-                reason_code=form_str(ctx.form, "reason_code"), reason=form_str(ctx.form, "reason"),
-                assessment_id=form_str(ctx.form, "assessment_id"), policy=backend.policy, lang=ctx.lang)
+        propose(
+            backend.cases,
+            backend.audit,
+            principal=ctx.principal,
+            person_id=person_id,
+            to_tier=to_tier,
+            reason_code=form_str(ctx.form, "reason_code"),
+            reason=form_str(ctx.form, "reason"),
+            assessment_id=form_str(ctx.form, "assessment_id"),
+            policy=backend.policy,
+            lang=ctx.lang,
+        )
     except CaseError as err:
         return person(ctx, status=err.status, problem=err.text(ctx.lang))
     return ctx.redirect(f"/person/{person_id}?done=proposed")
@@ -159,7 +194,11 @@ def _pending(backend: Backend, person_id: str) -> list[dict[str, Any]]:
 
 def _answer(ctx: Ctx, backend: Backend, record: Any) -> dict[str, Any]:
     response = record.response
-    return {"record": record, "a": response, "stage_label": Stage(record.stage).label(ctx.lang),
-            "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
-            "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
-            "chart": _views.reasons_chart(response, ctx.lang)}
+    return {
+        "record": record,
+        "a": response,
+        "stage_label": Stage(record.stage).label(ctx.lang),
+        "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
+        "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
+        "chart": _views.reasons_chart(response, ctx.lang),
+    }

@@ -24,9 +24,16 @@ from serving.scoring import NoModelError
 def score_form(ctx: Ctx, *, problems: dict[str, str] | None = None, status: int = 200) -> Response:
     """The scoring form (the API's request, field by field)."""
     values = dict(ctx.form or {})
-    return ctx.render("score.html", status=status, fields=_forms.person_fields(ctx.lang),
-                      stages=_forms.stage_options(ctx.lang), event_types=_forms.event_types(ctx.lang),
-                      values=values, problems=problems or {}, field_problem=_forms.field_problem)
+    return ctx.render(
+        "score.html",
+        status=status,
+        fields=_forms.person_fields(ctx.lang),
+        stages=_forms.stage_options(ctx.lang),
+        event_types=_forms.event_types(ctx.lang),
+        values=values,
+        problems=problems or {},
+        field_problem=_forms.field_problem,
+    )
 
 
 def score(ctx: Ctx) -> Response:
@@ -55,7 +62,9 @@ def _answer_values(ctx: Ctx, record: AuditRecord) -> dict[str, Any]:
     response = record.response
     stage = Stage(record.stage)
     return {
-        "record": record, "a": response, "stage_label": stage.label(ctx.lang),
+        "record": record,
+        "a": response,
+        "stage_label": stage.label(ctx.lang),
         "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
         "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
         "chart": _views.reasons_chart(response, ctx.lang),

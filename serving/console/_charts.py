@@ -37,9 +37,11 @@ class Step:
 
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> Markup:
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-            f'class="chart" preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title>'
-            f'<desc>{escape(desc)}</desc>')
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'class="chart" preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title>'
+        f"<desc>{escape(desc)}</desc>"
+    )
     return Markup(head + "".join(body) + "</svg>")  # every label above is escaped
 
 
@@ -61,30 +63,39 @@ def risk_history(points: Sequence[Point], *, title: str, cutoffs: Sequence[float
         value = k * (0.05 if y_max <= 0.5 else 0.1)
         if value > y_max + 1e-9:
             break
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-                    f'stroke="#d0d7de" stroke-width="1"/>'
-                    f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="12" '
-                    f'fill="#57606a">{value:.0%}</text>')
+        body.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'stroke="#d0d7de" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="12" '
+            f'fill="#57606a">{value:.0%}</text>'
+        )
     for c in cutoffs:
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y(c):.1f}" y2="{y(c):.1f}" stroke="#bf8700" '
-                    f'stroke-dasharray="4 3" stroke-width="1"/>')
+        body.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(c):.1f}" y2="{y(c):.1f}" stroke="#bf8700" '
+            f'stroke-dasharray="4 3" stroke-width="1"/>'
+        )
     if len(pts) > 1:
         path = " ".join(f"{x(i):.1f},{y(p.probability):.1f}" for i, p in enumerate(pts))
         body.append(f'<polyline points="{path}" fill="none" stroke="#57606a" stroke-width="2"/>')
     every = math.ceil(len(pts) / 4)  # at most five dates under the axis, the last always
     for i, p in enumerate(pts):
         colour = STAGE_COLOURS.get(p.stage, NEUTRAL)
-        body.append(f'<circle cx="{x(i):.1f}" cy="{y(p.probability):.1f}" r="5" fill="{colour}">'
-                    f'<title>{escape(p.label)}</title></circle>')
+        body.append(
+            f'<circle cx="{x(i):.1f}" cy="{y(p.probability):.1f}" r="5" fill="{colour}">'
+            f"<title>{escape(p.label)}</title></circle>"
+        )
         if i % every == 0 or i == len(pts) - 1:
-            body.append(f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle" font-size="12" '
-                        f'fill="#24292f">{escape(p.when)}</text>')
+            body.append(
+                f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle" font-size="12" '
+                f'fill="#24292f">{escape(p.when)}</text>'
+            )
     desc = "; ".join(p.label for p in pts)
     return _svg(width, height, title, desc, body)
 
 
-def waterfall(*, start_label: str, start: float, steps: Sequence[Step], end_label: str, end: float,
-              title: str) -> Markup:
+def waterfall(
+    *, start_label: str, start: float, steps: Sequence[Step], end_label: str, end: float, title: str
+) -> Markup:
     """Waterfall from ``start`` (a typical person's risk) through ``steps`` to ``end``, one row per step.
 
     Each row has its label above its bar, so that the chart stays legible when a phone shrinks
@@ -109,10 +120,12 @@ def waterfall(*, start_label: str, start: float, steps: Sequence[Step], end_labe
         y0 = 4 + i * row_h
         lo, hi = sorted((a, b))
         shown = f"{b:.1%}" if colour == NEUTRAL else f"{b - a:+.1%}".replace("%", " pp")
-        body.append(f'<text x="{left}" y="{y0 + 12}" font-size="12" fill="#24292f">{escape(_short(label))}</text>'
-                    f'<rect x="{px(lo):.1f}" y="{y0 + 17}" width="{max(1.5, px(hi) - px(lo)):.1f}" height="{bar_h}" '
-                    f'rx="2" fill="{colour}"><title>{escape(label)}: {escape(shown)}</title></rect>'
-                    f'<text x="{px(hi) + 4:.1f}" y="{y0 + 28}" font-size="11" fill="#24292f">{escape(shown)}</text>')
+        body.append(
+            f'<text x="{left}" y="{y0 + 12}" font-size="12" fill="#24292f">{escape(_short(label))}</text>'
+            f'<rect x="{px(lo):.1f}" y="{y0 + 17}" width="{max(1.5, px(hi) - px(lo)):.1f}" height="{bar_h}" '
+            f'rx="2" fill="{colour}"><title>{escape(label)}: {escape(shown)}</title></rect>'
+            f'<text x="{px(hi) + 4:.1f}" y="{y0 + 28}" font-size="11" fill="#24292f">{escape(shown)}</text>'
+        )
     height = 8 + len(rows) * row_h
     desc = "; ".join(f"{label}: {b - a:+.1%}" if c != NEUTRAL else f"{label}: {b:.1%}" for label, a, b, c in rows)
     return _svg(width, height, title, desc, body)

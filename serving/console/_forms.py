@@ -23,12 +23,19 @@ from serving.http import field_path
 from serving.schemas import PersonRecord, ScoreRequest
 
 _LABELS: dict[str, tuple[str, str]] = {
-    "person_id": ("人员编号", "Person id"), "sex": ("性别", "Sex"), "birth_date": ("出生日期", "Date of birth"),
-    "education": ("文化程度", "Education"), "employment": ("入矫时就业状况", "Employment at intake"),
-    "marital": ("婚姻状况", "Marital status"), "local": ("本地户籍", "Local resident"),
-    "supervision_type": ("矫正类别", "Supervision type"), "offence": ("罪名类别", "Offence category"),
-    "sentence_months": ("刑期（月）", "Sentence (months)"), "supervision_start": ("矫正开始日期", "Supervision start"),
-    "supervision_end": ("矫正结束日期", "Supervision end"), "prior_convictions": ("前科次数", "Prior convictions"),
+    "person_id": ("人员编号", "Person id"),
+    "sex": ("性别", "Sex"),
+    "birth_date": ("出生日期", "Date of birth"),
+    "education": ("文化程度", "Education"),
+    "employment": ("入矫时就业状况", "Employment at intake"),
+    "marital": ("婚姻状况", "Marital status"),
+    "local": ("本地户籍", "Local resident"),
+    "supervision_type": ("矫正类别", "Supervision type"),
+    "offence": ("罪名类别", "Offence category"),
+    "sentence_months": ("刑期（月）", "Sentence (months)"),
+    "supervision_start": ("矫正开始日期", "Supervision start"),
+    "supervision_end": ("矫正结束日期", "Supervision end"),
+    "prior_convictions": ("前科次数", "Prior convictions"),
     "prior_supervisions": ("既往社区矫正次数", "Prior supervisions"),
 }
 
@@ -123,4 +130,3 @@ def score_request(form: Mapping[str, Any], *, lang: Lang) -> tuple[ScoreRequest 
 def field_problem(problems: Mapping[str, str], name: str) -> str | None:
     """The problem of one person field (``person.birth_date``), if any."""
     return problems.get(f"person.{name}")
-

@@ -20,17 +20,23 @@ _TEXT: dict[str, tuple[str, str]] = {
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "token": ("访问令牌", "Access token"),
-    "token_help": ("粘贴管理员发给您的令牌（riskctl token）。令牌只用于登录，不会保存在浏览器中。",
-                   "Paste the token your administrator gave you (riskctl token). It is used only to sign in "
-                   "and is not kept in the browser."),
+    "token_help": (
+        "粘贴管理员发给您的令牌（riskctl token）。令牌只用于登录，不会保存在浏览器中。",
+        "Paste the token your administrator gave you (riskctl token). It is used only to sign in "
+        "and is not kept in the browser.",
+    ),
     "bad_token": ("令牌无效或已被吊销。", "This token is unknown or has been revoked."),
-    "no_console_role": ("该角色（建模人员）不使用本控制台：请使用 API 的 /models。",
-                        "This role (modeler) does not use the console: use the API's /models."),
+    "no_console_role": (
+        "该角色（建模人员）不使用本控制台：请使用 API 的 /models。",
+        "This role (modeler) does not use the console: use the API's /models.",
+    ),
     "session_ended": ("会话已结束，请重新登录。", "Your session has ended: please sign in again."),
     "signed_out": ("您已退出。", "You are signed out."),
-    "csrf": ("表单已过期或来源不明（缺少防伪令牌），未执行任何操作。请返回页面重试。",
-             "The form was refused: its anti-forgery token is missing or wrong. Nothing was done; "
-             "go back to the page and try again."),
+    "csrf": (
+        "表单已过期或来源不明（缺少防伪令牌），未执行任何操作。请返回页面重试。",
+        "The form was refused: its anti-forgery token is missing or wrong. Nothing was done; "
+        "go back to the page and try again.",
+    ),
     "forbidden": ("您的角色（{role}）无权执行此操作。", "Your role ({role}) may not do this."),
     "not_found": ("没有找到该记录。", "No such record."),
     "role_caseworker": ("矫正工作人员", "caseworker"),
@@ -41,15 +47,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav_score": ("评估", "Score"),
     "nav_person": ("人员", "Person"),
     "score_title": ("风险评估", "Risk assessment"),
-    "score_intro": ("填写社区矫正对象的档案和事件，选择评估阶段。评估结果与 API 相同，并记入审计记录。",
-                    "Enter the person's record and events and choose the stage. The answer is the API's "
-                    "own and is stored in the audit trail."),
+    "score_intro": (
+        "填写社区矫正对象的档案和事件，选择评估阶段。评估结果与 API 相同，并记入审计记录。",
+        "Enter the person's record and events and choose the stage. The answer is the API's "
+        "own and is stored in the audit trail.",
+    ),
     "person_fields": ("人员档案", "Person record"),
     "assessment": ("评估", "Assessment"),
     "stage": ("评估阶段", "Stage"),
     "as_of": ("评估日期（可选）", "Assessment date (optional)"),
-    "as_of_help": ("留空：入矫为矫正开始日，中期为期中，解矫为矫正结束日。",
-                   "Blank: supervision start (intake), mid-term, or supervision end (release)."),
+    "as_of_help": (
+        "留空：入矫为矫正开始日，中期为期中，解矫为矫正结束日。",
+        "Blank: supervision start (intake), mid-term, or supervision end (release).",
+    ),
     "events": ("事件（每行一条：日期 事件类型 [数值]）", "Events (one a line: date event-type [value])"),
     "events_help": ("事件类型代码：", "Event type codes:"),
     "score_now": ("立即评估", "Score now"),
@@ -81,9 +91,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "assessment_id": ("评估编号", "Assessment id"),
     "events_used": ("使用的事件", "Events used"),
     "override_title": ("调整管理等级", "Change the tier"),
-    "override_intro": ("与评估结果不同的管理等级，须写明理由。记录保存在评估旁，评估本身不变。",
-                       "A tier different from the assessment's, with a written reason. It is stored beside "
-                       "the assessment, which never changes."),
+    "override_intro": (
+        "与评估结果不同的管理等级，须写明理由。记录保存在评估旁，评估本身不变。",
+        "A tier different from the assessment's, with a written reason. It is stored beside "
+        "the assessment, which never changes.",
+    ),
     "new_tier": ("新的管理等级", "New tier"),
     "reason_text": ("理由", "Reason"),
     "record_override": ("提交", "Record"),
@@ -97,8 +109,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "moved": ("与上次评估相比的变化", "What moved since the last assessment"),
     "moved_none": ("只有一次评估，无可比较。", "Only one assessment: nothing to compare yet."),
     "moved_same": ("两次评估所用的记录没有变化。", "Nothing in the record changed between the two assessments."),
-    "moved_intro": ("风险由 {a} 变为 {b}（{when}）。变化最大的因素（对数几率贡献的变化）：",
-                    "Risk went from {a} to {b} ({when}). Factors that changed most (change in log-odds share):"),
+    "moved_intro": (
+        "风险由 {a} 变为 {b}（{when}）。变化最大的因素（对数几率贡献的变化）：",
+        "Risk went from {a} to {b} ({when}). Factors that changed most (change in log-odds share):",
+    ),
     "decisions": ("管理等级决定", "Tier decisions"),
     "no_decisions": ("无", "None"),
     "when": ("时间", "When"),
@@ -109,8 +123,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav_review": ("风险研判会", "Review meeting"),
     "nav_overdue": ("逾期评估", "Overdue"),
     "nav_score_record": ("按档案评估", "Score a record"),
-    "no_office": ("您的令牌未指定司法所（riskctl token --office）。",
-                  "Your token names no office (riskctl token --office)."),
+    "no_office": (
+        "您的令牌未指定司法所（riskctl token --office）。",
+        "Your token names no office (riskctl token --office).",
+    ),
     "other_office": ("该人员不属于您的司法所。", "This person belongs to another office."),
     "roster_title": ("人员名册", "Roster"),
     "list_date": ("日期", "Date"),
@@ -128,8 +144,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "term": ("矫正期", "Term"),
     "score_now_for": ("立即评估", "Score now"),
     "propose_title": ("申请调整管理等级", "Propose a tier change"),
-    "propose_intro": ("由司法所负责人审批；批准后当前管理等级才改变。",
-                      "A supervisor approves or rejects it; only approval changes the current tier."),
+    "propose_intro": (
+        "由司法所负责人审批；批准后当前管理等级才改变。",
+        "A supervisor approves or rejects it; only approval changes the current tier.",
+    ),
     "reason_code": ("理由类别", "Reason code"),
     "behind": ("依据的评估", "Assessment behind it"),
     "propose": ("提交申请", "Propose"),
@@ -152,11 +170,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "done_approved": ("已批准：当前管理等级已改变。", "Approved: the current tier has changed."),
     "done_rejected": ("已驳回：当前管理等级不变。", "Rejected: the current tier stays."),
     "review_title": ("风险研判分析会", "Monthly review meeting"),
-    "review_intro": ("按日期对本所在册人员逐一评估（各阶段模型）并存档："
-                     "按风险排序、四色预警、模型建议调整的人员、与上次评估相比的变化。",
-                     "Scores everyone on the office's roll for a date (each stage's model) and keeps the run: "
-                     "sorted by risk, four-colour alerts, who the model would move between tiers, what moved "
-                     "since last time."),
+    "review_intro": (
+        "按日期对本所在册人员逐一评估（各阶段模型）并存档："
+        "按风险排序、四色预警、模型建议调整的人员、与上次评估相比的变化。",
+        "Scores everyone on the office's roll for a date (each stage's model) and keeps the run: "
+        "sorted by risk, four-colour alerts, who the model would move between tiers, what moved "
+        "since last time.",
+    ),
     "run_review": ("生成研判名单", "Run the review"),
     "earlier_runs": ("以往的研判", "Earlier runs"),
     "no_runs": ("尚无研判记录。", "No runs yet."),
@@ -181,9 +201,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "pending_n": ("待审批", "Pending"),
     "overrides_n": ("偏离模型", "Depart from model"),
     "override_rate": ("偏离率", "Override rate"),
-    "override_rate_help": ("偏离率：批准的调整中，新等级与评估按风险的等级不同的比例。",
-                           "Override rate: the share of approved changes whose new tier differs from the "
-                           "assessment's tier by risk."),
+    "override_rate_help": (
+        "偏离率：批准的调整中，新等级与评估按风险的等级不同的比例。",
+        "Override rate: the share of approved changes whose new tier differs from the assessment's tier by risk.",
+    ),
     "all_offices": ("全部司法所", "all offices"),
     # auditor
     "nav_log": ("评估记录", "Assessment log"),
@@ -212,9 +233,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "base_value": ("基准值", "Base value"),
     "chain": ("哈希链", "Hash chain"),
     "verify_title": ("核验审计链", "Verify the audit trail"),
-    "verify_intro": ("逐条检查评估链和调整链的哈希，指出第一条被改动、删除或插入的记录。",
-                     "Walks both hash chains (assessments, overrides) and names the first record that was "
-                     "changed, deleted or inserted."),
+    "verify_intro": (
+        "逐条检查评估链和调整链的哈希，指出第一条被改动、删除或插入的记录。",
+        "Walks both hash chains (assessments, overrides) and names the first record that was "
+        "changed, deleted or inserted.",
+    ),
     "verify_now": ("立即核验", "Verify now"),
     "verify_ok": ("审计链完整：已检查 {n} 条记录。", "The trail is intact: {n} records checked."),
     "verify_bad": ("审计链已损坏：{where}。{problem}", "The trail is broken at {where}. {problem}"),
@@ -222,15 +245,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "length": ("长度", "Length"),
     "last_hash": ("最后哈希", "Last hash"),
     "alerts_from": ("预警颜色取自 {date} 的风险研判会。", "Alert colours from the review meeting of {date}."),
-    "alerts_none": ("本所在此日期前尚未召开风险研判会：暂无预警颜色。",
-                    "No review meeting of this office on or before this date yet: no alert colours."),
+    "alerts_none": (
+        "本所在此日期前尚未召开风险研判会：暂无预警颜色。",
+        "No review meeting of this office on or before this date yet: no alert colours.",
+    ),
     "checkpoint_none": ("链已损坏，未签发检查点。", "The trail is broken: no checkpoint was signed."),
     "checkpoint_title": ("最新签名检查点", "Latest signed checkpoint"),
-    "checkpoint_intro": ("本次核验对照了 {n} 个已签名检查点；以下检查点由服务的 Ed25519 密钥签署，可用公钥离线核验"
-                         "（riskctl audit verify --checkpoint 文件 --public-key 公钥）。",
-                         "This check compared the trail with {n} signed checkpoints. The checkpoint below is signed "
-                         "with the service's Ed25519 key: verify it offline with the public key alone "
-                         "(riskctl audit verify --checkpoint FILE --public-key KEY)."),
+    "checkpoint_intro": (
+        "本次核验对照了 {n} 个已签名检查点；以下检查点由服务的 Ed25519 密钥签署，可用公钥离线核验"
+        "（riskctl audit verify --checkpoint 文件 --public-key 公钥）。",
+        "This check compared the trail with {n} signed checkpoints. The checkpoint below is signed "
+        "with the service's Ed25519 key: verify it offline with the public key alone "
+        "(riskctl audit verify --checkpoint FILE --public-key KEY).",
+    ),
     "decisions_title": ("管理等级决定", "Tier decisions"),
     "override_rates": ("偏离模型的比例", "How often decisions depart from the model"),
     "assessments_n": ("评估数", "Assessments"),

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 _metadata = MetaData()
 sessions = Table(
-    "console_sessions", _metadata,
+    "console_sessions",
+    _metadata,
     Column("sid_hash", String(64), primary_key=True),
     Column("token_hash", String(64), nullable=False, index=True),
     Column("role", String(32), nullable=False),
@@ -120,9 +121,16 @@ class SessionStore:
     def open(self, token_hash: str, principal: Principal) -> tuple[str, Session]:
         """A new session for a checked token; returns the raw session id (for the cookie) and the session."""
         sid, now = secrets.token_urlsafe(32), time.time()
-        row = {"sid_hash": _sha256(sid), "token_hash": token_hash, "role": principal.role.value,
-               "user": principal.user, "csrf": secrets.token_hex(32), "created_at": now,
-               "expires_at": now + self.lifetime_s, "ended": 0}
+        row = {
+            "sid_hash": _sha256(sid),
+            "token_hash": token_hash,
+            "role": principal.role.value,
+            "user": principal.user,
+            "csrf": secrets.token_hex(32),
+            "created_at": now,
+            "expires_at": now + self.lifetime_s,
+            "ended": 0,
+        }
         with self._engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.expires_at < now - 86400))  # keep the table small
             conn.execute(sessions.insert().values(**row))
@@ -152,8 +160,13 @@ class SessionStore:
     @staticmethod
     def _session(row: object, principal: Principal) -> Session:
         r = dict(row)  # type: ignore[call-overload]
-        return Session(sid_hash=r["sid_hash"], token_hash=r["token_hash"], principal=principal, csrf=r["csrf"],
-                       expires_at=r["expires_at"])
+        return Session(
+            sid_hash=r["sid_hash"],
+            token_hash=r["token_hash"],
+            principal=principal,
+            csrf=r["csrf"],
+            expires_at=r["expires_at"],
+        )
 
 
 def _engine(url: str) -> Engine:
@@ -162,10 +175,12 @@ def _engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: object, _record: object) -> None:
             cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
     return engine

@@ -36,15 +36,23 @@ def home_path(ctx: Ctx) -> Response:
     return ctx.redirect("/audit")
 
 
-async def login_form(console: Console, request: Request, *, problem: str | None = None,
-                     status: int = 200) -> Response:
+async def login_form(console: Console, request: Request, *, problem: str | None = None, status: int = 200) -> Response:
     """The sign-in page, with a fresh double-submit CSRF secret in a cookie and in the form."""
     lang = lang_of(request)
     pre = new_pre_token()
     notice = text("signed_out", lang) if request.query_params.get("bye") else None
-    response = render(console, request, "login.html", lang=lang, session=None, status=status, pre=pre,
-                      problem=problem, notice=notice, next=safe_next(request.query_params.get("next"),
-                                                                      base_of(request)))
+    response = render(
+        console,
+        request,
+        "login.html",
+        lang=lang,
+        session=None,
+        status=status,
+        pre=pre,
+        problem=problem,
+        notice=notice,
+        next=safe_next(request.query_params.get("next"), base_of(request)),
+    )
     console.set_cookie(response, PRE_COOKIE, pre, max_age=3600, path=f"{base_of(request)}/login")
     return response
 

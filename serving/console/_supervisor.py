@@ -34,8 +34,11 @@ from serving.console._i18n import text
 from serving.console._web import SECURITY_HEADERS, Backend, Ctx, form_str
 
 # the print view is serving.cases' own page, with its style sheet inline: allowed for it alone, nothing else
-PRINT_HEADERS = {**SECURITY_HEADERS, "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"}
+PRINT_HEADERS = {
+    **SECURITY_HEADERS,
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+}
 
 
 def proposals(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Response:
@@ -46,14 +49,32 @@ def proposals(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Res
     backend = ctx.console.backend()
     d = tables.decisions
     with backend.cases.read() as conn:
-        pending = [dict(r) for r in conn.execute(select(d).where((d.c.office == office) & (d.c.status == "proposed"))
-                                                 .order_by(d.c.proposed_at)).mappings()]
-        decided = [dict(r) for r in conn.execute(select(d).where((d.c.office == office) & (d.c.status != "proposed"))
-                                                 .order_by(d.c.decided_at.desc()).limit(20)).mappings()]
+        pending = [
+            dict(r)
+            for r in conn.execute(
+                select(d).where((d.c.office == office) & (d.c.status == "proposed")).order_by(d.c.proposed_at)
+            ).mappings()
+        ]
+        decided = [
+            dict(r)
+            for r in conn.execute(
+                select(d)
+                .where((d.c.office == office) & (d.c.status != "proposed"))
+                .order_by(d.c.decided_at.desc())
+                .limit(20)
+            ).mappings()
+        ]
     for row in pending:
         row["behind"] = _behind(ctx, backend, row["assessment_id"])
-    return ctx.render("proposals.html", status=status, pending=pending, decided=decided, problem=problem,
-                      notice=_notice(ctx), reason_label=lambda c: ReasonCode(c).label(ctx.lang))
+    return ctx.render(
+        "proposals.html",
+        status=status,
+        pending=pending,
+        decided=decided,
+        problem=problem,
+        notice=_notice(ctx),
+        reason_label=lambda c: ReasonCode(c).label(ctx.lang),
+    )
 
 
 def decide(ctx: Ctx) -> Response:
@@ -62,8 +83,14 @@ def decide(ctx: Ctx) -> Response:
     action = ctx.request.path_params["action"]
     step = approve if action == "approve" else reject
     try:
-        step(backend.cases, backend.audit, principal=ctx.principal, decision_id=ctx.request.path_params["decision_id"],
-             comment=form_str(ctx.form, "comment"), lang=ctx.lang)
+        step(
+            backend.cases,
+            backend.audit,
+            principal=ctx.principal,
+            decision_id=ctx.request.path_params["decision_id"],
+            comment=form_str(ctx.form, "comment"),
+            lang=ctx.lang,
+        )
     except CaseError as err:
         return proposals(ctx, status=err.status, problem=err.text(ctx.lang))
     return ctx.redirect(f"/proposals?done={'approved' if action == 'approve' else 'rejected'}")
@@ -76,9 +103,15 @@ def review(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Respon
         return no_office(ctx)
     r = tables.review_runs
     with ctx.console.backend().cases.read() as conn:
-        runs = [dict(x) for x in conn.execute(select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count)
-                                              .where(r.c.office == office).order_by(r.c.created_at.desc())
-                                              .limit(24)).mappings()]
+        runs = [
+            dict(x)
+            for x in conn.execute(
+                select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count)
+                .where(r.c.office == office)
+                .order_by(r.c.created_at.desc())
+                .limit(24)
+            ).mappings()
+        ]
     return ctx.render("review.html", status=status, runs=runs, problem=problem, today=dt.date.today().isoformat())
 
 
@@ -94,8 +127,15 @@ def run(ctx: Ctx) -> Response:
         return review(ctx, status=422, problem=f"field 'as_of': {form_str(ctx.form, 'as_of')!r} is not a date")
     try:
         with backend._batch_slot:
-            done = run_review(backend.cases, backend.scorer, backend.audit, office=office, as_of=as_of,
-                              actor=ctx.principal.user, lang=ctx.lang)
+            done = run_review(
+                backend.cases,
+                backend.scorer,
+                backend.audit,
+                office=office,
+                as_of=as_of,
+                actor=ctx.principal.user,
+                lang=ctx.lang,
+            )
     except CaseError as err:
         return review(ctx, status=err.status, problem=err.text(ctx.lang))
     return ctx.redirect(f"/review/{done.run_id}")
@@ -109,16 +149,29 @@ def review_run(ctx: Ctx) -> Response:
     fmt = ctx.request.path_params.get("fmt", "")
     if fmt == "csv":
         name = f"review-{found.office}-{found.as_of}.csv"
-        return Response(review_csv(found), media_type="text/csv; charset=utf-8",
-                        headers={**SECURITY_HEADERS, "content-disposition": f'attachment; filename="{name}"'})
+        return Response(
+            review_csv(found),
+            media_type="text/csv; charset=utf-8",
+            headers={**SECURITY_HEADERS, "content-disposition": f'attachment; filename="{name}"'},
+        )
     if fmt == "print":
         return Response(review_html(found), media_type="text/html; charset=utf-8", headers=PRINT_HEADERS)
     q = ctx.request.query_params
-    rows = [row for row in found.rows if (not q.get("alert") or row.alert == q.get("alert"))
-            and (not q.get("mismatch") or row.mismatch != "none")]
-    return ctx.render("review_run.html", run=found, rows=rows, alert=q.get("alert", ""),
-                      mismatch=bool(q.get("mismatch")), stage_labels={s.value: s.label(ctx.lang) for s in Stage},
-                      tier_label=_views.tier_label, colour_labels={c.value: c.label(ctx.lang) for c in Colour})
+    rows = [
+        row
+        for row in found.rows
+        if (not q.get("alert") or row.alert == q.get("alert")) and (not q.get("mismatch") or row.mismatch != "none")
+    ]
+    return ctx.render(
+        "review_run.html",
+        run=found,
+        rows=rows,
+        alert=q.get("alert", ""),
+        mismatch=bool(q.get("mismatch")),
+        stage_labels={s.value: s.label(ctx.lang) for s in Stage},
+        tier_label=_views.tier_label,
+        colour_labels={c.value: c.label(ctx.lang) for c in Colour},
+    )
 
 
 def _run(ctx: Ctx) -> Any:
@@ -136,10 +189,16 @@ def _behind(ctx: Ctx, backend: Backend, assessment_id: str) -> dict[str, Any] | 
     if record is None:
         return None
     a = record.response
-    return {"id": assessment_id, "stage": Stage(record.stage).label(ctx.lang), "as_of": a["as_of"],
-            "probability": a["probability"], "band": a["band"]["label"], "tier": a["tier"]["tier"]["label"],
-            "by_risk": _views.tier_label(_views.tier_by_risk(a, backend.policy), ctx.lang),
-            "reasons": [r["text"] for r in a["reasons"][:4]]}
+    return {
+        "id": assessment_id,
+        "stage": Stage(record.stage).label(ctx.lang),
+        "as_of": a["as_of"],
+        "probability": a["probability"],
+        "band": a["band"]["label"],
+        "tier": a["tier"]["tier"]["label"],
+        "by_risk": _views.tier_label(_views.tier_by_risk(a, backend.policy), ctx.lang),
+        "reasons": [r["text"] for r in a["reasons"][:4]],
+    }
 
 
 def _notice(ctx: Ctx) -> str | None:

@@ -66,8 +66,14 @@ def reasons_chart(response: Mapping[str, Any], lang: Lang) -> Markup:
         level += c
     steps.append(Step(text("other_factors", lang), sigmoid(raw) - sigmoid(level)))
     steps.append(Step(text("calibration", lang), prob - sigmoid(raw)))
-    return waterfall(start_label=text("typical", lang), start=sigmoid(base), steps=steps,
-                     end_label=text("this_person", lang), end=prob, title=text("waterfall", lang))
+    return waterfall(
+        start_label=text("typical", lang),
+        start=sigmoid(base),
+        steps=steps,
+        end_label=text("this_person", lang),
+        end=prob,
+        title=text("waterfall", lang),
+    )
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ def what_moved(before: AuditRecord, after: AuditRecord, lang: Lang, *, top: int 
             continue
         spec = CATALOG.get(name)
         label = spec.label(lang) if spec else name
-        show = (lambda v, s=spec: s.value_text(v, lang) if s else str(v))  # noqa: E731
+        show = lambda v, s=spec: s.value_text(v, lang) if s else str(v)  # noqa: E731
         out.append(Moved(label, show(fb.get(name)), show(fa.get(name)), float(ca[name]) - float(cb.get(name, 0.0))))
     out.sort(key=lambda m: -abs(m.delta))
     return out[:top]
@@ -103,8 +109,14 @@ def history_chart(records: Sequence[AuditRecord], lang: Lang, policy: TierPolicy
     for rec in records:
         resp = rec.response
         stage = Stage(resp["stage"]["code"])
-        points.append(Point(when=str(resp["as_of"]), probability=float(resp["probability"]), stage=stage.value,
-                            label=f"{stage.label(lang)} {resp['as_of']}: {float(resp['probability']):.1%}"))
+        points.append(
+            Point(
+                when=str(resp["as_of"]),
+                probability=float(resp["probability"]),
+                stage=stage.value,
+                label=f"{stage.label(lang)} {resp['as_of']}: {float(resp['probability']):.1%}",
+            )
+        )
     return risk_history(points, title=text("history", lang))
 
 

@@ -43,8 +43,10 @@ LANG_COOKIE = "risk_console_lang"
 PRE_COOKIE = "risk_console_pre"  # the sign-in form's CSRF secret (double-submit), before any session
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
-    "content-security-policy": ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
-                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
@@ -65,8 +67,9 @@ class Backend(Protocol):
 
     def verify_trail(self) -> VerifyResponse: ...
 
-    def score_by_id(self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None,
-                    lang: Lang = "zh") -> str: ...
+    def score_by_id(
+        self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None, lang: Lang = "zh"
+    ) -> str: ...
 
 
 class Console:
@@ -83,13 +86,20 @@ class Console:
     @cached_property
     def sessions(self) -> SessionStore:
         s = self.settings
-        return SessionStore(s.resolved_console_session_url(), tokens=TokenBook(s.resolved_auth_file()),
-                            minutes=s.console_session_minutes)
+        return SessionStore(
+            s.resolved_console_session_url(),
+            tokens=TokenBook(s.resolved_auth_file()),
+            minutes=s.console_session_minutes,
+        )
 
     @cached_property
     def templates(self) -> Environment:
-        env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                          trim_blocks=True, lstrip_blocks=True)
+        env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         env.globals["t"] = text
         env.globals["tier_label"] = tier_label
         return env
@@ -98,8 +108,15 @@ class Console:
         return self._backend()
 
     def set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None, path: str) -> None:
-        response.set_cookie(name, value, max_age=max_age, path=path or "/", httponly=True, samesite="strict",
-                            secure=self.settings.console_secure_cookie)
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=path or "/",
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.console_secure_cookie,
+        )
 
 
 def lang_of(request: Request) -> Lang:
@@ -134,28 +151,46 @@ class Ctx:
         return self.session.principal
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
-        return render(self.console, self.request, template, lang=self.lang, session=self.session, status=status,
-                      **values)
+        return render(
+            self.console, self.request, template, lang=self.lang, session=self.session, status=status, **values
+        )
 
     def redirect(self, path: str) -> RedirectResponse:
         return RedirectResponse(f"{self.base}{path}", status_code=303)
 
 
-def render(console: Console, request: Request, template: str, *, lang: Lang, session: Session | None,
-           status: int = 200, **values: Any) -> HTMLResponse:
+def render(
+    console: Console,
+    request: Request,
+    template: str,
+    *,
+    lang: Lang,
+    session: Session | None,
+    status: int = 200,
+    **values: Any,
+) -> HTMLResponse:
     """A page from its template, with the layout's values (language, user, CSRF token, nav)."""
     query = f"?{request.url.query}" if request.url.query else ""
     html = console.templates.get_template(template).render(
-        lang=lang, other_lang="en" if lang == "zh" else "zh", base=base_of(request), session=session,
-        user=session.principal if session else None, csrf=session.csrf if session else "",
-        here=quote(request.url.path + query, safe=""), Permission=Permission, **values)
+        lang=lang,
+        other_lang="en" if lang == "zh" else "zh",
+        base=base_of(request),
+        session=session,
+        user=session.principal if session else None,
+        csrf=session.csrf if session else "",
+        here=quote(request.url.path + query, safe=""),
+        Permission=Permission,
+        **values,
+    )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def refusal(console: Console, request: Request, *, lang: Lang, session: Session | None, status: int,
-            message: str) -> HTMLResponse:
-    return render(console, request, "error.html", lang=lang, session=session, status=status, status_code=status,
-                  message=message)
+def refusal(
+    console: Console, request: Request, *, lang: Lang, session: Session | None, status: int, message: str
+) -> HTMLResponse:
+    return render(
+        console, request, "error.html", lang=lang, session=session, status=status, status_code=status, message=message
+    )
 
 
 PageFn = Callable[[Ctx], Response]
@@ -173,10 +208,21 @@ def page(console: Console, fn: PageFn, *, needs: Permission | None) -> Callable[
                 return RedirectResponse(f"{base_of(request)}/login?next={quote(target)}", status_code=303)
             return refusal(console, request, lang=lang, session=None, status=401, message=text("session_ended", lang))
         if needs is not None and not session.principal.can(needs):
-            log.warning("console: denied %s %s to %s (role %s)", request.method, request.url.path,
-                        session.principal.user, session.principal.role.value)
-            return refusal(console, request, lang=lang, session=session, status=403,
-                           message=text("forbidden", lang, role=text(f"role_{session.principal.role.value}", lang)))
+            log.warning(
+                "console: denied %s %s to %s (role %s)",
+                request.method,
+                request.url.path,
+                session.principal.user,
+                session.principal.role.value,
+            )
+            return refusal(
+                console,
+                request,
+                lang=lang,
+                session=session,
+                status=403,
+                message=text("forbidden", lang, role=text(f"role_{session.principal.role.value}", lang)),
+            )
         form = None
         if request.method == "POST":
             form = await request.form()

@@ -104,13 +104,18 @@ def main(argv: list[str] | None = None) -> None:
     office, day, terms = _busiest(store)
     roll = len(store.roll(office, day))  # terms covering the day, less those revoked before it
     store.close()
-    tokens = {hash_token("bench-cw"): TokenEntry(role=Role.CASEWORKER, user="cw", office=office),
-              hash_token("bench-sup"): TokenEntry(role=Role.SUPERVISOR, user="sup", office=office)}
-    (home / "auth.json").write_text(json.dumps(AuthConfig(tokens=tokens, audit_secret="5e" * 32)
-                                               .model_dump(mode="json")))
+    tokens = {
+        hash_token("bench-cw"): TokenEntry(role=Role.CASEWORKER, user="cw", office=office),
+        hash_token("bench-sup"): TokenEntry(role=Role.SUPERVISOR, user="sup", office=office),
+    }
+    (home / "auth.json").write_text(
+        json.dumps(AuthConfig(tokens=tokens, audit_secret="5e" * 32).model_dump(mode="json"))
+    )
     (home / "auth.json").chmod(0o600)
-    print(f"set-up {time.perf_counter() - started:.0f} s: {args.persons:,} persons, office {office} with "
-          f"{roll:,} on the roll on {day} ({terms:,} terms covering the day)")
+    print(
+        f"set-up {time.perf_counter() - started:.0f} s: {args.persons:,} persons, office {office} with "
+        f"{roll:,} on the roll on {day} ({terms:,} terms covering the day)"
+    )
 
     from serving.service import RiskService
 

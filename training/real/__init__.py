@@ -28,8 +28,14 @@ if TYPE_CHECKING:
 
 __all__ = ["BenchmarkResult", "Source", "benchmark_real", "log_benchmark", "register", "standalone_app"]
 
-_HOME = {"BenchmarkResult": "_report", "Source": "_benchmark", "benchmark_real": "_benchmark",
-         "log_benchmark": "_benchmark", "register": "_cli", "standalone_app": "_cli"}
+_HOME = {
+    "BenchmarkResult": "_report",
+    "Source": "_benchmark",
+    "benchmark_real": "_benchmark",
+    "log_benchmark": "_benchmark",
+    "register": "_cli",
+    "standalone_app": "_cli",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -20,8 +20,15 @@ EXPERIMENT_PREFIX = "real"
 BUILDERS: dict[str, Callable[..., Tables]] = {"nij": nij_tables, "compas": compas_tables, "rossi": rossi_tables}
 
 
-def benchmark_real(source: Source | str, train_path: str | Path, test_path: str | Path | None = None, *,
-                   seed: int = 0, folds: int = 5, track: bool = True) -> BenchmarkResult:
+def benchmark_real(
+    source: Source | str,
+    train_path: str | Path,
+    test_path: str | Path | None = None,
+    *,
+    seed: int = 0,
+    folds: int = 5,
+    track: bool = True,
+) -> BenchmarkResult:
     """Run the real-data benchmark of ``source`` and log it to MLflow (experiment ``real-<source>``).
 
     Parameters
@@ -41,10 +48,18 @@ def benchmark_real(source: Source | str, train_path: str | Path, test_path: str 
     if source not in BUILDERS:
         raise ValueError(f"unknown source {source!r}: expected one of {sorted(BUILDERS)}")
     start = time.perf_counter()
-    tables, notes, params, checks = BUILDERS[source](Path(train_path), test_path and Path(test_path),
-                                                     seed=seed, folds=folds)
-    params = {"source": source, "train": str(train_path), "test": str(test_path or ""), "seed": seed,
-              "folds": folds, "holdout": HOLDOUT, **params}
+    tables, notes, params, checks = BUILDERS[source](
+        Path(train_path), test_path and Path(test_path), seed=seed, folds=folds
+    )
+    params = {
+        "source": source,
+        "train": str(train_path),
+        "test": str(test_path or ""),
+        "seed": seed,
+        "folds": folds,
+        "holdout": HOLDOUT,
+        **params,
+    }
     result = BenchmarkResult(str(source), tables, notes, params, checks, time.perf_counter() - start)
     log.info("real benchmark %s: %.1f s", source, result.seconds)
     if track:

@@ -91,12 +91,16 @@ def docs_section(result: BenchmarkResult, command: str) -> str:
     """The Markdown section of one run: title, command, date, tables, target checks and notes."""
     source = DataSource(result.source)
     run = f" · MLflow run `{result.run_id}` (experiment `real-{source}`)" if result.run_id else ""
-    return "\n".join([
-        f"## {TITLES[source]}", "",
-        f"Command: `{command}`  ",
-        f"Date: {date.today().isoformat()} · {result.seconds:.0f} s{run}", "",
-        result.to_markdown(),
-    ])
+    return "\n".join(
+        [
+            f"## {TITLES[source]}",
+            "",
+            f"Command: `{command}`  ",
+            f"Date: {date.today().isoformat()} · {result.seconds:.0f} s{run}",
+            "",
+            result.to_markdown(),
+        ]
+    )
 
 
 def rich_table(title: str, table: pd.DataFrame) -> Table:
@@ -116,14 +120,20 @@ def rich_table(title: str, table: pd.DataFrame) -> Table:
 def real(
     data: Annotated[DataSource, typer.Option("--source", "--data", help="the public data set")],
     train: Annotated[Path, typer.Option(help="the public training file (or any file in the same format)")],
-    test: Annotated[Path | None, typer.Option(help="a file in the same format as --train: fit on --train and "
-                                                   "evaluate on it instead of cross-validating")] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            help="a file in the same format as --train: fit on --train and evaluate on it instead of cross-validating"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the folds, hold-out splits and models")] = 0,
-    write_docs: Annotated[bool, typer.Option("--write-docs/--no-write-docs",
-                                             help="replace this source's section of docs/benchmarks.md")] = False,
+    write_docs: Annotated[
+        bool, typer.Option("--write-docs/--no-write-docs", help="replace this source's section of docs/benchmarks.md")
+    ] = False,
     docs: Annotated[Path, typer.Option(help="the benchmark page to update")] = DOCS_PATH,
-    track: Annotated[bool, typer.Option("--track/--no-track", help="log the run to MLflow (experiment "
-                                                                   "real-<source>)")] = True,
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="log the run to MLflow (experiment real-<source>)")
+    ] = True,
 ) -> None:
     """Benchmark the model on a real public data set beside the published figures."""
     from features.schema import DataValidationError
@@ -141,8 +151,10 @@ def real(
         console.print(rich_table(title, table))
     for check in result.checks:
         console.print(f"target: {check}")
-    console.print(f"{len(result.notes)} notes (in the docs and the MLflow artefact benchmark.md); "
-                  f"{result.seconds:.1f} s" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+    console.print(
+        f"{len(result.notes)} notes (in the docs and the MLflow artefact benchmark.md); "
+        f"{result.seconds:.1f} s" + (f"; MLflow run {result.run_id}" if result.run_id else "")
+    )
     if write_docs:
         path = update_docs(docs, data.value, docs_section(result, command_line(data.value, train, test, seed)))
         console.print(f"updated {path} (section {markers(data.value)[0]})")
@@ -159,8 +171,9 @@ def standalone_app() -> typer.Typer:
 
     @app.callback()
     def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at INFO level")] = False) -> None:
-        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
 
     register(app)
     return app

@@ -44,8 +44,13 @@ from training.real._tables import (
 #: i.e. on other folds than the reported seed-0 folds, by Brier score
 COMPAS_PARAMS: dict[str, object] = {"num_leaves": 7, "max_depth": 3}
 #: more prior offences never lower the risk; more years of age never raise it
-COMPAS_MONOTONE: dict[str, int] = {"priors_count": 1, "juv_fel_count": 1, "juv_misd_count": 1,
-                                   "juv_other_count": 1, "age": -1}
+COMPAS_MONOTONE: dict[str, int] = {
+    "priors_count": 1,
+    "juv_fel_count": 1,
+    "juv_misd_count": 1,
+    "juv_other_count": 1,
+    "age": -1,
+}
 HEADLINE = "LightGBM, point-in-time (this project)"
 WITH_JAIL = "LightGBM + jail_days (not point-in-time)"
 FILE_AGE = "LightGBM with the file's age column (not point-in-time)"
@@ -64,26 +69,44 @@ def _groups_of(ev: RealFrame, column: str) -> list[tuple[str, np.ndarray]]:
 def _compas_overall(ev: RealFrame, probs: dict[str, np.ndarray], basis: str) -> pd.DataFrame:
     rows: dict[str, dict[str, object]] = {
         name: {**scores(ev.y, p), "accuracy at 0.5": float(np.mean((p >= 0.5) == ev.y)), "basis": basis}
-        for name, p in probs.items()}
+        for name, p in probs.items()
+    }
     decile = ev.extra["decile_score"].to_numpy(dtype=float)
-    rows["COMPAS decile, raw (ranking only)"] = {"AUC": classification_metrics(ev.y, decile / 10)["roc_auc"],
-                                                 "basis": "computed"}
-    rows["COMPAS decile, published"] = {"AUC": "0.70-0.71", "accuracy at 0.5": "0.652-0.654 (decile >= 5)",
-                                        "basis": "published (Dressel & Farid 2018)"}
-    rows["logistic on age + priors, published"] = {"accuracy at 0.5": "0.668",
-                                                   "basis": "published (Dressel & Farid 2018)"}
+    rows["COMPAS decile, raw (ranking only)"] = {
+        "AUC": classification_metrics(ev.y, decile / 10)["roc_auc"],
+        "basis": "computed",
+    }
+    rows["COMPAS decile, published"] = {
+        "AUC": "0.70-0.71",
+        "accuracy at 0.5": "0.652-0.654 (decile >= 5)",
+        "basis": "published (Dressel & Farid 2018)",
+    }
+    rows["logistic on age + priors, published"] = {
+        "accuracy at 0.5": "0.668",
+        "basis": "published (Dressel & Farid 2018)",
+    }
     return make_table(rows, "model or score")
 
 
-def _compas_by_race(ev: RealFrame, model: np.ndarray, compas: np.ndarray, jail: np.ndarray, *,
-                    seed: int) -> pd.DataFrame:
-    return make_table({g: {
-        "n": int(r.sum()), "observed rate": float(ev.y[r].mean()),
-        "model mean": float(model[r].mean()), "model ECE": expected_calibration_error(ev.y[r], model[r]),
-        "ECE floor (perfectly calibrated)": ece_floor(model[r], seed=seed),
-        "model + jail_days ECE": expected_calibration_error(ev.y[r], jail[r]),
-        "COMPAS mean": float(compas[r].mean()), "COMPAS ECE": expected_calibration_error(ev.y[r], compas[r]),
-    } for g, r in _groups_of(ev, "race")}, "group")
+def _compas_by_race(
+    ev: RealFrame, model: np.ndarray, compas: np.ndarray, jail: np.ndarray, *, seed: int
+) -> pd.DataFrame:
+    return make_table(
+        {
+            g: {
+                "n": int(r.sum()),
+                "observed rate": float(ev.y[r].mean()),
+                "model mean": float(model[r].mean()),
+                "model ECE": expected_calibration_error(ev.y[r], model[r]),
+                "ECE floor (perfectly calibrated)": ece_floor(model[r], seed=seed),
+                "model + jail_days ECE": expected_calibration_error(ev.y[r], jail[r]),
+                "COMPAS mean": float(compas[r].mean()),
+                "COMPAS ECE": expected_calibration_error(ev.y[r], compas[r]),
+            }
+            for g, r in _groups_of(ev, "race")
+        },
+        "group",
+    )
 
 
 def _compas_error_rates(ev: RealFrame, model: np.ndarray) -> tuple[pd.DataFrame, float]:
@@ -93,8 +116,15 @@ def _compas_error_rates(ev: RealFrame, model: np.ndarray) -> tuple[pd.DataFrame,
     rows: dict[str, dict[str, object]] = {}
     for g, r in [("all", np.ones(len(ev.y), bool)), *_groups_of(ev, "race"), *_groups_of(ev, "sex")]:
         m, c = threshold_metrics(ev.y[r], model[r], cut), threshold_metrics(ev.y[r], flagged[r], 0.5)
-        rows[g] = {"n": int(r.sum()), "flagged model": m["share_flagged"], "flagged COMPAS": c["share_flagged"],
-                   "FPR model": m["fpr"], "FPR COMPAS": c["fpr"], "FNR model": m["fnr"], "FNR COMPAS": c["fnr"]}
+        rows[g] = {
+            "n": int(r.sum()),
+            "flagged model": m["share_flagged"],
+            "flagged COMPAS": c["share_flagged"],
+            "FPR model": m["fpr"],
+            "FPR COMPAS": c["fpr"],
+            "FNR model": m["fnr"],
+            "FNR COMPAS": c["fnr"],
+        }
     return make_table(rows, "group"), cut
 
 
@@ -103,13 +133,19 @@ def _race_ece_check(by_race: pd.DataFrame) -> str:
     if by_race.empty:
         return head + "no such group in the evaluated rows."
     ece, floor = by_race["model ECE"], by_race["ECE floor (perfectly calibrated)"]
-    each = "; ".join(f"{g.removeprefix('race: ')} {ece[g]:.4f} (floor {floor[g]:.4f}, n = {by_race.loc[g, 'n']:,})"
-                     for g in by_race.index)
+    each = "; ".join(
+        f"{g.removeprefix('race: ')} {ece[g]:.4f} (floor {floor[g]:.4f}, n = {by_race.loc[g, 'n']:,})"
+        for g in by_race.index
+    )
     missed = [g.removeprefix("race: ") for g in by_race.index if ece[g] > TARGET_GROUP_ECE]
     noisy = [g.removeprefix("race: ") for g in by_race.index if floor[g] > TARGET_GROUP_ECE]
     verdict = "met" if not missed else f"missed for {', '.join(missed)}"
-    tail = (f" For {', '.join(noisy)} the noise floor alone exceeds {TARGET_GROUP_ECE}: a perfectly calibrated "
-            "score would miss there on most samples of that size." if noisy else "")
+    tail = (
+        f" For {', '.join(noisy)} the noise floor alone exceeds {TARGET_GROUP_ECE}: a perfectly calibrated "
+        "score would miss there on most samples of that size."
+        if noisy
+        else ""
+    )
     return head + f"{verdict}. {each}.{tail}"
 
 
@@ -126,8 +162,9 @@ def compas_tables(train_path: Path, test_path: Path | None, *, seed: int, folds:
         FILE_AGE: run_fit(compas_fit, age_train, age_test, folds=folds, seed=seed),
         DEFAULTS: run(fit_booster),
         "logistic baseline": run(fit_logistic),
-        "logistic on age + priors (Dressel & Farid analogue)": run(fit_logistic,
-                                                                   view=lambda f: f.X[["age", "priors_count"]]),
+        "logistic on age + priors (Dressel & Farid analogue)": run(
+            fit_logistic, view=lambda f: f.X[["age", "priors_count"]]
+        ),
         DECILE: run(fit_score_calibrator, view=lambda f: f.extra[["decile_score"]]),
         "base-rate forecast (training rate)": run(fit_base_rate),
     }
@@ -136,29 +173,42 @@ def compas_tables(train_path: Path, test_path: Path | None, *, seed: int, folds:
     by_race = _compas_by_race(ev, model, probs[DECILE], probs[WITH_JAIL], seed=seed)
     errors, cut = _compas_error_rates(ev, model)
     auc, jail_auc = overall["AUC"].loc[HEADLINE], overall["AUC"].loc[WITH_JAIL]
-    checks = [f"COMPAS AUC of the point-in-time LightGBM model {auc:.4f} (target >= {TARGET_COMPAS_AUC}): "
-              f"{'met' if auc >= TARGET_COMPAS_AUC else 'missed'}; with jail_days (not point-in-time) "
-              f"{jail_auc:.4f}.", _race_ece_check(by_race)]
-    notes = [f"{len(ev.y):,} rows after ProPublica's filter, base rate {ev.base_rate:.4f}.",
-             f"Headline model: cross-fitted LightGBM ({COMPAS_PARAMS} on top of the benchmark defaults, monotone "
-             f"{COMPAS_MONOTONE}); inside each training fold, 5 inner boosters early-stop on their own inner fold, "
-             "the calibrator (Platt or isotonic, chosen by cross-validated Brier) is fitted on the inner out-of-fold "
-             "log-odds of every training row, and predictions average the 5 boosters. These settings and the two "
-             "added features were chosen among twelve variants by 5-fold CV with seeds 1 and 2 (by Brier; the best "
-             "few differed by about 0.0005 AUC, i.e. within noise), not on the seed-0 folds reported here.",
-             "The rows with jail_days and with the file's age column use the headline settings; the "
-             "benchmark-defaults row is the previous headline fit (20% hold-out for early stopping and calibration, "
-             "no monotone constraints) on the point-in-time features.",
-             f"Error rates: the model flags p >= {cut:.4f}, the cut-off that flags the share COMPAS flags as "
-             f"medium/high (decile >= 5: {errors['flagged COMPAS'].loc['all']:.4f}); ProPublica reported FPR 45% "
-             "(Black) and 23% (White) for COMPAS at that cut.",
-             "ECE floor = mean ECE (10 equal-width bins) of outcomes drawn from the model's own probabilities: what a "
-             "perfectly calibrated score would show on a group of that size. Below a few hundred rows it exceeds 0.03.",
-             f"Race is never a model feature and the calibration does not condition on it; race groups with fewer "
-             f"than {MIN_GROUP} rows are not tabulated but are in every overall figure.", *train.notes,
-             *jail_train.notes[len(train.notes):]]
-    tables = {"COMPAS two-year recidivism": overall, "COMPAS calibration within race groups": by_race,
-              "COMPAS error rates at the medium/high share": errors}
-    params = {"compas_params": COMPAS_PARAMS, "compas_monotone": COMPAS_MONOTONE, "booster_defaults": DEFAULT_PARAMS,
-              "model_cut": round(cut, 6)}
+    checks = [
+        f"COMPAS AUC of the point-in-time LightGBM model {auc:.4f} (target >= {TARGET_COMPAS_AUC}): "
+        f"{'met' if auc >= TARGET_COMPAS_AUC else 'missed'}; with jail_days (not point-in-time) "
+        f"{jail_auc:.4f}.",
+        _race_ece_check(by_race),
+    ]
+    notes = [
+        f"{len(ev.y):,} rows after ProPublica's filter, base rate {ev.base_rate:.4f}.",
+        f"Headline model: cross-fitted LightGBM ({COMPAS_PARAMS} on top of the benchmark defaults, monotone "
+        f"{COMPAS_MONOTONE}); inside each training fold, 5 inner boosters early-stop on their own inner fold, "
+        "the calibrator (Platt or isotonic, chosen by cross-validated Brier) is fitted on the inner out-of-fold "
+        "log-odds of every training row, and predictions average the 5 boosters. These settings and the two "
+        "added features were chosen among twelve variants by 5-fold CV with seeds 1 and 2 (by Brier; the best "
+        "few differed by about 0.0005 AUC, i.e. within noise), not on the seed-0 folds reported here.",
+        "The rows with jail_days and with the file's age column use the headline settings; the "
+        "benchmark-defaults row is the previous headline fit (20% hold-out for early stopping and calibration, "
+        "no monotone constraints) on the point-in-time features.",
+        f"Error rates: the model flags p >= {cut:.4f}, the cut-off that flags the share COMPAS flags as "
+        f"medium/high (decile >= 5: {errors['flagged COMPAS'].loc['all']:.4f}); ProPublica reported FPR 45% "
+        "(Black) and 23% (White) for COMPAS at that cut.",
+        "ECE floor = mean ECE (10 equal-width bins) of outcomes drawn from the model's own probabilities: what a "
+        "perfectly calibrated score would show on a group of that size. Below a few hundred rows it exceeds 0.03.",
+        f"Race is never a model feature and the calibration does not condition on it; race groups with fewer "
+        f"than {MIN_GROUP} rows are not tabulated but are in every overall figure.",
+        *train.notes,
+        *jail_train.notes[len(train.notes) :],
+    ]
+    tables = {
+        "COMPAS two-year recidivism": overall,
+        "COMPAS calibration within race groups": by_race,
+        "COMPAS error rates at the medium/high share": errors,
+    }
+    params = {
+        "compas_params": COMPAS_PARAMS,
+        "compas_monotone": COMPAS_MONOTONE,
+        "booster_defaults": DEFAULT_PARAMS,
+        "model_cut": round(cut, 6),
+    }
     return tables, notes, params, checks

@@ -47,8 +47,13 @@ Fit = Callable[[pd.DataFrame, np.ndarray, int], Predict]
 #: One thread: on a few thousand rows OpenMP threads cost more than they save, and they slow down
 #: badly (spin-waiting) when the cores are shared with other jobs.
 DEFAULT_PARAMS: dict[str, object] = {
-    "num_leaves": 15, "max_depth": 4, "learning_rate": 0.03, "min_child_samples": 50,
-    "max_rounds": 1000, "early_stopping": 50, "num_threads": 1,
+    "num_leaves": 15,
+    "max_depth": 4,
+    "learning_rate": 0.03,
+    "min_child_samples": 50,
+    "max_rounds": 1000,
+    "early_stopping": 50,
+    "num_threads": 1,
 }
 #: Rossi's week-26 frame has 381 rows: a much smaller booster
 SMALL_PARAMS: dict[str, object] = {"num_leaves": 4, "max_depth": 2, "min_child_samples": 20}
@@ -60,8 +65,9 @@ def booster_params(params: dict | None = None) -> BoosterParams:
     """:data:`DEFAULT_PARAMS` updated with ``params``; keys that are not BoosterParams fields go to LightGBM."""
     merged = {**DEFAULT_PARAMS, **(params or {})}
     names = {f.name for f in fields(BoosterParams)} - {"extra"}
-    return BoosterParams(**{k: v for k, v in merged.items() if k in names},
-                         extra={k: v for k, v in merged.items() if k not in names})
+    return BoosterParams(
+        **{k: v for k, v in merged.items() if k in names}, extra={k: v for k, v in merged.items() if k not in names}
+    )
 
 
 @dataclass
@@ -77,8 +83,9 @@ class FittedBooster:
         return self.calibrator.predict(np.asarray(raw))
 
 
-def fit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict[str, int] | None = None,
-                params: dict | None = None) -> FittedBooster:
+def fit_booster(
+    X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict[str, int] | None = None, params: dict | None = None
+) -> FittedBooster:
     """Fit the booster on 80% of the rows, early-stop and calibrate on the other 20% (stratified).
 
     Parameters
@@ -94,12 +101,17 @@ def fit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict
     """
     constraints = _constraints(X, monotone)
     p = booster_params(params)
-    X_fit, X_hold, y_fit, y_hold = train_test_split(X, np.asarray(y, int), test_size=HOLDOUT, stratify=y,
-                                                    random_state=seed)
+    X_fit, X_hold, y_fit, y_hold = train_test_split(
+        X, np.asarray(y, int), test_size=HOLDOUT, stratify=y, random_state=seed
+    )
     train = lgb.Dataset(X_fit, label=y_fit)
-    booster = lgb.train(p.lgb_params(constraints, seed), train, num_boost_round=p.max_rounds,
-                        valid_sets=[lgb.Dataset(X_hold, label=y_hold, reference=train)],
-                        callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)])
+    booster = lgb.train(
+        p.lgb_params(constraints, seed),
+        train,
+        num_boost_round=p.max_rounds,
+        valid_sets=[lgb.Dataset(X_hold, label=y_hold, reference=train)],
+        callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)],
+    )
     best = booster.best_iteration or booster.current_iteration()
     raw = booster.predict(X_hold, raw_score=True, num_iteration=best)
     calibrator = Calibrator("auto", random_state=seed).fit(np.asarray(raw), y_hold)
@@ -122,9 +134,16 @@ class CrossFitBooster:
         return self.calibrator.predict(self.raw_score(X))
 
 
-def fit_crossfit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict[str, int] | None = None,
-                         params: dict | None = None, inner: int = 5,
-                         calibration: CalibrationMethod = "auto") -> CrossFitBooster:
+def fit_crossfit_booster(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int = 0,
+    *,
+    monotone: dict[str, int] | None = None,
+    params: dict | None = None,
+    inner: int = 5,
+    calibration: CalibrationMethod = "auto",
+) -> CrossFitBooster:
     """Cross-fitted booster: calibration on the inner out-of-fold log-odds of all training rows.
 
     The training rows are cut in ``inner`` stratified folds; for each, a booster is fitted on the
@@ -141,9 +160,13 @@ def fit_crossfit_booster(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monot
     boosters = []
     for k, (fit, hold) in enumerate(StratifiedKFold(inner, shuffle=True, random_state=seed).split(X, y)):
         train = lgb.Dataset(X.iloc[fit], label=y[fit])
-        booster = lgb.train(p.lgb_params(constraints, seed + 100 * k), train, num_boost_round=p.max_rounds,
-                            valid_sets=[lgb.Dataset(X.iloc[hold], label=y[hold], reference=train)],
-                            callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)])
+        booster = lgb.train(
+            p.lgb_params(constraints, seed + 100 * k),
+            train,
+            num_boost_round=p.max_rounds,
+            valid_sets=[lgb.Dataset(X.iloc[hold], label=y[hold], reference=train)],
+            callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)],
+        )
         best = booster.best_iteration or booster.current_iteration()
         oof[hold] = booster.predict(X.iloc[hold], raw_score=True, num_iteration=best)
         boosters.append((booster, best))
@@ -165,12 +188,24 @@ def fit_logistic(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, C: float = 1.
     """Logistic regression: one-hot categoricals (missing as a level), median-imputed scaled numbers."""
     cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     nums = [c for c in X.columns if c not in cats]
-    prep = ColumnTransformer([
-        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
-                              OneHotEncoder(handle_unknown="ignore")), cats),
-        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                              StandardScaler()), nums),
-    ])
+    prep = ColumnTransformer(
+        [
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="(missing)"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                cats,
+            ),
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+                ),
+                nums,
+            ),
+        ]
+    )
 
     def as_object(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.astype({c: object for c in cats}).replace({None: np.nan})
@@ -209,8 +244,15 @@ def out_of_fold(fit: Fit, X: pd.DataFrame, y: np.ndarray, *, folds: int = 5, see
     return out
 
 
-def cross_validate_real(frame: RealFrame, *, folds: int = 5, seed: int = 0, monotone: dict[str, int] | None = None,
-                        params: dict | None = None, crossfit: bool = False) -> np.ndarray:
+def cross_validate_real(
+    frame: RealFrame,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    monotone: dict[str, int] | None = None,
+    params: dict | None = None,
+    crossfit: bool = False,
+) -> np.ndarray:
     """Out-of-fold calibrated probabilities of the booster on ``frame`` (stratified K-fold).
 
     Parameters
@@ -247,8 +289,15 @@ def calibrate_score_oof(score: np.ndarray, y: np.ndarray, folds: int = 5, seed: 
     return out_of_fold(fit_score_calibrator, X, y, folds=folds, seed=seed)
 
 
-def fit_predict_real(train: RealFrame, test: RealFrame, *, seed: int = 0, monotone: dict[str, int] | None = None,
-                     params: dict | None = None, crossfit: bool = False) -> np.ndarray:
+def fit_predict_real(
+    train: RealFrame,
+    test: RealFrame,
+    *,
+    seed: int = 0,
+    monotone: dict[str, int] | None = None,
+    params: dict | None = None,
+    crossfit: bool = False,
+) -> np.ndarray:
     """Fit the booster (and its calibrator) on ``train`` and return the probabilities of ``test``.
 
     ``crossfit`` selects :func:`fit_crossfit_booster` instead of :func:`fit_booster`.
@@ -269,8 +318,15 @@ def check_same_features(train: RealFrame, test: RealFrame) -> None:
         raise ValueError(f"test features {list(test.X.columns)} differ from training features {list(train.X.columns)}")
 
 
-def predictions(fit: Fit, X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame | None = None, *,
-                folds: int = 5, seed: int = 0) -> np.ndarray:
+def predictions(
+    fit: Fit,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_test: pd.DataFrame | None = None,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
     """Out-of-fold predictions on the training rows, or, given ``X_test``, a fit on all training rows."""
     if X_test is None:
         return out_of_fold(fit, X_train, y_train, folds=folds, seed=seed)

@@ -38,8 +38,13 @@ Candidate = Callable[[pd.DataFrame, np.ndarray, np.ndarray, int], Scorer]
 #: bounded grid (a few minutes on 2 shared cores): the booster, the logistic model and their mean (a stack
 #: with equal weights, the shape of the challenge winners' blends of boosting and regression)
 BOOSTERS: dict[str, dict[str, object]] = {
-    "LightGBM lr 0.02, 7 leaves, depth 3": {"learning_rate": 0.02, "num_leaves": 7, "max_depth": 3,
-                                            "max_rounds": 2000, "min_child_samples": 50},
+    "LightGBM lr 0.02, 7 leaves, depth 3": {
+        "learning_rate": 0.02,
+        "num_leaves": 7,
+        "max_depth": 3,
+        "max_rounds": 2000,
+        "min_child_samples": 50,
+    },
 }
 MEAN_OF = " + "
 
@@ -70,12 +75,19 @@ def booster_candidate(params: dict[str, object]) -> Candidate:
         p = booster_params(params)
         idx_fit, idx_hold = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
         train = lgb.Dataset(X.iloc[idx_fit], label=y[idx_fit])
-        booster = lgb.train(p.lgb_params([0] * X.shape[1], seed), train, num_boost_round=p.max_rounds,
-                            valid_sets=[lgb.Dataset(X.iloc[idx_hold], label=y[idx_hold], reference=train)],
-                            callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)])
+        booster = lgb.train(
+            p.lgb_params([0] * X.shape[1], seed),
+            train,
+            num_boost_round=p.max_rounds,
+            valid_sets=[lgb.Dataset(X.iloc[idx_hold], label=y[idx_hold], reference=train)],
+            callbacks=[lgb.early_stopping(p.early_stopping, verbose=False)],
+        )
         best = booster.best_iteration or booster.current_iteration()
-        calibrate = _balanced_platt(np.asarray(booster.predict(X.iloc[idx_hold], raw_score=True, num_iteration=best)),
-                                    y[idx_hold], sex[idx_hold])
+        calibrate = _balanced_platt(
+            np.asarray(booster.predict(X.iloc[idx_hold], raw_score=True, num_iteration=best)),
+            y[idx_hold],
+            sex[idx_hold],
+        )
         return lambda Z: calibrate(np.asarray(booster.predict(Z, raw_score=True, num_iteration=best)))
 
     return fit
@@ -94,8 +106,9 @@ def blends(candidates: dict[str, Candidate]) -> list[str]:
     return [f"{name}{MEAN_OF}logistic" for name in candidates if name != "logistic" and "logistic" in candidates]
 
 
-def _fit_named(candidates: dict[str, Candidate], name: str, X: pd.DataFrame, y: np.ndarray, sex: np.ndarray,
-               seed: int) -> Scorer:
+def _fit_named(
+    candidates: dict[str, Candidate], name: str, X: pd.DataFrame, y: np.ndarray, sex: np.ndarray, seed: int
+) -> Scorer:
     """Fit a candidate or a blend of two ("A + B": the mean of their probabilities)."""
     if name in candidates:
         return candidates[name](X, y, sex, seed)
@@ -118,15 +131,22 @@ class NestedResult:
         def sd(v: np.ndarray) -> float:
             return float(v.std(ddof=1)) if len(v) > 1 else float("nan")
 
-        return {"Brier avg mean": float(b.mean()), "Brier avg sd": sd(b), "AUC mean": float(a.mean()),
-                "AUC sd": sd(a), "repeats": len(b)}
+        return {
+            "Brier avg mean": float(b.mean()),
+            "Brier avg sd": sd(b),
+            "AUC mean": float(a.mean()),
+            "AUC sd": sd(a),
+            "repeats": len(b),
+        }
 
 
 def select(candidates: dict[str, Candidate], X: pd.DataFrame, y: np.ndarray, sex: np.ndarray, seed: int) -> str:
     """The candidate (or blend) with the best sex-averaged Brier on an inner 25% of the given (outer training) rows."""
     inner_fit, inner_val = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=seed)
-    probs = {name: fit(X.iloc[inner_fit], y[inner_fit], sex[inner_fit], seed)(X.iloc[inner_val])
-             for name, fit in candidates.items()}
+    probs = {
+        name: fit(X.iloc[inner_fit], y[inner_fit], sex[inner_fit], seed)(X.iloc[inner_val])
+        for name, fit in candidates.items()
+    }
     for name in blends(candidates):
         first, second = name.split(MEAN_OF)
         probs[name] = (probs[first] + probs[second]) / 2
@@ -135,8 +155,15 @@ def select(candidates: dict[str, Candidate], X: pd.DataFrame, y: np.ndarray, sex
     return min(scores, key=lambda k: scores[k])
 
 
-def nested_cv(X: pd.DataFrame, y: np.ndarray, sex: np.ndarray, *, candidates: dict[str, Candidate] | None = None,
-              folds: int = 5, seeds: tuple[int, ...] = (0, 1, 2)) -> NestedResult:
+def nested_cv(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    sex: np.ndarray,
+    *,
+    candidates: dict[str, Candidate] | None = None,
+    folds: int = 5,
+    seeds: tuple[int, ...] = (0, 1, 2),
+) -> NestedResult:
     """Repeated nested cross-validation; the selection sees only each outer fold's training rows."""
     from sklearn.metrics import roc_auc_score
 
@@ -156,8 +183,15 @@ def nested_cv(X: pd.DataFrame, y: np.ndarray, sex: np.ndarray, *, candidates: di
     return result
 
 
-def fit_select_score(X: pd.DataFrame, y: np.ndarray, sex: np.ndarray, X_test: pd.DataFrame, *, seed: int = 0,
-                     candidates: dict[str, Candidate] | None = None) -> tuple[str, np.ndarray]:
+def fit_select_score(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    sex: np.ndarray,
+    X_test: pd.DataFrame,
+    *,
+    seed: int = 0,
+    candidates: dict[str, Candidate] | None = None,
+) -> tuple[str, np.ndarray]:
     """With a test file: select on an inner split of the training file, refit on all of it, score the test file."""
     candidates = candidates or default_candidates()
     y, sex = np.asarray(y, int), np.asarray(sex).astype(str)

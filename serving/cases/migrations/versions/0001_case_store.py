@@ -14,8 +14,14 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-FLAGS = ("flag_mental_illness", "flag_serious_illness", "flag_three_withouts", "flag_gang", "flag_drug_use",
-         "flag_abscond_tendency")
+FLAGS = (
+    "flag_mental_illness",
+    "flag_serious_illness",
+    "flag_three_withouts",
+    "flag_gang",
+    "flag_drug_use",
+    "flag_abscond_tendency",
+)
 
 
 def upgrade() -> None:
@@ -126,6 +132,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("imports", "review_runs", "decisions", "case_assessments", "tiers", "outcomes", "events",
-                  "persons"):
+    for table in ("imports", "review_runs", "decisions", "case_assessments", "tiers", "outcomes", "events", "persons"):
         op.drop_table(table)
