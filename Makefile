@@ -26,17 +26,25 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# ruff (lint, import order, formatting) and mypy (types; strict for models/ and evaluation/): configured in pyproject.toml
+# ruff (lint, import order, formatting), mypy and the import contracts (lint-imports) (types; strict for models/ and evaluation/): configured in pyproject.toml
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
+# every performance benchmark (benchmarks/, each a script that prints its figures; long: tens of minutes). The
+# service's needs the demo's models: make demo (or riskctl demo --no-serve) first.
 bench: $(STAMP)
-	$(BIN)/python -m features.bench --persons 100000
+	$(BIN)/python benchmarks/bench_features.py --persons 100000
+	$(BIN)/python benchmarks/bench_training.py --persons 100000
+	$(BIN)/python benchmarks/bench_cases.py --persons 100000
+	$(BIN)/python benchmarks/bench_console.py --persons 20000
+	$(BIN)/python benchmarks/bench_explain.py --persons 5000 --baseline HEAD
+	$(BIN)/python benchmarks/bench_service.py --data $(DEMO_DIR)/data
 
 clean:
 	rm -rf $(VENV) var mlruns mlflow.db

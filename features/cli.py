@@ -31,7 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from features.synthetic._config import DEFAULT_BASE_RATE, CohortConfig
+from features.synthetic import DEFAULT_BASE_RATE, CohortConfig
 from features.vocab import Stage
 
 if TYPE_CHECKING:

@@ -1,9 +1,11 @@
-"""Settings of the whole project: one typed object read from the environment (prefix ``RISK_``).
+"""Settings of the project's data, training and registry: one typed object read from the environment
+(prefix ``RISK_``).
 
-Embedded defaults need no server: MLflow tracks into a SQLite file with local artifacts and the
-audit store is a SQLite file, all under ``RISK_HOME`` (default ``./var``). A real MLflow server
-(``MLFLOW_TRACKING_URI``) and PostgreSQL (``RISK_AUDIT_URL``) are taken by configuration alone.
-Nothing here does work at import time; :func:`get_settings` reads the environment when called.
+Embedded defaults need no server: MLflow tracks into a SQLite file with local artifacts under
+``RISK_HOME`` (default ``./var``); a real MLflow server (``MLFLOW_TRACKING_URI``) is taken by
+configuration alone. The service's own settings (stores, tokens, limits, checkpoints, console) extend
+these in :class:`serving.settings.ServiceSettings`. Nothing here does work at import time;
+:func:`get_settings` reads the environment when called.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from features.vocab import Stage
 
 
 class Settings(BaseSettings):
-    """Paths, URIs, registry names and aliases; every field can be set as ``RISK_<NAME>``."""
+    """Home, tracking URI, experiment and registry names and aliases; every field can be set as ``RISK_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="RISK_", extra="ignore")
 
@@ -30,39 +32,6 @@ class Settings(BaseSettings):
     registry_prefix: str = Field("reoffence", description="registered model name prefix: <prefix>-<stage>")
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
-    audit_url: str | None = Field(None, description="SQLAlchemy URL of the audit store; default SQLite under home")
-    cases_url: str | None = Field(None, description="SQLAlchemy URL of the case store; default SQLite under home")
-    auth_file: Path | None = Field(None, description="token configuration; default <home>/auth.json")
-    max_batch: int = Field(5000, description="largest batch the service accepts")
-    max_body_bytes: int = Field(
-        16 * 1024 * 1024,
-        gt=0,
-        description="largest request body the service reads "
-        "(bytes); a larger one is refused with 413 before it is parsed",
-    )
-    signing_key_file: Path | None = Field(
-        None,
-        description="Ed25519 private key of the audit checkpoints "
-        "(PEM, mode 0600); default <home>/keys/checkpoint-ed25519.pem",
-    )
-    checkpoint_dir: Path | None = Field(
-        None, description="append-only folder of signed audit checkpoints; default <home>/checkpoints"
-    )
-    checkpoint_interval_s: float = Field(
-        300.0,
-        ge=0,
-        description="seconds between signed checkpoints of the "
-        "audit chains in each service worker (0: only on demand and at shutdown)",
-    )
-    console_session_url: str | None = Field(
-        None, description="SQLAlchemy URL of the web console's sign-in sessions; default SQLite under home"
-    )
-    console_session_minutes: int = Field(
-        480, ge=1, le=7 * 24 * 60, description="a console session ends this long after sign-in"
-    )
-    console_secure_cookie: bool = Field(
-        True, description="mark the console's cookies Secure (browsers still send them to http://127.0.0.1)"
-    )
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
@@ -79,24 +48,6 @@ class Settings(BaseSettings):
 
     def experiment_name(self, stage: Stage | str) -> str:
         return f"{self.experiment_prefix}-{Stage(stage).value}"
-
-    def resolved_audit_url(self) -> str:
-        return self.audit_url or f"sqlite:///{(self.home / 'audit.db').resolve()}"
-
-    def resolved_cases_url(self) -> str:
-        return self.cases_url or f"sqlite:///{(self.home / 'cases.db').resolve()}"
-
-    def resolved_auth_file(self) -> Path:
-        return self.auth_file or self.home / "auth.json"
-
-    def resolved_signing_key_file(self) -> Path:
-        return self.signing_key_file or self.home / "keys" / "checkpoint-ed25519.pem"
-
-    def resolved_checkpoint_dir(self) -> Path:
-        return self.checkpoint_dir or self.home / "checkpoints"
-
-    def resolved_console_session_url(self) -> str:
-        return self.console_session_url or f"sqlite:///{(self.home / 'console.db').resolve()}"
 
 
 def get_settings(**overrides) -> Settings:

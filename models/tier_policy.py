@@ -301,9 +301,9 @@ class TierPolicy(BaseModel):
             out.append(cache[key])
         return out
 
-    def tier_by_risk(self, stage: Stage | str, band: Band) -> Tier:
-        """The tier of ``band`` at ``stage`` (before any mandatory rule)."""
-        return Tier.STRICT if band in self.stage(stage).strict_bands else Tier.ORDINARY
+    def tier_by_risk(self, stage: Stage | str, band: Band | str) -> Tier:
+        """The tier of ``band`` at ``stage`` (before any mandatory rule): the one place this is decided."""
+        return Tier.STRICT if Band(band) in self.stage(stage).strict_bands else Tier.ORDINARY
 
     def _decision(self, stage: Stage | str, band: Band, rule: Rule | None, lasting: Rule | None = None) -> TierDecision:
         """The decision of ``rule`` (None: the band); a time-limited rule's ``then`` is ``lasting``'s decision."""

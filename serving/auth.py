@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from serving.files import write_private_file
+from serving.storage import write_private_file
 
 logger = logging.getLogger(__name__)
 
@@ -193,19 +193,29 @@ def load_or_create(path: Path | str) -> tuple[AuthConfig, dict[Role, str] | None
     return config, raw
 
 
+def token_file(folder: Path | str, role: Role | str, user: str) -> Path:
+    """Where a user's raw token is handed over: ``<folder>/<role>-<user>.token`` (unsafe characters as ``_``)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{Role(role).value}-{user}")[:100]
+    return Path(folder) / f"{safe}.token"
+
+
+def write_token(folder: Path | str, role: Role | str, user: str, token: str) -> Path:
+    """Write one raw token to :func:`token_file` with mode 0600 (the folder 0700); returns the path."""
+    path = token_file(folder, role, user)
+    write_private_file(path, f"{token}\n".encode(), replace=True)
+    return path
+
+
 def store_new_tokens(tokens: Mapping[Any, str], folder: Path | str) -> list[Path]:
-    """Write freshly created raw tokens to files of mode 0600 (``<folder>/<role>-<user>.token``, the
-    folder 0700), never to a log or stdout (under a supervisor stdout is the server log), and log where.
+    """Write freshly created raw tokens to files of mode 0600 (:func:`token_file`, the folder 0700),
+    never to a log or stdout (under a supervisor stdout is the server log), and log where.
 
     ``tokens`` maps a role (its default user has the role's name) or a ``(role, user)`` pair to a token.
     """
     written = []
     for key, token in tokens.items():
         role, user = key if isinstance(key, tuple) else (Role(key).value, Role(key).value)
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{Role(role).value}-{user}")[:100]
-        path = Path(folder) / f"{safe}.token"
-        write_private_file(path, f"{token}\n".encode(), replace=True)
-        written.append(path)
+        written.append(write_token(folder, role, user, token))
     logger.warning("new access tokens written to %s (mode 0600): hand them over, then delete them", Path(folder))
     return written
 

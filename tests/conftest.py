@@ -35,12 +35,9 @@ def _forget_service_metrics():
 
     if "bentoml" not in sys.modules:
         return
-    from bentoml._internal.configuration.containers import BentoMLContainer
+    from serving.api import forget_request_metrics
 
-    registry = BentoMLContainer.metrics_client.get().registry
-    for collector, names in list(registry._collector_to_names.items()):
-        if any(name.startswith("bentoml_service_") for name in names):
-            registry.unregister(collector)
+    forget_request_metrics()
 
 
 @pytest.fixture(scope="session")

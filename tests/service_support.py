@@ -12,11 +12,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from features.labels import make_stage_frame
-from features.settings import get_settings
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
 from serving.auth import AuthConfig, TokenEntry, hash_token
-from serving.model_store import save_served
+from serving.scoring import save_served
+from serving.settings import get_settings
 from training.config import TrainConfig
 from training.fit import fit_stage
 
@@ -76,33 +76,19 @@ def small_cohort_gate():
     )
 
 
-def forget_service_metrics() -> None:
-    """Unregister BentoML's request metrics from prometheus_client's global registry.
-
-    An app registers them when it starts; a second in-process app (another test module's client)
-    would register them again and fail with ``DuplicateTimeseries``. The registry offers no public
-    way to list its collectors, hence its private map.
-    """
-    from prometheus_client import REGISTRY
-
-    for collector, names in list(REGISTRY._collector_to_names.items()):
-        if any(name.startswith("bentoml_") for name in names):
-            REGISTRY.unregister(collector)
-
-
 @contextlib.contextmanager
 def in_process_service(home: Path, *, base_url: str = "http://testserver", **env: str) -> Iterator[TestClient]:
     """The service in-process (``TestClient`` over ``RiskService.to_asgi()``) with ``RISK_HOME=home``.
 
     ``env`` sets further ``RISK_*`` variables for its lifetime (``RISK_CHECKPOINT_INTERVAL_S="0"``).
     """
-    from serving.service import RiskService
+    from serving.api import RiskService, forget_request_metrics
 
     mp = pytest.MonkeyPatch()
     mp.setenv("RISK_HOME", str(home))
     for name, value in env.items():
         mp.setenv(name, value)
-    forget_service_metrics()
+    forget_request_metrics()
     try:
         with TestClient(cast(Any, RiskService).to_asgi(), base_url=base_url) as client:  # a bentoml.Service
             yield client

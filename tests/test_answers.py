@@ -13,9 +13,8 @@ from features.labels import make_stage_frame
 from features.vocab import Stage
 from models.estimator import Calibrator
 from models.tier_policy import TierPolicy
-from serving.model_store import ServedModel
-from serving.schemas import Assessment, ScoreRequest
-from serving.scoring import Scorer, reasons, requests_from_tables
+from serving.scoring import Scorer, ServedModel, reasons, requests_from_tables
+from serving.scoring.schemas import Assessment, ScoreRequest
 from training.config import TrainConfig
 from training.fit import fit_stage
 

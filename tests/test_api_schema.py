@@ -35,7 +35,7 @@ def api_schema(tmp_path_factory, service_models):
     mp = pytest.MonkeyPatch()
     mp.setenv("RISK_HOME", str(home))
     mp.setenv("RISK_CHECKPOINT_INTERVAL_S", "0")
-    from serving.service import ROUTE_PERMISSIONS, RiskService
+    from serving.api import ROUTE_PERMISSIONS, RiskService
 
     schema = schemathesis.openapi.from_asgi("/docs.json", cast(Any, RiskService).to_asgi())
     # the platform's own endpoints are BentoML's; the service's are those with a permission

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving import audit
-from serving.audit import AuditStore, VerifyResult, _record_hash
+from serving.audit import CHAIN_TABLES, AuditStore, VerifyResult, recipe
+from serving.audit.recipe import record_hash
 
 SECRET = "0f" * 32
 RAW_ID = "PID-RAW-7f3a9c"
@@ -253,7 +253,7 @@ def test_verify_after_rows_inserted(store, db):
     tamper(db, f"INSERT INTO assessments ({columns}) VALUES ({', '.join('?' * len(forged))})", *forged.values())
     result = store.verify()  # a careless forgery fails its own hash
     assert (result.ok, result.first_broken) == (False, forged["assessment_id"])
-    forged["record_hash"] = _record_hash(forged)  # a careful one is caught by the chain head
+    forged["record_hash"] = record_hash(forged)  # a careful one is caught by the chain head
     tamper(db, "DELETE FROM assessments WHERE seq = 4")
     tamper(db, f"INSERT INTO assessments ({columns}) VALUES ({', '.join('?' * len(forged))})", *forged.values())
     result = store.verify()
@@ -287,7 +287,7 @@ def test_concurrent_appends_from_processes(db):
     """Three processes create the store and append at once: BEGIN IMMEDIATE keeps one chain."""
     code = textwrap.dedent(f"""
         import uuid
-        from serving.audit import AuditStore, VerifyResult, _record_hash
+        from serving.audit import AuditStore, VerifyResult
         s = AuditStore("sqlite:///{db}", secret="{SECRET}")
         for i in range(40):
             s.append_assessment(assessment_id=str(uuid.uuid4()), person_id=f"X{{i}}", stage="intake",
@@ -315,28 +315,28 @@ def test_concurrent_appends_from_processes(db):
     ],
 )
 def test_fast_canonical_keying_equals_the_general_walk(obj):
-    from serving.audit import _canonical, _canonical_keyed, _jsonable
+    from serving.audit.recipe import canonical_json, canonical_keyed, jsonable
 
     key_of = lambda v: f"k({v})"  # noqa: E731
-    assert _canonical_keyed(obj, key_of) == _canonical(_jsonable(obj, key_of))
+    assert canonical_keyed(obj, key_of) == canonical_json(jsonable(obj, key_of))
 
 
 # ---------------------------------------------------------------- orjson encoding against the json code it replaced
 def _json_canonical_keyed(obj, key_of) -> str:
-    """_canonical_keyed as it was before orjson (json.dumps), kept to compare with."""
-    from serving.audit import _canonical, _jsonable, _keyed_text, _plain
+    """canonical_keyed as it was before orjson (json.dumps), kept to compare with."""
+    from serving.audit.recipe import canonical_json, jsonable, keyed_text, plain
 
     try:
         text = json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_plain
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=plain
         )
     except ValueError:
-        return _canonical(_jsonable(obj, key_of))
-    return _keyed_text(text, obj, key_of)
+        return canonical_json(jsonable(obj, key_of))
+    return keyed_text(text, obj, key_of)
 
 
 def _json_record_hash(row) -> str:
-    """_record_hash as it was before orjson."""
+    """record_hash as it was before orjson."""
     text = json.dumps(
         {k: v for k, v in row.items() if k != "record_hash"},
         sort_keys=True,
@@ -377,7 +377,7 @@ def odd_record() -> dict:
 
 
 def test_orjson_canonical_text_means_what_the_json_code_wrote():
-    new, old = audit._canonical_keyed(odd_record(), KEY_OF), _json_canonical_keyed(odd_record(), KEY_OF)
+    new, old = recipe.canonical_keyed(odd_record(), KEY_OF), _json_canonical_keyed(odd_record(), KEY_OF)
     assert json.loads(new) == json.loads(old)
     got = json.loads(new)
     assert got["person"]["person_id"] == "k(high)" and got["events"][0]["person_id"] == "k(P-1)"
@@ -404,17 +404,17 @@ E = enum.Enum("E", {"A": "a"})
     ],
 )
 def test_what_orjson_refuses_takes_the_general_path(obj):
-    from serving.audit import _canonical, _jsonable
+    from serving.audit.recipe import canonical_json, jsonable
 
-    new = audit._canonical_keyed(obj, KEY_OF)
-    assert new == _canonical(_jsonable(obj, KEY_OF))
+    new = recipe.canonical_keyed(obj, KEY_OF)
+    assert new == canonical_json(jsonable(obj, KEY_OF))
     assert json.loads(new).get("person_id") == f"k({obj['person_id']})"
 
 
 def test_unstorable_values_still_raise():
     for bad in (object(), {1, 2}, datetime(2020, 1, 1).time(), b"bytes"):
         with pytest.raises(TypeError, match="cannot store a"):
-            audit._canonical_keyed({"person_id": "P", "x": bad}, KEY_OF)
+            recipe.canonical_keyed({"person_id": "P", "x": bad}, KEY_OF)
 
 
 json_keys = st.text(max_size=8)
@@ -430,7 +430,7 @@ json_trees = st.recursive(
 @given(json_trees)
 def test_orjson_canonical_text_is_byte_identical_without_floats(obj):
     """Without floats (whose repr differs: 1e-7 vs 1e-07) the text is the json code's, byte for byte."""
-    assert audit._canonical_keyed(obj, KEY_OF) == _json_canonical_keyed(obj, KEY_OF)
+    assert recipe.canonical_keyed(obj, KEY_OF) == _json_canonical_keyed(obj, KEY_OF)
 
 
 @settings(max_examples=200, deadline=None)
@@ -442,7 +442,7 @@ def test_orjson_canonical_text_is_byte_identical_without_floats(obj):
     )
 )
 def test_orjson_canonical_text_means_the_same_with_floats(obj):
-    assert json.loads(audit._canonical_keyed(obj, KEY_OF)) == json.loads(_json_canonical_keyed(obj, KEY_OF))
+    assert json.loads(recipe.canonical_keyed(obj, KEY_OF)) == json.loads(_json_canonical_keyed(obj, KEY_OF))
 
 
 any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=40)
@@ -458,7 +458,7 @@ tampered_values = st.booleans() | st.floats() | st.sampled_from([1e-7, 5e-05, fl
 @settings(max_examples=500, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from([c.name for c in audit.assessments.columns]) | any_text,
+        st.sampled_from([c.name for c in CHAIN_TABLES["assessments"].columns]) | any_text,
         row_values | tampered_values,
         max_size=14,
     )
@@ -469,14 +469,14 @@ def test_record_hash_is_the_json_hash_of_any_row(row):
         expected = _json_record_hash(row)
     except (UnicodeEncodeError, ValueError) as exc:
         with pytest.raises(type(exc)):
-            _record_hash(row)
+            record_hash(row)
         return
-    assert _record_hash(row) == expected
+    assert record_hash(row) == expected
 
 
 def test_record_hash_of_str_subclass_keys_and_values():
     row = {Code.LOW: Code.HIGH, "seq": 1, "x": None}  # orjson refuses str-subclass keys: json writes them
-    assert _record_hash(row) == _json_record_hash(row) == _record_hash({"low": "high", "seq": 1, "x": None})
+    assert record_hash(row) == _json_record_hash(row) == record_hash({"low": "high", "seq": 1, "x": None})
 
 
 @settings(max_examples=300, deadline=None)
@@ -486,7 +486,7 @@ def test_orjson_row_bytes_equal_json_bytes(row):
 
     try:
         old = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    except UnicodeEncodeError:  # lone surrogate: orjson refuses it, and _record_hash falls back to json
+    except UnicodeEncodeError:  # lone surrogate: orjson refuses it, and record_hash falls back to json
         with pytest.raises(orjson.JSONEncodeError):
             orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
         return
@@ -509,8 +509,8 @@ def test_odd_record_stored_and_verified(store):
 def test_store_written_by_the_json_code_verifies(store, monkeypatch):
     """Rows hashed and encoded by the code before orjson still verify, and the chain goes on."""
     with monkeypatch.context() as m:
-        m.setattr(audit, "_record_hash", _json_record_hash)
-        m.setattr(audit, "_canonical_keyed", _json_canonical_keyed)
+        m.setattr(recipe, "record_hash", _json_record_hash)
+        m.setattr(recipe, "canonical_keyed", _json_canonical_keyed)
         old = store.append_many([record(f"P{i}", request=odd_record()) for i in range(3)])
         store.add_override(old[0].assessment_id, tier="strict", reason='理由 "quoted"', actor="cw")
     assert old[0].request_json == _json_canonical_keyed(odd_record(), store.person_key)

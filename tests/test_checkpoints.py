@@ -15,17 +15,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from serving.audit import AuditStore, _record_hash, verify_trail
-from serving.checkpoints import (
+from serving.audit import (
+    AuditStore,
     CheckpointError,
     CheckpointLog,
     load_or_create_key,
     load_public_key,
+    public_path,
     read_checkpoints,
+    record_hash,
     sign_head,
     verify_against,
+    verify_trail,
 )
-from serving.checkpoints._keys import public_path
 
 SECRET = "0f" * 32
 COLUMNS = (
@@ -86,7 +88,7 @@ def rewrite(db: Path, rows: list[dict]) -> None:
     prev = "0" * 64
     for seq, row in enumerate(rows, 1):
         row.update(seq=seq, prev_hash=prev)
-        row["record_hash"] = prev = _record_hash({k: v for k, v in row.items() if k != "record_hash"})
+        row["record_hash"] = prev = record_hash({k: v for k, v in row.items() if k != "record_hash"})
     with closing(sqlite3.connect(db)) as con:
         con.execute("DELETE FROM assessments")
         con.executemany(
@@ -146,7 +148,7 @@ def test_a_forged_insertion_is_named_as_the_forged_record(trail):
     _, db, _, _, _ = trail
     table = rows_of(db)
     forged = dict(table[1], assessment_id=str(uuid.uuid4()), seq=3, prev_hash=table[1]["record_hash"])
-    forged["record_hash"] = _record_hash({k: v for k, v in forged.items() if k != "record_hash"})
+    forged["record_hash"] = record_hash({k: v for k, v in forged.items() if k != "record_hash"})
     with closing(sqlite3.connect(db)) as con:  # shift the later records, keeping their links
         for seq in range(6, 2, -1):
             con.execute("UPDATE assessments SET seq = ? WHERE seq = ?", (seq + 1, seq))

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serving.combine import Combiner
+from serving.scoring import Combiner
 
 
 def until(condition: Callable[[], bool], timeout_s: float = 30) -> None:

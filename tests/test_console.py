@@ -427,7 +427,7 @@ def count(home) -> int:
 
 def test_tier_by_risk_is_the_answers_own_when_it_has_one():
     from models.tier_policy import TierPolicy
-    from serving.console._views import tier_by_risk
+    from serving.scoring import answer_tier_by_risk as tier_by_risk
 
     policy = TierPolicy.load()
     tier: dict[str, Any] = {"tier": {"code": "strict"}}

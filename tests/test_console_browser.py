@@ -28,7 +28,7 @@ from service_support import write_auth
 
 from features.vocab import Stage
 from serving.cases import CaseStore
-from serving.commands import free_port, running_server
+from serving.cli import free_port, running_server
 
 pytestmark = pytest.mark.slow
 

@@ -21,6 +21,7 @@ from test_combine import Recorder, submit_all
 
 from features.schema import CaseTables, DataValidationError, validate_tables
 from features.vocab import Stage
+from serving.api import ROUTE_PERMISSIONS, BearerAuthMiddleware
 from serving.audit import AuditStore
 from serving.auth import (
     ROLE_PERMISSIONS,
@@ -32,9 +33,7 @@ from serving.auth import (
     load_or_create,
     revoke_tokens,
 )
-from serving.http import BearerAuthMiddleware
 from serving.scoring import requests_from_tables
-from serving.service import ROUTE_PERMISSIONS
 
 
 # ----------------------------------------------------------------------------- 1: token changes take effect
@@ -189,7 +188,7 @@ def test_blank_ids_are_refused_at_the_schema_naming_the_record(client, home, bod
 
 
 def test_a_request_the_store_refuses_fails_only_itself_in_a_group():
-    from serving.service import score_combiner
+    from serving.scoring import score_combiner
 
     process = Recorder(fail_on=13, hold_for=15)  # like one audit transaction refusing a group with a bad record
     process.combiner = combiner = score_combiner(process)
@@ -232,11 +231,11 @@ def test_the_canonical_schema_refuses_implausible_dates(cohort):
 
 # ----------------------------------------------------------------------------- 5: metrics (live: test_live_hardening)
 def test_metrics_label_known_routes_by_path_and_everything_else_as_one(client):
-    from bentoml._internal.server.http import instruments
+    from serving.api import OTHER_PATH as OTHER
+    from serving.api import STATIC_PATH as STATIC
+    from serving.api import metric_path
 
-    from serving._metrics import OTHER, STATIC, metric_path
-
-    assert getattr(instruments.RunnerTrafficMetricsMiddleware, "bounded_labels", False)
+    # the labels BentoML's metrics get (the live server's /metrics: test_live_hardening)
     assert [
         metric_path(p)
         for p in ("/score", "/metrics", "/docs", "/static_content/x.js", "/person/S1/born/1971", "/score/extra")
@@ -269,7 +268,7 @@ def open_umask():
 
 
 def test_stores_keys_and_auth_files_are_created_private(tmp_path, open_umask):
-    from serving.checkpoints import CheckpointLog, load_or_create_key, sign_head
+    from serving.audit import CheckpointLog, load_or_create_key, sign_head
 
     store = AuditStore(f"sqlite:///{tmp_path / 'a' / 'audit.db'}", secret="ab" * 32)
     store.append_assessment(
@@ -324,7 +323,7 @@ def test_docs_page_and_document_with_security_and_error_answers(client):
         "type": "http",
         "scheme": "bearer",
     }
-    from serving.service import READ_ONLY_ROUTES, ROUTE_ERRORS, ROUTE_PERMISSIONS
+    from serving.api import READ_ONLY_ROUTES, ROUTE_ERRORS, ROUTE_PERMISSIONS
 
     for path in ROUTE_PERMISSIONS:
         post = doc["paths"][path]["post"]
@@ -348,7 +347,7 @@ def test_read_only_routes_answer_get(client, bodies):
 
 
 def test_errors_have_the_one_documented_shape(client, bodies):
-    from serving.schemas import ErrorResponse
+    from serving.scoring.schemas import ErrorResponse
 
     answers = [
         client.post("/score", json={}, headers=headers("caseworker")),
@@ -391,10 +390,20 @@ def test_the_stored_answer_is_byte_for_byte_what_was_sent(client, bodies, home):
     store.close()
 
 
-def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(client, home, bodies):
-    from serving.checkpoints import Checkpoint, load_public_key, read_checkpoints
+@pytest.fixture()
+def own_client(tmp_path, service_models):
+    """A service of its own, for a test that breaks the trail (the module's client stays intact)."""
+    write_auth(tmp_path)
+    with in_process_service(tmp_path, RISK_CHECKPOINT_INTERVAL_S="0") as c:
+        yield c, tmp_path
 
-    client.post("/score", json=bodies[8], headers=headers("caseworker"))
+
+def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(own_client, bodies):
+    from serving.audit import Checkpoint, load_public_key, read_checkpoints
+
+    client, home = own_client
+    for body in bodies[8:10]:
+        client.post("/score", json=body, headers=headers("caseworker"))
     first = client.get("/verify", headers=headers("auditor")).json()
     public = load_public_key(home / "keys" / "checkpoint-ed25519.pem.pub")
     Checkpoint.from_dict(first["checkpoint"]).verify(public)  # an auditor's copy holds with the public key

@@ -26,7 +26,7 @@ from service_support import headers, token, write_auth
 
 from features.vocab import Stage
 from serving.auth import Role, issue_token, revoke_tokens
-from serving.commands import free_port, running_server, running_service
+from serving.cli import free_port, running_server, running_service
 from serving.scoring import requests_from_tables
 
 pytestmark = pytest.mark.slow
@@ -157,7 +157,7 @@ def test_stopping_riskctl_serve_never_leaves_workers_serving(tmp_path, service_m
         print(f"\n{sig.name}: {len(workers)} workers gone {gone:.1f} s after the server")
         # each worker stopped cleanly (SIGTERM, from the server or from Linux when the server died)
         # and signed its shutdown checkpoint
-        from serving.checkpoints import read_checkpoints
+        from serving.audit import read_checkpoints
 
         assert len(read_checkpoints(tmp_path / "checkpoints" / "checkpoints.jsonl")) >= 1
         again = _riskctl_serve(tmp_path, port, tmp_path / "serve2.log")  # the port is free again
@@ -275,7 +275,7 @@ def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path,
     for home in homes:
         write_auth(home)  # the same tokens and audit secret on both replicas
     ports = [free_port(), free_port()]
-    cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:RiskService", "--host", "127.0.0.1", "--port"]
+    cmd = [sys.executable, "-m", "bentoml", "serve", "serving.api:RiskService", "--host", "127.0.0.1", "--port"]
     env = [{"RISK_HOME": str(h), "RISK_AUDIT_URL": pg_schema_url, "RISK_CHECKPOINT_INTERVAL_S": "0"} for h in homes]
     with (
         running_server(

@@ -9,9 +9,9 @@ import pytest
 from service_support import small_cohort_gate
 
 from features.labels import make_stage_frame
-from features.settings import Settings
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
+from serving.settings import ServiceSettings
 from training.config import GateConfig, TrainConfig
 from training.fit import fit_stage
 from training.promote import promote
@@ -42,13 +42,13 @@ def linear_frame():
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch) -> Settings:
+def settings(tmp_path, monkeypatch) -> ServiceSettings:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return Settings(home=tmp_path, registry_prefix="lifecycle")
+    return ServiceSettings(home=tmp_path, registry_prefix="lifecycle")
 
 
 def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(linear_frame, config, settings):
-    from serving.model_store import import_champions, load_served
+    from serving.scoring import import_champions, load_served
 
     fit = fit_stage(linear_frame, config=config, seed=0, temporal=False)
     version = log_stage_fit(fit, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
@@ -82,13 +82,12 @@ def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(linear_fr
 def test_logistic_reasons_through_the_scorer_add_up(linear_frame, config, settings, cohort):
     """The service's scorer explains a logistic model as it explains the booster."""
     from models.tier_policy import TierPolicy
-    from serving.model_store import ServedModel
-    from serving.scoring import Scorer, requests_from_tables
+    from serving.scoring import Scorer, ServedModel, requests_from_tables
 
     fit = fit_stage(linear_frame, config=config, seed=0, temporal=False)
     served = ServedModel(Stage.INTAKE, fit.baseline, "lifecycle-intake", "1", "lifecycle-intake:1", {})
     scorer = Scorer({Stage.INTAKE: served}, TierPolicy.load())
-    from serving.schemas import ScoreRequest
+    from serving.scoring.schemas import ScoreRequest
 
     people = cohort.persons.head(20)
     requests = [ScoreRequest.model_validate(r) for r in requests_from_tables(people, cohort.events, Stage.INTAKE)]
@@ -143,8 +142,7 @@ def test_a_challenger_leaves_the_champions_report_and_card_untouched(tables_smal
 
 def test_report_gate_and_models_give_the_same_fpr_gap(tables_small, config, settings):
     """One definition: the report's gap, the gate's and the one /models shows for the same model and rows."""
-    from serving.model_store import import_champions, load_served
-    from serving.service import model_info
+    from serving.scoring import import_champions, load_served, model_info
     from training.promote import absolute_criteria
     from training.tracking import split_eval_rows
 
@@ -186,7 +184,7 @@ def test_a_copied_risk_home_uses_its_own_artifacts(tables_small, config, tmp_pat
     from models.pyfunc import load_stage_model
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    original = Settings(home=tmp_path / "original", registry_prefix="moved")
+    original = ServiceSettings(home=tmp_path / "original", registry_prefix="moved")
     frame = make_stage_frame(tables_small, Stage.INTAKE)
     fit = fit_stage(frame, config=config, seed=0)
     v1 = log_stage_fit(fit, settings=original, gate=small_cohort_gate())
@@ -194,7 +192,7 @@ def test_a_copied_risk_home_uses_its_own_artifacts(tables_small, config, tmp_pat
     shutil.copytree(original.home, tmp_path / "copy")
     before = sorted(p.relative_to(original.home) for p in (original.home / "mlartifacts").rglob("*"))
 
-    copy = Settings(home=tmp_path / "copy", registry_prefix="moved")
+    copy = ServiceSettings(home=tmp_path / "copy", registry_prefix="moved")
     v2 = log_stage_fit(fit, settings=copy, gate=small_cohort_gate())
     promote(Stage.INTAKE, version=v2.version, settings=copy, gate=small_cohort_gate())
     after = sorted(p.relative_to(original.home) for p in (original.home / "mlartifacts").rglob("*"))

@@ -20,10 +20,15 @@ from typer.testing import CliRunner  # noqa: E402
 
 from features.adapters import RealFrame, load  # noqa: E402
 from features.schema import DataValidationError  # noqa: E402
-from training.real import benchmark_real, standalone_app  # noqa: E402
-from training.real._cli import DOCS_HEADER, markers, update_docs  # noqa: E402
-from training.real._compas import COMPAS_MONOTONE  # noqa: E402
-from training.real._fit import (  # noqa: E402
+from training.real import (  # noqa: E402
+    COMPAS_MONOTONE,
+    DOCS_HEADER,
+    benchmark_real,
+    markers,
+    standalone_app,
+    update_docs,
+)
+from training.real.fit import (  # noqa: E402
     SMALL_PARAMS,
     calibrate_score_oof,
     cross_validate_real,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.real._nested import nested_cv, ordinal
+from training.real.nested import nested_cv, ordinal
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_ordinal_columns_become_ordered_codes():
 
 def test_a_test_file_is_scored_by_the_model_selected_on_the_training_file(frame):
     """--test PATH: selection and fit on the training rows only, then scores for every test row."""
-    from training.real._nested import fit_select_score
+    from training.real.nested import fit_select_score
 
     X, y, sex = frame
     seen: list[set[str]] = []

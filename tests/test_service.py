@@ -13,8 +13,8 @@ from service_support import ROLES, headers, in_process_service, write_auth
 
 from features.schema import PERSON_COLUMNS
 from features.vocab import Stage
-from serving.schemas import PersonRecord
 from serving.scoring import requests_from_tables
+from serving.scoring.schemas import PersonRecord
 
 ENDPOINTS = {  # route -> the role allowed to call it
     "/score": "caseworker",
@@ -258,8 +258,6 @@ class _Records(logging.Handler):
 def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
     """BentoML logs a failed validation at ERROR with a traceback quoting the input; the service keeps
     one WARNING naming the fields, so no birth date, category or record reaches the server log."""
-    from serving.http import BENTOML_ERROR_LOGGER
-
     person = dict(
         bodies[Stage.MIDTERM][1]["person"],
         person_id="SECRET-PERSON-7",
@@ -267,7 +265,8 @@ def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
         offence="piracy",
         **{"SECRET-KEY-9": 1},
     )
-    logger, handler = logging.getLogger(BENTOML_ERROR_LOGGER), _Records()
+    # the logger BentoML logs a failed request on (serving.api's BentoML adapter installs the filter there)
+    logger, handler = logging.getLogger("bentoml._internal.server.http_app"), _Records()
     logger.addHandler(handler)
     try:
         r = client.post("/score", json=dict(bodies[Stage.MIDTERM][1], person=person), headers=headers("caseworker"))
@@ -292,8 +291,8 @@ def test_a_validation_error_while_answering_stays_an_error_with_its_traceback():
 
     from pydantic import ValidationError
 
-    from serving.http import RefusedInputLogFilter
-    from serving.schemas import Assessment
+    from serving.api import RefusedInputLogFilter
+    from serving.scoring.schemas import Assessment
 
     try:
         Assessment.model_validate({"probability": 2.0})
@@ -310,7 +309,7 @@ def test_a_validation_error_while_answering_stays_an_error_with_its_traceback():
 def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatch):
     before = audit_count(home)
     assert client.post("/score_batch", json={"records": []}, headers=headers("caseworker")).status_code == 400
-    from features.settings import get_settings
+    from serving.settings import get_settings
 
     limit = get_settings().max_batch
     r = client.post(
@@ -375,7 +374,7 @@ def test_openapi_page_lists_every_endpoint_with_schemas(client):
 
 def test_intake_flag_fields_read_their_labels_from_the_vocabulary():
     from features.vocab import INTAKE_FLAGS
-    from serving.schemas import PersonRecord
+    from serving.scoring.schemas import PersonRecord
 
     for name, (zh, en) in INTAKE_FLAGS.items():
         assert PersonRecord.model_fields[name].description == f"{en} ({zh}), known at intake"
@@ -389,8 +388,8 @@ def test_features_equal_the_training_pipeline(service_models, bodies):
     """Serving builds features with the training pipeline: same rows as make_stage_frame."""
     from features.labels import make_stage_frame
     from features.pipeline import build_features
-    from serving.schemas import ScoreRequest
     from serving.scoring import request_tables
+    from serving.scoring.schemas import ScoreRequest
 
     tables, _ = service_models
     frame = make_stage_frame(tables, Stage.RELEASE)
@@ -459,7 +458,7 @@ def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
 
 
 def test_field_paths_are_written_as_the_messages_write_them():
-    from serving.http import field_path
+    from serving.scoring.schemas import field_path
 
     assert field_path(("records", 2, "events", 3, "date")) == "records[2].events[3].date"
     assert field_path(["person", "offence"]) == "person.offence"

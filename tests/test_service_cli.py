@@ -12,21 +12,21 @@ from service_support import small_cohort_gate, write_auth
 from typer.testing import CliRunner
 
 from features.labels import make_stage_frame
-from features.settings import Settings
 from features.vocab import Stage
 from serving.cli import app
 from serving.scoring import requests_from_tables
+from serving.settings import ServiceSettings
 
 
 def test_import_champions_copies_the_champion_not_the_challenger(tmp_path, monkeypatch, service_models):
-    from serving.model_store import import_champions, load_served
+    from serving.scoring import import_champions, load_served
     from training.config import TrainConfig
     from training.fit import fit_stage
     from training.promote import promote
     from training.tracking import log_stage_fit
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    settings = Settings(home=tmp_path, registry_prefix="importcheck")  # apart from the service tests' models
+    settings = ServiceSettings(home=tmp_path, registry_prefix="importcheck")  # apart from the service tests' models
     tables, _ = service_models
     config = TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": 80})
     frame = make_stage_frame(tables, Stage.INTAKE)

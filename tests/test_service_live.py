@@ -13,7 +13,7 @@ import pytest
 from service_support import headers, write_auth
 
 from features.vocab import Stage
-from serving.commands import running_service
+from serving.cli import running_service
 from serving.scoring import requests_from_tables
 
 pytestmark = pytest.mark.slow  # real bentoml serve processes and a Bento build: make test-all
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow  # real bentoml serve processes and a Bento build:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, service_models):
-    """A running ``bentoml serve serving.service:RiskService`` with its own RISK_HOME."""
+    """A running ``bentoml serve serving.api:RiskService`` with its own RISK_HOME."""
     home = tmp_path_factory.mktemp("live-home")
     write_auth(home)
     with running_service(env={"RISK_HOME": str(home)}, log_path=home / "serve.log") as url:
@@ -65,7 +65,7 @@ def test_built_bento_serves_without_mlflow(tmp_path, service_models):
     served there with MLflow unreachable, it answers with the models it was built with."""
     import bentoml
 
-    from serving.commands import build_bento
+    from serving.cli import build_bento
 
     bento = build_bento()
     built_with = sorted(str(m.tag) for m in bento.info.services[0].models)

@@ -29,27 +29,57 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from serving.cases._decisions import ReasonCode, approve, decision, propose, reject, tier_by_risk
+    from serving.cases._decisions import ReasonCode, approve, decision, propose, reject, same_office
     from serving.cases._due import due_list, due_state
     from serving.cases._errors import CaseError
     from serving.cases._import import ImportSummary, read_dir
     from serving.cases._policy import Colour, ReviewPolicy
+    from serving.cases._queries import decided_decisions, pending_decisions, person_decisions, review_runs
     from serving.cases._render import review_csv, review_html
     from serving.cases._report import decision_report
     from serving.cases._review import get_review, index_row, latest_alerts, run_review
-    from serving.cases._schemas import DecisionOut, DecisionReport, DueList, ReviewRun
+    from serving.cases._schemas import (
+        DecideIn,
+        DecisionOut,
+        DecisionReport,
+        DueIn,
+        DueList,
+        EventIn,
+        EventOut,
+        ProposeIn,
+        ReportIn,
+        ReviewIn,
+        ReviewRun,
+        ReviewRunQuery,
+        ScorePersonIn,
+    )
     from serving.cases._store import CaseStore
 
 _MODULES: dict[str, tuple[str, ...]] = {
-    "_decisions": ("ReasonCode", "approve", "decision", "propose", "reject", "tier_by_risk"),
+    "_decisions": ("ReasonCode", "approve", "decision", "propose", "reject", "same_office"),
     "_due": ("due_list", "due_state"),
     "_errors": ("CaseError",),
     "_import": ("ImportSummary", "read_dir"),
     "_policy": ("Colour", "ReviewPolicy"),
+    "_queries": ("decided_decisions", "pending_decisions", "person_decisions", "review_runs"),
     "_render": ("review_csv", "review_html"),
     "_report": ("decision_report",),
     "_review": ("get_review", "index_row", "latest_alerts", "run_review"),
-    "_schemas": ("DecisionOut", "DecisionReport", "DueList", "ReviewRun"),
+    "_schemas": (
+        "DecideIn",
+        "DecisionOut",
+        "DecisionReport",
+        "DueIn",
+        "DueList",
+        "EventIn",
+        "EventOut",
+        "ProposeIn",
+        "ReportIn",
+        "ReviewIn",
+        "ReviewRun",
+        "ReviewRunQuery",
+        "ScorePersonIn",
+    ),
     "_store": ("CaseStore",),
 }
 _HOME = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
@@ -58,14 +88,24 @@ __all__ = [
     "CaseError",
     "CaseStore",
     "Colour",
+    "DecideIn",
     "DecisionOut",
     "DecisionReport",
+    "DueIn",
     "DueList",
+    "EventIn",
+    "EventOut",
     "ImportSummary",
+    "ProposeIn",
     "ReasonCode",
+    "ReportIn",
+    "ReviewIn",
     "ReviewPolicy",
     "ReviewRun",
+    "ReviewRunQuery",
+    "ScorePersonIn",
     "approve",
+    "decided_decisions",
     "decision",
     "decision_report",
     "due_list",
@@ -73,13 +113,16 @@ __all__ = [
     "get_review",
     "index_row",
     "latest_alerts",
+    "pending_decisions",
+    "person_decisions",
     "propose",
     "read_dir",
     "reject",
     "review_csv",
     "review_html",
+    "review_runs",
     "run_review",
-    "tier_by_risk",
+    "same_office",
 ]
 
 

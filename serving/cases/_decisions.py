@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from features.vocab import Labelled, Stage
-from models.tier_policy import Band, Tier, TierPolicy
+from features.vocab import Labelled
+from models.tier_policy import Tier, TierPolicy
 from serving.auth import Principal, Role
 from serving.cases import _tables as t
 from serving.cases._errors import CaseError
 from serving.cases._schemas import DecisionOut
 from serving.cases._store import now_text
+from serving.scoring import answer_tier_by_risk
 
 if TYPE_CHECKING:
     from serving.audit import AuditStore
@@ -65,20 +66,6 @@ def same_office(principal_office: str, office: str | None, person_id: str) -> No
             loc=["person_id"],
             zh=f"人员 {person_id!r} 不属于本所（{principal_office}）",
         )
-
-
-def tier_by_risk(policy: TierPolicy, stage: Stage | str, band: Band | str) -> Tier:
-    """The tier the band gives at ``stage`` (before the mandatory rules)."""
-    return Tier.STRICT if Band(band) in policy.stage(stage).strict_bands else Tier.ORDINARY
-
-
-def answer_tier_by_risk(response: dict[str, Any], policy: TierPolicy) -> str:
-    """The tier by risk of an answer (as JSON): its own field, or for answers stored before the field
-    existed, the band's tier under ``policy``."""
-    given = response["tier"].get("tier_by_risk")
-    if given:
-        return str(given["code"])
-    return tier_by_risk(policy, response["stage"]["code"], response["band"]["code"]).value
 
 
 def _assessment_tier_by_risk(

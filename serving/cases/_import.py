@@ -13,9 +13,10 @@ import datetime as dt
 import json
 import logging
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,8 +28,12 @@ from serving.cases import _tables as t
 from serving.cases._db import bulk_insert, read_events, sql_dates
 from serving.cases._errors import CaseError
 
-if TYPE_CHECKING:
-    from serving.cases._store import CaseStore
+
+class Writable(Protocol):
+    """What an import needs of the case store: one write transaction (:meth:`CaseStore.write`)."""
+
+    def write(self) -> AbstractContextManager[Connection]: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +103,7 @@ def read_dir(path: Path | str) -> CaseTables:
     return CaseTables(persons, events, frames["outcomes"])
 
 
-def import_tables(store: CaseStore, tables: CaseTables, *, source: str = "") -> ImportSummary:
+def import_tables(store: Writable, tables: CaseTables, *, source: str = "") -> ImportSummary:
     """Validate ``tables`` and write them in one transaction; :class:`CaseError` (422) names the first problems."""
     try:
         tables = validate_tables(tables)

@@ -27,12 +27,12 @@ from features.schema import PERSON_COLUMNS
 from features.vocab import EventType, Lang, Stage
 from models.tier_policy import Band, TierPolicy
 from serving.cases import _tables as t
-from serving.cases._decisions import tier_by_risk
 from serving.cases._errors import CaseError
 from serving.cases._policy import Colour, ReviewPolicy
 from serving.cases._schemas import MovedPart, ReviewRow, ReviewRun
 from serving.cases._store import as_date, now_text
-from serving.schemas import Assessment, EventRecord, PersonRecord, ScoreRequest
+from serving.scoring import answer_tier_by_risk
+from serving.scoring.schemas import Assessment, EventRecord, PersonRecord, ScoreRequest
 
 if TYPE_CHECKING:
     from serving.audit import AuditStore
@@ -48,7 +48,7 @@ def requests_at(
 ) -> list[ScoreRequest]:
     """Score requests of ``persons`` (rows in order) at each one's date, with the events dated up to it.
 
-    Each person's record is validated (:class:`~serving.schemas.PersonRecord`); the events are built
+    Each person's record is validated (:class:`~serving.scoring.schemas.PersonRecord`); the events are built
     without validating each again: the case store validated them when they were imported or recorded
     (for thousands of people, pydantic's per-event validation was the largest cost of a review), and
     only those dated up to the request's date are included.
@@ -253,7 +253,7 @@ def _row(
     now: Scored, prev: Scored | None, prev_index: Any, *, current: str, scorer: Scorer, policy: ReviewPolicy, lang: Lang
 ) -> ReviewRow:
     a = now.assessment
-    by_risk = _by_risk(a, scorer.policy)
+    by_risk = answer_tier_by_risk(a, scorer.policy)
     rule_id = a.tier.rule_id if a.tier.basis == "rule" else None
     rise = a.probability - prev.assessment.probability if prev is not None else None
     colour = policy.alert(band=Band(a.band.code), rule_id=rule_id, rise=rise)
@@ -295,22 +295,13 @@ def index_row(
         as_of=a.as_of,
         probability=a.probability,
         band=a.band.code,
-        tier_by_risk=_by_risk(a, policy),
+        tier_by_risk=answer_tier_by_risk(a, policy),
         tier=a.tier.tier.code,
         rule_id=a.tier.rule_id,
         model=f"{a.model.name}:{a.model.version}",
         actor=actor,
         created_at=now_text(),
         run_id=run_id,
-    )
-
-
-def _by_risk(a: Assessment, policy: TierPolicy) -> str:
-    """The answer's tier by risk (the band's tier under ``policy`` if the answer does not give it)."""
-    return (
-        a.tier.tier_by_risk.code
-        if a.tier.tier_by_risk is not None
-        else tier_by_risk(policy, a.stage.code, a.band.code).value
     )
 
 

@@ -21,12 +21,13 @@ from sqlalchemy import Connection, and_, false, func, insert, select
 from sqlalchemy.engine import make_url
 
 from features.schema import PERSON_COLUMNS, CaseTables
-from features.settings import Settings, get_settings
 from features.vocab import EventType, Stage, assessment_offset_days
 from serving.cases import _tables as t
-from serving.cases._db import make_engine, migrate, read_events
+from serving.cases._db import migrate, read_events
 from serving.cases._errors import CaseError
-from serving.schemas import EventRecord, ScoreRequest
+from serving.scoring.schemas import EventRecord, ScoreRequest
+from serving.settings import ServiceSettings, get_settings
+from serving.storage import make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class CaseStore:
         logger.info("case store at %s", make_url(url).render_as_string(hide_password=True))
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> CaseStore:
+    def open(cls, settings: ServiceSettings | None = None) -> CaseStore:
         """The store of ``settings`` (``RISK_CASES_URL``, default ``<RISK_HOME>/cases.db``)."""
         return cls((settings or get_settings()).resolved_cases_url())
 

@@ -12,22 +12,22 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from features.settings import Settings, get_settings
 from serving.auth import Permission
 from serving.console import _auditor, _cases, _caseworker, _signin, _supervisor
 from serving.console._i18n import text
 from serving.console._web import HERE, SECURITY_HEADERS, Backend, Console, PageFn, lang_of, page, refusal
+from serving.settings import ServiceSettings, get_settings
 
 
 def _current_service() -> Backend:
     import bentoml
 
-    service: Backend = bentoml.get_current_service()
-    return service
+    backend: Backend = bentoml.get_current_service().core
+    return backend
 
 
 def create_app(
-    *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], Settings] = get_settings
+    *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], ServiceSettings] = get_settings
 ) -> Starlette:
     """The console app.
 

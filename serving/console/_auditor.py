@@ -25,6 +25,7 @@ from serving.cases import CaseError, ReasonCode, decision_report
 from serving.console import _views
 from serving.console._i18n import text
 from serving.console._web import Ctx
+from serving.scoring import answer_tier, answer_tier_by_risk
 
 PAGE = 50
 SCAN = 500
@@ -106,7 +107,7 @@ def log_page(ctx: Ctx) -> Response:
 
 
 def _differs(rec: AuditRecord, policy: TierPolicy) -> bool:
-    return _views.effective_tier(rec) != _views.tier_by_risk(rec.response, policy)
+    return answer_tier(rec.response) != answer_tier_by_risk(rec.response, policy)
 
 
 def _row(rec: AuditRecord, ctx: Ctx, policy: TierPolicy, steps: list[DecisionStepRecord]) -> dict[str, Any]:
@@ -116,8 +117,8 @@ def _row(rec: AuditRecord, ctx: Ctx, policy: TierPolicy, steps: list[DecisionSte
         "stage": Stage(rec.stage).label(ctx.lang),
         "probability": resp["probability"],
         "band": resp["band"]["label"],
-        "by_risk": _views.tier_label(_views.tier_by_risk(resp, policy), ctx.lang),
-        "effective": _views.tier_label(_views.effective_tier(rec), ctx.lang),
+        "by_risk": _views.tier_label(answer_tier_by_risk(resp, policy), ctx.lang),
+        "effective": _views.tier_label(answer_tier(rec.response), ctx.lang),
         "decisions": len(rec.overrides) + len(steps),
     }
 

@@ -2,7 +2,7 @@
 
 Everything goes through the case flows of ``serving.cases`` (the code behind ``/cases/...``):
 the due list, the person's stored record, scoring by person id (the case store builds the
-request, :meth:`~serving.service.RiskService.assess` scores and stores it, the case store indexes
+request, :meth:`~serving.api._service.RiskService.assess` scores and stores it, the case store indexes
 it, as ``/cases/score`` does) and :func:`serving.cases.propose`. A caseworker or supervisor sees
 only their own office (the office on their token); another office's person is refused with 403.
 """
@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from features.vocab import EventType, Stage
 from models.tier_policy import Tier
-from serving.cases import CaseError, Colour, ReasonCode, due_list, latest_alerts, propose
+from serving.cases import CaseError, Colour, ReasonCode, due_list, latest_alerts, person_decisions, propose
 from serving.console import _views
 from serving.console._i18n import text
 from serving.console._web import Backend, Ctx, form_str
-from serving.scoring import NoModelError
+from serving.scoring import NoModelError, answer_tier, answer_tier_by_risk
 
 STATES = ("due", "overdue", "upcoming", "done", "not_yet")
 
@@ -124,7 +124,7 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
         (d.date().isoformat(), EventType(e).label(ctx.lang), v)
         for d, e, v in zip(events["date"], events["event_type"], events["value"], strict=True)
     ][::-1]
-    values["pending"] = _pending(backend, person_id)
+    values["pending"] = person_decisions(backend.cases, person_id)
     values["stages"] = [(s.value, s.label(ctx.lang)) for s in Stage]
     values["tiers"] = [(t.value, t.label(ctx.lang)) for t in Tier if t.value != record["tier"]]
     values["reason_codes"] = [(c.value, c.label(ctx.lang)) for c in ReasonCode]
@@ -181,24 +181,13 @@ def _notice(ctx: Ctx) -> str | None:
     return text(f"done_{done}", ctx.lang) if done in ("scored", "proposed") else None
 
 
-def _pending(backend: Backend, person_id: str) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from serving.cases import _tables as tables
-
-    d = tables.decisions
-    with backend.cases.read() as conn:
-        rows = conn.execute(select(d).where(d.c.person_id == person_id).order_by(d.c.proposed_at.desc())).mappings()
-        return [dict(r) for r in rows]
-
-
 def _answer(ctx: Ctx, backend: Backend, record: Any) -> dict[str, Any]:
     response = record.response
     return {
         "record": record,
         "a": response,
         "stage_label": Stage(record.stage).label(ctx.lang),
-        "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
-        "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
+        "by_risk": _views.tier_label(answer_tier_by_risk(response, backend.policy), ctx.lang),
+        "effective": _views.tier_label(answer_tier(record.response), ctx.lang),
         "chart": _views.reasons_chart(response, ctx.lang),
     }

@@ -2,7 +2,7 @@
 
 The office's daily work (roster, person, score by id, proposals) is in ``_cases.py``; this page
 is for a person not (yet) in the case store. Scoring goes through the service's own
-:meth:`~serving.service.RiskService.assess` (the code behind ``/score``: one scoring path, every
+:meth:`~serving.api._service.RiskService.assess` (the code behind ``/score``: one scoring path, every
 answer stored before it is shown).
 """
 
@@ -18,7 +18,7 @@ from serving.audit import AuditRecord
 from serving.console import _forms, _views
 from serving.console._i18n import text
 from serving.console._web import Ctx
-from serving.scoring import NoModelError
+from serving.scoring import NoModelError, answer_tier, answer_tier_by_risk
 
 
 def score_form(ctx: Ctx, *, problems: dict[str, str] | None = None, status: int = 200) -> Response:
@@ -65,8 +65,8 @@ def _answer_values(ctx: Ctx, record: AuditRecord) -> dict[str, Any]:
         "record": record,
         "a": response,
         "stage_label": stage.label(ctx.lang),
-        "by_risk": _views.tier_label(_views.tier_by_risk(response, backend.policy), ctx.lang),
-        "effective": _views.tier_label(_views.effective_tier(record), ctx.lang),
+        "by_risk": _views.tier_label(answer_tier_by_risk(response, backend.policy), ctx.lang),
+        "effective": _views.tier_label(answer_tier(record.response), ctx.lang),
         "chart": _views.reasons_chart(response, ctx.lang),
         "returned_json": json.dumps(response, ensure_ascii=False, indent=2),
     }

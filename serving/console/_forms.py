@@ -1,4 +1,4 @@
-"""The caseworker's scoring form: the API's :class:`~serving.schemas.ScoreRequest`, field by field.
+"""The caseworker's scoring form: the API's :class:`~serving.scoring.schemas.ScoreRequest`, field by field.
 
 The form's fields are made from the request schema itself (enumerations become lists with
 their zh/en labels, booleans check boxes, dates date fields), and what is posted is validated by
@@ -19,8 +19,7 @@ from pydantic import ValidationError
 
 from features.vocab import EventType, Labelled, Stage
 from serving.console._i18n import Lang
-from serving.http import field_path
-from serving.schemas import PersonRecord, ScoreRequest
+from serving.scoring.schemas import PersonRecord, ScoreRequest, field_path
 
 _LABELS: dict[str, tuple[str, str]] = {
     "person_id": ("人员编号", "Person id"),

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, create_engine, delete, event, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, select, update
 
 from serving.auth import AuthConfig, Principal, Role, load_or_create
+from serving.storage import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class SessionStore:
     def __init__(self, url: str, *, tokens: TokenBook, minutes: int) -> None:
         self.tokens = tokens
         self.lifetime_s = minutes * 60
-        self._engine = _engine(url)
+        self._engine = make_engine(url)
         _metadata.create_all(self._engine)
 
     def open(self, token_hash: str, principal: Principal) -> tuple[str, Session]:
@@ -167,20 +167,3 @@ class SessionStore:
             csrf=r["csrf"],
             expires_at=r["expires_at"],
         )
-
-
-def _engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: object, _record: object) -> None:
-            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-    return engine

@@ -1,7 +1,7 @@
 """The supervisor's pages: pending proposals (approve or reject), the monthly review meeting.
 
 Approval and rejection go through :func:`serving.cases.approve` / :func:`serving.cases.reject`
-and the review through :func:`serving.cases.run_review` (under the service's batch slot, as
+and the review through the service's own review (:meth:`serving.api._core.ServiceCore.review`, as
 ``/cases/review``); its print view and CSV are :func:`serving.cases.review_html` and
 :func:`serving.cases.review_csv` of the stored run, exactly as ``/cases/review_run`` gives them.
 Caseworkers may run and read the review of their office too; only supervisors decide.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from starlette.responses import Response
 
 from features.vocab import Stage
@@ -21,17 +20,19 @@ from serving.cases import (
     Colour,
     ReasonCode,
     approve,
+    decided_decisions,
     get_review,
+    pending_decisions,
     reject,
     review_csv,
     review_html,
-    run_review,
+    review_runs,
 )
-from serving.cases import _tables as tables
 from serving.console import _views
 from serving.console._cases import no_office
 from serving.console._i18n import text
 from serving.console._web import SECURITY_HEADERS, Backend, Ctx, form_str
+from serving.scoring import answer_tier_by_risk
 
 # the print view is serving.cases' own page, with its style sheet inline: allowed for it alone, nothing else
 PRINT_HEADERS = {
@@ -47,23 +48,8 @@ def proposals(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Res
     if not office:
         return no_office(ctx)
     backend = ctx.console.backend()
-    d = tables.decisions
-    with backend.cases.read() as conn:
-        pending = [
-            dict(r)
-            for r in conn.execute(
-                select(d).where((d.c.office == office) & (d.c.status == "proposed")).order_by(d.c.proposed_at)
-            ).mappings()
-        ]
-        decided = [
-            dict(r)
-            for r in conn.execute(
-                select(d)
-                .where((d.c.office == office) & (d.c.status != "proposed"))
-                .order_by(d.c.decided_at.desc())
-                .limit(20)
-            ).mappings()
-        ]
+    pending = pending_decisions(backend.cases, office=office)
+    decided = decided_decisions(backend.cases, office=office)
     for row in pending:
         row["behind"] = _behind(ctx, backend, row["assessment_id"])
     return ctx.render(
@@ -101,17 +87,7 @@ def review(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Respon
     office = ctx.principal.office
     if not office:
         return no_office(ctx)
-    r = tables.review_runs
-    with ctx.console.backend().cases.read() as conn:
-        runs = [
-            dict(x)
-            for x in conn.execute(
-                select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count)
-                .where(r.c.office == office)
-                .order_by(r.c.created_at.desc())
-                .limit(24)
-            ).mappings()
-        ]
+    runs = review_runs(ctx.console.backend().cases, office=office)
     return ctx.render("review.html", status=status, runs=runs, problem=problem, today=dt.date.today().isoformat())
 
 
@@ -126,16 +102,7 @@ def run(ctx: Ctx) -> Response:
     except ValueError:
         return review(ctx, status=422, problem=f"field 'as_of': {form_str(ctx.form, 'as_of')!r} is not a date")
     try:
-        with backend._batch_slot:
-            done = run_review(
-                backend.cases,
-                backend.scorer,
-                backend.audit,
-                office=office,
-                as_of=as_of,
-                actor=ctx.principal.user,
-                lang=ctx.lang,
-            )
+        done = backend.review(ctx.principal, office=office, as_of=as_of, lang=ctx.lang)
     except CaseError as err:
         return review(ctx, status=err.status, problem=err.text(ctx.lang))
     return ctx.redirect(f"/review/{done.run_id}")
@@ -196,7 +163,7 @@ def _behind(ctx: Ctx, backend: Backend, assessment_id: str) -> dict[str, Any] | 
         "probability": a["probability"],
         "band": a["band"]["label"],
         "tier": a["tier"]["tier"]["label"],
-        "by_risk": _views.tier_label(_views.tier_by_risk(a, backend.policy), ctx.lang),
+        "by_risk": _views.tier_label(answer_tier_by_risk(a, backend.policy), ctx.lang),
         "reasons": [r["text"] for r in a["reasons"][:4]],
     }
 

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from features.catalog import CATALOG
 from features.vocab import Stage
-from models.tier_policy import Band, Tier, TierPolicy
+from models.tier_policy import Tier, TierPolicy
 from serving.audit import AuditRecord
 from serving.console._charts import Point, Step, risk_history, waterfall
 from serving.console._i18n import Lang, text
@@ -29,23 +29,6 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
-
-
-def tier_by_risk(response: Mapping[str, Any], policy: TierPolicy) -> str:
-    """The tier the band alone gives (``tier.tier_by_risk`` in the answer when it has one, else from the policy)."""
-    given = (response.get("tier") or {}).get("tier_by_risk") or response.get("tier_by_risk")
-    if isinstance(given, Mapping):
-        code = given.get("code") or (given.get("tier") or {}).get("code")
-        if code:
-            return str(code)
-    stage = Stage(response["stage"]["code"])
-    band = Band(response["band"]["code"])
-    return (Tier.STRICT if band in policy.stage(stage).strict_bands else Tier.ORDINARY).value
-
-
-def effective_tier(record: AuditRecord) -> str:
-    """The effective tier the assessment returned (after the mandatory rules; design.md, "Tiers")."""
-    return str(record.response["tier"]["tier"]["code"])
 
 
 def tier_label(code: str, lang: Lang) -> str:

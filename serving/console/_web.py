@@ -9,9 +9,9 @@ function itself runs in a worker thread (the stores are synchronous) and gets a 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,16 +25,15 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from features.settings import Settings, get_settings
 from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
 from serving.auth import Permission, Principal
-from serving.cases import CaseStore
+from serving.cases import CaseStore, ReviewRun
 from serving.console._i18n import LANGS, Lang, text
 from serving.console._sessions import Session, SessionStore, TokenBook
 from serving.console._views import tier_label
-from serving.schemas import Assessment, ScoreRequest, VerifyResponse
-from serving.scoring import Scorer
+from serving.scoring.schemas import Assessment, ScoreRequest, VerifyResponse
+from serving.settings import ServiceSettings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -55,32 +54,35 @@ SECURITY_HEADERS = {
 
 
 class Backend(Protocol):
-    """What the console needs of the running service (``serving.service.RiskService``)."""
+    """What the console needs of the running service: its core (:class:`serving.api._core.ServiceCore`), the
+    same object the API's routes call, so the pages have no second scoring, review or verification path."""
 
     audit: AuditStore
     policy: TierPolicy
     cases: CaseStore
-    scorer: Scorer
-    _batch_slot: threading.Lock
 
     def assess(self, request: ScoreRequest, *, actor: str) -> Assessment: ...
 
     def verify_trail(self) -> VerifyResponse: ...
 
     def score_by_id(
-        self, principal: Principal, *, person_id: str, stage: str, as_of: Any = None, lang: Lang = "zh"
+        self, principal: Principal, *, person_id: str, stage: str, as_of: dt.date | None = None, lang: Lang = "zh"
     ) -> str: ...
+
+    def review(self, principal: Principal, *, office: str, as_of: dt.date, lang: Lang = "zh") -> ReviewRun: ...
 
 
 class Console:
     """The console's long-lived parts, made on first use (nothing is done at import time)."""
 
-    def __init__(self, *, backend: Callable[[], Backend], settings: Callable[[], Settings] = get_settings) -> None:
+    def __init__(
+        self, *, backend: Callable[[], Backend], settings: Callable[[], ServiceSettings] = get_settings
+    ) -> None:
         self._backend = backend
         self._settings = settings
 
     @cached_property
-    def settings(self) -> Settings:
+    def settings(self) -> ServiceSettings:
         return self._settings()
 
     @cached_property

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 from training.real._compas import compas_tables
-from training.real._fit import HOLDOUT
 from training.real._report import BenchmarkResult, slug
 from training.real._tables import Tables, nij_tables, rossi_tables
+from training.real.fit import HOLDOUT
 
 log = logging.getLogger(__name__)
 

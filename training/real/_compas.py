@@ -3,7 +3,7 @@
 The headline model is point-in-time: every feature is known at the COMPAS screening date (age at
 screening, juvenile and adult prior counts, charge degree and family, days from the charge's arrest
 to screening, days in jail before screening). It is a cross-fitted booster
-(:func:`~training.real._fit.fit_crossfit_booster`): calibrated on the inner out-of-fold log-odds of
+(:func:`~training.real.fit.fit_crossfit_booster`): calibrated on the inner out-of-fold log-odds of
 every training row, monotone in the prior counts (up) and age (down), with the settings of
 :data:`COMPAS_PARAMS`. Race is never an input, and the calibration does not see it either. Beside
 it: the same model with ``jail_days`` (not point-in-time), with the file's ``age`` column (the age
@@ -21,14 +21,6 @@ import pandas as pd
 
 from evaluation import classification_metrics, expected_calibration_error, threshold_metrics
 from features.adapters import RealFrame
-from training.real._fit import (
-    DEFAULT_PARAMS,
-    fit_base_rate,
-    fit_booster,
-    fit_crossfit_booster,
-    fit_logistic,
-    fit_score_calibrator,
-)
 from training.real._report import basis_label, ece_floor, make_table, scores
 from training.real._tables import (
     MIN_GROUP,
@@ -37,6 +29,14 @@ from training.real._tables import (
     Tables,
     load_pair,
     run_fit,
+)
+from training.real.fit import (
+    DEFAULT_PARAMS,
+    fit_base_rate,
+    fit_booster,
+    fit_crossfit_booster,
+    fit_logistic,
+    fit_score_calibrator,
 )
 
 #: chosen among twelve settings (features, hold-out vs cross-fitted calibration, Platt/isotonic/auto,

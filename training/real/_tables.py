@@ -1,7 +1,7 @@
 """Per-source tables of the real-data benchmark: NIJ Georgia parole and Rossi (COMPAS: ``real_compas``).
 
 Each builder takes the training file (and an optional test file in the same format), fits every
-model of its table on the same folds (:mod:`training.real._fit`) and returns the tables, notes,
+model of its table on the same folds (:mod:`training.real.fit`) and returns the tables, notes,
 parameters and target checks that :func:`training.real.benchmark_real` assembles.
 """
 
@@ -16,7 +16,8 @@ import pandas as pd
 
 from evaluation import brier_by_sex_average, nij_fairness_adjusted
 from features.adapters import RealFrame, load
-from training.real._fit import (
+from training.real._report import basis_label, brier_within, make_table, scores
+from training.real.fit import (
     DEFAULT_PARAMS,
     SMALL_PARAMS,
     Fit,
@@ -27,8 +28,7 @@ from training.real._fit import (
     fit_score_calibrator,
     predictions,
 )
-from training.real._nested import fit_select_score, nested_cv, ordinal
-from training.real._report import basis_label, brier_within, make_table, scores
+from training.real.nested import fit_select_score, nested_cv, ordinal
 
 #: NIJ year 1: chosen among seven settings by 5-fold CV on the training file with seeds 1 and 2
 #: (folds other than the reported seed-0 folds); the defaults are reported beside it

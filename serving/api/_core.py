@@ -1,0 +1,195 @@
+"""What the service does, without HTTP: the routes of :class:`~serving.api.RiskService` and the console's pages
+call these methods, so there is one scoring path, one review path and one verification.
+
+:class:`ServiceCore` holds the long-lived parts of a worker (tier policy, scorer, audit store, case store,
+checkpoint signer) and the two concurrency rules: concurrent single requests are scored together and
+committed in one audit transaction (:class:`~serving.scoring.Combiner`), and batches of thousands (a
+``/score_batch``, a review meeting) go one at a time per worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+
+from features.vocab import Lang, Stage
+from models.tier_policy import TierPolicy
+from serving.audit import AuditRecord, AuditStore, Checkpointer, CheckpointLog, expectations, load_or_create_key
+from serving.auth import Principal, load_or_create, store_new_tokens
+from serving.cases import CaseError, CaseStore, ReviewRun, index_row, run_review, same_office
+from serving.scoring import Scorer, ServedModel, answer_tier, model_info, score_combiner
+from serving.scoring.schemas import (
+    Assessment,
+    ModelsResponse,
+    OverrideOut,
+    ScoreRequest,
+    StoredAssessment,
+    VerifyResponse,
+)
+from serving.settings import ServiceSettings
+
+
+class ServiceCore:
+    """One worker's scoring, audit and case flows (see the module docstring)."""
+
+    def __init__(self, settings: ServiceSettings, served: Mapping[Stage, ServedModel]) -> None:
+        self.settings = settings
+        self.policy = TierPolicy.load()
+        self.scorer = Scorer(dict(served), self.policy)
+        auth, created = load_or_create(settings.resolved_auth_file())
+        if created:
+            store_new_tokens(created, settings.home / "tokens")
+        self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+        self.cases = CaseStore.open(settings)
+        self.checkpoints = Checkpointer(
+            self.audit.head,
+            load_or_create_key(settings.resolved_signing_key_file()),
+            CheckpointLog(settings.resolved_checkpoint_dir()),
+            interval_s=settings.checkpoint_interval_s,
+            signer=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        # concurrent /score calls share one scoring pass and one audit commit; a group that fails is
+        # retried request by request (nothing of it was stored), so that one failing request never
+        # fails the others that happened to share its group
+        self._combined = score_combiner(self._assess_each)
+        # a worker's threads are for single requests; batches of thousands go one at a time
+        self._batch_slot = threading.Lock()
+
+    def start(self) -> None:
+        """Start signing checkpoints of the chain heads at the configured interval."""
+        self.checkpoints.start()
+
+    def close(self) -> None:
+        """Sign a last checkpoint of the chain heads and release the databases."""
+        self.checkpoints.stop()
+        self.audit.close()
+
+    # scoring
+
+    def assess_text(self, request: ScoreRequest, *, actor: str) -> str:
+        """Score one validated request for ``actor``; the answer's JSON text exactly as stored in the trail."""
+        text: str = self._combined((request, actor))
+        return text
+
+    def assess(self, request: ScoreRequest, *, actor: str) -> Assessment:
+        """:meth:`assess_text` as an :class:`Assessment` (the console's path)."""
+        return Assessment.model_validate_json(self.assess_text(request, actor=actor))
+
+    def assess_batch(self, requests: Sequence[ScoreRequest], *, actor: str) -> list[str]:
+        """Score a batch, one batch at a time per worker; every answer stored (all or none), as JSON texts."""
+        with self._batch_slot:
+            return self._assess_each([(request, actor) for request in requests])
+
+    def score_by_id(
+        self, principal: Principal, *, person_id: str, stage: str, as_of: dt.date | None = None, lang: Lang = "zh"
+    ) -> str:
+        """Score a person of ``principal``'s office from the case store's record (``/cases/score`` and the
+        console): stored in the audit trail and indexed in the case store; returns the answer's JSON text
+        as stored. Raises :class:`CaseError` (unknown person, another office) or ``NoModelError``."""
+        same_office(office_of(principal), self.cases.person(person_id)["office"], person_id)
+        request = self.cases.score_request(person_id, stage=stage, as_of=as_of, lang=lang)
+        text = self.assess_text(request, actor=principal.user)
+        answer = Assessment.model_validate_json(text)
+        self.cases.note_assessments([index_row(answer, actor=principal.user, policy=self.policy)])
+        return text
+
+    def review(self, principal: Principal, *, office: str, as_of: dt.date, lang: Lang = "zh") -> ReviewRun:
+        """The monthly review meeting of ``office`` (the caller's own) on ``as_of``: everyone on the roll
+        scored and stored, as one batch of the worker."""
+        office = office_of(principal, office)
+        with self._batch_slot:
+            return run_review(
+                self.cases, self.scorer, self.audit, office=office, as_of=as_of, actor=principal.user, lang=lang
+            )
+
+    # the trail and the models
+
+    def verify_trail(self) -> VerifyResponse:
+        """Check the hash chains against every signed checkpoint; if intact, sign the heads checked."""
+        signed = self.checkpoints.log.read()
+        result = self.audit.verify(expect=expectations(signed, self.checkpoints.public_key()), allow_newer=True)
+        heads = result.heads or self.audit.head()
+        checkpoint = self.checkpoints.sign(head=heads, force=False).to_dict() if result.ok else None
+        return VerifyResponse(
+            ok=result.ok,
+            checked=result.checked,
+            first_broken=result.first_broken,
+            problem=result.problem,
+            checkpoints_checked=len(signed),
+            checkpoint=checkpoint,
+            head={chain: {"length": n, "last_hash": h} for chain, (n, h) in heads.items()},
+        )
+
+    def models(self) -> ModelsResponse:
+        """The model version serving each stage, with the evaluation it was promoted on."""
+        return ModelsResponse(
+            policy_version=self.policy.version, models=[model_info(self.scorer.models[stage]) for stage in Stage]
+        )
+
+    def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[str]:
+        """Score each (request, actor); commit every answer to the audit trail before any is returned.
+
+        Returns each answer's JSON text: what is stored is what is sent, byte for byte.
+        """
+        scored = self.scorer.score([request for request, _ in items])
+        answers = [s.assessment.model_dump_json() for s in scored]
+        self.audit.append_many(
+            [s.audit_fields(actor, answer=answer) for s, (_, actor), answer in zip(scored, items, answers, strict=True)]
+        )
+        return answers
+
+
+def office_of(principal: Principal, office: str | None = None) -> str:
+    """The caller's office; refuses a token without one, or a request for another office."""
+    if not principal.office:
+        raise CaseError(
+            403,
+            f"the token of {principal.user!r} names no office: issue one with 'riskctl token --office'",
+            loc=["office"],
+            zh="令牌未指定司法所",
+        )
+    if office is not None and office != principal.office:
+        raise CaseError(
+            403,
+            f"office {office!r} is not the caller's office {principal.office!r}",
+            loc=["office"],
+            zh=f"无权查看其他司法所（{office}）",
+        )
+    return principal.office
+
+
+def stored_assessment(record: AuditRecord) -> StoredAssessment:
+    """The auditor's view of one audit record."""
+    response = record.response
+    overrides = [
+        OverrideOut(
+            override_id=o.override_id,
+            assessment_id=o.assessment_id,
+            tier=o.tier,
+            reason=o.reason,
+            actor=o.actor,
+            created_at=o.created_at,
+        )
+        for o in record.overrides
+    ]
+    return StoredAssessment(
+        assessment_id=record.assessment_id,
+        seq=record.seq,
+        created_at=record.created_at,
+        person_key=record.person_key,
+        stage=record.stage,
+        actor=record.actor,
+        model_name=record.model_name,
+        model_version=record.model_version,
+        policy_version=record.policy_version,
+        request=record.request,
+        response=response,
+        explanation=record.explanation,
+        overrides=overrides,
+        effective_tier=overrides[-1].tier if overrides else answer_tier(response),
+        prev_hash=record.prev_hash,
+        record_hash=record.record_hash,
+    )

@@ -1,0 +1,254 @@
+"""HTTP plumbing of the service: bearer-token and limits middleware, and error bodies.
+
+:class:`BearerAuthMiddleware` checks every request to a protected route before its body is read:
+token (401 with ``WWW-Authenticate: Bearer``), role (403), method (405), media type (415) and body
+size (413), and puts the caller into ``request.state.principal`` for the handler. Routes it does
+not list (``/healthz``, ``/livez``, ``/readyz``, ``/metrics``, the OpenAPI page at ``/docs``) stay
+open for the platform. Every error body has one shape (``serving.scoring.schemas.ErrorResponse``), that of
+BentoML's validation errors: ``{"error": message, "detail": [{"loc": [...], "msg": ...}]}``.
+
+:class:`RefusedInputLogFilter` keeps refused inputs out of the server log: BentoML logs every
+request that fails validation as an ERROR with the traceback, whose text quotes the offending
+values (a birth date, an offence category, part of the record).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from pydantic import ValidationError
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from serving.api._bentoml import ERROR_LOGGER, docs_page
+from serving.auth import Authenticator, AuthError, Permission, TokenFile
+from serving.scoring.schemas import field_path
+from serving.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def error_response(
+    status: int, message: str, *, loc: list[Any] | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A JSON error answer; ``loc`` is the field path of the refused input, if any."""
+    detail = [{"loc": loc or [], "msg": message}]
+    return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=dict(headers or {}))
+
+
+class BearerAuthMiddleware:
+    """ASGI middleware in front of every protected route: limits, bearer token, role, read-only GETs.
+
+    For a protected route, in this order and before the body is read: the token (``Authorization:
+    Bearer <token>``; missing or unknown: 401 with ``WWW-Authenticate: Bearer``) and the role (403);
+    the method (405); for ``POST`` the media type (anything but JSON: 415, so that no other
+    deserialiser runs) and the body size (``Content-Length`` over ``max_body_bytes``: 413 at once; a
+    body without a length is read up to the limit, then 413). A ``GET`` of a read-only route takes its
+    fields from the query string and is handed on as the equivalent ``POST`` (same handler, same
+    validation). The caller goes into ``request.state.principal``. Tokens come from the auth file,
+    re-read when it changes (:class:`~serving.auth.TokenFile`). ``/docs`` serves the OpenAPI page and
+    ``/docs.json`` the document ``openapi()`` returns (security scheme, error answers, GETs).
+
+    Parameters
+    ----------
+    app
+        The wrapped ASGI app.
+    permissions
+        Route path -> the permission it needs.
+    read_only
+        Route path -> the query fields of its ``GET`` form (routes without one are ``POST`` only).
+    max_body_bytes
+        Largest body read; default ``Settings.max_body_bytes``.
+    openapi
+        Returns the OpenAPI document served at ``/docs.json`` (built once).
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        permissions: Mapping[str, Permission],
+        read_only: Mapping[str, tuple[str, ...]] | None = None,
+        max_body_bytes: int | None = None,
+        openapi: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.app = app
+        self.permissions = dict(permissions)
+        self.read_only = dict(read_only or {})
+        self._max_body = max_body_bytes
+        self._openapi = openapi
+        self._openapi_body: bytes | None = None
+        self._tokens: TokenFile | None = None
+
+    def authenticator(self) -> Authenticator:
+        """The token checker of the auth file as it is now (re-read at most once a second on change)."""
+        if self._tokens is None:
+            self._tokens = TokenFile(get_settings().resolved_auth_file())
+        return self._tokens.authenticator()
+
+    @property
+    def max_body_bytes(self) -> int:
+        if self._max_body is None:
+            self._max_body = get_settings().max_body_bytes
+        return self._max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if path in ("/docs", "/docs.json") and method in ("GET", "HEAD"):
+            await self._docs(path)(scope, receive, send)
+            return
+        permission = self.permissions.get(path)
+        if permission is None:
+            await self.app(scope, receive, send)
+            return
+        headers = {name: value for name, value in scope.get("headers", ())}
+        auth = headers.get(b"authorization")
+        try:
+            principal = self.authenticator().authorize(None if auth is None else auth.decode("latin-1"), permission)
+        except AuthError as err:
+            await error_response(err.status, err.message, headers=err.headers)(scope, receive, send)
+            return
+        if method == "GET" and path in self.read_only:
+            refused, scope, receive = self._as_post(scope, self.read_only[path])
+        elif method == "POST":
+            refused, receive = await self._checked_body(headers, receive)
+        else:
+            allow = "GET, POST" if path in self.read_only else "POST"
+            refused = error_response(405, f"{method[:10]} is not allowed here: use {allow}", headers={"Allow": allow})
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        scope = {**scope, "state": {**scope.get("state", {}), "principal": principal}}
+        await self.app(scope, receive, send)
+
+    async def _checked_body(self, headers: Mapping[bytes, bytes], receive: Any) -> tuple[Any, Any]:
+        """(error answer or None, receive): media type and size checked before anything parses the body."""
+        media = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            return error_response(
+                415, f"send the request body as application/json, not {media[:60]!r}", loc=["body"]
+            ), receive
+        limit, length = self.max_body_bytes, headers.get(b"content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return error_response(400, "Content-Length is not a number", loc=["body"]), receive
+            if int(length) > limit:
+                return _too_large(limit), receive
+            return None, receive
+        chunks, size, more = [], 0, True  # no declared length: read up to the limit, then hand it on
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None, _replay([message])
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return _too_large(limit), receive
+            more = message.get("more_body", False)
+        return None, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+
+    @staticmethod
+    def _as_post(scope: dict, fields: tuple[str, ...]) -> tuple[Any, dict, Any]:
+        """A GET with query fields as the equivalent JSON POST (or a 400 naming an unknown field)."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        for name, values in query.items():
+            if name not in fields:
+                return (
+                    error_response(
+                        400,
+                        f"unknown query field {name[:40]!r}; expected {', '.join(fields) or 'none'}",
+                        loc=["query", name[:40]],
+                    ),
+                    scope,
+                    None,
+                )
+            if len(values) > 1:
+                return (
+                    error_response(400, f"query field {name!r} is given {len(values)} times", loc=["query", name]),
+                    scope,
+                    None,
+                )
+        body = json.dumps({name: values[0] for name, values in query.items()}).encode()
+        headers = [(k, v) for k, v in scope.get("headers", ()) if k not in (b"content-type", b"content-length")]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        post = {**scope, "method": "POST", "query_string": b"", "headers": headers}
+        return None, post, _replay([{"type": "http.request", "body": body, "more_body": False}])
+
+    def _docs(self, path: str) -> Any:
+        if path == "/docs":
+            return FileResponse(docs_page())
+        if self._openapi is None:
+            return error_response(404, "no OpenAPI document")
+        if self._openapi_body is None:
+            self._openapi_body = json.dumps(self._openapi()).encode()
+        return Response(self._openapi_body, media_type="application/json")
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return error_response(
+        413, f"request body is over the limit of {limit:,} bytes", loc=["body"], headers={"Connection": "close"}
+    )
+
+
+def _replay(messages: list[dict[str, Any]]) -> Any:
+    """An ASGI ``receive`` that yields ``messages``, then waits for the client to disconnect."""
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop(0)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+class RefusedInputLogFilter(logging.Filter):
+    """Log a request refused by validation as one WARNING line naming the fields, never their values.
+
+    BentoML's ``log_exception`` logs ``"Exception on <path> [<method>]"`` at ERROR with the
+    pydantic ``ValidationError`` attached; its text quotes the input (``input_value='1990-13-45'``,
+    or a shortened dict of the record). The caller already got a 400 with every detail, so the
+    server log keeps the route, the count and the field paths (an unknown field as
+    ``<unknown field>``: its name is the caller's text). Only errors of the request schemas
+    (``input_models``, the titles BentoML gives them) are rewritten: a ValidationError raised
+    while building an answer is a server fault and keeps its ERROR and traceback.
+
+    Parameters
+    ----------
+    input_models
+        Titles of the validated request models, e.g. ``ScoreRequestIODescriptor``.
+    """
+
+    def __init__(self, input_models: Iterable[str]) -> None:
+        super().__init__()
+        self.input_models = frozenset(input_models)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError) and exc.title in self.input_models:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            fields = sorted(
+                {
+                    field_path([*e["loc"][:-1], "<unknown field>"] if e["type"] == "extra_forbidden" else e["loc"])
+                    for e in errors
+                }
+            )
+            route = record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "?")
+            record.msg = "Refused %s [%s]: %d invalid field(s): %s"
+            record.args = (*route, exc.error_count(), ", ".join(fields[:10]))
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def keep_refused_input_out_of_logs(input_models: Iterable[str]) -> None:
+    """Install :class:`RefusedInputLogFilter` on BentoML's request-error logger (once per process)."""
+    logger = logging.getLogger(ERROR_LOGGER)
+    if not any(isinstance(f, RefusedInputLogFilter) for f in logger.filters):
+        logger.addFilter(RefusedInputLogFilter(input_models))

@@ -1,0 +1,60 @@
+"""Reads of the case store that the API and the console show: tier decisions and review runs.
+
+Each returns plain dicts (one per row, columns by name), newest or oldest first as documented, so that
+no room outside this one builds SQL on the case store's tables.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from serving.cases import _tables as t
+
+if TYPE_CHECKING:
+    from serving.cases._store import CaseStore
+
+
+def pending_decisions(store: CaseStore, *, office: str) -> list[dict[str, Any]]:
+    """The office's proposals waiting for a supervisor, oldest first."""
+    d = t.decisions
+    with store.read() as conn:
+        rows = conn.execute(
+            select(d).where((d.c.office == office) & (d.c.status == "proposed")).order_by(d.c.proposed_at)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def decided_decisions(store: CaseStore, *, office: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The office's latest approved or rejected decisions, newest first."""
+    d = t.decisions
+    with store.read() as conn:
+        rows = conn.execute(
+            select(d)
+            .where((d.c.office == office) & (d.c.status != "proposed"))
+            .order_by(d.c.decided_at.desc())
+            .limit(limit)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def person_decisions(store: CaseStore, person_id: str) -> list[dict[str, Any]]:
+    """Every tier decision about one person, newest proposal first."""
+    d = t.decisions
+    with store.read() as conn:
+        rows = conn.execute(select(d).where(d.c.person_id == person_id).order_by(d.c.proposed_at.desc())).mappings()
+        return [dict(r) for r in rows]
+
+
+def review_runs(store: CaseStore, *, office: str, limit: int = 24) -> list[dict[str, Any]]:
+    """The office's stored review runs (id, date, when, who, how many), newest first."""
+    r = t.review_runs
+    with store.read() as conn:
+        rows = conn.execute(
+            select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count)
+            .where(r.c.office == office)
+            .order_by(r.c.created_at.desc())
+            .limit(limit)
+        ).mappings()
+        return [dict(x) for x in rows]

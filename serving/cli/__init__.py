@@ -1,0 +1,29 @@
+"""``riskctl``, the project's command line (README "The command line").
+
+The root (:data:`app`, :func:`main`) gathers every command group: the data and feature commands of
+``features/``, the training, evaluation and promotion commands of ``training/``, and this room's own:
+``serve``, ``score``, ``build``, ``token``, ``revoke``, ``models``, ``audit`` (``_service``, ``_audit``),
+``cases`` and ``review`` (``_cases``) and ``demo``. Commands import their heavy libraries when they
+run, so ``riskctl --help`` answers at once.
+
+The local-process helpers (:func:`running_service`, :func:`running_server`, :func:`free_port`) start
+``bentoml serve`` or another HTTP server on localhost for the demo, the live tests and the benchmarks.
+"""
+
+from serving.cli._processes import SERVICE, free_port, running_server, running_service
+from serving.cli._root import app, load_case_store, main
+from serving.cli._runtime import offline_scorer, use_project_bentoml_home
+from serving.cli._service import build_bento
+
+__all__ = [
+    "SERVICE",
+    "app",
+    "build_bento",
+    "free_port",
+    "load_case_store",
+    "main",
+    "offline_scorer",
+    "running_server",
+    "running_service",
+    "use_project_bentoml_home",
+]

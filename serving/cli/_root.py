@@ -1,0 +1,123 @@
+"""``riskctl``: one command with a sub-command for every step (data, features, train, evaluate, serve...).
+
+Conventions (features/cli.py): ``--stage`` and ``--source`` are choices, a folder of canonical tables is
+always ``--data``, long loops show a progress bar with counts and ETA, and a refusal is one line
+(``Error: ...``) with exit code 2; an unexpected fault shows its traceback with ``--debug``. Heavy
+libraries are imported inside the commands, so ``riskctl --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.cli import build_frames, console, data_app, features_app, summary_table, write_synthetic
+from features.synthetic import CohortConfig
+from features.vocab import Stage
+from serving.cli import _cases as cases_commands
+from serving.cli import _service as serving_commands
+from serving.settings import get_settings
+from training import cli as training_cli
+from training import real as real_benchmark
+
+log = logging.getLogger(__name__)
+DIST = "reoffence-risk"
+
+app = typer.Typer(
+    help="Re-offending risk assessment: data, features, models, service.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+training_cli.register(app)
+real_benchmark.register(app)
+cases_commands.register(app)
+serving_commands.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"riskctl {metadata.version(DIST)}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at INFO level")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an error")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version and exit")
+    ] = False,
+) -> None:
+    """Re-offending risk assessment: data, features, models, service."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="working folder of the demo")] = Path("var/demo"),
+    persons: Annotated[int, typer.Option(min=100, help="synthetic cohort size")] = 20_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    lang: Annotated[serving_commands.LangChoice, typer.Option(help="language of the scored example")] = (
+        serving_commands.LangChoice.ZH
+    ),
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="keep the service running at the end (until Ctrl-C)")
+    ] = True,
+    port: Annotated[int, typer.Option(help="port of the service kept running")] = 3000,
+) -> None:
+    """The main job on embedded defaults: cohort, features, train and promote, score one person, then serve."""
+    from features.cli import StageChoice
+    from training.cli import train
+
+    data = out / "data"
+    tables = write_synthetic(data, CohortConfig(persons=persons, seed=seed))
+    frames = build_frames(tables, list(Stage), out / "features")
+    console.print(summary_table(frames))
+    load_case_store(tables, source=str(data))
+    train(data=data, stage=StageChoice.ALL, seed=seed, temporal=None, budget=None, promote_after=True)
+    from training.registry import registered_versions, serving_summary
+
+    console.print("\nModels in service:", markup=False)
+    for line in serving_summary(registered_versions(get_settings())):
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+    serving_commands.demo_service(get_settings(), tables, lang=lang.value)
+    if serve_after:
+        serving_commands.serve(port=port, host="127.0.0.1", import_first=False)
+
+
+def main() -> None:
+    """The ``riskctl`` entry point. Refusals (:class:`~features.cli.CliError`) and bad arguments exit with 2
+    and one ``Error:`` line (click's own handling); an unexpected fault is one line with exit code 1, and its
+    traceback with ``--debug``."""
+    try:
+        app()
+    except Exception as err:
+        if "--debug" in sys.argv[1:]:
+            raise
+        print(f"Error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+def load_case_store(tables: object, *, source: str) -> None:
+    """Load the demo cohort into the case store (``riskctl cases import``; a re-run changes nothing)."""
+    from serving.cases import CaseStore
+
+    store = CaseStore.open(get_settings())
+    console.print(f"case store: {store.import_tables(tables, source=source).text()}")  # type: ignore[arg-type]
+    console.print(
+        "  try: riskctl cases due --office chengguan --as-of 2024-06-01; "
+        "riskctl review --office hexi --as-of 2024-06-01 --html var/review.html"
+    )
+    store.close()

@@ -1,0 +1,342 @@
+"""``riskctl serve``, ``score``, ``build``, ``token``, ``revoke``, ``models import|list`` and ``audit ...``,
+and the demo's last step (score one person through a running service)."""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from features.cli import CliError, console, progress
+from features.vocab import Stage
+from serving.cli._audit import audit_app
+from serving.cli._processes import SERVICE, running_service
+from serving.cli._runtime import (
+    ensure_tokens,
+    import_models,
+    offline_scorer,
+    use_project_bentoml_home,
+    write_token_file,
+)
+from serving.settings import ServiceSettings, get_settings
+
+log = logging.getLogger(__name__)
+models_app = typer.Typer(help="The models in service (BentoML model store).", no_args_is_help=True)
+
+
+class LangChoice(enum.StrEnum):
+    """``--lang``: the language of labels and reasons."""
+
+    ZH = "zh"
+    EN = "en"
+
+
+class RoleChoice(enum.StrEnum):
+    """``--role`` of ``riskctl token`` (serving.auth.Role)."""
+
+    CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    MODELER = "modeler"
+
+
+@models_app.command("import")
+def models_import() -> None:
+    """Copy each stage's MLflow @champion into the BentoML model store (the service serves those)."""
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    import_models(settings)
+
+
+@models_app.command("list")
+def models_list(
+    stage: Annotated[Stage | None, typer.Option(help="one stage (default: all)")] = None,
+) -> None:
+    """Registered versions per stage: alias, kind (logistic or lightgbm), gate decision and test metrics.
+
+    On a terminal a table; written to a pipe or a file, a Markdown table that keeps every column.
+    """
+    from rich.table import Table
+
+    from training.registry import HEADER, markdown, registered_versions
+
+    rows = registered_versions(get_settings(), [stage] if stage else None)
+    if not rows:
+        console.print("no registered models: riskctl train --promote", markup=False)
+        return
+    if not console.is_terminal:
+        typer.echo(markdown(rows))
+        return
+    table = Table(title="Registered stage models", show_lines=False)
+    for name in HEADER:
+        table.add_column(
+            name,
+            justify="right" if name in ("version", "AUC", "Brier", "ECE", "flagged", "FPR gap") else "left",
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*row.cells())
+    console.print(table)
+
+
+def serve(
+    port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    import_first: Annotated[
+        bool, typer.Option("--import/--no-import", help="import the MLflow @champion models first")
+    ] = True,
+) -> None:
+    """Start the scoring service (bentoml serve) with the three @champion models, in the foreground.
+
+    This process becomes ``bentoml serve`` (exec), so a supervisor's signals reach the server itself;
+    its workers stop when it dies, even by ``kill -9`` (serving/process.py).
+    """
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    if import_first:
+        import_models(settings)
+    ensure_tokens(settings)
+    cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    console.print(
+        f"serving on http://{host}:{port}: web console http://{host}:{port}/console/ (sign in with a token "
+        f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]"
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)  # never returns
+
+
+def score(
+    infile: Annotated[
+        Path, typer.Option("--in", help="JSON Lines: one score request per line (person, events, stage, as_of, lang)")
+    ],
+    outfile: Annotated[Path, typer.Option("--out", help="JSON Lines: one assessment per line")],
+    actor: Annotated[str | None, typer.Option(help="who asks (stored in the audit trail); default cli:<user>")] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="records scored per step")] = 1000,
+) -> None:
+    """Score a file offline with the served models; every answer is stored in the audit trail.
+
+    The whole file is validated first: a bad record is refused with its line and field, and
+    nothing is scored, stored or written.
+    """
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    requests = read_requests(infile)
+    scorer, audit = offline_scorer(settings)
+    actor = actor or f"cli:{getpass.getuser()}"
+    tmp = outfile.with_name(f".{outfile.name}.partial")
+    outfile.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    scored = []
+    with progress() as bar:
+        task = bar.add_task("scoring", total=len(requests))
+        for i in range(0, len(requests), chunk):
+            scored += scorer.score(requests[i : i + chunk])
+            bar.advance(task, min(chunk, len(requests) - i))
+    audit.append_many([s.audit_fields(actor) for s in scored])  # one transaction: all or nothing
+    with tmp.open("w", encoding="utf-8") as fh:
+        for s in scored:
+            fh.write(s.assessment.model_dump_json() + "\n")
+    tmp.replace(outfile)
+    elapsed = time.perf_counter() - started
+    console.print(f"{len(scored):,} assessments in {elapsed:.1f} s -> {outfile} (stored in the audit trail)")
+
+
+def read_requests(path: Path) -> list[Any]:
+    """Score requests from JSON Lines; refuses the file naming the line and field of every problem."""
+    from pydantic import ValidationError
+
+    from serving.scoring.schemas import ScoreRequest, field_path
+
+    requests, problems = [], []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                requests.append(ScoreRequest.model_validate_json(line))
+            except ValidationError as err:
+                for e in err.errors(include_url=False):
+                    where = field_path(e["loc"], whole="record")
+                    problems.append(f"line {line_no}, {where}: {e['msg']}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        raise CliError(f"refused {path}: {len(problems)} problem(s), nothing scored\n  {shown}")
+    if not requests:
+        raise CliError(f"refused {path}: no records")
+    return requests
+
+
+def build() -> None:
+    """Build a Bento (service code + the three models) that serves without MLflow."""
+    settings = get_settings()
+    use_project_bentoml_home(settings)
+    bento = build_bento()
+    console.print(
+        f"built {bento.tag}; serve it with: BENTOML_HOME={os.environ['BENTOML_HOME']} bentoml serve {bento.tag}"
+    )
+
+
+def build_bento() -> Any:
+    """``bentoml build`` of the service from the project root, with the models in the BentoML store."""
+    import importlib.metadata as md
+
+    import bentoml
+
+    root = Path(__file__).resolve().parents[1]
+    deps = [r for r in md.requires("reoffence-risk") or [] if "extra ==" not in r]
+    return bentoml.bentos.build(
+        SERVICE,
+        build_ctx=str(root),
+        description="Re-offending risk assessment service",
+        include=[
+            "features/**/*.py",
+            "features/**/*.md",
+            "models/**/*.py",
+            "models/*.yaml",
+            "training/**/*.py",
+            "training/*.yaml",
+            "evaluation/**/*.py",
+            "serving/**/*.py",
+            "serving/**/templates/*",
+            "serving/**/static/*",
+        ],  # the console's and the review's pages
+        python={"packages": deps, "lock_packages": False},
+    )
+
+
+def token(
+    role: Annotated[RoleChoice, typer.Option(help="the role the token grants")],
+    user: Annotated[str, typer.Option(help="who the token is for (recorded as the actor)")],
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="print the raw token to standard output instead of writing it to a file (for a script to hand over)",
+        ),
+    ] = False,
+    office: Annotated[str | None, typer.Option(help="office (司法所) of a caseworker or supervisor")] = None,
+) -> None:
+    """Issue a token for a user (replacing their earlier one in that role) into a file only they can read."""
+    from serving.auth import Role, issue_token
+
+    settings = get_settings()
+    ensure_tokens(settings)
+    if Role(role.value) in (Role.CASEWORKER, Role.SUPERVISOR) and not office:
+        console.print(f"[yellow]no --office:[/yellow] a {role.value} token without an office cannot use the case store")
+    raw = issue_token(settings.resolved_auth_file(), role=Role(role.value), user=user, office=office)
+    if show:
+        typer.echo(raw)
+        return
+    path = write_token_file(settings, role.value, user, raw)
+    console.print(f"{role.value} token for {user} written to {path} (mode 0600); their earlier one no longer works")
+
+
+def revoke(
+    user: Annotated[str, typer.Option(help="whose tokens to revoke")],
+    role: Annotated[RoleChoice | None, typer.Option(help="only this role's token (default: every role)")] = None,
+) -> None:
+    """Revoke a user's tokens; the running service refuses them within seconds, without a restart."""
+    from serving.auth import Role, revoke_tokens
+
+    settings = get_settings()
+    removed = revoke_tokens(settings.resolved_auth_file(), user=user, role=Role(role.value) if role else None)
+    console.print(f"revoked {removed} token(s) of {user}")
+
+
+def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") -> None:
+    """The demo's last step: score one person through a running service and show the answer."""
+    from serving.auth import issue_token
+    from serving.scoring import requests_from_tables
+
+    use_project_bentoml_home(settings)
+    import_models(settings)
+    ensure_tokens(settings)
+    tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo")
+    requests = requests_from_tables(tables.persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
+    request = max(requests, key=lambda r: len(r["events"]))
+    log_path = settings.home / "demo-serve.log"
+    console.print(f"starting the service (bentoml serve; its log: {log_path}) to score one person...")
+    with running_service(log_path=log_path) as url:
+        answer = score_example(url, tok, request)
+    show_assessment(answer, lang=lang)
+    console.print(
+        f"\naccess tokens: {settings.home / 'tokens'} (one file per role; more with riskctl token "
+        "--role caseworker --user NAME); the service again later: .venv/bin/riskctl serve --port 3000"
+    )
+
+
+#: the words of :func:`show_assessment`, per language
+_SHOWN = {
+    "zh": {
+        "head": "{stage} {person}（评估日 {as_of}）：{months:g}个月内再犯概率 {p:.1%}，"
+        "风险等级{band}，管理等级{tier}（{why}）",
+        "raises": "↑",
+        "lowers": "↓",
+        "size": "风险{pts:+.1f}个百分点",
+        "log_odds": "对数几率 {c:+.3f}",
+        "model": "模型 {name} 第{version}版，评估编号 {id}",
+    },
+    "en": {
+        "head": "{stage} {person} as of {as_of}: probability {p:.1%} of a new offence within {months:g} months, "
+        "{band} band, tier {tier} ({why})",
+        "raises": "+",
+        "lowers": "-",
+        "size": "{pts:+.1f} percentage points of risk",
+        "log_odds": "{c:+.3f} log-odds",
+        "model": "model {name} version {version}, assessment {id}",
+    },
+}
+
+
+def show_assessment(a: dict[str, Any], *, lang: str = "zh") -> None:
+    """One assessment as a caseworker reads it, all in ``lang``."""
+    words = _SHOWN[lang]
+    console.print(
+        words["head"].format(
+            stage=a["stage"]["label"],
+            person=a["person_id"],
+            as_of=a["as_of"],
+            months=a["horizon_months"],
+            p=a["probability"],
+            band=a["band"]["label"],
+            tier=a["tier"]["tier"]["label"],
+            why=a["tier"]["text"],
+        )
+    )
+    for r in a["reasons"]:  # answers stored before the sizes in points of risk carry log-odds only
+        size = (
+            words["size"].format(pts=r["points"])
+            if r.get("points") is not None
+            else words["log_odds"].format(c=r["contribution"])
+        )
+        console.print(f"  {words[r['direction']]} {r['text']}  ({size})")
+    console.print(
+        "  " + words["model"].format(name=a["model"]["name"], version=a["model"]["version"], id=a["assessment_id"])
+    )
+
+
+def score_example(base_url: str, token: str, request: dict) -> dict:
+    """POST one request to a running service's /score (used by the demo)."""
+    import httpx
+
+    r = httpx.post(f"{base_url}/score", json=request, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+    app.command("serve")(serve)
+    app.command("score")(score)
+    app.command("build")(build)
+    app.command("token")(token)
+    app.command("revoke")(revoke)
+    app.add_typer(audit_app, name="audit")

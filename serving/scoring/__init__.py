@@ -1,0 +1,58 @@
+"""Records in, answers out: the scoring path shared by the service, the console and ``riskctl score``.
+
+- :class:`Scorer` scores validated :class:`~serving.scoring.schemas.ScoreRequest` objects with the three
+  stage models and the tier policy: calibrated probability, band, tier by risk and effective tier,
+  reasons in zh or en (:func:`reasons`), and the audit fields of each answer (:class:`Scored`). A stage
+  with no model raises :class:`NoModelError`. Requests reach the feature pipeline as arrays
+  (:func:`request_tables`), and :func:`requests_from_tables` turns canonical tables into requests.
+- :class:`Combiner` scores concurrent single requests together (one scoring pass, one audit commit);
+  :func:`score_combiner` is the service's, which retries a failed group request by request.
+- The served models: :func:`import_champions` copies each stage's MLflow ``@champion`` into the BentoML
+  model store (:func:`bento_model_name`, :func:`save_served`), and :func:`load_served` reads one back as a
+  :class:`ServedModel`, so a built Bento serves without MLflow; :func:`model_info` is what ``/models``
+  says of it.
+- :mod:`serving.scoring.schemas` holds the typed requests and answers (they make the OpenAPI page);
+  :func:`answer_tier_by_risk` and :func:`answer_tier` read the two tiers back from an answer, stored or new.
+
+No HTTP and no database here: the service (:mod:`serving.api`) and the CLI store what this returns.
+"""
+
+from serving.scoring._answers import answer_tier, answer_tier_by_risk
+from serving.scoring._combine import Combiner, score_combiner
+from serving.scoring._model_store import (
+    ServedModel,
+    bento_model_name,
+    import_champions,
+    load_served,
+    model_info,
+    save_served,
+)
+from serving.scoring._scorer import (
+    MIN_CONTRIBUTION,
+    NoModelError,
+    Scored,
+    Scorer,
+    reasons,
+    request_tables,
+    requests_from_tables,
+)
+
+__all__ = [
+    "MIN_CONTRIBUTION",
+    "Combiner",
+    "NoModelError",
+    "Scored",
+    "Scorer",
+    "ServedModel",
+    "answer_tier",
+    "answer_tier_by_risk",
+    "bento_model_name",
+    "import_champions",
+    "load_served",
+    "model_info",
+    "reasons",
+    "request_tables",
+    "requests_from_tables",
+    "save_served",
+    "score_combiner",
+]
