@@ -395,7 +395,7 @@ def _read(path: Path) -> AuthConfig:
         raise ValueError(f"{path}: invalid auth config: {detail}") from None
 
 
-def _where(loc: tuple) -> str:
+def _where(loc: tuple[Any, ...]) -> str:
     """An error location with the token key masked (it might be a raw token pasted by mistake)."""
     parts = [str(p) for p in loc]
     if len(parts) > 1 and parts[0] == "tokens":

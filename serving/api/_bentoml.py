@@ -68,7 +68,7 @@ def bound_metric_labels(*, known: Iterable[str]) -> None:
             super()._setup(*args, **kwargs)
             cls._first = self
 
-        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"].startswith("http") and metric_path(scope["path"]) != scope["path"]:
                 scope = {**scope, "path": metric_path(scope["path"]), _REAL_PATH: scope["path"]}
             await super().__call__(scope, receive, send)
@@ -82,7 +82,7 @@ class _RestorePath:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if _REAL_PATH in scope:
             real = scope[_REAL_PATH]
             scope = {k: v for k, v in scope.items() if k != _REAL_PATH}

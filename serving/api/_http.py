@@ -95,7 +95,7 @@ class BearerAuthMiddleware:
             self._max_body = get_settings().max_body_bytes
         return self._max_body
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -154,7 +154,7 @@ class BearerAuthMiddleware:
         return None, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
 
     @staticmethod
-    def _as_post(scope: dict, fields: tuple[str, ...]) -> tuple[Any, dict, Any]:
+    def _as_post(scope: dict[str, Any], fields: tuple[str, ...]) -> tuple[Any, dict[str, Any], Any]:
         """A GET with query fields as the equivalent JSON POST (or a 400 naming an unknown field)."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         for name, values in query.items():

@@ -55,7 +55,7 @@ ZH_MESSAGES: dict[str, str] = {
     "model_attributes_type": "应为对象",
     "json_invalid": "请求体不是有效的 JSON",
     "json_type": "请求体不是有效的 JSON",
-    # the schemas' own checks (serving/schemas.py raises them as PydanticCustomError with these types)
+    # the schemas' own checks (serving/scoring/schemas.py raises them as PydanticCustomError with these types)
     "date_order": "{later}（{later_date}）应晚于{earlier}（{earlier_date}）",
     "as_of_outside_term": "评估日期 as_of（{as_of}）不在矫正期内（{start} 至 {end}）",
     "event_before_birth": "{field}（{date}）早于出生日期 person.birth_date（{birth_date}）",
@@ -132,7 +132,7 @@ class LocalisedRefusalMiddleware:
         self.app = app
         self.models = dict(models)
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         model = self.models.get(scope.get("path", "")) if scope["type"] == "http" else None
         if model is None:
             await self.app(scope, receive, send)
@@ -148,7 +148,7 @@ class LocalisedRefusalMiddleware:
         start: dict[str, Any] = {}
         held: list[bytes] = []
 
-        async def rewrite(message: dict) -> None:
+        async def rewrite(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and message["status"] == 400:
                 start.update(message)  # hold it: the body may be rewritten, and its length with it
                 return
@@ -164,7 +164,7 @@ class LocalisedRefusalMiddleware:
 
     @staticmethod
     async def _send_refusal(
-        scope: dict, model: type[BaseModel], raw: bytes, start: dict[str, Any], body: bytes, send: Any
+        scope: dict[str, Any], model: type[BaseModel], raw: bytes, start: dict[str, Any], body: bytes, send: Any
     ) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         localised = localised_body(model, raw) if requested_lang(raw, headers) == "zh" else None

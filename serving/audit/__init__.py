@@ -21,20 +21,13 @@ tier decision, in hash chains whose heads are signed outside the database.
 
 from serving.audit import recipe
 from serving.audit._anchors import expectations, verify_against
+from serving.audit._chain import Expectations, read_head, verify_trail
 from serving.audit._checkpoint import Checkpoint, CheckpointError, CheckpointLog, read_checkpoints, sign_head
 from serving.audit._keys import key_id, load_or_create_key, load_public_key, public_key_pem, public_path
+from serving.audit._records import AuditRecord, DecisionStepRecord, OverrideRecord, VerifyResult
 from serving.audit._signer import Checkpointer
-from serving.audit._store import (
-    CHAIN_TABLES,
-    AuditRecord,
-    AuditStore,
-    DecisionStepRecord,
-    Expectations,
-    OverrideRecord,
-    VerifyResult,
-    read_head,
-    verify_trail,
-)
+from serving.audit._store import AuditStore
+from serving.audit._tables import CHAIN_TABLES
 from serving.audit.recipe import canonical_json, record_hash
 
 __all__ = [

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from serving.audit._chain import Expectations, verify_trail
 from serving.audit._checkpoint import Checkpoint, CheckpointError
-from serving.audit._store import Expectations, VerifyResult, verify_trail
+from serving.audit._records import VerifyResult
 
 
 def expectations(checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey) -> Expectations:

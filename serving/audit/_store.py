@@ -38,221 +38,42 @@ raw id back in place of the key and the SHA-256 equals that of the client's copy
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Engine,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    func,
-    insert,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from features.vocab import Stage
 from models.tier_policy import Tier
 from serving.audit import recipe
+from serving.audit._chain import Expectations, verify_engine
+from serving.audit._records import AuditRecord, DecisionStepRecord, OverrideRecord, VerifyResult
+from serving.audit._tables import (
+    CHAINS,
+    DECISION_STEPS,
+    GENESIS,
+    OPTIONAL_FIELDS,
+    RECORD_FIELDS,
+    assessments,
+    chain_head,
+    decision_steps,
+    metadata,
+    overrides,
+)
 from serving.storage import make_engine
 
 logger = logging.getLogger(__name__)
 
-GENESIS = "0" * 64
 BUSY_TIMEOUT_S = 30
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
-
-metadata = MetaData()
-
-
-def _hash_columns() -> tuple[Column, Column]:
-    return Column("prev_hash", String(64), nullable=False), Column("record_hash", String(64), nullable=False)
-
-
-assessments = Table(
-    "assessments",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("assessment_id", String(36), nullable=False, unique=True),
-    Column("created_at", String(40), nullable=False),
-    Column("person_key", String(64), nullable=False, index=True),
-    *(
-        Column(name, Text, nullable=False)
-        for name in (
-            "stage",
-            "model_name",
-            "model_version",
-            "policy_version",
-            "request_json",
-            "response_json",
-            "explanation_json",
-            "actor",
-        )
-    ),
-    *_hash_columns(),
-)
-overrides = Table(
-    "overrides",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("override_id", String(36), nullable=False, unique=True),
-    Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
-    Column("created_at", String(40), nullable=False),
-    *(Column(name, Text, nullable=False) for name in ("tier", "reason", "actor")),
-    *_hash_columns(),
-)
-decision_steps = Table(  # each step of a tier decision (serving/cases): proposed, approved, rejected
-    "decision_steps",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("step_id", String(36), nullable=False, unique=True),
-    Column("decision_id", String(36), nullable=False, index=True),
-    Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
-    Column("created_at", String(40), nullable=False),
-    Column("person_key", String(64), nullable=False),
-    *(
-        Column(name, Text, nullable=False)
-        for name in ("step", "office", "from_tier", "to_tier", "reason_code", "text", "actor")
-    ),
-    *_hash_columns(),
-)
-chain_head = Table(
-    "audit_chain_head",
-    metadata,
-    Column("chain", String(32), primary_key=True),
-    Column("length", Integer, nullable=False),
-    Column("last_hash", String(64), nullable=False),
-)
-_CHAINS = {
-    "assessments": (assessments, "assessment_id"),
-    "overrides": (overrides, "override_id"),
-    "decisions": (decision_steps, "step_id"),
-}
-#: Each hash chain's table (an independent auditor reads these columns to recompute the hashes).
-CHAIN_TABLES: dict[str, Table] = {chain: table for chain, (table, _) in _CHAINS.items()}
-_DECISION_STEPS = ("proposed", "approved", "rejected")
-_RECORD_FIELDS = frozenset(
-    {
-        "assessment_id",
-        "person_id",
-        "stage",
-        "model_name",
-        "model_version",
-        "policy_version",
-        "request",
-        "response",
-        "explanation",
-        "actor",
-    }
-)
-_OPTIONAL_FIELDS = {"explanation": {}, "actor": ""}
-
-
-@dataclass(frozen=True)
-class OverrideRecord:
-    """A stored tier override."""
-
-    seq: int
-    override_id: str
-    assessment_id: str
-    created_at: str
-    tier: str
-    reason: str
-    actor: str
-    prev_hash: str
-    record_hash: str
-
-
-@dataclass(frozen=True)
-class DecisionStepRecord:
-    """A stored step of a tier decision (the case store keeps the decision's state)."""
-
-    seq: int
-    step_id: str
-    decision_id: str
-    assessment_id: str
-    created_at: str
-    person_key: str
-    step: str
-    office: str
-    from_tier: str
-    to_tier: str
-    reason_code: str
-    text: str
-    actor: str
-    prev_hash: str
-    record_hash: str
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """A stored assessment, with its overrides in the order they were recorded."""
-
-    seq: int
-    assessment_id: str
-    created_at: str
-    person_key: str
-    stage: str
-    model_name: str
-    model_version: str
-    policy_version: str
-    request_json: str
-    response_json: str
-    explanation_json: str
-    actor: str
-    prev_hash: str
-    record_hash: str
-    overrides: tuple[OverrideRecord, ...] = ()
-
-    @property
-    def request(self) -> dict[str, Any]:
-        """The stored request (person ids replaced by their keys)."""
-        return json.loads(self.request_json)
-
-    @property
-    def response(self) -> dict[str, Any]:
-        """The stored response, as it was returned."""
-        return json.loads(self.response_json)
-
-    @property
-    def explanation(self) -> dict[str, Any]:
-        """The full explanation stored beside the response (every feature's value and contribution)."""
-        return json.loads(self.explanation_json)
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """Outcome of :meth:`AuditStore.verify`.
-
-    ``first_broken`` is the id of the first record that fails, or ``"<table> seq <n>"`` for a
-    record that is missing; ``problem`` says what failed.
-    """
-
-    ok: bool
-    checked: int
-    first_broken: str | None = None
-    problem: str | None = None
-    heads: dict[str, tuple[int, str]] | None = field(default=None, compare=False)  # of the snapshot checked
 
 
 class AuditStore:
@@ -278,7 +99,7 @@ class AuditStore:
                 with self._write() as conn:
                     metadata.create_all(conn)
                     have = set(conn.execute(select(chain_head.c.chain)).scalars())
-                    for chain in _CHAINS.keys() - have:
+                    for chain in CHAINS.keys() - have:
                         conn.execute(insert(chain_head).values(chain=chain, length=0, last_hash=GENESIS))
                 break
             except DBAPIError:
@@ -303,9 +124,9 @@ class AuditStore:
         model_name: str,
         model_version: str,
         policy_version: str,
-        request: dict,
-        response: dict,
-        explanation: dict | None = None,
+        request: dict[str, Any],
+        response: dict[str, Any],
+        explanation: dict[str, Any] | None = None,
         actor: str = "",
     ) -> AuditRecord:
         """Store one assessment (committed before returning).
@@ -330,7 +151,7 @@ class AuditStore:
             ]
         )[0]
 
-    def append_many(self, records: list[dict]) -> list[AuditRecord]:
+    def append_many(self, records: list[dict[str, Any]]) -> list[AuditRecord]:
         """Store a batch of assessments in one transaction (fields as :meth:`append_assessment`).
 
         Raises
@@ -410,8 +231,8 @@ class AuditStore:
         ValueError
             If the step or a tier is unknown or the actor is empty.
         """
-        if step not in _DECISION_STEPS:
-            raise ValueError(f"unknown decision step {step!r}; known: {list(_DECISION_STEPS)}")
+        if step not in DECISION_STEPS:
+            raise ValueError(f"unknown decision step {step!r}; known: {list(DECISION_STEPS)}")
         if not (actor or "").strip():
             raise ValueError("a decision step needs the actor who took it")
         assessment_id = _uuid_or_none(assessment_id) or str(assessment_id)
@@ -542,7 +363,7 @@ class AuditStore:
         hash differs from a signed one, fewer records than signed, or (without ``allow_newer``) more
         records than the latest checkpoint signed, is a break.
         """
-        return _verify_engine(self._engine, expect=expect or {}, allow_newer=allow_newer)
+        return verify_engine(self._engine, expect=expect or {}, allow_newer=allow_newer)
 
     # ------------------------------------------------------------------ internals
     @contextmanager
@@ -554,10 +375,10 @@ class AuditStore:
                 yield conn
 
     def _prepare(self, i: int, rec: Mapping[str, Any]) -> dict[str, Any]:
-        rec = {**_OPTIONAL_FIELDS, **rec}
-        if set(rec) != _RECORD_FIELDS:
+        rec = {**OPTIONAL_FIELDS, **rec}
+        if set(rec) != RECORD_FIELDS:
             raise ValueError(
-                f"record {i}: missing {sorted(_RECORD_FIELDS - set(rec))}, unknown {sorted(set(rec) - _RECORD_FIELDS)}"
+                f"record {i}: missing {sorted(RECORD_FIELDS - set(rec))}, unknown {sorted(set(rec) - RECORD_FIELDS)}"
             )
         for name in ("person_id", "model_name", "model_version", "policy_version"):
             if not str(rec[name] or "").strip():
@@ -619,157 +440,6 @@ class AuditStore:
             ):
                 found.setdefault(o["assessment_id"], []).append(OverrideRecord(**o))
         return [AuditRecord(**r, overrides=tuple(found.get(r["assessment_id"], ()))) for r in rows]
-
-
-#: For each chain, seq -> (record_hash, what signed it): the heads of signed checkpoints (serving.audit).
-Expectations = Mapping[str, Mapping[int, tuple[str, str]]]
-_FOLLOWS_KEPT = 4096  # recent links remembered to name an inserted record
-
-
-def _walk(
-    conn: Connection,
-    chain: str,
-    head: tuple[int, str] | None,
-    expect: Mapping[int, tuple[str, str]],
-    *,
-    allow_newer: bool,
-) -> tuple[int, str | None, str | None]:
-    """Check one chain: (records checked, first broken, problem).
-
-    ``expect`` holds signed heads (seq -> hash); records after the last one are accepted only with
-    ``allow_newer`` (a running service appends after its latest checkpoint; a stopped one must not).
-    """
-    table, id_col = _CHAINS[chain]
-    stmt = select(table).order_by(table.c.seq)
-    beside = table is not assessments  # overrides and decision steps refer to an assessment
-    if beside:
-        stmt = (
-            select(table, assessments.c.seq.label("_assessment_seq"))
-            .outerjoin(assessments, table.c.assessment_id == assessments.c.assessment_id)
-            .order_by(table.c.seq)
-        )
-    prev, n, names = GENESIS, 0, [str(c.name) for c in table.columns]  # str, not quoted_name: see recipe.record_hash
-    follows: dict[str, str] = {}  # record hash -> id of the record linked after it
-    unsigned: str | None = None  # first record after the last checkpoint that matched
-    signed_to = 0
-    # a signed head that does not match is reported after the walk, unless the walk finds the cause
-    # on the way: a record inserted before it (the forged record is named, not the first unsigned one)
-    pending: tuple[int, str | None, str] | None = None
-    for row in conn.execute(stmt.execution_options(yield_per=1000)).mappings():
-        rid, stored = row[id_col], {name: row[name] for name in names}
-        if row["seq"] != n + 1:
-            return pending or (n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)")
-        if row["prev_hash"] != prev:
-            if row["prev_hash"] in follows:  # it links past the records before it: those were inserted
-                forged = follows[row["prev_hash"]]
-                return (
-                    n,
-                    forged,
-                    (
-                        f"record {forged} was inserted: the record after it ({rid}, seq {n + 1}) "
-                        "links to the record before it"
-                    ),
-                )
-            return pending or (
-                n,
-                rid,
-                "prev_hash does not link to the record before (row deleted, inserted or reordered)",
-            )
-        if recipe.record_hash(stored) != row["record_hash"]:
-            return pending or (n, rid, "content does not match record_hash (row edited)")
-        if beside and row["_assessment_seq"] is None:
-            return pending or (n, rid, f"its assessment {row['assessment_id']} is missing")
-        follows[prev] = rid
-        if len(follows) > _FOLLOWS_KEPT:
-            del follows[next(iter(follows))]
-        prev, n, unsigned = row["record_hash"], n + 1, unsigned or rid
-        if n in expect and pending is None:
-            signed_hash, signer = expect[n]
-            if signed_hash != prev:
-                pending = (
-                    n,
-                    unsigned,
-                    (
-                        f"records seq {signed_to + 1} to {n} were rewritten: {signer} signed "
-                        f"record seq {n} as {signed_hash[:16]}..., the store has {prev[:16]}..."
-                    ),
-                )
-            unsigned, signed_to = None, n
-    if pending:
-        return pending
-    if head is None or tuple(head) != (n, prev):
-        length = head[0] if head else 0
-        return (
-            n,
-            f"{chain} seq {min(n, length) + 1}",
-            (f"chain head records {length} rows, found {n} (rows deleted from the end or head altered)"),
-        )
-    last_signed = max(expect, default=0)
-    if n < last_signed:
-        return (
-            n,
-            f"{chain} seq {n + 1}",
-            (
-                f"{expect[last_signed][1]} signed {last_signed} records, the store has "
-                f"{n} (records deleted from the end, head rewritten)"
-            ),
-        )
-    if n > last_signed and expect and not allow_newer:
-        return (
-            n,
-            unsigned,
-            (
-                f"{n - last_signed} record(s) after seq {last_signed} are not covered by "
-                f"{expect[last_signed][1]} (appended after it)"
-            ),
-        )
-    return n, None, None
-
-
-def _verify_engine(engine: Engine, *, expect: Expectations, allow_newer: bool) -> VerifyResult:
-    checked = 0
-    with engine.connect() as conn:
-        if engine.dialect.name != "sqlite":
-            conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            heads = {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
-            for chain in _CHAINS:
-                n, broken, problem = _walk(
-                    conn, chain, heads.get(chain), expect.get(chain, {}), allow_newer=allow_newer
-                )
-                checked += n
-                if problem:
-                    logger.warning("audit chain broken at %s: %s", broken, problem)
-                    return VerifyResult(False, checked, broken, f"{chain}: {problem}", heads)
-    return VerifyResult(True, checked, heads=heads)
-
-
-def verify_trail(url: str, *, expect: Expectations | None = None, allow_newer: bool = False) -> VerifyResult:
-    """Verify the audit store at ``url`` without the service and without its secret (read only).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``url`` names a SQLite file that does not exist (nothing is created).
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
-        raise FileNotFoundError(f"no audit store at {parsed.database}")
-    engine = make_engine(url, create=False)
-    try:
-        return _verify_engine(engine, expect=expect or {}, allow_newer=allow_newer)
-    finally:
-        engine.dispose()
-
-
-def read_head(url: str) -> dict[str, tuple[int, str]]:
-    """Length and last hash of each chain of the store at ``url``, read only."""
-    engine = make_engine(url, create=False)
-    try:
-        with engine.connect() as conn:
-            return {c: (n, h) for c, n, h in conn.execute(select(chain_head))}
-    finally:
-        engine.dispose()
 
 
 def _uuid_or_none(value: Any) -> str | None:

@@ -22,7 +22,8 @@ def free_port() -> int:
     """A free TCP port on localhost."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextlib.contextmanager

@@ -160,7 +160,7 @@ def assessment_page(ctx: Ctx) -> Response:
 
 def verify_page(ctx: Ctx) -> Response:
     """The verify action: GET shows the button, POST walks both chains and shows the result."""
-    values: dict = {"result": None}
+    values: dict[str, Any] = {"result": None}
     if ctx.request.method == "POST":
         result = ctx.console.backend().verify_trail()
         values["result"] = result

@@ -80,8 +80,8 @@ def what_moved(before: AuditRecord, after: AuditRecord, lang: Lang, *, top: int 
             continue
         spec = CATALOG.get(name)
         label = spec.label(lang) if spec else name
-        show = lambda v, s=spec: s.value_text(v, lang) if s else str(v)  # noqa: E731
-        out.append(Moved(label, show(fb.get(name)), show(fa.get(name)), float(ca[name]) - float(cb.get(name, 0.0))))
+        was, now = (spec.value_text(v, lang) if spec else str(v) for v in (fb.get(name), fa.get(name)))
+        out.append(Moved(label, was, now, float(ca[name]) - float(cb.get(name, 0.0))))
     out.sort(key=lambda m: -abs(m.delta))
     return out[:top]
 

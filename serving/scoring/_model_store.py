@@ -18,9 +18,8 @@ from typing import Any
 
 import joblib
 
-from features.labels import DEFAULT_HORIZON_MONTHS
 from features.settings import Settings
-from features.vocab import Stage
+from features.vocab import DEFAULT_HORIZON_MONTHS, Stage
 from models.estimator import StageEstimator
 from serving.scoring.schemas import StageModelInfo
 

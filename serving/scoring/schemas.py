@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
-from pydantic.json_schema import JsonDict, JsonValue
+from pydantic.config import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
 from features.schema import EARLIEST_DATE, LATEST_DATE, MAX_AGE_YEARS, MIN_AGE_YEARS

@@ -1,0 +1,100 @@
+"""What the audit store gives back: one stored assessment, override or decision step, and a verdict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OverrideRecord:
+    """A stored tier override."""
+
+    seq: int
+    override_id: str
+    assessment_id: str
+    created_at: str
+    tier: str
+    reason: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class DecisionStepRecord:
+    """A stored step of a tier decision (the case store keeps the decision's state)."""
+
+    seq: int
+    step_id: str
+    decision_id: str
+    assessment_id: str
+    created_at: str
+    person_key: str
+    step: str
+    office: str
+    from_tier: str
+    to_tier: str
+    reason_code: str
+    text: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """A stored assessment, with its overrides in the order they were recorded."""
+
+    seq: int
+    assessment_id: str
+    created_at: str
+    person_key: str
+    stage: str
+    model_name: str
+    model_version: str
+    policy_version: str
+    request_json: str
+    response_json: str
+    explanation_json: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+    overrides: tuple[OverrideRecord, ...] = ()
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The stored request (person ids replaced by their keys)."""
+        return _json_object(self.request_json)
+
+    @property
+    def response(self) -> dict[str, Any]:
+        """The stored response, as it was returned."""
+        return _json_object(self.response_json)
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        """The full explanation stored beside the response (every feature's value and contribution)."""
+        return _json_object(self.explanation_json)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :meth:`AuditStore.verify`.
+
+    ``first_broken`` is the id of the first record that fails, or ``"<table> seq <n>"`` for a
+    record that is missing; ``problem`` says what failed.
+    """
+
+    ok: bool
+    checked: int
+    first_broken: str | None = None
+    problem: str | None = None
+    heads: dict[str, tuple[int, str]] | None = field(default=None, compare=False)  # of the snapshot checked
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A stored JSON object (request, answer or explanation) read back."""
+    value: dict[str, Any] = json.loads(text)
+    return value

@@ -1,0 +1,99 @@
+"""The audit trail's tables: one hash chain per table, and the head of each chain.
+
+``assessments`` keeps exactly what was asked and answered; ``overrides`` keeps caseworkers' tier overrides
+of the earlier ``/override`` flow (kept readable); ``decision_steps`` keeps each step of a tier decision
+(proposed, approved, rejected; serving/cases) beside the assessment that prompted it, never in place of
+it; ``audit_chain_head`` keeps each chain's length and last hash, updated in the same transaction as an
+append.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Text
+
+GENESIS = "0" * 64
+
+metadata = MetaData()
+
+
+def _hash_columns() -> tuple[Column[str], Column[str]]:
+    return Column("prev_hash", String(64), nullable=False), Column("record_hash", String(64), nullable=False)
+
+
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("assessment_id", String(36), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("person_key", String(64), nullable=False, index=True),
+    *(
+        Column(name, Text, nullable=False)
+        for name in (
+            "stage",
+            "model_name",
+            "model_version",
+            "policy_version",
+            "request_json",
+            "response_json",
+            "explanation_json",
+            "actor",
+        )
+    ),
+    *_hash_columns(),
+)
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("override_id", String(36), nullable=False, unique=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("tier", "reason", "actor")),
+    *_hash_columns(),
+)
+decision_steps = Table(  # each step of a tier decision (serving/cases): proposed, approved, rejected
+    "decision_steps",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("step_id", String(36), nullable=False, unique=True),
+    Column("decision_id", String(36), nullable=False, index=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.assessment_id"), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("person_key", String(64), nullable=False),
+    *(
+        Column(name, Text, nullable=False)
+        for name in ("step", "office", "from_tier", "to_tier", "reason_code", "text", "actor")
+    ),
+    *_hash_columns(),
+)
+chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("length", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+CHAINS = {
+    "assessments": (assessments, "assessment_id"),
+    "overrides": (overrides, "override_id"),
+    "decisions": (decision_steps, "step_id"),
+}
+#: Each hash chain's table (an independent auditor reads these columns to recompute the hashes).
+CHAIN_TABLES: dict[str, Table] = {chain: table for chain, (table, _) in CHAINS.items()}
+DECISION_STEPS = ("proposed", "approved", "rejected")
+RECORD_FIELDS = frozenset(
+    {
+        "assessment_id",
+        "person_id",
+        "stage",
+        "model_name",
+        "model_version",
+        "policy_version",
+        "request",
+        "response",
+        "explanation",
+        "actor",
+    }
+)
+OPTIONAL_FIELDS = {"explanation": {}, "actor": ""}
