@@ -47,7 +47,7 @@ def _inputs_lines(inputs: Sequence[str], protected_inputs: Sequence[str]) -> lis
         if name in protected_inputs:
             lines.append(
                 f"- **{spec.en} ({spec.zh}, `{name}`): a model input**, turned on in the model settings "
-                "(`protected_inputs` in models/params.yaml). It is never shown to a caseworker as a reason."
+                "(`protected_inputs` in training/params.yaml). It is never shown to a caseworker as a reason."
             )
         else:
             lines.append(

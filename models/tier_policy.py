@@ -20,18 +20,17 @@ import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.catalog import CATALOG, features_for
 from features.pipeline import category_values
 from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage
+from models.policy_file import load_policy_file
 
 logger = logging.getLogger(__name__)
 
@@ -221,20 +220,14 @@ class TierPolicy(BaseModel):
             If the file is not YAML or breaks the policy's rules; the message names the stage
             and the rule.
         """
-        if path is None:
-            source = "models/tier_policy.yaml"
-            text = resources.files(__package__ or "models").joinpath("tier_policy.yaml").read_text("utf-8")
-        else:
-            source, text = str(path), Path(path).read_text("utf-8")
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise TierPolicyError(f"{source}: not valid YAML: {exc}") from exc
-        try:
-            policy = cls.model_validate(raw)
-        except ValidationError as exc:
-            raise TierPolicyError(f"{source}: invalid tier policy:\n" + _explain(exc, raw)) from exc
-        logger.info("loaded tier policy %s from %s", policy.version, source)
+        policy = load_policy_file(
+            cls,
+            path,
+            default=("models", "tier_policy.yaml"),
+            error=TierPolicyError,
+            describe=lambda exc, raw: "invalid tier policy:\n" + _explain(exc, raw),
+        )
+        logger.info("loaded tier policy %s from %s", policy.version, path or "models/tier_policy.yaml")
         return policy
 
     def stage(self, stage: Stage | str) -> StagePolicy:

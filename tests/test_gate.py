@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from evaluation import FprGapRule, evaluate, fpr_gap, paired_bootstrap
 from training.config import ConfigError, GateConfig, TrainConfig
-from training.promote import judge
+from training.promote import Criterion, judge
 
 THRESHOLD = 0.3
 
 
 @pytest.fixture(scope="module")
-def rows():
+def rows() -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator]:
     """Test rows with known true probabilities and balanced groups."""
     rng = np.random.default_rng(5)
     n = 6000
@@ -32,14 +35,17 @@ def rows():
 
 def _noisy(p: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
     logit = np.log(p / (1 - p)) + rng.normal(0, scale, len(p))
-    return 1 / (1 + np.exp(-logit))
+    noisy: np.ndarray = 1 / (1 + np.exp(-logit))
+    return noisy
 
 
-def _failed(criteria) -> set[str]:
+def _failed(criteria: list[Criterion]) -> set[str]:
     return {c.name for c in criteria if not c.passed}
 
 
-def test_gate_promotes_an_equal_candidate_and_says_why(rows):
+def test_gate_promotes_an_equal_candidate_and_says_why(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     y, truth, meta, _ = rows
     criteria = judge(y, truth, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth, champion=truth)
     assert not _failed(criteria)
@@ -48,7 +54,9 @@ def test_gate_promotes_an_equal_candidate_and_says_why(rows):
     assert all("CI" in c.message for c in criteria if c.name.endswith("_vs_champion"))
 
 
-def test_gate_refuses_a_candidate_worse_than_the_champion(rows):
+def test_gate_refuses_a_candidate_worse_than_the_champion(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     y, truth, meta, rng = rows
     worse = _noisy(truth, rng, 1.0)
     criteria = judge(y, worse, meta, threshold=THRESHOLD, gate=GateConfig.load(), champion=truth)
@@ -56,14 +64,18 @@ def test_gate_refuses_a_candidate_worse_than_the_champion(rows):
     assert not any(name.endswith("_vs_baseline") for name in _failed(criteria))
 
 
-def test_gate_refuses_a_candidate_worse_than_the_baseline(rows):
+def test_gate_refuses_a_candidate_worse_than_the_baseline(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     y, truth, meta, rng = rows
     worse = _noisy(truth, rng, 1.0)
     criteria = judge(y, worse, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth)
     assert {"roc_auc_vs_baseline", "brier_vs_baseline"} <= _failed(criteria)
 
 
-def test_margin_decides_a_slightly_worse_candidate(rows):
+def test_margin_decides_a_slightly_worse_candidate(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     """A candidate a little worse than the champion passes with a wide margin and fails with none."""
     y, truth, meta, rng = rows
     slightly = _noisy(truth, rng, 0.25)
@@ -89,7 +101,9 @@ def test_margin_decides_a_slightly_worse_candidate(rows):
     assert "log_loss_vs_champion" in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=none, champion=truth))
 
 
-def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(rows):
+def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     y, truth, meta, _ = rows
     silent = truth * 0.2  # every probability below the cut-off
     criteria = {c.name: c for c in judge(y, silent, meta, threshold=THRESHOLD, gate=GateConfig.load())}
@@ -99,7 +113,9 @@ def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(rows):
     assert not everybody["flags"].passed and "flags everybody" in everybody["flags"].message
 
 
-def test_a_group_too_small_to_measure_is_not_measurable_not_pass(rows):
+def test_a_group_too_small_to_measure_is_not_measurable_not_pass(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     y, truth, meta, _ = rows
     small = meta.copy()
     small.loc[small.index[:40], "sex"] = "X"  # a third sex group of 40 people
@@ -121,7 +137,9 @@ def test_a_group_too_small_to_measure_is_not_measurable_not_pass(rows):
     assert not criteria["largest_fpr_gap"].passed
 
 
-def test_report_and_gate_share_one_fpr_gap(rows):
+def test_report_and_gate_share_one_fpr_gap(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     """The report's headline gap and the gate's are the same number, by the gate's rule."""
     y, truth, meta, rng = rows
     prob = _noisy(truth, rng, 0.5)
@@ -137,7 +155,9 @@ def test_report_and_gate_share_one_fpr_gap(rows):
     assert criterion.value == pytest.approx(by_hand)
 
 
-def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(rows):
+def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
     y, truth, _, rng = rows
     other = _noisy(truth, rng, 0.5)
     a = paired_bootstrap(y, truth, other, resamples=200, seed=3)
@@ -159,10 +179,12 @@ def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(rows):
         (TrainConfig.load, "calibration: isotonik", "calibration"),
     ],
 )
-def test_config_files_refuse_unknown_keys_and_bad_values(tmp_path, loader, text, key):
+def test_config_files_refuse_unknown_keys_and_bad_values(
+    tmp_path: Path, loader: Callable[[Path], GateConfig | TrainConfig], text: str, key: str
+) -> None:
     import importlib.resources as resources
 
-    package, name = ("training", "promotion.yaml") if loader == GateConfig.load else ("models", "params.yaml")
+    package, name = ("training", "promotion.yaml") if loader == GateConfig.load else ("training", "params.yaml")
     original = resources.files(package).joinpath(name).read_text()
     top = text.split(":")[0]
     kept = [line for line in original.splitlines() if not line.startswith(f"{top}:")]
@@ -193,14 +215,14 @@ def _without_section(text: str, section: str) -> list[str]:
     return out
 
 
-def test_the_shipped_config_files_load():
+def test_the_shipped_config_files_load() -> None:
     assert TrainConfig.load().booster.num_threads >= 1
     assert GateConfig.load().fairness.groupings
     with pytest.raises(ConfigError, match=r"search\.budget"):
         TrainConfig.load().override(search={"budget": 0})
 
 
-def test_calibrator_refuses_an_unknown_method():
+def test_calibrator_refuses_an_unknown_method() -> None:
     from models.estimator import Calibrator
 
     with pytest.raises(ValueError, match="unknown calibration method 'isotonik'"):
@@ -213,7 +235,7 @@ class _Fixed:
     def __init__(self, prob: np.ndarray, kind: str):
         self.prob, self.kind = prob, kind
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.prob
 
 
@@ -226,8 +248,11 @@ class _Fixed:
     ],
 )
 def test_the_logistic_model_is_the_candidate_unless_the_booster_earns_its_place(
-    rows, booster_noise, logistic_noise, expected
-):
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+    booster_noise: float,
+    logistic_noise: float,
+    expected: str,
+) -> None:
     from types import SimpleNamespace
 
     from training.fit import choose_candidate

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,17 +11,18 @@ from service_support import small_cohort_gate
 
 from features.catalog import CATALOG
 from features.labels import make_stage_frame
+from features.schema import CaseTables
 from features.settings import Settings
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
 from models.estimator import Calibrator, StageModel
 from training.config import TrainConfig
-from training.fit import fit_stage, split_persons
+from training.fit import StageFit, fit_stage, split_persons
 from training.promote import promote
 
 
 @pytest.fixture(scope="module")
-def tables():
+def tables() -> CaseTables:
     return generate_cohort(CohortConfig(persons=6000, seed=21))
 
 
@@ -29,11 +32,11 @@ def small_config() -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def midterm_fit(tables, small_config):
+def midterm_fit(tables: CaseTables, small_config: TrainConfig) -> StageFit:
     return fit_stage(make_stage_frame(tables, Stage.MIDTERM), config=small_config, seed=0, temporal=False)
 
 
-def test_split_keeps_each_person_in_one_part(tables, small_config):
+def test_split_keeps_each_person_in_one_part(tables: CaseTables, small_config: TrainConfig) -> None:
     frame = make_stage_frame(tables, Stage.INTAKE)
     meta = pd.concat([frame.meta, frame.meta.head(50)], ignore_index=True)  # persons assessed twice
     parts = split_persons(meta, small_config.split, seed=3)
@@ -44,7 +47,7 @@ def test_split_keeps_each_person_in_one_part(tables, small_config):
     assert abs((temporal == "test").mean() - small_config.split.test) < 0.02
 
 
-def test_fit_produces_calibrated_informative_model(midterm_fit):
+def test_fit_produces_calibrated_informative_model(midterm_fit: StageFit) -> None:
     test = midterm_fit.part("test")
     prob = midterm_fit.model.predict_proba(test.X)
     assert prob.min() > 0 and prob.max() < 1
@@ -56,13 +59,13 @@ def test_fit_produces_calibrated_informative_model(midterm_fit):
     assert roc_auc_score(test.y, midterm_fit.baseline.predict_proba(test.X)) > 0.65
 
 
-def test_contributions_add_up_to_the_raw_score(midterm_fit):
+def test_contributions_add_up_to_the_raw_score(midterm_fit: StageFit) -> None:
     X = midterm_fit.part("test").X.head(200)
     contrib = midterm_fit.model.contributions(X)
     np.testing.assert_allclose(contrib.sum(axis=1), midterm_fit.model.raw_score(X), atol=1e-6)
 
 
-def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit):
+def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit: StageFit) -> None:
     """The service's columns give the booster the same matrix as the frame, and LightGBM's own scores."""
     model = midterm_fit.model
     X = midterm_fit.part("test").X.head(300)
@@ -77,7 +80,7 @@ def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit):
     np.testing.assert_array_equal(model.contribution_matrix(M), model.contributions(X).to_numpy())
 
 
-def test_platt_calibration_equals_logistic_regression_bit_for_bit():
+def test_platt_calibration_equals_logistic_regression_bit_for_bit() -> None:
     rng = np.random.default_rng(3)
     raw = rng.normal(-2.5, 1.5, 4000)
     y = (rng.random(4000) < 1 / (1 + np.exp(-(raw + 0.3)))).astype(int)
@@ -88,14 +91,14 @@ def test_platt_calibration_equals_logistic_regression_bit_for_bit():
     np.testing.assert_array_equal([calibrator.predict(probe[i : i + 1])[0] for i in range(50)], expected[:50])
 
 
-def test_matrix_refuses_other_categories(midterm_fit):
+def test_matrix_refuses_other_categories(midterm_fit: StageFit) -> None:
     X = midterm_fit.part("test").X.head(5).copy()
     X["offence"] = X["offence"].cat.rename_categories(lambda c: f"x_{c}")
     with pytest.raises(ValueError, match="offence"):
         midterm_fit.model.matrix(X)
 
 
-def test_matrix_refuses_reordered_categories(midterm_fit):
+def test_matrix_refuses_reordered_categories(midterm_fit: StageFit) -> None:
     """Pandas calls unordered dtypes with the same categories in another order equal; their codes differ."""
     model = midterm_fit.model
     X = midterm_fit.part("test").X.head(5)
@@ -111,7 +114,7 @@ RISK_RAISING = [n for n, s in CATALOG.items() if s.direction == 1 and s.kind == 
 
 
 @pytest.mark.parametrize("feature", RISK_RAISING)
-def test_raising_a_risk_raising_feature_never_lowers_the_score(midterm_fit, feature):
+def test_raising_a_risk_raising_feature_never_lowers_the_score(midterm_fit: StageFit, feature: str) -> None:
     X = midterm_fit.part("test").X.head(300)
     before = midterm_fit.model.predict_proba(X)
     for step in (1, 3, 10):
@@ -123,7 +126,7 @@ def test_raising_a_risk_raising_feature_never_lowers_the_score(midterm_fit, feat
     assert before.shape == (300,)
 
 
-def test_person_id_does_not_change_the_score(tables, midterm_fit):
+def test_person_id_does_not_change_the_score(tables: CaseTables, midterm_fit: StageFit) -> None:
     """Invariance: the same record under another id scores the same."""
     from features.pipeline import assessment_dates, build_features
 
@@ -136,7 +139,9 @@ def test_person_id_does_not_change_the_score(tables, midterm_fit):
     np.testing.assert_array_equal(midterm_fit.model.predict_proba(X), midterm_fit.model.predict_proba(X2))
 
 
-def test_registry_round_trip_and_gate_refuses_a_worse_model(tables, small_config, tmp_path, monkeypatch):
+def test_registry_round_trip_and_gate_refuses_a_worse_model(
+    tables: CaseTables, small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Log, register, load by alias with identical predictions; a deliberately worse model stays challenger."""
     import mlflow
 
@@ -182,14 +187,14 @@ def test_registry_round_trip_and_gate_refuses_a_worse_model(tables, small_config
     np.testing.assert_array_equal(champion.predict_proba(X), chosen.predict_proba(X))
 
 
-def test_stage_model_refuses_a_frame_without_its_features(midterm_fit):
+def test_stage_model_refuses_a_frame_without_its_features(midterm_fit: StageFit) -> None:
     with pytest.raises(KeyError, match="midterm"):
         midterm_fit.model.predict_proba(midterm_fit.part("test").X.drop(columns=["warning_term"]))
     assert isinstance(midterm_fit.model, StageModel)
 
 
-def test_thread_count_is_a_setting():
-    """LightGBM's thread count comes from models/params.yaml (booster.num_threads), not from code."""
+def test_thread_count_is_a_setting() -> None:
+    """LightGBM's thread count comes from training/params.yaml (booster.num_threads), not from code."""
     from models.estimator import BoosterParams
 
     config = TrainConfig.load()
@@ -199,7 +204,9 @@ def test_thread_count_is_a_setting():
     assert BoosterParams().lgb_params([0], seed=0)["num_threads"] == 1
 
 
-def test_refit_on_valid_trains_the_chosen_rounds_on_train_and_valid(tables, small_config):
+def test_refit_on_valid_trains_the_chosen_rounds_on_train_and_valid(
+    tables: CaseTables, small_config: TrainConfig
+) -> None:
     """refit_on_valid: the booster is refitted on train + valid with the early-stopping rounds (scaled or not)."""
     from sklearn.metrics import roc_auc_score
 

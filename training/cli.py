@@ -33,7 +33,7 @@ def train(
         bool | None,
         typer.Option(
             "--temporal/--random-split",
-            help="test on the latest starts (default from models/params.yaml) or on a random share of persons",
+            help="test on the latest starts (default from training/params.yaml) or on a random share of persons",
         ),
     ] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="grid points tried by the search")] = None,

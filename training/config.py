@@ -7,14 +7,13 @@ and what is allowed. Change a loaded setting with :meth:`TrainConfig.override`, 
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evaluation import FprGapRule
+from models.policy_file import load_policy_file
 
 #: calibration of a stage model's raw score: chosen by cross-validated Brier, or one of the two methods
 CalibrationMethod = Literal["auto", "platt", "isotonic"]
@@ -74,7 +73,7 @@ class BaselineConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """``models/params.yaml``."""
+    """``training/params.yaml``."""
 
     version: str
     split: SplitConfig
@@ -91,14 +90,14 @@ class TrainConfig(_Strict):
 
     @classmethod
     def load(cls, path: Path | None = None) -> TrainConfig:
-        return _load(cls, path, "models", "params.yaml")
+        return _load(cls, path, "training", "params.yaml")
 
     def override(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` merged in (nested sections as dicts), validated like the file."""
         try:
             return TrainConfig.model_validate(_merge(self.model_dump(), changes))
         except ValidationError as err:
-            raise ConfigError("override of models/params.yaml: " + _problems(TrainConfig, err)) from None
+            raise ConfigError("override of training/params.yaml: " + _problems(TrainConfig, err)) from None
 
 
 class ComparisonConfig(_Strict):
@@ -130,14 +129,9 @@ _C = TypeVar("_C", bound=BaseModel)
 
 
 def _load(cls: type[_C], path: Path | None, package: str, name: str) -> _C:
-    if path is not None:
-        where, text = str(path), Path(path).read_text(encoding="utf-8")
-    else:
-        where, text = f"{package}/{name}", resources.files(package).joinpath(name).read_text(encoding="utf-8")
-    try:
-        return cls.model_validate(yaml.safe_load(text) or {})
-    except ValidationError as err:
-        raise ConfigError(f"{where}: " + _problems(cls, err)) from None
+    return load_policy_file(
+        cls, path, default=(package, name), error=ConfigError, describe=lambda err, _raw: _problems(cls, err)
+    )
 
 
 def _problems(cls: type[BaseModel], err: ValidationError) -> str:

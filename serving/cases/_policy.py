@@ -1,17 +1,16 @@
-"""The review policy file (``models/review_policy.yaml``): due windows, review stages, four-colour alerts."""
+"""The review policy file (``serving/cases/review_policy.yaml``): due windows, review stages, four-colour alerts."""
 
 from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.vocab import Labelled, Stage, assessment_offset_days
+from models.policy_file import load_policy_file
 from models.tier_policy import Band
 
 
@@ -61,7 +60,8 @@ class DuePolicy(BaseModel):
     release: Window
 
     def window(self, stage: Stage) -> Window:
-        return getattr(self, Stage(stage).value)
+        window: Window = getattr(self, Stage(stage).value)
+        return window
 
 
 class AlertEntry(BaseModel):
@@ -113,18 +113,14 @@ class ReviewPolicy(BaseModel):
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> ReviewPolicy:
-        """Read and validate the file (default ``models/review_policy.yaml``); ValueError names the field."""
-        if path is None:
-            source, text = (
-                "models/review_policy.yaml",
-                resources.files("models").joinpath("review_policy.yaml").read_text("utf-8"),
-            )
-        else:
-            source, text = str(path), Path(path).read_text("utf-8")
-        try:
-            return cls.model_validate(yaml.safe_load(text))
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ValueError(f"{source}: invalid review policy: {exc}") from exc
+        """Read and validate the file (default: ``review_policy.yaml`` beside this module); ValueError names it."""
+        return load_policy_file(
+            cls,
+            path,
+            default=("serving.cases", "review_policy.yaml"),
+            error=ValueError,
+            describe=lambda exc, _raw: f"invalid review policy: {exc}",
+        )
 
     def alert(self, *, band: Band, rule_id: str | None, rise: float | None) -> Colour:
         """The alert colour of one person (first level that holds, else the default)."""

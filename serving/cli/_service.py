@@ -96,7 +96,7 @@ def serve(
     """Start the scoring service (bentoml serve) with the three @champion models, in the foreground.
 
     This process becomes ``bentoml serve`` (exec), so a supervisor's signals reach the server itself;
-    its workers stop when it dies, even by ``kill -9`` (serving/process.py).
+    its workers stop when it dies, even by ``kill -9`` (serving/api/_process.py).
     """
     settings = get_settings()
     use_project_bentoml_home(settings)
@@ -205,9 +205,10 @@ def build_bento() -> Any:
             "training/*.yaml",
             "evaluation/**/*.py",
             "serving/**/*.py",
-            "serving/**/templates/*",
+            "serving/**/*.yaml",  # the review policy
+            "serving/**/templates/*",  # the console's and the review's pages
             "serving/**/static/*",
-        ],  # the console's and the review's pages
+        ],
         python={"packages": deps, "lock_packages": False},
     )
 
@@ -323,13 +324,14 @@ def show_assessment(a: dict[str, Any], *, lang: str = "zh") -> None:
     )
 
 
-def score_example(base_url: str, token: str, request: dict) -> dict:
+def score_example(base_url: str, token: str, request: dict[str, Any]) -> dict[str, Any]:
     """POST one request to a running service's /score (used by the demo)."""
     import httpx
 
     r = httpx.post(f"{base_url}/score", json=request, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     r.raise_for_status()
-    return r.json()
+    answer: dict[str, Any] = r.json()
+    return answer
 
 
 def register(app: typer.Typer) -> None:
