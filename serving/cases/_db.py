@@ -28,12 +28,27 @@ def migrate(engine: Engine) -> None:
     logger.debug("case store schema at head")
 
 
+def schema_drift(engine: Engine) -> list[Any]:
+    """How the database's schema differs from the tables the code declares (Alembic's ``compare_metadata``;
+    empty when the migrations build exactly those tables)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from serving.cases._tables import VERSION_TABLE, metadata
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diff: list[Any] = compare_metadata(context, metadata)
+        return diff
+
+
 def sql_dates(conn: Connection, days: np.ndarray) -> list[Any]:
     """``datetime64`` dates as the driver takes them for a ``DATE`` column: ISO text on SQLite (what
     SQLAlchemy's SQLite ``Date`` stores and reads back), ``datetime.date`` elsewhere."""
     days = np.asarray(days, dtype="datetime64[D]")
     if conn.dialect.name == "sqlite":
-        return np.datetime_as_string(days, unit="D").tolist()
+        text: list[Any] = np.datetime_as_string(days, unit="D").tolist()
+        return text
     ordinals = (days.astype(np.int64) + dt.date(1970, 1, 1).toordinal()).tolist()
     return [dt.date.fromordinal(d) for d in ordinals]
 

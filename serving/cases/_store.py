@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from features.schema import PERSON_COLUMNS, CaseTables
 from features.vocab import EventType, Stage, assessment_offset_days
 from serving.cases import _tables as t
-from serving.cases._db import migrate, read_events
+from serving.cases._db import migrate, read_events, schema_drift
 from serving.cases._errors import CaseError
 from serving.scoring.schemas import EventRecord, ScoreRequest
 from serving.settings import ServiceSettings, get_settings
@@ -65,6 +65,10 @@ class CaseStore:
     def open(cls, settings: ServiceSettings | None = None) -> CaseStore:
         """The store of ``settings`` (``RISK_CASES_URL``, default ``<RISK_HOME>/cases.db``)."""
         return cls((settings or get_settings()).resolved_cases_url())
+
+    def schema_drift(self) -> list[Any]:
+        """How the database's schema differs from the tables this code declares (empty: none)."""
+        return schema_drift(self.engine)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -331,4 +335,6 @@ def as_date(value: Any) -> dt.date:
         return value.date()
     if isinstance(value, dt.datetime):
         return value.date()
+    if not isinstance(value, dt.date):
+        raise TypeError(f"not a date: {value!r}")
     return value

@@ -12,6 +12,8 @@ from sqlalchemy import Boolean, Column, Date, Float, ForeignKey, Integer, MetaDa
 
 from features.vocab import INTAKE_FLAGS
 
+#: The table in which Alembic records the schema revision of the case store.
+VERSION_TABLE = "case_store_version"
 metadata = MetaData()
 
 #: Columns of ``persons`` that hold dates / categories / numbers (the canonical table's).

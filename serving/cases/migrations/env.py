@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from serving.cases._tables import metadata
-
-VERSION_TABLE = "case_store_version"
+from serving.cases._tables import VERSION_TABLE, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
