@@ -1,4 +1,4 @@
-"""``riskctl audit verify`` and ``riskctl audit checkpoint`` (serving/checkpoints; heavy imports in the commands)."""
+"""``riskctl audit verify`` and ``riskctl audit checkpoint`` (serving.audit; heavy imports in the commands)."""
 
 from __future__ import annotations
 
