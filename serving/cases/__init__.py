@@ -8,7 +8,7 @@ shipped here and applied on open), and builds the caseworkers' and supervisors' 
   :func:`read_dir`), record events (:meth:`CaseStore.record_event`), read records, build a score
   request by person id (:meth:`CaseStore.score_request`);
 - :func:`due_list` - each person on an office's roll with current tier, last assessment per
-  stage and each assessment due, upcoming or overdue (windows in ``models/review_policy.yaml``,
+  stage and each assessment due, upcoming or overdue (windows in ``serving/cases/review_policy.yaml``,
   :class:`ReviewPolicy`);
 - :func:`propose`, :func:`approve`, :func:`reject` - tier decisions (管理等级调整审批) with reason
   codes (:class:`ReasonCode`); only approval changes the current tier; every step is chained in

@@ -138,7 +138,7 @@ class DuePerson(BaseModel):
 
 
 class DueList(BaseModel):
-    """An office's roll on a date with what is due (windows: models/review_policy.yaml)."""
+    """An office's roll on a date with what is due (windows: serving/cases/review_policy.yaml)."""
 
     office: str
     as_of: dt.date
