@@ -49,6 +49,7 @@ def bound_metric_labels(*, known: Iterable[str]) -> None:
     if getattr(base, "bounded_labels", False):
         return
 
+    # base is a variable holding BentoML's class (untyped to mypy): subclassing it is what this patch is
     class BoundedTrafficMetricsMiddleware(base):  # type: ignore[misc, valid-type]
         """BentoML's traffic metrics with the path label taken from :func:`metric_path`."""
 
@@ -73,6 +74,7 @@ def bound_metric_labels(*, known: Iterable[str]) -> None:
                 scope = {**scope, "path": metric_path(scope["path"]), _REAL_PATH: scope["path"]}
             await super().__call__(scope, receive, send)
 
+    # the patch itself: BentoML builds its app from this module attribute, which mypy sees as a class
     instruments.RunnerTrafficMetricsMiddleware = BoundedTrafficMetricsMiddleware  # type: ignore[misc, assignment]
 
 

@@ -25,6 +25,7 @@ from features.vocab import EventType, Stage, assessment_offset_days
 from serving.cases import _tables as t
 from serving.cases._db import migrate, read_events, schema_drift
 from serving.cases._errors import CaseError
+from serving.cases._import import ImportSummary, import_tables
 from serving.scoring.schemas import EventRecord, ScoreRequest
 from serving.settings import ServiceSettings, get_settings
 from serving.storage import make_engine
@@ -89,10 +90,8 @@ class CaseStore:
             yield conn
 
     # ------------------------------------------------------------------ import
-    def import_tables(self, tables: CaseTables, *, source: str = "") -> Any:
+    def import_tables(self, tables: CaseTables, *, source: str = "") -> ImportSummary:
         """Load validated canonical tables: upsert persons, add new events, upsert outcomes (all or nothing)."""
-        from serving.cases._import import import_tables
-
         return import_tables(self, tables, source=source)
 
     # ------------------------------------------------------------------ reads

@@ -12,7 +12,7 @@ import logging
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ from serving.cli import _service as serving_commands
 from serving.settings import get_settings
 from training import cli as training_cli
 from training import real as real_benchmark
+
+if TYPE_CHECKING:
+    from features.schema import CaseTables
 
 log = logging.getLogger(__name__)
 DIST = "reoffence-risk"
@@ -110,12 +113,12 @@ def main() -> None:
         sys.exit(1)
 
 
-def load_case_store(tables: object, *, source: str) -> None:
+def load_case_store(tables: CaseTables, *, source: str) -> None:
     """Load the demo cohort into the case store (``riskctl cases import``; a re-run changes nothing)."""
     from serving.cases import CaseStore
 
     store = CaseStore.open(get_settings())
-    console.print(f"case store: {store.import_tables(tables, source=source).text()}")  # type: ignore[arg-type]
+    console.print(f"case store: {store.import_tables(tables, source=source).text()}")
     console.print(
         "  try: riskctl cases due --office chengguan --as-of 2024-06-01; "
         "riskctl review --office hexi --as-of 2024-06-01 --html var/review.html"

@@ -28,8 +28,8 @@ def _current_service() -> Backend:
 
 def create_app(
     *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], ServiceSettings] = get_settings
-) -> Starlette:
-    """The console app.
+) -> ASGIApp:
+    """The console app (Starlette, inside the security headers every answer carries).
 
     Parameters
     ----------
@@ -72,7 +72,7 @@ def create_app(
         routes=routes, exception_handlers={404: partial(_not_found, console), 405: partial(_not_allowed, console)}
     )
     app.mount("/static", StaticFiles(directory=HERE / "static", check_dir=False), name="static")  # no I/O at import
-    return SecurityHeaders(app)  # type: ignore[return-value]
+    return SecurityHeaders(app)
 
 
 async def _not_found(console: Console, request: Request, _exc: Exception) -> Response:

@@ -18,8 +18,10 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, select, update
 
@@ -158,8 +160,8 @@ class SessionStore:
         log.info("console session ended: %s", why)
 
     @staticmethod
-    def _session(row: object, principal: Principal) -> Session:
-        r = dict(row)  # type: ignore[call-overload]
+    def _session(row: Mapping[Any, Any], principal: Principal) -> Session:  # a dict or a RowMapping
+        r = dict(row)
         return Session(
             sid_hash=r["sid_hash"],
             token_hash=r["token_hash"],

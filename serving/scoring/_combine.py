@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -94,7 +94,7 @@ class Combiner(Generic[T, R]):
                     self._cv.notify_all()
         if slot.error is not None:
             raise slot.error
-        return slot.result  # type: ignore[return-value]
+        return cast(R, slot.result)  # _run set it before marking the slot done, and no error came
 
     def _run(self, group: list[tuple[T, _Slot[R]]]) -> None:
         outcomes = self._outcomes(group)

@@ -113,7 +113,9 @@ class Scorer:
                 raise NoModelError(f"no model serves the {stage.value} stage")
             for i, scored in zip(rows, self._score_stage(self.models[stage], [requests[i] for i in rows]), strict=True):
                 out[i] = scored
-        return out  # type: ignore[return-value]
+        done = [s for s in out if s is not None]  # every request was in one stage's rows
+        assert len(done) == len(requests)
+        return done
 
     def _score_stage(self, served: ServedModel, requests: list[ScoreRequest]) -> list[Scored]:
         persons, events, assessments = request_tables(requests)
