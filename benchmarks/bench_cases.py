@@ -27,9 +27,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from features.vocab import Stage
+    from serving.scoring import ServedModel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +59,7 @@ def _export(folder: Path, persons: int, office_size: int, seed: int) -> Path:
     return tables.write(folder / "export")
 
 
-def _models(trees: int) -> dict:
+def _models(trees: int) -> dict[Stage, ServedModel]:
     import bentoml
 
     from features.labels import make_stage_frame

@@ -28,23 +28,31 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from serving.scoring.schemas import Assessment
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDING = ROOT / "features" / "_wording.py"
 TARGET_COST = 0.20
 
 
-def _checker():
+def _checker() -> Callable[..., list[str]]:
     """check_sentence of the working tree, loaded by path (the module imports nothing of the project)."""
     spec = importlib.util.spec_from_file_location("wording_under_test", WORDING)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[spec.name] = module  # type: ignore[union-attr]  # dataclasses look their module up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.check_sentence
+    check: Callable[..., list[str]] = module.check_sentence
+    return check
 
 
-def _failing(answers, check, kinds: dict[str, list[bool]]) -> tuple[int, list[str]]:
+def _failing(
+    answers: Sequence[Assessment], check: Callable[..., list[str]], kinds: dict[str, list[bool]]
+) -> tuple[int, list[str]]:
     """Answers with any failing sentence, and a few examples."""
     bad, examples = 0, list[str]()
     for a in answers:
@@ -129,7 +137,7 @@ def _export(revision: str, into: Path) -> Path:
     return into
 
 
-def _run_side(tree: Path, args: argparse.Namespace, kinds: str) -> dict:
+def _run_side(tree: Path, args: argparse.Namespace, kinds: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     argv = [
         "explain_bench",
@@ -154,7 +162,8 @@ def _run_side(tree: Path, args: argparse.Namespace, kinds: str) -> dict:
     out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"the benchmark on {tree} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -172,7 +181,7 @@ def main() -> None:
         child(args)
         return
     kinds = _kinds()
-    sides: dict[str, list[dict]] = {"before": [], "after": []}
+    sides: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory(prefix="explain-bench-") as tmp:
         before = _export(args.baseline, Path(tmp))
         for _ in range(args.rounds):

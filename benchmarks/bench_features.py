@@ -11,13 +11,17 @@ import argparse
 import functools
 import statistics
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from features.labels import make_stage_frame
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
 
+T = TypeVar("T")
 
-def _timed(fn):
+
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     t = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t

@@ -28,6 +28,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import bentoml
@@ -37,6 +38,12 @@ from pydantic import BaseModel
 from features.vocab import Stage
 from serving.scoring.schemas import ScoreRequest
 from serving.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.schema import CaseTables
+    from features.settings import Settings
 
 
 class FloorAnswer(BaseModel):
@@ -63,7 +70,7 @@ def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
 
 
-def _post(conn: http.client.HTTPConnection, url: str, body: bytes, headers: dict) -> None:
+def _post(conn: http.client.HTTPConnection, url: str, body: bytes, headers: dict[str, str]) -> None:
     conn.request("POST", urlsplit(url).path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
@@ -71,7 +78,9 @@ def _post(conn: http.client.HTTPConnection, url: str, body: bytes, headers: dict
         raise RuntimeError(f"POST {url}: {response.status} {data[:300]!r}")
 
 
-def _latencies(url: str, bodies: list, headers: dict, *, clients: int, requests: int) -> tuple[np.ndarray, float]:
+def _latencies(
+    url: str, bodies: list[bytes], headers: dict[str, str], *, clients: int, requests: int
+) -> tuple[np.ndarray, float]:
     """Per-request latency (s) of ``requests`` POSTs from ``clients`` threads, and the wall time.
 
     Each client keeps one connection open. The client is the standard library's: the server and
@@ -96,7 +105,7 @@ def _latencies(url: str, bodies: list, headers: dict, *, clients: int, requests:
     return np.array(lat), time.perf_counter() - start
 
 
-def _batch_rate(url: str, body: bytes, n: int, headers: dict, repeat: int) -> list[float]:
+def _batch_rate(url: str, body: bytes, n: int, headers: dict[str, str], repeat: int) -> list[float]:
     rates, conn = [], _connection(url, timeout=600)
     try:
         for _ in range(repeat):
@@ -173,7 +182,7 @@ def main() -> None:
         _mlflow_side(settings, tables, people, args)
 
 
-def _mlflow_side(settings, tables, people, args) -> None:
+def _mlflow_side(settings: Settings, tables: CaseTables, people: pd.DataFrame, args: argparse.Namespace) -> None:
     """The mid-term champion behind ``mlflow models serve``: feature rows in, probabilities out."""
     from features.pipeline import assessment_dates, build_features
     from serving.cli import free_port, running_server

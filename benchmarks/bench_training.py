@@ -27,6 +27,7 @@ import pandas as pd
 
 from evaluation import paired_bootstrap
 from features.labels import make_stage_frame
+from features.schema import CaseTables
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
 from training.config import GateConfig, TrainConfig
@@ -47,7 +48,7 @@ def main() -> None:
         "--refit",
         choices=["config", "off", "same", "scaled"],
         default="config",
-        help="refit on train + valid after the search (default: as models/params.yaml says)",
+        help="refit on train + valid after the search (default: as training/params.yaml says)",
     )
     parser.add_argument("--save", type=Path, help="write each stage's test rows and probabilities here")
     parser.add_argument(
@@ -56,7 +57,7 @@ def main() -> None:
         default="config",
         help="compare: fit with and without sex and local as inputs, metrics overall and per group",
     )
-    parser.add_argument("--budget", type=int, help="grid points tried by the search (default: models/params.yaml)")
+    parser.add_argument("--budget", type=int, help="grid points tried by the search (default: training/params.yaml)")
     args = parser.parse_args()
     config = TrainConfig.load()
     gate = GateConfig.load()
@@ -149,7 +150,7 @@ def main() -> None:
     print(f"\nwall time of the whole benchmark (generation, features, fits): {time.perf_counter() - started:.1f} s")
 
 
-def compare_protected(tables, config: TrainConfig) -> None:
+def compare_protected(tables: CaseTables, config: TrainConfig) -> None:
     """Test AUC / Brier / ECE per stage, overall and within sex and residence, with and without them as inputs."""
     from evaluation import classification_metrics
 

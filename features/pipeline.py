@@ -29,7 +29,7 @@ DAY = np.timedelta64(1, "D")
 TREND_DAYS = 90
 
 Table: TypeAlias = pd.DataFrame | Mapping[str, Any]  # a canonical table: a DataFrame or its columns by name
-ArrayLike: TypeAlias = pd.Series | np.ndarray | list
+ArrayLike: TypeAlias = pd.Series | np.ndarray | list[Any]
 
 
 def assessment_dates(persons: pd.DataFrame, stage: Stage | str) -> pd.DataFrame:
@@ -182,7 +182,8 @@ def category_values(values: pd.Categorical | pd.Series | np.ndarray) -> np.ndarr
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         values = values.array
     if isinstance(values, pd.Categorical):
-        return category_objects(values.dtype)[values.codes]
+        objects: np.ndarray = category_objects(values.dtype)[values.codes]
+        return objects
     return np.asarray(values, dtype=object)
 
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType
+from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled
 
 PERSON_DATE_COLUMNS = ["birth_date", "supervision_start", "supervision_end"]
 PERSON_COLUMNS = [
@@ -149,7 +150,7 @@ def _date_column(nullable: bool = False) -> pa.Column:
     return pa.Column("datetime64[ns]", bounds, nullable=nullable, coerce=True)
 
 
-def _category_column(vocab) -> pa.Column:
+def _category_column(vocab: type[Labelled]) -> pa.Column:
     return pa.Column(str, pa.Check.isin(vocab.codes()), nullable=False, coerce=True)
 
 
@@ -194,7 +195,7 @@ OUTCOMES_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def _schema_problems(table: str, frame: pd.DataFrame, schema: pa.DataFrameSchema):
+def _schema_problems(table: str, frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, list[Problem]]:
     """Validate one table with its pandera schema; return (validated frame, problems)."""
     missing = [name for name, c in schema.columns.items() if c.required and name not in frame.columns]
     if missing:
@@ -221,7 +222,7 @@ def _problems_from_failures(table: str, frame: pd.DataFrame, cases: pd.DataFrame
     return list(dict.fromkeys(problems))
 
 
-def _describe(check: str, value) -> str:
+def _describe(check: str, value: Any) -> str:
     if check.startswith("isin"):
         return f"unknown category {value!r}"
     if check == "not_nullable":
@@ -235,7 +236,7 @@ def _describe(check: str, value) -> str:
     return f"{check} failed for {value!r}"
 
 
-def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.DataFrame | None):
+def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.DataFrame | None) -> list[Problem]:
     """Checks spanning tables: unknown persons, events before birth or after follow-up."""
     problems = _date_order_problems(persons)
     known = persons.set_index("person_id")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,6 @@ class Settings(BaseSettings):
         return f"{self.experiment_prefix}-{Stage(stage).value}"
 
 
-def get_settings(**overrides) -> Settings:
+def get_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with explicit overrides."""
     return Settings(**overrides)

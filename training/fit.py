@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,16 +52,18 @@ class StageFit:
     model: StageModel
     baseline: LinearStageModel
     search: pd.DataFrame
-    chosen: dict
+    chosen: dict[str, Any]
     config: TrainConfig
     seed: int
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def part(self, name: str) -> StageFrame:
         return self.frame.subset(self.parts == name)
 
 
-def _search(frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int):
+def _search(
+    frame: StageFrame, parts: np.ndarray, config: TrainConfig, seed: int
+) -> tuple[StageModel, pd.DataFrame, dict[str, Any]]:
     """Try ``budget`` grid points; keep the smallest within ``within_logloss`` of the best."""
     tr, va = frame.subset(parts == "train"), frame.subset(parts == "valid")
     ca = frame.subset(parts == "calib")
@@ -103,7 +106,7 @@ def refit_rounds(stopped_at: int, n_train: int, n_valid: int, config: TrainConfi
     return max(1, min(cap, round(stopped_at * (n_train + n_valid) / n_train)))
 
 
-def _refit(model: StageModel, frame: StageFrame, parts: np.ndarray, config: TrainConfig) -> dict:
+def _refit(model: StageModel, frame: StageFrame, parts: np.ndarray, config: TrainConfig) -> dict[str, int]:
     """Refit the chosen booster on train + valid with the rounds early stopping chose; recalibrate on calib."""
     n_train, n_valid = int((parts == "train").sum()), int((parts == "valid").sum())
     stopped_at = model.best_iteration_

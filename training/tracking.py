@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def configure_mlflow(settings: Settings | None = None) -> MlflowClient:
     return MlflowClient(uri, uri)
 
 
-def ensure_experiment(client: MlflowClient, settings: Settings, stage) -> str:
+def ensure_experiment(client: MlflowClient, settings: Settings, stage: Stage | str) -> str:
     name = settings.experiment_name(stage)
     found = client.get_experiment_by_name(name)
     if found is not None:
@@ -79,7 +80,7 @@ class TrainedVersion:
     version: str
     run_id: str
     baseline_run_id: str
-    metrics: dict
+    metrics: dict[str, float | None]
     report_dir: Path
     model_kind: str = "lightgbm"
     candidate_reason: str = ""
@@ -98,7 +99,9 @@ def split_eval_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Da
     return X, rows["label"].to_numpy(dtype=int), meta
 
 
-def _log_baseline(fit: StageFit, experiment_id: str, y_prob: np.ndarray, metrics_fn) -> str:
+def _log_baseline(
+    fit: StageFit, experiment_id: str, y_prob: np.ndarray, metrics_fn: Callable[[np.ndarray], dict[str, float]]
+) -> str:
     stage = fit.frame.stage.value
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage}-baseline-logistic") as run:
         mlflow.set_tags({"stage": stage, "model_kind": "baseline", "config_version": fit.config.version})
@@ -106,10 +109,10 @@ def _log_baseline(fit: StageFit, experiment_id: str, y_prob: np.ndarray, metrics
             {"model": "LinearStageModel (sign-constrained logistic regression)", **fit.baseline.get_params()}
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics_fn(y_prob).items() if _finite(v)})
-    return run.info.run_id
+    return str(run.info.run_id)
 
 
-def _finite(v) -> bool:
+def _finite(v: object) -> bool:
     return isinstance(v, (int, float, np.floating)) and np.isfinite(v)
 
 
@@ -222,7 +225,7 @@ def log_stage_fit(
     )
 
 
-def strict_share(policy: TierPolicy, stage, prob: np.ndarray, X: pd.DataFrame) -> float:
+def strict_share(policy: TierPolicy, stage: Stage | str, prob: np.ndarray, X: pd.DataFrame) -> float:
     """The share of rows whose effective tier is strict under ``policy`` (mandatory rules included)."""
     if len(prob) == 0:
         return float("nan")
@@ -234,7 +237,7 @@ def _log_candidate_run(
     fit: StageFit,
     choice: CandidateChoice,
     report: EvaluationReport,
-    booster: dict,
+    booster: dict[str, float],
     threshold: float,
     policy_version: str,
     data_description: str,
@@ -324,4 +327,4 @@ def _limits(fit: StageFit) -> list[str]:
 
 def run_summary(version: TrainedVersion) -> str:
     keys = ("roc_auc", "pr_auc", "brier", "ece", "largest_fpr_gap")
-    return json.dumps({k: round(float(version.metrics[k]), 4) for k in keys if version.metrics.get(k) is not None})
+    return json.dumps({k: round(float(v), 4) for k in keys if (v := version.metrics.get(k)) is not None})

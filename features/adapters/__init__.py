@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from features.adapters._common import (
     RealFrame,
@@ -48,7 +48,7 @@ Source = Literal["nij", "compas", "rossi"]
 SOURCES: tuple[str, ...] = ("nij", "compas", "rossi")
 
 
-def load(source: Source | str, path: str | Path, **options) -> RealFrame:
+def load(source: Source | str, path: str | Path, **options: Any) -> RealFrame:
     """The model-ready frame of ``source`` read from ``path``.
 
     Parameters
@@ -71,7 +71,7 @@ def load(source: Source | str, path: str | Path, **options) -> RealFrame:
     raise ValueError(f"unknown source {source!r}: expected one of {list(SOURCES)}")
 
 
-def import_to(source: Source | str, path: str | Path, out_dir: str | Path, **options) -> Path:
+def import_to(source: Source | str, path: str | Path, out_dir: str | Path, **options: Any) -> Path:
     """Import ``source`` from ``path`` into ``out_dir``, atomically (all files or none).
 
     rossi: the canonical tables (``CaseTables.write`` layout, readable with ``CaseTables.read``)

@@ -142,7 +142,10 @@ def _point_in_time(p: Parser) -> dict[str, np.ndarray]:
     dob = _date(p, "dob", required=True)
     charge = _date(p, "c_arrest_date").fillna(_date(p, "c_offense_date"))
     jail_in = _date(p, "c_jail_in")
-    days = lambda start: (screening - start).dt.days.clip(lower=0).to_numpy(dtype=float, na_value=np.nan)  # noqa: E731
+
+    def days(start: pd.Series) -> np.ndarray:
+        return (screening - start).dt.days.clip(lower=0).to_numpy(dtype=float, na_value=np.nan)
+
     return {
         "age": ((screening - dob).dt.days / DAYS_PER_YEAR).to_numpy(dtype=float, na_value=np.nan),
         "days_charge_to_screening": days(charge),

@@ -40,7 +40,8 @@ def _dates(days: np.ndarray) -> np.ndarray:
 
 def stage_days(people: People, stage: Stage) -> np.ndarray:
     """Assessment day of each person at ``stage`` (:func:`features.vocab.assessment_offset_days`)."""
-    return people.start + assessment_offset_days(stage, people.end - people.start)
+    days: np.ndarray = people.start + assessment_offset_days(stage, people.end - people.start)
+    return days
 
 
 def generate_cohort(config: CohortConfig | None = None) -> CaseTables:

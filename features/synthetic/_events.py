@@ -97,7 +97,9 @@ def points_and_grades(rng: np.random.Generator, people: People, events: Events, 
     return Events.concat([monthly, _quarterly_grades(rng, person, month, day, points)])
 
 
-def _monthly_deductions(people, events, months, offset, total) -> np.ndarray:
+def _monthly_deductions(
+    people: People, events: Events, months: np.ndarray, offset: np.ndarray, total: int
+) -> np.ndarray:
     deduction_of = np.zeros(len(EventType), dtype=float)
     for event_type, points in spec.POINT_DEDUCTIONS.items():
         deduction_of[EVENT_CODES[event_type]] = points
@@ -107,7 +109,9 @@ def _monthly_deductions(people, events, months, offset, total) -> np.ndarray:
     return np.bincount(flat, weights=deduction_of[events.kind[ok]], minlength=total)
 
 
-def _quarterly_grades(rng, person, month, day, points) -> Events:
+def _quarterly_grades(
+    rng: np.random.Generator, person: np.ndarray, month: np.ndarray, day: np.ndarray, points: np.ndarray
+) -> Events:
     """Grade each complete quarter (three monthly scores) on its mean score plus noise."""
     last_of_quarter = (month % 3) == 2
     idx = np.flatnonzero(last_of_quarter)

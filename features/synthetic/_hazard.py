@@ -45,7 +45,7 @@ def draw_reoffence(rng: np.random.Generator, people: People, events: Events, h0:
     e = rng.exponential(size=people.n)
     term = people.end - people.start
     in_term = e < kappa * c * term
-    t = np.where(in_term, people.start + e / (kappa * c), people.end + (e - kappa * c * term) / c)
+    t: np.ndarray = np.where(in_term, people.start + e / (kappa * c), people.end + (e - kappa * c * term) / c)
     bump, days = _bump_arrays()
     has = bump[events.kind] > 0
     p, d, k = events.person[has], events.day[has].astype(float), events.kind[has]
@@ -58,10 +58,13 @@ def draw_reoffence(rng: np.random.Generator, people: People, events: Events, h0:
 
 
 def _overlap(lo: np.ndarray, hi: np.ndarray | float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None)
+    overlap: np.ndarray = np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None)
+    return overlap
 
 
-def _person_sums(people: People, events: Events, as_of: np.ndarray, horizon: float):
+def _person_sums(
+    people: People, events: Events, as_of: np.ndarray, horizon: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-person quantities that do not depend on u: counts, exposures, bump overlaps."""
     n = people.n
     before = events.day < as_of[events.person]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,12 +36,12 @@ class People:
     z: np.ndarray  # eta + sigma_u * u
 
 
-def _choice(rng: np.random.Generator, shares: dict, n: int) -> np.ndarray:
+def _choice(rng: np.random.Generator, shares: Mapping[Any, float], n: int) -> np.ndarray:
     p = np.array(list(shares.values()), dtype=float)
     return rng.choice(len(p), size=n, p=p / p.sum()).astype(np.int16)
 
 
-def _term_months(rng, sup_type: np.ndarray) -> np.ndarray:
+def _term_months(rng: np.random.Generator, sup_type: np.ndarray) -> np.ndarray:
     """Supervision term in months: probation 6-60 (median ~22), parole 3-36, medical 6-36."""
     n = len(sup_type)
     months = np.clip(np.round(rng.lognormal(np.log(22), 0.5, n)), 6, 60)
@@ -102,11 +104,19 @@ def draw_people(rng: np.random.Generator, n: int, *, start_from: int, start_to: 
     )
 
 
-def _propensity(offence, age, priors, unemployed, flags, male, local) -> np.ndarray:
+def _propensity(
+    offence: np.ndarray,
+    age: np.ndarray,
+    priors: np.ndarray,
+    unemployed: np.ndarray,
+    flags: dict[str, np.ndarray],
+    male: np.ndarray,
+    local: np.ndarray,
+) -> np.ndarray:
     """Observable part of the latent propensity (log-hazard scale, centred later by the intercept)."""
     e = spec.EFFECTS
     offence_effect = np.array([v[1] for v in spec.OFFENCES.values()])[offence]
-    return (
+    eta: np.ndarray = (
         offence_effect
         + e["age_under_25"] * (age < 25)
         + e["age_25_34"] * ((age >= 25) & (age < 35))
@@ -120,3 +130,4 @@ def _propensity(offence, age, priors, unemployed, flags, male, local) -> np.ndar
         + e["male"] * male
         + e["non_local"] * ~local
     )
+    return eta

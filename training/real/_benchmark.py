@@ -93,4 +93,4 @@ def log_benchmark(result: BenchmarkResult) -> str:
         for title, table in result.tables.items():
             mlflow.log_text(table.to_csv(), f"tables/{slug(title).replace('/', '_').replace(' ', '_')}.csv")
     log.info("logged %s to MLflow run %s", name, run.info.run_id)
-    return run.info.run_id
+    return str(run.info.run_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,9 @@ def nij_monotone(columns: list[str] | pd.Index) -> dict[str, int]:
     return {**mono, **{c: 1 for c in ("supervision_risk_score_first",) if c in columns}}
 
 
-def load_pair(source: str, train_path: Path, test_path: Path | None, **options) -> tuple[RealFrame, RealFrame | None]:
+def load_pair(
+    source: str, train_path: Path, test_path: Path | None, **options: Any
+) -> tuple[RealFrame, RealFrame | None]:
     """The training frame and, when a test file is given, the test frame (same features or refused)."""
     train = load(source, train_path, **options)
     test = load(source, test_path, **options) if test_path else None

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -61,7 +62,7 @@ SMALL_PARAMS: dict[str, object] = {"num_leaves": 4, "max_depth": 2, "min_child_s
 HOLDOUT = 0.2
 
 
-def booster_params(params: dict | None = None) -> BoosterParams:
+def booster_params(params: dict[str, Any] | None = None) -> BoosterParams:
     """:data:`DEFAULT_PARAMS` updated with ``params``; keys that are not BoosterParams fields go to LightGBM."""
     merged = {**DEFAULT_PARAMS, **(params or {})}
     names = {f.name for f in fields(BoosterParams)} - {"extra"}
@@ -84,7 +85,12 @@ class FittedBooster:
 
 
 def fit_booster(
-    X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, monotone: dict[str, int] | None = None, params: dict | None = None
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int = 0,
+    *,
+    monotone: dict[str, int] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> FittedBooster:
     """Fit the booster on 80% of the rows, early-stop and calibrate on the other 20% (stratified).
 
@@ -128,7 +134,8 @@ class CrossFitBooster:
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """The mean of the boosters' log-odds (each at its own early-stopping round)."""
-        return np.mean([b.predict(X, raw_score=True, num_iteration=it) for b, it in self.boosters], axis=0)
+        raw: np.ndarray = np.mean([b.predict(X, raw_score=True, num_iteration=it) for b, it in self.boosters], axis=0)
+        return raw
 
     def __call__(self, X: pd.DataFrame) -> np.ndarray:
         return self.calibrator.predict(self.raw_score(X))
@@ -140,7 +147,7 @@ def fit_crossfit_booster(
     seed: int = 0,
     *,
     monotone: dict[str, int] | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     inner: int = 5,
     calibration: CalibrationMethod = "auto",
 ) -> CrossFitBooster:
@@ -250,7 +257,7 @@ def cross_validate_real(
     folds: int = 5,
     seed: int = 0,
     monotone: dict[str, int] | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     crossfit: bool = False,
 ) -> np.ndarray:
     """Out-of-fold calibrated probabilities of the booster on ``frame`` (stratified K-fold).
@@ -295,7 +302,7 @@ def fit_predict_real(
     *,
     seed: int = 0,
     monotone: dict[str, int] | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     crossfit: bool = False,
 ) -> np.ndarray:
     """Fit the booster (and its calibrator) on ``train`` and return the probabilities of ``test``.
