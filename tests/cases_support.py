@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -60,7 +61,9 @@ def subset(tables: CaseTables, n: int) -> CaseTables:
     )
 
 
-def person_row(person_id: str, *, start: str, end: str, office: str = "t1", birth: str = "1990-01-01") -> dict:
+def person_row(
+    person_id: str, *, start: str, end: str, office: str = "t1", birth: str = "1990-01-01"
+) -> dict[str, Any]:
     """A hand-built canonical person."""
     return {
         "person_id": person_id,
@@ -87,7 +90,7 @@ def person_row(person_id: str, *, start: str, end: str, office: str = "t1", birt
     }
 
 
-def hand_tables(rows: list[dict]) -> CaseTables:
+def hand_tables(rows: list[dict[str, Any]]) -> CaseTables:
     events = pd.DataFrame(
         {
             "person_id": [rows[0]["person_id"]],
@@ -108,7 +111,7 @@ def index_row(
     probability: float = 0.05,
     band: str = "low",
     tier_by_risk: str = "ordinary",
-) -> dict:
+) -> dict[str, Any]:
     return dict(
         assessment_id=assessment_id,
         person_id=person_id,

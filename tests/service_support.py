@@ -12,13 +12,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from features.labels import make_stage_frame
+from features.schema import CaseTables
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
 from serving.auth import AuthConfig, TokenEntry, hash_token
 from serving.scoring import save_served
 from serving.settings import get_settings
-from training.config import TrainConfig
-from training.fit import fit_stage
+from training.config import GateConfig, TrainConfig
+from training.fit import StageFit, fit_stage
+
+ServiceModels = tuple[CaseTables, dict[Stage, StageFit]]  # the ``service_models`` fixture: cohort and fits
 
 ROLES = ("caseworker", "supervisor", "auditor", "modeler")
 SECRET = "5e" * 32
@@ -32,11 +35,11 @@ def headers(role: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role)}"} if role else {}
 
 
-def train_and_store(persons: int = 4000, seed: int = 31):
+def train_and_store(persons: int = 4000, seed: int = 31) -> ServiceModels:
     """Fit a small model per stage and save it into the (test) BentoML store; returns the cohort."""
     tables = generate_cohort(CohortConfig(persons=persons, seed=seed))
     config = TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": 120})
-    fits = {}
+    fits: dict[Stage, StageFit] = {}
     for stage in Stage:
         fits[stage] = fit_stage(make_stage_frame(tables, stage), config=config, seed=0, temporal=False)
         save_served(get_settings(), stage, fits[stage].model, version="7", metadata={"evaluation": {"roc_auc": 0.7}})
@@ -56,7 +59,7 @@ def write_auth(home: Path, *, extra: dict[str, tuple[str, str, str | None]] | No
     return path
 
 
-def small_cohort_gate():
+def small_cohort_gate() -> GateConfig:
     """The shipped gate with limits for a test cohort of a few thousand people.
 
     On ~1,000 test rows few women are flagged, so the shipped fairness rule finds the FPR gap by sex
@@ -64,7 +67,6 @@ def small_cohort_gate():
     the registry and the comparison, so they measure the gap between age bands with smaller minimums.
     """
     from evaluation import FprGapRule
-    from training.config import GateConfig
 
     gate = GateConfig.load()
     return gate.model_copy(
@@ -96,7 +98,7 @@ def in_process_service(home: Path, *, base_url: str = "http://testserver", **env
         mp.undo()
 
 
-def case_home(home: Path, tables: Any, *, tokens: dict[str, tuple[str, str, str | None]]) -> Path:
+def case_home(home: Path, tables: CaseTables, *, tokens: dict[str, tuple[str, str, str | None]]) -> Path:
     """A RISK_HOME with the test tokens plus ``tokens`` and a case store holding ``tables``."""
     from serving.cases import CaseStore
 

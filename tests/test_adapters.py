@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ if not DATA.is_dir():
     )
 
 from features.adapters import (  # noqa: E402
+    RealFrame,
     import_to,
     load,
     load_compas,
@@ -56,7 +58,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 # --- NIJ -------------------------------------------------------------------------------------
 
 
-def test_nij_year1_uses_only_pre_release_columns():
+def test_nij_year1_uses_only_pre_release_columns() -> None:
     frame = load_nij(NIJ, target="year1", nrows=SLICE)
     activity = {c.lower() for c in nij_mod.ACTIVITY}
     assert not activity & set(frame.X.columns)
@@ -67,7 +69,7 @@ def test_nij_year1_uses_only_pre_release_columns():
     assert list(frame.X.index) == list(raw["ID"])
 
 
-def test_nij_categories_are_fixed_by_the_documented_value_set():
+def test_nij_categories_are_fixed_by_the_documented_value_set() -> None:
     small = load_nij(NIJ, target="year1", nrows=20)
     assert list(small.X["age_at_release"].cat.categories) == nij_mod.AGE_BANDS
     assert small.X["age_at_release"].cat.ordered
@@ -77,7 +79,7 @@ def test_nij_categories_are_fixed_by_the_documented_value_set():
     )
 
 
-def test_nij_quirks():
+def test_nij_quirks() -> None:
     frame = load_nij(NIJ, target="years2_3", nrows=SLICE)
     raw = _raw(NIJ, SLICE).set_index("ID").loc[frame.X.index]
     women = raw["Gender"] == "F"
@@ -88,7 +90,7 @@ def test_nij_quirks():
     assert frame.X.loc[no_test, "avg_days_per_drugtest"].isna().all()
 
 
-def test_nij_years2_3_is_conditional_on_no_year1_arrest():
+def test_nij_years2_3_is_conditional_on_no_year1_arrest() -> None:
     frame = load_nij(NIJ, target="years2_3", nrows=SLICE)
     raw = _raw(NIJ, SLICE)
     at_risk = raw["Recidivism_Arrest_Year1"] == "0"
@@ -99,7 +101,7 @@ def test_nij_years2_3_is_conditional_on_no_year1_arrest():
     assert any("undated" in note for note in frame.notes)
 
 
-def test_nij_refuses_unknown_values_naming_row_and_column(tmp_path):
+def test_nij_refuses_unknown_values_naming_row_and_column(tmp_path: Path) -> None:
     raw = _raw(NIJ, 10)
     raw.loc[3, "Gender"] = "X"
     with pytest.raises(DataValidationError) as err:
@@ -108,7 +110,7 @@ def test_nij_refuses_unknown_values_naming_row_and_column(tmp_path):
     assert "'X'" in str(err.value)
 
 
-def test_compas_problems_name_the_file_row_and_ids_must_be_unique(tmp_path):
+def test_compas_problems_name_the_file_row_and_ids_must_be_unique(tmp_path: Path) -> None:
     raw = _raw(COMPAS, 40)
     raw.loc[30, "race"] = "Martian"
     raw.loc[31, "id"] = raw["id"].loc[32]
@@ -130,7 +132,9 @@ def test_compas_problems_name_the_file_row_and_ids_must_be_unique(tmp_path):
         ("rossi", ROSSI, "emp13", {}),
     ],
 )
-def test_missing_required_column_is_refused_by_name(tmp_path, source, path, column, options):
+def test_missing_required_column_is_refused_by_name(
+    tmp_path: Path, source: str, path: Path, column: str, options: dict[str, str]
+) -> None:
     raw = _raw(path, 50).drop(columns=[column])
     with pytest.raises(DataValidationError, match=column) as err:
         load(source, _write(raw, tmp_path / "missing.csv"), **options)
@@ -138,7 +142,7 @@ def test_missing_required_column_is_refused_by_name(tmp_path, source, path, colu
     assert "required column is missing" in str(err.value)
 
 
-def test_missing_file_is_a_clear_error(tmp_path):
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nij"):
         load("nij", tmp_path / "nope.csv")
 
@@ -146,7 +150,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 # --- COMPAS ----------------------------------------------------------------------------------
 
 
-def test_compas_propublica_filter_on_the_full_file():
+def test_compas_propublica_filter_on_the_full_file() -> None:
     frame = load_compas(COMPAS)
     assert len(frame.y) == 6172
     assert frame.base_rate == pytest.approx(0.455, abs=0.001)
@@ -158,12 +162,12 @@ def test_compas_propublica_filter_on_the_full_file():
     assert (frame.X["jail_days"].dropna() >= 0).all()
 
 
-def test_compas_options():
+def test_compas_options() -> None:
     with_sex = load_compas(COMPAS, features="with_sex", jail_days=False, nrows=SLICE)
     assert "sex" in with_sex.X.columns and "jail_days" not in with_sex.X.columns
 
 
-def test_compas_age_is_age_at_screening_and_the_file_age_is_only_an_option():
+def test_compas_age_is_age_at_screening_and_the_file_age_is_only_an_option() -> None:
     frame = load_compas(COMPAS, nrows=SLICE)
     # id 1: born 1947-04-18, screened 2013-08-14 -> 66.3 years; the file's age (2016 data pull) says 69
     assert frame.X.loc["1", "age"] == pytest.approx(66.32, abs=0.01)
@@ -174,7 +178,7 @@ def test_compas_age_is_age_at_screening_and_the_file_age_is_only_an_option():
         load_compas(COMPAS, age=cast(Any, "later"), nrows=10)  # an option the signature does not allow
 
 
-def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_path):
+def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_path: Path) -> None:
     """Rewriting the outcome, the jail release, the file's age and later columns never changes X."""
     raw = _raw(COMPAS, SLICE)
     later = [
@@ -213,7 +217,7 @@ def test_compas_point_in_time_features_ignore_everything_after_screening(tmp_pat
     assert (before.y != after.y).any()
 
 
-def test_charge_family_mapping():
+def test_charge_family_mapping() -> None:
     desc = pd.Series(
         [
             "Battery",
@@ -235,7 +239,7 @@ def test_charge_family_mapping():
 # --- Rossi -----------------------------------------------------------------------------------
 
 
-def test_rossi_week26_population_and_label():
+def test_rossi_week26_population_and_label() -> None:
     raw = _raw(ROSSI)
     frame = rossi_week26(ROSSI, with_employment=True)
     week, arrest = raw["week"].astype(int), raw["arrest"].astype(int)
@@ -247,7 +251,7 @@ def test_rossi_week26_population_and_label():
     assert "race" not in frame.X.columns
 
 
-def test_employment_features_by_hand():
+def test_employment_features_by_hand() -> None:
     emp = np.zeros((2, 52))
     emp[0, [0, 1, 2, 10, 11, 23]] = 1  # weeks 1-3, 11-12, 24
     emp[0, 25:] = 1  # weeks 26..52: must not count
@@ -262,7 +266,9 @@ def test_employment_features_by_hand():
     history=arrays(float, (8, 52), elements=st.sampled_from([0.0, 1.0])),
     later=arrays(float, (8, 27), elements=st.sampled_from([0.0, 1.0, np.nan])),
 )
-def test_week26_features_ignore_weeks_26_to_52(history, later):
+def test_week26_features_ignore_weeks_26_to_52(
+    history: npt.NDArray[np.float64], later: npt.NDArray[np.float64]
+) -> None:
     changed = history.copy()
     changed[:, 25:] = later
     before, after = employment_features(history), employment_features(changed)
@@ -270,7 +276,7 @@ def test_week26_features_ignore_weeks_26_to_52(history, later):
         np.testing.assert_array_equal(before[name], after[name])
 
 
-def test_rossi_week26_file_is_point_in_time(tmp_path):
+def test_rossi_week26_file_is_point_in_time(tmp_path: Path) -> None:
     raw = _raw(ROSSI)
     base = rossi_week26(ROSSI, with_employment=True)
     rng = np.random.default_rng(0)
@@ -288,7 +294,7 @@ def test_rossi_week26_file_is_point_in_time(tmp_path):
     assert not moved.X.equals(base.X)  # week 25 is visible at the start of week 26
 
 
-def test_rossi_canonical_tables():
+def test_rossi_canonical_tables() -> None:
     tables = load_rossi_canonical(ROSSI)
     raw = _raw(ROSSI)
     assert len(tables.persons) == len(raw)
@@ -305,7 +311,7 @@ def test_rossi_canonical_tables():
     np.testing.assert_array_equal(age_at_start, raw["age"].astype(int).to_numpy())
 
 
-def test_rossi_canonical_runs_through_the_point_in_time_pipeline(tmp_path):
+def test_rossi_canonical_runs_through_the_point_in_time_pipeline(tmp_path: Path) -> None:
     tables = load_rossi_canonical(ROSSI)
     frame = make_stage_frame(tables, Stage.MIDTERM, horizon_months=HORIZON_MONTHS[Stage.MIDTERM])
     assert frame.counts["censored"] == 0 and frame.counts["labelled"] > 0
@@ -325,7 +331,7 @@ def test_rossi_canonical_runs_through_the_point_in_time_pipeline(tmp_path):
 # --- import ----------------------------------------------------------------------------------
 
 
-def test_import_frame_round_trip(tmp_path):
+def test_import_frame_round_trip(tmp_path: Path) -> None:
     out = import_to("nij", NIJ, tmp_path / "nij", target="years2_3", nrows=SLICE)
     mapping = json.loads((out / "mapping.json").read_text())
     assert mapping["features"] and mapping["notes"] and mapping["n_dropped"]
@@ -336,14 +342,14 @@ def test_import_frame_round_trip(tmp_path):
     np.testing.assert_array_equal(back.y, original.y)
 
 
-def test_import_rossi_writes_canonical_tables(tmp_path):
+def test_import_rossi_writes_canonical_tables(tmp_path: Path) -> None:
     out = import_to("rossi", ROSSI, tmp_path / "rossi")
     tables = CaseTables.read(out)
     assert len(tables.persons) == 432 and "placeholders" in tables.extra
     assert json.loads((out / "mapping.json").read_text())["notes"]
 
 
-def test_import_is_atomic(tmp_path):
+def test_import_is_atomic(tmp_path: Path) -> None:
     out = tmp_path / "compas"
     import_to("compas", COMPAS, out, nrows=SLICE)
     before = sorted(p.name for p in out.iterdir())
@@ -354,14 +360,14 @@ def test_import_is_atomic(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
-def test_import_failure_while_writing_leaves_nothing_partial(tmp_path, monkeypatch):
+def test_import_failure_while_writing_leaves_nothing_partial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import features.adapters as adapters
 
     out = tmp_path / "compas"
     import_to("compas", COMPAS, out, nrows=SLICE)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
-    def half_written(frame, staging):
+    def half_written(frame: RealFrame, staging: Path) -> None:
         (staging / "frame.parquet").write_bytes(b"partial")
         raise OSError("disk full")
 

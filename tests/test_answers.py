@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
+from service_support import ServiceModels
 
 from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, ValueKind, check_sentence
 from features.labels import make_stage_frame
+from features.schema import CaseTables
 from features.vocab import Stage
-from models.estimator import Calibrator
+from models.estimator import Calibrator, StageEstimator
 from models.tier_policy import TierPolicy
-from serving.scoring import Scorer, ServedModel, reasons, requests_from_tables
+from serving.scoring import Scored, Scorer, ServedModel, reasons, requests_from_tables
 from serving.scoring.schemas import Assessment, ScoreRequest
 from training.config import TrainConfig
 from training.fit import fit_stage
@@ -21,13 +24,13 @@ from training.fit import fit_stage
 PEOPLE = 200
 
 
-def served(stage: Stage, model) -> ServedModel:
+def served(stage: Stage, model: StageEstimator) -> ServedModel:
     return ServedModel(
         stage=stage, model=model, name=f"reoffence-{stage.value}", version="7", bento_tag="t:1", metadata={}
     )
 
 
-def requests_of(tables, stage: Stage, lang: str, n: int = PEOPLE) -> list[ScoreRequest]:
+def requests_of(tables: CaseTables, stage: Stage, lang: str, n: int = PEOPLE) -> list[ScoreRequest]:
     persons = tables.persons.head(n)
     events = tables.events[tables.events["person_id"].isin(persons["person_id"])]
     return [ScoreRequest.model_validate(body) for body in requests_from_tables(persons, events, stage, lang=lang)]
@@ -46,18 +49,20 @@ def sentence_problems(answer: Assessment) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def scorer(service_models):
+def scorer(service_models: ServiceModels) -> Scorer:
     _, fits = service_models
     return Scorer({stage: served(stage, fits[stage].model) for stage in Stage}, TierPolicy.load())
 
 
 @pytest.fixture(scope="module")
-def answers(scorer, service_models):
+def answers(scorer: Scorer, service_models: ServiceModels) -> dict[tuple[Stage, str], list[Scored]]:
     tables, _ = service_models
     return {(stage, lang): scorer.score(requests_of(tables, stage, lang)) for stage in Stage for lang in ("zh", "en")}
 
 
-def test_every_sentence_of_200_people_at_3_stages_in_zh_and_en_reads_right(answers):
+def test_every_sentence_of_200_people_at_3_stages_in_zh_and_en_reads_right(
+    answers: dict[tuple[Stage, str], list[Scored]],
+) -> None:
     failing = [(key, p) for key, scored in answers.items() for s in scored for p in sentence_problems(s.assessment)]
     assert failing == []
     assert sum(len(v) for v in answers.values()) == 2 * 3 * PEOPLE
@@ -67,7 +72,9 @@ def test_every_sentence_of_200_people_at_3_stages_in_zh_and_en_reads_right(answe
         assert sum(marker in t or "at this stage" in t for t in texts) > 0.9 * len(texts)
 
 
-def test_points_of_risk_have_the_sign_of_the_log_odds_and_come_from_the_calibrated_probability(answers, scorer):
+def test_points_of_risk_have_the_sign_of_the_log_odds_and_come_from_the_calibrated_probability(
+    answers: dict[tuple[Stage, str], list[Scored]], scorer: Scorer
+) -> None:
     for (stage, _), scored in answers.items():
         calibrate = scorer.models[stage].model.calibrator_.predict
         for s in scored:
@@ -82,7 +89,9 @@ def test_points_of_risk_have_the_sign_of_the_log_odds_and_come_from_the_calibrat
                 assert np.sign(e["points_of_risk"][r.feature]) in (np.sign(r.contribution), 0.0)
 
 
-def test_with_a_strictly_increasing_calibration_every_size_has_the_sign_of_its_contribution(service_models):
+def test_with_a_strictly_increasing_calibration_every_size_has_the_sign_of_its_contribution(
+    service_models: ServiceModels,
+) -> None:
     _, fits = service_models
     fit = fits[Stage.MIDTERM]
     model = copy.deepcopy(fit.model)
@@ -96,25 +105,33 @@ def test_with_a_strictly_increasing_calibration_every_size_has_the_sign_of_its_c
     assert (np.sign(points[nonzero]) == np.sign(contrib[nonzero])).all()
 
 
-def test_at_intake_the_rule_is_strict_until_a_date_and_the_tier_by_risk_follows(answers, scorer):
+def test_at_intake_the_rule_is_strict_until_a_date_and_the_tier_by_risk_follows(
+    answers: dict[tuple[Stage, str], list[Scored]], scorer: Scorer
+) -> None:
     policy = scorer.policy
     for lang in ("zh", "en"):
         for s in answers[Stage.INTAKE, lang]:
             a, start = s.assessment, s.request.person.supervision_start
             tier = a.tier
             by_risk = policy.tier_by_risk(Stage.INTAKE, policy.band(Stage.INTAKE, a.probability))
+            assert tier.tier_by_risk is not None
             assert (tier.tier.code, tier.basis, tier.tier_by_risk.code) == ("strict", "rule", by_risk.value)
             if tier.rule_id == "gang_terror_cult":  # a lasting rule: no end date, nothing follows
                 assert tier.rule_until is None and tier.tier_after_rule is None
                 continue
             assert tier.rule_id == "first_two_months" and tier.rule_until == start + dt.timedelta(days=60)
+            assert tier.tier_after_rule is not None
             assert tier.tier_after_rule.code == by_risk.value and tier.rule_until.isoformat() in tier.text
     intake = [s.assessment.tier for s in answers[Stage.INTAKE, "en"]]
     assert sum(t.rule_id == "first_two_months" for t in intake) > 0.8 * PEOPLE
-    assert "ordinary" in {t.tier_by_risk.code for t in intake}  # the intake answer's news: the tier after two months
+    assert "ordinary" in {
+        t.tier_by_risk.code for t in intake if t.tier_by_risk is not None
+    }  # the intake answer's news: the tier after two months
 
 
-def test_a_stored_answer_from_before_the_two_tiers_is_still_readable(answers):
+def test_a_stored_answer_from_before_the_two_tiers_is_still_readable(
+    answers: dict[tuple[Stage, str], list[Scored]],
+) -> None:
     new = answers[Stage.MIDTERM, "en"][0].assessment.model_dump(mode="json")
     old = copy.deepcopy(new)
     for key in ("tier_by_risk", "rule_until", "tier_after_rule"):
@@ -125,7 +142,7 @@ def test_a_stored_answer_from_before_the_two_tiers_is_still_readable(answers):
     assert back.tier.tier_by_risk is None and back.reasons[0].points is None
 
 
-def test_default_training_leaves_out_sex_and_household_registration(service_models):
+def test_default_training_leaves_out_sex_and_household_registration(service_models: ServiceModels) -> None:
     _, fits = service_models
     for fit in fits.values():
         assert not set(PROTECTED_ATTRIBUTES) & set(fit.model.feature_names)
@@ -134,7 +151,7 @@ def test_default_training_leaves_out_sex_and_household_registration(service_mode
     assert TrainConfig.load().protected_inputs == []
 
 
-def test_the_setting_adds_them_the_card_says_so_and_no_reason_names_them(cohort, tmp_path):
+def test_the_setting_adds_them_the_card_says_so_and_no_reason_names_them(cohort: CaseTables, tmp_path: Path) -> None:
     from evaluation import evaluate, model_card
 
     config = TrainConfig.load().override(
@@ -190,13 +207,13 @@ def test_the_setting_adds_them_the_card_says_so_and_no_reason_names_them(cohort,
     assert not {r.feature for s in scored for r in s.assessment.reasons} & set(PROTECTED_ATTRIBUTES)
 
 
-def test_a_protected_attribute_is_never_a_reason_even_with_the_largest_contribution():
+def test_a_protected_attribute_is_never_a_reason_even_with_the_largest_contribution() -> None:
     names, values = ["sex", "local", "age", "prior_convictions"], ["male", False, 30.0, 2.0]
     got = reasons(names, [2.0, 1.5, 0.3, 0.2], values, "zh")
     assert [r.feature for r in got] == ["age", "prior_convictions"]
 
 
-def test_an_unknown_protected_input_is_refused():
+def test_an_unknown_protected_input_is_refused() -> None:
     raw = TrainConfig.load().model_dump()
     with pytest.raises(ValueError, match="protected_inputs"):
         TrainConfig.model_validate({**raw, "protected_inputs": ["race"]})

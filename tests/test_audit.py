@@ -11,18 +11,20 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.audit import CHAIN_TABLES, AuditStore, VerifyResult, recipe
+from serving.audit import CHAIN_TABLES, AuditRecord, AuditStore, VerifyResult, recipe
 from serving.audit.recipe import record_hash
 
 SECRET = "0f" * 32
@@ -36,13 +38,13 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def store(db: Path):
+def store(db: Path) -> Iterator[AuditStore]:
     s = AuditStore(f"sqlite:///{db}", secret=SECRET)
     yield s
     s.close()
 
 
-def record(person_id: str = RAW_ID, **changes) -> dict:
+def record(person_id: str = RAW_ID, **changes: Any) -> dict[str, Any]:
     rec = dict(
         assessment_id=str(uuid.uuid4()),
         person_id=person_id,
@@ -66,17 +68,17 @@ def record(person_id: str = RAW_ID, **changes) -> dict:
     return rec
 
 
-def tamper(db: Path, sql: str, *params) -> None:
+def tamper(db: Path, sql: str, *params: object) -> None:
     with closing(sqlite3.connect(db)) as con:
         con.execute(sql, params)
         con.commit()
 
 
-def fill(store: AuditStore, n: int = 5) -> list:
+def fill(store: AuditStore, n: int = 5) -> list[AuditRecord]:
     return [store.append_assessment(**record(f"P{i}")) for i in range(n)]
 
 
-def test_round_trip(store):
+def test_round_trip(store: AuditStore) -> None:
     rec = record()
     stored = store.append_assessment(**rec)
     got = store.get(rec["assessment_id"])
@@ -97,14 +99,14 @@ def test_round_trip(store):
     assert store.count() == 1
 
 
-def test_json_normalisation(store):
+def test_json_normalisation(store: AuditStore) -> None:
     rec = record(response={"p": np.float64(0.5), "n": np.int64(3), "missing": float("nan"), "v": np.array([1, 2])})
     assert store.append_assessment(**rec).response == {"p": 0.5, "n": 3, "missing": None, "v": [1, 2]}
     with pytest.raises(TypeError, match="cannot store a object"):
         store.append_assessment(**record(response={"x": object()}))
 
 
-def test_by_person_uses_the_keyed_hash_and_never_stores_the_raw_id(store, db):
+def test_by_person_uses_the_keyed_hash_and_never_stores_the_raw_id(store: AuditStore, db: Path) -> None:
     first = store.append_assessment(**record())
     store.append_assessment(**record("someone-else"))
     second = store.append_assessment(**record(stage="release"))
@@ -118,7 +120,7 @@ def test_by_person_uses_the_keyed_hash_and_never_stores_the_raw_id(store, db):
     assert expected_key.encode() in raw
 
 
-def test_another_secret_gives_other_keys(db, store):
+def test_another_secret_gives_other_keys(db: Path, store: AuditStore) -> None:
     other = AuditStore(f"sqlite:///{db}", secret=b"another secret of 32 bytes......")
     try:
         assert other.person_key(RAW_ID) != store.person_key(RAW_ID)
@@ -126,20 +128,21 @@ def test_another_secret_gives_other_keys(db, store):
         other.close()
 
 
-def test_override_stored_beside_the_assessment(store):
+def test_override_stored_beside_the_assessment(store: AuditStore) -> None:
     original = store.append_assessment(**record())
     first = store.add_override(
         original.assessment_id, tier="strict", reason="家属反映近期情绪异常", actor="caseworker:wang"
     )
     second = store.add_override(original.assessment_id, tier="ordinary", reason="核实后无异常", actor="caseworker:li")
     got = store.get(original.assessment_id)
+    assert got is not None
     assert got.overrides == (first, second)
     assert (first.tier, first.reason, first.actor) == ("strict", "家属反映近期情绪异常", "caseworker:wang")
     assert (got.response_json, got.record_hash) == (original.response_json, original.record_hash)
     assert store.count() == 1 and store.verify().ok and store.verify().checked == 3
 
 
-def test_override_errors(store):
+def test_override_errors(store: AuditStore) -> None:
     original = store.append_assessment(**record())
     with pytest.raises(KeyError):
         store.add_override(str(uuid.uuid4()), tier="strict", reason="x", actor="cw")
@@ -147,10 +150,12 @@ def test_override_errors(store):
         store.add_override(original.assessment_id, tier="strict", reason="  ", actor="cw")
     with pytest.raises(ValueError):
         store.add_override(original.assessment_id, tier="very strict", reason="x", actor="cw")
-    assert store.get(original.assessment_id).overrides == ()
+    got = store.get(original.assessment_id)
+    assert got is not None
+    assert got.overrides == ()
 
 
-def test_append_many_is_one_transaction(store):
+def test_append_many_is_one_transaction(store: AuditStore) -> None:
     batch = [record(f"P{i}") for i in range(4)]
     stored = store.append_many(batch)
     assert [r.seq for r in stored] == [1, 2, 3, 4] and store.count() == 4
@@ -163,14 +168,14 @@ def test_append_many_is_one_transaction(store):
     assert store.count() == 4 and store.verify().ok and store.append_many([]) == []
 
 
-def test_secret_must_be_long_hex_or_bytes(db):
+def test_secret_must_be_long_hex_or_bytes(db: Path) -> None:
     with pytest.raises(ValueError, match="hex"):
         AuditStore(f"sqlite:///{db}", secret="not hex at all")
     with pytest.raises(ValueError, match="16 bytes"):
         AuditStore(f"sqlite:///{db}", secret=b"short")
 
 
-def test_verify_intact_chain(store):
+def test_verify_intact_chain(store: AuditStore) -> None:
     fill(store)
     result = store.verify()
     assert (result.ok, result.checked, result.first_broken, result.problem) == (True, 5, None, None)
@@ -190,15 +195,16 @@ def test_verify_intact_chain(store):
         "record_hash",
     ],
 )
-def test_verify_names_an_edited_row(store, db, column):
+def test_verify_names_an_edited_row(store: AuditStore, db: Path, column: str) -> None:
     rows = fill(store)
     tamper(db, f"UPDATE assessments SET {column} = {column} || 'x' WHERE seq = 3")
     result = store.verify()
     assert not result.ok and result.first_broken == rows[2].assessment_id and result.checked == 2
+    assert result.problem is not None
     assert "assessments" in result.problem
 
 
-def test_verify_after_response_edited(store, db):
+def test_verify_after_response_edited(store: AuditStore, db: Path) -> None:
     rows = fill(store)
     tamper(
         db,
@@ -208,26 +214,29 @@ def test_verify_after_response_edited(store, db):
     )
     result = store.verify()
     assert (result.ok, result.first_broken) == (False, rows[1].assessment_id)
+    assert result.problem is not None
     assert "edited" in result.problem
 
 
-def test_verify_after_middle_row_deleted(store, db):
+def test_verify_after_middle_row_deleted(store: AuditStore, db: Path) -> None:
     rows = fill(store)
     tamper(db, "DELETE FROM assessments WHERE seq = 3")
     result = store.verify()
     assert (result.ok, result.first_broken) == (False, rows[3].assessment_id)
+    assert result.problem is not None
     assert "seq 3 is missing" in result.problem
 
 
-def test_verify_after_last_row_deleted(store, db):
+def test_verify_after_last_row_deleted(store: AuditStore, db: Path) -> None:
     fill(store)
     tamper(db, "DELETE FROM assessments WHERE seq = 5")
     result = store.verify()
     assert (result.ok, result.first_broken, result.checked) == (False, "assessments seq 5", 4)
+    assert result.problem is not None
     assert "chain head" in result.problem
 
 
-def test_verify_after_rows_reordered(store, db):
+def test_verify_after_rows_reordered(store: AuditStore, db: Path) -> None:
     rows = fill(store)
     for sql in (
         "UPDATE assessments SET seq = -1 WHERE seq = 2",
@@ -239,7 +248,7 @@ def test_verify_after_rows_reordered(store, db):
     assert (result.ok, result.first_broken) == (False, rows[3].assessment_id)
 
 
-def test_verify_after_rows_inserted(store, db):
+def test_verify_after_rows_inserted(store: AuditStore, db: Path) -> None:
     rows = fill(store, 3)
     forged = {
         **asdict(rows[2]),
@@ -258,10 +267,11 @@ def test_verify_after_rows_inserted(store, db):
     tamper(db, f"INSERT INTO assessments ({columns}) VALUES ({', '.join('?' * len(forged))})", *forged.values())
     result = store.verify()
     assert (result.ok, result.first_broken) == (False, "assessments seq 4")
+    assert result.problem is not None
     assert "chain head records 3 rows, found 4" in result.problem
 
 
-def test_verify_after_override_edited_or_deleted(store, db):
+def test_verify_after_override_edited_or_deleted(store: AuditStore, db: Path) -> None:
     original = store.append_assessment(**record())
     overrides = [
         store.add_override(original.assessment_id, tier="strict", reason=f"r{i}", actor="cw") for i in range(3)
@@ -274,7 +284,7 @@ def test_verify_after_override_edited_or_deleted(store, db):
     assert (result.ok, result.first_broken) == (False, overrides[2].override_id)
 
 
-def test_concurrent_appends_from_threads(store):
+def test_concurrent_appends_from_threads(store: AuditStore) -> None:
     with ThreadPoolExecutor(max_workers=16) as pool:
         stored = list(pool.map(lambda i: store.append_assessment(**record(f"P{i}")), range(200)))
     assert store.count() == 200
@@ -283,7 +293,7 @@ def test_concurrent_appends_from_threads(store):
     assert (result.ok, result.checked) == (True, 200)
 
 
-def test_concurrent_appends_from_processes(db):
+def test_concurrent_appends_from_processes(db: Path) -> None:
     """Three processes create the store and append at once: BEGIN IMMEDIATE keeps one chain."""
     code = textwrap.dedent(f"""
         import uuid
@@ -314,7 +324,7 @@ def test_concurrent_appends_from_processes(db):
         {"é": "ü", "person_id": "中文"},
     ],
 )
-def test_fast_canonical_keying_equals_the_general_walk(obj):
+def test_fast_canonical_keying_equals_the_general_walk(obj: dict[str, Any]) -> None:
     from serving.audit.recipe import canonical_json, canonical_keyed, jsonable
 
     key_of = lambda v: f"k({v})"  # noqa: E731
@@ -322,7 +332,7 @@ def test_fast_canonical_keying_equals_the_general_walk(obj):
 
 
 # ---------------------------------------------------------------- orjson encoding against the json code it replaced
-def _json_canonical_keyed(obj, key_of) -> str:
+def _json_canonical_keyed(obj: Any, key_of: Callable[[Any], str]) -> str:
     """canonical_keyed as it was before orjson (json.dumps), kept to compare with."""
     from serving.audit.recipe import canonical_json, jsonable, keyed_text, plain
 
@@ -335,7 +345,7 @@ def _json_canonical_keyed(obj, key_of) -> str:
     return keyed_text(text, obj, key_of)
 
 
-def _json_record_hash(row) -> str:
+def _json_record_hash(row: dict[str, Any]) -> str:
     """record_hash as it was before orjson."""
     text = json.dumps(
         {k: v for k, v in row.items() if k != "record_hash"},
@@ -355,7 +365,7 @@ class Code(enum.StrEnum):
 KEY_OF = lambda v: f"k({v})"  # noqa: E731
 
 
-def odd_record() -> dict:
+def odd_record() -> dict[str, Any]:
     return {
         "person": {"person_id": Code.HIGH, "birth": date(1980, 2, 3), "seen": datetime(2026, 1, 2, 3, 4, 5, 6, UTC)},
         "events": [
@@ -376,7 +386,7 @@ def odd_record() -> dict:
     }
 
 
-def test_orjson_canonical_text_means_what_the_json_code_wrote():
+def test_orjson_canonical_text_means_what_the_json_code_wrote() -> None:
     new, old = recipe.canonical_keyed(odd_record(), KEY_OF), _json_canonical_keyed(odd_record(), KEY_OF)
     assert json.loads(new) == json.loads(old)
     got = json.loads(new)
@@ -403,7 +413,7 @@ E = enum.Enum("E", {"A": "a"})
         {"person_id": "P", "deep": json.loads("[" * 300 + "]" * 300)},  # past orjson's depth limit
     ],
 )
-def test_what_orjson_refuses_takes_the_general_path(obj):
+def test_what_orjson_refuses_takes_the_general_path(obj: dict[Any, Any]) -> None:
     from serving.audit.recipe import canonical_json, jsonable
 
     new = recipe.canonical_keyed(obj, KEY_OF)
@@ -411,7 +421,7 @@ def test_what_orjson_refuses_takes_the_general_path(obj):
     assert json.loads(new).get("person_id") == f"k({obj['person_id']})"
 
 
-def test_unstorable_values_still_raise():
+def test_unstorable_values_still_raise() -> None:
     for bad in (object(), {1, 2}, datetime(2020, 1, 1).time(), b"bytes"):
         with pytest.raises(TypeError, match="cannot store a"):
             recipe.canonical_keyed({"person_id": "P", "x": bad}, KEY_OF)
@@ -428,7 +438,7 @@ json_trees = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(json_trees)
-def test_orjson_canonical_text_is_byte_identical_without_floats(obj):
+def test_orjson_canonical_text_is_byte_identical_without_floats(obj: Any) -> None:
     """Without floats (whose repr differs: 1e-7 vs 1e-07) the text is the json code's, byte for byte."""
     assert recipe.canonical_keyed(obj, KEY_OF) == _json_canonical_keyed(obj, KEY_OF)
 
@@ -441,7 +451,7 @@ def test_orjson_canonical_text_is_byte_identical_without_floats(obj):
         max_leaves=20,
     )
 )
-def test_orjson_canonical_text_means_the_same_with_floats(obj):
+def test_orjson_canonical_text_means_the_same_with_floats(obj: Any) -> None:
     assert json.loads(recipe.canonical_keyed(obj, KEY_OF)) == json.loads(_json_canonical_keyed(obj, KEY_OF))
 
 
@@ -463,7 +473,7 @@ tampered_values = st.booleans() | st.floats() | st.sampled_from([1e-7, 5e-05, fl
         max_size=14,
     )
 )
-def test_record_hash_is_the_json_hash_of_any_row(row):
+def test_record_hash_is_the_json_hash_of_any_row(row: dict[str, Any]) -> None:
     """The hash is the json code's for any row; lone surrogates and NaN fail as before."""
     try:
         expected = _json_record_hash(row)
@@ -474,14 +484,14 @@ def test_record_hash_is_the_json_hash_of_any_row(row):
     assert record_hash(row) == expected
 
 
-def test_record_hash_of_str_subclass_keys_and_values():
+def test_record_hash_of_str_subclass_keys_and_values() -> None:
     row = {Code.LOW: Code.HIGH, "seq": 1, "x": None}  # orjson refuses str-subclass keys: json writes them
     assert record_hash(row) == _json_record_hash(row) == record_hash({"low": "high", "seq": 1, "x": None})
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(any_text, st.none() | st.integers(-(2**63), 2**64 - 1) | any_text, max_size=10))
-def test_orjson_row_bytes_equal_json_bytes(row):
+def test_orjson_row_bytes_equal_json_bytes(row: dict[str, Any]) -> None:
     import orjson
 
     try:
@@ -493,7 +503,7 @@ def test_orjson_row_bytes_equal_json_bytes(row):
     assert orjson.dumps(row, option=orjson.OPT_SORT_KEYS) == old
 
 
-def test_odd_record_stored_and_verified(store):
+def test_odd_record_stored_and_verified(store: AuditStore) -> None:
     rec = record(
         request=odd_record(),
         response={"p": np.float32(0.25), "person_id": RAW_ID, "band": Code.LOW},
@@ -506,7 +516,7 @@ def test_odd_record_stored_and_verified(store):
     assert store.get(rec["assessment_id"]) == stored and store.verify() == VerifyResult(True, 1)
 
 
-def test_store_written_by_the_json_code_verifies(store, monkeypatch):
+def test_store_written_by_the_json_code_verifies(store: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows hashed and encoded by the code before orjson still verify, and the chain goes on."""
     with monkeypatch.context() as m:
         m.setattr(recipe, "record_hash", _json_record_hash)

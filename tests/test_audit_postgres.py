@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,7 @@ SECRET = "0f" * 32
 
 
 @pytest.fixture()
-def url():
+def url() -> Iterator[str]:
     """The test database with a fresh schema first on the search path."""
     schema = f"audit_{uuid.uuid4().hex[:12]}"
     admin = create_engine(URL)
@@ -39,7 +41,7 @@ def url():
     admin.dispose()
 
 
-def record(person_id: str = "PID-1", **changes) -> dict:
+def record(person_id: str = "PID-1", **changes: Any) -> dict[str, Any]:
     rec = dict(
         assessment_id=str(uuid.uuid4()),
         person_id=person_id,
@@ -55,7 +57,7 @@ def record(person_id: str = "PID-1", **changes) -> dict:
     return rec
 
 
-def test_round_trip_keyed_ids_and_overrides(url):
+def test_round_trip_keyed_ids_and_overrides(url: str) -> None:
     store = AuditStore(url, secret=SECRET)
     stored = store.append_assessment(**record())
     store.add_override(stored.assessment_id, tier="strict", reason="new threat reported by the family", actor="alice")
@@ -67,7 +69,7 @@ def test_round_trip_keyed_ids_and_overrides(url):
     store.close()
 
 
-def test_a_batch_is_one_transaction(url):
+def test_a_batch_is_one_transaction(url: str) -> None:
     store = AuditStore(url, secret=SECRET)
     first = record()
     store.append_many([first])
@@ -77,7 +79,7 @@ def test_a_batch_is_one_transaction(url):
     store.close()
 
 
-def test_concurrent_appends_keep_one_intact_chain(url):
+def test_concurrent_appends_keep_one_intact_chain(url: str) -> None:
     stores = [AuditStore(url, secret=SECRET) for _ in range(4)]  # four engines: as several workers would
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda i: stores[i % 4].append_assessment(**record(f"P{i}")), range(120)))
@@ -88,7 +90,7 @@ def test_concurrent_appends_keep_one_intact_chain(url):
         s.close()
 
 
-def test_verify_names_an_edited_and_a_deleted_row(url):
+def test_verify_names_an_edited_and_a_deleted_row(url: str) -> None:
     store = AuditStore(url, secret=SECRET)
     rows = [store.append_assessment(**record(f"P{i}")) for i in range(5)]
     engine = create_engine(url)

@@ -23,12 +23,14 @@ from serving.auth import (
 
 
 @pytest.fixture()
-def created(tmp_path: Path):
-    return load_or_create(tmp_path / "conf" / "auth.json")
+def created(tmp_path: Path) -> tuple[AuthConfig, dict[Role, str]]:
+    config, tokens = load_or_create(tmp_path / "conf" / "auth.json")
+    assert tokens is not None  # a first run: the tokens are returned
+    return config, tokens
 
 
 @pytest.fixture()
-def auth(created) -> Authenticator:
+def auth(created: tuple[AuthConfig, dict[Role, str]]) -> Authenticator:
     return Authenticator(created[0])
 
 
@@ -36,7 +38,7 @@ def bearer(token: str) -> str:
     return f"Bearer {token}"
 
 
-def test_create_on_first_run_returns_tokens_once(tmp_path, caplog):
+def test_create_on_first_run_returns_tokens_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "conf" / "auth.json"
     with caplog.at_level(logging.DEBUG):
         config, tokens = load_or_create(path)
@@ -52,12 +54,14 @@ def test_create_on_first_run_returns_tokens_once(tmp_path, caplog):
     assert len(config.audit_key()) == 32 and not list(path.parent.glob(".*.tmp"))
 
 
-def test_yaml_config(tmp_path):
+def test_yaml_config(tmp_path: Path) -> None:
     config, tokens = load_or_create(tmp_path / "auth.yaml")
     assert tokens is not None and load_or_create(tmp_path / "auth.yaml") == (config, None)
 
 
-def test_each_role_authenticates_with_its_token(created, auth):
+def test_each_role_authenticates_with_its_token(
+    created: tuple[AuthConfig, dict[Role, str]], auth: Authenticator
+) -> None:
     _, tokens = created
     for role, token in tokens.items():
         assert auth.authenticate(bearer(token)) == Principal(role, role.value)
@@ -67,14 +71,16 @@ def test_each_role_authenticates_with_its_token(created, auth):
 @pytest.mark.parametrize(
     "header", [None, "", "   ", "Bearer", "Basic abc", "Bearer a b", "Token xyz", "Bearer not-a-known-token"]
 )
-def test_401_for_missing_malformed_or_unknown(auth, header):
+def test_401_for_missing_malformed_or_unknown(auth: Authenticator, header: str | None) -> None:
     with pytest.raises(AuthError) as err:
         auth.authenticate(header)
     assert err.value.status == 401 and err.value.message
     assert err.value.headers == {"WWW-Authenticate": "Bearer"}
 
 
-def test_error_messages_never_hold_the_token(created, auth, caplog):
+def test_error_messages_never_hold_the_token(
+    created: tuple[AuthConfig, dict[Role, str]], auth: Authenticator, caplog: pytest.LogCaptureFixture
+) -> None:
     _, tokens = created
     wrong = tokens[Role.CASEWORKER] + "x"
     with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as err:
@@ -98,7 +104,9 @@ def test_error_messages_never_hold_the_token(created, auth, caplog):
         (Role.MODELER, {Permission.MODEL_INFO}),
     ],
 )
-def test_role_permissions(created, auth, role, allowed):
+def test_role_permissions(
+    created: tuple[AuthConfig, dict[Role, str]], auth: Authenticator, role: Role, allowed: set[Permission]
+) -> None:
     assert ROLE_PERMISSIONS[role] == allowed
     principal = auth.authenticate(bearer(created[1][role]))
     for permission in Permission:
@@ -111,13 +119,13 @@ def test_role_permissions(created, auth, role, allowed):
             assert err.value.status == 403 and role.value in err.value.message and err.value.headers == {}
 
 
-def test_403_for_wrong_role(created, auth):
+def test_403_for_wrong_role(created: tuple[AuthConfig, dict[Role, str]], auth: Authenticator) -> None:
     with pytest.raises(AuthError) as err:
         auth.authorize(bearer(created[1][Role.CASEWORKER]), Permission.VERIFY)
     assert err.value.status == 403
 
 
-def test_config_refuses_raw_tokens_and_bad_secrets():
+def test_config_refuses_raw_tokens_and_bad_secrets() -> None:
     good = {"tokens": {hash_token("t"): {"role": "auditor", "user": "zhang"}}, "audit_secret": "ab" * 32}
     assert AuthConfig.model_validate(good).tokens[hash_token("t")].user == "zhang"
     with pytest.raises(ValueError, match="SHA-256"):
@@ -128,7 +136,7 @@ def test_config_refuses_raw_tokens_and_bad_secrets():
         AuthConfig.model_validate({**good, "tokens": {hash_token("t"): {"role": "admin", "user": "x"}}})
 
 
-def test_invalid_file_is_named_without_echoing_values(tmp_path):
+def test_invalid_file_is_named_without_echoing_values(tmp_path: Path) -> None:
     path = tmp_path / "auth.json"
     path.write_text(
         json.dumps({"tokens": {"my-raw-token": {"role": "root", "user": "x"}}, "audit_secret": "secret-value"})
@@ -140,7 +148,7 @@ def test_invalid_file_is_named_without_echoing_values(tmp_path):
     assert str(path) in str(err.value)
 
 
-def test_user_names_come_from_the_file(tmp_path):
+def test_user_names_come_from_the_file(tmp_path: Path) -> None:
     path = tmp_path / "auth.json"
     path.write_text(
         json.dumps({"tokens": {hash_token("tok-1"): {"role": "caseworker", "user": "wang"}}, "audit_secret": "cd" * 32})

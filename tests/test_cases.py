@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -18,18 +20,28 @@ from features.schema import CaseTables
 from features.synthetic import CohortConfig, generate_cohort
 from serving.audit import AuditStore
 from serving.auth import Principal, Role
-from serving.cases import CaseError, CaseStore, approve, decision_report, due_list, propose, read_dir, reject
+from serving.cases import (
+    CaseError,
+    CaseStore,
+    DecisionOut,
+    approve,
+    decision_report,
+    due_list,
+    propose,
+    read_dir,
+    reject,
+)
 
 SECRET = "1e" * 32
 
 
 @pytest.fixture(scope="module")
-def cohort():
+def cohort() -> CaseTables:
     return subset(generate_cohort(CohortConfig(persons=300, seed=7)), 300)
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request, tmp_path):
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CaseStore]:
     url, drop = store_url(request.param, tmp_path)
     s = CaseStore(url)
     yield s
@@ -37,12 +49,12 @@ def store(request, tmp_path):
     drop()
 
 
-def test_sqlite_store_file_is_private(tmp_path):
+def test_sqlite_store_file_is_private(tmp_path: Path) -> None:
     CaseStore(f"sqlite:///{tmp_path / 'var' / 'cases.db'}").close()
     assert (tmp_path / "var" / "cases.db").stat().st_mode & 0o777 == 0o600
 
 
-def test_import_then_reimport_changes_nothing(store, cohort):
+def test_import_then_reimport_changes_nothing(store: CaseStore, cohort: CaseTables) -> None:
     first = store.import_tables(cohort, source="export-1")
     assert (first.persons_added, first.events_added, first.outcomes_added) == (300, len(cohort.events), 300)
     again = store.import_tables(cohort, source="export-1")
@@ -52,7 +64,7 @@ def test_import_then_reimport_changes_nothing(store, cohort):
     assert store.counts()["events"] == len(cohort.events)
 
 
-def test_one_bad_row_refuses_the_whole_import(store, cohort):
+def test_one_bad_row_refuses_the_whole_import(store: CaseStore, cohort: CaseTables) -> None:
     events = cohort.events.astype({"event_type": str})
     events.loc[17, "event_type"] = "piracy"
     with pytest.raises(CaseError) as err:
@@ -61,7 +73,7 @@ def test_one_bad_row_refuses_the_whole_import(store, cohort):
     assert store.counts() == {"persons": 0, "events": 0, "outcomes": 0, "decisions": 0, "review_runs": 0}
 
 
-def test_only_new_events_are_added_and_changed_persons_updated(store, cohort):
+def test_only_new_events_are_added_and_changed_persons_updated(store: CaseStore, cohort: CaseTables) -> None:
     early = cohort.events[cohort.events["date"] < "2020-01-01"]
     store.import_tables(CaseTables(cohort.persons, early, cohort.outcomes))
     persons = cohort.persons.copy()
@@ -73,11 +85,11 @@ def test_only_new_events_are_added_and_changed_persons_updated(store, cohort):
     assert summary.events_added == len(cohort.events) - len(early) + 1  # the repeated event is a second event
     assert summary.events_already_stored == len(early)
     assert (summary.persons_updated, summary.persons_added) == (1, 0)
-    assert store.person(persons.loc[3, "person_id"])["office"] == "moved-office"
+    assert store.person(cast(str, persons.loc[3, "person_id"]))["office"] == "moved-office"
     assert store.counts()["events"] == len(cohort.events) + 1
 
 
-def test_csv_export_imports_like_parquet(store, cohort, tmp_path):
+def test_csv_export_imports_like_parquet(store: CaseStore, cohort: CaseTables, tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
     for name in ("persons", "events", "outcomes"):
@@ -87,14 +99,14 @@ def test_csv_export_imports_like_parquet(store, cohort, tmp_path):
     assert not store.import_tables(cohort).changed  # the same records as the parquet tables
 
 
-def test_recorded_event_is_validated_and_refusals_write_nothing(store, cohort):
+def test_recorded_event_is_validated_and_refusals_write_nothing(store: CaseStore, cohort: CaseTables) -> None:
     store.import_tables(cohort)
-    pid = cohort.persons.loc[0, "person_id"]
-    birth = cohort.persons.loc[0, "birth_date"].date()
+    pid = cast(str, cohort.persons.loc[0, "person_id"])
+    birth = cast(pd.Timestamp, cohort.persons.loc[0, "birth_date"]).date()
     row = store.record_event(pid, date=dt.date(2025, 1, 2), event_type="warning", actor="cw", as_of=dt.date(2025, 1, 3))
     assert row["source"] == "recorded" and row["recorded_by"] == "cw"
     before = store.counts()["events"]
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str]] = [
         (dict(person_id="nobody", date=dt.date(2025, 1, 2), event_type="warning"), 404, "person_id"),
         (dict(person_id=pid, date=dt.date(2025, 2, 2), event_type="warning"), 422, "date"),  # after as_of
         (dict(person_id=pid, date=birth - dt.timedelta(days=1), event_type="warning"), 422, "date"),
@@ -107,7 +119,7 @@ def test_recorded_event_is_validated_and_refusals_write_nothing(store, cohort):
     assert store.counts()["events"] == before
 
 
-def test_due_list_states_at_known_dates(store):
+def test_due_list_states_at_known_dates(store: CaseStore) -> None:
     store.import_tables(
         hand_tables(
             [
@@ -141,7 +153,7 @@ def test_due_list_states_at_known_dates(store):
 
 
 @pytest.fixture()
-def flow(store, tmp_path):
+def flow(store: CaseStore, tmp_path: Path) -> Iterator[tuple[CaseStore, AuditStore, dict[str, str]]]:
     """Two persons of office t1 and one of t2, each with a stored assessment (tier by risk ordinary)."""
     store.import_tables(
         hand_tables(
@@ -176,7 +188,9 @@ CW = Principal(Role.CASEWORKER, "wang", "t1")
 SUP = Principal(Role.SUPERVISOR, "li", "t1")
 
 
-def _propose(store, audit, ids, pid="A", who=CW, **changes):
+def _propose(
+    store: CaseStore, audit: AuditStore, ids: dict[str, str], pid: str = "A", who: Principal = CW, **changes: Any
+) -> DecisionOut:
     args = (
         dict(
             person_id=pid,
@@ -190,7 +204,7 @@ def _propose(store, audit, ids, pid="A", who=CW, **changes):
     return propose(store, audit, principal=who, **args)
 
 
-def test_approval_changes_the_tier_rejection_does_not(flow):
+def test_approval_changes_the_tier_rejection_does_not(flow: tuple[CaseStore, AuditStore, dict[str, str]]) -> None:
     store, audit, ids = flow
     p = _propose(store, audit, ids)
     assert p.status == "proposed" and store.person("A")["tier"] == "strict"
@@ -219,7 +233,9 @@ def test_approval_changes_the_tier_rejection_does_not(flow):
         ("no office on token", 403, "office"),
     ],
 )
-def test_refused_proposals_write_nothing(flow, case, status, field):
+def test_refused_proposals_write_nothing(
+    flow: tuple[CaseStore, AuditStore, dict[str, str]], case: str, status: int, field: str
+) -> None:
     store, audit, ids = flow
     variants: dict[str, dict[str, Any]] = {
         "same tier": dict(to_tier="strict"),
@@ -239,7 +255,7 @@ def test_refused_proposals_write_nothing(flow, case, status, field):
     assert store.counts()["decisions"] == 0 and audit.head()["decisions"][0] == 0
 
 
-def test_decisions_by_the_wrong_role_or_office_are_refused(flow):
+def test_decisions_by_the_wrong_role_or_office_are_refused(flow: tuple[CaseStore, AuditStore, dict[str, str]]) -> None:
     store, audit, ids = flow
     p = _propose(store, audit, ids)
     for who in (CW, Principal(Role.SUPERVISOR, "he", "t2"), Principal(Role.AUDITOR, "zhou")):
@@ -249,7 +265,7 @@ def test_decisions_by_the_wrong_role_or_office_are_refused(flow):
     assert store.person("A")["tier"] == "strict" and audit.head()["decisions"][0] == 1
 
 
-def test_decision_report_counts_and_override_rate(flow):
+def test_decision_report_counts_and_override_rate(flow: tuple[CaseStore, AuditStore, dict[str, str]]) -> None:
     store, audit, ids = flow
     a = _propose(store, audit, ids)  # to ordinary = the tier by risk: not an override
     approve(store, audit, principal=SUP, decision_id=a.decision_id, comment="agreed")
@@ -267,7 +283,7 @@ def test_decision_report_counts_and_override_rate(flow):
     assert later.total.proposed == 0
 
 
-def test_migrations_are_shipped_and_applied_once(tmp_path):
+def test_migrations_are_shipped_and_applied_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     CaseStore(url).close()
     store = CaseStore(url)  # opening again: already at head
@@ -279,13 +295,16 @@ def test_migrations_are_shipped_and_applied_once(tmp_path):
     assert os.path.exists(tmp_path / "c.db")
 
 
-def test_cli_import_refuses_a_bad_row_with_exit_code_2_and_says_when_nothing_changed(cohort, tmp_path, monkeypatch):
+def test_cli_import_refuses_a_bad_row_with_exit_code_2_and_says_when_nothing_changed(
+    cohort: CaseTables, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from serving.cli import app
 
     monkeypatch.setenv("RISK_HOME", str(tmp_path / "home"))
     good, bad = tmp_path / "good", tmp_path / "bad"
+    assert cohort.outcomes is not None
     for folder in (good, bad):
         folder.mkdir()
         cohort.persons.to_csv(folder / "persons.csv", index=False)
@@ -313,7 +332,9 @@ def test_cli_import_refuses_a_bad_row_with_exit_code_2_and_says_when_nothing_cha
     assert report.exit_code == 0 and '"proposed": 0' in report.output
 
 
-def test_demo_loads_the_cohort_into_the_case_store(cohort, tmp_path, monkeypatch):
+def test_demo_loads_the_cohort_into_the_case_store(
+    cohort: CaseTables, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from serving.cli import load_case_store
 
     monkeypatch.setenv("RISK_HOME", str(tmp_path))

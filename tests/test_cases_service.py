@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
 import bentoml
 import pandas as pd
 import pytest
 from cases_support import subset
-from service_support import case_home, in_process_service
+from service_support import ServiceModels, case_home, in_process_service
+from starlette.testclient import TestClient
 
+from features.schema import CaseTables
 from features.vocab import Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
@@ -35,24 +39,25 @@ def h(name: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tables(service_models):
+def tables(service_models: ServiceModels) -> CaseTables:
     return subset(service_models[0], 1200)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, tables):
+def home(tmp_path_factory: pytest.TempPathFactory, tables: CaseTables) -> Path:
     return case_home(tmp_path_factory.mktemp("cases-home"), tables, tokens=TOKENS)
 
 
 @pytest.fixture(scope="module")
-def client(home):
+def client(home: Path) -> Iterator[TestClient]:
     with in_process_service(home) as c:
         yield c
 
 
-def on_roll(tables, office: str, day: dt.date) -> pd.DataFrame:
+def on_roll(tables: CaseTables, office: str, day: dt.date) -> pd.DataFrame:
     """Who is on supervision in ``office`` on ``day`` (the term covers it, not revoked before it)."""
     p, ts = tables.persons, pd.Timestamp(day)
+    assert tables.outcomes is not None
     revoked = tables.outcomes.loc[tables.outcomes["revocation_date"] < ts, "person_id"]
     return p[
         (p["office"] == office)
@@ -62,7 +67,7 @@ def on_roll(tables, office: str, day: dt.date) -> pd.DataFrame:
     ]
 
 
-def test_score_by_id_gives_the_same_answer_as_posting_the_record(client, tables):
+def test_score_by_id_gives_the_same_answer_as_posting_the_record(client: TestClient, tables: CaseTables) -> None:
     person = tables.persons[tables.persons["office"] == OFFICE].iloc[[4]]
     for stage in Stage:
         body = requests_from_tables(person, tables.events, stage, lang="en")[0]
@@ -79,7 +84,7 @@ def test_score_by_id_gives_the_same_answer_as_posting_the_record(client, tables)
         assert a["assessment_id"] != b["assessment_id"]
 
 
-def test_case_routes_by_role(client, tables):
+def test_case_routes_by_role(client: TestClient, tables: CaseTables) -> None:
     pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[0]
     bodies = {
         "/cases/event": {"person_id": pid, "date": "2020-01-01", "event_type": "report_late", "as_of": "2030-01-01"},
@@ -114,7 +119,7 @@ def test_case_routes_by_role(client, tables):
         assert client.post(route, json=body).status_code == 401
 
 
-def test_events_and_due_list_over_http(client, tables):
+def test_events_and_due_list_over_http(client: TestClient, tables: CaseTables) -> None:
     pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[1]
     ok = client.post(
         "/cases/event",
@@ -143,7 +148,7 @@ def test_events_and_due_list_over_http(client, tables):
     assert unknown.status_code == 403  # auditors do not read due lists
 
 
-def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client, tables):
+def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client: TestClient, tables: CaseTables) -> None:
     first = client.post("/cases/review", json={"office": OFFICE, "as_of": str(MEETING), "lang": "zh"}, headers=h("sup"))
     assert first.status_code == 200, first.text
     later = MEETING + dt.timedelta(days=92)
@@ -172,7 +177,7 @@ def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client, tables):
     assert client.post("/verify", json={}, headers=h("aud")).json()["ok"]
 
 
-def test_decision_flow_over_http_keeps_the_trail_intact(client, tables):
+def test_decision_flow_over_http_keeps_the_trail_intact(client: TestClient, tables: CaseTables) -> None:
     pid = tables.persons[tables.persons["office"] == OFFICE]["person_id"].iloc[2]
     a = client.post("/cases/score", json={"person_id": pid, "stage": "midterm"}, headers=h("cw")).json()
     body = {
@@ -202,7 +207,7 @@ def test_decision_flow_over_http_keeps_the_trail_intact(client, tables):
     assert verify["ok"] and verify["head"]["decisions"]["length"] >= 2
 
 
-def test_mismatches_are_flagged_both_ways(service_models, tables, tmp_path):
+def test_mismatches_are_flagged_both_ways(service_models: ServiceModels, tables: CaseTables, tmp_path: Path) -> None:
     settings = get_settings()
     served = {s: load_served(bentoml.models.get(f"{settings.model_name(s)}:latest"), s) for s in Stage}
     store = CaseStore(f"sqlite:///{tmp_path / 'cases.db'}")
@@ -230,7 +235,7 @@ def test_mismatches_are_flagged_both_ways(service_models, tables, tmp_path):
     audit.close()
 
 
-def test_review_command_writes_csv_and_html(home, tmp_path, monkeypatch):
+def test_review_command_writes_csv_and_html(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from serving.cli import app

@@ -11,14 +11,17 @@ import sqlite3
 import uuid
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from serving.audit import (
+    AuditRecord,
     AuditStore,
     CheckpointError,
     CheckpointLog,
+    VerifyResult,
     load_or_create_key,
     load_public_key,
     public_path,
@@ -30,6 +33,7 @@ from serving.audit import (
 )
 
 SECRET = "0f" * 32
+Trail = tuple[str, Path, list[AuditRecord], Path, Path]  # the ``trail`` fixture: (url, db, rows, checkpoints file, key)
 COLUMNS = (
     "seq",
     "assessment_id",
@@ -48,7 +52,7 @@ COLUMNS = (
 )
 
 
-def record(i: int) -> dict:
+def record(i: int) -> dict[str, Any]:
     return dict(
         assessment_id=str(uuid.uuid4()),
         person_id=f"P{i}",
@@ -62,7 +66,7 @@ def record(i: int) -> dict:
 
 
 @pytest.fixture()
-def trail(tmp_path: Path):
+def trail(tmp_path: Path) -> Trail:
     """Six records, checkpoints signed after the third and the sixth; (url, db, rows, checkpoints file, key)."""
     db = tmp_path / "audit.db"
     url = f"sqlite:///{db}"
@@ -77,13 +81,13 @@ def trail(tmp_path: Path):
     return url, db, rows, log.path, public_path(tmp_path / "keys" / "signing.pem")
 
 
-def rows_of(db: Path) -> list[dict]:
+def rows_of(db: Path) -> list[dict[str, Any]]:
     with closing(sqlite3.connect(db)) as con:
         con.row_factory = sqlite3.Row
         return [dict(r) for r in con.execute(f"SELECT {', '.join(COLUMNS)} FROM assessments ORDER BY seq")]
 
 
-def rewrite(db: Path, rows: list[dict]) -> None:
+def rewrite(db: Path, rows: list[dict[str, Any]]) -> None:
     """Replace the table by ``rows``, rehashing every row and the head consistently (a careful forger)."""
     prev = "0" * 64
     for seq, row in enumerate(rows, 1):
@@ -101,17 +105,17 @@ def rewrite(db: Path, rows: list[dict]) -> None:
         con.commit()
 
 
-def check(trail, **kw):
+def check(trail: Trail, **kw: bool) -> VerifyResult:
     url, _, _, cp_file, pub = trail
     return verify_against(url, read_checkpoints(cp_file), load_public_key(pub), **kw)
 
 
-def test_an_intact_trail_verifies_against_its_checkpoints(trail):
+def test_an_intact_trail_verifies_against_its_checkpoints(trail: Trail) -> None:
     result = check(trail)
     assert result.ok and result.checked == 6
 
 
-def test_append_and_head_update_is_detected(trail):
+def test_append_and_head_update_is_detected(trail: Trail) -> None:
     url, db, _, _, _ = trail
     rows = rows_of(db)
     forged = dict(rows[-1], assessment_id=str(uuid.uuid4()), response_json='{"tier":"strict"}')
@@ -119,20 +123,22 @@ def test_append_and_head_update_is_detected(trail):
     assert verify_trail(url).ok  # the chain alone cannot tell
     result = check(trail)
     assert not result.ok and result.first_broken == forged["assessment_id"]
+    assert result.problem is not None
     assert "not covered by the checkpoint" in result.problem
     assert check(trail, allow_newer=True).ok  # a running service appends after its latest checkpoint
 
 
-def test_delete_last_and_head_update_is_detected(trail):
+def test_delete_last_and_head_update_is_detected(trail: Trail) -> None:
     url, db, _, _, _ = trail
     rewrite(db, rows_of(db)[:-1])
     assert verify_trail(url).ok
     result = check(trail, allow_newer=True)
     assert not result.ok and result.first_broken == "assessments seq 6"
+    assert result.problem is not None
     assert "signed 6 records, the store has 5" in result.problem
 
 
-def test_edit_and_rehash_of_every_later_row_is_detected(trail):
+def test_edit_and_rehash_of_every_later_row_is_detected(trail: Trail) -> None:
     url, db, rows, _, _ = trail
     table = rows_of(db)
     table[4]["response_json"] = table[4]["response_json"].replace('"ordinary"', '"strict"')
@@ -141,10 +147,11 @@ def test_edit_and_rehash_of_every_later_row_is_detected(trail):
     result = check(trail, allow_newer=True)
     # the checkpoint after the third record still matches: the rewrite is in records 4 to 6
     assert not result.ok and result.first_broken == rows[3].assessment_id
+    assert result.problem is not None
     assert "records seq 4 to 6 were rewritten" in result.problem
 
 
-def test_a_forged_insertion_is_named_as_the_forged_record(trail):
+def test_a_forged_insertion_is_named_as_the_forged_record(trail: Trail) -> None:
     _, db, _, _, _ = trail
     table = rows_of(db)
     forged = dict(table[1], assessment_id=str(uuid.uuid4()), seq=3, prev_hash=table[1]["record_hash"])
@@ -165,7 +172,7 @@ def test_a_forged_insertion_is_named_as_the_forged_record(trail):
     assert check(trail).first_broken == forged["assessment_id"]
 
 
-def test_an_altered_or_foreign_checkpoint_is_refused(trail, tmp_path):
+def test_an_altered_or_foreign_checkpoint_is_refused(trail: Trail, tmp_path: Path) -> None:
     url, _, _, cp_file, pub = trail
     lines = cp_file.read_text().splitlines()
     altered = json.loads(lines[-1])
@@ -179,7 +186,9 @@ def test_an_altered_or_foreign_checkpoint_is_refused(trail, tmp_path):
         verify_against(url, read_checkpoints(cp_file), other.public_key())
 
 
-def test_riskctl_audit_checkpoint_and_verify_without_the_service(trail, tmp_path, monkeypatch):
+def test_riskctl_audit_checkpoint_and_verify_without_the_service(
+    trail: Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from serving.cli import app
 
     url, db, rows, _, _ = trail

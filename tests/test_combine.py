@@ -52,7 +52,7 @@ class Recorder:
                 self.running -= 1
 
 
-def submit_all(combiner: Combiner, items: list[int], threads: int = 16) -> list[object]:
+def submit_all(combiner: Combiner[int, int], items: list[int], threads: int = 16) -> list[object]:
     def one(i: int) -> object:
         try:
             return combiner(i)
@@ -68,7 +68,7 @@ def combined(process: Recorder, *, max_group: int = 64) -> Combiner[int, int]:
     return process.combiner
 
 
-def test_each_caller_gets_its_own_result_and_groups_form():
+def test_each_caller_gets_its_own_result_and_groups_form() -> None:
     process = Recorder(hold_for=15)
     combiner = combined(process)
     results = submit_all(combiner, list(range(200)))
@@ -79,14 +79,14 @@ def test_each_caller_gets_its_own_result_and_groups_form():
     assert not process.overlap  # process never runs twice at once
 
 
-def test_a_lone_request_is_processed_at_once():
+def test_a_lone_request_is_processed_at_once() -> None:
     process = Recorder()
     combiner = combined(process)
     assert combiner(7) == 49
     assert process.groups == [[7]]
 
 
-def test_a_failing_item_fails_only_its_own_caller():
+def test_a_failing_item_fails_only_its_own_caller() -> None:
     process = Recorder(fail_on=13, hold_for=15)
     combiner = combined(process)
     results = submit_all(combiner, list(range(60)))
@@ -95,14 +95,14 @@ def test_a_failing_item_fails_only_its_own_caller():
     assert [13] in process.groups  # the failing group was retried item by item
 
 
-def test_groups_are_capped():
+def test_groups_are_capped() -> None:
     process = Recorder(hold_for=10)
     combiner = combined(process, max_group=3)
     assert submit_all(combiner, list(range(40))) == [i * i for i in range(40)]
     assert max(len(g) for g in process.groups) <= 3
 
 
-def test_a_wrong_number_of_results_is_an_error():
+def test_a_wrong_number_of_results_is_an_error() -> None:
     combiner: Combiner[int, int] = Combiner(lambda items: [])
     with pytest.raises(RuntimeError, match="0 results for 1 items"):
         combiner(1)
@@ -110,7 +110,7 @@ def test_a_wrong_number_of_results_is_an_error():
         Combiner(lambda items: items, max_group=0)
 
 
-def test_an_error_not_of_one_item_fails_the_group_without_retries():
+def test_an_error_not_of_one_item_fails_the_group_without_retries() -> None:
     calls: list[list[int]] = []
     started = threading.Barrier(2, timeout=5)
 

@@ -12,13 +12,17 @@ import io
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cases_support import subset
-from service_support import case_home, in_process_service, token
+from service_support import ServiceModels, case_home, in_process_service, token
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
+from features.schema import CaseTables
 from features.vocab import Stage
 from serving.auth import issue_token
 from serving.cases import CaseStore
@@ -35,17 +39,17 @@ MEETING = dt.date(2023, 6, 1)
 
 
 @pytest.fixture(scope="module")
-def tables(service_models):
+def tables(service_models: ServiceModels) -> CaseTables:
     return subset(service_models[0], 600)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, tables):
+def home(tmp_path_factory: pytest.TempPathFactory, tables: CaseTables) -> Path:
     return case_home(tmp_path_factory.mktemp("console-home"), tables, tokens=TOKENS)
 
 
 @pytest.fixture(scope="module")
-def office_people(home):
+def office_people(home: Path) -> list[str]:
     """Person ids on the office's roll at the meeting date, as the case store counts them."""
     store = CaseStore(f"sqlite:///{home / 'cases.db'}")
     try:
@@ -55,19 +59,19 @@ def office_people(home):
 
 
 @pytest.fixture(scope="module")
-def app(home):
+def app(home: Path) -> Iterator[ASGIApp]:
     with in_process_service(home, base_url="https://testserver") as c:
         yield c.app
 
 
 @pytest.fixture(scope="module")
-def person(service_models):
+def person(service_models: ServiceModels) -> dict[str, Any]:
     tables, _ = service_models
     body = requests_from_tables(tables.persons.head(30), tables.events, Stage.MIDTERM, lang="zh")
     return max(body, key=lambda b: len(b["events"]))
 
 
-def client(app, role: str | None = None) -> TestClient:
+def client(app: ASGIApp, role: str | None = None) -> TestClient:
     """A browser-like client signed in as ``role`` (a role of service_support) or a TOKENS name."""
     c = TestClient(app, base_url="https://testserver", follow_redirects=False)
     if role:
@@ -80,12 +84,12 @@ def csrf_of(html: str) -> str:
     return found(r'name="csrf" value="([^"]+)"', html)
 
 
-def sign_in(c: TestClient, raw_token: str):
+def sign_in(c: TestClient, raw_token: str) -> Any:  # an httpx response: untyped here (starlette types it with httpx2)
     page = c.get("/console/login")
     return c.post("/console/login", data={"csrf": csrf_of(page.text), "token": raw_token, "next": "/console/"})
 
 
-def form_of(person: dict, stage: str = "midterm") -> dict:
+def form_of(person: dict[str, Any], stage: str = "midterm") -> dict[str, str]:
     p = person["person"]
     data = {k: ("on" if v is True else str(v)) for k, v in p.items() if v is not False}
     data["stage"] = stage
@@ -96,14 +100,15 @@ def form_of(person: dict, stage: str = "midterm") -> dict:
     return data
 
 
-def score(c: TestClient, person: dict) -> str:
+def score(c: TestClient, person: dict[str, Any]) -> str:
     page = c.get("/console/score")
     r = c.post("/console/score", data={**form_of(person), "csrf": csrf_of(page.text)})
     assert r.status_code == 303, r.text[:2000]
-    return r.headers["location"].rsplit("/", 1)[1]
+    location: str = r.headers["location"]
+    return location.rsplit("/", 1)[1]
 
 
-def test_sign_in_sets_a_secure_http_only_same_site_cookie_that_expires(app):
+def test_sign_in_sets_a_secure_http_only_same_site_cookie_that_expires(app: ASGIApp) -> None:
     c = TestClient(app, base_url="https://testserver", follow_redirects=False)
     assert c.get("/console/score").headers["location"].startswith("/console/login?next=")
     r = sign_in(c, "cw")
@@ -116,7 +121,7 @@ def test_sign_in_sets_a_secure_http_only_same_site_cookie_that_expires(app):
     assert sup.get("/console/").headers["location"] == "/console/proposals"
 
 
-def test_unknown_token_and_modeler_are_refused(app):
+def test_unknown_token_and_modeler_are_refused(app: ASGIApp) -> None:
     c = TestClient(app, base_url="https://testserver", follow_redirects=False)
     r = sign_in(c, "not-a-token")
     assert r.status_code == 401 and "无效" in r.text
@@ -124,14 +129,16 @@ def test_unknown_token_and_modeler_are_refused(app):
     assert r.status_code == 403 and "risk_console_session" not in r.headers.get("set-cookie", "")
 
 
-def test_sign_in_form_without_its_csrf_token_is_refused(app):
+def test_sign_in_form_without_its_csrf_token_is_refused(app: ASGIApp) -> None:
     c = TestClient(app, base_url="https://testserver", follow_redirects=False)
     c.get("/console/login")
     r = c.post("/console/login", data={"token": token("auditor")})
     assert r.status_code == 403 and "risk_console_session" not in r.headers.get("set-cookie", "")
 
 
-def test_a_form_without_or_with_a_wrong_csrf_token_does_nothing(app, home, person):
+def test_a_form_without_or_with_a_wrong_csrf_token_does_nothing(
+    app: ASGIApp, home: Path, person: dict[str, Any]
+) -> None:
     c = client(app, "caseworker")
     before = count(home)
     for data in ({}, {"csrf": "0" * 64}):
@@ -140,7 +147,9 @@ def test_a_form_without_or_with_a_wrong_csrf_token_does_nothing(app, home, perso
     assert count(home) == before
 
 
-def test_role_checks_on_the_server_even_for_a_form_posted_directly(app, home, person, office_people):
+def test_role_checks_on_the_server_even_for_a_form_posted_directly(
+    app: ASGIApp, home: Path, person: dict[str, Any], office_people: list[str]
+) -> None:
     auditor, caseworker, supervisor = client(app, "aud"), client(app, "cw"), client(app, "sup")
     csrf = csrf_of(auditor.get("/console/audit").text)
     before = count(home)
@@ -163,14 +172,14 @@ def test_role_checks_on_the_server_even_for_a_form_posted_directly(app, home, pe
     assert approve.status_code == 403
 
 
-def test_another_office_is_refused(app, office_people):
+def test_another_office_is_refused(app: ASGIApp, office_people: list[str]) -> None:
     other = client(app, "cw2")
     assert other.get(f"/console/person/{office_people[0]}").status_code == 403
     roster = other.get("/console/roster")
     assert roster.status_code == 200 and office_people[0] not in roster.text
 
 
-def test_score_now_stores_the_api_answer_and_shows_it(app, home, person):
+def test_score_now_stores_the_api_answer_and_shows_it(app: ASGIApp, home: Path, person: dict[str, Any]) -> None:
     c = client(app, "caseworker")
     before = count(home)
     assessment_id = score(c, person)
@@ -187,7 +196,7 @@ def test_score_now_stores_the_api_answer_and_shows_it(app, home, person):
     assert all(r["text"] in page.text for r in stored["reasons"])
 
 
-def test_a_bad_form_names_the_field_and_stores_nothing(app, home, person):
+def test_a_bad_form_names_the_field_and_stores_nothing(app: ASGIApp, home: Path, person: dict[str, Any]) -> None:
     c = client(app, "caseworker")
     data = {**form_of(person), "birth_date": "1990-13-45", "events": "2024-01-01 not_an_event"}
     before = count(home)
@@ -197,7 +206,7 @@ def test_a_bad_form_names_the_field_and_stores_nothing(app, home, person):
     assert count(home) == before
 
 
-def test_roster_search_and_filters(app, office_people):
+def test_roster_search_and_filters(app: ASGIApp, office_people: list[str]) -> None:
     c = client(app, "cw")
     page = c.get("/console/roster", params={"as_of": MEETING.isoformat()})
     assert page.status_code == 200 and all(pid in page.text for pid in office_people[:5])
@@ -208,7 +217,7 @@ def test_roster_search_and_filters(app, office_people):
     assert "not a date" in c.get("/console/roster", params={"as_of": "June"}).text
 
 
-def test_score_now_propose_approve_and_reject(app, home, office_people):
+def test_score_now_propose_approve_and_reject(app: ASGIApp, home: Path, office_people: list[str]) -> None:
     pid = office_people[1]
     cw = client(app, "cw")
     page = c_get(cw, f"/console/person/{pid}")
@@ -284,7 +293,7 @@ def test_score_now_propose_approve_and_reject(app, home, office_people):
     assert "已驳回" in final and "再观察" in final
 
 
-def test_review_meeting_print_view_and_csv(app):
+def test_review_meeting_print_view_and_csv(app: ASGIApp) -> None:
     sup = client(app, "sup")
     page = c_get(sup, "/console/review")
     r = sup.post("/console/review", data={"csrf": csrf_of(page), "as_of": MEETING.isoformat()})
@@ -323,10 +332,11 @@ def first_option(html: str, select_id: str) -> str:
 def c_get(c: TestClient, path: str) -> str:
     r = c.get(path)
     assert r.status_code == 200, (path, r.status_code, r.text[:500])
-    return r.text
+    text: str = r.text
+    return text
 
 
-def test_auditor_log_filters_assessment_page_verify_and_decisions(app, office_people):
+def test_auditor_log_filters_assessment_page_verify_and_decisions(app: ASGIApp, office_people: list[str]) -> None:
     cw = client(app, "cw")
     pid = office_people[2]
     page = c_get(cw, f"/console/person/{pid}")
@@ -368,7 +378,7 @@ def test_auditor_log_filters_assessment_page_verify_and_decisions(app, office_pe
     assert "wang" in mine and 'id="office"' not in mine  # a supervisor sees their own office only
 
 
-def test_sign_out_ends_the_session_on_the_server(app):
+def test_sign_out_ends_the_session_on_the_server(app: ASGIApp) -> None:
     c = client(app, "auditor")
     cookie = c.cookies.get("risk_console_session")
     r = c.post("/console/logout", data={"csrf": csrf_of(c.get("/console/audit").text)})
@@ -378,7 +388,7 @@ def test_sign_out_ends_the_session_on_the_server(app):
     assert replay.get("/console/audit").status_code == 303  # back to sign-in: the old cookie is worthless
 
 
-def test_a_revoked_token_ends_its_sessions_at_once(app, home):
+def test_a_revoked_token_ends_its_sessions_at_once(app: ASGIApp, home: Path) -> None:
     new = issue_token(home / "auth.json", role="auditor", user="temp-auditor")
     c = TestClient(app, base_url="https://testserver", follow_redirects=False)
     assert sign_in(c, new).status_code == 303
@@ -387,7 +397,7 @@ def test_a_revoked_token_ends_its_sessions_at_once(app, home):
     assert c.get("/console/audit").status_code == 303
 
 
-def test_language_switch_and_security_headers(app):
+def test_language_switch_and_security_headers(app: ASGIApp) -> None:
     c = client(app, "auditor")
     zh = c.get("/console/audit")
     assert 'lang="zh-CN"' in zh.text and "评估记录" in zh.text
@@ -400,7 +410,7 @@ def test_language_switch_and_security_headers(app):
     assert en.headers["x-frame-options"] == "DENY" and en.headers["cache-control"] == "no-store"
 
 
-def test_pages_reference_only_their_own_origin(app, person, office_people):
+def test_pages_reference_only_their_own_origin(app: ASGIApp, person: dict[str, Any], office_people: list[str]) -> None:
     c = client(app, "cw")
     assessment_id = score(c, person)
     pages = [
@@ -420,12 +430,13 @@ def test_pages_reference_only_their_own_origin(app, person, office_people):
     assert css.status_code == 200 and "url(" not in css.text and "@import" not in css.text
 
 
-def count(home) -> int:
+def count(home: Path) -> int:
     with sqlite3.connect(home / "audit.db") as db:
-        return db.execute("select count(*) from assessments").fetchone()[0]
+        n: int = db.execute("select count(*) from assessments").fetchone()[0]
+        return n
 
 
-def test_tier_by_risk_is_the_answers_own_when_it_has_one():
+def test_tier_by_risk_is_the_answers_own_when_it_has_one() -> None:
     from models.tier_policy import TierPolicy
     from serving.scoring import answer_tier_by_risk as tier_by_risk
 

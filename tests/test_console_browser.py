@@ -17,18 +17,22 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from cases_support import subset
-from service_support import write_auth
+from service_support import ServiceModels, write_auth
 
 from features.vocab import Stage
 from serving.cases import CaseStore
 from serving.cli import free_port, running_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, Playwright, ViewportSize
 
 pytestmark = pytest.mark.slow
 
@@ -43,16 +47,18 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 OFFICE = "chengguan"
 TOKENS = {"cw": ("caseworker", "wang", OFFICE), "sup": ("supervisor", "li", OFFICE), "aud": ("auditor", "zhou", None)}
 MEETING = "2023-06-01"
+Live = tuple[str, Path, list[str]]  # the ``live`` fixture: (url, home, person ids on the office's roll)
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, service_models) -> Iterator[tuple[str, Path, list[str]]]:
+def live(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels) -> Iterator[Live]:
     """``riskctl serve --no-import`` on a free port, with a case store and a few stored assessments."""
     home = tmp_path_factory.mktemp("console-live")
     write_auth(home, extra=TOKENS)
@@ -76,7 +82,7 @@ def live(tmp_path_factory, service_models) -> Iterator[tuple[str, Path, list[str
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser() -> Iterator[Playwright]:
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')"
     )
@@ -87,12 +93,13 @@ def browser():
 
 
 @pytest.fixture
-def page_for(browser, live):
+def page_for(browser: Playwright, live: Live) -> Iterator[Callable[..., Page]]:
     """A fresh browser profile (its own --user-data-dir) per role; records every request it makes."""
     url, _, _ = live
     contexts, profiles = [], []
+    requested: dict[Page, list[str]] = {}  # the URL of every request each opened page makes
 
-    def open_page(viewport: dict = DESKTOP):
+    def open_page(viewport: ViewportSize = DESKTOP) -> Page:
         profile = tempfile.mkdtemp(prefix="chromium-profile-")
         profiles.append(profile)
         context = browser.chromium.launch_persistent_context(
@@ -100,8 +107,8 @@ def page_for(browser, live):
         )
         contexts.append(context)
         page = context.new_page()
-        page.requested = []
-        page.on("request", lambda request: page.requested.append(request.url))
+        urls = requested[page] = []
+        page.on("request", lambda request: urls.append(request.url))
         return page
 
     yield open_page
@@ -110,7 +117,7 @@ def page_for(browser, live):
         for page in context.pages:
             outside = [
                 u
-                for u in getattr(page, "requested", [])
+                for u in requested.get(page, [])
                 if urlsplit(u).netloc not in ("", origin) and not u.startswith(("data:", "about:"))
             ]
             assert not outside, f"requests outside the service's origin: {outside}"
@@ -119,10 +126,11 @@ def page_for(browser, live):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def shot(page, name: str, *, phone: bool = True) -> None:
+def shot(page: Page, name: str, *, phone: bool = True) -> None:
     """Save a full-page screenshot at the current size, and at phone width (where the page must not scroll sideways)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
+    assert size is not None  # every page here is opened with a viewport
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{size['width']}.png"), full_page=True)
     if not phone:
         return
@@ -132,7 +140,7 @@ def shot(page, name: str, *, phone: bool = True) -> None:
     page.set_viewport_size(size)
 
 
-def sign_in(page, url: str, role: str) -> None:
+def sign_in(page: Page, url: str, role: str) -> None:
     """Sign in with the keyboard only: type the token, press Enter."""
     page.goto(f"{url}/console/")
     assert "/console/login" in page.url
@@ -141,11 +149,13 @@ def sign_in(page, url: str, role: str) -> None:
     page.wait_for_url(lambda u: "/console/login" not in u)
 
 
-def csrf(page) -> str:
-    return page.locator("input[name=csrf]").first.get_attribute("value")
+def csrf(page: Page) -> str:
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    assert token is not None
+    return token
 
 
-def assert_labelled(page) -> None:
+def assert_labelled(page: Page) -> None:
     """Every visible form control has a label (or an aria-label)."""
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
         .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
@@ -153,7 +163,7 @@ def assert_labelled(page) -> None:
     assert unlabelled == []
 
 
-def fill_person(page, body: dict) -> None:
+def fill_person(page: Page, body: dict[str, Any]) -> None:
     for name, value in body["person"].items():
         field = page.locator(f"#{name}")
         kind = field.evaluate("e => e.tagName === 'SELECT' ? 'select' : e.type")
@@ -171,7 +181,7 @@ def fill_person(page, body: dict) -> None:
     page.locator("#events").fill("\n".join(lines))
 
 
-def test_caseworker_roster_person_score_now_propose_and_refusals(page_for, live):
+def test_caseworker_roster_person_score_now_propose_and_refusals(page_for: Callable[..., Page], live: Live) -> None:
     url, _, people = live
     page = page_for()
     sign_in(page, url, "cw")
@@ -202,6 +212,7 @@ def test_caseworker_roster_person_score_now_propose_and_refusals(page_for, live)
     page.get_by_role("heading", name="Risk over time").wait_for()
     shot(page, "caseworker-person-en")
     refused = page.goto(f"{url}/console/proposals")
+    assert refused is not None
     assert refused.status == 403 and "may not" in page.content()
     posted = page.request.post(f"{url}/console/verify", form={"csrf": csrf(page)}, max_redirects=0)
     assert posted.status == 403
@@ -209,10 +220,14 @@ def test_caseworker_roster_person_score_now_propose_and_refusals(page_for, live)
     shot(page, "caseworker-score-form")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/console/login**")
-    assert page.goto(f"{url}/console/roster").url.split("?")[0].endswith("/console/login")
+    landed = page.goto(f"{url}/console/roster")
+    assert landed is not None
+    assert landed.url.split("?")[0].endswith("/console/login")
 
 
-def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(page_for, live):
+def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(
+    page_for: Callable[..., Page], live: Live
+) -> None:
     url, _, people = live
     with httpx.Client(base_url=url, headers={"Authorization": "Bearer cw"}, timeout=60) as api:
         for pid in people[1:3]:
@@ -263,7 +278,9 @@ def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(page_for,
     assert refused.status == 403
 
 
-def test_auditor_filters_the_log_reads_an_assessment_verifies_and_is_refused_scoring(page_for, live):
+def test_auditor_filters_the_log_reads_an_assessment_verifies_and_is_refused_scoring(
+    page_for: Callable[..., Page], live: Live
+) -> None:
     url, _, _ = live
     page = page_for()
     sign_in(page, url, "aud")
@@ -292,7 +309,7 @@ def test_auditor_filters_the_log_reads_an_assessment_verifies_and_is_refused_sco
     assert no_token.status == 403  # CSRF: a form without its token is refused
 
 
-def test_sign_in_page_and_refusals_render_on_a_phone(page_for, live):
+def test_sign_in_page_and_refusals_render_on_a_phone(page_for: Callable[..., Page], live: Live) -> None:
     url, _, _ = live
     page = page_for(PHONE)
     page.goto(f"{url}/console/login")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
+from typing import Literal, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -59,7 +61,7 @@ def large() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def groups(data) -> pd.DataFrame:
+def groups(data: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
     rng = np.random.default_rng(3)
     n = len(data[0])
     return pd.DataFrame(
@@ -79,7 +81,7 @@ def groups(data) -> pd.DataFrame:
 # --- overall metrics ---------------------------------------------------------------------------
 
 
-def test_metrics_equal_sklearn(data):
+def test_metrics_equal_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = data
     m = classification_metrics(y, p, threshold=THRESHOLD)
     assert m["n"] == len(y)
@@ -90,7 +92,7 @@ def test_metrics_equal_sklearn(data):
     assert m["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
 
 
-def test_threshold_metrics_equal_sklearn_and_fairlearn(data):
+def test_threshold_metrics_equal_sklearn_and_fairlearn(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = data
     m = threshold_metrics(y, p, THRESHOLD)
     flag = (p >= THRESHOLD).astype(int)
@@ -101,14 +103,16 @@ def test_threshold_metrics_equal_sklearn_and_fairlearn(data):
     assert m["fnr"] == pytest.approx(false_negative_rate(y, flag))
 
 
-def test_threshold_flags_scores_equal_to_the_cut_off():
+def test_threshold_flags_scores_equal_to_the_cut_off() -> None:
     m = threshold_metrics([0, 1, 0], [0.5, 0.5, 0.49], 0.5)
     assert m["share_flagged"] == pytest.approx(2 / 3)
     assert m["fpr"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
-def test_ece_agrees_with_sklearn_calibration_curve(data, strategy):
+def test_ece_agrees_with_sklearn_calibration_curve(
+    data: tuple[np.ndarray, np.ndarray], strategy: Literal["uniform", "quantile"]
+) -> None:
     y, p = data
     prob_true, prob_pred = calibration_curve(y, p, n_bins=10, strategy=strategy)
     edges = np.linspace(0, 1, 11) if strategy == "uniform" else np.percentile(p, np.linspace(0, 100, 11))
@@ -118,14 +122,14 @@ def test_ece_agrees_with_sklearn_calibration_curve(data, strategy):
     assert expected_calibration_error(y, p, strategy=strategy) == pytest.approx(expected, abs=1e-12)
 
 
-def test_ece_small_when_calibrated_large_when_distorted(large):
+def test_ece_small_when_calibrated_large_when_distorted(large: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = large
     assert expected_calibration_error(y, p) < 0.02
     assert expected_calibration_error(y, p, strategy="quantile") < 0.02
     assert expected_calibration_error(y, p**0.5) > 0.1
 
 
-def test_calibration_slope_and_intercept(large):
+def test_calibration_slope_and_intercept(large: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = large
     slope, intercept = calibration_slope_intercept(y, p)
     assert slope == pytest.approx(1.0, abs=0.03)
@@ -136,7 +140,7 @@ def test_calibration_slope_and_intercept(large):
     assert low_intercept == pytest.approx(0.5, abs=0.05)
 
 
-def test_calibration_slope_equals_unpenalised_logistic_regression(data):
+def test_calibration_slope_equals_unpenalised_logistic_regression(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = data
     x = logit(np.clip(p, 1e-6, 1 - 1e-6)).reshape(-1, 1)
     fit = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1_000).fit(x, y)
@@ -144,7 +148,7 @@ def test_calibration_slope_equals_unpenalised_logistic_regression(data):
     assert slope == pytest.approx(fit.coef_[0, 0], abs=1e-4)
 
 
-def test_single_class_gives_nan_not_an_exception():
+def test_single_class_gives_nan_not_an_exception() -> None:
     y = np.zeros(50, dtype=int)
     p = np.linspace(0.01, 0.6, 50)
     with warnings.catch_warnings():
@@ -165,14 +169,14 @@ def test_single_class_gives_nan_not_an_exception():
         ([0, 1, 1], [0.1, 0.2], "rows"),
     ],
 )
-def test_bad_inputs_are_refused(y, p, message):
+def test_bad_inputs_are_refused(y: list[int], p: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         classification_metrics(y, p)
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.floats(0, 1)), min_size=2, max_size=60))
-def test_auc_and_brier_match_sklearn_on_any_input(rows):
+def test_auc_and_brier_match_sklearn_on_any_input(rows: list[tuple[int, float]]) -> None:
     y = np.array([r[0] for r in rows])
     p = np.array([r[1] for r in rows])
     m = classification_metrics(y, p)
@@ -187,7 +191,9 @@ def test_auc_and_brier_match_sklearn_on_any_input(rows):
 # --- groups -------------------------------------------------------------------------------------
 
 
-def test_group_values_equal_direct_computation_on_the_subset(data, groups):
+def test_group_values_equal_direct_computation_on_the_subset(
+    data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame
+) -> None:
     y, p = data
     report = group_metrics(y, p, groups=groups, threshold=THRESHOLD)
     assert set(report.by_group) == set(groups.columns)
@@ -207,7 +213,7 @@ def test_group_values_equal_direct_computation_on_the_subset(data, groups):
         assert got["fpr"] == pytest.approx(false_positive_rate(ys, flag))
 
 
-def test_group_values_equal_a_fairlearn_metricframe(data, groups):
+def test_group_values_equal_a_fairlearn_metricframe(data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame) -> None:
     y, p = data
     flag = (p >= THRESHOLD).astype(int)
     mf = MetricFrame(
@@ -225,7 +231,9 @@ def test_group_values_equal_a_fairlearn_metricframe(data, groups):
     )
 
 
-def test_gaps_leave_out_small_groups_and_keep_category_order(data, groups):
+def test_gaps_leave_out_small_groups_and_keep_category_order(
+    data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame
+) -> None:
     y, p = data
     report = group_metrics(y, p, groups=groups, threshold=THRESHOLD, min_group_size=30)
     assert list(report.by_group["age_band"].index) == ["18-24", "25-34", "35-49", "50+"]
@@ -245,7 +253,7 @@ def test_gaps_leave_out_small_groups_and_keep_category_order(data, groups):
     assert report.largest_fpr_gap == pytest.approx(by_hand)
 
 
-def test_largest_fpr_gap_on_a_hand_built_example():
+def test_largest_fpr_gap_on_a_hand_built_example() -> None:
     #              group a: 4 negatives, 1 flagged -> FPR 1/4     group b: 2 negatives, both flagged -> 1
     y = np.array([0, 0, 0, 0, 1, 0, 0, 1, 0])
     p = np.array([0.9, 0.1, 0.1, 0.1, 0.9, 0.9, 0.9, 0.2, 0.9])
@@ -268,7 +276,7 @@ def test_largest_fpr_gap_on_a_hand_built_example():
     assert report.largest_fpr_gap == pytest.approx(0.75)
 
 
-def test_missing_group_values_form_their_own_group(data):
+def test_missing_group_values_form_their_own_group(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = data
     values = np.array([None if i % 10 == 0 else "local" for i in range(len(y))], dtype=object)
     report = group_metrics(y, p, groups=pd.DataFrame({"residence": values}), threshold=THRESHOLD)
@@ -276,7 +284,7 @@ def test_missing_group_values_form_their_own_group(data):
     json.dumps(report.to_dict())
 
 
-def test_groups_must_match_the_rows(data):
+def test_groups_must_match_the_rows(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, p = data
     with pytest.raises(ValueError, match="rows"):
         group_metrics(y, p, groups=pd.DataFrame({"sex": ["m"] * 3}), threshold=THRESHOLD)
@@ -285,7 +293,7 @@ def test_groups_must_match_the_rows(data):
 # --- NIJ challenge scores --------------------------------------------------------------------
 
 
-def test_brier_by_sex_average_on_a_tiny_example():
+def test_brier_by_sex_average_on_a_tiny_example() -> None:
     y = [1, 0, 1]
     p = [0.8, 0.2, 0.5]
     sex = ["M", "M", "F"]  # men: (0.04 + 0.04) / 2 = 0.04; women: 0.25
@@ -293,7 +301,7 @@ def test_brier_by_sex_average_on_a_tiny_example():
     assert brier_score_loss(y, p) == pytest.approx(0.11)  # the pooled score differs
 
 
-def test_nij_fairness_adjusted_on_a_tiny_example():
+def test_nij_fairness_adjusted_on_a_tiny_example() -> None:
     y = [0, 0, 1, 0, 0, 1]
     p = [0.6, 0.2, 0.7, 0.1, 0.3, 0.4]
     race = ["BLACK", "Black", "black ", "WHITE", "white", "White"]  # FPR: black 1/2, white 0
@@ -307,7 +315,9 @@ def test_nij_fairness_adjusted_on_a_tiny_example():
 # --- figures, report and card ----------------------------------------------------------------
 
 
-def test_plot_evaluation_writes_the_figures(data, groups, tmp_path):
+def test_plot_evaluation_writes_the_figures(
+    data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame, tmp_path: Path
+) -> None:
     y, p = data
     paths = plot_evaluation(
         y,
@@ -329,7 +339,9 @@ def test_plot_evaluation_writes_the_figures(data, groups, tmp_path):
     assert all(x.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for x in paths)
 
 
-def test_evaluate_writes_report_json_and_figures(data, groups, tmp_path):
+def test_evaluate_writes_report_json_and_figures(
+    data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame, tmp_path: Path
+) -> None:
     y, p = data
     extra = tmp_path / "elsewhere" / "shap_summary.png"
     extra.parent.mkdir()
@@ -354,7 +366,7 @@ def test_evaluate_writes_report_json_and_figures(data, groups, tmp_path):
     assert report.oracle["roc_auc"] == pytest.approx(roc_auc_score(y, p))
     assert report.oracle["brier"] == pytest.approx(brier_score_loss(y, p))
 
-    def refuse(constant):
+    def refuse(constant: str) -> NoReturn:
         raise AssertionError(f"non-standard JSON constant {constant}")
 
     saved = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
@@ -372,7 +384,9 @@ def test_evaluate_writes_report_json_and_figures(data, groups, tmp_path):
         assert needle in text
 
 
-def test_evaluate_without_out_dir_writes_nothing(data, tmp_path, monkeypatch):
+def test_evaluate_without_out_dir_writes_nothing(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     y, p = data
     report = evaluate(y, p, threshold=THRESHOLD)
@@ -381,7 +395,7 @@ def test_evaluate_without_out_dir_writes_nothing(data, tmp_path, monkeypatch):
     assert set(report.to_dict()) == {"meta", "metrics", "baseline", "oracle", "groups", "figures"}
 
 
-def test_model_card(data, groups, tmp_path):
+def test_model_card(data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame, tmp_path: Path) -> None:
     y, p = data
     report = evaluate(y, p, groups=groups, threshold=THRESHOLD, out_dir=tmp_path / "eval")
     path = model_card(

@@ -6,12 +6,13 @@ import json
 import os
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
 import pytest
-from service_support import ROLES, headers, in_process_service, token, write_auth
+from service_support import ROLES, ServiceModels, headers, in_process_service, token, write_auth
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -45,7 +46,7 @@ class Clock:
         return self.now
 
 
-def test_rotated_and_revoked_tokens_take_effect_without_restart(tmp_path):
+def test_rotated_and_revoked_tokens_take_effect_without_restart(tmp_path: Path) -> None:
     path = write_auth(tmp_path)
     clock = Clock()
     tokens = TokenFile(path, clock=clock)
@@ -63,7 +64,7 @@ def test_rotated_and_revoked_tokens_take_effect_without_restart(tmp_path):
         tokens.authenticator().authenticate(f"Bearer {new}")
 
 
-def test_an_unreadable_auth_file_keeps_the_last_good_tokens(tmp_path, caplog):
+def test_an_unreadable_auth_file_keeps_the_last_good_tokens(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write_auth(tmp_path)
     clock = Clock()
     tokens = TokenFile(path, clock=clock)
@@ -96,7 +97,7 @@ def _echo_app() -> Starlette:
 
 
 @pytest.fixture()
-def gate(tmp_path, monkeypatch):
+def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     write_auth(tmp_path)
     monkeypatch.setenv("RISK_HOME", str(tmp_path))
     app = BearerAuthMiddleware(
@@ -112,11 +113,11 @@ def gate(tmp_path, monkeypatch):
     return TestClient(cast(Any, app))
 
 
-def test_a_body_over_the_limit_is_refused_before_it_is_read(gate):
+def test_a_body_over_the_limit_is_refused_before_it_is_read(gate: TestClient) -> None:
     r = gate.post("/score", content=b"x" * 1001, headers={**headers("caseworker"), "Content-Type": "application/json"})
     assert r.status_code == 413 and "1,000 bytes" in r.json()["error"]
 
-    def chunks():  # no Content-Length: read up to the limit only
+    def chunks() -> Iterator[bytes]:  # no Content-Length: read up to the limit only
         yield b"[" + b"1," * 400
         yield b"1," * 400 + b"1]"
 
@@ -126,7 +127,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(gate):
     assert small.status_code == 200 and small.json()["size"] == 5
 
 
-def test_multipart_and_other_media_types_are_refused_with_415(gate):
+def test_multipart_and_other_media_types_are_refused_with_415(gate: TestClient) -> None:
     for media in (
         "multipart/form-data",
         "multipart/form-data; boundary=xyz",
@@ -137,7 +138,7 @@ def test_multipart_and_other_media_types_are_refused_with_415(gate):
         assert r.status_code == 415 and media.split(";")[0] in r.json()["error"], media
 
 
-def test_read_only_routes_answer_get_with_query_fields(gate):
+def test_read_only_routes_answer_get_with_query_fields(gate: TestClient) -> None:
     r = gate.get("/assessment", params={"assessment_id": "abc"}, headers=headers("auditor"))
     assert r.status_code == 200 and r.json()["body"] == {"assessment_id": "abc"} and r.json()["method"] == "POST"
     assert gate.get("/verify", headers=headers("auditor")).json()["body"] == {}
@@ -149,20 +150,20 @@ def test_read_only_routes_answer_get_with_query_fields(gate):
 
 # ----------------------------------------------------------------------------- in-process service
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, service_models):
+def home(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels) -> Path:
     home = tmp_path_factory.mktemp("hard-home")
     write_auth(home)
     return home
 
 
 @pytest.fixture(scope="module")
-def client(home):
+def client(home: Path) -> Iterator[TestClient]:
     with in_process_service(home, RISK_CHECKPOINT_INTERVAL_S="0") as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def bodies(service_models):
+def bodies(service_models: ServiceModels) -> list[dict[str, Any]]:
     tables, _ = service_models
     return requests_from_tables(tables.persons.head(12), tables.events, Stage.MIDTERM, lang="en")
 
@@ -171,12 +172,15 @@ def _count(home: Path) -> int:
     import sqlite3
 
     with sqlite3.connect(home / "audit.db") as db:
-        return db.execute("select count(*) from assessments").fetchone()[0]
+        n: int = db.execute("select count(*) from assessments").fetchone()[0]
+        return n
 
 
 # ----------------------------------------------------------------------------- 2: blank ids
 @pytest.mark.parametrize("blank", ["   ", "\t", "", "A\x00B"])
-def test_blank_ids_are_refused_at_the_schema_naming_the_record(client, home, bodies, blank):
+def test_blank_ids_are_refused_at_the_schema_naming_the_record(
+    client: TestClient, home: Path, bodies: list[dict[str, Any]], blank: str
+) -> None:
     before = _count(home)
     bad = dict(bodies[0], person=dict(bodies[0]["person"], person_id=blank))
     r = client.post("/score", json=bad, headers=headers("caseworker"))
@@ -187,7 +191,7 @@ def test_blank_ids_are_refused_at_the_schema_naming_the_record(client, home, bod
     assert _count(home) == before
 
 
-def test_a_request_the_store_refuses_fails_only_itself_in_a_group():
+def test_a_request_the_store_refuses_fails_only_itself_in_a_group() -> None:
     from serving.scoring import score_combiner
 
     process = Recorder(fail_on=13, hold_for=15)  # like one audit transaction refusing a group with a bad record
@@ -208,7 +212,9 @@ def test_a_request_the_store_refuses_fails_only_itself_in_a_group():
         ("birth_date", "2020-01-01", "age at supervision_start"),
     ],
 )
-def test_implausible_dates_are_refused_naming_the_field(client, home, bodies, field, value, needle):
+def test_implausible_dates_are_refused_naming_the_field(
+    client: TestClient, home: Path, bodies: list[dict[str, Any]], field: str, value: str, needle: str
+) -> None:
     before = _count(home)
     bad = dict(bodies[1], person=dict(bodies[1]["person"], **{field: value}))
     r = client.post("/score", json=bad, headers=headers("caseworker"))
@@ -216,7 +222,7 @@ def test_implausible_dates_are_refused_naming_the_field(client, home, bodies, fi
     assert _count(home) == before
 
 
-def test_the_canonical_schema_refuses_implausible_dates(cohort):
+def test_the_canonical_schema_refuses_implausible_dates(cohort: CaseTables) -> None:
     persons = cohort.persons.head(5).copy()
     persons["birth_date"] = persons["birth_date"].astype(object)
     persons.loc[2, "birth_date"] = pd.Timestamp("1850-01-01")
@@ -230,7 +236,7 @@ def test_the_canonical_schema_refuses_implausible_dates(cohort):
 
 
 # ----------------------------------------------------------------------------- 5: metrics (live: test_live_hardening)
-def test_metrics_label_known_routes_by_path_and_everything_else_as_one(client):
+def test_metrics_label_known_routes_by_path_and_everything_else_as_one(client: TestClient) -> None:
     from serving.api import OTHER_PATH as OTHER
     from serving.api import STATIC_PATH as STATIC
     from serving.api import metric_path
@@ -243,7 +249,12 @@ def test_metrics_label_known_routes_by_path_and_everything_else_as_one(client):
 
 
 # ----------------------------------------------------------------------------- 6 and 7: tokens and files
-def test_new_tokens_go_to_private_files_never_to_stdout_or_the_log(tmp_path, monkeypatch, capsys, caplog):
+def test_new_tokens_go_to_private_files_never_to_stdout_or_the_log(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from serving.auth import store_new_tokens
 
     path = tmp_path / "auth.json"
@@ -261,13 +272,13 @@ def test_new_tokens_go_to_private_files_never_to_stdout_or_the_log(tmp_path, mon
 
 
 @pytest.fixture()
-def open_umask():
+def open_umask() -> Iterator[None]:
     old = os.umask(0o022)  # the usual default: files 0644 unless created otherwise
     yield
     os.umask(old)
 
 
-def test_stores_keys_and_auth_files_are_created_private(tmp_path, open_umask):
+def test_stores_keys_and_auth_files_are_created_private(tmp_path: Path, open_umask: None) -> None:
     from serving.audit import CheckpointLog, load_or_create_key, sign_head
 
     store = AuditStore(f"sqlite:///{tmp_path / 'a' / 'audit.db'}", secret="ab" * 32)
@@ -298,13 +309,13 @@ def test_stores_keys_and_auth_files_are_created_private(tmp_path, open_umask):
 
 # ----------------------------------------------------------------------------- 9, 10: media types and sizes
 @pytest.mark.parametrize("route", sorted(ROUTE_PERMISSIONS))
-def test_multipart_without_boundary_is_415_on_every_post_route(client, route):
+def test_multipart_without_boundary_is_415_on_every_post_route(client: TestClient, route: str) -> None:
     role = next(r.value for r in Role if Permission(ROUTE_PERMISSIONS[route]) in ROLE_PERMISSIONS[r])
     r = client.post(route, content=b"abc", headers={**headers(role), "Content-Type": "multipart/form-data"})
     assert r.status_code == 415 and set(r.json()) == {"error", "detail"}
 
 
-def test_a_huge_id_is_refused_short_and_never_echoed(client):
+def test_a_huge_id_is_refused_short_and_never_echoed(client: TestClient) -> None:
     huge = "A" * 1_000_000
     for route, role, body in (
         ("/assessment", "auditor", {"assessment_id": huge}),
@@ -315,7 +326,7 @@ def test_a_huge_id_is_refused_short_and_never_echoed(client):
 
 
 # ----------------------------------------------------------------------------- 11: OpenAPI matches the answers
-def test_docs_page_and_document_with_security_and_error_answers(client):
+def test_docs_page_and_document_with_security_and_error_answers(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text.lower()
     doc = client.get("/docs.json").json()
     assert doc["components"]["securitySchemes"]["bearer"] == {
@@ -337,7 +348,7 @@ def test_docs_page_and_document_with_security_and_error_answers(client):
     assert errors["properties"]["detail"]["type"] == "array"
 
 
-def test_read_only_routes_answer_get(client, bodies):
+def test_read_only_routes_answer_get(client: TestClient, bodies: list[dict[str, Any]]) -> None:
     a = client.post("/score", json=bodies[2], headers=headers("caseworker")).json()
     got = client.get("/assessment", params={"assessment_id": a["assessment_id"]}, headers=headers("auditor"))
     assert got.status_code == 200 and got.json()["assessment_id"] == a["assessment_id"]
@@ -346,7 +357,7 @@ def test_read_only_routes_answer_get(client, bodies):
     assert client.get("/models", headers=headers("caseworker")).status_code == 403
 
 
-def test_errors_have_the_one_documented_shape(client, bodies):
+def test_errors_have_the_one_documented_shape(client: TestClient, bodies: list[dict[str, Any]]) -> None:
     from serving.scoring.schemas import ErrorResponse
 
     answers = [
@@ -361,7 +372,9 @@ def test_errors_have_the_one_documented_shape(client, bodies):
         ErrorResponse.model_validate(r.json())
 
 
-def test_the_stored_answer_is_byte_for_byte_what_was_sent(client, bodies, home):
+def test_the_stored_answer_is_byte_for_byte_what_was_sent(
+    client: TestClient, bodies: list[dict[str, Any]], home: Path
+) -> None:
     r = client.post("/score", json=bodies[3], headers=headers("caseworker"))
     sent = r.content.decode()
     stored = client.post(
@@ -391,14 +404,16 @@ def test_the_stored_answer_is_byte_for_byte_what_was_sent(client, bodies, home):
 
 
 @pytest.fixture()
-def own_client(tmp_path, service_models):
+def own_client(tmp_path: Path, service_models: ServiceModels) -> Iterator[tuple[TestClient, Path]]:
     """A service of its own, for a test that breaks the trail (the module's client stays intact)."""
     write_auth(tmp_path)
     with in_process_service(tmp_path, RISK_CHECKPOINT_INTERVAL_S="0") as c:
         yield c, tmp_path
 
 
-def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(own_client, bodies):
+def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(
+    own_client: tuple[TestClient, Path], bodies: list[dict[str, Any]]
+) -> None:
     from serving.audit import Checkpoint, load_public_key, read_checkpoints
 
     client, home = own_client
@@ -422,7 +437,7 @@ def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(ow
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_role_still_reaches_its_routes(client, role):
+def test_every_role_still_reaches_its_routes(client: TestClient, role: str) -> None:
     route = {
         "caseworker": "/score_batch",
         "supervisor": "/cases/decision_report",

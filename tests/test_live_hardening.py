@@ -15,14 +15,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
-from service_support import headers, token, write_auth
+from service_support import ServiceModels, headers, token, write_auth
 
 from features.vocab import Stage
 from serving.auth import Role, issue_token, revoke_tokens
@@ -63,18 +64,19 @@ def server_pid(port: int) -> int:
             proc = psutil.Process(conn.pid)
             while proc.parent() is not None and "bentoml" in " ".join(proc.parent().cmdline()):
                 proc = proc.parent()
-            return proc.pid
+            pid: int = proc.pid
+            return pid
     raise LookupError(f"nothing listens on {port}")
 
 
 @pytest.fixture(scope="module")
-def bodies(service_models):
+def bodies(service_models: ServiceModels) -> list[dict[str, Any]]:
     tables, _ = service_models
     return requests_from_tables(tables.persons.head(40), tables.events, Stage.MIDTERM, lang="zh")
 
 
 @pytest.fixture()
-def live(tmp_path, service_models):
+def live(tmp_path: Path, service_models: ServiceModels) -> Iterator[tuple[str, Path, int]]:
     write_auth(tmp_path)
     env = {"RISK_HOME": str(tmp_path), "RISK_CHECKPOINT_INTERVAL_S": "2"}
     port = free_port()
@@ -83,7 +85,7 @@ def live(tmp_path, service_models):
 
 
 # ----------------------------------------------------------------------------- 1: tokens in every worker
-def test_rotated_and_revoked_tokens_take_effect_in_every_worker_without_restart(live):
+def test_rotated_and_revoked_tokens_take_effect_in_every_worker_without_restart(live: tuple[str, Path, int]) -> None:
     url, home, port = live
     assert len(workers_of(server_pid(port))) >= 2, "this test needs a multi-worker server"
 
@@ -103,7 +105,7 @@ def test_rotated_and_revoked_tokens_take_effect_in_every_worker_without_restart(
 
 
 # ----------------------------------------------------------------------------- 5: metrics stay bounded
-def test_unknown_paths_do_not_grow_the_open_metrics(live):
+def test_unknown_paths_do_not_grow_the_open_metrics(live: tuple[str, Path, int]) -> None:
     url, _, _ = live
     for i in range(200):
         httpx.get(f"{url}/person/S{7654000 + i}/born/1971-02-03", timeout=30)
@@ -117,7 +119,7 @@ def test_unknown_paths_do_not_grow_the_open_metrics(live):
 
 
 # ----------------------------------------------------------------------------- 4: kill -9 of riskctl serve
-def _riskctl_serve(home: Path, port: int, log: Path) -> subprocess.Popen:
+def _riskctl_serve(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RISK_HOME": str(home), "RISK_CHECKPOINT_INTERVAL_S": "0"}
     with log.open("ab") as fh:
         return subprocess.Popen(
@@ -137,7 +139,9 @@ def _answers(url: str) -> bool:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "term"])
-def test_stopping_riskctl_serve_never_leaves_workers_serving(tmp_path, service_models, sig):
+def test_stopping_riskctl_serve_never_leaves_workers_serving(
+    tmp_path: Path, service_models: ServiceModels, sig: signal.Signals
+) -> None:
     write_auth(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -177,10 +181,10 @@ def test_stopping_riskctl_serve_never_leaves_workers_serving(tmp_path, service_m
 class Load:
     """Client threads posting /score to some URLs until stopped; keeps every assessment id answered."""
 
-    def __init__(self, urls: list[str], bodies: list[dict], *, clients: int = 8) -> None:
+    def __init__(self, urls: list[str], bodies: list[dict[str, Any]], *, clients: int = 8) -> None:
         self.urls, self.bodies, self.clients = urls, bodies, clients
         self.answered: list[tuple[str, str]] = []  # (url, assessment id)
-        self.failed: Counter = Counter()
+        self.failed: Counter[str | int] = Counter()  # error name or HTTP status -> count
         self.stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -212,7 +216,9 @@ class Load:
                 self.stop.set()
 
 
-def test_kill_9_of_workers_mid_load_loses_no_answered_assessment(live, bodies):
+def test_kill_9_of_workers_mid_load_loses_no_answered_assessment(
+    live: tuple[str, Path, int], bodies: list[dict[str, Any]]
+) -> None:
     url, home, port = live
     load = Load([url], bodies)
     killed: list[list[int]] = []  # per round, the workers killed
@@ -246,7 +252,7 @@ PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL")
 
 
 @pytest.fixture()
-def pg_schema_url():
+def pg_schema_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip(
             "RISK_TEST_POSTGRES_URL is not set: the two-replica PostgreSQL test is skipped "
@@ -266,7 +272,9 @@ def pg_schema_url():
     admin.dispose()
 
 
-def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(tmp_path, service_models, bodies, pg_schema_url):
+def test_two_replicas_share_one_intact_chain_and_survive_kill_9_of_one(
+    tmp_path: Path, service_models: ServiceModels, bodies: list[dict[str, Any]], pg_schema_url: str
+) -> None:
     from sqlalchemy import create_engine, text
 
     from serving.audit import verify_trail

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bentoml
 import numpy as np
 import pandas as pd
 import pytest
 from service_support import small_cohort_gate
 
-from features.labels import make_stage_frame
+from features.labels import StageFrame, make_stage_frame
+from features.schema import CaseTables
 from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
 from serving.settings import ServiceSettings
@@ -26,7 +29,7 @@ def config() -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def linear_frame():
+def linear_frame() -> StageFrame:
     """An intake frame whose labels follow a logistic model of three features: a linear model is optimal."""
     tables = generate_cohort(CohortConfig(persons=6000, seed=41))
     frame = make_stage_frame(tables, Stage.INTAKE)
@@ -42,12 +45,14 @@ def linear_frame():
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch) -> ServiceSettings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return ServiceSettings(home=tmp_path, registry_prefix="lifecycle")
 
 
-def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(linear_frame, config, settings):
+def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(
+    linear_frame: StageFrame, config: TrainConfig, settings: ServiceSettings
+) -> None:
     from serving.scoring import import_champions, load_served
 
     fit = fit_stage(linear_frame, config=config, seed=0, temporal=False)
@@ -79,7 +84,9 @@ def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(linear_fr
     assert top in LINEAR
 
 
-def test_logistic_reasons_through_the_scorer_add_up(linear_frame, config, settings, cohort):
+def test_logistic_reasons_through_the_scorer_add_up(
+    linear_frame: StageFrame, config: TrainConfig, settings: ServiceSettings, cohort: CaseTables
+) -> None:
     """The service's scorer explains a logistic model as it explains the booster."""
     from models.tier_policy import TierPolicy
     from serving.scoring import Scorer, ServedModel, requests_from_tables
@@ -99,7 +106,9 @@ def test_logistic_reasons_through_the_scorer_add_up(linear_frame, config, settin
             assert (reason.direction == "raises") == (reason.contribution > 0)
 
 
-def test_a_challenger_leaves_the_champions_report_and_card_untouched(tables_small, config, settings):
+def test_a_challenger_leaves_the_champions_report_and_card_untouched(
+    tables_small: CaseTables, config: TrainConfig, settings: ServiceSettings
+) -> None:
     frame = make_stage_frame(tables_small, Stage.INTAKE)
     good = fit_stage(frame, config=config, seed=0)
     v1 = log_stage_fit(good, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
@@ -140,7 +149,9 @@ def test_a_challenger_leaves_the_champions_report_and_card_untouched(tables_smal
     assert "kept as @challenger: failed" in result.output
 
 
-def test_report_gate_and_models_give_the_same_fpr_gap(tables_small, config, settings):
+def test_report_gate_and_models_give_the_same_fpr_gap(
+    tables_small: CaseTables, config: TrainConfig, settings: ServiceSettings
+) -> None:
     """One definition: the report's gap, the gate's and the one /models shows for the same model and rows."""
     from serving.scoring import import_champions, load_served, model_info
     from training.promote import absolute_criteria
@@ -173,11 +184,13 @@ def test_report_gate_and_models_give_the_same_fpr_gap(tables_small, config, sett
 
 
 @pytest.fixture(scope="module")
-def tables_small():
+def tables_small() -> CaseTables:
     return generate_cohort(CohortConfig(persons=6000, seed=21))
 
 
-def test_a_copied_risk_home_uses_its_own_artifacts(tables_small, config, tmp_path, monkeypatch):
+def test_a_copied_risk_home_uses_its_own_artifacts(
+    tables_small: CaseTables, config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Copy RISK_HOME, train and load in the copy: the original's artifacts are untouched, the copy stands alone."""
     import shutil
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,14 +12,14 @@ from hypothesis import strategies as st
 
 from features.catalog import CATALOG, features_for
 from features.pipeline import assessment_dates, build_features, category_values, feature_columns
-from features.schema import validate_tables
+from features.schema import CaseTables, validate_tables
 from features.vocab import EventType, Labelled, Offence, Stage
 
 EVENT_CODES = EventType.codes()
 
 
 @pytest.fixture(scope="module")
-def small(cohort):
+def small(cohort: CaseTables) -> tuple[pd.DataFrame, pd.DataFrame]:
     """60 persons with their events, validated (str ids)."""
     tables = validate_tables(cohort)
     persons = tables.persons.head(60).reset_index(drop=True)
@@ -45,7 +47,14 @@ future_event = st.tuples(
     shift=st.integers(0, 300),
     seed=st.integers(0, 10_000),
 )
-def test_events_on_or_after_d_never_change_features(small, stage, added, drop_share, shift, seed):
+def test_events_on_or_after_d_never_change_features(
+    small: tuple[pd.DataFrame, pd.DataFrame],
+    stage: Stage,
+    added: list[tuple[int, int, str, float | None]],
+    drop_share: float,
+    shift: int,
+    seed: int,
+) -> None:
     """Adding, removing or changing any event dated on or after D never changes the features on D."""
     persons, events = small
     points = assessment_dates(persons, stage)
@@ -67,7 +76,7 @@ def test_events_on_or_after_d_never_change_features(small, stage, added, drop_sh
         [
             {
                 "person_id": persons.loc[i, "person_id"],
-                "date": points.loc[i, "as_of"] + pd.Timedelta(days=d),
+                "date": cast(pd.Timestamp, points.loc[i, "as_of"]) + pd.Timedelta(days=d),
                 "event_type": t,
                 "value": v,
             }
@@ -79,7 +88,7 @@ def test_events_on_or_after_d_never_change_features(small, stage, added, drop_sh
     frame_equal(base, build_features(persons, changed, points, stage=stage))
 
 
-def test_events_before_d_do_change_features(small):
+def test_events_before_d_do_change_features(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     points = assessment_dates(persons, Stage.MIDTERM)
     base = build_features(persons, events, points, stage=Stage.MIDTERM)
@@ -98,7 +107,7 @@ def test_events_before_d_do_change_features(small):
     frame_equal(base.iloc[1:], after.iloc[1:])
 
 
-def test_one_person_alone_equals_whole_table(small):
+def test_one_person_alone_equals_whole_table(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """Serving computes one person's features from that record alone: same as in training."""
     persons, events = small
     for stage in Stage:
@@ -125,7 +134,9 @@ def as_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("stage", list(Stage))
-def test_columns_from_arrays_equal_the_frame_from_dataframes(small, stage):
+def test_columns_from_arrays_equal_the_frame_from_dataframes(
+    small: tuple[pd.DataFrame, pd.DataFrame], stage: Stage
+) -> None:
     """The service's array path computes exactly the training frame, for a batch and for one person."""
     persons, events = small
     points = assessment_dates(persons, stage)
@@ -139,7 +150,7 @@ def test_columns_from_arrays_equal_the_frame_from_dataframes(small, stage):
         frame_equal(whole.iloc[[i]], pd.DataFrame(alone))
 
 
-def test_category_values_match_pandas(small):
+def test_category_values_match_pandas(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     X = build_features(persons, events, assessment_dates(persons, Stage.INTAKE), stage=Stage.INTAKE)
     X.loc[3, "offence"] = np.nan
@@ -152,13 +163,15 @@ def test_category_values_match_pandas(small):
     reordered = X["offence"].cat.reorder_categories(list(X["offence"].cat.categories)[::-1])
     assert reordered.dtype == X["offence"].dtype  # equal to pandas, yet the codes mean other categories
 
-    def shown(values: np.ndarray) -> list:
+    def shown(values: np.ndarray) -> list[str | None]:
         return [v if isinstance(v, str) else None for v in values]
 
     assert shown(category_values(reordered)) == shown(category_values(X["offence"]))
 
 
-def test_columns_from_arrays_with_many_shuffled_and_repeated_persons(small, cohort):
+def test_columns_from_arrays_with_many_shuffled_and_repeated_persons(
+    small: tuple[pd.DataFrame, pd.DataFrame], cohort: CaseTables
+) -> None:
     """More than 64 persons (the index path), out of order, some assessed twice, categorical ids."""
     tables = validate_tables(cohort)
     persons = tables.persons.head(150).sample(frac=1.0, random_state=4).reset_index(drop=True)
@@ -181,24 +194,24 @@ def test_columns_from_arrays_with_many_shuffled_and_repeated_persons(small, coho
         frame_equal(whole.iloc[[i]], build_features(persons, events, twice.iloc[[i]], stage=Stage.MIDTERM))
 
 
-def test_a_person_listed_twice_is_refused(small):
+def test_a_person_listed_twice_is_refused(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     two = pd.concat([persons.head(1), persons.head(1)], ignore_index=True)
     with pytest.raises(ValueError, match="listed once"):
         build_features(two, events, assessment_dates(two.head(1), Stage.INTAKE), stage=Stage.INTAKE)
 
 
-def test_explicit_pairs_with_repeated_persons(small):
+def test_explicit_pairs_with_repeated_persons(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     pid = persons.loc[3, "person_id"]
-    start = persons.loc[3, "supervision_start"]
+    start = cast(pd.Timestamp, persons.loc[3, "supervision_start"])
     pairs = pd.DataFrame(
         {
             "person_id": [pid, pid, persons.loc[4, "person_id"]],
             "as_of": [
                 start + pd.Timedelta(days=100),
                 start + pd.Timedelta(days=300),
-                persons.loc[4, "supervision_start"] + pd.Timedelta(days=50),
+                cast(pd.Timestamp, persons.loc[4, "supervision_start"]) + pd.Timedelta(days=50),
             ],
         }
     )
@@ -209,7 +222,7 @@ def test_explicit_pairs_with_repeated_persons(small):
     assert both.loc[0, "days_since_start"] == 100 and both.loc[1, "days_since_start"] == 300
 
 
-def test_unknown_person_in_assessments_is_refused(small):
+def test_unknown_person_in_assessments_is_refused(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     with pytest.raises(KeyError, match="nobody"):
         build_features(
@@ -220,13 +233,13 @@ def test_unknown_person_in_assessments_is_refused(small):
         )
 
 
-def test_categorical_columns_carry_the_full_vocabulary(small):
+def test_categorical_columns_carry_the_full_vocabulary(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     X = build_features(persons.head(1), events, assessment_dates(persons.head(1), Stage.INTAKE), stage=Stage.INTAKE)
     assert list(X["offence"].cat.categories) == Offence.codes()
 
 
-def test_catalog_covers_every_emitted_column(small):
+def test_catalog_covers_every_emitted_column(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     persons, events = small
     for stage in Stage:
         X = build_features(persons, events, assessment_dates(persons, stage), stage=stage)
@@ -242,20 +255,20 @@ def test_catalog_covers_every_emitted_column(small):
             assert spec.describe(value, "zh") and spec.describe(value, "en")
 
 
-def test_intake_sees_no_compliance_features():
+def test_intake_sees_no_compliance_features() -> None:
     names = features_for(Stage.INTAKE)
     assert "report_missed_90d" not in names and "family_change_90d" in names
     assert "report_missed_90d" in features_for(Stage.MIDTERM)
 
 
-def test_templates_read_as_plain_words():
+def test_templates_read_as_plain_words() -> None:
     spec = CATALOG["report_missed_90d"]
     assert spec.describe(3, "en") == "3 missed or late reports in the last 90 days"
     assert spec.describe(3, "zh") == "近90天未按时报到或迟到3次"
     assert CATALOG["offence"].describe("theft", "zh") == "罪名类别：盗窃"
 
 
-def test_a_vocabulary_value_is_looked_up_by_code_and_needs_both_labels():
+def test_a_vocabulary_value_is_looked_up_by_code_and_needs_both_labels() -> None:
     assert Stage("midterm") is Stage.MIDTERM and Stage("midterm").label("zh") == "中期评估"
     with pytest.raises(ValueError):
         Stage("weekly")

@@ -79,14 +79,14 @@ def _is_probability(p: np.ndarray, n: int) -> None:
     assert ((p > 0) & (p < 1)).all()
 
 
-def test_cross_validate_real_on_a_compas_slice(compas_slice):
+def test_cross_validate_real_on_a_compas_slice(compas_slice: RealFrame) -> None:
     p = cross_validate_real(compas_slice, folds=5, seed=0)
     _is_probability(p, SLICE)
     assert roc_auc_score(compas_slice.y, p) > 0.6
     np.testing.assert_array_equal(p, cross_validate_real(compas_slice, folds=5, seed=0))  # seeded
 
 
-def test_crossfit_booster_calibrates_on_the_inner_out_of_fold_scores(compas_slice):
+def test_crossfit_booster_calibrates_on_the_inner_out_of_fold_scores(compas_slice: RealFrame) -> None:
     X, y = compas_slice.X, compas_slice.y
     model = fit_crossfit_booster(X, y, 0, monotone=COMPAS_MONOTONE, inner=4)
     assert len(model.boosters) == 4
@@ -105,7 +105,7 @@ def test_crossfit_booster_calibrates_on_the_inner_out_of_fold_scores(compas_slic
     assert roc_auc_score(y, p) > 0.6
 
 
-def test_logistic_and_decile_calibration_share_the_folds(compas_slice):
+def test_logistic_and_decile_calibration_share_the_folds(compas_slice: RealFrame) -> None:
     folds = fold_indices(compas_slice.y, folds=5, seed=3)
     assert sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(SLICE))
     decile = compas_slice.extra["decile_score"].to_numpy()
@@ -115,14 +115,14 @@ def test_logistic_and_decile_calibration_share_the_folds(compas_slice):
     _is_probability(logistic_oof(compas_slice, folds=5, seed=3), SLICE)
 
 
-def test_monotone_constraints_must_name_features(compas_slice):
+def test_monotone_constraints_must_name_features(compas_slice: RealFrame) -> None:
     p = cross_validate_real(compas_slice, folds=3, monotone={"priors_count": 1})
     _is_probability(p, SLICE)
     with pytest.raises(ValueError, match="no_such_feature"):
         cross_validate_real(compas_slice, folds=3, monotone={"no_such_feature": 1})
 
 
-def test_rossi_with_and_without_employment_both_run():
+def test_rossi_with_and_without_employment_both_run() -> None:
     frames = {flag: load("rossi", ROSSI, with_employment=flag) for flag in (True, False)}
     assert frames[True].X.shape[1] > frames[False].X.shape[1]
     for frame in frames.values():
@@ -137,7 +137,7 @@ def test_rossi_with_and_without_employment_both_run():
         ("rossi", ROSSI, "emp12"),
     ],
 )
-def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path, source, path, column):
+def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path: Path, source: str, path: Path, column: str) -> None:
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=300).drop(columns=[column])
     broken = tmp_path / "broken.csv"
     raw.to_csv(broken, index=False)
@@ -151,7 +151,7 @@ def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path, source, path,
     assert column in result.output and "required column is missing" in result.output
 
 
-def test_fit_predict_real_with_a_test_file_in_the_same_format(tmp_path):
+def test_fit_predict_real_with_a_test_file_in_the_same_format(tmp_path: Path) -> None:
     train_path, test_path = _split_csv(COMPAS, tmp_path, 5000)
     train, test = load("compas", train_path), load("compas", test_path)
     assert [list(train.X[c].cat.categories) for c in ("charge_family", "c_charge_degree")] == [
@@ -162,7 +162,7 @@ def test_fit_predict_real_with_a_test_file_in_the_same_format(tmp_path):
     assert roc_auc_score(test.y, p) > 0.6
 
 
-def test_cli_with_a_test_file_prints_the_table_and_writes_the_docs(tmp_path):
+def test_cli_with_a_test_file_prints_the_table_and_writes_the_docs(tmp_path: Path) -> None:
     train_path, test_path = _split_csv(ROSSI, tmp_path, 300)
     docs = tmp_path / "benchmarks.md"
     docs.write_text(
@@ -196,7 +196,7 @@ def test_cli_with_a_test_file_prints_the_table_and_writes_the_docs(tmp_path):
     assert text.count(markers("rossi")[0]) == 1
 
 
-def test_update_docs_appends_a_missing_section_and_replaces_it_later(tmp_path):
+def test_update_docs_appends_a_missing_section_and_replaces_it_later(tmp_path: Path) -> None:
     docs = tmp_path / "docs" / "benchmarks.md"
     update_docs(docs, "compas", "first")
     update_docs(docs, "nij", "nij section")

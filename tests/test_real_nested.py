@@ -6,24 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.real.nested import nested_cv, ordinal
+from training.real.nested import Scorer, nested_cv, ordinal
 
 
 @pytest.fixture(scope="module")
-def frame():
+def frame() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(2)
     n = 1200
     X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)}, index=[f"id{i}" for i in range(n)])
-    y = (rng.random(n) < 1 / (1 + np.exp(-(X["a"] - 1)))).astype(int)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X["a"] - 1)))).astype(int).to_numpy()  # the labels as nested_cv takes them
     sex = rng.choice(["male", "female"], n, p=[0.85, 0.15])
     return X, y, sex
 
 
-def test_selection_and_fit_see_only_the_outer_training_rows(frame):
+def test_selection_and_fit_see_only_the_outer_training_rows(frame: tuple[pd.DataFrame, np.ndarray, np.ndarray]) -> None:
     X, y, sex = frame
     seen: list[set[str]] = []
 
-    def recording(X_fit, y_fit, sex_fit, seed):
+    def recording(X_fit: pd.DataFrame, y_fit: np.ndarray, sex_fit: np.ndarray, seed: int) -> Scorer:
         seen.append(set(X_fit.index))
         rate = float(np.mean(y_fit))
         return lambda Z: np.full(len(Z), rate)
@@ -38,12 +38,12 @@ def test_selection_and_fit_see_only_the_outer_training_rows(frame):
             assert not rows & outer_test
 
 
-def test_a_planted_leak_is_not_rewarded(frame):
+def test_a_planted_leak_is_not_rewarded(frame: tuple[pd.DataFrame, np.ndarray, np.ndarray]) -> None:
     """A candidate that memorises the labels of the rows it was fitted on scores like the base rate out of fold."""
     X, y, sex = frame
     labels = pd.Series(y, index=X.index)
 
-    def memoriser(X_fit, y_fit, sex_fit, seed):
+    def memoriser(X_fit: pd.DataFrame, y_fit: np.ndarray, sex_fit: np.ndarray, seed: int) -> Scorer:
         known = pd.Series(y_fit, index=X_fit.index)
         rate = float(np.mean(y_fit))
         return lambda Z: known.reindex(Z.index).fillna(rate).clip(0.01, 0.99).to_numpy()
@@ -53,7 +53,7 @@ def test_a_planted_leak_is_not_rewarded(frame):
     assert result.briers[0] > 0.9 * base_rate_brier  # a leak would give a Brier near 0
 
 
-def test_ordinal_columns_become_ordered_codes():
+def test_ordinal_columns_become_ordered_codes() -> None:
     X = pd.DataFrame(
         {
             "band": pd.Categorical(["18-22", "48+", None, "23-27"], categories=["18-22", "23-27", "48+"], ordered=True),
@@ -65,14 +65,16 @@ def test_ordinal_columns_become_ordered_codes():
     assert isinstance(out["kind"].dtype, pd.CategoricalDtype)
 
 
-def test_a_test_file_is_scored_by_the_model_selected_on_the_training_file(frame):
+def test_a_test_file_is_scored_by_the_model_selected_on_the_training_file(
+    frame: tuple[pd.DataFrame, np.ndarray, np.ndarray],
+) -> None:
     """--test PATH: selection and fit on the training rows only, then scores for every test row."""
     from training.real.nested import fit_select_score
 
     X, y, sex = frame
     seen: list[set[str]] = []
 
-    def rate(X_fit, y_fit, sex_fit, seed):
+    def rate(X_fit: pd.DataFrame, y_fit: np.ndarray, sex_fit: np.ndarray, seed: int) -> Scorer:
         seen.append(set(X_fit.index))
         value = float(np.mean(y_fit))
         return lambda Z: np.full(len(Z), value)

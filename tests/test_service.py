@@ -6,15 +6,21 @@ import json
 import logging
 import math
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from service_support import ROLES, headers, in_process_service, write_auth
+from service_support import ROLES, ServiceModels, headers, in_process_service, write_auth
+from starlette.testclient import TestClient
 
 from features.schema import PERSON_COLUMNS
 from features.vocab import Stage
 from serving.scoring import requests_from_tables
 from serving.scoring.schemas import PersonRecord
+
+Bodies = dict[Stage, list[dict[str, Any]]]  # the ``bodies`` fixture: score requests by stage
 
 ENDPOINTS = {  # route -> the role allowed to call it
     "/score": "caseworker",
@@ -27,38 +33,40 @@ ENDPOINTS = {  # route -> the role allowed to call it
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, service_models):
+def home(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels) -> Path:
     home = tmp_path_factory.mktemp("risk-home")
     write_auth(home)
     return home
 
 
 @pytest.fixture(scope="module")
-def client(home):
+def client(home: Path) -> Iterator[TestClient]:
     with in_process_service(home) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def bodies(service_models):
+def bodies(service_models: ServiceModels) -> Bodies:
     tables, _ = service_models
     people = tables.persons.head(40)
     return {stage: requests_from_tables(people, tables.events, stage, lang="en") for stage in Stage}
 
 
 @pytest.fixture(scope="module")
-def scored(client, bodies):
+def scored(client: TestClient, bodies: Bodies) -> dict[str, Any]:
     r = client.post("/score", json=bodies[Stage.MIDTERM][3], headers=headers("caseworker"))
     assert r.status_code == 200, r.text
-    return r.json()
+    answer: dict[str, Any] = r.json()
+    return answer
 
 
-def audit_count(home) -> int:
+def audit_count(home: Path) -> int:
     with sqlite3.connect(home / "audit.db") as db:
-        return db.execute("select count(*) from assessments").fetchone()[0]
+        count: int = db.execute("select count(*) from assessments").fetchone()[0]
+        return count
 
 
-def valid_body(route, bodies, scored):
+def valid_body(route: str, bodies: Bodies, scored: dict[str, Any]) -> dict[str, Any]:
     return {
         "/score": bodies[Stage.INTAKE][0],
         "/score_batch": {"records": bodies[Stage.RELEASE][:3]},
@@ -71,7 +79,9 @@ def valid_body(route, bodies, scored):
 
 @pytest.mark.parametrize("route", ENDPOINTS)
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_reaches_only_its_endpoints(client, bodies, scored, route, role):
+def test_each_role_reaches_only_its_endpoints(
+    client: TestClient, bodies: Bodies, scored: dict[str, Any], route: str, role: str
+) -> None:
     r = client.post(route, json=valid_body(route, bodies, scored), headers=headers(role))
     if ENDPOINTS[route] == role:
         assert r.status_code == 200, r.text
@@ -81,7 +91,7 @@ def test_each_role_reaches_only_its_endpoints(client, bodies, scored, route, rol
 
 
 @pytest.mark.parametrize("route", ENDPOINTS)
-def test_no_or_unknown_token_is_401(client, route):
+def test_no_or_unknown_token_is_401(client: TestClient, route: str) -> None:
     r = client.post(route, json={})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = client.post(route, json={}, headers={"Authorization": "Bearer not-a-token"})
@@ -89,11 +99,13 @@ def test_no_or_unknown_token_is_401(client, route):
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz"])  # /metrics: live-server test
-def test_platform_endpoints_stay_open(client, path):
+def test_platform_endpoints_stay_open(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 200
 
 
-def test_score_answers_with_calibrated_probability_tier_and_reasons(scored, service_models):
+def test_score_answers_with_calibrated_probability_tier_and_reasons(
+    scored: dict[str, Any], service_models: ServiceModels
+) -> None:
     _, _fits = service_models
     a = scored
     assert 0 < a["probability"] < 1 and a["stage"]["code"] == "midterm" and a["horizon_months"] == 12
@@ -111,7 +123,12 @@ def test_score_answers_with_calibrated_probability_tier_and_reasons(scored, serv
     assert a["explanation"]["scale"] == "log-odds"
 
 
-def test_contributions_add_up_to_the_boosters_raw_score(client, scored, service_models, bodies):
+def test_contributions_add_up_to_the_boosters_raw_score(
+    client: TestClient,
+    scored: dict[str, Any],
+    service_models: ServiceModels,
+    bodies: Bodies,
+) -> None:
     """Additivity: base value + every contribution = the booster's raw score for this person."""
     stored = client.post(
         "/assessment", json={"assessment_id": scored["assessment_id"]}, headers=headers("auditor")
@@ -131,14 +148,14 @@ def test_contributions_add_up_to_the_boosters_raw_score(client, scored, service_
         assert fits[Stage.MIDTERM].model.predict_proba(row)[0] == pytest.approx(scored["probability"], abs=1e-12)
 
 
-def test_reasons_in_chinese(client, bodies):
+def test_reasons_in_chinese(client: TestClient, bodies: Bodies) -> None:
     body = dict(bodies[Stage.RELEASE][5], lang="zh")
     a = client.post("/score", json=body, headers=headers("caseworker")).json()
     assert a["stage"]["label"] == "解矫评估" and a["tier"]["tier"]["label"] in ("严管", "普管")
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in r["text"]) for r in a["reasons"])
 
 
-def test_batch_and_single_give_identical_answers(client, bodies):
+def test_batch_and_single_give_identical_answers(client: TestClient, bodies: Bodies) -> None:
     records = bodies[Stage.MIDTERM][:6] + bodies[Stage.INTAKE][:3]
     batch = client.post("/score_batch", json={"records": records}, headers=headers("caseworker")).json()
     assert batch["count"] == len(records)
@@ -150,7 +167,7 @@ def test_batch_and_single_give_identical_answers(client, bodies):
         }
 
 
-def test_auditor_sees_exactly_what_was_returned(client, scored):
+def test_auditor_sees_exactly_what_was_returned(client: TestClient, scored: dict[str, Any]) -> None:
     s = client.post("/assessment", json={"assessment_id": scored["assessment_id"]}, headers=headers("auditor")).json()
     returned = dict(scored, person_id=s["person_key"])  # the stored copy keys the person id
     assert s["response"] == returned
@@ -166,7 +183,7 @@ def test_auditor_sees_exactly_what_was_returned(client, scored):
     )
 
 
-def test_override_route_is_gone(client, scored):
+def test_override_route_is_gone(client: TestClient, scored: dict[str, Any]) -> None:
     """Tier changes are decisions now (serving/cases); the old route answers 404, its records stay readable."""
     r = client.post(
         "/override",
@@ -180,7 +197,7 @@ def test_override_route_is_gone(client, scored):
     assert r.status_code == 404
 
 
-def _bad_requests(body):
+def _bad_requests(body: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
     person = body["person"]
     late = {"date": "2099-01-01", "event_type": "warning"}
     return {
@@ -199,7 +216,9 @@ def _bad_requests(body):
 
 
 @pytest.mark.parametrize("case", list(_bad_requests({"person": {}, "events": []})))
-def test_bad_input_is_refused_with_the_field_and_nothing_stored(client, home, bodies, case):
+def test_bad_input_is_refused_with_the_field_and_nothing_stored(
+    client: TestClient, home: Path, bodies: Bodies, case: str
+) -> None:
     body, needle = _bad_requests(bodies[Stage.MIDTERM][1])[case]
     before = audit_count(home)
     r = client.post("/score", json=body, headers=headers("caseworker"))
@@ -217,7 +236,9 @@ def _has_chinese(text: str) -> bool:
 
 
 @pytest.mark.parametrize("case", list(_bad_requests({"person": {}, "events": []})))
-def test_a_refusal_with_lang_zh_is_in_chinese_with_the_same_field_paths(client, home, bodies, case):
+def test_a_refusal_with_lang_zh_is_in_chinese_with_the_same_field_paths(
+    client: TestClient, home: Path, bodies: Bodies, case: str
+) -> None:
     body, _ = _bad_requests(bodies[Stage.MIDTERM][1])[case]
     before = audit_count(home)
     english = client.post("/score", json=dict(body, lang="en"), headers=headers("caseworker"))
@@ -237,7 +258,7 @@ def test_a_refusal_with_lang_zh_is_in_chinese_with_the_same_field_paths(client, 
     assert audit_count(home) == before
 
 
-def test_a_proposal_refusal_follows_accept_language(client):
+def test_a_proposal_refusal_follows_accept_language(client: TestClient) -> None:
     body = {"person_id": "S1", "to_tier": "lenient", "reason_code": "other", "reason": "ok", "assessment_id": "x"}
     zh = client.post("/cases/propose", json=body, headers={**headers("caseworker"), "Accept-Language": "zh-CN"})
     assert zh.status_code == 400 and {tuple(d["loc"]) for d in zh.json()["detail"]} == {("to_tier",), ("reason",)}
@@ -255,7 +276,7 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
-def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
+def test_refused_input_is_logged_by_field_never_by_value(client: TestClient, bodies: Bodies) -> None:
     """BentoML logs a failed validation at ERROR with a traceback quoting the input; the service keeps
     one WARNING naming the fields, so no birth date, category or record reaches the server log."""
     person = dict(
@@ -285,7 +306,7 @@ def test_refused_input_is_logged_by_field_never_by_value(client, bodies):
         assert value not in text
 
 
-def test_a_validation_error_while_answering_stays_an_error_with_its_traceback():
+def test_a_validation_error_while_answering_stays_an_error_with_its_traceback() -> None:
     """Only the request schemas' errors are refused input; one raised building an answer is a server fault."""
     import sys
 
@@ -306,7 +327,9 @@ def test_a_validation_error_while_answering_stays_an_error_with_its_traceback():
     assert "probability" in logging.Formatter().format(record)
 
 
-def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatch):
+def test_empty_and_oversize_batches_are_refused(
+    client: TestClient, home: Path, bodies: Bodies, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = audit_count(home)
     assert client.post("/score_batch", json={"records": []}, headers=headers("caseworker")).status_code == 400
     from serving.settings import get_settings
@@ -319,7 +342,7 @@ def test_empty_and_oversize_batches_are_refused(client, home, bodies, monkeypatc
     assert audit_count(home) == before
 
 
-def test_verify_finds_an_edited_and_a_deleted_record(client, home, bodies):
+def test_verify_finds_an_edited_and_a_deleted_record(client: TestClient, home: Path, bodies: Bodies) -> None:
     for body in bodies[Stage.INTAKE][10:14]:
         client.post("/score", json=body, headers=headers("caseworker"))
     ok = client.post("/verify", json={}, headers=headers("auditor")).json()
@@ -345,14 +368,14 @@ def test_verify_finds_an_edited_and_a_deleted_record(client, home, bodies):
     assert not deleted["ok"] and deleted["first_broken"]
 
 
-def test_models_endpoint_describes_each_stage(client):
+def test_models_endpoint_describes_each_stage(client: TestClient) -> None:
     info = client.post("/models", json={}, headers=headers("modeler")).json()
     assert [m["stage"] for m in info["models"]] == ["intake", "midterm", "release"]
     assert all(m["model"]["version"] == "7" and m["trees"] > 0 for m in info["models"])
     assert info["policy_version"]
 
 
-def test_openapi_page_lists_every_endpoint_with_schemas(client):
+def test_openapi_page_lists_every_endpoint_with_schemas(client: TestClient) -> None:
     spec = client.get("/docs.json").json()
     for route in ENDPOINTS:
         op = spec["paths"][route]["post"]
@@ -372,7 +395,7 @@ def test_openapi_page_lists_every_endpoint_with_schemas(client):
         assert needle in text, needle
 
 
-def test_intake_flag_fields_read_their_labels_from_the_vocabulary():
+def test_intake_flag_fields_read_their_labels_from_the_vocabulary() -> None:
     from features.vocab import INTAKE_FLAGS
     from serving.scoring.schemas import PersonRecord
 
@@ -380,11 +403,11 @@ def test_intake_flag_fields_read_their_labels_from_the_vocabulary():
         assert PersonRecord.model_fields[name].description == f"{en} ({zh}), known at intake"
 
 
-def test_person_record_carries_every_canonical_person_column():
+def test_person_record_carries_every_canonical_person_column() -> None:
     assert list(PersonRecord.model_fields) == PERSON_COLUMNS
 
 
-def test_features_equal_the_training_pipeline(service_models, bodies):
+def test_features_equal_the_training_pipeline(service_models: ServiceModels, bodies: Bodies) -> None:
     """Serving builds features with the training pipeline: same rows as make_stage_frame."""
     from features.labels import make_stage_frame
     from features.pipeline import build_features
@@ -405,7 +428,7 @@ def test_features_equal_the_training_pipeline(service_models, bodies):
     np.testing.assert_allclose(served[num].to_numpy(float), trained[num].to_numpy(float), equal_nan=True)
 
 
-def test_events_on_the_assessment_date_are_counted_but_not_used(client, bodies):
+def test_events_on_the_assessment_date_are_counted_but_not_used(client: TestClient, bodies: Bodies) -> None:
     """Point-in-time rule at the door: events dated on as_of are accepted, counted, and change nothing."""
     body = bodies[Stage.MIDTERM][9]
     as_of = max(e["date"] for e in body["events"]) if body["events"] else body["person"]["supervision_start"]
@@ -422,7 +445,7 @@ def test_events_on_the_assessment_date_are_counted_but_not_used(client, bodies):
     assert b["probability"] == a["probability"] and b["reasons"] == a["reasons"] and b["tier"] == a["tier"]
 
 
-def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
+def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones() -> None:
     from serving.scoring import MIN_CONTRIBUTION, reasons
 
     names = [
@@ -457,7 +480,7 @@ def test_reasons_rank_four_raising_then_two_lowering_and_skip_negligible_ones():
     assert reasons(names, [MIN_CONTRIBUTION / 2] * len(names), values, "zh") == []
 
 
-def test_field_paths_are_written_as_the_messages_write_them():
+def test_field_paths_are_written_as_the_messages_write_them() -> None:
     from serving.scoring.schemas import field_path
 
     assert field_path(("records", 2, "events", 3, "date")) == "records[2].events[3].date"

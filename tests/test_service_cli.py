@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
+from typing import Any
 
 import bentoml
 import numpy as np
 import pytest
-from service_support import small_cohort_gate, write_auth
+from service_support import ServiceModels, small_cohort_gate, write_auth
 from typer.testing import CliRunner
 
 from features.labels import make_stage_frame
@@ -18,7 +20,9 @@ from serving.scoring import requests_from_tables
 from serving.settings import ServiceSettings
 
 
-def test_import_champions_copies_the_champion_not_the_challenger(tmp_path, monkeypatch, service_models):
+def test_import_champions_copies_the_champion_not_the_challenger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_models: ServiceModels
+) -> None:
     from serving.scoring import import_champions, load_served
     from training.config import TrainConfig
     from training.fit import fit_stage
@@ -53,7 +57,9 @@ def test_import_champions_copies_the_champion_not_the_challenger(tmp_path, monke
 
 
 @pytest.fixture
-def cli_home(tmp_path, monkeypatch, service_models):
+def cli_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_models: ServiceModels
+) -> tuple[Path, list[dict[str, Any]]]:
     monkeypatch.setenv("RISK_HOME", str(tmp_path))
     write_auth(tmp_path)
     tables, _ = service_models
@@ -61,14 +67,15 @@ def cli_home(tmp_path, monkeypatch, service_models):
     return tmp_path, bodies
 
 
-def _audit_rows(home) -> int:
+def _audit_rows(home: Path) -> int:
     if not (home / "audit.db").exists():
         return 0
     with sqlite3.connect(home / "audit.db") as db:
-        return db.execute("select count(*) from assessments").fetchone()[0]
+        rows: int = db.execute("select count(*) from assessments").fetchone()[0]
+        return rows
 
 
-def test_score_file_offline_stores_every_answer(cli_home):
+def test_score_file_offline_stores_every_answer(cli_home: tuple[Path, list[dict[str, Any]]]) -> None:
     home, bodies = cli_home
     infile = home / "in.jsonl"
     infile.write_text("".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bodies))
@@ -80,7 +87,7 @@ def test_score_file_offline_stores_every_answer(cli_home):
     assert _audit_rows(home) == len(bodies)
 
 
-def test_score_file_refuses_a_bad_record_and_writes_nothing(cli_home):
+def test_score_file_refuses_a_bad_record_and_writes_nothing(cli_home: tuple[Path, list[dict[str, Any]]]) -> None:
     home, bodies = cli_home
     bad = dict(bodies[2], person=dict(bodies[2]["person"], offence="piracy"))
     infile = home / "in.jsonl"

@@ -6,11 +6,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
-from service_support import headers, write_auth
+from service_support import ServiceModels, headers, write_auth
 
 from features.vocab import Stage
 from serving.cli import running_service
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.slow  # real bentoml serve processes and a Bento build:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, service_models):
+def live(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels) -> Iterator[tuple[str, Path]]:
     """A running ``bentoml serve serving.api:RiskService`` with its own RISK_HOME."""
     home = tmp_path_factory.mktemp("live-home")
     write_auth(home)
@@ -28,7 +30,9 @@ def live(tmp_path_factory, service_models):
         yield url, home
 
 
-def test_real_server_scores_and_serves_platform_endpoints(live, service_models):
+def test_real_server_scores_and_serves_platform_endpoints(
+    live: tuple[str, Path], service_models: ServiceModels
+) -> None:
     url, _ = live
     tables, _ = service_models
     body = requests_from_tables(tables.persons.head(3), tables.events, Stage.RELEASE, lang="en")[2]
@@ -40,7 +44,9 @@ def test_real_server_scores_and_serves_platform_endpoints(live, service_models):
     assert "/score_batch" in httpx.get(f"{url}/docs.json", timeout=30).json()["paths"]
 
 
-def test_200_concurrent_requests_give_200_records_and_an_intact_chain(live, service_models):
+def test_200_concurrent_requests_give_200_records_and_an_intact_chain(
+    live: tuple[str, Path], service_models: ServiceModels
+) -> None:
     url, home = live
     tables, _ = service_models
     bodies = requests_from_tables(tables.persons.head(50), tables.events, Stage.MIDTERM, lang="zh")
@@ -60,7 +66,7 @@ def test_200_concurrent_requests_give_200_records_and_an_intact_chain(live, serv
     assert verdict["ok"] and verdict["head"]["assessments"]["length"] == before + 200
 
 
-def test_built_bento_serves_without_mlflow(tmp_path, service_models):
+def test_built_bento_serves_without_mlflow(tmp_path: Path, service_models: ServiceModels) -> None:
     """``riskctl build`` packs code and models: exported, imported into an empty BentoML home and
     served there with MLflow unreachable, it answers with the models it was built with."""
     import bentoml

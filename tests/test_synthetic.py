@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from features.labels import make_stage_frame
-from features.schema import validate_tables
+from features.schema import CaseTables, validate_tables
 from features.synthetic import LOW_BASE_RATE, CohortConfig, generate_cohort
 from features.vocab import Stage
 
 
-def test_deterministic_for_a_seed():
+def test_deterministic_for_a_seed() -> None:
     a = generate_cohort(CohortConfig(persons=500, seed=3))
     b = generate_cohort(CohortConfig(persons=500, seed=3))
     c = generate_cohort(CohortConfig(persons=500, seed=4))
@@ -22,11 +22,11 @@ def test_deterministic_for_a_seed():
     assert not a.persons["birth_date"].equals(c.persons["birth_date"])
 
 
-def test_output_is_valid_canonical_data(cohort):
+def test_output_is_valid_canonical_data(cohort: CaseTables) -> None:
     validate_tables(cohort)
 
 
-def test_realistic_shares(large_cohort):
+def test_realistic_shares(large_cohort: CaseTables) -> None:
     p = large_cohort.persons
     shares = p["supervision_type"].value_counts(normalize=True)
     assert shares["probation"] == pytest.approx(0.88, abs=0.012)
@@ -35,19 +35,19 @@ def test_realistic_shares(large_cohort):
     assert (~p["local"]).mean() == pytest.approx(0.40, abs=0.015)
 
 
-def test_default_base_rate_about_eight_percent(large_cohort):
+def test_default_base_rate_about_eight_percent(large_cohort: CaseTables) -> None:
     intake = make_stage_frame(large_cohort, Stage.INTAKE)
     assert intake.label_rate == pytest.approx(0.08, abs=0.008)
     assert intake.meta["oracle"].mean() == pytest.approx(intake.label_rate, abs=0.006)
 
 
-def test_low_base_rate_setting():
+def test_low_base_rate_setting() -> None:
     tables = generate_cohort(CohortConfig(persons=30000, seed=2, base_rate=LOW_BASE_RATE))
     intake = make_stage_frame(tables, Stage.INTAKE)
     assert intake.label_rate == pytest.approx(0.01, abs=0.003)
 
 
-def test_recent_family_change_raises_reoffence(large_cohort):
+def test_recent_family_change_raises_reoffence(large_cohort: CaseTables) -> None:
     """Planted effect: the re-offence hazard rises for 90 days after a family change."""
     f = make_stage_frame(large_cohort, Stage.MIDTERM)
     recent = f.X["family_change_90d"].to_numpy() > 0
@@ -56,7 +56,7 @@ def test_recent_family_change_raises_reoffence(large_cohort):
     assert rate_recent > 1.5 * rate_other
 
 
-def test_high_propensity_people_have_more_violations(large_cohort):
+def test_high_propensity_people_have_more_violations(large_cohort: CaseTables) -> None:
     f = make_stage_frame(large_cohort, Stage.RELEASE)
     z = f.meta["person_id"].map(large_cohort.extra["truth"].set_index("person_id")["z"])
     per_year = f.X["em_violation_term"] / f.X["days_since_start"].clip(lower=30) * 365
@@ -65,7 +65,7 @@ def test_high_propensity_people_have_more_violations(large_cohort):
     assert f.y[unqualified > 0].mean() > f.y[unqualified == 0].mean()
 
 
-def test_oracle_is_calibrated_and_informative(large_cohort):
+def test_oracle_is_calibrated_and_informative(large_cohort: CaseTables) -> None:
     for stage in (Stage.INTAKE, Stage.MIDTERM):
         f = make_stage_frame(large_cohort, stage)
         bins = pd.qcut(f.meta["oracle"], 5, labels=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,17 +32,18 @@ def policy() -> TierPolicy:
 
 
 @pytest.fixture()
-def raw_policy() -> dict:
-    return yaml.safe_load((Path(__file__).parents[1] / "models" / "tier_policy.yaml").read_text("utf-8"))
+def raw_policy() -> dict[str, Any]:
+    raw: dict[str, Any] = yaml.safe_load((Path(__file__).parents[1] / "models" / "tier_policy.yaml").read_text("utf-8"))
+    return raw
 
 
-def write(tmp_path: Path, data: dict) -> Path:
+def write(tmp_path: Path, data: dict[str, Any]) -> Path:
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 
 
-def test_packaged_policy_loads(policy):
+def test_packaged_policy_loads(policy: TierPolicy) -> None:
     assert policy.version == "2026.12-1"
     assert Tier.STRICT.zh == "严管" and Tier.ORDINARY.zh == "普管" and Band.HIGH.zh == "高"
     assert Tier.STRICT.label("en") == "strict" and Band.MEDIUM.label("zh") == "中" and Tier("ordinary") is Tier.ORDINARY
@@ -64,23 +66,23 @@ def test_packaged_policy_loads(policy):
         ("release", 0.35, Band.HIGH),
     ],
 )
-def test_band_edges(policy, stage, p, band):
+def test_band_edges(policy: TierPolicy, stage: str, p: float, band: Band) -> None:
     assert policy.band(stage, p) is band
 
 
 @pytest.mark.parametrize("p", [-0.01, 1.01, math.nan])
-def test_probability_outside_unit_interval_is_refused(policy, p):
+def test_probability_outside_unit_interval_is_refused(policy: TierPolicy, p: float) -> None:
     with pytest.raises(ValueError, match="not in"):
         policy.band("intake", p)
 
 
-def test_strict_cutoff(policy):
+def test_strict_cutoff(policy: TierPolicy) -> None:
     assert policy.strict_cutoff("intake") == 0.25
     assert policy.strict_cutoff("midterm") == 0.25
     assert policy.strict_cutoff("release") == 0.35
 
 
-def test_band_decides_when_no_rule_applies(policy):
+def test_band_decides_when_no_rule_applies(policy: TierPolicy) -> None:
     low = policy.decide("midterm", 0.05, QUIET_MIDTERM)
     assert (low.band, low.tier, low.reason, low.rule_id) == (Band.LOW, Tier.ORDINARY, "band", None)
     medium = policy.decide("midterm", 0.2, QUIET_MIDTERM)
@@ -104,26 +106,28 @@ def test_band_decides_when_no_rule_applies(policy):
     ],
 )
 @pytest.mark.parametrize("stage", ["midterm", "release"])
-def test_each_mandatory_rule_triggers_and_names_itself(policy, stage, change, rule_id):
+def test_each_mandatory_rule_triggers_and_names_itself(
+    policy: TierPolicy, stage: str, change: dict[str, Any], rule_id: str
+) -> None:
     decision = policy.decide(stage, 0.01, {**QUIET_MIDTERM, **change})
     assert (decision.tier, decision.reason, decision.rule_id) == (Tier.STRICT, "rule", rule_id)
     assert decision.band is Band.LOW  # the band is still reported
     assert decision.rule_text_zh and decision.rule_text_en
 
 
-def test_just_below_rule_thresholds_does_not_trigger(policy):
+def test_just_below_rule_thresholds_does_not_trigger(policy: TierPolicy) -> None:
     row = {**QUIET_MIDTERM, "days_since_start": 61.0, "warning_term": 1.0, "police_penalty_term": 0.0}
     assert policy.decide("midterm", 0.01, row).reason == "band"
 
 
-def test_intake_everyone_strict_in_first_two_months(policy):
+def test_intake_everyone_strict_in_first_two_months(policy: TierPolicy) -> None:
     decision = policy.decide("intake", 0.01, {"offence": "theft", "flag_gang": 0.0})
     assert (decision.tier, decision.rule_id) == (Tier.STRICT, "first_two_months")
     assert decision.rule_text_zh == "入矫初期（前两个月）一律严管"
     assert policy.decide("intake", 0.01, {"offence": "gang"}).rule_id == "gang_terror_cult"
 
 
-def test_absent_or_missing_feature_does_not_apply_the_rule(policy):
+def test_absent_or_missing_feature_does_not_apply_the_rule(policy: TierPolicy) -> None:
     assert policy.decide("midterm", 0.01, {}).reason == "band"
     no_sanction_columns = {k: v for k, v in QUIET_MIDTERM.items() if k != "police_penalty_term"}
     assert policy.decide("midterm", 0.01, {**no_sanction_columns, "warning_term": 5.0}).reason == "band"
@@ -131,7 +135,7 @@ def test_absent_or_missing_feature_does_not_apply_the_rule(policy):
     assert policy.decide("midterm", 0.01, {**QUIET_MIDTERM, "offence": None}).reason == "band"
 
 
-def test_decide_accepts_a_series(policy):
+def test_decide_accepts_a_series(policy: TierPolicy) -> None:
     row = pd.Series({**QUIET_MIDTERM, "grade_unqualified_n": 2.0})
     assert policy.decide("release", 0.5, row).rule_id == "unqualified_grade"
 
@@ -158,7 +162,7 @@ row_strategy = st.fixed_dictionaries(
     rows=st.lists(row_strategy, min_size=1, max_size=25),
     dropped=st.sets(st.sampled_from(RULE_COLUMNS), max_size=3),
 )
-def test_decide_frame_equals_decide_row_by_row(stage, rows, dropped):
+def test_decide_frame_equals_decide_row_by_row(stage: str, rows: list[dict[str, Any]], dropped: set[str]) -> None:
     policy = TierPolicy.load()
     frame = pd.DataFrame(rows)
     probabilities = frame.pop("p").to_numpy()
@@ -173,7 +177,7 @@ def test_decide_frame_equals_decide_row_by_row(stage, rows, dropped):
     assert policy.decide_frame(stage, probabilities, columns) == batch  # the service passes columns, not a frame
 
 
-def test_decide_frame_handles_thousands_of_rows(policy):
+def test_decide_frame_handles_thousands_of_rows(policy: TierPolicy) -> None:
     rng = np.random.default_rng(0)
     n = 5000
     frame = pd.DataFrame(
@@ -189,7 +193,7 @@ def test_decide_frame_handles_thousands_of_rows(policy):
     assert len(decisions) == n and {d.tier for d in decisions} <= set(Tier)
 
 
-def test_decide_frame_checks_lengths_and_probabilities(policy):
+def test_decide_frame_checks_lengths_and_probabilities(policy: TierPolicy) -> None:
     frame = pd.DataFrame([QUIET_MIDTERM, QUIET_MIDTERM])
     with pytest.raises(ValueError, match="2 feature rows"):
         policy.decide_frame("midterm", np.array([0.1]), frame)
@@ -198,18 +202,18 @@ def test_decide_frame_checks_lengths_and_probabilities(policy):
 
 
 # ----------------------------------------------------------------------------- file errors
-def rule(raw: dict, stage: str, rule_id: str) -> dict:
+def rule(raw: dict[str, Any], stage: str, rule_id: str) -> dict[str, Any]:
     return next(r for r in raw["stages"][stage]["rules"] if r["id"] == rule_id)
 
 
-def test_unknown_feature_names_stage_and_rule(tmp_path, raw_policy):
+def test_unknown_feature_names_stage_and_rule(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     rule(raw_policy, "midterm", "unqualified_grade")["condition"]["feature"] = "grade_unqualifed_n"
     expected = r"stage 'midterm', rule 'unqualified_grade'.*unknown feature 'grade_unqualifed_n'"
     with pytest.raises(TierPolicyError, match=expected):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_feature_absent_at_stage_is_an_error(tmp_path, raw_policy):
+def test_feature_absent_at_stage_is_an_error(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     raw_policy["stages"]["intake"]["rules"].append(
         {"id": "sanctions", "zh": "x", "en": "x", "condition": {"feature": "warning_term", "op": ">=", "value": 2}}
     )
@@ -217,13 +221,13 @@ def test_feature_absent_at_stage_is_an_error(tmp_path, raw_policy):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_unknown_operator_names_stage_and_rule(tmp_path, raw_policy):
+def test_unknown_operator_names_stage_and_rule(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     rule(raw_policy, "release", "sanctions")["condition"]["op"] = "=>"
     with pytest.raises(TierPolicyError, match=r"stage 'release', rule 'sanctions' \(condition.op\)"):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_unknown_category_code(tmp_path, raw_policy):
+def test_unknown_category_code(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     rule(raw_policy, "intake", "gang_terror_cult")["condition"]["any_of"][0]["value"] = ["gang", "terror"]
     expected = r"stage 'intake', rule 'gang_terror_cult'.*unknown offence code\(s\) \['terror'\]"
     with pytest.raises(TierPolicyError, match=expected):
@@ -238,13 +242,15 @@ def test_unknown_category_code(tmp_path, raw_policy):
         (0.0, 0.2, "greater than 0"),
     ],
 )
-def test_bad_cutoffs_name_the_stage(tmp_path, raw_policy, medium, high, message):
+def test_bad_cutoffs_name_the_stage(
+    tmp_path: Path, raw_policy: dict[str, Any], medium: float, high: float, message: str
+) -> None:
     raw_policy["stages"]["release"].update(medium_from=medium, high_from=high)
     with pytest.raises(TierPolicyError, match=rf"stage 'release'.*{message}"):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_unknown_and_missing_stages(tmp_path, raw_policy):
+def test_unknown_and_missing_stages(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     raw_policy["stages"]["parole"] = raw_policy["stages"].pop("release")
     with pytest.raises(TierPolicyError, match="stage 'parole'") as err:
         TierPolicy.load(write(tmp_path, raw_policy))
@@ -254,7 +260,7 @@ def test_unknown_and_missing_stages(tmp_path, raw_policy):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_malformed_conditions(tmp_path, raw_policy):
+def test_malformed_conditions(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     cond = rule(raw_policy, "midterm", "unqualified_grade")["condition"]
     cond["value"] = [1, 2]
     with pytest.raises(TierPolicyError, match=r"rule 'unqualified_grade'.*needs a single value"):
@@ -264,20 +270,20 @@ def test_malformed_conditions(tmp_path, raw_policy):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_strict_bands_must_be_an_upper_set(tmp_path, raw_policy):
+def test_strict_bands_must_be_an_upper_set(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     raw_policy["stages"]["midterm"]["strict_bands"] = ["medium"]
     with pytest.raises(TierPolicyError, match=r"stage 'midterm'.*strict_bands"):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
-def test_medium_strict_lowers_the_cutoff(tmp_path, raw_policy):
+def test_medium_strict_lowers_the_cutoff(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     raw_policy["stages"]["midterm"]["strict_bands"] = ["medium", "high"]
     policy = TierPolicy.load(write(tmp_path, raw_policy))
     assert policy.strict_cutoff("midterm") == 0.10
     assert policy.decide("midterm", 0.12, QUIET_MIDTERM).tier is Tier.STRICT
 
 
-def test_not_yaml(tmp_path):
+def test_not_yaml(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("version: [unclosed\n", encoding="utf-8")
     with pytest.raises(TierPolicyError, match="not valid YAML"):
@@ -285,7 +291,9 @@ def test_not_yaml(tmp_path):
 
 
 @pytest.mark.parametrize(("p", "by_risk"), [(0.05, Tier.ORDINARY), (0.5, Tier.STRICT)])
-def test_intake_rule_is_time_limited_and_names_the_tier_that_follows(policy, p, by_risk):
+def test_intake_rule_is_time_limited_and_names_the_tier_that_follows(
+    policy: TierPolicy, p: float, by_risk: Tier
+) -> None:
     import datetime as dt
 
     decision = policy.decide("intake", p, {"offence": "theft", "flag_gang": 0.0})
@@ -295,9 +303,10 @@ def test_intake_rule_is_time_limited_and_names_the_tier_that_follows(policy, p, 
     assert decision.then is not None and decision.then.reason == "band" and decision.then.tier is by_risk
 
 
-def test_after_a_time_limited_rule_a_lasting_rule_still_holds(policy):
+def test_after_a_time_limited_rule_a_lasting_rule_still_holds(policy: TierPolicy) -> None:
     row = {**QUIET_MIDTERM, "days_since_start": 20.0, "grade_unqualified_n": 1.0}
     first_two = policy.decide("midterm", 0.01, {**row, "grade_unqualified_n": 0.0})
+    assert first_two.then is not None
     assert first_two.rule_id == "first_two_months" and first_two.then.tier is Tier.ORDINARY
     both = policy.decide("midterm", 0.01, row)
     assert both.rule_id == "unqualified_grade" and both.rule_days_after_start is None and both.then is None
@@ -306,7 +315,7 @@ def test_after_a_time_limited_rule_a_lasting_rule_still_holds(policy):
     assert policy.decide_frame("midterm", np.array([0.01, 0.01]), frame) == [both, first_two]
 
 
-def test_a_bad_time_limit_is_refused(tmp_path, raw_policy):
+def test_a_bad_time_limit_is_refused(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
     raw_policy["stages"]["intake"]["rules"][-1]["time_limit"] = {"days_after_start": 0}
     with pytest.raises(TierPolicyError, match=r"intake.*first_two_months"):
         TierPolicy.load(write(tmp_path, raw_policy))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.catalog import CATALOG, Typical, check_sentence
-from features.vocab import CATEGORICAL_COLUMNS
+from features.vocab import CATEGORICAL_COLUMNS, Lang
 
 #: features whose natural unit has a decimal (rates and point scores); every other number is whole
 DECIMAL_OK = {"violations_per_month", "points_latest", "points_mean_90d"}
@@ -23,14 +23,14 @@ PERCENT = {"share_served"}
 SIGNED = {name for name in CATALOG if name.endswith("_trend")}
 
 
-def values_of(name: str) -> list:
+def values_of(name: str) -> list[object]:
     """Missing, 0, 1, 2, fractional, negative where allowed and very large values of a feature."""
     kind = CATALOG[name].kind
     if kind == "categorical":
         return [None, *CATEGORICAL_COLUMNS[name].codes()]
     if kind == "flag":
         return [None, 0, 1, True, False]
-    out = [None, math.nan, 0, 0.0, 1, 1.0, 2, 0.5, 1.5, 2.25, 1 / 3, 0.04, 0.96, 12.75, 1e6, 123456.789]
+    out: list[object] = [None, math.nan, 0, 0.0, 1, 1.0, 2, 0.5, 1.5, 2.25, 1 / 3, 0.04, 0.96, 12.75, 1e6, 123456.789]
     if name in SIGNED:
         out += [-1, -2, -0.5, -1e6]
     return out
@@ -47,7 +47,7 @@ TYPICALS = [
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize(("name", "value"), CASES, ids=[f"{n}={v!r}" for n, v in CASES])
-def test_every_feature_and_kind_of_value_reads_right(name, value, lang):
+def test_every_feature_and_kind_of_value_reads_right(name: str, value: object, lang: Lang) -> None:
     for typical in TYPICALS:
         text = CATALOG[name].describe(value, lang, typical=typical)
         problems = check_sentence(text, lang, decimals=name in DECIMAL_OK, percent=name in PERCENT)
@@ -62,7 +62,9 @@ def test_every_feature_and_kind_of_value_reads_right(name, value, lang):
     median=st.one_of(st.none(), st.floats(-500, 1e5, allow_nan=False)),
     missing=st.floats(0, 1),
 )
-def test_any_number_reads_right(name, lang, number, median, missing):
+def test_any_number_reads_right(
+    name: str, lang: Lang, number: float | None, median: float | None, missing: float
+) -> None:
     spec = CATALOG[name]
     value: object
     if spec.kind != "numeric" and number is not None and math.isnan(number):
@@ -83,14 +85,14 @@ def test_any_number_reads_right(name, lang, number, median, missing):
     assert not check_sentence(text, lang, decimals=name in DECIMAL_OK, percent=name in PERCENT), text
 
 
-def test_a_missing_value_has_its_own_sentence():
+def test_a_missing_value_has_its_own_sentence() -> None:
     family = CATALOG["family_change_days_since"]
     assert family.describe(None, "zh") == "无重大家庭变故记录"
     assert family.describe(None, "en") == "no major family changes on record"
     assert CATALOG["points_mean_90d"].describe(None, "en") == "no monthly points on record in the last 90 days"
 
 
-def test_reasons_compare_with_the_typical_person_of_the_stage():
+def test_reasons_compare_with_the_typical_person_of_the_stage() -> None:
     spec = CATALOG["report_missed_90d"]
     typical = Typical(median=0.0, missing=0.0)
     assert spec.describe(3, "zh", typical=typical) == "近90天未按时报到或迟到3次（同阶段一般为0次）"
@@ -119,6 +121,6 @@ def test_reasons_compare_with_the_typical_person_of_the_stage():
         ("score 3.14159", "en", "too many decimals"),
     ],
 )
-def test_the_checks_catch_each_known_fault(text, lang, problem):
+def test_the_checks_catch_each_known_fault(text: str, lang: Lang, problem: str) -> None:
     decimals = problem == "too many decimals"
     assert check_sentence(text, lang, decimals=decimals, percent="share" in problem)
