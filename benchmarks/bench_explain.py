@@ -43,9 +43,11 @@ TARGET_COST = 0.20
 def _checker() -> Callable[..., list[str]]:
     """check_sentence of the working tree, loaded by path (the module imports nothing of the project)."""
     spec = importlib.util.spec_from_file_location("wording_under_test", WORDING)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = module  # type: ignore[union-attr]  # dataclasses look their module up
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {WORDING}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
     check: Callable[..., list[str]] = module.check_sentence
     return check
 

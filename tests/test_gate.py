@@ -226,7 +226,7 @@ def test_calibrator_refuses_an_unknown_method() -> None:
     from models.estimator import Calibrator
 
     with pytest.raises(ValueError, match="unknown calibration method 'isotonik'"):
-        Calibrator("isotonik").fit(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, 1, 1]))  # type: ignore[arg-type]
+        Calibrator("isotonik").fit(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, 1, 1]))  # type: ignore[arg-type]  # the bad name is the test
 
 
 class _Fixed:
@@ -263,6 +263,6 @@ def test_the_logistic_model_is_the_candidate_unless_the_booster_earns_its_place(
     logistic = _Fixed(_noisy(truth, rng, logistic_noise) if logistic_noise else truth, "logistic")
     test = SimpleNamespace(X=meta, y=y)
     fit = SimpleNamespace(part=lambda name: test, model=booster, baseline=logistic)
-    choice = choose_candidate(fit, GateConfig.load().comparison)  # type: ignore[arg-type]
+    choice = choose_candidate(fit, GateConfig.load().comparison)  # type: ignore[arg-type]  # a stand-in StageFit
     assert choice.kind == expected, choice.reason
     assert "logistic - booster" in choice.reason

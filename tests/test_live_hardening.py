@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil  # type: ignore[import-untyped]
+import psutil  # type: ignore[import-untyped]  # psutil ships no type information
 import pytest
 from service_support import ServiceModels, headers, token, write_auth
 

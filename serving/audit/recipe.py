@@ -98,7 +98,7 @@ def keyed_text(text: str, obj: Any, key_of: Any, *, general: Any = None) -> str:
             if text[start] != '"':
                 return general() if general else canonical_json(jsonable(obj, key_of))
             # typeshed's json.decoder stub omits scanstring, a documented-by-use stdlib function since 2.6
-            value, end = json.decoder.scanstring(text, start + 1)  # type: ignore[attr-defined]
+            value, end = json.decoder.scanstring(text, start + 1)  # type: ignore[attr-defined]  # see above
             parts += [text[pos:start], json.dumps(key_of(value), ensure_ascii=False)]
             pos = end
         found = text.find(_PERSON_ID_KEY, start)

@@ -62,8 +62,7 @@ def due_list(store: CaseStore, *, office: str, as_of: dt.date, policy: ReviewPol
                     closes=closes,
                     last_assessment_id=str(prev.assessment_id) if prev else None,
                     last_as_of=as_date(prev.as_of) if prev else None,
-                    # itertuples' fields are typed as any cell of a frame; this column holds floats
-                    last_probability=float(prev.probability) if prev else None,  # type: ignore[arg-type]
+                    last_probability=float(prev.probability) if prev else None,  # type: ignore[arg-type]  # a float column
                 )
             )
         people.append(
