@@ -341,7 +341,7 @@ class TokenFile:
         self._clock = clock
         self._lock = threading.Lock()
         config, _ = load_or_create(self.path)
-        self._signature = _signature(self.path)
+        self._signature = file_signature(self.path)
         self._authenticator = Authenticator(config)
         self._checked = clock()
 
@@ -357,8 +357,8 @@ class TokenFile:
 
     def _reload_if_changed(self) -> None:
         try:
-            signature = _signature(self.path)
-            if signature == self._signature:
+            changed, signature = may_have_changed(self.path, self._signature)
+            if not changed:
                 return
             self._authenticator = Authenticator(_read(self.path))
             self._signature = signature
@@ -367,9 +367,26 @@ class TokenFile:
             logger.error("auth config %s could not be re-read, the previous tokens stay in force: %s", self.path, exc)
 
 
-def _signature(path: Path) -> tuple[int, int, int]:
+#: A file modified this recently (ns) may have changed again unseen: see :func:`may_have_changed`.
+RACY_NS = 2_000_000_000
+
+
+def file_signature(path: Path) -> tuple[int, int, int]:
+    """(inode, modification time, size) of ``path``."""
     st = path.stat()
     return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def may_have_changed(path: Path, last: tuple[int, int, int] | None) -> tuple[bool, tuple[int, int, int]]:
+    """Whether ``path`` may differ from when its signature was ``last``, and its signature now.
+
+    File times advance in coarse clock ticks and a replaced file's inode may be reused at once, so two
+    rewrites of the same size within one tick can leave the signature as it was (a revoked token would
+    then stay valid). A file modified in the last two seconds is therefore always taken as changed, as
+    git treats a "racily clean" index entry.
+    """
+    now = file_signature(path)
+    return now != last or time.time_ns() - now[1] < RACY_NS, now
 
 
 def _is_yaml(path: Path) -> bool:

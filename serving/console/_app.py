@@ -16,7 +16,7 @@ from serving.auth import Permission
 from serving.console import _auditor, _cases, _caseworker, _signin, _supervisor
 from serving.console._i18n import text
 from serving.console._web import HERE, SECURITY_HEADERS, Backend, Console, PageFn, lang_of, page, refusal
-from serving.settings import ServiceSettings, get_settings
+from serving.settings import ServiceSettings
 
 
 def _current_service() -> Backend:
@@ -27,7 +27,7 @@ def _current_service() -> Backend:
 
 
 def create_app(
-    *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], ServiceSettings] = get_settings
+    *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], ServiceSettings] | None = None
 ) -> ASGIApp:
     """The console app (Starlette, inside the security headers every answer carries).
 
@@ -37,7 +37,8 @@ def create_app(
         Returns the running service (its audit store, tier policy and ``assess``); by default
         BentoML's current service instance, so the console and the API share one of each.
     settings
-        Where the session store, cookie settings and auth file come from.
+        Where the session store, cookie settings and auth file come from; by default the backend's own,
+        so that each service the console is mounted on has its own sessions and tokens.
     """
     console = Console(backend=backend, settings=settings)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, select, update
 
-from serving.auth import AuthConfig, Principal, Role, load_or_create
+from serving.auth import AuthConfig, Principal, Role, load_or_create, may_have_changed
 from serving.storage import make_engine
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,11 @@ class TokenBook:
     def config(self) -> AuthConfig:
         """The current config (one ``stat`` per call; the file is parsed only when it changed)."""
         try:
-            st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            changed, stamp = may_have_changed(self.path, self._stamp)
         except FileNotFoundError:
-            stamp = None
+            changed, stamp = True, None
         with self._lock:
-            if self._config is None or stamp != self._stamp:
+            if self._config is None or changed:
                 self._config, _ = load_or_create(self.path)
                 self._stamp = stamp
             return self._config

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,7 +34,7 @@ from serving.console._i18n import LANGS, Lang, text
 from serving.console._sessions import Session, SessionStore, TokenBook
 from serving.console._views import tier_label
 from serving.scoring.schemas import Assessment, ScoreRequest, VerifyResponse
-from serving.settings import ServiceSettings, get_settings
+from serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Backend(Protocol):
     """What the console needs of the running service: its core (:class:`serving.api._core.ServiceCore`), the
     same object the API's routes call, so the pages have no second scoring, review or verification path."""
 
+    settings: ServiceSettings
     audit: AuditStore
     policy: TierPolicy
     cases: CaseStore
@@ -76,23 +78,27 @@ class Console:
     """The console's long-lived parts, made on first use (nothing is done at import time)."""
 
     def __init__(
-        self, *, backend: Callable[[], Backend], settings: Callable[[], ServiceSettings] = get_settings
+        self, *, backend: Callable[[], Backend], settings: Callable[[], ServiceSettings] | None = None
     ) -> None:
         self._backend = backend
         self._settings = settings
+        self._sessions: dict[tuple[str, Path, int], SessionStore] = {}
+        self._sessions_lock = threading.Lock()
 
-    @cached_property
+    @property
     def settings(self) -> ServiceSettings:
-        return self._settings()
+        """The settings of the service the console is mounted on (unless given): its home, auth file, cookies."""
+        return self._settings() if self._settings is not None else self.backend().settings
 
-    @cached_property
+    @property
     def sessions(self) -> SessionStore:
+        """The session store of the current settings, one per store and auth file for the process's life."""
         s = self.settings
-        return SessionStore(
-            s.resolved_console_session_url(),
-            tokens=TokenBook(s.resolved_auth_file()),
-            minutes=s.console_session_minutes,
-        )
+        key = (s.resolved_console_session_url(), s.resolved_auth_file(), s.console_session_minutes)
+        with self._sessions_lock:
+            if key not in self._sessions:
+                self._sessions[key] = SessionStore(key[0], tokens=TokenBook(key[1]), minutes=key[2])
+            return self._sessions[key]
 
     @cached_property
     def templates(self) -> Environment:
