@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -107,3 +108,9 @@ def case_home(home: Path, tables: CaseTables, *, tokens: dict[str, tuple[str, st
     store.import_tables(tables)
     store.close()
     return home
+
+
+def fresh_home(template: Path, tmp_path: Path) -> Path:
+    """A copy of a prepared RISK_HOME for one test: its own stores (a test never sees another's records),
+    made in milliseconds instead of importing the cohort again."""
+    return Path(shutil.copytree(template, tmp_path / "home"))

@@ -11,7 +11,7 @@ import bentoml
 import pandas as pd
 import pytest
 from cases_support import subset
-from service_support import ServiceModels, case_home, in_process_service
+from service_support import ServiceModels, case_home, fresh_home, in_process_service
 from starlette.testclient import TestClient
 
 from features.schema import CaseTables
@@ -44,11 +44,17 @@ def tables(service_models: ServiceModels) -> CaseTables:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, tables: CaseTables) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory, tables: CaseTables) -> Path:
+    """The module's case store and tokens, made once; each test works on a copy (``home``)."""
     return case_home(tmp_path_factory.mktemp("cases-home"), tables, tokens=TOKENS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
+def home(template: Path, tmp_path: Path) -> Path:
+    return fresh_home(template, tmp_path)
+
+
+@pytest.fixture()
 def client(home: Path) -> Iterator[TestClient]:
     with in_process_service(home) as c:
         yield c

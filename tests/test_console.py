@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from cases_support import subset
-from service_support import ServiceModels, case_home, in_process_service, token
+from service_support import ServiceModels, case_home, fresh_home, in_process_service, token
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
@@ -44,21 +44,27 @@ def tables(service_models: ServiceModels) -> CaseTables:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, tables: CaseTables) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory, tables: CaseTables) -> Path:
+    """The module's case store and tokens, made once; each test works on a copy (``home``)."""
     return case_home(tmp_path_factory.mktemp("console-home"), tables, tokens=TOKENS)
 
 
+@pytest.fixture()
+def home(template: Path, tmp_path: Path) -> Path:
+    return fresh_home(template, tmp_path)
+
+
 @pytest.fixture(scope="module")
-def office_people(home: Path) -> list[str]:
+def office_people(template: Path) -> list[str]:
     """Person ids on the office's roll at the meeting date, as the case store counts them."""
-    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    store = CaseStore(f"sqlite:///{template / 'cases.db'}")
     try:
         return store.roll(OFFICE, MEETING)["person_id"].astype(str).tolist()
     finally:
         store.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def app(home: Path) -> Iterator[ASGIApp]:
     with in_process_service(home, base_url="https://testserver") as c:
         yield c.app

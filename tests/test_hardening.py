@@ -149,14 +149,14 @@ def test_read_only_routes_answer_get_with_query_fields(gate: TestClient) -> None
 
 
 # ----------------------------------------------------------------------------- in-process service
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels) -> Path:
-    home = tmp_path_factory.mktemp("hard-home")
-    write_auth(home)
-    return home
+@pytest.fixture()
+def home(tmp_path: Path, service_models: ServiceModels) -> Path:
+    """Each test's own RISK_HOME: its own audit trail, keys and checkpoints."""
+    write_auth(tmp_path)
+    return tmp_path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def client(home: Path) -> Iterator[TestClient]:
     with in_process_service(home, RISK_CHECKPOINT_INTERVAL_S="0") as c:
         yield c
@@ -403,20 +403,11 @@ def test_the_stored_answer_is_byte_for_byte_what_was_sent(
     store.close()
 
 
-@pytest.fixture()
-def own_client(tmp_path: Path, service_models: ServiceModels) -> Iterator[tuple[TestClient, Path]]:
-    """A service of its own, for a test that breaks the trail (the module's client stays intact)."""
-    write_auth(tmp_path)
-    with in_process_service(tmp_path, RISK_CHECKPOINT_INTERVAL_S="0") as c:
-        yield c, tmp_path
-
-
 def test_verify_returns_a_signed_checkpoint_and_checks_the_trail_against_them(
-    own_client: tuple[TestClient, Path], bodies: list[dict[str, Any]]
+    client: TestClient, home: Path, bodies: list[dict[str, Any]]
 ) -> None:
     from serving.audit import Checkpoint, load_public_key, read_checkpoints
 
-    client, home = own_client
     for body in bodies[8:10]:
         client.post("/score", json=body, headers=headers("caseworker"))
     first = client.get("/verify", headers=headers("auditor")).json()

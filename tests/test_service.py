@@ -32,14 +32,14 @@ ENDPOINTS = {  # route -> the role allowed to call it
 }
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels) -> Path:
-    home = tmp_path_factory.mktemp("risk-home")
-    write_auth(home)
-    return home
+@pytest.fixture()
+def home(tmp_path: Path, service_models: ServiceModels) -> Path:
+    """Each test's own RISK_HOME: its own audit trail, keys and checkpoints."""
+    write_auth(tmp_path)
+    return tmp_path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def client(home: Path) -> Iterator[TestClient]:
     with in_process_service(home) as c:
         yield c
@@ -52,7 +52,7 @@ def bodies(service_models: ServiceModels) -> Bodies:
     return {stage: requests_from_tables(people, tables.events, stage, lang="en") for stage in Stage}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def scored(client: TestClient, bodies: Bodies) -> dict[str, Any]:
     r = client.post("/score", json=bodies[Stage.MIDTERM][3], headers=headers("caseworker"))
     assert r.status_code == 200, r.text
