@@ -78,6 +78,20 @@ def live(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels
                 for stage in Stage:
                     r = api.post("/cases/score", json={"person_id": pid, "stage": stage.value})
                     assert r.status_code == 200, r.text
+            # and a proposal on a fourth person's assessment, so that the auditor's walk finds a decision
+            # whatever order the tests run in (the caseworker's and supervisor's tests decide on people[:3])
+            answer = api.post("/cases/score", json={"person_id": people[3], "stage": "release"}).json()
+            roll = api.post("/cases/due", json={"office": OFFICE, "as_of": MEETING}).json()["persons"]
+            tier = next(p["current_tier"] for p in roll if p["person_id"] == people[3])
+            proposal = {
+                "person_id": people[3],
+                "assessment_id": answer["assessment_id"],
+                "to_tier": "ordinary" if tier == "strict" else "strict",
+                "reason_code": "risk_assessment",
+                "reason": "release assessment reviewed with the supervisor",
+            }
+            proposed = api.post("/cases/propose", json=proposal)
+            assert proposed.status_code == 200, proposed.text
         yield url, home, people
 
 
