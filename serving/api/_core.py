@@ -19,7 +19,7 @@ from features.vocab import Lang, Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord, AuditStore, Checkpointer, CheckpointLog, expectations, load_or_create_key
 from serving.auth import Principal, load_or_create, store_new_tokens
-from serving.cases import CaseError, CaseStore, ReviewRun, index_row, run_review, same_office
+from serving.cases import CaseStore, ReviewRun, index_row, office_of, run_review, same_office
 from serving.scoring import Scorer, ServedModel, answer_tier, model_info, score_combiner
 from serving.scoring.schemas import (
     Assessment,
@@ -140,25 +140,6 @@ class ServiceCore:
             [s.audit_fields(actor, answer=answer) for s, (_, actor), answer in zip(scored, items, answers, strict=True)]
         )
         return answers
-
-
-def office_of(principal: Principal, office: str | None = None) -> str:
-    """The caller's office; refuses a token without one, or a request for another office."""
-    if not principal.office:
-        raise CaseError(
-            403,
-            f"the token of {principal.user!r} names no office: issue one with 'riskctl token --office'",
-            loc=["office"],
-            zh="令牌未指定司法所",
-        )
-    if office is not None and office != principal.office:
-        raise CaseError(
-            403,
-            f"office {office!r} is not the caller's office {principal.office!r}",
-            loc=["office"],
-            zh=f"无权查看其他司法所（{office}）",
-        )
-    return principal.office
 
 
 def stored_assessment(record: AuditRecord) -> StoredAssessment:

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 
 from features.vocab import Lang, Stage
 from serving.api._bentoml import bound_metric_labels, is_serving_worker
-from serving.api._core import ServiceCore, office_of, stored_assessment
+from serving.api._core import ServiceCore, stored_assessment
 from serving.api._http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
 from serving.api._openapi import service_openapi
 from serving.api._process import die_with_parent
@@ -59,6 +59,7 @@ from serving.cases import (
     decision_report,
     due_list,
     get_review,
+    office_of,
     propose,
     reject,
     review_csv,

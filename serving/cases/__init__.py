@@ -29,7 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from serving.cases._decisions import ReasonCode, approve, decision, propose, reject, same_office
+    from serving.cases._decisions import ReasonCode, approve, decision, office_of, propose, reject, same_office
     from serving.cases._due import due_list, due_state
     from serving.cases._errors import CaseError
     from serving.cases._import import ImportSummary, read_dir
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from serving.cases._store import CaseStore
 
 _MODULES: dict[str, tuple[str, ...]] = {
-    "_decisions": ("ReasonCode", "approve", "decision", "propose", "reject", "same_office"),
+    "_decisions": ("ReasonCode", "approve", "decision", "office_of", "propose", "reject", "same_office"),
     "_due": ("due_list", "due_state"),
     "_errors": ("CaseError",),
     "_import": ("ImportSummary", "read_dir"),
@@ -113,6 +113,7 @@ __all__ = [
     "get_review",
     "index_row",
     "latest_alerts",
+    "office_of",
     "pending_decisions",
     "person_decisions",
     "propose",

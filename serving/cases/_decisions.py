@@ -48,12 +48,24 @@ def _require(principal: Principal, role: Role, what: str) -> str:
             loc=["role"],
             zh=f"角色 {principal.role.value} 无权{what}",
         )
+    return office_of(principal)
+
+
+def office_of(principal: Principal, office: str | None = None) -> str:
+    """The caller's office; refuses a token without one, or a request for another office."""
     if not principal.office:
         raise CaseError(
             403,
             f"the token of {principal.user!r} names no office: issue one with 'riskctl token --office'",
             loc=["office"],
             zh="令牌未指定司法所",
+        )
+    if office is not None and office != principal.office:
+        raise CaseError(
+            403,
+            f"office {office!r} is not the caller's office {principal.office!r}",
+            loc=["office"],
+            zh=f"无权查看其他司法所（{office}）",
         )
     return principal.office
 
