@@ -457,3 +457,17 @@ def test_tier_by_risk_is_the_answers_own_when_it_has_one() -> None:
     assert tier_by_risk(answer, policy) == "strict"  # from the policy: high is a strict band
     tier["tier_by_risk"] = {"code": "ordinary", "label": "普管"}
     assert tier_by_risk(answer, policy) == "ordinary"  # the answer's own field wins (issue 12's two tiers)
+
+
+def test_an_assessment_page_of_another_office_is_refused(app: ASGIApp, office_people: list[str]) -> None:
+    """A caseworker of another office gets no answer by its id (design.md: office scope reaches pages opened
+    by an assessment id); the caseworker of the person's office, and one who scored a posted record, do."""
+    cw, other = client(app, "cw"), client(app, "cw2")
+    pid = office_people[4]
+    page = c_get(cw, f"/console/person/{pid}")
+    cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "midterm"})
+    assessment_id = first_option(c_get(cw, f"/console/person/{pid}"), "assessment_id")
+    assert cw.get(f"/console/result/{assessment_id}").status_code == 200
+    refused = other.get(f"/console/result/{assessment_id}")
+    # the page names neither the person nor anything of the answer (only the language link repeats the URL asked)
+    assert refused.status_code == 403 and pid not in refused.text and "<svg" not in refused.text

@@ -34,7 +34,13 @@ if TYPE_CHECKING:
     from serving.cases._errors import CaseError
     from serving.cases._import import ImportSummary, read_dir
     from serving.cases._policy import Colour, ReviewPolicy
-    from serving.cases._queries import decided_decisions, pending_decisions, person_decisions, review_runs
+    from serving.cases._queries import (
+        assessment_office,
+        decided_decisions,
+        pending_decisions,
+        person_decisions,
+        review_runs,
+    )
     from serving.cases._render import review_csv, review_html
     from serving.cases._report import decision_report
     from serving.cases._review import get_review, index_row, latest_alerts, run_review
@@ -61,7 +67,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("CaseError",),
     "_import": ("ImportSummary", "read_dir"),
     "_policy": ("Colour", "ReviewPolicy"),
-    "_queries": ("decided_decisions", "pending_decisions", "person_decisions", "review_runs"),
+    "_queries": ("assessment_office", "decided_decisions", "pending_decisions", "person_decisions", "review_runs"),
     "_render": ("review_csv", "review_html"),
     "_report": ("decision_report",),
     "_review": ("get_review", "index_row", "latest_alerts", "run_review"),
@@ -105,6 +111,7 @@ __all__ = [
     "ReviewRunQuery",
     "ScorePersonIn",
     "approve",
+    "assessment_office",
     "decided_decisions",
     "decision",
     "decision_report",

@@ -1,4 +1,5 @@
-"""Reads of the case store that the API and the console show: tier decisions and review runs.
+"""Reads of the case store that the API and the console show: tier decisions, review runs, and whose office an
+assessment belongs to.
 
 Each returns plain dicts (one per row, columns by name), newest or oldest first as documented, so that
 no room outside this one builds SQL on the case store's tables.
@@ -58,3 +59,14 @@ def review_runs(store: CaseStore, *, office: str, limit: int = 24) -> list[dict[
             .limit(limit)
         ).mappings()
         return [dict(x) for x in rows]
+
+
+def assessment_office(store: CaseStore, assessment_id: str) -> str | None:
+    """The office of the person behind an assessment the case store indexed (scored by id or in a review);
+    None for one it does not know (a record posted to ``/score``, or an unknown id)."""
+    a, p = t.assessments, t.persons
+    with store.read() as conn:
+        office = conn.execute(
+            select(p.c.office).join(a, a.c.person_id == p.c.person_id).where(a.c.assessment_id == assessment_id)
+        ).scalar()
+        return None if office is None else str(office)

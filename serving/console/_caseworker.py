@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from features.vocab import Stage
 from serving.audit import AuditRecord
+from serving.cases import assessment_office
 from serving.console import _forms, _views
 from serving.console._i18n import text
 from serving.console._web import Ctx
@@ -49,11 +50,19 @@ def score(ctx: Ctx) -> Response:
 
 
 def result(ctx: Ctx) -> Response:
-    """One stored answer as the caseworker reads it, with the reasons chart."""
+    """One stored answer as the caseworker reads it, with the reasons chart.
+
+    Office scope: an assessment of a person in the case store is shown to the caseworkers of that person's
+    office; one of a posted record (no person in the store) only to the caseworker who scored it.
+    """
     backend = ctx.console.backend()
     record = backend.audit.get(ctx.request.path_params["assessment_id"])
     if record is None:
         return ctx.render("error.html", status=404, status_code=404, message=text("not_found", ctx.lang))
+    office = assessment_office(backend.cases, record.assessment_id)
+    mine = office == ctx.principal.office if office is not None else record.actor == ctx.principal.user
+    if not mine:
+        return ctx.render("error.html", status=403, status_code=403, message=text("other_office", ctx.lang))
     return ctx.render("result.html", **_answer_values(ctx, record))
 
 
