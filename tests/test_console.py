@@ -471,3 +471,24 @@ def test_an_assessment_page_of_another_office_is_refused(app: ASGIApp, office_pe
     refused = other.get(f"/console/result/{assessment_id}")
     # the page names neither the person nor anything of the answer (only the language link repeats the URL asked)
     assert refused.status_code == 403 and pid not in refused.text and "<svg" not in refused.text
+
+
+def test_what_moved_runs_from_the_earlier_date_to_the_later(app: ASGIApp, home: Path, office_people: list[str]) -> None:
+    """Assessments recorded out of date order (a backdated one last) still compare earlier -> later."""
+    pid = office_people[5]
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    try:
+        start = store.person(pid)["supervision_start"]
+    finally:
+        store.close()
+    later, earlier = (dt.date.fromisoformat(str(start)[:10]) + dt.timedelta(days=d) for d in (200, 100))
+    api = TestClient(app, base_url="https://testserver")
+    for as_of in (later, earlier):  # the later date is recorded first
+        r = api.post(
+            "/cases/score",
+            json={"person_id": pid, "stage": "midterm", "as_of": as_of.isoformat()},
+            headers={"Authorization": "Bearer cw"},
+        )
+        assert r.status_code == 200, r.text
+    page = c_get(client(app, "cw"), f"/console/person/{pid}")
+    assert f"{earlier} → {later}" in page and f"{later} → {earlier}" not in page

@@ -110,7 +110,7 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
         "tier_now": _views.tier_label(record["tier"], ctx.lang),
     }
     if records:
-        current = max(records, key=lambda r: r.seq)
+        current = max(records, key=_views.by_date)
         before = _views.previous_same_stage(records, current)
         values.update(
             latest=[_answer(ctx, backend, r) for r in _views.latest_by_stage(records)],

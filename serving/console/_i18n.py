@@ -107,7 +107,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "latest_by_stage": ("各阶段最近一次评估", "Latest assessment of each stage"),
     "history": ("风险变化", "Risk over time"),
     "moved": ("与上次评估相比的变化", "What moved since the last assessment"),
-    "moved_none": ("只有一次评估，无可比较。", "Only one assessment: nothing to compare yet."),
+    "moved_none": ("本阶段此前没有评估，无可比较。", "No earlier assessment of this stage: nothing to compare yet."),
     "moved_same": ("两次评估所用的记录没有变化。", "Nothing in the record changed between the two assessments."),
     "moved_intro": (
         "风险由 {a} 变为 {b}（{when}）。变化最大的因素（对数几率贡献的变化）：",

@@ -103,18 +103,24 @@ def history_chart(records: Sequence[AuditRecord], lang: Lang, policy: TierPolicy
     return risk_history(points, title=text("history", lang))
 
 
+def by_date(record: AuditRecord) -> tuple[str, int]:
+    """The order of assessments in time: by assessment date, then by when they were recorded."""
+    return str(record.response["as_of"]), record.seq
+
+
 def latest_by_stage(records: Sequence[AuditRecord]) -> list[AuditRecord]:
-    """Each stage's latest stored assessment (by assessment date, then by time recorded), in stage order."""
+    """Each stage's latest assessment (:func:`by_date`), in stage order."""
     latest: dict[str, AuditRecord] = {}
     for rec in records:
-        key = (str(rec.response["as_of"]), rec.seq)
         have = latest.get(rec.stage)
-        if have is None or key >= (str(have.response["as_of"]), have.seq):
+        if have is None or by_date(rec) >= by_date(have):
             latest[rec.stage] = rec
     return [latest[s.value] for s in Stage if s.value in latest]
 
 
 def previous_same_stage(records: Sequence[AuditRecord], current: AuditRecord) -> AuditRecord | None:
-    """The assessment of the same stage recorded just before ``current``, if any."""
-    earlier = [r for r in records if r.stage == current.stage and r.seq < current.seq]
-    return earlier[-1] if earlier else None
+    """The latest assessment of the same stage dated before ``current``, if any: "what moved" always runs
+    from an earlier date to a later one, whatever order the two were recorded in."""
+    day = str(current.response["as_of"])
+    earlier = [r for r in records if r.stage == current.stage and str(r.response["as_of"]) < day]
+    return max(earlier, key=by_date) if earlier else None
