@@ -96,3 +96,21 @@ def test_score_file_refuses_a_bad_record_and_writes_nothing(cli_home: tuple[Path
     assert result.exit_code == 2
     assert "line 3" in result.output and "person.offence" in result.output
     assert not (home / "out.jsonl").exists() and _audit_rows(home) == 0
+
+
+def test_the_demo_caseworker_and_supervisor_carry_an_office(tmp_path: Path) -> None:
+    """The first start's tokens carry no office, which the case routes and console refuse (issue 20, defect 5):
+    the demo gives its caseworker and supervisor the busiest office, in the same token files."""
+    from serving.auth import Role, hash_token, load_or_create
+    from serving.cli import ensure_tokens, office_tokens
+    from serving.settings import get_settings
+
+    settings = get_settings(home=tmp_path)
+    ensure_tokens(settings)
+    written = office_tokens(settings, "chengguan")
+    config, _ = load_or_create(settings.resolved_auth_file())
+    for path, role in zip(written, (Role.CASEWORKER, Role.SUPERVISOR), strict=True):
+        assert path == tmp_path / "tokens" / f"{role.value}-{role.value}.token"
+        entry = config.tokens[hash_token(path.read_text().strip())]
+        assert (entry.role, entry.user, entry.office) == (role, role.value, "chengguan")
+    assert sum(e.role is Role.CASEWORKER and e.user == "caseworker" for e in config.tokens.values()) == 1

@@ -12,16 +12,18 @@ The local-process helpers (:func:`running_service`, :func:`running_server`, :fun
 
 from serving.cli._processes import SERVICE, free_port, running_server, running_service
 from serving.cli._root import app, load_case_store, main
-from serving.cli._runtime import offline_scorer, use_project_bentoml_home
+from serving.cli._runtime import ensure_tokens, office_tokens, offline_scorer, use_project_bentoml_home
 from serving.cli._service import build_bento
 
 __all__ = [
     "SERVICE",
     "app",
     "build_bento",
+    "ensure_tokens",
     "free_port",
     "load_case_store",
     "main",
+    "office_tokens",
     "offline_scorer",
     "running_server",
     "running_service",

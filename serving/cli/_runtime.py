@@ -50,6 +50,23 @@ def write_token_file(settings: ServiceSettings, role: str, user: str, token: str
     return write_token(settings.home / "tokens", role, user, token)
 
 
+def office_tokens(settings: ServiceSettings, office: str) -> list[Path]:
+    """Give the first start's caseworker and supervisor an office (their tokens carry none, and the case routes
+    and console pages refuse a token without one): fresh tokens of ``office`` replace theirs, written to the
+    same files (``<home>/tokens/caseworker-caseworker.token``, ``supervisor-supervisor.token``)."""
+    from serving.auth import Role, issue_token
+
+    return [
+        write_token_file(
+            settings,
+            role.value,
+            role.value,
+            issue_token(settings.resolved_auth_file(), role=role, user=role.value, office=office),
+        )
+        for role in (Role.CASEWORKER, Role.SUPERVISOR)
+    ]
+
+
 def offline_scorer(settings: ServiceSettings) -> tuple[Any, Any]:
     """The scorer and audit store the service would use, built from the BentoML store."""
     import bentoml

@@ -21,6 +21,7 @@ from serving.cli._processes import SERVICE, running_service
 from serving.cli._runtime import (
     ensure_tokens,
     import_models,
+    office_tokens,
     offline_scorer,
     use_project_bentoml_home,
     write_token_file,
@@ -260,6 +261,9 @@ def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") ->
     use_project_bentoml_home(settings)
     import_models(settings)
     ensure_tokens(settings)
+    office = str(tables.persons["office"].value_counts().idxmax())  # the busiest office of the demo's cohort
+    written = office_tokens(settings, office)
+    console.print(f"caseworker and supervisor of office {office}: {', '.join(p.name for p in written)}")
     tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo")
     requests = requests_from_tables(tables.persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
     request = max(requests, key=lambda r: len(r["events"]))
