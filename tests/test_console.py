@@ -492,3 +492,33 @@ def test_what_moved_runs_from_the_earlier_date_to_the_later(app: ASGIApp, home: 
         assert r.status_code == 200, r.text
     page = c_get(client(app, "cw"), f"/console/person/{pid}")
     assert f"{earlier} → {later}" in page and f"{later} → {earlier}" not in page
+
+
+def test_lengths_are_checked_on_the_server_and_only_approve_or_reject_decides(
+    app: ASGIApp, home: Path, office_people: list[str]
+) -> None:
+    """Issue 20, defect 9: a 10,000-character reason or comment posted past the browser's limits is refused
+    (nothing stored), and a proposal's action is approve or reject, nothing else."""
+    pid = office_people[6]
+    cw, sup = client(app, "cw"), client(app, "sup")
+    page = c_get(cw, f"/console/person/{pid}")
+    cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "midterm"})
+    page = c_get(cw, f"/console/person/{pid}")
+    form = {
+        "csrf": csrf_of(page),
+        "to_tier": first_option(page, "to_tier"),
+        "reason_code": "serious_violation",
+        "assessment_id": first_option(page, "assessment_id"),
+    }
+    long = cw.post(f"/console/person/{pid}/propose", data={**form, "reason": "长" * 10_000})
+    assert long.status_code == 422 and "4000" in long.text
+    assert pid not in c_get(sup, "/console/proposals")  # nothing was proposed
+    assert cw.post(f"/console/person/{pid}/propose", data={**form, "reason": "两次警告，需加强管理"}).status_code == 303
+    listing = c_get(sup, "/console/proposals")
+    decision_id = pending_of(listing, pid)
+    csrf = csrf_of(listing)
+    odd = sup.post(f"/console/proposals/{decision_id}/frobnicate", data={"csrf": csrf, "comment": "同意"})
+    assert odd.status_code == 404
+    wordy = sup.post(f"/console/proposals/{decision_id}/approve", data={"csrf": csrf, "comment": "意" * 6000})
+    assert wordy.status_code == 422
+    assert pending_of(c_get(sup, "/console/proposals"), pid) == decision_id  # still pending, undecided

@@ -19,7 +19,7 @@ from models.tier_policy import Tier, TierPolicy
 from serving.auth import Principal, Role
 from serving.cases import _tables as t
 from serving.cases._errors import CaseError
-from serving.cases._schemas import DecisionOut
+from serving.cases._schemas import COMMENT_MAX, REASON_MAX, DecisionOut
 from serving.cases._store import now_text
 from serving.scoring import answer_tier_by_risk
 
@@ -68,6 +68,17 @@ def office_of(principal: Principal, office: str | None = None) -> str:
             zh=f"无权查看其他司法所（{office}）",
         )
     return principal.office
+
+
+def _at_most(text: str, limit: int, field: str) -> None:
+    """Refuse a written text longer than the API's schema allows (the console's forms reach here directly)."""
+    if len(text.strip()) > limit:
+        raise CaseError(
+            422,
+            f"field '{field}': at most {limit:,} characters (this one has {len(text.strip()):,})",
+            loc=[field],
+            zh=f"字段 {field}：最多{limit}个字（现为{len(text.strip())}个字）",
+        )
 
 
 def same_office(principal_office: str, office: str | None, person_id: str) -> None:
@@ -128,6 +139,7 @@ def propose(
             loc=["reason"],
             zh="字段 reason：须写明至少5个字的理由",
         )
+    _at_most(reason, REASON_MAX, "reason")
     to = Tier(to_tier)
     with store.write() as conn:
         person = store.person(person_id, conn=conn)
@@ -212,6 +224,7 @@ def _decide(
             loc=["comment"],
             zh="字段 comment：须填写审批意见",
         )
+    _at_most(comment, COMMENT_MAX, "comment")
     with store.write() as conn:
         found = conn.execute(select(t.decisions).where(t.decisions.c.decision_id == decision_id)).mappings().first()
         if found is None:

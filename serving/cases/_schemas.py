@@ -11,6 +11,8 @@ from features.vocab import EventType, Lang, Stage
 from models.tier_policy import Tier
 
 DueState = Literal["done", "due", "overdue", "upcoming", "not_yet"]
+#: The longest written reason of a proposal and comment of a decision (characters), in the API and the console.
+REASON_MAX = COMMENT_MAX = 4000
 _PID = Field(min_length=1, max_length=64, description="the agency's id of the person", examples=["S0001234"])
 _OFFICE = Field(min_length=1, max_length=64, description="the office (司法所)", examples=["chengguan"])
 
@@ -60,7 +62,7 @@ class ProposeIn(_Strict):
     )
     reason: str = Field(
         min_length=5,
-        max_length=4000,
+        max_length=REASON_MAX,
         description="the written reason",
         examples=["Two missed reports and a warning since the last assessment."],
     )
@@ -78,7 +80,7 @@ class DecideIn(_Strict):
     decision_id: str = Field(min_length=1, examples=["0b8f4a1e-3c55-4f0e-9a57-2d1c3e4b5a6f"])
     comment: str = Field(
         min_length=2,
-        max_length=4000,
+        max_length=COMMENT_MAX,
         description="the supervisor's comment",
         examples=["Agreed: confirmed at the office meeting."],
     )

@@ -67,6 +67,8 @@ def decide(ctx: Ctx) -> Response:
     """Approve or reject one proposal with a comment (the path says which)."""
     backend = ctx.console.backend()
     action = ctx.request.path_params["action"]
+    if action not in ("approve", "reject"):  # a mistyped or forged action decides nothing
+        return ctx.render("error.html", status=404, status_code=404, message=text("not_found", ctx.lang))
     step = approve if action == "approve" else reject
     try:
         step(
