@@ -206,7 +206,7 @@ class RiskService:
         except CaseError as err:
             return refuse_case(ctx, err, req.lang)
         except NoModelError as err:
-            return refuse_case(ctx, CaseError(503, str(err), loc=["stage"]))
+            return refuse(ctx, 503, str(err), loc=["stage"])
         return json_answer(text)
 
     @bentoml.api(route="/cases/due", input_spec=DueIn, output_spec=DueList)

@@ -16,7 +16,6 @@ from serving.auth import Permission
 from serving.console import _auditor, _cases, _caseworker, _signin, _supervisor
 from serving.console._i18n import text
 from serving.console._web import HERE, SECURITY_HEADERS, Backend, Console, PageFn, lang_of, page, refusal
-from serving.settings import ServiceSettings
 
 
 def _current_service() -> Backend:
@@ -26,21 +25,18 @@ def _current_service() -> Backend:
     return backend
 
 
-def create_app(
-    *, backend: Callable[[], Backend] = _current_service, settings: Callable[[], ServiceSettings] | None = None
-) -> ASGIApp:
+def create_app(*, backend: Callable[[], Backend] = _current_service) -> ASGIApp:
     """The console app (Starlette, inside the security headers every answer carries).
 
     Parameters
     ----------
     backend
         Returns the running service (its audit store, tier policy and ``assess``); by default
-        BentoML's current service instance, so the console and the API share one of each.
-    settings
-        Where the session store, cookie settings and auth file come from; by default the backend's own,
-        so that each service the console is mounted on has its own sessions and tokens.
+        BentoML's current service instance, so the console and the API share one of each; its settings
+        say where the session store, cookie settings and auth file are, so each service the console is
+        mounted on has its own sessions and tokens.
     """
-    console = Console(backend=backend, settings=settings)
+    console = Console(backend=backend)
 
     def guarded(path: str, fn: PageFn, needs: Permission | None, methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route(path, page(console, fn, needs=needs), methods=list(methods))

@@ -77,18 +77,15 @@ class Backend(Protocol):
 class Console:
     """The console's long-lived parts, made on first use (nothing is done at import time)."""
 
-    def __init__(
-        self, *, backend: Callable[[], Backend], settings: Callable[[], ServiceSettings] | None = None
-    ) -> None:
+    def __init__(self, *, backend: Callable[[], Backend]) -> None:
         self._backend = backend
-        self._settings = settings
         self._sessions: dict[tuple[str, Path, int], SessionStore] = {}
         self._sessions_lock = threading.Lock()
 
     @property
     def settings(self) -> ServiceSettings:
-        """The settings of the service the console is mounted on (unless given): its home, auth file, cookies."""
-        return self._settings() if self._settings is not None else self.backend().settings
+        """The settings of the service the console is mounted on: its home, auth file, cookies."""
+        return self.backend().settings
 
     @property
     def sessions(self) -> SessionStore:
