@@ -72,6 +72,8 @@ def child(args: argparse.Namespace) -> None:
     import logging
 
     logging.disable(logging.WARNING)
+    import pandas as pd
+
     from features.labels import make_stage_frame
     from features.synthetic import CohortConfig, generate_cohort
     from features.vocab import Stage
@@ -88,7 +90,8 @@ def child(args: argparse.Namespace) -> None:
         {s: ServedModel(s, f.model, f"reoffence-{s.value}", "1", "bench:1", {}) for s, f in fits.items()},
         TierPolicy.load(),
     )
-    stages, persons = list(Stage), tables.persons.head(args.persons)
+    ended = tables.persons[tables.persons["supervision_end"] <= pd.Timestamp.today().normalize()]  # none dated later
+    stages, persons = list(Stage), ended.head(args.persons)
     bodies = {
         (s, lang): requests_from_tables(persons, tables.events, s, lang=lang) for s in stages for lang in ("zh", "en")
     }

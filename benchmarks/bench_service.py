@@ -125,6 +125,8 @@ def _report(name: str, lat: np.ndarray, wall: float) -> None:
 
 
 def main() -> None:
+    import pandas as pd
+
     from serving.auth import AuthConfig, TokenEntry, hash_token
     from serving.cli import running_service, use_project_bentoml_home
     from serving.scoring import requests_from_tables
@@ -142,7 +144,8 @@ def main() -> None:
     from features.schema import CaseTables
 
     tables = CaseTables.read(args.data, validate=False)
-    people = tables.persons.head(args.batch)
+    ended = tables.persons[tables.persons["supervision_end"] <= pd.Timestamp.today().normalize()]  # none dated later
+    people = ended.head(args.batch)
     bodies = requests_from_tables(people, tables.events, Stage.MIDTERM, lang="zh")
     single = [json.dumps(b).encode() for b in bodies[:500]]
     batch = json.dumps({"records": bodies[: args.batch]}).encode()

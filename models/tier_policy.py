@@ -263,6 +263,29 @@ class TierPolicy(BaseModel):
         lasting = next((rule for rule in holding if rule.time_limit is None), None)
         return self._decision(stage, band, first, lasting)
 
+    def rules_in_force(
+        self,
+        stage: Stage | str,
+        features: Mapping[str, Any] | pd.Series,
+        *,
+        supervision_start: dt.date,
+        on: dt.date,
+    ) -> list[Rule]:
+        """The mandatory rules that hold on ``features`` and still apply on ``on``, in file order.
+
+        A time-limited rule applies up to ``supervision_start + days_after_start - 1``; a rule without a
+        limit applies as long as its condition holds. The first of these is the floor below which no
+        tier decision may move the person (design.md, "Dates, rules and offices").
+        """
+        return [
+            rule
+            for rule in self.stage(stage).rules
+            if _holds(rule.condition, features)
+            and (
+                rule.time_limit is None or on < supervision_start + dt.timedelta(days=rule.time_limit.days_after_start)
+            )
+        ]
+
     def decide_frame(
         self, stage: Stage | str, probabilities: np.ndarray, features: pd.DataFrame | Mapping[str, Any]
     ) -> list[TierDecision]:

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from service_support import ServiceModels
 
@@ -31,7 +32,8 @@ def served(stage: Stage, model: StageEstimator) -> ServedModel:
 
 
 def requests_of(tables: CaseTables, stage: Stage, lang: str, n: int = PEOPLE) -> list[ScoreRequest]:
-    persons = tables.persons.head(n)
+    ended = tables.persons["supervision_end"] <= pd.Timestamp(dt.date.today())  # no assessment dated after today
+    persons = tables.persons[ended].head(n)
     events = tables.events[tables.events["person_id"].isin(persons["person_id"])]
     return [ScoreRequest.model_validate(body) for body in requests_from_tables(persons, events, stage, lang=lang)]
 

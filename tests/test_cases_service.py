@@ -20,6 +20,7 @@ from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
 from serving.cases import CaseStore, get_review, review_csv, review_html, run_review
 from serving.scoring import Scorer, load_served, requests_from_tables
+from serving.scoring.schemas import ScoreRequest
 from serving.settings import get_settings
 
 OFFICE, OTHER = "hexi", "chengguan"
@@ -78,9 +79,10 @@ def test_score_by_id_gives_the_same_answer_as_posting_the_record(client: TestCli
     for stage in Stage:
         body = requests_from_tables(person, tables.events, stage, lang="en")[0]
         posted = client.post("/score", json=body, headers=h("cw"))
+        day = ScoreRequest.model_validate(body).assessment_date  # the stage's date, as posted
         by_id = client.post(
             "/cases/score",
-            json={"person_id": body["person"]["person_id"], "stage": stage.value, "lang": "en"},
+            json={"person_id": body["person"]["person_id"], "stage": stage.value, "lang": "en", "as_of": str(day)},
             headers=h("cw"),
         )
         assert posted.status_code == by_id.status_code == 200, by_id.text

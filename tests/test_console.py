@@ -16,16 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from cases_support import subset
 from service_support import ServiceModels, case_home, fresh_home, in_process_service, token
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
-from features.schema import CaseTables
+from features.schema import PERSON_COLUMNS, CaseTables
 from features.vocab import Stage
 from serving.auth import issue_token
-from serving.cases import CaseStore
+from serving.cases import CaseStore, ReviewPolicy
 from serving.scoring import requests_from_tables
 
 OFFICE, OTHER = "chengguan", "dongcheng"
@@ -228,14 +229,27 @@ def pending_of(listing: str, person_id: str) -> str:
     return found(rf'id="h-([0-9a-f-]+)"><a href="[^"]*/person/{re.escape(person_id)}"', listing)
 
 
+PROPOSABLE = re.compile(r'<select id="to_tier" name="to_tier">\s*<option')
+
+
+def scored_proposable(cw: TestClient, people: list[str]) -> tuple[str, str]:
+    """The first of ``people`` whose page, once scored at mid-term, lets a tier change be proposed (no
+    mandatory rule in force keeps them strict), with that page."""
+    for pid in people:
+        page = c_get(cw, f"/console/person/{pid}")
+        r = cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "midterm"})
+        assert r.status_code == 303, r.text[:500]
+        page = c_get(cw, r.headers["location"])
+        if PROPOSABLE.search(page):
+            return pid, page
+    raise AssertionError("every person is held strict by a rule")
+
+
 def test_score_now_propose_approve_and_reject(app: ASGIApp, home: Path, office_people: list[str]) -> None:
-    pid = office_people[1]
     cw = client(app, "cw")
-    page = c_get(cw, f"/console/person/{pid}")
     before = count(home)
-    r = cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "midterm"})
-    assert r.status_code == 303 and count(home) == before + 1
-    page = c_get(cw, r.headers["location"])
+    pid, page = scored_proposable(cw, office_people[1:])
+    assert count(home) > before
     assert "已评估" in page and "风险变化" in page and "<svg" in page
     tier_now = found(r'<dd class="big">([^<]+)</dd>', page)
     to = first_option(page, "to_tier")
@@ -479,9 +493,11 @@ def test_what_moved_runs_from_the_earlier_date_to_the_later(app: ASGIApp, home: 
     store = CaseStore(f"sqlite:///{home / 'cases.db'}")
     try:
         start = store.person(pid)["supervision_start"]
+        end = store.person(pid)["supervision_end"]
     finally:
         store.close()
-    later, earlier = (dt.date.fromisoformat(str(start)[:10]) + dt.timedelta(days=d) for d in (200, 100))
+    opens, _ = ReviewPolicy.load().due.window(Stage.MIDTERM).dates(start, end)  # inside the mid-term window
+    later, earlier = (opens + dt.timedelta(days=d) for d in (20, 5))
     api = TestClient(app, base_url="https://testserver")
     for as_of in (later, earlier):  # the later date is recorded first
         r = api.post(
@@ -499,11 +515,8 @@ def test_lengths_are_checked_on_the_server_and_only_approve_or_reject_decides(
 ) -> None:
     """Issue 20, defect 9: a 10,000-character reason or comment posted past the browser's limits is refused
     (nothing stored), and a proposal's action is approve or reject, nothing else."""
-    pid = office_people[6]
     cw, sup = client(app, "cw"), client(app, "sup")
-    page = c_get(cw, f"/console/person/{pid}")
-    cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "midterm"})
-    page = c_get(cw, f"/console/person/{pid}")
+    pid, page = scored_proposable(cw, office_people[6:])
     form = {
         "csrf": csrf_of(page),
         "to_tier": first_option(page, "to_tier"),
@@ -522,3 +535,142 @@ def test_lengths_are_checked_on_the_server_and_only_approve_or_reject_decides(
     wordy = sup.post(f"/console/proposals/{decision_id}/approve", data={"csrf": csrf, "comment": "意" * 6000})
     assert wordy.status_code == 422
     assert pending_of(c_get(sup, "/console/proposals"), pid) == decision_id  # still pending, undecided
+
+
+# ----------------------------------------------------------------------------- issue 20: dates, rules, events
+def _store(home: Path) -> CaseStore:
+    return CaseStore(f"sqlite:///{home / 'cases.db'}")
+
+
+def test_no_assessment_is_dated_after_today_and_a_window_not_yet_open_is_refused_with_its_date(
+    app: ASGIApp, home: Path
+) -> None:
+    """Issue 20, defect 1: 'score now' dates the assessment today (or at the end of an ended term), never at a
+    future stage date; a stage whose window has not opened is refused with the day it opens, nothing stored."""
+    store = _store(home)
+    try:
+        roll = store.roll(OFFICE, dt.date.today())
+        running = roll[roll["supervision_end"] > pd.Timestamp(dt.date.today() + dt.timedelta(days=31))]
+        assert not running.empty, "the test cohort needs someone whose term runs past next month"
+        person = store.person(str(running["person_id"].iloc[0]))
+    finally:
+        store.close()
+    pid, end = person["person_id"], person["supervision_end"]
+    opens, _ = ReviewPolicy.load().due.window(Stage.RELEASE).dates(person["supervision_start"], end)
+    cw, api = client(app, "cw"), TestClient(app, base_url="https://testserver")
+    before = count(home)
+    page = c_get(cw, f"/console/person/{pid}")
+    r = cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "release"})
+    assert r.status_code == 409 and str(opens) in r.text and "解矫评估自" in r.text
+    r = api.post("/cases/score", json={"person_id": pid, "stage": "release"}, headers={"Authorization": "Bearer cw"})
+    assert r.status_code == 409 and str(opens) in r.json()["error"]
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    r = api.post(
+        "/cases/score",
+        json={"person_id": pid, "stage": "intake", "as_of": tomorrow, "lang": "en"},
+        headers={"Authorization": "Bearer cw"},
+    )
+    assert r.status_code == 422 and "after today" in r.json()["error"]
+    assert count(home) == before  # nothing stored
+    r = api.post("/cases/score", json={"person_id": pid, "stage": "intake"}, headers={"Authorization": "Bearer cw"})
+    assert r.status_code == 200 and r.json()["as_of"] == dt.date.today().isoformat()
+    # the stateless route refuses a stage date after today too, in the caller's language
+    body = {"person": {c: str(v) if isinstance(v, dt.date) else v for c, v in person.items() if c in PERSON_COLUMNS}}
+    r = api.post("/score", json={**body, "stage": "release", "lang": "zh"}, headers={"Authorization": "Bearer cw"})
+    assert r.status_code == 400 and "晚于今天" in r.text
+
+
+def test_a_mandatory_rule_is_a_floor_for_the_proposal_and_the_approval(app: ASGIApp, office_people: list[str]) -> None:
+    """Issue 20, defect 2: no proposal and no approval moves a person below the tier a rule in force requires;
+    the refusal names the rule, and the page says so and offers no lower tier."""
+    cw, sup = client(app, "cw"), client(app, "sup")
+    pid, page = scored_proposable(cw, office_people[8:])
+    form = {
+        "csrf": csrf_of(page),
+        "to_tier": "ordinary",
+        "reason_code": "good_conduct",
+        "reason": "表现良好，按时报到",
+        "assessment_id": first_option(page, "assessment_id"),
+    }
+    assert cw.post(f"/console/person/{pid}/propose", data=form).status_code == 303
+    # two warnings recorded on the page, and a new score: the 'sanctions' rule now holds
+    r = c_get(cw, f"/console/person/{pid}")
+    as_of = dt.date.fromisoformat(found(r'<option value="[0-9a-f-]+"[^>]*>\S+ (\d{4}-\d\d-\d\d) ·', r))
+    day = (as_of - dt.timedelta(days=1)).isoformat()  # events dated on the assessment day are not used
+    for _ in range(2):
+        done = cw.post(
+            f"/console/person/{pid}/event",
+            data={"csrf": csrf_of(r), "date": day, "event_type": "warning", "value": ""},
+        )
+        assert done.status_code == 303, done.text[:400]
+    r = cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(r), "stage": "midterm"})
+    page = c_get(cw, r.headers["location"])
+    assert "受到警告或治安管理处罚累计两次及以上" in page and not PROPOSABLE.search(page)
+    listing = c_get(sup, "/console/proposals")
+    decision_id = pending_of(listing, pid)
+    refused = sup.post(f"/console/proposals/{decision_id}/approve", data={"csrf": csrf_of(listing), "comment": "同意"})
+    assert refused.status_code == 409 and "受到警告或治安管理处罚累计两次及以上" in refused.text
+    assert pending_of(c_get(sup, "/console/proposals"), pid) == decision_id  # still pending, tier unchanged
+    api = TestClient(app, base_url="https://testserver")
+    r = api.post(
+        "/cases/propose",
+        json={
+            "person_id": pid,
+            "to_tier": "ordinary",
+            "reason_code": "good_conduct",
+            "reason": "表现良好，按时报到",
+            "assessment_id": form["assessment_id"],
+            "lang": "en",
+        },
+        headers={"Authorization": "Bearer cw"},
+    )
+    assert r.status_code == 409  # pending already; the rule is checked on a fresh proposal below
+    assert (
+        sup.post(
+            f"/console/proposals/{decision_id}/reject", data={"csrf": csrf_of(listing), "comment": "规则适用"}
+        ).status_code
+        == 303
+    )
+    r = api.post(
+        "/cases/propose",
+        json={
+            "person_id": pid,
+            "to_tier": "ordinary",
+            "reason_code": "good_conduct",
+            "reason": "表现良好，按时报到",
+            "assessment_id": form["assessment_id"],
+            "lang": "en",
+        },
+        headers={"Authorization": "Bearer cw"},
+    )
+    assert r.status_code == 409 and "'sanctions'" in r.json()["error"] and "correct the record" in r.json()["error"]
+
+
+def test_a_refused_form_comes_back_as_typed_and_events_are_refused_after_today(
+    app: ASGIApp, office_people: list[str]
+) -> None:
+    """Issue 20, defects 8 and 9: the event form validates as the API does; a refused proposal keeps its text."""
+    cw = client(app, "cw")
+    pid, page = scored_proposable(cw, office_people[10:])
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    r = cw.post(
+        f"/console/person/{pid}/event",
+        data={"csrf": csrf_of(page), "date": tomorrow, "event_type": "warning", "value": ""},
+    )
+    assert r.status_code == 422 and "晚于记录日期" in r.text and f'value="{tomorrow}"' in r.text
+    r = cw.post(
+        f"/console/person/{pid}/event", data={"csrf": csrf_of(page), "date": "2024-13-45", "event_type": "warning"}
+    )
+    assert r.status_code == 422 and "不是有效日期" in r.text
+    typed = "这段理由很长" * 700
+    r = cw.post(
+        f"/console/person/{pid}/propose",
+        data={
+            "csrf": csrf_of(page),
+            "to_tier": "ordinary",
+            "reason_code": "family_crisis",
+            "reason": typed,
+            "assessment_id": first_option(page, "assessment_id"),
+        },
+    )
+    assert r.status_code == 422 and typed in r.text and 'value="family_crisis" selected' in r.text

@@ -58,6 +58,7 @@ ZH_MESSAGES: dict[str, str] = {
     # the schemas' own checks (serving/scoring/schemas.py raises them as PydanticCustomError with these types)
     "date_order": "{later}（{later_date}）应晚于{earlier}（{earlier_date}）",
     "as_of_outside_term": "评估日期 as_of（{as_of}）不在矫正期内（{start} 至 {end}）",
+    "as_of_in_future": "评估日期（{as_of}）晚于今天（{today}）：评估只能以当天或之前的日期进行",
     "event_before_birth": "{field}（{date}）早于出生日期 person.birth_date（{birth_date}）",
     "event_after_as_of": "{field}（{date}）晚于评估日期 as_of（{as_of}）：评估日之后的事件不予接受（时点规则）",
     "reason_too_short": "须填写至少5个字的书面理由",

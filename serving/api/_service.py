@@ -256,6 +256,7 @@ class RiskService:
                 decision_id=req.decision_id,
                 comment=req.comment,
                 lang=req.lang,
+                policy=self.core.policy,
             )
         except CaseError as err:
             return refuse_case(ctx, err, req.lang)

@@ -11,8 +11,9 @@ shipped here and applied on open), and builds the caseworkers' and supervisors' 
   stage and each assessment due, upcoming or overdue (windows in ``serving/cases/review_policy.yaml``,
   :class:`ReviewPolicy`);
 - :func:`propose`, :func:`approve`, :func:`reject` - tier decisions (管理等级调整审批) with reason
-  codes (:class:`ReasonCode`); only approval changes the current tier; every step is chained in
-  the audit trail (``decision_steps``);
+  codes (:class:`ReasonCode`); only approval changes the current tier; a mandatory rule in force is
+  a floor no decision goes below (:func:`tier_floor`); every step is chained in the audit trail
+  (``decision_steps``);
 - :func:`run_review` - the monthly review meeting (风险研判分析会): everyone on the roll scored with
   the model of their stage, four-colour alert, tier-by-risk mismatches both ways, what moved since
   the previous assessment (parts add up to the change in log-odds); stored runs
@@ -29,7 +30,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from serving.cases._decisions import ReasonCode, approve, decision, office_of, propose, reject, same_office
+    from serving.cases._decisions import (
+        ReasonCode,
+        RuleFloor,
+        approve,
+        decision,
+        office_of,
+        propose,
+        reject,
+        same_office,
+        tier_floor,
+    )
     from serving.cases._due import due_list, due_state
     from serving.cases._errors import CaseError
     from serving.cases._import import ImportSummary, read_dir
@@ -62,7 +73,17 @@ if TYPE_CHECKING:
     from serving.cases._store import CaseStore
 
 _MODULES: dict[str, tuple[str, ...]] = {
-    "_decisions": ("ReasonCode", "approve", "decision", "office_of", "propose", "reject", "same_office"),
+    "_decisions": (
+        "ReasonCode",
+        "RuleFloor",
+        "approve",
+        "decision",
+        "office_of",
+        "propose",
+        "reject",
+        "same_office",
+        "tier_floor",
+    ),
     "_due": ("due_list", "due_state"),
     "_errors": ("CaseError",),
     "_import": ("ImportSummary", "read_dir"),
@@ -109,6 +130,7 @@ __all__ = [
     "ReviewPolicy",
     "ReviewRun",
     "ReviewRunQuery",
+    "RuleFloor",
     "ScorePersonIn",
     "approve",
     "assessment_office",
@@ -131,6 +153,7 @@ __all__ = [
     "review_runs",
     "run_review",
     "same_office",
+    "tier_floor",
 ]
 
 

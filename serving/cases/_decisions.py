@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from features.vocab import Labelled
-from models.tier_policy import Tier, TierPolicy
+from models.tier_policy import Rule, Tier, TierPolicy
 from serving.auth import Principal, Role
 from serving.cases import _tables as t
 from serving.cases._errors import CaseError
@@ -109,6 +110,82 @@ def _assessment_tier_by_risk(
     return answer_tier_by_risk(record.response, policy)
 
 
+@dataclass(frozen=True)
+class RuleFloor:
+    """A mandatory rule in force: no decision may move the person below ``tier`` while it applies."""
+
+    rule: Rule
+    tier: Tier
+    until: dt.date | None  # the last day a time-limited rule applies; None: as long as it holds
+    assessment_id: str  # the assessment whose stored features the rule holds on
+
+    def refusal(self, person_id: str, to: Tier) -> CaseError:
+        """The 409 that names the rule and the day it ends."""
+        until_en = f"until {self.until}" if self.until else "for as long as it holds"
+        until_zh = f"至{self.until}" if self.until else "在其条件成立期间一直"
+        return CaseError(
+            409,
+            f"person {person_id!r} must stay {self.tier.en}: the mandatory rule '{self.rule.id}' "
+            f"({self.rule.en}) applies {until_en} (assessment {self.assessment_id}); "
+            f"{to.en} is below it. If the rule rests on a wrong record, correct the record and score again",
+            loc=["to_tier"],
+            zh=f"人员 {person_id!r} 须为{self.tier.zh}：强制规则“{self.rule.zh}”{until_zh}适用，"
+            f"不能调整为{to.zh}。如该规则依据的记录有误，请更正记录后重新评估",
+        )
+
+
+def rule_floor(
+    store: CaseStore,
+    audit: AuditStore,
+    conn: Connection,
+    *,
+    person: dict[str, Any],
+    policy: TierPolicy,
+    on: dt.date,
+    assessment_ids: tuple[str, ...] = (),
+) -> RuleFloor | None:
+    """The mandatory rule that keeps ``person`` strict on ``on``, if any.
+
+    The rules are evaluated on the stored features of the person's latest assessment in the case
+    store and of ``assessment_ids`` (the assessment a proposal refers to): the first rule in force on
+    either is the floor.
+    """
+    latest = conn.execute(
+        select(t.assessments.c.assessment_id)
+        .where(t.assessments.c.person_id == person["person_id"])
+        .order_by(t.assessments.c.as_of.desc(), t.assessments.c.created_at.desc())
+        .limit(1)
+    ).scalar()
+    for assessment_id in dict.fromkeys([*(a for a in [latest] if a), *assessment_ids]):
+        record = audit.get(assessment_id)
+        if record is None or record.person_key != audit.person_key(person["person_id"]):
+            continue
+        rules = policy.rules_in_force(
+            record.stage,
+            record.explanation.get("features", {}),
+            supervision_start=person["supervision_start"],
+            on=on,
+        )
+        if rules:
+            rule = rules[0]
+            until = (
+                None
+                if rule.time_limit is None
+                else person["supervision_start"] + dt.timedelta(days=rule.time_limit.days_after_start - 1)
+            )
+            return RuleFloor(rule=rule, tier=Tier.STRICT, until=until, assessment_id=assessment_id)
+    return None
+
+
+def tier_floor(
+    store: CaseStore, audit: AuditStore, person_id: str, *, policy: TierPolicy, on: dt.date | None = None
+) -> RuleFloor | None:
+    """The mandatory rule that keeps a person strict on ``on`` (default today), for pages and forms."""
+    with store.read() as conn:
+        person = store.person(person_id, conn=conn)
+        return rule_floor(store, audit, conn, person=person, policy=policy, on=on or dt.date.today())
+
+
 def propose(
     store: CaseStore,
     audit: AuditStore,
@@ -163,9 +240,15 @@ def propose(
                 loc=["person_id"],
                 zh=f"人员 {person_id!r} 已有待审批的调整申请",
             )
+        policy = policy or TierPolicy.load()
         by_risk = _assessment_tier_by_risk(
-            store, audit, conn, assessment_id=assessment_id, person_id=person_id, policy=policy or TierPolicy.load()
+            store, audit, conn, assessment_id=assessment_id, person_id=person_id, policy=policy
         )
+        floor = rule_floor(
+            store, audit, conn, person=person, policy=policy, on=dt.date.today(), assessment_ids=(assessment_id,)
+        )
+        if floor is not None and to is not floor.tier:
+            raise floor.refusal(person_id, to)
         row = dict(
             decision_id=str(uuid.uuid4()),
             person_id=person_id,
@@ -189,18 +272,43 @@ def propose(
 
 
 def approve(
-    store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str, comment: str, lang: str = "zh"
+    store: CaseStore,
+    audit: AuditStore,
+    *,
+    principal: Principal,
+    decision_id: str,
+    comment: str,
+    lang: str = "zh",
+    policy: TierPolicy | None = None,
 ) -> DecisionOut:
-    """A supervisor approves a proposal of their office: the person's current tier changes."""
+    """A supervisor approves a proposal of their office: the person's current tier changes.
+
+    Refused (409, nothing written) when a mandatory rule now in force keeps the person above the
+    proposed tier: the rule is a floor for the supervisor too.
+    """
     return _decide(
-        store, audit, principal=principal, decision_id=decision_id, comment=comment, approved=True, lang=lang
+        store,
+        audit,
+        principal=principal,
+        decision_id=decision_id,
+        comment=comment,
+        approved=True,
+        lang=lang,
+        policy=policy,
     )
 
 
 def reject(
-    store: CaseStore, audit: AuditStore, *, principal: Principal, decision_id: str, comment: str, lang: str = "zh"
+    store: CaseStore,
+    audit: AuditStore,
+    *,
+    principal: Principal,
+    decision_id: str,
+    comment: str,
+    lang: str = "zh",
+    policy: TierPolicy | None = None,
 ) -> DecisionOut:
-    """A supervisor rejects a proposal of their office: the current tier stays."""
+    """A supervisor rejects a proposal of their office: the current tier stays (``policy`` is not needed)."""
     return _decide(
         store, audit, principal=principal, decision_id=decision_id, comment=comment, approved=False, lang=lang
     )
@@ -215,6 +323,7 @@ def _decide(
     comment: str,
     approved: bool,
     lang: str,
+    policy: TierPolicy | None = None,
 ) -> DecisionOut:
     office = _require(principal, Role.SUPERVISOR, "approve or reject a tier change")
     if len((comment or "").strip()) < 2:
@@ -248,6 +357,18 @@ def _decide(
                 f"{row['from_tier']} as proposed: propose again",
                 loc=["decision_id"],
             )
+        if approved:
+            floor = rule_floor(
+                store,
+                audit,
+                conn,
+                person=person,
+                policy=policy or TierPolicy.load(),
+                on=dt.date.today(),
+                assessment_ids=(row["assessment_id"],),
+            )
+            if floor is not None and Tier(row["to_tier"]) is not floor.tier:
+                raise floor.refusal(row["person_id"], Tier(row["to_tier"]))
         status = "approved" if approved else "rejected"
         row.update(status=status, decided_by=principal.user, decided_at=now_text(), comment=comment.strip())
         conn.execute(

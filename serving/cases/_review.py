@@ -258,8 +258,11 @@ def _row(
     rise = a.probability - prev.assessment.probability if prev is not None else None
     colour = policy.alert(band=Band(a.band.code), rule_id=rule_id, rise=rise)
     change, moved = _moved(now, prev, lang) if prev is not None else (None, [])
+    # the tier the policy asks for is the effective one: a mandatory rule in force is a floor, so a
+    # person whom a rule keeps strict is never suggested for the ordinary tier, and one below a rule is
+    effective = a.tier.tier.code
     mismatch: Literal["raise", "lower", "none"] = (
-        "none" if by_risk == current else "raise" if by_risk == "strict" else "lower"
+        "none" if effective == current else "raise" if effective == "strict" else "lower"
     )
     prev_as_of = as_date(prev_index.as_of) if prev_index is not None else None
     return ReviewRow(

@@ -199,7 +199,9 @@ class ReviewRow(BaseModel):
     rule_id: str | None
     current_tier: str
     mismatch: Literal["raise", "lower", "none"] = Field(
-        description="raise: the model's tier by risk is strict, the current tier ordinary; lower: the reverse"
+        description="raise: the effective tier (tier by risk after the mandatory rules in force) is strict and "
+        "the current tier ordinary; lower: the effective tier is ordinary and the current tier strict (a "
+        "person whom a rule keeps strict is never 'lower')"
     )
     previous_assessment_id: str | None
     previous_as_of: dt.date | None

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, and_, false, func, insert, select
 from sqlalchemy.engine import make_url
 
 from features.schema import PERSON_COLUMNS, CaseTables
-from features.vocab import EventType, Stage, assessment_offset_days
+from features.vocab import EventType, Stage
 from serving.cases import _tables as t
 from serving.cases._db import migrate, read_events, schema_drift
 from serving.cases._errors import CaseError
@@ -214,9 +214,18 @@ class CaseStore:
         """Add one dated event, validated as the canonical table's; refused (nothing written) with the field.
 
         ``as_of`` is the date the caseworker records it on (default today): an event dated after it, or
-        before the person's birth, is refused.
+        before the person's birth, is refused. The outcomes' end of follow-up (the date the last import's
+        outcomes are known to) does not bound it: events happen after an export is made.
         """
-        as_of = as_of or dt.date.today()
+        today = dt.date.today()
+        if as_of is not None and as_of > today:
+            raise CaseError(
+                422,
+                f"event of {person_id!r}, field 'as_of': {as_of} is after today ({today})",
+                loc=["as_of"],
+                zh=f"{person_id!r} 的事件，字段 as_of：{as_of} 晚于今天（{today}）",
+            )
+        as_of = as_of or today
         try:
             ev = EventRecord.model_validate({"date": date, "event_type": event_type, "value": value})
         except ValidationError as err:
@@ -239,14 +248,6 @@ class CaseStore:
                     loc=["date"],
                     zh=f"{person_id!r} 的事件，字段 date：{ev.date} 晚于记录日期 {as_of}",
                 )
-            end = conn.execute(select(t.outcomes.c.followup_end).where(t.outcomes.c.person_id == person_id)).scalar()
-            if end is not None and ev.date > end:
-                raise CaseError(
-                    422,
-                    f"event of {person_id!r}, field 'date': {ev.date} is after the end of follow-up ({end})",
-                    loc=["date"],
-                    zh=f"{person_id!r} 的事件，字段 date：晚于随访截止日期",
-                )
             row = dict(
                 person_id=person_id,
                 date=ev.date,
@@ -263,11 +264,44 @@ class CaseStore:
         return {"event_id": int(event_id), **row}
 
     def score_request(
-        self, person_id: str, *, stage: Stage | str, as_of: dt.date | None = None, lang: str = "zh"
+        self,
+        person_id: str,
+        *,
+        stage: Stage | str,
+        as_of: dt.date | None = None,
+        lang: str = "zh",
+        today: dt.date | None = None,
     ) -> ScoreRequest:
-        """The score request of one person from the stored record (events up to the assessment date)."""
+        """The score request of one person from the stored record (events up to the assessment date).
+
+        The assessment is dated ``as_of``, by default the day it is made (``today``), or the end of
+        the term for a person whose term has ended: never after today, never outside the term
+        (design.md, "Dates, rules and offices"). A stage whose due window (review policy) has not
+        opened by that date is refused with the date it opens; nothing is scored.
+        """
+        from serving.cases._policy import ReviewPolicy
+
         person = self.person(person_id)
         stage = Stage(stage)
+        today = today or dt.date.today()
+        if as_of is not None and as_of > today:
+            raise CaseError(
+                422,
+                f"person {person_id!r}, field 'as_of': {as_of} is after today ({today}): an assessment "
+                "is dated on or before the day it is made",
+                loc=["as_of"],
+                zh=f"人员 {person_id!r}，字段 as_of：{as_of} 晚于今天（{today}），评估日期不能晚于评估当天",
+            )
+        start, end = person["supervision_start"], person["supervision_end"]
+        day = as_of if as_of is not None else min(today, end)
+        opens, _ = ReviewPolicy.load().due.window(stage).dates(start, end)
+        if day < opens:
+            raise CaseError(
+                409,
+                f"person {person_id!r}: the {stage.en} opens on {opens} (review policy); it cannot be made on {day}",
+                loc=["stage"],
+                zh=f"人员 {person_id!r}：{stage.zh}自{opens}起方可进行（评估与研判策略），{day}不能评估",
+            )
         with self.read() as conn:
             rows = conn.execute(
                 select(t.events.c.date, t.events.c.event_type, t.events.c.value)
@@ -280,7 +314,7 @@ class CaseStore:
             "as_of": as_of,
             "lang": lang,
         }
-        day = as_of if as_of is not None else stage_date(person["supervision_start"], person["supervision_end"], stage)
+        body["as_of"] = day
         body["events"] = [{"date": d, "event_type": e, "value": v} for d, e, v in rows if d <= day]
         try:
             return ScoreRequest.model_validate(body)
@@ -319,11 +353,6 @@ class CaseStore:
 def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
     result = conn.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
-def stage_date(start: dt.date, end: dt.date, stage: Stage) -> dt.date:
-    """The stage's default assessment date (:func:`features.vocab.assessment_offset_days`)."""
-    return start + dt.timedelta(days=int(assessment_offset_days(stage, (end - start).days)))
 
 
 def as_date(value: Any) -> dt.date:

@@ -255,6 +255,8 @@ def revoke(
 
 def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") -> None:
     """The demo's last step: score one person through a running service and show the answer."""
+    import pandas as pd
+
     from serving.auth import issue_token
     from serving.scoring import requests_from_tables
 
@@ -265,7 +267,8 @@ def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") ->
     written = office_tokens(settings, office)
     console.print(f"caseworker and supervisor of office {office}: {', '.join(p.name for p in written)}")
     tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo")
-    requests = requests_from_tables(tables.persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
+    ended = tables.persons[tables.persons["supervision_end"] <= pd.Timestamp.today().normalize()]  # none dated later
+    requests = requests_from_tables(ended.head(50), tables.events, Stage.MIDTERM, lang=lang)
     request = max(requests, key=lambda r: len(r["events"]))
     log_path = settings.home / "demo-serve.log"
     console.print(f"starting the service (bentoml serve; its log: {log_path}) to score one person...")

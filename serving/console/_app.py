@@ -51,6 +51,7 @@ def create_app(*, backend: Callable[[], Backend] = _current_service) -> ASGIApp:
         guarded("/person/{person_id}", _cases.person, Permission.READ_CASES),
         guarded("/person/{person_id}/score", _cases.score_now, Permission.SCORE, ("POST",)),
         guarded("/person/{person_id}/propose", _cases.propose_change, Permission.PROPOSE, ("POST",)),
+        guarded("/person/{person_id}/event", _cases.record_event, Permission.RECORD_EVENT, ("POST",)),
         guarded("/score", _caseworker.score_form, Permission.SCORE),
         guarded("/score", _caseworker.score, Permission.SCORE, ("POST",)),
         guarded("/result/{assessment_id}", _caseworker.result, Permission.SCORE),

@@ -16,7 +16,17 @@ from starlette.responses import Response
 
 from features.vocab import EventType, Stage
 from models.tier_policy import Tier
-from serving.cases import CaseError, Colour, ReasonCode, due_list, latest_alerts, person_decisions, propose
+from serving.cases import (
+    CaseError,
+    Colour,
+    ReasonCode,
+    due_list,
+    latest_alerts,
+    person_decisions,
+    propose,
+    same_office,
+    tier_floor,
+)
 from serving.console import _views
 from serving.console._i18n import text
 from serving.console._web import Backend, Ctx, form_str
@@ -126,8 +136,28 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
     ][::-1]
     values["pending"] = person_decisions(backend.cases, person_id)
     values["stages"] = [(s.value, s.label(ctx.lang)) for s in Stage]
-    values["tiers"] = [(t.value, t.label(ctx.lang)) for t in Tier if t.value != record["tier"]]
+    floor = tier_floor(backend.cases, backend.audit, person_id, policy=backend.policy)
+    values["floor"] = (
+        None
+        if floor is None
+        else text(
+            "rule_floor",
+            ctx.lang,
+            rule=floor.rule.zh if ctx.lang == "zh" else floor.rule.en,
+            until=text("floor_until", ctx.lang, day=floor.until) if floor.until else text("rule_while", ctx.lang),
+            tier=floor.tier.label(ctx.lang),
+        )
+    )
+    # a rule in force is a floor: the form offers no tier below it (the server refuses one anyway)
+    values["tiers"] = [
+        (t.value, t.label(ctx.lang)) for t in Tier if t.value != record["tier"] and (floor is None or t is floor.tier)
+    ]
     values["reason_codes"] = [(c.value, c.label(ctx.lang)) for c in ReasonCode]
+    values["event_types"] = [(e.value, e.label(ctx.lang)) for e in EventType]
+    values["today"] = dt.date.today().isoformat()
+    # after a refusal the form comes back as the user left it, never empty
+    values["typed"] = {k: form_str(ctx.form, k) for k in ctx.form} if problem and ctx.form else {}
+    values["problem_form"] = ctx.request.url.path.rsplit("/", 1)[-1] if problem else None
     return ctx.render("case_person.html", status=status, **values)
 
 
@@ -176,9 +206,45 @@ def propose_change(ctx: Ctx) -> Response:
     return ctx.redirect(f"/person/{person_id}?done=proposed")
 
 
+def record_event(ctx: Ctx) -> Response:
+    """A caseworker records a dated event of a person of the office (validated as ``/cases/event``)."""
+    office = office_of(ctx)
+    if not office:
+        return no_office(ctx)
+    backend = ctx.console.backend()
+    person_id = ctx.request.path_params["person_id"]
+    raw_date, raw_value = form_str(ctx.form, "date"), form_str(ctx.form, "value").strip()
+    try:
+        same_office(office, backend.cases.person(person_id).get("office"), person_id)
+        try:
+            day = dt.date.fromisoformat(raw_date)
+        except ValueError:
+            raise CaseError(
+                422,
+                f"event of {person_id!r}, field 'date': {raw_date!r} is not a date (YYYY-MM-DD)",
+                loc=["date"],
+                zh=f"{person_id!r} 的事件，字段 date：{raw_date!r} 不是有效日期（YYYY-MM-DD）",
+            ) from None
+        try:
+            value = float(raw_value) if raw_value else None
+        except ValueError:
+            raise CaseError(
+                422,
+                f"event of {person_id!r}, field 'value': {raw_value!r} is not a number",
+                loc=["value"],
+                zh=f"{person_id!r} 的事件，字段 value：{raw_value!r} 不是数字",
+            ) from None
+        backend.cases.record_event(
+            person_id, date=day, event_type=form_str(ctx.form, "event_type"), value=value, actor=ctx.principal.user
+        )
+    except CaseError as err:
+        return person(ctx, status=err.status, problem=err.text(ctx.lang))
+    return ctx.redirect(f"/person/{person_id}?done=event")
+
+
 def _notice(ctx: Ctx) -> str | None:
     done = ctx.request.query_params.get("done")
-    return text(f"done_{done}", ctx.lang) if done in ("scored", "proposed") else None
+    return text(f"done_{done}", ctx.lang) if done in ("scored", "proposed", "event") else None
 
 
 def _answer(ctx: Ctx, backend: Backend, record: Any) -> dict[str, Any]:

@@ -153,6 +153,27 @@ _TEXT: dict[str, tuple[str, str]] = {
     "propose": ("提交申请", "Propose"),
     "events_on_record": ("在案事件", "Events on record"),
     "no_events": ("无在案事件。", "No events on record."),
+    "record_event": ("记录事件", "Record an event"),
+    "record_event_intro": (
+        "与接口 /cases/event 同样校验：日期不晚于今天、不早于出生日期；记录后重新评估方可反映。",
+        "Checked as /cases/event checks it: dated no later than today and not before birth; score again to see it.",
+    ),
+    "event_date": ("日期", "Date"),
+    "event_type": ("事件类型", "Event type"),
+    "event_value": ("数值（如有）", "Value (if any)"),
+    "record": ("记录", "Record"),
+    "done_event": ("已记录事件。", "Event recorded."),
+    "rule_floor": (
+        "强制规则“{rule}”{until}适用：管理等级不能低于{tier}。如该规则依据的记录有误，请更正记录后重新评估。",
+        'The mandatory rule "{rule}" applies {until}: the tier cannot go below {tier}. If the rule rests on a '
+        "wrong record, correct the record and score again.",
+    ),
+    "floor_until": ("至{day}", "until {day}"),
+    "rule_while": ("在其条件成立期间", "for as long as it holds"),
+    "floor_no_change": (
+        "强制规则在适用期内，不能申请调整为更低的管理等级。",
+        "While the rule applies, no lower tier can be proposed.",
+    ),
     "pending_title": ("待审批的调整申请", "Proposals awaiting a decision"),
     "no_pending": ("没有待审批的申请。", "No proposals are waiting."),
     "proposed_by": ("申请人", "Proposed by"),

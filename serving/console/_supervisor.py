@@ -78,6 +78,7 @@ def decide(ctx: Ctx) -> Response:
             decision_id=ctx.request.path_params["decision_id"],
             comment=form_str(ctx.form, "comment"),
             lang=ctx.lang,
+            policy=backend.policy,
         )
     except CaseError as err:
         return proposals(ctx, status=err.status, problem=err.text(ctx.lang))

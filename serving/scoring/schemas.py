@@ -180,14 +180,25 @@ class ScoreRequest(_Strict):
     stage: Stage = Field(description="intake 入矫, midterm 中期 or release 解矫")
     as_of: PlausibleDate | None = Field(
         None,
-        description="assessment date; default: supervision start (intake), the "
-        "term's midpoint (midterm) or supervision end (release)",
+        description="assessment date, not after today; default: supervision start (intake), the "
+        "term's midpoint (midterm) or supervision end (release), refused if that is after today",
     )
     lang: Lang = Field("zh", description="language of labels and reasons: zh or en")
 
     @model_validator(mode="after")
     def _point_in_time(self) -> ScoreRequest:
         p, as_of = self.person, self.assessment_date
+        today = dt.date.today()
+        if as_of > today:  # design.md, "Dates, rules and offices": never dated after the day it is made
+            raise PydanticCustomError(
+                "as_of_in_future",
+                "{what} {as_of} is after today ({today}): an assessment is dated on or before the day it is made",
+                {
+                    "what": "as_of" if self.as_of is not None else f"the {self.stage.value} assessment date",
+                    "as_of": str(as_of),
+                    "today": str(today),
+                },
+            )
         if not p.supervision_start <= as_of <= p.supervision_end:
             raise PydanticCustomError(
                 "as_of_outside_term",
