@@ -18,7 +18,7 @@ from features.schema import CaseTables
 from features.vocab import Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
-from serving.cases import CaseStore, get_review, review_csv, review_html, run_review
+from serving.cases import CaseStore, get_review, review_csv, review_html, review_runs, run_review
 from serving.scoring import Scorer, load_served, requests_from_tables
 from serving.scoring.schemas import ScoreRequest
 from serving.settings import get_settings
@@ -160,8 +160,9 @@ def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client: TestClien
     first = client.post("/cases/review", json={"office": OFFICE, "as_of": str(MEETING), "lang": "zh"}, headers=h("sup"))
     assert first.status_code == 200, first.text
     later = MEETING + dt.timedelta(days=92)
-    second = client.post("/cases/review", json={"office": OFFICE, "as_of": str(later), "lang": "en"}, headers=h("cw"))
+    second = client.post("/cases/review", json={"office": OFFICE, "as_of": str(later), "lang": "en"}, headers=h("sup"))
     run = second.json()
+    assert run["backdated"] is True and run["supersedes"] == []
     assert run["count"] == len(on_roll(tables, OFFICE, later)) and run["count"] > 10
     probs = [r["probability"] for r in run["rows"]]
     assert probs == sorted(probs, reverse=True)
@@ -273,3 +274,30 @@ def test_review_command_writes_csv_and_html(home: Path, tmp_path: Path, monkeypa
     assert "<table>" in out_html.read_text(encoding="utf-8")
     refused = runner.invoke(app, ["review", "--office", "atlantis", "--as-of", str(MEETING)])
     assert refused.exit_code == 2 and "unknown office" in refused.output
+
+
+def test_review_runs_are_one_per_office_and_date_and_never_count_as_the_formal_assessment(
+    client: TestClient, home: Path
+) -> None:
+    """Issue 20, defect 7: a rerun supersedes the earlier run (kept readable); review scores leave the due
+    list as it was; a backdated run is a supervisor's and says so; a run dated after today is refused."""
+    day = MEETING + dt.timedelta(days=30)
+    due = client.post("/cases/due", json={"office": OFFICE, "as_of": str(day)}, headers=h("sup")).json()
+    first = client.post("/cases/review", json={"office": OFFICE, "as_of": str(day)}, headers=h("sup")).json()
+    again = client.post("/cases/review", json={"office": OFFICE, "as_of": str(day)}, headers=h("sup")).json()
+    assert again["supersedes"] == [first["run_id"]] and first["backdated"] and again["backdated"]
+    after = client.post("/cases/due", json={"office": OFFICE, "as_of": str(day)}, headers=h("sup")).json()
+    assert after["counts"] == due["counts"]  # the meeting's scores did not mark anything done
+    kept = client.post("/cases/review_run", json={"run_id": first["run_id"]}, headers=h("sup"))
+    assert kept.status_code == 200 and kept.json()["run_id"] == first["run_id"]  # superseded, still readable
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    try:
+        runs = {r["run_id"]: r for r in review_runs(store, office=OFFICE)}
+    finally:
+        store.close()
+    assert runs[first["run_id"]]["superseded_by"] == again["run_id"] and runs[again["run_id"]]["superseded_by"] is None
+    by_cw = client.post("/cases/review", json={"office": OFFICE, "as_of": str(day)}, headers=h("cw"))
+    assert by_cw.status_code == 403 and "仅司法所负责人" in by_cw.text
+    future = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    r = client.post("/cases/review", json={"office": OFFICE, "as_of": future, "lang": "en"}, headers=h("sup"))
+    assert r.status_code == 422 and "after today" in r.json()["error"]

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from features.vocab import Lang, Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord, AuditStore, Checkpointer, CheckpointLog, expectations, load_or_create_key
-from serving.auth import Principal, load_or_create, store_new_tokens
-from serving.cases import CaseStore, ReviewRun, index_row, office_of, run_review, same_office
+from serving.auth import Principal, Role, load_or_create, store_new_tokens
+from serving.cases import CaseError, CaseStore, ReviewRun, index_row, office_of, run_review, same_office
 from serving.scoring import Scorer, ServedModel, answer_tier, model_info, score_combiner
 from serving.scoring.schemas import (
     Assessment,
@@ -98,8 +98,16 @@ class ServiceCore:
 
     def review(self, principal: Principal, *, office: str, as_of: dt.date, lang: Lang = "zh") -> ReviewRun:
         """The monthly review meeting of ``office`` (the caller's own) on ``as_of``: everyone on the roll
-        scored and stored, as one batch of the worker."""
+        scored and stored, as one batch of the worker. A backdated meeting (dated before today) is a
+        supervisor's to run: the run says it was backdated."""
         office = office_of(principal, office)
+        if as_of < dt.date.today() and principal.role is not Role.SUPERVISOR:
+            raise CaseError(
+                403,
+                f"a review dated {as_of}, before today, is backdated: only a supervisor may run one",
+                loc=["as_of"],
+                zh=f"研判日期 {as_of} 早于今天（补做研判）：仅司法所负责人可进行",
+            )
         with self._batch_slot:
             return run_review(
                 self.cases, self.scorer, self.audit, office=office, as_of=as_of, actor=principal.user, lang=lang

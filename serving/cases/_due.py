@@ -35,7 +35,8 @@ def due_list(store: CaseStore, *, office: str, as_of: dt.date, policy: ReviewPol
     store.check_office(office)
     roll = store.roll(office, as_of)
     done = store.assessments_frame(roll["person_id"].tolist())
-    done = done[done["as_of"] <= pd.Timestamp(as_of)]
+    # a review meeting's scores are review assessments, never the stage's formal one
+    done = done[(done["as_of"] <= pd.Timestamp(as_of)) & done["run_id"].isna()]
     last = {
         (p, s): row for p, s, row in zip(done["person_id"], done["stage"], done.itertuples(index=False), strict=True)
     }  # oldest first: the last one wins

@@ -49,11 +49,11 @@ def person_decisions(store: CaseStore, person_id: str) -> list[dict[str, Any]]:
 
 
 def review_runs(store: CaseStore, *, office: str, limit: int = 24) -> list[dict[str, Any]]:
-    """The office's stored review runs (id, date, when, who, how many), newest first."""
+    """The office's stored review runs (id, date, when, who, how many, superseded by, backdated), newest first."""
     r = t.review_runs
     with store.read() as conn:
         rows = conn.execute(
-            select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count)
+            select(r.c.run_id, r.c.as_of, r.c.created_at, r.c.actor, r.c.count, r.c.superseded_by, r.c.backdated)
             .where(r.c.office == office)
             .order_by(r.c.created_at.desc())
             .limit(limit)

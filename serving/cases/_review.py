@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from features.catalog import CATALOG
 from features.schema import PERSON_COLUMNS
@@ -177,9 +177,24 @@ def run_review(
     actor: str,
     lang: Lang = "zh",
     policy: ReviewPolicy | None = None,
+    today: dt.date | None = None,
 ) -> ReviewRun:
-    """Score the roll of ``office`` (None: every office) on ``as_of``, store each assessment and the run."""
+    """Score the roll of ``office`` (None: every office) on ``as_of``, store each assessment and the run.
+
+    The scores are review assessments (indexed with the run's id): they never count as a stage's formal
+    assessment in the due list. One run per office and date: a rerun supersedes the earlier ones, which
+    stay readable (``superseded_by``). A date after ``today`` is refused; one before it is a backdated
+    run and says so (the caller checks who may run one).
+    """
     policy = policy or ReviewPolicy.load()
+    today = today or dt.date.today()
+    if as_of > today:
+        raise CaseError(
+            422,
+            f"field 'as_of': {as_of} is after today ({today}): a review is dated on or before the day it is run",
+            loc=["as_of"],
+            zh=f"字段 as_of：{as_of} 晚于今天（{today}），研判日期不能晚于当天",
+        )
     if office is not None:
         store.check_office(office)
     roll = store.roll(office, as_of)
@@ -215,6 +230,10 @@ def run_review(
         "alert": dict(Counter(r.alert for r in rows)),
         "mismatch": dict(Counter(r.mismatch for r in rows)),
     }
+    same_day = (t.review_runs.c.office == office) if office is not None else t.review_runs.c.office.is_(None)
+    same_day = same_day & (t.review_runs.c.as_of == as_of) & t.review_runs.c.superseded_by.is_(None)
+    with store.read() as conn:
+        earlier = list(conn.execute(select(t.review_runs.c.run_id).where(same_day)).scalars())
     run = ReviewRun(
         run_id=run_id,
         office=office,
@@ -226,6 +245,8 @@ def run_review(
         count=len(rows),
         counts=counts,
         rows=rows,
+        backdated=as_of < today,
+        supersedes=earlier,
     )
     audit.append_many([s.audit_fields(actor) for s in now])
     index = [
@@ -244,7 +265,12 @@ def run_review(
                 lang=lang,
                 count=len(rows),
                 payload=run.model_dump_json(),
+                backdated=run.backdated,
             )
+        )
+        # the earlier runs of the day, including one stored while this one was being scored
+        conn.execute(
+            update(t.review_runs).where(same_day, t.review_runs.c.run_id != run_id).values(superseded_by=run_id)
         )
     return run
 
@@ -325,7 +351,11 @@ def latest_alerts(store: CaseStore, *, office: str, as_of: dt.date) -> tuple[dt.
     with store.read() as conn:
         row = conn.execute(
             select(t.review_runs.c.as_of, t.review_runs.c.payload)
-            .where(t.review_runs.c.office == office, t.review_runs.c.as_of <= as_of)
+            .where(
+                t.review_runs.c.office == office,
+                t.review_runs.c.as_of <= as_of,
+                t.review_runs.c.superseded_by.is_(None),
+            )
             .order_by(t.review_runs.c.as_of.desc(), t.review_runs.c.created_at.desc())
             .limit(1)
         ).first()

@@ -224,6 +224,13 @@ class ReviewRun(BaseModel):
     count: int
     counts: dict[str, Any] = Field(description="people by alert colour and by mismatch")
     rows: list[ReviewRow]
+    backdated: bool = Field(
+        False, description="dated before the day it was run (created_at): only a supervisor may run one"
+    )
+    supersedes: list[str] = Field(
+        default_factory=list,
+        description="earlier runs of the same office and date that this one replaced (they stay readable)",
+    )
 
 
 class ReportRow(BaseModel):

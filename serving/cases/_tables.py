@@ -8,7 +8,7 @@ and changed afterwards only by an approved decision.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Float, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, false
 
 from features.vocab import INTAKE_FLAGS
 
@@ -122,6 +122,9 @@ review_runs = Table(
     Column("lang", String(4), nullable=False),
     Column("count", Integer, nullable=False),
     Column("payload", Text, nullable=False),  # the run's JSON exactly as returned
+    Column("superseded_by", String(36), nullable=True),  # a later run of the same office and date
+    Column("backdated", Boolean, nullable=False, server_default=false()),  # dated before the day it was run
+    Index("ix_review_runs_office_as_of", "office", "as_of"),
 )
 
 imports = Table(

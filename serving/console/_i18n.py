@@ -153,6 +153,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "propose": ("提交申请", "Propose"),
     "events_on_record": ("在案事件", "Events on record"),
     "no_events": ("无在案事件。", "No events on record."),
+    "backdated": ("补做", "backdated"),
+    "superseded": ("已被重新研判取代", "superseded by a rerun"),
+    "backdated_run": (
+        "补做的研判：研判日期早于实际进行日期（{when}，{who}）；其中的评分是研判评分，不计为正式评估。",
+        "A backdated review: dated before the day it was run ({when}, by {who}); its scores are review "
+        "scores, not formal assessments.",
+    ),
     "record_event": ("记录事件", "Record an event"),
     "record_event_intro": (
         "与接口 /cases/event 同样校验：日期不晚于今天、不早于出生日期；记录后重新评估方可反映。",
