@@ -27,7 +27,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled
+from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled, Tier
 
 PERSON_DATE_COLUMNS = ["birth_date", "supervision_start", "supervision_end"]
 PERSON_COLUMNS = [
@@ -49,6 +49,9 @@ PERSON_COLUMNS = [
 ]
 #: Optional ``persons`` columns: kept in the records, never model inputs (``office``: the 司法所 in charge).
 OPTIONAL_PERSON_COLUMNS = ["office"]
+#: Optional ``persons`` column: the person's management tier in the agency's records at export
+#: (``features.vocab.Tier`` codes, empty where unknown); the case store starts from it.
+CURRENT_TIER_COLUMN = "current_tier"
 EVENT_COLUMNS = ["person_id", "date", "event_type", "value"]
 OUTCOME_COLUMNS = ["person_id", "reoffence_date", "revocation_date", "followup_end"]
 MAX_PROBLEMS_SHOWN = 20
@@ -167,6 +170,7 @@ PERSONS_SCHEMA = pa.DataFrameSchema(
         "prior_supervisions": pa.Column(int, pa.Check.ge(0), nullable=False, coerce=True),
         **{flag: pa.Column(bool, nullable=False, coerce=True) for flag in INTAKE_FLAGS},
         "office": pa.Column(str, pa.Check.str_length(1, 64), nullable=True, coerce=True, required=False),
+        CURRENT_TIER_COLUMN: pa.Column(str, pa.Check.isin(Tier.codes()), nullable=True, coerce=True, required=False),
     },
     strict=False,
     name="persons",

@@ -97,6 +97,13 @@ class SupervisionType(Labelled):
     MEDICAL = "medical", "暂予监外执行", "temporary service outside prison"
 
 
+class Tier(Labelled):
+    """Management tier (domain.md, "Management tiers"); an export may carry a person's current one."""
+
+    STRICT = "strict", "严管", "strict"
+    ORDINARY = "ordinary", "普管", "ordinary"
+
+
 class Offence(Labelled):
     """Offence category of the current sentence (domain.md, "Risk factors")."""
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from features.catalog import CATALOG, features_for
 from features.pipeline import category_values
-from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage
+from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage, Tier
 from models.policy_file import load_policy_file
 
 logger = logging.getLogger(__name__)
@@ -46,12 +46,6 @@ _COMPARE = {
 _SET_OPS = ("in", "not_in")
 _CATEGORICAL_OPS = ("==", "!=", "in", "not_in")
 
-
-class Tier(Labelled):
-    """Management tier (domain.md, "Management tiers")."""
-
-    STRICT = "strict", "严管", "strict"
-    ORDINARY = "ordinary", "普管", "ordinary"
 
 
 class Band(Labelled):

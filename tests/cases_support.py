@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from features.schema import CaseTables
+from features.schema import CURRENT_TIER_COLUMN, CaseTables
 
 PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL")
 BACKENDS = [
@@ -47,9 +47,15 @@ def store_url(backend: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}", drop
 
 
-def subset(tables: CaseTables, n: int) -> CaseTables:
-    """The first ``n`` persons with their events and outcomes."""
+def subset(tables: CaseTables, n: int, *, current_tier: bool = False) -> CaseTables:
+    """The first ``n`` persons with their events and outcomes.
+
+    Without ``current_tier`` the export carries no tiers (everyone arrives strict), as most case tests
+    assume; with it, the cohort's ``current_tier`` column is kept.
+    """
     persons = tables.persons.head(n)
+    if not current_tier:
+        persons = persons.drop(columns=[CURRENT_TIER_COLUMN], errors="ignore")
     keep = tables.persons["person_id"].head(n)
     events = tables.events[tables.events["person_id"].astype(str).isin(keep)].copy()
     events["person_id"] = events["person_id"].astype(str)

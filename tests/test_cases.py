@@ -344,3 +344,31 @@ def test_demo_loads_the_cohort_into_the_case_store(
     assert store.counts()["persons"] == 300 and store.counts()["events"] == len(cohort.events)
     assert set(store.offices()) <= {"chengguan", "dongcheng", "xicheng", "nanhu", "beishan", "hexi"}
     store.close()
+
+
+def test_an_exports_current_tier_is_the_starting_tier_and_never_overrides_a_decision(tmp_path: Path) -> None:
+    """Issue 20, defect 6: the current tier at import comes from the export when it carries one (a mix of
+    strict and ordinary, not everyone strict); a later export moves it only where no decision was taken."""
+    tables = generate_cohort(CohortConfig(persons=300, seed=7))
+    export = subset(tables, 200, current_tier=True)
+    assert set(export.persons["current_tier"]) == {"strict", "ordinary"}
+    store = CaseStore(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        store.import_tables(export)
+        frame = store.persons_frame()
+        by_id = dict(zip(frame["person_id"], frame["tier"], strict=True))
+        assert by_id == dict(zip(export.persons["person_id"], export.persons["current_tier"], strict=True))
+        a, b = export.persons["person_id"].iloc[0], export.persons["person_id"].iloc[1]
+        with store.write() as conn:  # as an approved decision leaves it
+            conn.exec_driver_sql("UPDATE tiers SET source = 'decision', tier = 'strict' WHERE person_id = ?", (a,))
+        flipped = export.persons.copy()
+        flipped["current_tier"] = flipped["current_tier"].map({"strict": "ordinary", "ordinary": "strict"})
+        store.import_tables(CaseTables(flipped, export.events, export.outcomes))
+        assert store.person(a)["tier"] == "strict"  # the decision taken here stands
+        assert store.person(b)["tier"] == flipped.loc[flipped["person_id"] == b, "current_tier"].item()
+        bare = subset(tables, 220)  # an export without tiers: new persons arrive strict
+        store.import_tables(bare)
+        newcomers = bare.persons["person_id"].iloc[200:]
+        assert all(store.person(p)["tier"] == "strict" for p in newcomers)
+    finally:
+        store.close()

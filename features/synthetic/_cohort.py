@@ -8,7 +8,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from features.schema import CaseTables
+from features.schema import CURRENT_TIER_COLUMN, CaseTables
 from features.synthetic import _spec as spec
 from features.synthetic._config import CohortConfig
 from features.synthetic._events import (
@@ -20,7 +20,15 @@ from features.synthetic._events import (
 )
 from features.synthetic._hazard import calibrate_h0, draw_reoffence, oracle_probability
 from features.synthetic._persons import People, draw_people
-from features.vocab import CATEGORICAL_COLUMNS, DEFAULT_HORIZON_MONTHS, EventType, Stage, assessment_offset_days
+from features.vocab import (
+    CATEGORICAL_COLUMNS,
+    DEFAULT_HORIZON_MONTHS,
+    EventType,
+    Offence,
+    Stage,
+    Tier,
+    assessment_offset_days,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +70,10 @@ def generate_cohort(config: CohortConfig | None = None) -> CaseTables:
     events = truncate(events, followup_end).sorted()
     truth = _truth(people, events, h0)
     log.info("cohort of %d persons, %d events, h0=%.3g/day", people.n, len(events.day), h0)
+    persons = _persons_frame(people, config.seed)
+    persons[CURRENT_TIER_COLUMN] = _current_tier(people, events, cut=_day(config.data_cut))
     tables = CaseTables(
-        persons=_persons_frame(people, config.seed),
+        persons=persons,
         events=_events_frame(events, people.n),
         outcomes=pd.DataFrame(
             {
@@ -120,6 +130,29 @@ def _persons_frame(people: People, seed: int) -> pd.DataFrame:
     frame.update({k: v.astype(bool) for k, v in people.flags.items()})
     frame["office"] = _offices(people.n, seed)
     return pd.DataFrame(frame)
+
+
+def _current_tier(people: People, events: Events, *, cut: float) -> np.ndarray:
+    """Each person's management tier in the export at the data cut (严管 strict / 普管 ordinary).
+
+    What an office's records would plausibly hold: strict where a mandatory rule of the tier policy
+    requires it (gang, terrorism or cult; the first two months; two or more warnings or police
+    penalties; an unqualified grade), and for the tenth of the rest an officer would judge riskiest
+    (the observable propensity); ordinary otherwise. Not a model input, drawn from nothing random, so
+    the rest of the cohort is unchanged.
+    """
+    offences = Offence.codes()
+    rule = np.isin(people.offence, [offences.index(Offence.GANG.value), offences.index(Offence.TERROR_CULT.value)])
+    rule |= people.flags["flag_gang"].astype(bool)
+    rule |= (cut - people.start) < 61
+    kinds = EventType.codes()
+    seen = events.day <= cut
+    sanctions = np.isin(events.kind, [kinds.index(e.value) for e in (EventType.WARNING, EventType.POLICE_PENALTY)])
+    rule |= np.bincount(events.person[seen & sanctions], minlength=people.n) >= 2
+    unqualified = events.kind == kinds.index(EventType.GRADE_UNQUALIFIED.value)
+    rule |= np.bincount(events.person[seen & unqualified], minlength=people.n) >= 1
+    judged = people.eta >= np.quantile(people.eta[~rule], 0.9) if (~rule).any() else np.zeros(people.n, bool)
+    return np.where(rule | judged, Tier.STRICT.value, Tier.ORDINARY.value).astype(object)
 
 
 #: The synthetic cohort's offices (司法所) and their shares of the roll; not a model input.

@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from features.schema import OPTIONAL_PERSON_COLUMNS, PERSON_COLUMNS, CaseTables, DataValidationError, validate_tables
+from features.schema import (
+    CURRENT_TIER_COLUMN,
+    OPTIONAL_PERSON_COLUMNS,
+    PERSON_COLUMNS,
+    CaseTables,
+    DataValidationError,
+    validate_tables,
+)
 from models.tier_policy import Tier
 from serving.cases import _tables as t
 from serving.cases._db import bulk_insert, read_events, sql_dates
@@ -117,7 +124,7 @@ def import_tables(store: Writable, tables: CaseTables, *, source: str = "") -> I
     persons, import_id = _persons(tables.persons), str(uuid.uuid4())
     with store.write() as conn:
         stored = _stored_persons(conn)
-        p_added, p_updated, p_same = _upsert_persons(conn, persons, stored)
+        p_added, p_updated, p_same = _upsert_persons(conn, persons, stored, tiers=_export_tiers(tables.persons))
         e_added, e_known = _add_events(conn, tables.events, fresh=stored.empty, import_id=import_id)
         o_added, o_updated, o_same = _upsert_outcomes(conn, tables.outcomes)
         summary = ImportSummary(None, p_added, p_updated, p_same, e_added, e_known, o_added, o_updated, o_same)
@@ -185,21 +192,53 @@ def _insert_frame(conn: Connection, table: Table, frame: pd.DataFrame, date_colu
     bulk_insert(conn, table, list(frame.columns), zip(*_driver_columns(conn, frame, date_columns), strict=True))
 
 
-def _upsert_persons(conn: Connection, persons: pd.DataFrame, stored: pd.DataFrame) -> tuple[int, int, int]:
+def _export_tiers(frame: pd.DataFrame) -> pd.Series:
+    """The current tier each person has in the export (``current_tier``), by person id; empty if none."""
+    if CURRENT_TIER_COLUMN not in frame.columns:
+        return pd.Series(dtype=object)
+    tiers = frame.set_index(frame["person_id"].astype(str))[CURRENT_TIER_COLUMN]
+    return tiers[tiers.notna()].astype(str)
+
+
+def _upsert_persons(
+    conn: Connection, persons: pd.DataFrame, stored: pd.DataFrame, *, tiers: pd.Series
+) -> tuple[int, int, int]:
+    """Insert new persons (with their current tier), update changed ones; (added, updated, unchanged).
+
+    A new person's current tier is the export's when it carries one (source ``export``), else strict
+    (source ``arrival``: nobody in the store has been assessed yet). A known person's tier follows a
+    changed export tier unless it was set by a decision taken here, which the export cannot know.
+    """
     known = persons["person_id"].isin(stored["person_id"]).to_numpy()
     new = persons[~known]
+    today = pd.Timestamp(dt.date.today())
     if len(new):
         _insert_frame(conn, t.persons, new, t.PERSON_DATES)
+        exported = new["person_id"].map(tiers)
         arrival = pd.DataFrame(
             {
                 "person_id": new["person_id"],
-                "tier": Tier.STRICT.value,
-                "since": new["supervision_start"],
+                "tier": exported.fillna(Tier.STRICT.value),
+                "since": new["supervision_start"].where(exported.isna(), today),
                 "decision_id": None,
-                "source": "arrival",
+                "source": np.where(exported.isna(), "arrival", "export"),
             }
         )
         _insert_frame(conn, t.tiers, arrival, ("since",))
+    if len(tiers) and known.any():
+        current = conn.execute(
+            select(t.tiers.c.person_id, t.tiers.c.tier, t.tiers.c.source).where(t.tiers.c.source != "decision")
+        ).all()
+        moved = [
+            {"pid": pid, "tier": tiers[pid]} for pid, tier, _ in current if pid in tiers.index and tiers[pid] != tier
+        ]
+        if moved:
+            conn.execute(
+                update(t.tiers)
+                .where(t.tiers.c.person_id == bindparam("pid"))
+                .values(tier=bindparam("tier"), since=dt.date.today(), source="export"),
+                moved,
+            )
     old = persons[known].set_index("person_id")
     before = stored.set_index("person_id").loc[old.index, old.columns]
     differs = ~((old == before) | (old.isna() & before.isna())).all(axis=1)

@@ -2,8 +2,9 @@
 
 Dates are SQL ``DATE``; person ids are the agency's ids (the case store holds the records
 themselves, unlike the audit trail, which keys them). ``tiers`` holds each person's current tier:
-set to strict when a person first arrives (everyone is strict for the first two months by rule)
-and changed afterwards only by an approved decision.
+the export's ``current_tier`` when it carries one (source ``export``), else strict when a person
+first arrives (source ``arrival``); afterwards an approved decision changes it (source ``decision``),
+and a later export only where no decision taken here set it.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ tiers = Table(
     Column("tier", String(16), nullable=False),
     Column("since", Date, nullable=False),
     Column("decision_id", String(36), nullable=True),
-    Column("source", String(16), nullable=False),  # arrival | decision
+    Column("source", String(16), nullable=False),  # arrival | export | decision
 )
 
 assessments = Table(
