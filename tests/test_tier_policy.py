@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.catalog import features_for
-from models.tier_policy import Band, Tier, TierPolicy, TierPolicyError
+from features.vocab import Tier
+from models.tier_policy import Band, TierPolicy, TierPolicyError
 
 QUIET_MIDTERM = {  # a mid-term row that triggers no mandatory rule
     "days_since_start": 200.0,

@@ -50,8 +50,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from features.vocab import Stage
-from models.tier_policy import Tier
+from features.vocab import Stage, Tier
 from serving.audit import recipe
 from serving.audit._chain import Expectations, verify_engine
 from serving.audit._records import AuditRecord, DecisionStepRecord, OverrideRecord, VerifyResult

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from features.vocab import Labelled
-from models.tier_policy import Rule, Tier, TierPolicy
+from features.vocab import Labelled, Tier
+from models.tier_policy import Rule, TierPolicy
 from serving.auth import Principal, Role
 from serving.cases import _tables as t
 from serving.cases._errors import CaseError

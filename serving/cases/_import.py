@@ -30,7 +30,7 @@ from features.schema import (
     DataValidationError,
     validate_tables,
 )
-from models.tier_policy import Tier
+from features.vocab import Tier
 from serving.cases import _tables as t
 from serving.cases._db import bulk_insert, read_events, sql_dates
 from serving.cases._errors import CaseError

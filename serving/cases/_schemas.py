@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.vocab import EventType, Lang, Stage
-from models.tier_policy import Tier
+from features.vocab import EventType, Lang, Stage, Tier
 
 DueState = Literal["done", "due", "overdue", "upcoming", "not_yet"]
 #: The longest written reason of a proposal and comment of a decision (characters), in the API and the console.

@@ -14,8 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from features.vocab import EventType, Stage
-from models.tier_policy import Tier
+from features.vocab import EventType, Stage, Tier
 from serving.cases import (
     CaseError,
     Colour,

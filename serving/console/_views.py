@@ -16,8 +16,8 @@ from typing import Any
 from markupsafe import Markup
 
 from features.catalog import CATALOG
-from features.vocab import Stage
-from models.tier_policy import Tier, TierPolicy
+from features.vocab import Stage, Tier
+from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord
 from serving.console._charts import Point, Step, risk_history, waterfall
 from serving.console._i18n import Lang, text
