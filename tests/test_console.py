@@ -221,7 +221,8 @@ def test_roster_search_and_filters(app: ASGIApp, office_people: list[str]) -> No
     assert office_people[3] in one.text and office_people[4] not in one.text
     strict = c.get("/console/roster", params={"as_of": MEETING.isoformat(), "tier": "strict", "state": "overdue"})
     assert strict.status_code == 200
-    assert "not a date" in c.get("/console/roster", params={"as_of": "June"}).text
+    bad = c.get("/console/roster", params={"as_of": "June"}).text  # a Chinese page says it in Chinese
+    assert "不是有效日期" in bad and "not a date" not in bad
 
 
 def pending_of(listing: str, person_id: str) -> str:
@@ -389,7 +390,8 @@ def test_auditor_log_filters_assessment_page_verify_and_decisions(app: ASGIApp, 
     assert decided not in c.get("/console/audit", params={"actor": "somebody-else"}).text
     assert decided in c.get("/console/audit", params={"actor": "wang", "stage": "release"}).text
     assert decided not in c.get("/console/audit", params={"until": "2000-01-01"}).text
-    assert "not a date" in c.get("/console/audit", params={"since": "yesterday"}).text
+    bad = c.get("/console/audit", params={"since": "yesterday"}).text
+    assert "不是有效日期" in bad and "not a date" not in bad
     one = c.get(f"/console/audit/{decided}")
     assert one.status_code == 200 and "supervision report of 2024-09-02" in one.text
     assert "record_hash" in one.text and "base_value" not in one.text.split("完整解释")[0]
@@ -674,3 +676,25 @@ def test_a_refused_form_comes_back_as_typed_and_events_are_refused_after_today(
         },
     )
     assert r.status_code == 422 and typed in r.text and 'value="family_crisis" selected' in r.text
+
+
+def test_chinese_pages_say_what_is_wrong_in_chinese(app: ASGIApp, person: dict[str, Any]) -> None:
+    """Issue 20, defect 10: a Chinese page never shows pydantic's English messages, and the intake flags'
+    labels are the vocabulary's own (not parsed back out of a description)."""
+    c = client(app, "caseworker")
+    page = c.get("/console/score")
+    assert "三无人员(无家可归、无亲可投、无业可就)" in page.text and "no home, no relatives" not in page.text
+    form = {k: v for k, v in form_of(person).items() if k != "sex"}
+    form["events"] = "2020-01-01 unheard_of\n2020-02-30 warning\nnonsense"
+    r = c.post("/console/score", data={**form, "csrf": csrf_of(page.text)})
+    assert r.status_code == 400
+    assert "Field required" not in r.text and "Input should be" not in r.text and "expected 'date" not in r.text
+    assert "第3行" in r.text
+    r = c.post(
+        "/console/score", data={**form_of(person), "events": "2020-01-01 unheard_of", "csrf": csrf_of(page.text)}
+    )
+    assert r.status_code == 400 and "取值不在允许范围内" in r.text and "Input should be" not in r.text
+    en = client(app, "caseworker")
+    en.get("/console/lang/en", params={"next": "/console/score"})
+    page = en.get("/console/score")
+    assert "three withouts&#39; (no home, no relatives, no job)</label>" in page.text

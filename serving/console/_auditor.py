@@ -23,7 +23,7 @@ from serving.audit import AuditRecord, DecisionStepRecord
 from serving.auth import Permission
 from serving.cases import CaseError, ReasonCode, decision_report
 from serving.console import _views
-from serving.console._i18n import text
+from serving.console._i18n import Lang, text
 from serving.console._web import Ctx
 from serving.scoring import answer_tier, answer_tier_by_risk
 
@@ -44,7 +44,7 @@ class LogFilter:
     before: int | None = None
 
     @classmethod
-    def parse(cls, query: dict[str, str]) -> tuple[LogFilter, dict[str, str]]:
+    def parse(cls, query: dict[str, str], lang: Lang) -> tuple[LogFilter, dict[str, str]]:
         problems = {}
         since, until = query.get("since", "").strip(), query.get("until", "").strip()
         for name, value in (("since", since), ("until", until)):
@@ -52,10 +52,10 @@ class LogFilter:
                 try:
                     date.fromisoformat(value)
                 except ValueError:
-                    problems[name] = f"{value!r} is not a date (YYYY-MM-DD)"
+                    problems[name] = text("not_a_date", lang, value=repr(value))
         stage = query.get("stage", "")
         if stage and stage not in Stage.codes():
-            problems["stage"] = f"unknown stage {stage!r}"
+            problems["stage"] = text("unknown_stage", lang, value=repr(stage))
         before = query.get("before", "")
         return cls(
             since=since if "since" not in problems else "",
@@ -70,7 +70,7 @@ class LogFilter:
 
 def log_page(ctx: Ctx) -> Response:
     """The assessment log, newest first, one page at a time."""
-    flt, problems = LogFilter.parse(dict(ctx.request.query_params))
+    flt, problems = LogFilter.parse(dict(ctx.request.query_params), ctx.lang)
     backend = ctx.console.backend()
     until = (date.fromisoformat(flt.until) + timedelta(days=1)).isoformat() if flt.until else None
     rows: list[AuditRecord] = []
@@ -181,7 +181,7 @@ def decisions_page(ctx: Ctx) -> Response:
         try:
             period[name] = date.fromisoformat(q.get(name) or default.isoformat())
         except ValueError:
-            problems[name] = f"{q.get(name)!r} is not a date (YYYY-MM-DD)"
+            problems[name] = text("not_a_date", ctx.lang, value=repr(q.get(name)))
             period[name] = default
     every_office = ctx.principal.can(Permission.READ_ASSESSMENTS)
     office = (q.get("office") or None) if every_office else ctx.principal.office
@@ -189,7 +189,7 @@ def decisions_page(ctx: Ctx) -> Response:
         return ctx.render("error.html", status=403, status_code=403, message=text("no_office", ctx.lang))
     report = None
     if period["end"] < period["start"]:
-        problems["end"] = f"{period['end']} is before start {period['start']}"
+        problems["end"] = text("end_before_start", ctx.lang, end=period["end"], start=period["start"])
     else:
         try:
             report = decision_report(

@@ -54,7 +54,7 @@ def roster(ctx: Ctx) -> Response:
     try:
         as_of = dt.date.fromisoformat(q.get("as_of") or dt.date.today().isoformat())
     except ValueError:
-        problems["as_of"] = f"{q.get('as_of')!r} is not a date (YYYY-MM-DD)"
+        problems["as_of"] = text("not_a_date", ctx.lang, value=repr(q.get("as_of")))
         as_of = dt.date.today()
     try:
         listing = due_list(ctx.console.backend().cases, office=office, as_of=as_of)
@@ -186,7 +186,7 @@ def propose_change(ctx: Ctx) -> Response:
     backend = ctx.console.backend()
     to_tier = form_str(ctx.form, "to_tier")
     if to_tier not in Tier.codes():
-        return person(ctx, status=422, problem=f"field 'to_tier': unknown tier {to_tier!r}")
+        return person(ctx, status=422, problem=text("unknown_tier", ctx.lang, value=repr(to_tier)))
     try:
         propose(
             backend.cases,

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from features.vocab import EventType, Labelled, Stage
-from serving.console._i18n import Lang
+from features.vocab import INTAKE_FLAGS, EventType, Labelled, Stage
+from serving.console._i18n import Lang, text
+from serving.scoring import message
 from serving.scoring.schemas import PersonRecord, ScoreRequest, field_path
 
 _LABELS: dict[str, tuple[str, str]] = {
@@ -57,10 +58,11 @@ def person_fields(lang: Lang) -> list[FormField]:
         zh_en = _LABELS.get(name)
         if zh_en:
             label = zh_en[0] if lang == "zh" else zh_en[1]
-        else:  # the intake flags: "<en> (<zh>), known at intake"
-            desc = (info.description or name).removesuffix(", known at intake")
-            en, _, zh = desc.partition(" (")
-            label = zh.rstrip(")") if lang == "zh" and zh else en
+        elif name in INTAKE_FLAGS:  # the vocabulary's own labels, not parsed back out of a description
+            zh, en = INTAKE_FLAGS[name]
+            label = zh if lang == "zh" else en
+        else:
+            label = name
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             options = [(m.value, m.label(lang) if isinstance(m, Labelled) else m.value) for m in annotation]
@@ -84,14 +86,14 @@ def event_types(lang: Lang) -> list[tuple[str, str]]:
     return [(e.value, e.label(lang)) for e in EventType]
 
 
-def parse_events(lines: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def parse_events(lines: str, lang: Lang = "en") -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Events from ``date type [value]`` lines; problems by field path (``events[2].date``)."""
     events: list[dict[str, Any]] = []
     problems: dict[str, str] = {}
     for i, line in enumerate(x for x in lines.splitlines() if x.strip()):
         parts = line.replace(",", " ").split()
         if len(parts) not in (2, 3):
-            problems[f"events[{i}]"] = f"line {i + 1}: expected 'date event-type [value]', got {line.strip()!r}"
+            problems[f"events[{i}]"] = text("event_line", lang, line=i + 1, got=repr(line.strip()))
             events.append({})
             continue
         event: dict[str, Any] = {"date": parts[0], "event_type": parts[1]}
@@ -110,7 +112,7 @@ def score_request(form: Mapping[str, Any], *, lang: Lang) -> tuple[ScoreRequest 
             person[f.name] = raw == "on"
         elif raw not in (None, ""):
             person[f.name] = raw
-    events, problems = parse_events(str(form.get("events") or ""))
+    events, problems = parse_events(str(form.get("events") or ""), lang)
     body: dict[str, Any] = {"person": person, "events": events, "stage": form.get("stage"), "lang": lang}
     if form.get("as_of"):
         body["as_of"] = form.get("as_of")
@@ -119,7 +121,7 @@ def score_request(form: Mapping[str, Any], *, lang: Lang) -> tuple[ScoreRequest 
     except ValidationError as err:
         for e in err.errors(include_url=False):
             where = field_path(e["loc"])
-            problems.setdefault(where, e["msg"])
+            problems.setdefault(where, message(e, lang, path=False))
         return None, problems
     if problems:
         return None, problems

@@ -153,6 +153,15 @@ _TEXT: dict[str, tuple[str, str]] = {
     "propose": ("提交申请", "Propose"),
     "events_on_record": ("在案事件", "Events on record"),
     "no_events": ("无在案事件。", "No events on record."),
+    "not_a_date": ("{value} 不是有效日期（YYYY-MM-DD）", "{value} is not a date (YYYY-MM-DD)"),
+    "unknown_stage": ("未知的评估阶段 {value}", "unknown stage {value}"),
+    "unknown_tier": ("字段 to_tier：未知的管理等级 {value}", "field 'to_tier': unknown tier {value}"),
+    "end_before_start": ("结束日期 {end} 早于开始日期 {start}", "end {end} is before start {start}"),
+    "event_line": (
+        "第{line}行：应为“日期 事件类型 [数值]”，实为 {got}",
+        "line {line}: expected 'date event-type [value]', got {got}",
+    ),
+    "review_not_a_date": ("字段 as_of：{value} 不是有效日期", "field 'as_of': {value} is not a date"),
     "backdated": ("补做", "backdated"),
     "superseded": ("已被重新研判取代", "superseded by a rerun"),
     "backdated_run": (

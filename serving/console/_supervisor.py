@@ -103,7 +103,9 @@ def run(ctx: Ctx) -> Response:
     try:
         as_of = dt.date.fromisoformat(form_str(ctx.form, "as_of"))
     except ValueError:
-        return review(ctx, status=422, problem=f"field 'as_of': {form_str(ctx.form, 'as_of')!r} is not a date")
+        return review(
+            ctx, status=422, problem=text("review_not_a_date", ctx.lang, value=repr(form_str(ctx.form, "as_of")))
+        )
     try:
         done = backend.review(ctx.principal, office=office, as_of=as_of, lang=ctx.lang)
     except CaseError as err:
