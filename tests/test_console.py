@@ -74,7 +74,8 @@ def app(home: Path) -> Iterator[ASGIApp]:
 @pytest.fixture(scope="module")
 def person(service_models: ServiceModels) -> dict[str, Any]:
     tables, _ = service_models
-    body = requests_from_tables(tables.persons.head(30), tables.events, Stage.MIDTERM, lang="zh")
+    outside = tables.persons.iloc[600:630]  # not in the case store (its first 600): a record posted by anyone
+    body = requests_from_tables(outside, tables.events, Stage.MIDTERM, lang="zh")
     return max(body, key=lambda b: len(b["events"]))
 
 
@@ -698,3 +699,35 @@ def test_chinese_pages_say_what_is_wrong_in_chinese(app: ASGIApp, person: dict[s
     en.get("/console/lang/en", params={"next": "/console/score"})
     page = en.get("/console/score")
     assert "three withouts&#39; (no home, no relatives, no job)</label>" in page.text
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_stored_answers_render_in_the_viewers_language_and_keep_their_bytes(
+    app: ASGIApp, home: Path, office_people: list[str]
+) -> None:
+    """Issue 20, defect 10: an answer stored in Chinese reads in English on an English page (band, tiers,
+    reasons, review alerts and summaries), while the stored answer stays byte for byte as returned."""
+    cw = client(app, "cw")
+    pid, page = scored_proposable(cw, office_people[12:])  # scored in Chinese
+    assessment_id = first_option(page, "assessment_id")
+    sup = client(app, "sup")
+    listing = c_get(sup, "/console/review")
+    r = sup.post("/console/review", data={"csrf": csrf_of(listing), "as_of": MEETING.isoformat()})
+    run_path = r.headers["location"]
+    for c in (cw, sup):
+        c.get("/console/lang/en", params={"next": "/console/"})
+    en = c_get(cw, f"/console/person/{pid}")
+    answers = re.findall(r'<section class="card answer".*?</section>', en, flags=re.S)
+    assert answers and all(not CJK.search(a) for a in answers), [CJK.findall(a)[:10] for a in answers]
+    result = c_get(cw, f"/console/result/{assessment_id}")
+    assert not CJK.search(re.search(r'<section class="card answer".*?</section>', result, flags=re.S).group(0))
+    aud = client(app, "aud")
+    aud.get("/console/lang/en", params={"next": "/console/"})
+    stored = re.search(r"<pre[^>]*>(.*?)</pre>", c_get(aud, f"/console/audit/{assessment_id}"), flags=re.S)
+    assert stored and "&#34;lang&#34;: &#34;zh&#34;" in stored.group(1) and CJK.search(stored.group(1))  # as returned
+    run = c_get(sup, run_path)
+    table = re.search(r'<table class="review">.*?</table>', run, flags=re.S)
+    assert table and "橙色预警" not in table.group(0) and "自" not in table.group(0)
+    assert "risk" in table.group(0)

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from features.vocab import Lang, Stage
 from models.tier_policy import TierPolicy
@@ -69,6 +70,26 @@ class ServiceCore:
 
     # scoring
 
+    def check_posted(self, principal: Principal, requests: Sequence[ScoreRequest], *, where: str = "") -> None:
+        """Refuse (403, nothing scored) a posted record of a person the case store holds for another office
+        than the caller's: an answer stored under that person's id would join their record (design.md,
+        "Dates, rules and offices"). A person the store does not hold may be posted by anyone allowed to score.
+        """
+        offices = self.cases.offices_of([r.person.person_id for r in requests])
+        if not offices:
+            return
+        for i, request in enumerate(requests):
+            pid = request.person.person_id
+            if pid in offices and offices[pid] != principal.office:
+                field = f"{where}[{i}].person.person_id" if where else "person.person_id"
+                raise CaseError(
+                    403,
+                    f"{field}: person {pid!r} is in the case store for another office than the caller's "
+                    f"({principal.office or 'none'}); score them from their own office",
+                    loc=[*([where, i] if where else []), "person", "person_id"],
+                    zh=f"{field}：人员 {pid!r} 属于其他司法所，不能由本所（{principal.office or '未指定'}）评估",
+                )
+
     def assess_text(self, request: ScoreRequest, *, actor: str) -> str:
         """Score one validated request for ``actor``; the answer's JSON text exactly as stored in the trail."""
         text: str = self._combined((request, actor))
@@ -112,6 +133,11 @@ class ServiceCore:
             return run_review(
                 self.cases, self.scorer, self.audit, office=office, as_of=as_of, actor=principal.user, lang=lang
             )
+
+    def typical(self, stage: str, version: str) -> Mapping[str, Any] | None:
+        """The typical values of ``stage``'s served model if it is ``version`` (None: another version serves)."""
+        served = self.scorer.models.get(Stage(stage))
+        return served.model.typical if served is not None and served.version == version else None
 
     # the trail and the models
 

@@ -120,8 +120,12 @@ class RiskService:
     @bentoml.api(input_spec=ScoreRequest, output_spec=Assessment)
     def score(self, ctx: bentoml.Context, **request: Any) -> Response:
         """Score one person at one stage: calibrated probability, band, tier, reasons; stored in the audit trail."""
+        req, who = ScoreRequest.model_construct(**request), _principal(ctx)
         try:
-            text = self.core.assess_text(ScoreRequest.model_construct(**request), actor=_principal(ctx).user)
+            self.core.check_posted(who, [req])
+            text = self.core.assess_text(req, actor=who.user)
+        except CaseError as err:
+            return refuse_case(ctx, err, req.lang)
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["stage"])
         return json_answer(text)
@@ -132,8 +136,12 @@ class RiskService:
         limit = self.core.settings.max_batch
         if len(records) > limit:
             return refuse(ctx, 413, f"batch of {len(records)} records is over the limit of {limit}", loc=["records"])
+        who = _principal(ctx)
         try:
-            answers = self.core.assess_batch(records, actor=_principal(ctx).user)
+            self.core.check_posted(who, records, where="records")
+            answers = self.core.assess_batch(records, actor=who.user)
+        except CaseError as err:
+            return refuse_case(ctx, err, records[0].lang if records else "en")
         except NoModelError as err:
             return refuse(ctx, 503, str(err), loc=["records", "stage"])
         # the answers' JSON exactly as stored, one after the other (a BatchResponse)

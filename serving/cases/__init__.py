@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     )
     from serving.cases._render import review_csv, review_html
     from serving.cases._report import decision_report
-    from serving.cases._review import get_review, index_row, latest_alerts, run_review
+    from serving.cases._review import get_review, index_row, latest_alerts, review_summary, run_review
     from serving.cases._schemas import (
         DecideIn,
         DecisionOut,
@@ -91,7 +91,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_queries": ("assessment_office", "decided_decisions", "pending_decisions", "person_decisions", "review_runs"),
     "_render": ("review_csv", "review_html"),
     "_report": ("decision_report",),
-    "_review": ("get_review", "index_row", "latest_alerts", "run_review"),
+    "_review": ("get_review", "index_row", "latest_alerts", "review_summary", "run_review"),
     "_schemas": (
         "DecideIn",
         "DecisionOut",
@@ -151,6 +151,7 @@ __all__ = [
     "review_csv",
     "review_html",
     "review_runs",
+    "review_summary",
     "run_review",
     "same_office",
     "tier_floor",

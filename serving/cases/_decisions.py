@@ -341,7 +341,13 @@ def _decide(
                 404, f"unknown decision_id {decision_id!r}", loc=["decision_id"], zh=f"未知的调整申请 {decision_id!r}"
             )
         row = dict(found)
-        same_office(office, row["office"], row["person_id"])
+        if row["office"] != office:  # the refusal names the decision asked for, never the person behind it
+            raise CaseError(
+                403,
+                f"decision {decision_id!r} belongs to another office, not {office!r}",
+                loc=["decision_id"],
+                zh=f"调整申请 {decision_id!r} 不属于本所（{office}）",
+            )
         if row["status"] != "proposed":
             raise CaseError(
                 409,

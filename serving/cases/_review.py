@@ -151,10 +151,17 @@ def _sentence(label: str, before: str | None, now: str | None, points: float, la
 
 
 def _summary(now: Scored, prev: Scored | None, prev_as_of: dt.date | None, lang: Lang) -> str:
-    p = now.assessment.probability
-    if prev is None:
+    return review_summary(
+        now.assessment.probability, None if prev is None else prev.assessment.probability, prev_as_of, lang
+    )
+
+
+def review_summary(p: float, q: float | None, prev_as_of: dt.date | None, lang: Lang) -> str:
+    """A review row's one-line summary in ``lang``: the risk now (``p``) and its change since ``prev_as_of``
+    (``q``: the previous date's probability by the same model); the console renders it in the viewer's
+    language from the row's numbers."""
+    if q is None:
         return f"首次评估：风险{p:.1%}" if lang == "zh" else f"first assessment: risk {p:.1%}"
-    q = prev.assessment.probability
     if lang == "zh":
         return f"自{prev_as_of}以来风险由{q:.1%}变为{p:.1%}（{100 * (p - q):+.1f}个百分点）"
     return f"risk {q:.1%} -> {p:.1%} ({100 * (p - q):+.1f} points) since {prev_as_of}"

@@ -135,6 +135,20 @@ class CaseStore:
             )
         return dict(row)
 
+    def offices_of(self, person_ids: Sequence[str]) -> dict[str, str | None]:
+        """The office of each of ``person_ids`` the store holds (the others are left out)."""
+        ids = list(dict.fromkeys(person_ids))
+        out: dict[str, str | None] = {}
+        with self.read() as conn:
+            for i in range(0, len(ids), CHUNK):
+                rows = conn.execute(
+                    select(t.persons.c.person_id, t.persons.c.office).where(
+                        t.persons.c.person_id.in_(ids[i : i + CHUNK])
+                    )
+                )
+                out.update({pid: office for pid, office in rows})
+        return out
+
     def persons_frame(
         self, *, office: str | None = None, person_ids: Sequence[str] | None = None, on_roll: dt.date | None = None
     ) -> pd.DataFrame:

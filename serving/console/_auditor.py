@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from features.catalog import CATALOG
 from features.vocab import Stage
-from models.tier_policy import TierPolicy
+from models.tier_policy import Band, TierPolicy
 from serving.audit import AuditRecord, DecisionStepRecord
 from serving.auth import Permission
 from serving.cases import CaseError, ReasonCode, decision_report
@@ -116,7 +116,7 @@ def _row(rec: AuditRecord, ctx: Ctx, policy: TierPolicy, steps: list[DecisionSte
         "rec": rec,
         "stage": Stage(rec.stage).label(ctx.lang),
         "probability": resp["probability"],
-        "band": resp["band"]["label"],
+        "band": Band(resp["band"]["code"]).label(ctx.lang),
         "by_risk": _views.tier_label(answer_tier_by_risk(resp, policy), ctx.lang),
         "effective": _views.tier_label(answer_tier(rec.response), ctx.lang),
         "decisions": len(rec.overrides) + len(steps),

@@ -247,7 +247,7 @@ def _notice(ctx: Ctx) -> str | None:
 
 
 def _answer(ctx: Ctx, backend: Backend, record: Any) -> dict[str, Any]:
-    response = record.response
+    response = _views.shown(backend, record, ctx.lang)
     return {
         "record": record,
         "a": response,

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from features.vocab import Stage
 from serving.audit import AuditRecord
-from serving.cases import assessment_office
+from serving.cases import CaseError, assessment_office
 from serving.console import _forms, _views
 from serving.console._i18n import text
 from serving.console._web import Ctx
@@ -43,7 +43,10 @@ def score(ctx: Ctx) -> Response:
     if request is None:
         return score_form(ctx, problems=problems, status=400)
     try:
+        ctx.console.backend().check_posted(ctx.principal, [request])
         answer = ctx.console.backend().assess(request, actor=ctx.principal.user)
+    except CaseError as err:
+        return score_form(ctx, problems={"person.person_id": err.text(ctx.lang)}, status=err.status)
     except NoModelError as err:
         return score_form(ctx, problems={"stage": str(err)}, status=503)
     return ctx.redirect(f"/result/{answer.assessment_id}")
@@ -68,7 +71,7 @@ def result(ctx: Ctx) -> Response:
 
 def _answer_values(ctx: Ctx, record: AuditRecord) -> dict[str, Any]:
     backend = ctx.console.backend()
-    response = record.response
+    response = _views.shown(backend, record, ctx.lang)
     stage = Stage(record.stage)
     return {
         "record": record,
@@ -77,5 +80,5 @@ def _answer_values(ctx: Ctx, record: AuditRecord) -> dict[str, Any]:
         "by_risk": _views.tier_label(answer_tier_by_risk(response, backend.policy), ctx.lang),
         "effective": _views.tier_label(answer_tier(record.response), ctx.lang),
         "chart": _views.reasons_chart(response, ctx.lang),
-        "returned_json": json.dumps(response, ensure_ascii=False, indent=2),
+        "returned_json": json.dumps(record.response, ensure_ascii=False, indent=2),  # as returned
     }

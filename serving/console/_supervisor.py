@@ -27,6 +27,7 @@ from serving.cases import (
     review_csv,
     review_html,
     review_runs,
+    review_summary,
 )
 from serving.console import _views
 from serving.console._cases import no_office
@@ -143,6 +144,8 @@ def review_run(ctx: Ctx) -> Response:
         stage_labels={s.value: s.label(ctx.lang) for s in Stage},
         tier_label=_views.tier_label,
         colour_labels={c.value: c.label(ctx.lang) for c in Colour},
+        # the run is stored as returned, in its own language; the page says it in the viewer's
+        summary=lambda r: review_summary(r.probability, r.previous_probability, r.previous_as_of, ctx.lang),
     )
 
 

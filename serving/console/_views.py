@@ -21,6 +21,7 @@ from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord
 from serving.console._charts import Point, Step, risk_history, waterfall
 from serving.console._i18n import Lang, text
+from serving.scoring import answer_in
 
 
 def sigmoid(x: float) -> float:
@@ -36,6 +37,14 @@ def tier_label(code: str, lang: Lang) -> str:
         return Tier(code).label(lang)
     except ValueError:
         return code
+
+
+def shown(backend: Any, record: AuditRecord, lang: Lang) -> dict[str, Any]:
+    """A stored answer as the viewer reads it: its words in ``lang``, made from its codes and values
+    (:func:`serving.scoring.answer_in`); the stored bytes stay as they were returned."""
+    response = record.response
+    typical = backend.typical(record.stage, str(response.get("model", {}).get("version", "")))
+    return answer_in(response, record.explanation, lang, policy=backend.policy, typical=typical)
 
 
 def reasons_chart(response: Mapping[str, Any], lang: Lang) -> Markup:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -65,6 +65,8 @@ class Backend(Protocol):
 
     def assess(self, request: ScoreRequest, *, actor: str) -> Assessment: ...
 
+    def check_posted(self, principal: Principal, requests: Sequence[ScoreRequest], *, where: str = "") -> None: ...
+
     def verify_trail(self) -> VerifyResponse: ...
 
     def score_by_id(
@@ -72,6 +74,8 @@ class Backend(Protocol):
     ) -> str: ...
 
     def review(self, principal: Principal, *, office: str, as_of: dt.date, lang: Lang = "zh") -> ReviewRun: ...
+
+    def typical(self, stage: str, version: str) -> Mapping[str, Any] | None: ...
 
 
 class Console:

@@ -12,13 +12,14 @@
   :class:`ServedModel`, so a built Bento serves without MLflow; :func:`model_info` is what ``/models``
   says of it.
 - :mod:`serving.scoring.schemas` holds the typed requests and answers (they make the OpenAPI page);
-  :func:`answer_tier_by_risk` and :func:`answer_tier` read the two tiers back from an answer, stored or new;
+  :func:`answer_tier_by_risk` and :func:`answer_tier` read the two tiers back from an answer, stored or new,
+  and :func:`answer_in` renders a stored answer's words in another language from its codes and values;
   :func:`message` says what is wrong with a field in zh or en (the API's refusals and the console's forms).
 
 No HTTP and no database here: the service (:mod:`serving.api`) and the CLI store what this returns.
 """
 
-from serving.scoring._answers import answer_tier, answer_tier_by_risk
+from serving.scoring._answers import answer_in, answer_tier, answer_tier_by_risk
 from serving.scoring._combine import Combiner, score_combiner
 from serving.scoring._messages import ZH_MESSAGES, message, message_zh
 from serving.scoring._model_store import (
@@ -47,6 +48,7 @@ __all__ = [
     "Scored",
     "Scorer",
     "ServedModel",
+    "answer_in",
     "answer_tier",
     "answer_tier_by_risk",
     "bento_model_name",

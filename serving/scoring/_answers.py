@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from models.tier_policy import TierPolicy
+from features.catalog import CATALOG, Typical
+from features.vocab import Lang, Stage, Tier
+from models.tier_policy import Band, TierPolicy
+from models.tier_wording import tier_text
 from serving.scoring.schemas import Assessment
 
 
@@ -30,3 +34,60 @@ def answer_tier_by_risk(answer: Assessment | Mapping[str, Any], policy: TierPoli
 def answer_tier(answer: Mapping[str, Any]) -> str:
     """The effective tier an answer (as JSON) returned: after the mandatory rules (design.md, "Tiers")."""
     return str(answer["tier"]["tier"]["code"])
+
+
+def answer_in(
+    answer: Mapping[str, Any],
+    explanation: Mapping[str, Any],
+    lang: Lang,
+    *,
+    policy: TierPolicy,
+    typical: Mapping[str, Typical] | None = None,
+) -> dict[str, Any]:
+    """A stored answer's words in ``lang``, made again from its codes and values (design.md, "Dates, rules
+    and offices": stored answers keep their bytes; pages render them in the viewer's language).
+
+    The stored answer itself is not changed: this returns a copy whose labels (stage, band, tiers) and
+    reasons (label, value, typical value, sentence) are in ``lang``, from the stored feature values of
+    ``explanation``. ``typical`` is the stage's typical values of the model that made the answer (None when
+    that model is no longer served: the sentences then leave out the comparison). The tier's sentence is
+    made again when ``policy`` is the version the answer was made under, else kept as stored.
+    """
+    if answer.get("lang") == lang:
+        return dict(answer)
+    out = dict(answer)
+    stage = Stage(answer["stage"]["code"])
+    out["lang"] = lang
+    out["stage"] = {"code": stage.value, "label": stage.label(lang)}
+    out["band"] = {"code": answer["band"]["code"], "label": Band(answer["band"]["code"]).label(lang)}
+    features = explanation.get("features", {})
+    tier = dict(answer["tier"])
+    for key in ("tier", "tier_by_risk", "tier_after_rule"):
+        if isinstance(tier.get(key), Mapping):
+            tier[key] = {"code": tier[key]["code"], "label": Tier(tier[key]["code"]).label(lang)}
+    if policy.version == answer.get("policy_version") and features:
+        decision = policy.decide(stage, float(answer["probability"]), features)
+        until = tier.get("rule_until")
+        day = dt.date.fromisoformat(until) if isinstance(until, str) else until
+        p = float(answer["probability"])
+        tier["text"] = tier_text(policy, stage, decision, probability=p, lang=lang, until=day)
+    out["tier"] = tier
+    reasons = []
+    for r in answer.get("reasons", []):
+        name = r["feature"]
+        if name not in CATALOG or name not in features:
+            reasons.append(dict(r))
+            continue
+        spec, value = CATALOG[name], features[name]
+        known = (typical or {}).get(name)
+        reasons.append(
+            {
+                **r,
+                "label": spec.label(lang),
+                "value_text": spec.value_text(value, lang),
+                "typical_text": spec.typical_text(value, known, lang) if known is not None else None,
+                "text": spec.describe(value, lang, typical=known),
+            }
+        )
+    out["reasons"] = reasons
+    return out
