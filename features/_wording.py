@@ -174,13 +174,48 @@ def comparison(w: Wording, value: Any, typical: Typical | None, lang: Lang) -> s
         return f"（同阶段{text}为{yes_no}）" if zh else f" ({text} at this stage: {yes_no})"
     if w.kind is ValueKind.CATEGORY:
         return f"（同阶段{text}为此类）" if zh else f" ({text} at this stage)"
+    if is_zero_count(w, value):  # "无前科（同阶段一般有1次）"
+        return f"（同阶段一般有{text}）" if zh else f" (typical: {text})"
     return f"（同阶段一般为{text}）" if zh else f" (typical: {text})"
+
+
+def equals_typical(w: Wording, value: Any, typical: Typical | None, lang: Lang = "zh") -> bool:
+    """The person's value reads the same as the stage's typical one: then it is no reason at all."""
+    if typical is None or is_missing(value) or w.kind in (ValueKind.FLAG, ValueKind.CATEGORY):
+        return False
+    if typical.median is None or math.isnan(typical.median):
+        return False
+    return number_words(w, float(value), lang, short=True) == number_words(w, typical.median, lang, short=True)
+
+
+_WINDOW_ZH = re.compile(r"^(近\d+天|矫正以来|入矫以来)(.*)$")
+
+
+def zero_sentence(w: Wording, lang: Lang) -> str:
+    """The sentence of a count of zero, in its own words: "无前科", "近90天无重大家庭变故",
+    "no prior convictions" (never "有前科0次" or "0 prior convictions")."""
+    if lang == "en":
+        return w.en.replace("{v}", f"no {w.many_en}" if w.many_en else "none")
+    body = w.zh.replace("{v}", "").removesuffix("共")
+    if body.startswith("有"):
+        return "无" + body[1:]
+    window = _WINDOW_ZH.match(body)
+    if window:
+        return f"{window.group(1)}无{window.group(2)}"
+    return "无" + body
+
+
+def is_zero_count(w: Wording, value: Any) -> bool:
+    """A count that rounds to zero (it has its own sentence)."""
+    return w.kind is ValueKind.COUNT and not is_missing(value) and round(float(value)) == 0
 
 
 def render(w: Wording, value: Any, lang: Lang, *, typical: Typical | None = None, label: Any = None) -> str:
     """The whole sentence of one value, with the comparison when ``typical`` is given."""
     if is_missing(value):
         base = w.missing_zh if lang == "zh" else w.missing_en
+    elif is_zero_count(w, value):
+        base = zero_sentence(w, lang)
     elif w.kind is ValueKind.TREND:
         base = (w.zh if lang == "zh" else w.en).format(v=_trend_sentence(float(value), lang))
     else:

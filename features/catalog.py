@@ -22,6 +22,7 @@ from features._wording import (
     ValueKind,
     Wording,
     check_sentence,
+    equals_typical,
     is_missing,
     render,
     typical_values,
@@ -66,9 +67,20 @@ class FeatureSpec:
     stages: frozenset[Stage]
     direction: int = 0
     kind: Kind = "numeric"
+    fact: str = ""  # the fact it describes: an event family's features share one (one fact, one reason)
 
     def label(self, lang: Lang = "en") -> str:
         return self.zh if lang == "zh" else self.en
+
+    @property
+    def fact_key(self) -> str:
+        """What the feature is a view of: features of one fact (an event family's counts, recency and
+        trend) give at most one reason between them."""
+        return self.fact or self.name
+
+    def equals_typical(self, value: Any, typical: Typical | None) -> bool:
+        """The person's value reads the same as the stage's typical value (then it is no reason)."""
+        return equals_typical(self.wording, value, typical)
 
     def describe(self, value: Any, lang: Lang = "en", *, typical: Typical | None = None) -> str:
         """The reason sentence for ``value``; with ``typical``, compared with the stage's typical person."""
@@ -247,6 +259,7 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
                 wording,
                 stages,
                 fam.direction,
+                fact=fam.name,
             )
         )
     if fam.recency:
@@ -268,6 +281,7 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
                 wording,
                 fam.stages,
                 -fam.direction,
+                fact=fam.name,
             )
         )
     if fam.trend:
@@ -287,6 +301,7 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
                 wording,
                 fam.stages,
                 fam.direction,
+                fact=fam.name,
             )
         )
     return specs
@@ -488,6 +503,7 @@ def _supervision_specs() -> list[FeatureSpec]:
             ),
             s,
             1,
+            fact="violations",
         ),
         FeatureSpec(
             "violations_per_month",
@@ -504,6 +520,7 @@ def _supervision_specs() -> list[FeatureSpec]:
             ),
             s,
             1,
+            fact="violations",
         ),
         FeatureSpec(
             "points_latest",

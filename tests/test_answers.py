@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 from service_support import ServiceModels
 
-from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, ValueKind, check_sentence
+from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, Typical, ValueKind, check_sentence
 from features.labels import make_stage_frame
 from features.schema import CaseTables
 from features.vocab import Stage
@@ -72,6 +73,36 @@ def test_every_sentence_of_200_people_at_3_stages_in_zh_and_en_reads_right(
         texts = [r.text for s in scored for r in s.assessment.reasons]
         marker = "同阶段" if lang == "zh" else ("typical" if lang == "en" else "")
         assert sum(marker in t or "at this stage" in t for t in texts) > 0.9 * len(texts)
+
+
+def test_zero_counts_equal_values_and_facts_read_as_a_caseworker_expects(
+    answers: dict[tuple[Stage, str], list[Scored]], scorer: Scorer
+) -> None:
+    """Issue 20, reasons as read by a caseworker: a zero count has its own words ("无前科", "no prior
+    convictions"), a value that reads the same as the stage's typical one is no reason, and one fact (an
+    event family's counts, recency and trend) gives at most one reason."""
+    for (stage, lang), scored in answers.items():
+        typical = scorer.models[stage].model.typical
+        for s in scored:
+            facts = [CATALOG[r.feature].fact_key for r in s.assessment.reasons]
+            assert len(facts) == len(set(facts)), [r.text for r in s.assessment.reasons]
+            for r in s.assessment.reasons:
+                spec, value = CATALOG[r.feature], s.explanation["features"][r.feature]
+                assert not spec.equals_typical(value, typical.get(r.feature)), r.text
+                # a count of zero in a reason's own clause (before the comparison) has words of its own
+                own = r.text.split("（")[0].split(" (typical")[0]
+                assert not re.search(r"(?<![\d.])0(次| [a-z])", own), r.text
+                if spec.wording.kind is ValueKind.COUNT and value is not None and round(float(value)) == 0:
+                    assert ("无" in own) if lang == "zh" else ("no " in own), r.text
+
+
+def test_zero_count_sentences() -> None:
+    spec = CATALOG["prior_convictions"]
+    assert spec.describe(0.0, "zh", typical=Typical(median=1.0)) == "无前科（同阶段一般有1次）"
+    assert spec.describe(0.0, "en", typical=Typical(median=1.0)) == "no prior convictions (typical: 1)"
+    family = CATALOG["family_change_90d"]
+    assert family.describe(0.0, "zh").startswith("近90天无重大家庭变故")
+    assert family.describe(2.0, "zh").startswith("近90天重大家庭变故2次")
 
 
 def test_points_of_risk_have_the_sign_of_the_log_odds_and_come_from_the_calibrated_probability(

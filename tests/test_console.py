@@ -511,6 +511,9 @@ def test_what_moved_runs_from_the_earlier_date_to_the_later(app: ASGIApp, home: 
         assert r.status_code == 200, r.text
     page = c_get(client(app, "cw"), f"/console/person/{pid}")
     assert f"{earlier} → {later}" in page and f"{later} → {earlier}" not in page
+    moved = re.search(r'id="h-moved".*?</section>', page, flags=re.S)
+    assert moved and "对数几率" not in moved.group(0)  # sizes in percentage points, none that round to zero
+    assert all(float(v) != 0.0 for v in re.findall(r'class="num (?:up|down)">([+-]\d+\.\d)</td>', moved.group(0)))
 
 
 def test_lengths_are_checked_on_the_server_and_only_approve_or_reject_decides(

@@ -106,12 +106,22 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_assessments": ("该人员尚无评估记录。", "No assessments of this person are on record."),
     "latest_by_stage": ("各阶段最近一次评估", "Latest assessment of each stage"),
     "history": ("风险变化", "Risk over time"),
+    "points_short": ("百分点", "points"),
+    "waterfall_help": (
+        "从同阶段典型人员的风险出发，逐项加上主要因素；“其他因素”是其余所有因素之和，“校准”是把模型分数换算为实际概率的一步。",
+        'From the risk of a typical person of the stage, each main factor added in turn; "other factors" are all '
+        'the rest together, and "calibration" is the step that turns the model\'s score into the probability.',
+    ),
     "moved": ("与上次评估相比的变化", "What moved since the last assessment"),
     "moved_none": ("本阶段此前没有评估，无可比较。", "No earlier assessment of this stage: nothing to compare yet."),
-    "moved_same": ("两次评估所用的记录没有变化。", "Nothing in the record changed between the two assessments."),
+    "moved_same": (
+        "没有哪项记录的变化使风险改变0.1个百分点以上。",
+        "No change in the record moved the risk by 0.1 percentage points or more.",
+    ),
     "moved_intro": (
-        "风险由 {a} 变为 {b}（{when}）。变化最大的因素（对数几率贡献的变化）：",
-        "Risk went from {a} to {b} ({when}). Factors that changed most (change in log-odds share):",
+        "风险由 {a} 变为 {b}（{when}）。记录有变化、影响最大的因素（各自约占风险变化的百分点）：",
+        "Risk went from {a} to {b} ({when}). Factors whose record changed, by their share of the change "
+        "(percentage points):",
     ),
     "decisions": ("管理等级决定", "Tier decisions"),
     "no_decisions": ("无", "None"),

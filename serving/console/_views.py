@@ -75,22 +75,33 @@ class Moved:
     label: str
     before: str
     after: str
-    delta: float  # change in log-odds contribution
+    delta: float  # its share of the change in risk, in percentage points
 
 
 def what_moved(before: AuditRecord, after: AuditRecord, lang: Lang, *, top: int = 8) -> list[Moved]:
-    """Factors whose value changed between two assessments of one stage, largest change of share first."""
+    """Factors whose value changed between two assessments of one stage, largest share of the change first.
+
+    Each factor's share is its change in log-odds contribution as a share of the change in the raw score,
+    times the change in the calibrated probability, in percentage points (as the review meeting's "what
+    moved"); factors whose share rounds to 0.0 points are left out.
+    """
     eb, ea = before.explanation, after.explanation
     fb, fa = eb.get("features", {}), ea.get("features", {})
     cb, ca = eb.get("contributions", {}), ea.get("contributions", {})
+    change = float(ea.get("raw_score", 0.0)) - float(eb.get("raw_score", 0.0))
+    dp = float(after.response["probability"]) - float(before.response["probability"])
     out = []
     for name in ca:
         if name in fb and fb.get(name) == fa.get(name):
             continue
+        d = float(ca[name]) - float(cb.get(name, 0.0))
+        points = 100 * dp * d / change if abs(change) > 1e-12 else 0.0
+        if abs(points) < 0.05:
+            continue
         spec = CATALOG.get(name)
         label = spec.label(lang) if spec else name
         was, now = (spec.value_text(v, lang) if spec else str(v) for v in (fb.get(name), fa.get(name)))
-        out.append(Moved(label, was, now, float(ca[name]) - float(cb.get(name, 0.0))))
+        out.append(Moved(label, was, now, points))
     out.sort(key=lambda m: -abs(m.delta))
     return out[:top]
 

@@ -259,9 +259,14 @@ def reasons(
     """
     if order is None:
         order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
-    raising = _top(order, names, contributions, points, MAX_RAISING, sign=1.0)
-    lowering = _top(order[::-1], names, contributions, points, MAX_LOWERING, sign=-1.0)
     typical = typical or {}
+    facts: set[str] = set()  # one fact, one reason: an event family's counts, recency and trend give one
+    raising = _top(
+        order, names, contributions, points, MAX_RAISING, sign=1.0, values=values, typical=typical, facts=facts
+    )
+    lowering = _top(
+        order[::-1], names, contributions, points, MAX_LOWERING, sign=-1.0, values=values, typical=typical, facts=facts
+    )
     out = []
     for k in [*raising, *lowering]:
         value, contribution = values[k], float(contributions[k])
@@ -295,8 +300,13 @@ def _top(
     n: int,
     *,
     sign: float,
+    values: Sequence[Any],
+    typical: Mapping[str, Typical],
+    facts: set[str],
 ) -> list[int]:
-    """The first ``n`` features of ``order`` that may be shown: past the threshold, not protected, not 0.0 points.
+    """The first ``n`` features of ``order`` that may be shown: past the threshold, not protected, not 0.0
+    points, not a value that reads the same as the stage's typical one (no reason at all), and not a second
+    view of a fact already given (``facts``, updated).
 
     ``order`` runs from the largest contribution in the direction ``sign`` (+1 raising, -1 lowering).
     """
@@ -304,12 +314,35 @@ def _top(
     for k in order:
         if sign * contributions[k] <= MIN_CONTRIBUTION:
             break
-        if names[k] in PROTECTED_ATTRIBUTES or (points is not None and abs(points[k]) < MIN_POINTS):
+        name = names[k]
+        if name in PROTECTED_ATTRIBUTES or (points is not None and abs(points[k]) < MIN_POINTS):
             continue
+        fact = _FACT[name]
+        if fact in facts or _same_as_typical(name, _key(values[k]), typical.get(name)):
+            continue
+        facts.add(fact)
         out.append(k)
         if len(out) == n:
             break
     return out
+
+
+_FACT = {name: spec.fact_key for name, spec in CATALOG.items()}
+
+
+def _key(value: Any) -> Any:
+    """A value as a cache key: every missing value one key, -0.0 and 0.0 one key."""
+    if isinstance(value, float):
+        if value != value:
+            return None
+        if value == 0.0:
+            return 0.0
+    return value
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _same_as_typical(name: str, value: Any, typical: Typical | None) -> bool:
+    return CATALOG[name].equals_typical(value, typical)
 
 
 @functools.lru_cache(maxsize=1 << 16)
