@@ -47,7 +47,6 @@ _SET_OPS = ("in", "not_in")
 _CATEGORICAL_OPS = ("==", "!=", "in", "not_in")
 
 
-
 class Band(Labelled):
     """Risk band of the calibrated probability, in increasing order."""
 
