@@ -47,8 +47,9 @@ PERSON_COLUMNS = [
     "prior_supervisions",
     *INTAKE_FLAGS,
 ]
-#: Optional ``persons`` columns: kept in the records, never model inputs (``office``: the 司法所 in charge).
-OPTIONAL_PERSON_COLUMNS = ["office"]
+#: Optional ``persons`` columns: kept in the records, never model inputs (``office``: the 司法所 in charge;
+#: ``caseworker``: the user name of the caseworker assigned, whose "today" page lists the person).
+OPTIONAL_PERSON_COLUMNS = ["office", "caseworker"]
 #: Optional ``persons`` column: the person's management tier in the agency's records at export
 #: (``features.vocab.Tier`` codes, empty where unknown); the case store starts from it.
 CURRENT_TIER_COLUMN = "current_tier"
@@ -170,6 +171,7 @@ PERSONS_SCHEMA = pa.DataFrameSchema(
         "prior_supervisions": pa.Column(int, pa.Check.ge(0), nullable=False, coerce=True),
         **{flag: pa.Column(bool, nullable=False, coerce=True) for flag in INTAKE_FLAGS},
         "office": pa.Column(str, pa.Check.str_length(1, 64), nullable=True, coerce=True, required=False),
+        "caseworker": pa.Column(str, pa.Check.str_length(1, 128), nullable=True, coerce=True, required=False),
         CURRENT_TIER_COLUMN: pa.Column(str, pa.Check.isin(Tier.codes()), nullable=True, coerce=True, required=False),
     },
     strict=False,

@@ -290,7 +290,7 @@ def test_migrations_are_shipped_and_applied_once(tmp_path: Path) -> None:
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from case_store_version")).scalar() == "0002"
+        assert conn.execute(text("select version_num from case_store_version")).scalar() == "0003"
     store.close()
     assert os.path.exists(tmp_path / "c.db")
 
@@ -370,5 +370,54 @@ def test_an_exports_current_tier_is_the_starting_tier_and_never_overrides_a_deci
         store.import_tables(bare)
         newcomers = bare.persons["person_id"].iloc[200:]
         assert all(store.person(p)["tier"] == "strict" for p in newcomers)
+    finally:
+        store.close()
+
+
+def test_the_caseworkers_day_lists_their_caseload_most_urgent_first(tmp_path: Path) -> None:
+    """Issue 20, the "today" page: the persons assigned to the user and those assigned to nobody (not another
+    caseworker's, not another office's), overdue before due before rules ending this month before decided
+    proposals; a decided proposal shows once, until the next visit."""
+    from serving.cases import today_list
+
+    today = dt.date.today()
+    recent = today - dt.timedelta(days=60)  # the first-two-months rule's last day is today
+    rows = [
+        {**person_row("A", start=str(recent), end=str(recent + dt.timedelta(days=700))), "caseworker": "wang"},
+        {**person_row("B", start=str(recent), end=str(recent + dt.timedelta(days=700))), "caseworker": "zhao"},
+        {**person_row("C", start=str(today - dt.timedelta(days=3)), end=str(today + dt.timedelta(days=700)))},
+        {**person_row("D", start=str(recent), end=str(recent + dt.timedelta(days=700)), office="t2")},
+    ]
+    rows[2]["caseworker"] = None
+    store = CaseStore(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        store.import_tables(hand_tables(rows))
+        with store.write() as conn:
+            now = dt.datetime.now(dt.UTC).isoformat()
+            conn.exec_driver_sql(
+                "INSERT INTO decisions (decision_id, person_id, office, assessment_id, from_tier, to_tier, "
+                "tier_by_risk, reason_code, reason, status, proposed_by, proposed_at, decided_by, decided_at, comment) "
+                "VALUES ('d1', 'A', 't1', 'x', 'strict', 'ordinary', 'ordinary', 'good_conduct', '表现良好', "
+                "'rejected', 'wang', ?, 'li', ?, '再观察')",
+                (now, now),
+            )
+        day = today_list(store, office="t1", user="wang", as_of=today)
+        people = {i.person_id for i in day.items}
+        assert day.assigned and day.caseload == 2 and people == {"A", "C"}
+        kinds = [i.kind for i in day.items]
+        assert kinds == sorted(kinds, key=["red_alert", "overdue", "orange_alert", "due", "rule_ends", "decided"].index)
+        assert ("overdue", "A") in {(i.kind, i.person_id) for i in day.items}  # intake window closed unassessed
+        assert ("due", "C") in {(i.kind, i.person_id) for i in day.items}
+        ends = [i for i in day.items if i.kind == "rule_ends"]
+        if (recent + dt.timedelta(days=60)).month == today.month:
+            assert [(i.person_id, i.date) for i in ends if i.person_id == "A"] == [
+                ("A", recent + dt.timedelta(days=60))
+            ]
+        assert [i.decision_id for i in day.items if i.kind == "decided"] == ["d1"]
+        again = today_list(store, office="t1", user="wang", as_of=today)
+        assert again.since is not None and not [i for i in again.items if i.kind == "decided"]
+        office = today_list(store, office="t1", user="nobody-assigned", as_of=today)
+        assert not office.assigned and {i.person_id for i in office.items} >= {"A", "B", "C"}
+        assert "D" not in {i.person_id for i in office.items}
     finally:
         store.close()

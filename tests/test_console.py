@@ -123,7 +123,7 @@ def test_sign_in_sets_a_secure_http_only_same_site_cookie_that_expires(app: ASGI
     assert r.status_code == 303 and r.headers["location"] == "/console/"
     cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("risk_console_session="))
     assert all(flag in cookie.lower() for flag in ("httponly", "samesite=strict", "secure", "max-age=28800"))
-    assert c.get("/console/").headers["location"] == "/console/roster"
+    assert c.get("/console/").headers["location"] == "/console/today"  # a caseworker's day starts there
     assert c.get("/console/roster").status_code == 200
     sup = client(app, "sup")
     assert sup.get("/console/").headers["location"] == "/console/proposals"

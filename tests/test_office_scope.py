@@ -336,6 +336,7 @@ MATRIX: dict[str, Case] = {
             Call("GET", "/console/roster", params={"as_of": MEETING.isoformat(), "q": w.person_id}),
         ],
     ),
+    "GET /console/today": Case("own-office", "cw", lambda w: [Call("GET", "/console/today")]),
     "GET /console/proposals": Case("own-office", "sup", lambda w: [Call("GET", "/console/proposals")]),
     "GET /console/review": Case("own-office", "sup", lambda w: [Call("GET", "/console/review")]),
     "POST /console/review": Case(

@@ -7,6 +7,8 @@ shipped here and applied on open), and builds the caseworkers' and supervisors' 
 - :class:`CaseStore` - import exports all or nothing (:meth:`CaseStore.import_tables`,
   :func:`read_dir`), record events (:meth:`CaseStore.record_event`), read records, build a score
   request by person id (:meth:`CaseStore.score_request`);
+- :func:`today_list` - a caseworker's day: alerts, overdue and due assessments, rules ending, decided
+  proposals, most urgent first;
 - :func:`due_list` - each person on an office's roll with current tier, last assessment per
   stage and each assessment due, upcoming or overdue (windows in ``serving/cases/review_policy.yaml``,
   :class:`ReviewPolicy`);
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
         ScorePersonIn,
     )
     from serving.cases._store import CaseStore
+    from serving.cases._today import URGENCY, TodayItem, TodayList, today_list
 
 _MODULES: dict[str, tuple[str, ...]] = {
     "_decisions": (
@@ -108,10 +111,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ScorePersonIn",
     ),
     "_store": ("CaseStore",),
+    "_today": ("URGENCY", "TodayItem", "TodayList", "today_list"),
 }
 _HOME = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
 
 __all__ = [
+    "URGENCY",
     "CaseError",
     "CaseStore",
     "Colour",
@@ -132,6 +137,8 @@ __all__ = [
     "ReviewRunQuery",
     "RuleFloor",
     "ScorePersonIn",
+    "TodayItem",
+    "TodayList",
     "approve",
     "assessment_office",
     "decided_decisions",
@@ -155,6 +162,7 @@ __all__ = [
     "run_review",
     "same_office",
     "tier_floor",
+    "today_list",
 ]
 
 

@@ -144,9 +144,10 @@ def import_tables(store: Writable, tables: CaseTables, *, source: str = "") -> I
 
 def _persons(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    if "office" not in out.columns:
-        out["office"] = None
-    out["office"] = out["office"].astype(object).where(out["office"].notna(), None)
+    for optional in OPTIONAL_PERSON_COLUMNS:
+        if optional not in out.columns:
+            out[optional] = None
+        out[optional] = out[optional].astype(object).where(out[optional].notna(), None)
     out["person_id"] = out["person_id"].astype(str)
     return out[STORED_PERSON_COLUMNS].reset_index(drop=True)
 

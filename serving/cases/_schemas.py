@@ -40,7 +40,9 @@ class ScorePersonIn(_Strict):
 
     person_id: str = _PID
     stage: Stage = Field(description="intake, midterm or release", examples=["midterm"])
-    as_of: dt.date | None = Field(None, description="assessment date; default the stage's date")
+    as_of: dt.date | None = Field(
+        None, description="assessment date, not after today; default today (the end of an ended term)"
+    )
     lang: Lang = Field("zh", description="zh or en")
 
 

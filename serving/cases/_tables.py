@@ -39,6 +39,7 @@ persons = Table(
     Column("prior_convictions", Integer, nullable=False),
     Column("prior_supervisions", Integer, nullable=False),
     *(Column(flag, Boolean, nullable=False) for flag in INTAKE_FLAGS),
+    Column("caseworker", String(128), nullable=True, index=True),  # the assigned caseworker (user), if any
 )
 
 events = Table(
@@ -135,4 +136,27 @@ imports = Table(
     Column("source", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("summary", Text, nullable=False),
+)
+
+#: When a user last opened a page that shows what is new since the last visit ("today").
+page_visits = Table(
+    "page_visits",
+    metadata,
+    Column("user", String(128), primary_key=True),
+    Column("page", String(32), primary_key=True),
+    Column("seen_at", String(40), nullable=False),
+)
+
+#: A supervisor's "not now" on the step-down list: the person returns to the list after ``until``.
+step_down_deferrals = Table(
+    "step_down_deferrals",
+    metadata,
+    Column("deferral_id", String(36), primary_key=True),
+    Column("person_id", String(64), ForeignKey("persons.person_id"), nullable=False, index=True),
+    Column("office", String(64), nullable=False, index=True),
+    Column("reason_code", String(32), nullable=False),
+    Column("until", Date, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("created_at", String(40), nullable=False),
 )

@@ -47,6 +47,7 @@ def create_app(*, backend: Callable[[], Backend] = _current_service) -> ASGIApp:
         Route("/login", partial(_signin.login, console), methods=["POST"]),
         Route("/lang/{lang}", partial(_signin.switch_language, console)),
         guarded("/logout", _signin.logout, None, ("POST",)),
+        guarded("/today", _cases.today, Permission.READ_CASES),
         guarded("/roster", _cases.roster, Permission.READ_CASES),
         guarded("/person/{person_id}", _cases.person, Permission.READ_CASES),
         guarded("/person/{person_id}/score", _cases.score_now, Permission.SCORE, ("POST",)),

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from features.vocab import EventType, Stage, Tier
 from serving.cases import (
+    URGENCY,
     CaseError,
     Colour,
     ReasonCode,
@@ -25,6 +26,7 @@ from serving.cases import (
     propose,
     same_office,
     tier_floor,
+    today_list,
 )
 from serving.console import _views
 from serving.console._i18n import text
@@ -93,6 +95,26 @@ def roster(ctx: Ctx) -> Response:
         state_labels={s: text(f"state_{s}", ctx.lang) for s in STATES},
         tier_labels={t.value: t.label(ctx.lang) for t in Tier},
         stage_labels={s.value: s.label(ctx.lang) for s in Stage},
+    )
+
+
+def today(ctx: Ctx) -> Response:
+    """The caseworker's day: what needs doing for their caseload, most urgent first (serving.cases.today_list)."""
+    office = office_of(ctx)
+    if not office:
+        return no_office(ctx)
+    backend = ctx.console.backend()
+    day = today_list(
+        backend.cases, office=office, user=ctx.principal.user, as_of=dt.date.today(), policy=backend.policy
+    )
+    rules = {r.id: (r.zh if ctx.lang == "zh" else r.en) for s in Stage for r in backend.policy.stage(s).rules}
+    return ctx.render(
+        "today.html",
+        day=day,
+        kinds=URGENCY,
+        stage_labels={s.value: s.label(ctx.lang) for s in Stage},
+        tier_label=_views.tier_label,
+        rule_text=lambda rule_id: rules.get(rule_id, rule_id),
     )
 
 

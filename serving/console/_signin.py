@@ -32,7 +32,7 @@ def home_path(ctx: Ctx) -> Response:
     if ctx.principal.can(Permission.DECIDE):
         return ctx.redirect("/proposals")
     if ctx.principal.can(Permission.READ_CASES):
-        return ctx.redirect("/roster")
+        return ctx.redirect("/today")
     return ctx.redirect("/audit")
 
 
