@@ -6,6 +6,7 @@ Every test runs on SQLite and, when ``RISK_TEST_POSTGRES_URL`` is set, on Postgr
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -421,3 +422,84 @@ def test_the_caseworkers_day_lists_their_caseload_most_urgent_first(tmp_path: Pa
         assert "D" not in {i.person_id for i in office.items}
     finally:
         store.close()
+
+
+def test_the_step_down_list_offers_who_may_be_ordinary_and_remembers_not_now(tmp_path: Path) -> None:
+    """Issue 20, the supervisor's step-down list: a strict person whose time-limited rule has ended, and one
+    ordinary by risk at the latest reviews, come up; "not now" takes a person off until the reason's period
+    ends and is counted in the decision report; a step-down decided at once changes the tier and is chained."""
+    from serving.cases import decide_step_down, decision_report, defer_step_down, step_down_list
+
+    today = dt.date.today()
+    start = today - dt.timedelta(days=120)  # the first two months are over
+    rows = [person_row(p, start=str(start), end=str(start + dt.timedelta(days=700))) for p in ("A", "B", "C")]
+    store = CaseStore(f"sqlite:///{tmp_path / 'c.db'}")
+    audit = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", secret=SECRET)
+    try:
+        store.import_tables(hand_tables(rows))  # no current tier in the export: everyone arrives strict
+        ids = {}
+        for pid, rule in (("A", "first_two_months"), ("B", None), ("C", None)):
+            ids[pid] = str(uuid.uuid4())
+            audit.append_assessment(
+                assessment_id=ids[pid],
+                person_id=pid,
+                stage="intake",
+                model_name="m",
+                model_version="1",
+                policy_version="p",
+                request={},
+                response={},
+                explanation={"features": {"offence": "theft", "flag_gang": 0}},
+                actor="wang",
+            )
+            row = index_row(ids[pid], pid, stage="intake", as_of=start)
+            store.note_assessments([{**row, "rule_id": rule, "tier": "strict" if rule else "ordinary"}])
+        with store.write() as conn:  # two reviews found B ordinary by risk, C strict at the later one
+            for days, c_tier in ((60, "ordinary"), (30, "strict")):
+                payload = {
+                    "rows": [
+                        {"person_id": "B", "tier_by_risk": "ordinary", "rule_id": None},
+                        {"person_id": "C", "tier_by_risk": c_tier, "rule_id": None},
+                    ]
+                }
+                conn.exec_driver_sql(
+                    "INSERT INTO review_runs (run_id, office, as_of, created_at, actor, lang, count, payload, "
+                    "backdated) VALUES (?, 't1', ?, ?, 'li', 'zh', 2, ?, 0)",
+                    (str(uuid.uuid4()), str(today - dt.timedelta(days=days)), now(), json.dumps(payload)),
+                )
+        listed = {i.person_id: i for i in step_down_list(store, audit, office="t1", as_of=today)}
+        assert set(listed) == {"A", "B"}
+        assert listed["A"].why == "rule_ended" and listed["A"].rule_ended == start + dt.timedelta(days=60)
+        assert listed["B"].why == "ordinary_by_risk" and len(listed["B"].reviews) == 2
+        with pytest.raises(CaseError) as refused:
+            defer_step_down(store, principal=SUP, person_id="A", reason_code="whim", comment="不行")
+        assert refused.value.status == 422
+        with pytest.raises(CaseError) as other:
+            defer_step_down(
+                store,
+                principal=Principal(Role.SUPERVISOR, "x", "t2"),
+                person_id="A",
+                reason_code="observe",
+                comment="再看",
+            )
+        assert other.value.status == 403
+        defer_step_down(store, principal=SUP, person_id="A", reason_code="observe", comment="再观察一个月")
+        assert {i.person_id for i in step_down_list(store, audit, office="t1", as_of=today)} == {"B"}
+        back = today + dt.timedelta(days=31)  # the 'observe' period (30 days) is over
+        assert "A" in {i.person_id for i in step_down_list(store, audit, office="t1", as_of=back)}
+        report = decision_report(store, start=today, end=today)
+        assert report.step_downs_deferred == {"observe": 1}
+        chained = audit.head()["decisions"][0]
+        done = decide_step_down(
+            store, audit, principal=SUP, person_id="B", assessment_id=ids["B"], comment="连续两次研判为普管"
+        )
+        assert done.status == "approved" and store.person("B")["tier"] == "ordinary"
+        assert audit.head()["decisions"][0] == chained + 2  # proposed and approved, both chained
+        assert "B" not in {i.person_id for i in step_down_list(store, audit, office="t1", as_of=today)}
+    finally:
+        audit.close()
+        store.close()
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import bentoml
 import pandas as pd
@@ -177,7 +178,8 @@ def test_review_meeting_what_moved_adds_up_and_runs_are_stored(client: TestClien
     again = client.post("/cases/review_run", json={"run_id": run["run_id"]}, headers=h("sup"))
     assert again.json() == run
     csv = client.post("/cases/review_run", json={"run_id": run["run_id"], "format": "csv"}, headers=h("sup"))
-    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("rank,person_id")
+    assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads UTF-8
+    assert csv.text.lstrip("\ufeff").splitlines()[0].startswith("rank,person id,stage,risk")  # the run's language
     assert len(csv.text.splitlines()) == run["count"] + 1
     html = client.post("/cases/review_run", json={"run_id": first.json()["run_id"], "format": "html"}, headers=h("sup"))
     assert html.status_code == 200 and "风险研判分析会名单" in html.text
@@ -270,7 +272,7 @@ def test_review_command_writes_csv_and_html(home: Path, tmp_path: Path, monkeypa
     )
     assert done.exit_code == 0, done.output
     lines = out_csv.read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("rank,person_id") and len(lines) > 10
+    assert lines[0].startswith("\ufeff序号,人员编号,评估阶段,风险概率") and len(lines) > 10
     assert "<table>" in out_html.read_text(encoding="utf-8")
     refused = runner.invoke(app, ["review", "--office", "atlantis", "--as-of", str(MEETING)])
     assert refused.exit_code == 2 and "unknown office" in refused.output
@@ -301,3 +303,72 @@ def test_review_runs_are_one_per_office_and_date_and_never_count_as_the_formal_a
     future = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     r = client.post("/cases/review", json={"office": OFFICE, "as_of": future, "lang": "en"}, headers=h("sup"))
     assert r.status_code == 422 and "after today" in r.json()["error"]
+
+
+def test_the_alert_colour_depends_on_rules_rises_and_each_stages_cut_offs_and_says_why() -> None:
+    """Issue 21, defect 4: "8.4% shows blue where 8.3% shows yellow" is the policy at work: a low band is
+    yellow through a mandatory rule or a rise of 3 points, and the bands' cut-offs differ by stage. Each
+    coloured row says which condition gave its colour; the legend says them all, from the policy."""
+    from features.vocab import Stage
+    from models.tier_policy import Band
+    from serving.cases import ReviewPolicy, ReviewRun
+
+    policy, tiers = ReviewPolicy.load(), TierPolicy.load()
+
+    def row(p: float, *, stage: str = "midterm", rule_id: str | None = None, before: float | None = None) -> Any:
+        """A review row (its colour by the policy) as a stored run holds it."""
+        band = tiers.band(stage, p).value
+        rise = None if before is None else p - before
+        colour = policy.alert(band=Band(band), rule_id=rule_id, rise=rise).value
+        fields = dict(
+            person_id="p",
+            stage=stage,
+            assessment_id="a",
+            probability=p,
+            band=band,
+            alert=colour,
+            alert_label="",
+            tier_by_risk="ordinary",
+            effective_tier="ordinary",
+            rule_id=rule_id,
+            current_tier="ordinary",
+            mismatch="none",
+            previous_assessment_id=None,
+            previous_as_of=None,
+            previous_probability=before,
+            change_log_odds=None,
+            moved=[],
+            summary="",
+        )
+        run = ReviewRun.model_validate(
+            dict(
+                run_id="r",
+                office=OFFICE,
+                as_of=MEETING,
+                created_at="",
+                actor="t",
+                lang="zh",
+                policy_version=policy.version,
+                count=1,
+                counts={},
+                rows=[fields],
+            )
+        )
+        return run.rows[0]
+
+    blue, by_rule, by_rise = row(0.084), row(0.083, rule_id="sanctions"), row(0.083, before=0.05)
+    assert (blue.alert, by_rule.alert, by_rise.alert) == ("blue", "yellow", "yellow")
+    assert policy.alert_reason(blue, policy.version, "zh", tiers) is None  # the default colour: nothing held
+    rule_text = next(r.zh for r in tiers.stage(Stage.MIDTERM).rules if r.id == "sanctions")
+    assert policy.alert_reason(by_rule, policy.version, "zh", tiers) == f"适用强制规则（{rule_text}）"
+    assert policy.alert_reason(by_rise, policy.version, "en", tiers) == (
+        "risk up 3.3 points since the previous assessment (3 or more)"
+    )
+    assert policy.alert_reason(by_rise, "an older version", "en", tiers) is None  # its conditions may differ
+    # the same 12% is medium (yellow) at mid-term and low (blue) at release: each stage has its cut-offs
+    assert (row(0.12).alert, row(0.12, stage="release").alert) == ("yellow", "blue")
+    legend = {c.value: words for c, words in policy.legend("zh", tiers)}
+    assert list(legend) == ["red", "orange", "yellow", "blue"]
+    assert "风险比上次评估升高3个百分点及以上" in legend["yellow"] and legend["blue"] == ["不符合以上任一条件"]
+    notes = " ".join(policy.legend_notes("zh", tiers))
+    assert "解矫评估：15% 及以上为中，35% 及以上为高" in notes and "不只取决于概率" in notes

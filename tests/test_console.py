@@ -25,8 +25,8 @@ from starlette.types import ASGIApp
 
 from features.schema import PERSON_COLUMNS, CaseTables
 from features.vocab import Stage
-from serving.auth import issue_token
-from serving.cases import CaseStore, ReviewPolicy
+from serving.auth import issue_token, revoke_tokens
+from serving.cases import CaseStore, Colour, ReviewPolicy, due_list
 from serving.scoring import requests_from_tables
 
 OFFICE, OTHER = "chengguan", "dongcheng"
@@ -337,11 +337,11 @@ def test_review_meeting_print_view_and_csv(app: ASGIApp) -> None:
     assert only_moves.count("<tr>") == only_moves.count("建议从严") + only_moves.count("建议放宽")
     # the roster filters by the alert colour of this meeting
     rows = list(csvlib.DictReader(io.StringIO(csv.text.lstrip("\ufeff"))))
-    blue = sorted(row["person_id"] for row in rows if row["alert"] == "blue")
+    blue = sorted(row["人员编号"] for row in rows if row["alert_code"] == "blue")
     roster = c_get(sup, f"/console/roster?as_of={MEETING.isoformat()}&alert=blue")
     assert "取自 " + MEETING.isoformat() in roster
     listed = roster.split("<tbody>")[1]
-    assert listed.count("<tr>") == min(len(blue), 500) and all(f">{p}<" in listed for p in blue[:20])
+    assert listed.count("<tr>") == min(len(blue), 100) and all(f">{p}<" in listed for p in blue[:20])
 
 
 def found(pattern: str, html: str) -> str:
@@ -735,3 +735,154 @@ def test_stored_answers_render_in_the_viewers_language_and_keep_their_bytes(
     table = re.search(r'<table class="review">.*?</table>', run, flags=re.S)
     assert table and "橙色预警" not in table.group(0) and "自" not in table.group(0)
     assert "risk" in table.group(0)
+
+
+STATE_ZH = {"due": "应评估", "overdue": "已逾期", "upcoming": "即将到期", "done": "已完成", "not_yet": "未到期"}
+MISMATCH_ZH = {"raise": "建议从严", "lower": "建议放宽"}  # the review page's words (serving/console/_i18n.py)
+REVOKED_ZH = "会话已结束：登录所用的访问令牌已被吊销或更换"
+
+
+def people_listed(html: str) -> list[str]:
+    """The person ids of the roster's table, in order."""
+    return re.findall(r'<td><a href="/console/person/([^"]+)">', html.split("<tbody>")[1])
+
+
+def test_the_roster_pages_keeping_its_filters(
+    app: ASGIApp, office_people: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21, defect 1: the roster stopped at 500 rows; it pages (``page``), says which rows it shows of how
+    many, and its previous / next links keep the search, the filters and the date."""
+    monkeypatch.setattr("serving.console._cases.ROSTER_PAGE", 10)
+    c, day, n = client(app, "cw"), MEETING.isoformat(), len(office_people)
+    pages = -(-n // 10)
+    assert pages >= 3
+    seen = []
+    for page_no in range(1, pages + 1):
+        html = c_get(c, f"/console/roster?as_of={day}&q=S000&page={page_no}")
+        listed = people_listed(html)
+        assert len(listed) == min(10, n - 10 * (page_no - 1))
+        first = 10 * (page_no - 1) + 1
+        assert f"显示第 {first}–{first + len(listed) - 1} 人，共 {n} 人" in html
+        assert f"第 {page_no}/{pages} 页" in html
+        links = {
+            rel: href.replace("&amp;", "&") for href, rel in re.findall(r'<a href="([^"]+)" rel="(prev|next)">', html)
+        }
+        if page_no > 1:
+            assert links["prev"] == f"/console/roster?q=S000&as_of={day}&page={page_no - 1}"
+        if page_no < pages:
+            assert links["next"] == f"/console/roster?q=S000&as_of={day}&page={page_no + 1}"
+        assert ("prev" in links) == (page_no > 1) and ("next" in links) == (page_no < pages)
+        seen += listed
+    assert sorted(seen) == sorted(office_people)  # each person once over the pages
+    assert people_listed(c_get(c, f"/console/roster?as_of={day}&page=99")) == seen[10 * (pages - 1) :]
+    assert people_listed(c_get(c, f"/console/roster?as_of={day}&page=x")) == seen[:10]
+    strict = c_get(c, f"/console/roster?as_of={day}&tier=strict&state=overdue&alert=red")
+    assert 'rel="next"' not in strict or "tier=strict&amp;state=overdue&amp;alert=red" in strict
+
+
+def test_the_roster_counts_people_and_assessments_apart_and_writes_deadlines_in_words(
+    app: ASGIApp, home: Path, office_people: list[str]
+) -> None:
+    """Issue 21, defects 2 and 3: "在册 215 人 … 已逾期 416" mixed people and assessments; each state now
+    says how many people have an assessment in it and how many assessments that is. Deadlines read
+    "截止 2024-05-09" / "due by 2024-05-09", and an upcoming window "2024-05-09 起" / "opens 2024-05-09"."""
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    try:
+        listing = due_list(store, office=OFFICE, as_of=MEETING)
+    finally:
+        store.close()
+    c = client(app, "cw")
+    html = c_get(c, f"/console/roster?as_of={MEETING.isoformat()}")
+    status = re.search(r'<p class="meta" role="status">(.*?)</p>', html, flags=re.S)
+    assert status and f"在册 {listing.count} 人，符合筛选条件 {listing.count} 人" in status.group(1)
+    assert listing.counts.get("overdue")
+    for state, assessments in listing.counts.items():
+        people = sum(any(s.state == state for s in p.stages) for p in listing.persons)
+        assert f"{STATE_ZH[state]} {people} 人（{assessments} 项评估）" in status.group(1)
+    assert "≤" not in html
+    due = [(p, s) for p in listing.persons for s in p.stages if s.state in ("due", "overdue")]
+    assert due and all(f"截止 {s.closes}" in html for _, s in due[:10])
+    # an upcoming window says when it opens: ten days before a person's mid-term window
+    person = next(p for p in listing.persons if p.stages[1].opens - dt.timedelta(days=10) > p.supervision_start)
+    opens = person.stages[1].opens
+    soon = c_get(c, f"/console/roster?as_of={opens - dt.timedelta(days=10)}&q={person.person_id}")
+    assert f"{opens} 起" in soon
+    c.get("/console/lang/en", params={"next": "/console/"})
+    en = c_get(c, f"/console/roster?as_of={opens - dt.timedelta(days=10)}&q={person.person_id}")
+    assert f"opens {opens}" in en and "due by " in en and re.search(r"overdue: people \d+, assessments \d+", en)
+
+
+def test_the_alert_colours_are_explained_on_the_roster_and_the_review(app: ASGIApp) -> None:
+    """Issue 21, defect 4: a legend, from the review policy, says what each colour means (a low band can be
+    yellow through a rule or a rise; each stage has its cut-offs), and each coloured row of the review says
+    which condition gave its colour."""
+    sup = client(app, "sup")
+    page = c_get(sup, "/console/review")
+    r = sup.post("/console/review", data={"csrf": csrf_of(page), "as_of": MEETING.isoformat()})
+    shown = c_get(sup, r.headers["location"])
+    roster = c_get(sup, f"/console/roster?as_of={MEETING.isoformat()}")
+    policy = ReviewPolicy.load()
+    for html in (roster, shown):
+        assert "预警颜色说明" in html and "按上表顺序判断" in html and "不符合以上任一条件" in html
+        assert "风险比上次评估升高3个百分点及以上" in html and "解矫评估：15% 及以上为中" in html
+    rows = list(csvlib.DictReader(io.StringIO(sup.get(r.headers["location"] + "/csv").text.lstrip("\ufeff"))))
+    coloured = [row for row in rows if row["alert_code"] != policy.alerts.default.value]
+    assert coloured and shown.split("<tbody>")[1].count('class="sub why"') == len(coloured)
+
+
+def test_review_csv_and_print_view_read_as_the_web_page(app: ASGIApp) -> None:
+    """Issue 21, defects 5 and 6: the CSV starts with a BOM (Excel on a Chinese Windows), holds labels in the
+    run's language and percentages (codes kept in their own columns); the print view names stages, fills
+    its what-moved column or leaves it out, and says a mismatch in the web page's words."""
+    sup = client(app, "sup")
+    page = c_get(sup, "/console/review")
+    run_path = sup.post("/console/review", data={"csrf": csrf_of(page), "as_of": MEETING.isoformat()}).headers[
+        "location"
+    ]
+    csv = sup.get(run_path + "/csv")
+    assert csv.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csvlib.DictReader(io.StringIO(csv.text.lstrip("\ufeff"))))
+    assert rows and list(rows[0])[:4] == ["序号", "人员编号", "评估阶段", "风险概率"]
+    stages = {s.value: s.label("zh") for s in Stage}
+    colours = {c.value: c.label("zh") for c in Colour}
+    for row in rows:
+        assert row["评估阶段"] == stages[row["stage_code"]] and row["预警"] == colours[row["alert_code"]]
+        assert re.fullmatch(r"\d{1,3}\.\d%", row["风险概率"]), row["风险概率"]
+        move = row["mismatch_code"]
+        assert row["模型建议调整"] == MISMATCH_ZH.get(move, "")
+    assert not re.search(r"\d\.\d{4,}", csv.text)  # no raw floats
+    printed = sup.get(run_path + "/print").text
+    cells = re.findall(r"<td>([^<]*)</td>", printed)
+    assert not set(cells) & set(Stage.codes()) and stages[rows[0]["stage_code"]] in cells
+    assert "可降为普管" not in printed and "建议升为严管" not in printed and "<ul></ul>" not in printed
+    for move in ("raise", "lower"):
+        said = f'<td class="mismatch">{MISMATCH_ZH[move]}</td>'
+        assert printed.count(said) == sum(row["mismatch_code"] == move for row in rows)
+    headers = re.findall(r"<th>([^<]*)</th>", printed)
+    assert "变化因素" not in headers and len(headers) == len(set(headers))
+
+
+def test_the_sign_in_page_says_a_session_ended_because_its_token_was_revoked_or_it_expired(
+    app: ASGIApp, home: Path
+) -> None:
+    """Issue 21, defect 7: a revoked token (or an expired session) sent the user to sign-in with no word why."""
+    new = issue_token(home / "auth.json", role="auditor", user="temp-auditor")
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    assert sign_in(c, new).status_code == 303
+    assert revoke_tokens(home / "auth.json", user="temp-auditor") == 1
+    for _ in range(2):  # the session stays ended, and says why on every visit until a new sign-in
+        r = c.get("/console/audit")
+        assert r.status_code == 303 and "ended=revoked" in r.headers["location"]
+        assert REVOKED_ZH in c_get(c, r.headers["location"])
+    posted = c.post("/console/verify", data={"csrf": "x"})
+    assert posted.status_code == 401 and REVOKED_ZH in posted.text
+    expired = client(app, "aud")
+    with sqlite3.connect(home / "console.db") as db:  # every session's time is up
+        db.execute("update console_sessions set expires_at = 0 where ended = 0")
+    r = expired.get("/console/audit")
+    assert r.status_code == 303 and "ended=expired" in r.headers["location"]
+    assert "会话已过期" in c_get(expired, r.headers["location"])
+    stranger = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    r = stranger.get("/console/audit")  # no session at all: nothing ended, nothing to say
+    assert "ended=" not in r.headers["location"]
+    assert REVOKED_ZH not in c_get(stranger, "/console/login?ended=nonsense")

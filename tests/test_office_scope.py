@@ -337,6 +337,29 @@ MATRIX: dict[str, Case] = {
         ],
     ),
     "GET /console/today": Case("own-office", "cw", lambda w: [Call("GET", "/console/today")]),
+    "GET /console/step_down": Case("own-office", "sup", lambda w: [Call("GET", "/console/step_down")]),
+    "POST /console/step_down/{person_id}/decide": Case(
+        "person",
+        "sup",
+        lambda w: [
+            Call(
+                "POST",
+                f"/console/step_down/{w.person_id}/decide",
+                data={"assessment_id": w.assessment_id, "comment": "同意转为普管"},
+            )
+        ],
+        owner_ok=(303, 409),  # 409 while A's person has a proposal pending (the owner's calls approve it first)
+    ),
+    "POST /console/step_down/{person_id}/defer": Case(
+        "person",
+        "sup",
+        lambda w: [
+            Call(
+                "POST", f"/console/step_down/{w.person_id}/defer", data={"reason_code": "observe", "comment": "再观察"}
+            )
+        ],
+        owner_ok=(303,),
+    ),
     "GET /console/proposals": Case("own-office", "sup", lambda w: [Call("GET", "/console/proposals")]),
     "GET /console/review": Case("own-office", "sup", lambda w: [Call("GET", "/console/review")]),
     "POST /console/review": Case(

@@ -20,6 +20,9 @@ shipped here and applied on open), and builds the caseworkers' and supervisors' 
   the model of their stage, four-colour alert, tier-by-risk mismatches both ways, what moved since
   the previous assessment (parts add up to the change in log-odds); stored runs
   (:func:`get_review`), CSV and printable HTML (:func:`review_csv`, :func:`review_html`);
+- :func:`step_down_list` - the supervisor's step-down list (time-limited rule ended, or ordinary by risk at
+  the latest reviews), decided at once (:func:`decide_step_down`) or deferred with a reason
+  (:func:`defer_step_down`, :class:`DeferReason`);
 - :func:`decision_report` - proposed / approved / rejected by office, caseworker and reason code,
   and the override rate, for a period.
 
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
     from serving.cases._due import due_list, due_state
     from serving.cases._errors import CaseError
     from serving.cases._import import ImportSummary, read_dir
-    from serving.cases._policy import Colour, ReviewPolicy
+    from serving.cases._policy import Colour, DeferReason, ReviewPolicy
     from serving.cases._queries import (
         assessment_office,
         decided_decisions,
@@ -72,6 +75,7 @@ if TYPE_CHECKING:
         ReviewRunQuery,
         ScorePersonIn,
     )
+    from serving.cases._stepdown import StepDownItem, decide_step_down, defer_step_down, step_down_list
     from serving.cases._store import CaseStore
     from serving.cases._today import URGENCY, TodayItem, TodayList, today_list
 
@@ -90,7 +94,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_due": ("due_list", "due_state"),
     "_errors": ("CaseError",),
     "_import": ("ImportSummary", "read_dir"),
-    "_policy": ("Colour", "ReviewPolicy"),
+    "_policy": ("Colour", "DeferReason", "ReviewPolicy"),
     "_queries": ("assessment_office", "decided_decisions", "pending_decisions", "person_decisions", "review_runs"),
     "_render": ("review_csv", "review_html"),
     "_report": ("decision_report",),
@@ -110,6 +114,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ReviewRunQuery",
         "ScorePersonIn",
     ),
+    "_stepdown": ("StepDownItem", "decide_step_down", "defer_step_down", "step_down_list"),
     "_store": ("CaseStore",),
     "_today": ("URGENCY", "TodayItem", "TodayList", "today_list"),
 }
@@ -123,6 +128,7 @@ __all__ = [
     "DecideIn",
     "DecisionOut",
     "DecisionReport",
+    "DeferReason",
     "DueIn",
     "DueList",
     "EventIn",
@@ -137,13 +143,16 @@ __all__ = [
     "ReviewRunQuery",
     "RuleFloor",
     "ScorePersonIn",
+    "StepDownItem",
     "TodayItem",
     "TodayList",
     "approve",
     "assessment_office",
+    "decide_step_down",
     "decided_decisions",
     "decision",
     "decision_report",
+    "defer_step_down",
     "due_list",
     "due_state",
     "get_review",
@@ -161,6 +170,7 @@ __all__ = [
     "review_summary",
     "run_review",
     "same_office",
+    "step_down_list",
     "tier_floor",
     "today_list",
 ]

@@ -8,25 +8,60 @@ from importlib import resources
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
-from serving.cases._schemas import ReviewRun
+from features.vocab import Lang, Stage, Tier
+from models.tier_policy import Band, TierPolicy
+from serving.cases._policy import Colour, ReviewPolicy
+from serving.cases._schemas import ReviewRow, ReviewRun
 
-CSV_COLUMNS = [
-    "rank",
-    "person_id",
-    "stage",
-    "probability",
-    "band",
-    "alert",
-    "tier_by_risk",
-    "effective_tier",
+#: The CSV's columns: first for people, in the run's language (labels and percentages), then the codes of
+#: the same values for programs (their names never change with the language).
+CSV_COLUMNS = {
+    "zh": [
+        "序号",
+        "人员编号",
+        "评估阶段",
+        "风险概率",
+        "风险等级",
+        "预警",
+        "按风险的等级",
+        "执行等级",
+        "依据",
+        "现管理等级",
+        "模型建议调整",
+        "上次评估日期",
+        "上次风险概率",
+        "风险变化（百分点）",
+        "变化因素",
+        "评估编号",
+    ],
+    "en": [
+        "rank",
+        "person id",
+        "stage",
+        "risk",
+        "risk band",
+        "alert",
+        "tier by risk",
+        "effective tier",
+        "basis",
+        "current tier",
+        "model would move",
+        "previous assessment",
+        "previous risk",
+        "change (points)",
+        "what moved",
+        "assessment id",
+    ],
+}
+CODE_COLUMNS = [
+    "stage_code",
+    "band_code",
+    "alert_code",
+    "tier_by_risk_code",
+    "effective_tier_code",
     "rule_id",
-    "current_tier",
-    "mismatch",
-    "previous_as_of",
-    "previous_probability",
-    "change_log_odds",
-    "what_moved",
-    "assessment_id",
+    "current_tier_code",
+    "mismatch_code",
 ]
 
 _LABELS = {
@@ -36,22 +71,24 @@ _LABELS = {
         "as_of": "研判日期",
         "count": "人数",
         "person": "人员编号",
-        "stage": "评估",
+        "stage": "评估阶段",
         "risk": "风险概率",
         "alert": "预警",
-        "by_risk": "按风险等级",
+        "by_risk": "按风险的等级",
+        "effective": "执行等级",
         "current": "现管理等级",
-        "mismatch": "不一致",
-        "moved": "变化因素",
-        "raise": "建议升为严管",
-        "lower": "可降为普管",
+        "mismatch": "模型建议调整",
+        # the console's words (serving/console/_i18n.py, mismatch_raise / mismatch_lower)
+        "raise": "建议从严",
+        "lower": "建议放宽",
         "none": "",
-        "strict": "严管",
-        "ordinary": "普管",
+        "rule": "强制规则",
+        "band": "风险等级",
         "run": "记录编号",
         "policy": "策略版本",
         "all": "全部",
-        "summary": "概况",
+        "summary": "变化",
+        "legend": "预警颜色说明",
     },
     "en": {
         "title": "Monthly risk review list",
@@ -63,34 +100,62 @@ _LABELS = {
         "risk": "risk",
         "alert": "alert",
         "by_risk": "tier by risk",
+        "effective": "effective tier",
         "current": "current tier",
-        "mismatch": "mismatch",
-        "moved": "what moved",
-        "raise": "model: strict",
-        "lower": "model: ordinary",
+        "mismatch": "model would move",
+        "raise": "to strict",
+        "lower": "to ordinary",
         "none": "",
-        "strict": "strict",
-        "ordinary": "ordinary",
+        "rule": "mandatory rule",
+        "band": "risk band",
         "run": "run",
         "policy": "policy",
         "all": "all",
-        "summary": "summary",
+        "summary": "what moved",
+        "legend": "What the alert colours mean",
     },
 }
 
 
+def _lang(run: ReviewRun) -> Lang:
+    return "zh" if run.lang == "zh" else "en"
+
+
+def _pct(p: float | None) -> str:
+    return "" if p is None else f"{100 * p:.1f}%"
+
+
 def review_csv(run: ReviewRun) -> str:
-    """The run as CSV (UTF-8 text, one row per person, sorted by risk as the run)."""
+    """The run as CSV, one row per person sorted by risk as the run: labels in the run's language and
+    probabilities in percent (one decimal), then the codes for programs. Starts with a byte order mark, so
+    that Excel reads it as UTF-8 (on a Chinese Windows it guesses GBK otherwise)."""
+    lang = _lang(run)
+    words = _LABELS[lang]
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS[lang] + CODE_COLUMNS)
     for rank, r in enumerate(run.rows, 1):
+        change = "" if r.previous_probability is None else f"{100 * (r.probability - r.previous_probability):+.1f}"
         writer.writerow(
             [
                 rank,
                 r.person_id,
+                _stage(r.stage, lang),
+                _pct(r.probability),
+                _band(r.band, lang),
+                _colour(r, lang),
+                _tier(r.tier_by_risk, lang),
+                _tier(r.effective_tier, lang),
+                words["rule"] if r.rule_id else words["band"],
+                _tier(r.current_tier, lang),
+                words[r.mismatch],
+                r.previous_as_of or "",
+                _pct(r.previous_probability),
+                change,
+                ("；" if lang == "zh" else "; ").join(p.text for p in r.moved[:5]),
+                r.assessment_id,
                 r.stage,
-                f"{r.probability:.6f}",
                 r.band,
                 r.alert,
                 r.tier_by_risk,
@@ -98,18 +163,43 @@ def review_csv(run: ReviewRun) -> str:
                 r.rule_id or "",
                 r.current_tier,
                 r.mismatch,
-                r.previous_as_of or "",
-                "" if r.previous_probability is None else f"{r.previous_probability:.6f}",
-                "" if r.change_log_odds is None else f"{r.change_log_odds:.6f}",
-                "; ".join(p.text for p in r.moved[:5]),
-                r.assessment_id,
             ]
         )
     return out.getvalue()
 
 
-def review_html(run: ReviewRun) -> str:
-    """The run as a self-contained printable HTML page (no external assets)."""
+def review_html(run: ReviewRun, *, policy: ReviewPolicy | None = None, tiers: TierPolicy | None = None) -> str:
+    """The run as a self-contained printable HTML page (no external assets), in the run's language, with what
+    the alert colours mean (``policy``, ``tiers``: the review and tier policies, by default the shipped files;
+    the legend is left out for a run made under another version of the review policy)."""
+    lang = _lang(run)
+    policy = policy or ReviewPolicy.load()
+    tiers = tiers or TierPolicy.load()
+    same = run.policy_version == policy.version
     env = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined)
     template = env.from_string(resources.files("serving.cases").joinpath("templates/review.html.j2").read_text("utf-8"))
-    return template.render(run=run, L=_LABELS["zh" if run.lang == "zh" else "en"])
+    return template.render(
+        run=run,
+        L=_LABELS[lang],
+        stage=lambda code: _stage(code, lang),
+        tier=lambda code: _tier(code, lang),
+        why=lambda row: policy.alert_reason(row, run.policy_version, lang, tiers),
+        legend=[(c.value, c.label(lang), ws) for c, ws in policy.legend(lang, tiers)] if same else [],
+        notes=policy.legend_notes(lang, tiers) if same else [],
+    )
+
+
+def _stage(code: str, lang: Lang) -> str:
+    return Stage(code).label(lang) if code in Stage.codes() else code
+
+
+def _tier(code: str, lang: Lang) -> str:
+    return Tier(code).label(lang) if code in Tier.codes() else code
+
+
+def _band(code: str, lang: Lang) -> str:
+    return Band(code).label(lang) if code in Band.codes() else code
+
+
+def _colour(row: ReviewRow, lang: Lang) -> str:
+    return Colour(row.alert).label(lang) if row.alert in Colour.codes() else row.alert_label

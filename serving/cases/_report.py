@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def decision_report(store: CaseStore, *, start: dt.date, end: dt.date, office: str | None = None) -> DecisionReport:
-    """Decisions proposed from ``start`` to ``end`` (inclusive), by office, caseworker and reason code.
+    """Decisions proposed from ``start`` to ``end`` (inclusive), by office, caseworker and reason code, and the
+    step-downs the supervisors deferred ("not now"), by reason.
 
     An override is an approved decision whose new tier differs from the model's tier by risk in the
     assessment it refers to; the override rate is overrides / approved.
@@ -27,9 +29,17 @@ def decision_report(store: CaseStore, *, start: dt.date, end: dt.date, office: s
     )
     if office is not None:
         stmt = stmt.where(t.decisions.c.office == office)
+    deferrals = select(t.step_down_deferrals.c.reason_code, t.step_down_deferrals.c.office).where(
+        (t.step_down_deferrals.c.created_at >= start.isoformat())
+        & (t.step_down_deferrals.c.created_at < (end + dt.timedelta(days=1)).isoformat())
+    )
+    if office is not None:
+        deferrals = deferrals.where(t.step_down_deferrals.c.office == office)
     with store.read() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        deferred = Counter(code for code, _ in conn.execute(deferrals).all())
     return DecisionReport(
+        step_downs_deferred=dict(sorted(deferred.items())),
         start=start,
         end=end,
         office=office,

@@ -256,3 +256,6 @@ class DecisionReport(BaseModel):
     by_office: list[ReportRow]
     by_caseworker: list[ReportRow]
     by_reason: list[ReportRow]
+    step_downs_deferred: dict[str, int] = Field(
+        default_factory=dict, description="step-downs a supervisor deferred ('not now') in the period, by reason code"
+    )

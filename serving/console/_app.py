@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.auth import Permission
-from serving.console import _auditor, _cases, _caseworker, _signin, _supervisor
+from serving.console import _auditor, _cases, _caseworker, _signin, _stepdown, _supervisor
 from serving.console._i18n import text
 from serving.console._web import HERE, SECURITY_HEADERS, Backend, Console, PageFn, lang_of, page, refusal
 
@@ -58,6 +58,9 @@ def create_app(*, backend: Callable[[], Backend] = _current_service) -> ASGIApp:
         guarded("/result/{assessment_id}", _caseworker.result, Permission.SCORE),
         guarded("/proposals", _supervisor.proposals, Permission.DECIDE),
         guarded("/proposals/{decision_id}/{action:str}", _supervisor.decide, Permission.DECIDE, ("POST",)),
+        guarded("/step_down", _stepdown.step_down, Permission.DECIDE),
+        guarded("/step_down/{person_id}/decide", _stepdown.decide, Permission.DECIDE, ("POST",)),
+        guarded("/step_down/{person_id}/defer", _stepdown.defer, Permission.DECIDE, ("POST",)),
         guarded("/review", _supervisor.review, Permission.REVIEW),
         guarded("/review", _supervisor.run, Permission.REVIEW, ("POST",)),
         guarded("/review/{run_id}", _supervisor.review_run, Permission.READ_CASES),

@@ -10,7 +10,9 @@ only their own office (the office on their token); another office's person is re
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
@@ -20,6 +22,7 @@ from serving.cases import (
     CaseError,
     Colour,
     ReasonCode,
+    ReviewPolicy,
     due_list,
     latest_alerts,
     person_decisions,
@@ -34,6 +37,7 @@ from serving.console._web import Backend, Ctx, form_str
 from serving.scoring import NoModelError, answer_tier, answer_tier_by_risk
 
 STATES = ("due", "overdue", "upcoming", "done", "not_yet")
+ROSTER_PAGE = 100  # people on one page of the roster
 
 
 def office_of(ctx: Ctx) -> str | None:
@@ -75,11 +79,28 @@ def roster(ctx: Ctx) -> Response:
         if alert and alerts.get(person.person_id) != alert:
             continue
         rows.append(person)
+    pages = max(1, -(-len(rows) // ROSTER_PAGE))
+    try:
+        page_no = min(max(int(q.get("page") or 1), 1), pages)
+    except ValueError:
+        page_no = 1
+    first = (page_no - 1) * ROSTER_PAGE
+    # the page links keep the filters (and the date, when one was given and valid)
+    kept = {"q": search, "tier": tier, "state": state, "alert": alert}
+    kept["as_of"] = as_of.isoformat() if q.get("as_of") and "as_of" not in problems else ""
+    kept = {k: v for k, v in kept.items() if v}
+    # people with at least one assessment in each state, beside the number of assessments in it
+    people_in = Counter(st for p in listing.persons for st in {s.state for s in p.stages})
     return ctx.render(
         "roster.html",
         listing=listing,
-        rows=rows[:500],
+        rows=rows[first : first + ROSTER_PAGE],
         shown_of=len(rows),
+        first=first,
+        page=page_no,
+        pages=pages,
+        page_href=lambda n: "/roster?" + urlencode({**kept, "page": n}),
+        people_in=people_in,
         as_of=as_of,
         search=search,
         tier=tier,
@@ -95,6 +116,7 @@ def roster(ctx: Ctx) -> Response:
         state_labels={s: text(f"state_{s}", ctx.lang) for s in STATES},
         tier_labels={t.value: t.label(ctx.lang) for t in Tier},
         stage_labels={s.value: s.label(ctx.lang) for s in Stage},
+        **_views.alert_legend(ReviewPolicy.load(), ctx.console.backend().policy, ctx.lang),
     )
 
 

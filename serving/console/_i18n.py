@@ -31,6 +31,15 @@ _TEXT: dict[str, tuple[str, str]] = {
         "This role (modeler) does not use the console: use the API's /models.",
     ),
     "session_ended": ("会话已结束，请重新登录。", "Your session has ended: please sign in again."),
+    "ended_revoked": (
+        "会话已结束：登录所用的访问令牌已被吊销或更换。请使用管理员新发给您的令牌登录。",
+        "Your session ended: the access token it was opened with has been revoked or replaced. "
+        "Sign in with the new token your administrator gives you.",
+    ),
+    "ended_expired": (
+        "会话已过期（登录后超过规定时长），请重新登录。",
+        "Your session expired (it lasts a fixed time after sign-in): please sign in again.",
+    ),
     "signed_out": ("您已退出。", "You are signed out."),
     "csrf": (
         "表单已过期或来源不明（缺少防伪令牌），未执行任何操作。请返回页面重试。",
@@ -106,6 +115,28 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_assessments": ("该人员尚无评估记录。", "No assessments of this person are on record."),
     "latest_by_stage": ("各阶段最近一次评估", "Latest assessment of each stage"),
     "history": ("风险变化", "Risk over time"),
+    "step_down_title": ("严管转普管名单", "Step-down list"),
+    "step_down_intro": (
+        "本所现为严管、已无强制规则约束的人员：期限性规则已届满，或最近几次研判按风险均为普管。"
+        "可当即决定转为普管，或说明理由暂缓（到期后重新列入）。",
+        "Strict persons of the office whom no mandatory rule keeps strict any more: a time-limited rule has "
+        "ended, or the latest reviews all found them ordinary by risk. Step them down now, or say why not yet "
+        "(they come back when the reason's period ends).",
+    ),
+    "why_rule_ended": ("“{rule}”已于 {date} 届满", '"{rule}" ended on {date}'),
+    "why_ordinary": (
+        "最近{n}次研判（{dates}）按风险均为普管",
+        "ordinary by risk at the latest {n} reviews ({dates})",
+    ),
+    "step_down_now": ("转为普管", "Step down to ordinary"),
+    "not_now": ("暂缓", "Not now"),
+    "not_now_reason": ("暂缓理由", "Why not now"),
+    "step_down_none": ("目前没有需要考虑转为普管的人员。", "Nobody is waiting for a step-down."),
+    "done_stepped_down": ("已转为普管。", "Stepped down to ordinary."),
+    "done_deferred": (
+        "已暂缓，理由期满后将重新列入。",
+        "Deferred: the person comes back when the reason's period ends.",
+    ),
     "today_title": ("今日工作", "Today"),
     "today_caseload": ("我的在册对象 {n} 人", "{n} people on my caseload"),
     "today_office": (
@@ -168,8 +199,20 @@ _TEXT: dict[str, tuple[str, str]] = {
     "state_upcoming": ("即将到期", "upcoming"),
     "state_done": ("已完成", "done"),
     "state_not_yet": ("未到期", "not yet"),
-    "on_roll": ("在册 {n} 人，显示 {m} 人", "{n} on the roll, {m} shown"),
-    "first_500": ("只显示前 500 人，请缩小范围。", "Only the first 500 are shown: narrow the search."),
+    "on_roll": ("在册 {n} 人，符合筛选条件 {m} 人", "{n} on the roll, {m} match the filters"),
+    "state_count": ("{state} {people} 人（{n} 项评估）", "{state}: people {people}, assessments {n}"),
+    "showing": ("显示第 {a}–{b} 人，共 {n} 人", "showing {a}–{b} of {n}"),
+    "page_of": ("第 {page}/{pages} 页", "page {page} of {pages}"),
+    "page_prev": ("上一页", "Previous page"),
+    "page_next": ("下一页", "Next page"),
+    "pages": ("翻页", "Pages"),
+    "opens_on": ("{date} 起", "opens {date}"),
+    "legend_title": ("预警颜色说明", "What the alert colours mean"),
+    "legend_policy": ("（研判策略 {version}）", "(review policy {version})"),
+    "legend_other_policy": (
+        "本次研判按策略 {run} 进行，现行策略为 {now}：以下说明按现行策略，可能与本次研判不同。",
+        "This review ran under policy {run}; the policy now is {now}: the legend below is today's and may differ.",
+    ),
     "current_tier": ("当前管理等级", "Current tier"),
     "term": ("矫正期", "Term"),
     "score_now_for": ("立即评估", "Score now"),

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, select, update
 
@@ -43,6 +43,10 @@ sessions = Table(
     Column("expires_at", Float, nullable=False),
     Column("ended", Integer, nullable=False, default=0),
 )
+
+
+#: ``ended`` of a session row: 0 live, 1 signed out, 2 ended because its token was revoked (the sign-in page says so)
+SIGNED_OUT, REVOKED = 1, 2
 
 
 def _sha256(text: str) -> str:
@@ -140,22 +144,32 @@ class SessionStore:
 
     def get(self, sid: str | None) -> Session | None:
         """The live session of a cookie value, or None (unknown, expired, signed out or token revoked)."""
+        return self.check(sid)[0]
+
+    def check(self, sid: str | None) -> tuple[Session | None, Literal["revoked", "expired"] | None]:
+        """The live session of a cookie value, or None and why, when the user should be told: "revoked" (its
+        token was revoked or replaced) or "expired"; None as the reason for no cookie, an unknown one or a
+        sign-out."""
         if not sid:
-            return None
+            return None, None
         with self._engine.connect() as conn:
             row = conn.execute(select(sessions).where(sessions.c.sid_hash == _sha256(sid))).mappings().first()
-        if row is None or row["ended"] or row["expires_at"] <= time.time():
-            return None
+        if row is None:
+            return None, None
+        if row["ended"]:
+            return None, "revoked" if row["ended"] == REVOKED else None
+        if row["expires_at"] <= time.time():
+            return None, "expired"
         principal = self.tokens.principal(row["token_hash"])
         if principal is None or (principal.role, principal.user) != (Role(row["role"]), row["user"]):
-            self.end(sid, why="token revoked")
-            return None
-        return self._session(row, principal)
+            self.end(sid, why="token revoked", ended=REVOKED)
+            return None, "revoked"
+        return self._session(row, principal), None
 
-    def end(self, sid: str, *, why: str = "signed out") -> None:
-        """End a session (sign-out); the cookie is worthless afterwards."""
+    def end(self, sid: str, *, why: str = "signed out", ended: int = SIGNED_OUT) -> None:
+        """End a session (sign-out, or ``ended=REVOKED`` for a revoked token); the cookie is worthless afterwards."""
         with self._engine.begin() as conn:
-            conn.execute(update(sessions).where(sessions.c.sid_hash == _sha256(sid)).values(ended=1))
+            conn.execute(update(sessions).where(sessions.c.sid_hash == _sha256(sid)).values(ended=ended))
         log.info("console session ended: %s", why)
 
     @staticmethod

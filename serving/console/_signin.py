@@ -40,7 +40,11 @@ async def login_form(console: Console, request: Request, *, problem: str | None 
     """The sign-in page, with a fresh double-submit CSRF secret in a cookie and in the form."""
     lang = lang_of(request)
     pre = new_pre_token()
-    notice = text("signed_out", lang) if request.query_params.get("bye") else None
+    ended, notice = request.query_params.get("ended"), None
+    if ended in ("revoked", "expired"):  # the session behind the cookie ended without a sign-out: say why
+        notice = text(f"ended_{ended}", lang)
+    elif request.query_params.get("bye"):
+        notice = text("signed_out", lang)
     response = render(
         console,
         request,

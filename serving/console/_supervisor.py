@@ -19,6 +19,7 @@ from serving.cases import (
     CaseError,
     Colour,
     ReasonCode,
+    ReviewPolicy,
     approve,
     decided_decisions,
     get_review,
@@ -135,9 +136,13 @@ def review_run(ctx: Ctx) -> Response:
         for row in found.rows
         if (not q.get("alert") or row.alert == q.get("alert")) and (not q.get("mismatch") or row.mismatch != "none")
     ]
+    policy, tiers = ReviewPolicy.load(), ctx.console.backend().policy
     return ctx.render(
         "review_run.html",
         run=found,
+        # why each row has its colour (the condition that gave it), when the run was made under today's policy
+        why=lambda r: policy.alert_reason(r, found.policy_version, ctx.lang, tiers),
+        **_views.alert_legend(policy, tiers, ctx.lang),
         rows=rows,
         alert=q.get("alert", ""),
         mismatch=bool(q.get("mismatch")),

@@ -19,6 +19,7 @@ from features.catalog import CATALOG
 from features.vocab import Stage, Tier
 from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord
+from serving.cases import ReviewPolicy
 from serving.console._charts import Point, Step, risk_history, waterfall
 from serving.console._i18n import Lang, text
 from serving.scoring import answer_in
@@ -144,3 +145,13 @@ def previous_same_stage(records: Sequence[AuditRecord], current: AuditRecord) ->
     day = str(current.response["as_of"])
     earlier = [r for r in records if r.stage == current.stage and str(r.response["as_of"]) < day]
     return max(earlier, key=by_date) if earlier else None
+
+
+def alert_legend(review: ReviewPolicy, tiers: TierPolicy, lang: Lang) -> dict[str, Any]:
+    """The template values of ``_alert_legend.html``: each colour with its conditions (from the review policy,
+    rules by their text in the tier policy) and how to read them (order, each stage's band cut-offs)."""
+    return {
+        "legend": [(c.value, c.label(lang), words) for c, words in review.legend(lang, tiers)],
+        "legend_notes": review.legend_notes(lang, tiers),
+        "legend_version": review.version,
+    }

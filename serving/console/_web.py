@@ -210,12 +210,14 @@ def page(console: Console, fn: PageFn, *, needs: Permission | None) -> Callable[
 
     async def endpoint(request: Request) -> Response:
         lang = lang_of(request)
-        session = await run_in_threadpool(console.sessions.get, request.cookies.get(SESSION_COOKIE))
+        session, why = await run_in_threadpool(console.sessions.check, request.cookies.get(SESSION_COOKIE))
         if session is None:
             if request.method == "GET":
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"{base_of(request)}/login?next={quote(target)}", status_code=303)
-            return refusal(console, request, lang=lang, session=None, status=401, message=text("session_ended", lang))
+                ended = f"&ended={why}" if why else ""  # the sign-in page says why the session ended
+                return RedirectResponse(f"{base_of(request)}/login?next={quote(target)}{ended}", status_code=303)
+            message = text(f"ended_{why}" if why else "session_ended", lang)
+            return refusal(console, request, lang=lang, session=None, status=401, message=message)
         if needs is not None and not session.principal.can(needs):
             log.warning(
                 "console: denied %s %s to %s (role %s)",
