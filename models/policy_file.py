@@ -46,11 +46,23 @@ def load_policy_file(
         source, text = f"{package.replace('.', '/')}/{name}", resources.files(package).joinpath(name).read_text("utf-8")
     else:
         source, text = str(path), Path(path).read_text("utf-8")
+    known = _VALID.get((model, text))
+    if known is not None:  # the same text validated before: the same frozen object (pages load policies often)
+        return known  # type: ignore[return-value]  # keyed by the model: an instance of it
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise error(f"{source}: not valid YAML: {exc}") from exc
     try:
-        return model.model_validate(raw if raw is not None else {})
+        valid = model.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
         raise error(f"{source}: {describe(exc, raw)}") from None
+    if len(_VALID) >= 64:
+        _VALID.clear()
+    _VALID[(model, text)] = valid
+    return valid
+
+
+#: Files validated so far, by model and text: a policy is read again (a changed file is seen at once) but
+#: parsed and validated once. The models are frozen, so one instance can be shared.
+_VALID: dict[tuple[type[BaseModel], str], BaseModel] = {}

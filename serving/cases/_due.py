@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features.vocab import Stage
-from serving.cases._policy import ReviewPolicy
+from serving.cases._policy import ReviewPolicy, term_midpoint
 from serving.cases._schemas import DueList, DuePerson, DueState, StageDue
 from serving.cases._store import as_date
 
@@ -26,38 +26,51 @@ def due_state(*, as_of: dt.date, opens: dt.date, closes: dt.date, done: bool, up
     return "due" if as_of <= closes else "overdue"
 
 
-def due_list(store: CaseStore, *, office: str, as_of: dt.date, policy: ReviewPolicy | None = None) -> DueList:
+def due_list(
+    store: CaseStore,
+    *,
+    office: str,
+    as_of: dt.date,
+    policy: ReviewPolicy | None = None,
+    roll: pd.DataFrame | None = None,
+    assessments: pd.DataFrame | None = None,
+) -> DueList:
     """Each person on ``office``'s roll on ``as_of``: current tier, last assessment and state of each stage.
 
-    Raises :class:`~serving.cases.CaseError` (404) for an office nobody belongs to.
+    ``roll`` and ``assessments``: what :meth:`CaseStore.roll` and :meth:`CaseStore.assessments_frame` give,
+    when the caller has read them already (the "today" page uses them too). Raises
+    :class:`~serving.cases.CaseError` (404) for an office nobody belongs to.
     """
     policy = policy or ReviewPolicy.load()
     store.check_office(office)
-    roll = store.roll(office, as_of)
-    done = store.assessments_frame(roll["person_id"].tolist())
+    roll = store.roll(office, as_of) if roll is None else roll
+    done = store.assessments_frame(roll["person_id"].tolist()) if assessments is None else assessments
     # a review meeting's scores are review assessments, never the stage's formal one
     done = done[(done["as_of"] <= pd.Timestamp(as_of)) & done["run_id"].isna()]
     last = {
         (p, s): row for p, s, row in zip(done["person_id"], done["stage"], done.itertuples(index=False), strict=True)
     }  # oldest first: the last one wins
     people, counts = [], Counter[str]()
+    windows = [(stage.value, policy.due.window(stage)) for stage in Stage]
+    upcoming = policy.due.upcoming_days
     for person in roll.itertuples(index=False):
         start, end = as_date(person.supervision_start), as_date(person.supervision_end)
+        midpoint = term_midpoint(start, end)
         stages = []
-        for stage in Stage:
-            opens, closes = policy.due.window(stage).dates(start, end)
-            prev = last.get((person.person_id, stage.value))
+        for code, window in windows:
+            opens, closes = window.dates(start, end, midpoint)
+            prev = last.get((person.person_id, code))
             state = due_state(
                 as_of=as_of,
                 opens=opens,
                 closes=closes,
-                upcoming_days=policy.due.upcoming_days,
+                upcoming_days=upcoming,
                 done=prev is not None and as_date(prev.as_of) >= opens,
             )
             counts[state] += 1
             stages.append(
                 StageDue(
-                    stage=stage.value,
+                    stage=code,
                     state=state,
                     opens=opens,
                     closes=closes,

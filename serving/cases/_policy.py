@@ -48,11 +48,20 @@ class Window(BaseModel):
             raise ValueError("closes_days must not be before opens_days")
         return self
 
-    def dates(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-        """(opens, closes) for a term from ``start`` to ``end``."""
-        midpoint = start + dt.timedelta(days=int(assessment_offset_days(Stage.MIDTERM, (end - start).days)))
-        anchor = {Anchor.START: start, Anchor.MIDPOINT: midpoint, Anchor.END: end}[self.anchor]
+    def dates(self, start: dt.date, end: dt.date, midpoint: dt.date | None = None) -> tuple[dt.date, dt.date]:
+        """(opens, closes) for a term from ``start`` to ``end`` (``midpoint``: :func:`term_midpoint`, if known)."""
+        if self.anchor is Anchor.START:
+            anchor = start
+        elif self.anchor is Anchor.END:
+            anchor = end
+        else:
+            anchor = midpoint or term_midpoint(start, end)
         return anchor + dt.timedelta(days=self.opens_days), anchor + dt.timedelta(days=self.closes_days)
+
+
+def term_midpoint(start: dt.date, end: dt.date) -> dt.date:
+    """The mid-term assessment's date of a term (the anchor of the mid-term window)."""
+    return start + dt.timedelta(days=int(assessment_offset_days(Stage.MIDTERM, (end - start).days)))
 
 
 class DuePolicy(BaseModel):

@@ -14,6 +14,7 @@ import calendar
 import datetime as dt
 from typing import TYPE_CHECKING, Literal
 
+import pandas as pd
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
@@ -74,13 +75,14 @@ def today_list(
 ) -> TodayList:
     """The user's day on ``as_of`` (see the module docstring); records the visit unless told not to."""
     policy = policy or TierPolicy.load()
-    listing = due_list(store, office=office, as_of=as_of, policy=review_policy)
+    roll = store.roll(office, as_of)
+    done = store.assessments_frame(roll["person_id"].tolist())
+    listing = due_list(store, office=office, as_of=as_of, policy=review_policy, roll=roll, assessments=done)
     with store.read() as conn:
-        assigned = dict(
-            conn.execute(
-                select(t.persons.c.person_id, t.persons.c.caseworker).where(t.persons.c.office == office)
-            ).all()
-        )
+        rows = conn.execute(
+            select(t.persons.c.person_id, t.persons.c.caseworker).where(t.persons.c.office == office)
+        ).all()
+        assigned = {pid: who for pid, who in rows}
         since = conn.execute(
             select(t.page_visits.c.seen_at).where(t.page_visits.c.user == user, t.page_visits.c.page == "today")
         ).scalar()
@@ -100,7 +102,7 @@ def today_list(
         for s in p.stages:
             if s.state in ("overdue", "due"):
                 items.append(TodayItem(kind=s.state, person_id=p.person_id, stage=s.stage, date=s.closes))
-    items += _rules_ending(store, persons, as_of=as_of, policy=policy)
+    items += _rules_ending(done, persons, as_of=as_of, policy=policy)
     cutoff = since or (dt.datetime.combine(as_of - dt.timedelta(days=14), dt.time(), dt.UTC)).isoformat()
     with store.read() as conn:
         decided = conn.execute(
@@ -138,14 +140,16 @@ def today_list(
     )
 
 
-def _rules_ending(store: CaseStore, persons: list[DuePerson], *, as_of: dt.date, policy: TierPolicy) -> list[TodayItem]:
+def _rules_ending(
+    assessments: pd.DataFrame, persons: list[DuePerson], *, as_of: dt.date, policy: TierPolicy
+) -> list[TodayItem]:
     """Persons whose time-limited rule ends between ``as_of`` and the end of its month.
 
     The rule is the one of the person's latest assessment in the case store; a person not yet assessed is
     under the intake rules that hold for everyone (``always``) and have a time limit.
     """
     month_end = as_of.replace(day=calendar.monthrange(as_of.year, as_of.month)[1])
-    done = store.assessments_frame([p.person_id for p in persons])
+    done = assessments[assessments["as_of"] <= pd.Timestamp(as_of)]
     latest = {  # oldest first: the latest wins
         str(pid): (str(stage), None if rule is None or rule != rule else str(rule))
         for pid, stage, rule in zip(done["person_id"], done["stage"], done["rule_id"], strict=True)

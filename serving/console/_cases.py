@@ -120,6 +120,10 @@ def roster(ctx: Ctx) -> Response:
     )
 
 
+#: items shown on the "today" page, most urgent first (the counts above them cover all)
+TODAY_SHOWN = 200
+
+
 def today(ctx: Ctx) -> Response:
     """The caseworker's day: what needs doing for their caseload, most urgent first (serving.cases.today_list)."""
     office = office_of(ctx)
@@ -133,6 +137,7 @@ def today(ctx: Ctx) -> Response:
     return ctx.render(
         "today.html",
         day=day,
+        shown=TODAY_SHOWN,
         kinds=URGENCY,
         stage_labels={s.value: s.label(ctx.lang) for s in Stage},
         tier_label=_views.tier_label,

@@ -149,6 +149,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "today_due": ("评估到期", "assessment due"),
     "today_rule_ends": ("规则本月到期", "rule ends this month"),
     "today_decided": ("申请已有决定", "proposal decided"),
+    "today_first": ("显示最紧急的前 {n} 项（共 {total} 项）。", "The {n} most urgent of {total} items are shown."),
     "today_nothing": ("今天没有待办事项。", "Nothing needs doing today."),
     "due_by": ("截止 {date}", "due by {date}"),
     "alert_of_review": ("见 {date} 研判", "from the review of {date}"),
