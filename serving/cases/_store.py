@@ -139,12 +139,14 @@ class CaseStore:
         """The office of each of ``person_ids`` the store holds (the others are left out)."""
         ids = list(dict.fromkeys(person_ids))
         out: dict[str, str | None] = {}
-        with self.read() as conn:
+        # on every posted /score: the driver's own SQL (a third of the Core statement's cost per call)
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        with self.engine.connect() as conn:
             for i in range(0, len(ids), CHUNK):
-                rows = conn.execute(
-                    select(t.persons.c.person_id, t.persons.c.office).where(
-                        t.persons.c.person_id.in_(ids[i : i + CHUNK])
-                    )
+                part = ids[i : i + CHUNK]
+                rows = conn.exec_driver_sql(
+                    f"SELECT person_id, office FROM persons WHERE person_id IN ({', '.join([mark] * len(part))})",
+                    tuple(part),
                 )
                 out.update({pid: office for pid, office in rows})
         return out
