@@ -65,7 +65,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels
     tables, _ = service_models
     store = CaseStore(f"sqlite:///{home / 'cases.db'}")
     store.import_tables(subset(tables, 600))
-    people = store.roll(OFFICE, dt.date.fromisoformat(MEETING))["person_id"].astype(str).tolist()
+    on_roll = store.roll(OFFICE, dt.date.fromisoformat(MEETING))["person_id"].astype(str).tolist()
     store.close()
     port = free_port()
     riskctl = str(Path(sys.executable).with_name("riskctl"))
@@ -74,6 +74,16 @@ def live(tmp_path_factory: pytest.TempPathFactory, service_models: ServiceModels
         cmd, port=port, ready_path="/readyz", log_path=home / "serve.log", env={"RISK_HOME": str(home)}
     ) as url:
         with httpx.Client(base_url=url, headers={"Authorization": "Bearer cw"}, timeout=60) as api:
+            # the people the walks propose for: no mandatory rule keeps them strict (a proposal of the
+            # ordinary tier for them is allowed), judged on their release assessment, the latest by date
+            people = []
+            for pid in on_roll:
+                answer = api.post("/cases/score", json={"person_id": pid, "stage": "release"}).json()
+                if answer["tier"]["basis"] == "band":
+                    people.append(pid)
+                if len(people) == 4:
+                    break
+            assert len(people) == 4, "the test cohort needs four people of the office whom no rule keeps strict"
             for pid in people[:3]:  # a history to draw: each stage of three people, through the API
                 for stage in Stage:
                     r = api.post("/cases/score", json={"person_id": pid, "stage": stage.value})
@@ -199,7 +209,12 @@ def test_caseworker_roster_person_score_now_propose_and_refusals(page_for: Calla
     url, _, people = live
     page = page_for()
     sign_in(page, url, "cw")
-    assert page.url.endswith("/console/roster")
+    assert page.url.endswith("/console/today")  # a caseworker's day starts on the "today" page
+    page.get_by_role("heading", name="今日工作").wait_for()
+    assert_labelled(page)
+    shot(page, "caseworker-today")
+    page.get_by_role("link", name="人员名册").first.click()
+    page.wait_for_url("**/console/roster**")
     page.keyboard.press("Tab")  # the first stop is the skip link
     assert page.evaluate("document.activeElement.className") == "skip"
     page.get_by_label("日期", exact=True).fill(MEETING)
@@ -286,6 +301,10 @@ def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(
     shot(page, "supervisor-review-print", phone=False)  # a page for paper
     page.goto(f"{url}/console/roster?state=overdue&as_of={MEETING}")
     shot(page, "supervisor-overdue")
+    page.goto(f"{url}/console/step_down")
+    page.get_by_role("heading", name="严管转普管名单").wait_for()
+    assert_labelled(page)
+    shot(page, "supervisor-step-down")
     refused = page.request.post(
         f"{url}/console/person/{people[0]}/score", form={"csrf": csrf(page), "stage": "midterm"}, max_redirects=0
     )
