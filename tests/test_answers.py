@@ -250,3 +250,20 @@ def test_an_unknown_protected_input_is_refused() -> None:
     raw = TrainConfig.load().model_dump()
     with pytest.raises(ValueError, match="protected_inputs"):
         TrainConfig.model_validate({**raw, "protected_inputs": ["race"]})
+
+
+def test_an_intake_assessment_made_after_the_first_two_months_is_not_held_strict_by_them(
+    scorer: Scorer, service_models: ServiceModels
+) -> None:
+    """The walk-through's contradiction: a late intake said "strict by the first-two-months rule, until <a past
+    date>"; a time-limited rule whose last day is before the assessment date no longer decides."""
+    tables, _ = service_models
+    late = []
+    for body in requests_of(tables, Stage.INTAKE, "zh", n=40):
+        start = body.person.supervision_start
+        late.append(body.model_copy(update={"as_of": start + dt.timedelta(days=100)}))
+    for s in scorer.score(late):
+        tier = s.assessment.tier
+        assert tier.rule_id != "first_two_months", tier.text
+        if tier.basis == "band":
+            assert tier.tier_by_risk is not None and tier.tier.code == tier.tier_by_risk.code

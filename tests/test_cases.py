@@ -378,7 +378,7 @@ def test_an_exports_current_tier_is_the_starting_tier_and_never_overrides_a_deci
 def test_the_caseworkers_day_lists_their_caseload_most_urgent_first(tmp_path: Path) -> None:
     """Issue 20, the "today" page: the persons assigned to the user and those assigned to nobody (not another
     caseworker's, not another office's), overdue before due before rules ending this month before decided
-    proposals; a decided proposal shows once, until the next visit."""
+    proposals; a decided proposal stays listed for days, marked new until the next visit."""
     from serving.cases import today_list
 
     today = dt.date.today()
@@ -416,7 +416,11 @@ def test_the_caseworkers_day_lists_their_caseload_most_urgent_first(tmp_path: Pa
             ]
         assert [i.decision_id for i in day.items if i.kind == "decided"] == ["d1"]
         again = today_list(store, office="t1", user="wang", as_of=today)
-        assert again.since is not None and not [i for i in again.items if i.kind == "decided"]
+        assert [(i.decision_id, i.new) for i in day.items if i.kind == "decided"] == [("d1", True)]
+        # still listed on the next visit (for 14 days), no longer new
+        assert again.since is not None and [(i.decision_id, i.new) for i in again.items if i.kind == "decided"] == [
+            ("d1", False)
+        ]
         office = today_list(store, office="t1", user="nobody-assigned", as_of=today)
         assert not office.assigned and {i.person_id for i in office.items} >= {"A", "B", "C"}
         assert "D" not in {i.person_id for i in office.items}

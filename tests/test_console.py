@@ -809,7 +809,13 @@ def test_the_roster_counts_people_and_assessments_apart_and_writes_deadlines_in_
     assert f"{opens} 起" in soon
     c.get("/console/lang/en", params={"next": "/console/"})
     en = c_get(c, f"/console/roster?as_of={opens - dt.timedelta(days=10)}&q={person.person_id}")
-    assert f"opens {opens}" in en and "due by " in en and re.search(r"overdue: people \d+, assessments \d+", en)
+    assert (
+        f"opens {opens}" in en
+        and "due</span>" in en
+        and "by 20" in en
+        and "due due" not in en
+        and re.search(r"overdue: people \d+, assessments \d+", en)
+    )
 
 
 def test_the_alert_colours_are_explained_on_the_roster_and_the_review(app: ASGIApp) -> None:
@@ -886,3 +892,28 @@ def test_the_sign_in_page_says_a_session_ended_because_its_token_was_revoked_or_
     r = stranger.get("/console/audit")  # no session at all: nothing ended, nothing to say
     assert "ended=" not in r.headers["location"]
     assert REVOKED_ZH not in c_get(stranger, "/console/login?ended=nonsense")
+
+
+def test_a_posted_record_does_not_join_the_persons_history_and_the_language_switch_survives_a_refused_form(
+    app: ASGIApp, tables: CaseTables, office_people: list[str]
+) -> None:
+    """From the walk-through: a record posted to /score under the id of a person of the case store stayed out of
+    the person's page (their history is what was scored from the stored record); and the language link on a
+    page answering a refused form goes back to the form's page, not to the POST address (405)."""
+    pid = office_people[14]
+    body = requests_from_tables(tables.persons[tables.persons["person_id"] == pid], tables.events, Stage.MIDTERM)[0]
+    body["person"]["offence"] = "robbery"  # made up: not what the case store holds
+    api = TestClient(app, base_url="https://testserver")
+    posted = api.post("/score", json=body, headers={"Authorization": "Bearer cw"})
+    assert posted.status_code == 200, posted.text
+    cw = client(app, "cw")
+    page = c_get(cw, f"/console/person/{pid}")
+    assert posted.json()["assessment_id"] not in page
+    refused = cw.post(
+        f"/console/person/{pid}/propose",
+        data={"csrf": csrf_of(page), "to_tier": "ordinary", "reason_code": "other", "reason": "x"},
+        headers={"referer": f"https://testserver/console/person/{pid}"},
+    )
+    assert refused.status_code == 422
+    link = found(r'class="lang" href="([^"]+)"', refused.text)
+    assert link.endswith(f"next=%2Fconsole%2Fperson%2F{pid}"), link

@@ -6,7 +6,9 @@ strict any more (no mandatory rule in force, :func:`~serving.cases.tier_floor`) 
 - their time-limited rule has ended (the end of a rule never changes a tier by itself: a decision
   does, design.md "Dates, rules and offices"), or
 - their tier by risk was ordinary at the latest ``ordinary_reviews`` review meetings in a row
-  (review policy).
+  (review policy),
+
+and no proposal of theirs waits, and no step-down of theirs was rejected within the "observe" period.
 
 The supervisor decides the step-down at once (:func:`decide_step_down`: a decision proposed and
 approved by the supervisor, chained in the trail like any other), or says "not now" with a reason
@@ -88,6 +90,20 @@ def step_down_list(
                 )
             ).scalars()
         )
+        # a step-down the supervisor rejected lately stays off the list for the 'observe' period, as a "not now"
+        lately = dt.datetime.combine(
+            as_of - dt.timedelta(days=review_policy.step_down.defer_days[DeferReason.OBSERVE]), dt.time(), dt.UTC
+        ).isoformat()
+        rejected = set(
+            conn.execute(
+                select(t.decisions.c.person_id).where(
+                    t.decisions.c.office == office,
+                    t.decisions.c.status == "rejected",
+                    t.decisions.c.to_tier == Tier.ORDINARY.value,
+                    t.decisions.c.decided_at >= lately,
+                )
+            ).scalars()
+        )
         pending = set(
             conn.execute(
                 select(t.decisions.c.person_id).where(
@@ -117,7 +133,7 @@ def step_down_list(
     starts = dict(zip(strict["person_id"].astype(str), strict["supervision_start"], strict=True))
     out = []
     for pid in ids:
-        if pid in deferred or pid in pending or pid not in latest:
+        if pid in deferred or pid in pending or pid in rejected or pid not in latest:
             continue
         assessment_id, stage, rule, probability = latest[pid]
         item: StepDownItem | None = None

@@ -26,6 +26,7 @@ from serving.cases import _tables as t
 from serving.cases._db import migrate, read_events, schema_drift
 from serving.cases._errors import CaseError
 from serving.cases._import import ImportSummary, import_tables
+from serving.scoring import message
 from serving.scoring.schemas import EventRecord, ScoreRequest
 from serving.settings import ServiceSettings, get_settings
 from serving.storage import make_engine
@@ -247,7 +248,12 @@ class CaseStore:
         except ValidationError as err:
             e = err.errors(include_url=False)[0]
             field = ".".join(str(p) for p in e["loc"]) or "event"
-            raise CaseError(422, f"event of {person_id!r}, field '{field}': {e['msg']}", loc=[field]) from None
+            raise CaseError(
+                422,
+                f"event of {person_id!r}, field '{field}': {message(e, 'en', path=False)}",
+                loc=[field],
+                zh=f"{person_id!r} 的事件，字段 {field}：{message(e, 'zh', path=False)}",
+            ) from None
         with self.write() as conn:
             person = self.person(person_id, conn=conn)
             if ev.date < person["birth_date"]:

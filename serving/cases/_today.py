@@ -5,7 +5,7 @@ The caseload of a user is the persons of their office assigned to them (the expo
 office. Items, in order of urgency: red alerts of the latest review meeting, overdue assessments,
 orange alerts, assessments due now, time-limited rules that end this month (the person then
 comes up on the supervisor's step-down list), and the user's proposals decided since their last
-visit.
+visit (those of the last 14 days stay listed; the ones since the last visit are marked new).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from serving.cases._store import CaseStore
 
 TodayKind = Literal["red_alert", "overdue", "orange_alert", "due", "rule_ends", "decided"]
+#: days a decided proposal stays on its proposer's "today" page
+DECIDED_DAYS = 14
 #: the order of urgency of the kinds of item
 URGENCY: tuple[TodayKind, ...] = ("red_alert", "overdue", "orange_alert", "due", "rule_ends", "decided")
 
@@ -50,6 +52,7 @@ class TodayItem(BaseModel):
     decision_id: str | None = None
     status: str | None = Field(None, description="approved or rejected (decided)")
     to_tier: str | None = None
+    new: bool = Field(False, description="decided since the user's previous visit")
 
 
 class TodayList(BaseModel):
@@ -103,7 +106,8 @@ def today_list(
             if s.state in ("overdue", "due"):
                 items.append(TodayItem(kind=s.state, person_id=p.person_id, stage=s.stage, date=s.closes))
     items += _rules_ending(done, persons, as_of=as_of, policy=policy)
-    cutoff = since or (dt.datetime.combine(as_of - dt.timedelta(days=14), dt.time(), dt.UTC)).isoformat()
+    # the user's decided proposals of the last 14 days stay on the page; those since the last visit are new
+    cutoff = dt.datetime.combine(as_of - dt.timedelta(days=DECIDED_DAYS), dt.time(), dt.UTC).isoformat()
     with store.read() as conn:
         decided = conn.execute(
             select(t.decisions).where(
@@ -121,6 +125,7 @@ def today_list(
                 status=d["status"],
                 to_tier=d["to_tier"],
                 date=dt.date.fromisoformat(str(d["decided_at"])[:10]),
+                new=since is None or str(d["decided_at"]) > since,
             )
             for d in decided
         ]

@@ -62,6 +62,8 @@ def roster(ctx: Ctx) -> Response:
     except ValueError:
         problems["as_of"] = text("not_a_date", ctx.lang, value=repr(q.get("as_of")))
         as_of = dt.date.today()
+    if as_of > dt.date.today():
+        problems["as_of"] = text("future_roll", ctx.lang)
     try:
         listing = due_list(ctx.console.backend().cases, office=office, as_of=as_of)
     except CaseError as err:
@@ -120,8 +122,8 @@ def roster(ctx: Ctx) -> Response:
     )
 
 
-#: items shown on the "today" page, most urgent first (the counts above them cover all)
-TODAY_SHOWN = 200
+#: items of each kind shown on the "today" page, most urgent first (the counts above them cover all)
+TODAY_SHOWN = 100
 
 
 def today(ctx: Ctx) -> Response:
@@ -134,9 +136,18 @@ def today(ctx: Ctx) -> Response:
         backend.cases, office=office, user=ctx.principal.user, as_of=dt.date.today(), policy=backend.policy
     )
     rules = {r.id: (r.zh if ctx.lang == "zh" else r.en) for s in Stage for r in backend.policy.stage(s).rules}
+    # at most TODAY_SHOWN items of each kind, so that a long overdue list never hides an alert or a decision
+    seen: dict[str, int] = {}
+    items = []
+    for item in day.items:
+        seen[item.kind] = seen.get(item.kind, 0) + 1
+        if seen[item.kind] <= TODAY_SHOWN:
+            items.append(item)
     return ctx.render(
         "today.html",
         day=day,
+        items=items,
+        hidden=len(day.items) - len(items),
         shown=TODAY_SHOWN,
         kinds=URGENCY,
         stage_labels={s.value: s.label(ctx.lang) for s in Stage},
@@ -158,7 +169,10 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
         return ctx.render("error.html", status=err.status, status_code=err.status, message=err.text(ctx.lang))
     if record.get("office") != office:
         return ctx.render("error.html", status=403, status_code=403, message=text("other_office", ctx.lang))
-    records = backend.audit.by_person(person_id)
+    # the person's assessments made from the case store's record (scored by id or in a review); a record
+    # posted to /score under the same id is in the trail for the auditor, not in this person's history
+    indexed = set(backend.cases.assessments_frame([person_id])["assessment_id"].astype(str))
+    records = [r for r in backend.audit.by_person(person_id) if r.assessment_id in indexed]
     values: dict[str, Any] = {
         "pid": person_id,
         "person": record,

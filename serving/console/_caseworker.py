@@ -46,7 +46,10 @@ def score(ctx: Ctx) -> Response:
         ctx.console.backend().check_posted(ctx.principal, [request])
         answer = ctx.console.backend().assess(request, actor=ctx.principal.user)
     except CaseError as err:
-        return score_form(ctx, problems={"person.person_id": err.text(ctx.lang)}, status=err.status)
+        said = err.text(ctx.lang)  # shown beside the field: without the field's name in front again
+        for prefix in ("person.person_id：", "person.person_id: "):
+            said = said.removeprefix(prefix)
+        return score_form(ctx, problems={"person.person_id": said}, status=err.status)
     except NoModelError as err:
         return score_form(ctx, problems={"stage": str(err)}, status=503)
     return ctx.redirect(f"/result/{answer.assessment_id}")

@@ -94,13 +94,21 @@ def risk_history(points: Sequence[Point], *, title: str, cutoffs: Sequence[float
 
 
 def waterfall(
-    *, start_label: str, start: float, steps: Sequence[Step], end_label: str, end: float, title: str
+    *,
+    start_label: str,
+    start: float,
+    steps: Sequence[Step],
+    end_label: str,
+    end: float,
+    title: str,
+    points_unit: str = " pp",
 ) -> Markup:
     """Waterfall from ``start`` (a typical person's risk) through ``steps`` to ``end``, one row per step.
 
     Each row has its label above its bar, so that the chart stays legible when a phone shrinks
     it. Bars that raise the risk are red, those that lower it green; the first and last bars (the
-    typical and this person's risk) are grey and start at zero. Values are probabilities in 0..1.
+    typical and this person's risk) are grey and start at zero. Values are probabilities in 0..1; a step's
+    size is written in percentage points with ``points_unit`` (" pp", "个百分点").
     """
     rows = [(start_label, 0.0, start, NEUTRAL)]
     level = start
@@ -119,7 +127,7 @@ def waterfall(
     for i, (label, a, b, colour) in enumerate(rows):
         y0 = 4 + i * row_h
         lo, hi = sorted((a, b))
-        shown = f"{b:.1%}" if colour == NEUTRAL else f"{b - a:+.1%}".replace("%", " pp")
+        shown = f"{b:.1%}" if colour == NEUTRAL else f"{b - a:+.1%}".replace("%", points_unit)
         body.append(
             f'<text x="{left}" y="{y0 + 12}" font-size="12" fill="#24292f">{escape(_short(label))}</text>'
             f'<rect x="{px(lo):.1f}" y="{y0 + 17}" width="{max(1.5, px(hi) - px(lo)):.1f}" height="{bar_h}" '

@@ -149,9 +149,18 @@ _TEXT: dict[str, tuple[str, str]] = {
     "today_due": ("评估到期", "assessment due"),
     "today_rule_ends": ("规则本月到期", "rule ends this month"),
     "today_decided": ("申请已有决定", "proposal decided"),
-    "today_first": ("显示最紧急的前 {n} 项（共 {total} 项）。", "The {n} most urgent of {total} items are shown."),
+    "today_first": (
+        "每类最多显示最紧急的 {n} 项；其余见",
+        "At most the {n} most urgent items of each kind are shown; the rest:",
+    ),
+    "new": ("新", "new"),
+    "other_office_run": ("该研判记录不属于您的司法所。", "This review run belongs to another office."),
     "today_nothing": ("今天没有待办事项。", "Nothing needs doing today."),
-    "due_by": ("截止 {date}", "due by {date}"),
+    "due_by": ("截止 {date}", "by {date}"),
+    "future_roll": (
+        "日期晚于今天：这是按矫正期推算的预计名册，其中的状态尚未发生。",
+        "A date after today: this is the roll the terms project, not what has happened.",
+    ),
     "alert_of_review": ("见 {date} 研判", "from the review of {date}"),
     "rule_ends_on": (
         "“{rule}”于 {date} 到期，届满后由负责人决定是否调整",
@@ -243,10 +252,16 @@ _TEXT: dict[str, tuple[str, str]] = {
         "A backdated review: dated before the day it was run ({when}, by {who}); its scores are review "
         "scores, not formal assessments.",
     ),
+    "events_on_day": (
+        "评估当天的事件 {n} 件未计入（时点规则：只计入评估日之前的事件）",
+        "{n} event(s) dated on the assessment day not counted (point-in-time rule: only earlier events count)",
+    ),
     "record_event": ("记录事件", "Record an event"),
     "record_event_intro": (
-        "与接口 /cases/event 同样校验：日期不晚于今天、不早于出生日期；记录后重新评估方可反映。",
-        "Checked as /cases/event checks it: dated no later than today and not before birth; score again to see it.",
+        "与接口 /cases/event 同样校验：日期不晚于今天、不早于出生日期。事件计入其日期之后的评估："
+        "今天记录的今天的事件，明天起的评估才计入（时点规则）。",
+        "Checked as /cases/event checks it: dated no later than today and not before birth. An event counts in "
+        "assessments dated after it: today's event counts from tomorrow's assessment on (point-in-time rule).",
     ),
     "event_date": ("日期", "Date"),
     "event_type": ("事件类型", "Event type"),

@@ -160,7 +160,7 @@ def _run(ctx: Ctx) -> Any:
     except CaseError as err:
         return ctx.render("error.html", status=err.status, status_code=err.status, message=err.text(ctx.lang))
     if found.office != ctx.principal.office:
-        return ctx.render("error.html", status=403, status_code=403, message=text("other_office", ctx.lang))
+        return ctx.render("error.html", status=403, status_code=403, message=text("other_office_run", ctx.lang))
     return found
 
 
@@ -168,7 +168,7 @@ def _behind(ctx: Ctx, backend: Backend, assessment_id: str) -> dict[str, Any] | 
     record = backend.audit.get(assessment_id)
     if record is None:
         return None
-    a = record.response
+    a = _views.shown(backend, record, ctx.lang)  # in the viewer's language
     return {
         "id": assessment_id,
         "stage": Stage(record.stage).label(ctx.lang),

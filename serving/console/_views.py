@@ -66,6 +66,7 @@ def reasons_chart(response: Mapping[str, Any], lang: Lang) -> Markup:
         end_label=text("this_person", lang),
         end=prob,
         title=text("waterfall", lang),
+        points_unit="个百分点" if lang == "zh" else " pp",
     )
 
 
@@ -140,10 +141,11 @@ def latest_by_stage(records: Sequence[AuditRecord]) -> list[AuditRecord]:
 
 
 def previous_same_stage(records: Sequence[AuditRecord], current: AuditRecord) -> AuditRecord | None:
-    """The latest assessment of the same stage dated before ``current``, if any: "what moved" always runs
-    from an earlier date to a later one, whatever order the two were recorded in."""
-    day = str(current.response["as_of"])
-    earlier = [r for r in records if r.stage == current.stage and str(r.response["as_of"]) < day]
+    """The latest assessment of the same stage before ``current`` in time (:func:`by_date`: an earlier date,
+    or the same date recorded earlier), if any: "what moved" always runs from the earlier to the later,
+    whatever order the two were recorded in."""
+    now = by_date(current)
+    earlier = [r for r in records if r.stage == current.stage and by_date(r) < now]
     return max(earlier, key=by_date) if earlier else None
 
 

@@ -180,6 +180,9 @@ def render(
 ) -> HTMLResponse:
     """A page from its template, with the layout's values (language, user, CSRF token, nav)."""
     query = f"?{request.url.query}" if request.url.query else ""
+    here = request.url.path + query
+    if request.method != "GET":  # a refused form's page: switch language back on the page the form was on
+        here = _form_page(request) or f"{base_of(request)}/"
     html = console.templates.get_template(template).render(
         lang=lang,
         other_lang="en" if lang == "zh" else "zh",
@@ -187,7 +190,7 @@ def render(
         session=session,
         user=session.principal if session else None,
         csrf=session.csrf if session else "",
-        here=quote(request.url.path + query, safe=""),
+        here=quote(here, safe=""),
         Permission=Permission,
         **values,
     )
@@ -248,6 +251,18 @@ def page(console: Console, fn: PageFn, *, needs: Permission | None) -> Callable[
 
 def new_pre_token() -> str:
     return secrets.token_hex(16)
+
+
+def _form_page(request: Request) -> str | None:
+    """The same-origin page a form was posted from (its Referer's path and query), if any."""
+    from urllib.parse import urlsplit
+
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return None
+    if not referer.path.startswith(f"{base_of(request)}/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 def safe_next(target: str | None, base: str) -> str:

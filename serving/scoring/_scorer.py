@@ -155,7 +155,9 @@ class Scorer:
                 probability=probability[j],
                 horizon_months=served.horizon_months,
                 band=_coded(decision.band, lang),
-                tier=self._tier(served.stage, decision, probability[j], lang, req.person.supervision_start),
+                tier=self._tier(
+                    served.stage, decision, probability[j], lang, req.person.supervision_start, req.assessment_date
+                ),
                 reasons=reasons(
                     names, contribution_rows[j], value_rows[j], lang, order=order[j], points=points[j], typical=typical
                 ),
@@ -181,10 +183,23 @@ class Scorer:
         return results
 
     def _tier(
-        self, stage: Stage, decision: TierDecision, probability: float, lang: Lang, supervision_start: dt.date
+        self,
+        stage: Stage,
+        decision: TierDecision,
+        probability: float,
+        lang: Lang,
+        supervision_start: dt.date,
+        as_of: dt.date,
     ) -> TierOut:
-        """The effective tier, the tier by risk and, for a time-limited rule, its last day and the tier after it."""
+        """The effective tier, the tier by risk and, for a time-limited rule, its last day and the tier after it.
+
+        A time-limited rule whose last day is before the assessment date no longer decides (an intake
+        assessment made late): the decision that follows it does (the next rule that holds, else the band).
+        """
         until = decision.rule_until(supervision_start)
+        if until is not None and as_of > until and decision.then is not None:
+            decision = decision.then
+            until = decision.rule_until(supervision_start)
         then = decision.then.tier if decision.then is not None and until is not None else None
         return TierOut(
             tier=_coded(decision.tier, lang),
