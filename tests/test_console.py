@@ -917,3 +917,26 @@ def test_a_posted_record_does_not_join_the_persons_history_and_the_language_swit
     assert refused.status_code == 422
     link = found(r'class="lang" href="([^"]+)"', refused.text)
     assert link.endswith(f"next=%2Fconsole%2Fperson%2F{pid}"), link
+
+
+@pytest.mark.parametrize("value", ["1e308", "-50", "nan"])
+def test_an_event_value_out_of_range_is_refused_in_the_callers_language(
+    app: ASGIApp, office_people: list[str], value: str
+) -> None:
+    """From the walk-through: a monthly points score of 1e308 and a negative value were stored."""
+    cw = client(app, "cw")
+    pid = office_people[15]
+    page = c_get(cw, f"/console/person/{pid}")
+    r = cw.post(
+        f"/console/person/{pid}/event",
+        data={"csrf": csrf_of(page), "date": "2024-01-05", "event_type": "monthly_points", "value": value},
+    )
+    assert r.status_code == 422 and "字段 value" in r.text and "Input should" not in r.text
+    assert "2024-01-05" not in c_get(cw, f"/console/person/{pid}").split('id="h-events"')[1].split("<form")[0]
+    api = TestClient(app, base_url="https://testserver")
+    r = api.post(
+        "/cases/event",
+        json={"person_id": pid, "date": "2024-01-05", "event_type": "monthly_points", "value": -50},
+        headers={"Authorization": "Bearer cw"},
+    )
+    assert r.status_code in (400, 422) and "value" in r.text

@@ -30,7 +30,12 @@ class EventIn(_Strict):
         description="controlled vocabulary (features.vocab.EventType)", examples=["report_missed"]
     )
     value: float | None = Field(
-        None, allow_inf_nan=False, description="hours, points... where the type has one", examples=[None]
+        None,
+        ge=0,
+        le=1000,
+        allow_inf_nan=False,
+        description="hours, points... where the type has one (0 to 1000)",
+        examples=[None],
     )
     as_of: dt.date | None = Field(None, description="date of recording (default today): later events are refused")
 

@@ -33,6 +33,8 @@ from features.vocab import (
 )
 
 MAX_EVENTS = 20_000
+#: The largest value an event may carry: hours of education or service, a monthly points score (0 to 100)
+MAX_EVENT_VALUE = 1000.0
 MAX_ID_LENGTH = 64
 
 
@@ -159,7 +161,11 @@ class EventRecord(_Strict):
     date: PlausibleDate
     event_type: EventType
     value: float | None = Field(
-        None, allow_inf_nan=False, description="hours, points... where the event type has a value"
+        None,
+        ge=0,
+        le=MAX_EVENT_VALUE,
+        allow_inf_nan=False,
+        description=f"hours, points... where the event type has a value (0 to {MAX_EVENT_VALUE:g})",
     )
 
 
