@@ -315,7 +315,19 @@ class CaseStore:
                 zh=f"人员 {person_id!r}，字段 as_of：{as_of} 晚于今天（{today}），评估日期不能晚于评估当天",
             )
         start, end = person["supervision_start"], person["supervision_end"]
-        day = as_of if as_of is not None else min(today, end)
+        with self.read() as conn:
+            revoked = conn.execute(
+                select(t.outcomes.c.revocation_date).where(t.outcomes.c.person_id == person_id)
+            ).scalar()
+        last = min(end, revoked) if revoked is not None else end  # a revocation ends the term
+        day = as_of if as_of is not None else min(today, last)
+        if revoked is not None and day > revoked:
+            raise CaseError(
+                409,
+                f"person {person_id!r}: supervision was revoked on {revoked}; no assessment can be dated {day}",
+                loc=["as_of"],
+                zh=f"人员 {person_id!r}：已于{revoked}撤销缓刑/假释，不能以{day}为评估日期",
+            )
         opens, _ = ReviewPolicy.load().due.window(stage).dates(start, end)
         if day < opens:
             raise CaseError(
