@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
 from features.schema import PERSON_COLUMNS, CaseTables
-from features.vocab import Stage
+from features.vocab import Offence, Stage
 from serving.auth import issue_token, revoke_tokens
 from serving.cases import CaseStore, Colour, ReviewPolicy, due_list
 from serving.scoring import requests_from_tables
@@ -940,3 +940,36 @@ def test_an_event_value_out_of_range_is_refused_in_the_callers_language(
         headers={"Authorization": "Bearer cw"},
     )
     assert r.status_code in (400, 422) and "value" in r.text
+
+
+def test_the_person_page_has_a_profile_and_the_tier_over_time(
+    app: ASGIApp, home: Path, office_people: list[str]
+) -> None:
+    """Issue 20: a person profile (offence, age, term, flags) and the tier history as a timeline."""
+    cw, sup = client(app, "cw"), client(app, "sup")
+    pid, page = scored_proposable(cw, office_people[16:])
+    store = _store(home)
+    try:
+        record = store.person(pid)
+    finally:
+        store.close()
+    profile = re.search(r'id="h-profile".*?</section>', page, flags=re.S)
+    assert profile and Offence(record["offence"]).label("zh") in profile.group(0)
+    assert str(record["supervision_start"]) in profile.group(0) and "岁（" in profile.group(0)
+    form = {
+        "csrf": csrf_of(page),
+        "to_tier": "ordinary",
+        "reason_code": "good_conduct",
+        "reason": "表现良好，按时报到",
+        "assessment_id": first_option(page, "assessment_id"),
+    }
+    assert cw.post(f"/console/person/{pid}/propose", data=form).status_code == 303
+    listing = c_get(sup, "/console/proposals")
+    decided = sup.post(
+        f"/console/proposals/{pending_of(listing, pid)}/approve", data={"csrf": csrf_of(listing), "comment": "同意"}
+    )
+    assert decided.status_code == 303
+    page = c_get(cw, f"/console/person/{pid}")
+    timeline = re.findall(r"<li><time>([^<]+)</time> <strong>([^<]+)</strong> · ([^<·]+)", page)
+    assert [(tier, how.strip()) for _, tier, how in timeline] == [("严管", "入矫时"), ("普管", "审批决定")]
+    assert timeline[1][0] == dt.date.today().isoformat()

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         pending_decisions,
         person_decisions,
         review_runs,
+        tier_history,
     )
     from serving.cases._render import review_csv, review_html
     from serving.cases._report import decision_report
@@ -95,7 +96,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("CaseError",),
     "_import": ("ImportSummary", "read_dir"),
     "_policy": ("Colour", "DeferReason", "ReviewPolicy"),
-    "_queries": ("assessment_office", "decided_decisions", "pending_decisions", "person_decisions", "review_runs"),
+    "_queries": (
+        "assessment_office",
+        "decided_decisions",
+        "pending_decisions",
+        "person_decisions",
+        "review_runs",
+        "tier_history",
+    ),
     "_render": ("review_csv", "review_html"),
     "_report": ("decision_report",),
     "_review": ("get_review", "index_row", "latest_alerts", "review_summary", "run_review"),
@@ -172,6 +180,7 @@ __all__ = [
     "same_office",
     "step_down_list",
     "tier_floor",
+    "tier_history",
     "today_list",
 ]
 

@@ -1,5 +1,5 @@
-"""Reads of the case store that the API and the console show: tier decisions, review runs, and whose office an
-assessment belongs to.
+"""Reads of the case store that the API and the console show: tier decisions, a person's tier history, review
+runs, and whose office an assessment belongs to.
 
 Each returns plain dicts (one per row, columns by name), newest or oldest first as documented, so that
 no room outside this one builds SQL on the case store's tables.
@@ -70,3 +70,42 @@ def assessment_office(store: CaseStore, assessment_id: str) -> str | None:
             select(p.c.office).join(a, a.c.person_id == p.c.person_id).where(a.c.assessment_id == assessment_id)
         ).scalar()
         return None if office is None else str(office)
+
+
+def tier_history(store: CaseStore, person_id: str) -> list[dict[str, Any]]:
+    """The person's tiers over time, oldest first.
+
+    First the tier they started the term with (``how``: ``arrival``, ``export``, or ``start`` once a decision
+    has replaced the record of which), then each approved decision since (``how``: ``decision``, with its
+    date, reason code and who decided).
+    """
+    d = t.decisions
+    with store.read() as conn:
+        person = conn.execute(
+            select(t.persons.c.supervision_start, t.tiers.c.tier, t.tiers.c.source)
+            .join(t.tiers, t.tiers.c.person_id == t.persons.c.person_id)
+            .where(t.persons.c.person_id == person_id)
+        ).first()
+        approved = [
+            dict(r)
+            for r in conn.execute(
+                select(d).where((d.c.person_id == person_id) & (d.c.status == "approved")).order_by(d.c.decided_at)
+            ).mappings()
+        ]
+    if person is None:
+        return []
+    start, current, source = person
+    first = approved[0]["from_tier"] if approved else current
+    how = source if not approved and source != "decision" else "start"  # arrival / export no longer known
+    out: list[dict[str, Any]] = [{"date": start, "tier": first, "how": how, "reason_code": None, "by": None}]
+    for row in approved:
+        out.append(
+            {
+                "date": str(row["decided_at"])[:10],
+                "tier": row["to_tier"],
+                "how": "decision",
+                "reason_code": row["reason_code"],
+                "by": row["decided_by"],
+            }
+        )
+    return out

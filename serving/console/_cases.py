@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from features.vocab import EventType, Stage, Tier
+from features.vocab import INTAKE_FLAGS, EventType, Lang, Offence, Stage, SupervisionType, Tier
 from serving.cases import (
     URGENCY,
     CaseError,
@@ -29,6 +29,7 @@ from serving.cases import (
     propose,
     same_office,
     tier_floor,
+    tier_history,
     today_list,
 )
 from serving.console import _views
@@ -126,6 +127,30 @@ def roster(ctx: Ctx) -> Response:
 TODAY_SHOWN = 100
 
 
+def _profile(record: dict[str, Any], lang: Lang) -> list[tuple[str, str]]:
+    """The person's record as a caseworker reads it: offence, supervision, age, term, history, flags."""
+    today = dt.date.today()
+    born, start, end = record["birth_date"], record["supervision_start"], record["supervision_end"]
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    flags = [zh if lang == "zh" else en for name, (zh, en) in INTAKE_FLAGS.items() if record.get(name)]
+    return [
+        (text("p_offence", lang), Offence(record["offence"]).label(lang)),
+        (text("p_supervision", lang), SupervisionType(record["supervision_type"]).label(lang)),
+        (text("p_age", lang), text("p_age_value", lang, age=age, born=born)),
+        (text("p_sentence", lang), text("p_months", lang, n=f"{record['sentence_months']:g}")),
+        (text("term", lang), f"{start} – {end}"),
+        (
+            text("p_priors", lang),
+            text("p_priors_value", lang, c=record["prior_convictions"], s=record["prior_supervisions"]),
+        ),
+        (
+            text("p_flags", lang),
+            "、".join(flags) if lang == "zh" and flags else ", ".join(flags) or text("p_none", lang),
+        ),
+        (text("p_caseworker", lang), record.get("caseworker") or text("p_unassigned", lang)),
+    ]
+
+
 def today(ctx: Ctx) -> Response:
     """The caseworker's day: what needs doing for their caseload, most urgent first (serving.cases.today_list)."""
     office = office_of(ctx)
@@ -196,6 +221,16 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
         (d.date().isoformat(), EventType(e).label(ctx.lang), v)
         for d, e, v in zip(events["date"], events["event_type"], events["value"], strict=True)
     ][::-1]
+    values["profile"] = _profile(record, ctx.lang)
+    values["tier_history"] = [
+        {
+            **step,
+            "tier_label": _views.tier_label(step["tier"], ctx.lang),
+            "how_label": text(f"tier_how_{step['how']}", ctx.lang),
+            "reason_label": ReasonCode(step["reason_code"]).label(ctx.lang) if step["reason_code"] else "",
+        }
+        for step in tier_history(backend.cases, person_id)
+    ]
     values["pending"] = person_decisions(backend.cases, person_id)
     values["stages"] = [(s.value, s.label(ctx.lang)) for s in Stage]
     floor = tier_floor(backend.cases, backend.audit, person_id, policy=backend.policy)
