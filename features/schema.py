@@ -48,8 +48,9 @@ PERSON_COLUMNS = [
     *INTAKE_FLAGS,
 ]
 #: Optional ``persons`` columns: kept in the records, never model inputs (``office``: the 司法所 in charge;
-#: ``caseworker``: the user name of the caseworker assigned, whose "today" page lists the person).
-OPTIONAL_PERSON_COLUMNS = ["office", "caseworker"]
+#: ``caseworker``: the user name of the caseworker assigned, whose "today" page lists the person;
+#: ``office_name``: the office's name, which pages show instead of its code).
+OPTIONAL_PERSON_COLUMNS = ["office", "caseworker", "office_name"]
 #: Optional ``persons`` column: the person's management tier in the agency's records at export
 #: (``features.vocab.Tier`` codes, empty where unknown); the case store starts from it.
 CURRENT_TIER_COLUMN = "current_tier"
@@ -172,6 +173,7 @@ PERSONS_SCHEMA = pa.DataFrameSchema(
         **{flag: pa.Column(bool, nullable=False, coerce=True) for flag in INTAKE_FLAGS},
         "office": pa.Column(str, pa.Check.str_length(1, 64), nullable=True, coerce=True, required=False),
         "caseworker": pa.Column(str, pa.Check.str_length(1, 128), nullable=True, coerce=True, required=False),
+        "office_name": pa.Column(str, pa.Check.str_length(1, 128), nullable=True, coerce=True, required=False),
         CURRENT_TIER_COLUMN: pa.Column(str, pa.Check.isin(Tier.codes()), nullable=True, coerce=True, required=False),
     },
     strict=False,

@@ -291,7 +291,7 @@ def test_migrations_are_shipped_and_applied_once(tmp_path: Path) -> None:
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from case_store_version")).scalar() == "0003"
+        assert conn.execute(text("select version_num from case_store_version")).scalar() == "0004"
     store.close()
     assert os.path.exists(tmp_path / "c.db")
 

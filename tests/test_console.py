@@ -953,6 +953,7 @@ def test_the_person_page_has_a_profile_and_the_tier_over_time(
         record = store.person(pid)
     finally:
         store.close()
+    assert "城关司法所" in page.split("</h1>")[0]  # the office by its name from the export, not its code
     profile = re.search(r'id="h-profile".*?</section>', page, flags=re.S)
     assert profile and Offence(record["offence"]).label("zh") in profile.group(0)
     assert str(record["supervision_start"]) in profile.group(0) and "岁（" in profile.group(0)

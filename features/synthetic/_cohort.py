@@ -129,6 +129,7 @@ def _persons_frame(people: People, seed: int) -> pd.DataFrame:
     )
     frame.update({k: v.astype(bool) for k, v in people.flags.items()})
     frame["office"] = _offices(people.n, seed)
+    frame["office_name"] = np.array([OFFICE_NAMES[o] for o in frame["office"]], dtype=object)
     return pd.DataFrame(frame)
 
 
@@ -163,6 +164,17 @@ OFFICES: dict[str, float] = {
     "nanhu": 0.12,
     "beishan": 0.10,
     "hexi": 0.08,
+}
+
+
+#: Their names, as an agency's export would give them.
+OFFICE_NAMES: dict[str, str] = {
+    "chengguan": "城关司法所",
+    "dongcheng": "东城司法所",
+    "xicheng": "西城司法所",
+    "nanhu": "南湖司法所",
+    "beishan": "北山司法所",
+    "hexi": "河西司法所",
 }
 
 

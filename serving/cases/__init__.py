@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from serving.cases._queries import (
         assessment_office,
         decided_decisions,
+        office_name,
         pending_decisions,
         person_decisions,
         review_runs,
@@ -100,6 +101,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "assessment_office",
         "decided_decisions",
         "pending_decisions",
+        "office_name",
         "person_decisions",
         "review_runs",
         "tier_history",
@@ -166,6 +168,7 @@ __all__ = [
     "get_review",
     "index_row",
     "latest_alerts",
+    "office_name",
     "office_of",
     "pending_decisions",
     "person_decisions",

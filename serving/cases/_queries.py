@@ -109,3 +109,13 @@ def tier_history(store: CaseStore, person_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def office_name(store: CaseStore, office: str) -> str | None:
+    """The office's name as the latest export gave it (``persons.office_name``), or None."""
+    p = t.persons
+    with store.read() as conn:
+        found = conn.execute(
+            select(p.c.office_name).where((p.c.office == office) & p.c.office_name.is_not(None)).limit(1)
+        ).scalar()
+    return None if found is None else str(found)

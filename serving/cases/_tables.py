@@ -40,6 +40,7 @@ persons = Table(
     Column("prior_supervisions", Integer, nullable=False),
     *(Column(flag, Boolean, nullable=False) for flag in INTAKE_FLAGS),
     Column("caseworker", String(128), nullable=True, index=True),  # the assigned caseworker (user), if any
+    Column("office_name", String(128), nullable=True),  # the office's name as the export gives it
 )
 
 events = Table(

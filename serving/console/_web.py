@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
 from serving.auth import Permission, Principal
-from serving.cases import CaseStore, ReviewRun
+from serving.cases import CaseStore, ReviewRun, office_name
 from serving.console._i18n import LANGS, Lang, text
 from serving.console._sessions import Session, SessionStore, TokenBook
 from serving.console._views import tier_label
@@ -183,8 +183,11 @@ def render(
     here = request.url.path + query
     if request.method != "GET":  # a refused form's page: switch language back on the page the form was on
         here = _form_page(request) or f"{base_of(request)}/"
+    office = session.principal.office if session else None
     html = console.templates.get_template(template).render(
         lang=lang,
+        # the signed-in user's office by its name (the export's office_name), else its code
+        office_label=(office_name(console.backend().cases, office) or office) if office else "",
         other_lang="en" if lang == "zh" else "zh",
         base=base_of(request),
         session=session,
