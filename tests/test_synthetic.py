@@ -72,3 +72,26 @@ def test_oracle_is_calibrated_and_informative(large_cohort: CaseTables) -> None:
         table = pd.DataFrame({"p": f.meta["oracle"], "y": f.y}).groupby(bins).mean()
         assert np.allclose(table["p"], table["y"], atol=0.02), table
         assert table["y"].iloc[-1] > 4 * table["y"].iloc[0]
+
+
+def test_a_cohort_moved_in_time_is_the_same_cohort_later() -> None:
+    """The demo moves its cohort so that its data end today (issue 20: pages dated today showed no recent
+    records); the people, their features and their labels are exactly those of the cohort as drawn."""
+    import datetime as dt
+
+    import numpy as np
+
+    from features.labels import make_stage_frame
+    from features.synthetic import CohortConfig, generate_cohort
+    from features.vocab import Stage
+
+    drawn = generate_cohort(CohortConfig(persons=1500, seed=5))
+    moved = generate_cohort(CohortConfig(persons=1500, seed=5, shift_to="2030-06-30"))
+    assert moved.outcomes is not None and moved.outcomes["followup_end"].max() == np.datetime64("2030-06-30")
+    assert moved.events["date"].max() <= np.datetime64("2030-06-30")
+    days = (dt.date(2030, 6, 30) - dt.date(2025, 12, 31)).days
+    assert (moved.persons["supervision_start"] - drawn.persons["supervision_start"]).dt.days.eq(days).all()
+    for stage in Stage:
+        a, b = make_stage_frame(drawn, stage), make_stage_frame(moved, stage)
+        assert a.X.reset_index(drop=True).equals(b.X.reset_index(drop=True))
+        assert np.array_equal(a.y, b.y)

@@ -85,9 +85,25 @@ def generate_cohort(config: CohortConfig | None = None) -> CaseTables:
         ),
         extra={"truth": truth},
     )
+    if config.shift_to is not None:
+        tables = _shifted(tables, pd.Timestamp(config.shift_to) - pd.Timestamp(config.data_cut))
     tables.extra["truth"].attrs["config"] = asdict(config) | {"h0_per_day": h0}
     tables.extra["truth"].attrs["horizon_months"] = {s.value: m for s, m in DEFAULT_HORIZON_MONTHS.items()}
     return tables
+
+
+def _shifted(tables: CaseTables, by: pd.Timedelta) -> CaseTables:
+    """The same cohort with every date moved by ``by`` (whole days)."""
+    persons, events = tables.persons.copy(), tables.events.copy()
+    for col in ("birth_date", "supervision_start", "supervision_end"):
+        persons[col] = persons[col] + by
+    events["date"] = events["date"] + by
+    outcomes = None
+    if tables.outcomes is not None:
+        outcomes = tables.outcomes.copy()
+        for col in ("reoffence_date", "revocation_date", "followup_end"):
+            outcomes[col] = outcomes[col] + by
+    return CaseTables(persons=persons, events=events, outcomes=outcomes, extra=tables.extra)
 
 
 def _truth(people: People, events: Events, h0: float) -> pd.DataFrame:

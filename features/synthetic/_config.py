@@ -22,4 +22,7 @@ class CohortConfig:
     start_from: str = "2016-01-01"
     start_to: str = "2024-12-31"
     data_cut: str = "2025-12-31"
+    #: move every date of the cohort so that its data cut falls on this day (the demo: today), keeping
+    #: everything else as drawn: the same people, events and outcomes, only later in time
+    shift_to: str | None = None
     loss_per_year: float = 0.01

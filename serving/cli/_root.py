@@ -8,6 +8,7 @@ libraries are imported inside the commands, so ``riskctl --help`` answers at onc
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from importlib import metadata
@@ -85,7 +86,10 @@ def demo(
     from training.cli import train
 
     data = out / "data"
-    tables = write_synthetic(data, CohortConfig(persons=persons, seed=seed))
+    # the cohort moved in time so that its data end today: the console's pages, dated today, then show a
+    # roll with recent records (the same people, events and outcomes as drawn, only later)
+    cohort = CohortConfig(persons=persons, seed=seed, shift_to=dt.date.today().isoformat())
+    tables = write_synthetic(data, cohort)
     frames = build_frames(tables, list(Stage), out / "features")
     console.print(summary_table(frames))
     load_case_store(tables, source=str(data))
