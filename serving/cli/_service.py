@@ -266,14 +266,22 @@ def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") ->
     office = str(tables.persons["office"].value_counts().idxmax())  # the busiest office of the demo's cohort
     written = office_tokens(settings, office)
     console.print(f"caseworker and supervisor of office {office}: {', '.join(p.name for p in written)}")
-    tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo")
-    ended = tables.persons[tables.persons["supervision_end"] <= pd.Timestamp.today().normalize()]  # none dated later
-    requests = requests_from_tables(ended.head(50), tables.events, Stage.MIDTERM, lang=lang)
-    request = max(requests, key=lambda r: len(r["events"]))
+    tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo", office=office)
+    # a person of that office from the case store, scored by id as a caseworker does: one whose term has
+    # ended (the mid-term window is open) and who was not revoked, with the most events
+    persons = tables.persons[
+        (tables.persons["office"] == office) & (tables.persons["supervision_end"] <= pd.Timestamp.today().normalize())
+    ]
+    if tables.outcomes is not None:
+        revoked = tables.outcomes.loc[tables.outcomes["revocation_date"].notna(), "person_id"]
+        persons = persons[~persons["person_id"].isin(revoked)]
+    requests = requests_from_tables(persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
+    person_id = max(requests, key=lambda r: len(r["events"]))["person"]["person_id"]
     log_path = settings.home / "demo-serve.log"
     console.print(f"starting the service (bentoml serve; its log: {log_path}) to score one person...")
     with running_service(log_path=log_path) as url:
-        answer = score_example(url, tok, request)
+        body = {"person_id": person_id, "stage": Stage.MIDTERM.value, "lang": lang}
+        answer = score_example(url, tok, body, path="/cases/score")
     show_assessment(answer, lang=lang)
     console.print(
         f"\naccess tokens: {settings.home / 'tokens'} (one file per role; more with riskctl token "
@@ -331,11 +339,11 @@ def show_assessment(a: dict[str, Any], *, lang: str = "zh") -> None:
     )
 
 
-def score_example(base_url: str, token: str, request: dict[str, Any]) -> dict[str, Any]:
-    """POST one request to a running service's /score (used by the demo)."""
+def score_example(base_url: str, token: str, request: dict[str, Any], *, path: str = "/score") -> dict[str, Any]:
+    """POST one request to a running service's ``/score`` or ``/cases/score`` (used by the demo)."""
     import httpx
 
-    r = httpx.post(f"{base_url}/score", json=request, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    r = httpx.post(f"{base_url}{path}", json=request, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     r.raise_for_status()
     answer: dict[str, Any] = r.json()
     return answer
