@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -52,7 +53,12 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 OFFICE = "chengguan"
-TOKENS = {"cw": ("caseworker", "wang", OFFICE), "sup": ("supervisor", "li", OFFICE), "aud": ("auditor", "zhou", None)}
+TOKENS = {
+    "cw": ("caseworker", "wang", OFFICE),
+    "sup": ("supervisor", "li", OFFICE),
+    "aud": ("auditor", "zhou", None),
+    "cw2": ("caseworker", "zhao", "hexi"),
+}
 MEETING = "2023-06-01"
 Live = tuple[str, Path, list[str]]  # the ``live`` fixture: (url, home, person ids on the office's roll)
 
@@ -239,8 +245,15 @@ def test_caseworker_roster_person_score_now_propose_and_refusals(page_for: Calla
     page.get_by_label("理由", exact=True).fill("解矫评估风险下降，建议调整管理等级")
     page.get_by_role("button", name="提交申请").click()
     page.get_by_text("已提交调整申请").wait_for()
+    # an event recorded on the page (issue 20, defect 8)
+    page.get_by_label("事件类型").select_option("warning")
+    page.get_by_role("button", name="记录", exact=True).click()
+    page.get_by_text("已记录事件").wait_for()
     page.get_by_role("link", name="English").click()
     page.get_by_role("heading", name="Risk over time").wait_for()
+    # answers stored in Chinese read in English (issue 20, defect 10)
+    answers = page.locator("section.answer").all_inner_texts()
+    assert answers and not any(re.search(r"[\u4e00-\u9fff]", a) for a in answers), answers[0][:300]
     shot(page, "caseworker-person-en")
     refused = page.goto(f"{url}/console/proposals")
     assert refused is not None
@@ -299,6 +312,8 @@ def test_supervisor_approves_rejects_runs_the_review_and_downloads_csv(
         page.locator("#csv-link").click()
     saved = download.value.path()
     assert Path(saved).read_text(encoding="utf-8-sig").count("\n") > 5
+    assert page.locator("details.alert-legend").count() == 1  # what the colours mean (defect 11)
+    assert Path(saved).read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads the Chinese (defect 11)
     page.goto(page.url + "/print")
     shot(page, "supervisor-review-print", phone=False)  # a page for paper
     page.goto(f"{url}/console/roster?state=overdue&as_of={MEETING}")
@@ -353,3 +368,22 @@ def test_sign_in_page_and_refusals_render_on_a_phone(page_for: Callable[..., Pag
     page.get_by_role("button", name="登录").click()
     page.get_by_text("令牌无效").wait_for()
     shot(page, "sign-in-refused")
+
+
+def test_another_offices_caseworker_sees_nothing_by_url(page_for: Callable[..., Page], live: Live) -> None:
+    """Issue 20, defect 3: a caseworker of another office who types a person's or an assessment's URL gets a
+    refusal that shows nothing of the person."""
+    url, home, people = live
+    store = CaseStore(f"sqlite:///{home / 'cases.db'}")
+    try:
+        assessment_id = str(store.assessments_frame([people[0]])["assessment_id"].iloc[-1])
+    finally:
+        store.close()
+    page = page_for()
+    sign_in(page, url, "cw2")
+    for path in (f"/console/person/{people[0]}", f"/console/result/{assessment_id}"):
+        answer = page.goto(f"{url}{path}")
+        assert answer is not None and answer.status == 403
+        body = page.locator("main").inner_text()
+        assert people[0] not in body and "%" not in body
+    shot(page, "other-office-refused")
