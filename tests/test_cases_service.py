@@ -19,7 +19,7 @@ from features.schema import CaseTables
 from features.vocab import Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
-from serving.cases import CaseStore, get_review, review_csv, review_html, review_runs, run_review
+from serving.cases import CaseStore, ReviewRun, get_review, review_csv, review_html, review_runs, run_review
 from serving.scoring import Scorer, load_served, requests_from_tables
 from serving.scoring.schemas import ScoreRequest
 from serving.settings import get_settings
@@ -372,3 +372,16 @@ def test_the_alert_colour_depends_on_rules_rises_and_each_stages_cut_offs_and_sa
     assert "风险比上次评估升高3个百分点及以上" in legend["yellow"] and legend["blue"] == ["不符合以上任一条件"]
     notes = " ".join(policy.legend_notes("zh", tiers))
     assert "解矫评估：15% 及以上为中，35% 及以上为高" in notes and "不只取决于概率" in notes
+
+
+def test_a_backdated_run_says_so_on_paper_and_exports_follow_the_readers_language(client: TestClient) -> None:
+    """From the walk-through: the print view and the CSV of a backdated review looked like a meeting held on
+    its date, and were always in the run's language."""
+    day = MEETING + dt.timedelta(days=61)
+    run = client.post("/cases/review", json={"office": OFFICE, "as_of": str(day), "lang": "zh"}, headers=h("sup"))
+    stored = ReviewRun.model_validate(run.json())
+    assert stored.backdated
+    zh_csv, en_csv = review_csv(stored), review_csv(stored, "en")
+    assert "补做的研判" in zh_csv.splitlines()[1] and "A backdated review" in en_csv.splitlines()[1]
+    assert "研判日期" not in en_csv.splitlines()[0]
+    assert "补做的研判" in review_html(stored) and "A backdated review" in review_html(stored, lang="en")

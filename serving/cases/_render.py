@@ -117,24 +117,41 @@ _LABELS = {
 }
 
 
-def _lang(run: ReviewRun) -> Lang:
-    return "zh" if run.lang == "zh" else "en"
+def _lang(run: ReviewRun, lang: str | None = None) -> Lang:
+    """The language asked for (the reader's), else the run's own."""
+    chosen = lang or run.lang
+    return "zh" if chosen == "zh" else "en"
+
+
+def _backdated(run: ReviewRun, lang: Lang) -> str:
+    """What a backdated run says of itself, on paper as on the screen ("" for one run on its own date)."""
+    if not run.backdated:
+        return ""
+    made = run.created_at[:10]
+    if lang == "zh":
+        return f"补做的研判：研判日期早于实际进行日期（{made}，{run.actor}）；其中的评分是研判评分，不计为正式评估。"
+    return (
+        f"A backdated review: dated before the day it was run ({made}, by {run.actor}); its scores are review "
+        "scores, not formal assessments."
+    )
 
 
 def _pct(p: float | None) -> str:
     return "" if p is None else f"{100 * p:.1f}%"
 
 
-def review_csv(run: ReviewRun) -> str:
-    """The run as CSV, one row per person sorted by risk as the run: labels in the run's language and
-    probabilities in percent (one decimal), then the codes for programs. Starts with a byte order mark, so
-    that Excel reads it as UTF-8 (on a Chinese Windows it guesses GBK otherwise)."""
-    lang = _lang(run)
+def review_csv(run: ReviewRun, lang: str | None = None) -> str:
+    """The run as CSV, one row per person sorted by risk as the run: labels in ``lang`` (default the run's)
+    and probabilities in percent (one decimal), then the codes for programs. Starts with a byte order mark,
+    so that Excel reads it as UTF-8 (on a Chinese Windows it guesses GBK otherwise); a backdated run says
+    so in its last column (the words of what moved stay in the run's own language)."""
+    lang = _lang(run, lang)
     words = _LABELS[lang]
+    note = _backdated(run, lang)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS[lang] + CODE_COLUMNS)
+    writer.writerow([*CSV_COLUMNS[lang], *CODE_COLUMNS, "backdated"])
     for rank, r in enumerate(run.rows, 1):
         change = "" if r.previous_probability is None else f"{100 * (r.probability - r.previous_probability):+.1f}"
         writer.writerow(
@@ -163,16 +180,20 @@ def review_csv(run: ReviewRun) -> str:
                 r.rule_id or "",
                 r.current_tier,
                 r.mismatch,
+                note,
             ]
         )
     return out.getvalue()
 
 
-def review_html(run: ReviewRun, *, policy: ReviewPolicy | None = None, tiers: TierPolicy | None = None) -> str:
+def review_html(
+    run: ReviewRun, *, policy: ReviewPolicy | None = None, tiers: TierPolicy | None = None, lang: str | None = None
+) -> str:
     """The run as a self-contained printable HTML page (no external assets), in the run's language, with what
     the alert colours mean (``policy``, ``tiers``: the review and tier policies, by default the shipped files;
-    the legend is left out for a run made under another version of the review policy)."""
-    lang = _lang(run)
+    the legend is left out for a run made under another version of the review policy); ``lang``: the reader's
+    language (default the run's). A backdated run says so at the top."""
+    lang = _lang(run, lang)
     policy = policy or ReviewPolicy.load()
     tiers = tiers or TierPolicy.load()
     same = run.policy_version == policy.version
@@ -186,6 +207,7 @@ def review_html(run: ReviewRun, *, policy: ReviewPolicy | None = None, tiers: Ti
         why=lambda row: policy.alert_reason(row, run.policy_version, lang, tiers),
         legend=[(c.value, c.label(lang), ws) for c, ws in policy.legend(lang, tiers)] if same else [],
         notes=policy.legend_notes(lang, tiers) if same else [],
+        backdated=_backdated(run, lang),
     )
 
 

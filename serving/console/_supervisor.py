@@ -124,12 +124,12 @@ def review_run(ctx: Ctx) -> Response:
     if fmt == "csv":
         name = f"review-{found.office}-{found.as_of}.csv"
         return Response(
-            review_csv(found),
+            review_csv(found, ctx.lang),
             media_type="text/csv; charset=utf-8",
             headers={**SECURITY_HEADERS, "content-disposition": f'attachment; filename="{name}"'},
         )
     if fmt == "print":
-        return Response(review_html(found), media_type="text/html; charset=utf-8", headers=PRINT_HEADERS)
+        return Response(review_html(found, lang=ctx.lang), media_type="text/html; charset=utf-8", headers=PRINT_HEADERS)
     q = ctx.request.query_params
     rows = [
         row
