@@ -974,3 +974,20 @@ def test_the_person_page_has_a_profile_and_the_tier_over_time(
     timeline = re.findall(r"<li><time>([^<]+)</time> <strong>([^<]+)</strong> · ([^<·]+)", page)
     assert [(tier, how.strip()) for _, tier, how in timeline] == [("严管", "入矫时"), ("普管", "审批决定")]
     assert timeline[1][0] == dt.date.today().isoformat()
+
+
+def test_the_auditors_chinese_pages_have_no_english_terms(app: ASGIApp, office_people: list[str]) -> None:
+    """From the walk-through: "raw score", "log-odds" and "policy" on the Chinese assessment page, English chain
+    names and "both chains" over three on the verify page; and the proposal form no longer files a reason
+    code the caseworker did not choose."""
+    cw = client(app, "cw")
+    _, page = scored_proposable(cw, office_people[17:])
+    assert '<option value="" selected disabled>' in page
+    assessment_id = first_option(page, "assessment_id")
+    aud = client(app, "aud")
+    shown = c_get(aud, f"/console/audit/{assessment_id}")
+    head = shown.split('id="returned"')[0]  # the page's own words, before the JSON as returned
+    assert "raw score" not in head and "policy " not in head and "模型分数" in head
+    verified = aud.post("/console/verify", data={"csrf": csrf_of(c_get(aud, "/console/verify"))})
+    assert verified.status_code == 200
+    assert "管理等级决定" in verified.text and "<td>decisions</td>" not in verified.text

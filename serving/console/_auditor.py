@@ -23,7 +23,7 @@ from serving.audit import AuditRecord, DecisionStepRecord
 from serving.auth import Permission
 from serving.cases import CaseError, ReasonCode, decision_report
 from serving.console import _views
-from serving.console._i18n import Lang, text
+from serving.console._i18n import Lang, keys, text
 from serving.console._web import Ctx
 from serving.scoring import answer_tier, answer_tier_by_risk
 
@@ -159,8 +159,8 @@ def assessment_page(ctx: Ctx) -> Response:
 
 
 def verify_page(ctx: Ctx) -> Response:
-    """The verify action: GET shows the button, POST walks both chains and shows the result."""
-    values: dict[str, Any] = {"result": None}
+    """The verify action: GET shows the button, POST walks every chain and shows the result."""
+    values: dict[str, Any] = {"result": None, "chain_keys": {k for k in keys() if k.startswith("chain_")}}
     if ctx.request.method == "POST":
         result = ctx.console.backend().verify_trail()
         values["result"] = result

@@ -358,7 +358,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "filters": ("筛选", "Filters"),
     "date_from": ("起始日期", "From"),
     "date_to": ("截止日期", "To"),
-    "caseworker": ("工作人员", "Caseworker"),
+    "caseworker": ("评估人", "Assessed by"),
+    "raw_score": ("模型分数（对数几率）", "raw score (log-odds)"),
+    "policy_version": ("策略版本", "policy"),
+    "chain_assessments": ("评估", "assessments"),
+    "chain_overrides": ("旧版调整", "earlier overrides"),
+    "chain_decisions": ("管理等级决定", "tier decisions"),
     "any": ("全部", "any"),
     "has_decision": ("有调整决定", "Has a decision"),
     "tier_by_rule": ("执行等级与风险等级不同", "Effective tier differs from tier by risk"),
@@ -378,9 +383,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "chain": ("哈希链", "Hash chain"),
     "verify_title": ("核验审计链", "Verify the audit trail"),
     "verify_intro": (
-        "逐条检查评估链和调整链的哈希，指出第一条被改动、删除或插入的记录。",
-        "Walks both hash chains (assessments, overrides) and names the first record that was "
-        "changed, deleted or inserted.",
+        "逐条检查每条哈希链（评估、旧版调整、管理等级决定）的哈希，指出第一条被改动、删除或插入的记录。",
+        "Walks every hash chain (assessments, earlier overrides, tier decisions) and names the first record "
+        "that was changed, deleted or inserted.",
     ),
     "verify_now": ("立即核验", "Verify now"),
     "verify_ok": ("审计链完整：已检查 {n} 条记录。", "The trail is intact: {n} records checked."),
