@@ -137,10 +137,12 @@ def step_down_list(
             continue
         assessment_id, stage, rule, probability = latest[pid]
         item: StepDownItem | None = None
-        limited = [r for r in policy.stage(Stage(stage)).rules if r.id == rule and r.time_limit]
-        if limited:
-            days = limited[0].time_limit.days_after_start  # type: ignore[union-attr]  # filtered on time_limit
-            ended = as_date(starts[pid]) + dt.timedelta(days=days - 1)
+        limit = next(
+            (r.time_limit for r in policy.stage(Stage(stage)).rules if r.id == rule and r.time_limit is not None),
+            None,
+        )
+        if limit is not None:
+            ended = as_date(starts[pid]) + dt.timedelta(days=limit.days_after_start - 1)
             if ended < as_of:
                 item = StepDownItem(
                     person_id=pid,
