@@ -152,6 +152,12 @@ class Rule(BaseModel):
     condition: Condition
     time_limit: TimeLimit | None = None
 
+    def last_day(self, supervision_start: dt.date) -> dt.date | None:
+        """The last day a time-limited rule applies to a term starting on ``supervision_start`` (None: no limit)."""
+        if self.time_limit is None:
+            return None
+        return supervision_start + dt.timedelta(days=self.time_limit.days_after_start - 1)
+
 
 class StagePolicy(BaseModel):
     """Cut-offs, strict bands and mandatory rules of one stage."""
@@ -273,10 +279,7 @@ class TierPolicy(BaseModel):
         return [
             rule
             for rule in self.stage(stage).rules
-            if _holds(rule.condition, features)
-            and (
-                rule.time_limit is None or on < supervision_start + dt.timedelta(days=rule.time_limit.days_after_start)
-            )
+            if _holds(rule.condition, features) and ((last := rule.last_day(supervision_start)) is None or on <= last)
         ]
 
     def decide_frame(

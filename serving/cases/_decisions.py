@@ -168,11 +168,7 @@ def rule_floor(
         )
         if rules:
             rule = rules[0]
-            until = (
-                None
-                if rule.time_limit is None
-                else person["supervision_start"] + dt.timedelta(days=rule.time_limit.days_after_start - 1)
-            )
+            until = rule.last_day(person["supervision_start"])
             return RuleFloor(rule=rule, tier=Tier.STRICT, until=until, assessment_id=assessment_id)
     return None
 

@@ -31,7 +31,7 @@ from features.vocab import Stage, Tier
 from models.tier_policy import TierPolicy
 from serving.auth import Principal, Role
 from serving.cases import _tables as t
-from serving.cases._decisions import ReasonCode, _at_most, _chain, _out, _require, rule_floor
+from serving.cases._decisions import ReasonCode, _at_most, _chain, _out, _require, rule_floor, same_office
 from serving.cases._errors import CaseError
 from serving.cases._policy import DeferReason, ReviewPolicy
 from serving.cases._schemas import COMMENT_MAX, DecisionOut
@@ -137,21 +137,16 @@ def step_down_list(
             continue
         assessment_id, stage, rule, probability = latest[pid]
         item: StepDownItem | None = None
-        limit = next(
-            (r.time_limit for r in policy.stage(Stage(stage)).rules if r.id == rule and r.time_limit is not None),
-            None,
-        )
-        if limit is not None:
-            ended = as_date(starts[pid]) + dt.timedelta(days=limit.days_after_start - 1)
-            if ended < as_of:
-                item = StepDownItem(
-                    person_id=pid,
-                    why="rule_ended",
-                    rule_id=rule,
-                    rule_ended=ended,
-                    assessment_id=assessment_id,
-                    probability=probability,
-                )
+        ended = next((r.last_day(as_date(starts[pid])) for r in policy.stage(Stage(stage)).rules if r.id == rule), None)
+        if ended is not None and ended < as_of:
+            item = StepDownItem(
+                person_id=pid,
+                why="rule_ended",
+                rule_id=rule,
+                rule_ended=ended,
+                assessment_id=assessment_id,
+                probability=probability,
+            )
         if item is None and pid in ordinary_at:
             item = StepDownItem(
                 person_id=pid,
@@ -209,13 +204,7 @@ def defer_step_down(
     )
     with store.write() as conn:
         person = store.person(person_id, conn=conn)
-        if person["office"] != office:
-            raise CaseError(
-                403,
-                f"person_id {person_id!r} belongs to another office, not {office!r}",
-                loc=["person_id"],
-                zh=f"人员 {person_id!r} 不属于本所（{office}）",
-            )
+        same_office(office, person["office"], person_id)
         conn.execute(insert(t.step_down_deferrals).values(**row))
     return row
 
@@ -242,13 +231,7 @@ def decide_step_down(
     _at_most(comment, COMMENT_MAX, "comment")
     with store.write() as conn:
         person = store.person(person_id, conn=conn)
-        if person["office"] != office:
-            raise CaseError(
-                403,
-                f"person_id {person_id!r} belongs to another office, not {office!r}",
-                loc=["person_id"],
-                zh=f"人员 {person_id!r} 不属于本所（{office}）",
-            )
+        same_office(office, person["office"], person_id)
         if person["tier"] != Tier.STRICT.value:
             raise CaseError(409, f"person {person_id!r} is not strict: nothing to step down", loc=["person_id"])
         pending = conn.execute(

@@ -170,9 +170,8 @@ def _rules_ending(
         else:
             rules = []
         for rule in rules[:1]:
-            assert rule.time_limit is not None
-            until = as_date(p.supervision_start) + dt.timedelta(days=rule.time_limit.days_after_start - 1)
-            if as_of <= until <= month_end:
+            until = rule.last_day(as_date(p.supervision_start))
+            if until is not None and as_of <= until <= month_end:
                 out.append(TodayItem(kind="rule_ends", person_id=p.person_id, date=until, rule_id=rule.id))
     return out
 
