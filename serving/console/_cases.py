@@ -160,7 +160,6 @@ def today(ctx: Ctx) -> Response:
     day = today_list(
         backend.cases, office=office, user=ctx.principal.user, as_of=dt.date.today(), policy=backend.policy
     )
-    rules = {r.id: (r.zh if ctx.lang == "zh" else r.en) for s in Stage for r in backend.policy.stage(s).rules}
     # at most TODAY_SHOWN items of each kind, so that a long overdue list never hides an alert or a decision
     seen: dict[str, int] = {}
     items = []
@@ -177,7 +176,7 @@ def today(ctx: Ctx) -> Response:
         kinds=URGENCY,
         stage_labels={s.value: s.label(ctx.lang) for s in Stage},
         tier_label=_views.tier_label,
-        rule_text=lambda rule_id: rules.get(rule_id, rule_id),
+        rule_text=_views.rule_text(backend.policy, ctx.lang),
     )
 
 

@@ -10,7 +10,6 @@ import datetime as dt
 
 from starlette.responses import Response
 
-from features.vocab import Stage
 from serving.cases import CaseError, DeferReason, decide_step_down, defer_step_down, step_down_list
 from serving.console import _views
 from serving.console._cases import no_office
@@ -26,7 +25,6 @@ def step_down(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Res
     backend = ctx.console.backend()
     policy = backend.policy
     items = step_down_list(backend.cases, backend.audit, office=office, as_of=dt.date.today(), policy=policy)
-    rules = {r.id: (r.zh if ctx.lang == "zh" else r.en) for s in Stage for r in policy.stage(s).rules}
     done = ctx.request.query_params.get("done")
     return ctx.render(
         "step_down.html",
@@ -35,7 +33,7 @@ def step_down(ctx: Ctx, *, status: int = 200, problem: str | None = None) -> Res
         problem=problem,
         notice=text(f"done_{done}", ctx.lang) if done in ("stepped_down", "deferred") else None,
         reasons=[(r.value, r.label(ctx.lang)) for r in DeferReason],
-        rule_text=lambda rule_id: rules.get(rule_id, rule_id),
+        rule_text=_views.rule_text(policy, ctx.lang),
         tier_label=_views.tier_label,
     )
 

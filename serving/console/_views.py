@@ -9,7 +9,7 @@ to this person's raw score, and shows the calibration's own step to the probabil
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,12 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
+
+
+def rule_text(policy: TierPolicy, lang: Lang) -> Callable[[str | None], str]:
+    """A mandatory rule's words in ``lang`` by its id, from every stage of ``policy`` (the id itself if unknown)."""
+    words = {r.id: (r.zh if lang == "zh" else r.en) for s in Stage for r in policy.stage(s).rules}
+    return lambda rule_id: words.get(rule_id or "", rule_id or "")
 
 
 def tier_label(code: str, lang: Lang) -> str:
