@@ -303,7 +303,11 @@ class CaseStore:
         """
         from serving.cases._policy import ReviewPolicy
 
-        person = self.person(person_id)
+        with self.read() as conn:  # the record and its revocation, in one snapshot
+            person = self.person(person_id, conn=conn)
+            revoked = conn.execute(
+                select(t.outcomes.c.revocation_date).where(t.outcomes.c.person_id == person_id)
+            ).scalar()
         stage = Stage(stage)
         today = today or dt.date.today()
         if as_of is not None and as_of > today:
@@ -315,10 +319,6 @@ class CaseStore:
                 zh=f"人员 {person_id!r}，字段 as_of：{as_of} 晚于今天（{today}），评估日期不能晚于评估当天",
             )
         start, end = person["supervision_start"], person["supervision_end"]
-        with self.read() as conn:
-            revoked = conn.execute(
-                select(t.outcomes.c.revocation_date).where(t.outcomes.c.person_id == person_id)
-            ).scalar()
         last = min(end, revoked) if revoked is not None else end  # a revocation ends the term
         day = as_of if as_of is not None else min(today, last)
         if revoked is not None and day > revoked:
@@ -345,10 +345,9 @@ class CaseStore:
         body: dict[str, Any] = {
             "person": {c: person[c] for c in PERSON_COLUMNS},
             "stage": stage.value,
-            "as_of": as_of,
+            "as_of": day,
             "lang": lang,
         }
-        body["as_of"] = day
         body["events"] = [{"date": d, "event_type": e, "value": v} for d, e, v in rows if d <= day]
         try:
             return ScoreRequest.model_validate(body)
