@@ -41,10 +41,13 @@ class Criterion:
     value: float
     limit: float
     message: str
+    warning: bool = False  # passed, but with something a modeler must read (e.g. a gap too small to measure)
 
     @property
     def verdict(self) -> str:
-        return "pass" if self.passed else "FAIL"
+        if not self.passed:
+            return "FAIL"
+        return "warn" if self.warning else "pass"
 
 
 @dataclass
