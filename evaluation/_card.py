@@ -92,7 +92,8 @@ def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
         "",
     ]
     for c in gate.get("criteria", []):
-        lines.append(f"- {'pass' if c.get('passed') else 'FAIL'}: {c.get('message') or json.dumps(c, default=str)}")
+        verdict = ("warn" if c.get("warning") else "pass") if c.get("passed") else "FAIL"
+        lines.append(f"- {verdict}: {c.get('message') or json.dumps(c, default=str)}")
     return [*lines, ""]
 
 
