@@ -31,7 +31,8 @@ Fairness
 numbers: a *baseline* (a transparent model on the same rows: is the complex model worth it?)
 and, on synthetic data, the *oracle* (the generator's true probabilities: the best any model
 could do). :func:`model_card` writes the card of a registered model version from a report.
-:func:`paired_bootstrap` compares two models on the same rows (differences in AUC,
+:func:`face_validity` adds each adverse fact to every person's record and counts anybody whose risk
+fell (the gate refuses such a model). :func:`paired_bootstrap` compares two models on the same rows (differences in AUC,
 Brier and log loss with seeded bootstrap intervals), as the promotion gate does.
 The NIJ Recidivism Forecasting Challenge's own scores are :func:`brier_by_sex_average` and
 :func:`nij_fairness_adjusted`.
@@ -47,6 +48,7 @@ from evaluation._calibration import (
     expected_calibration_error,
 )
 from evaluation._card import model_card, with_gate_decision
+from evaluation._face_validity import AdverseVariants, FaceValidity, face_validity
 from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics
 from evaluation._fpr_gap import FprGap, FprGapRule, flag_counts, fpr_gap
 from evaluation._metrics import classification_metrics, threshold_metrics
@@ -56,8 +58,10 @@ from evaluation._report import EvaluationReport, evaluate
 
 __all__ = [
     "GROUP_METRICS",
+    "AdverseVariants",
     "Difference",
     "EvaluationReport",
+    "FaceValidity",
     "FprGap",
     "FprGapRule",
     "GroupReport",
@@ -67,6 +71,7 @@ __all__ = [
     "classification_metrics",
     "evaluate",
     "expected_calibration_error",
+    "face_validity",
     "flag_counts",
     "fpr_gap",
     "group_metrics",

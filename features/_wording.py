@@ -29,7 +29,6 @@ class ValueKind(StrEnum):
     """The kind of value a feature holds, which decides how it is written."""
 
     COUNT = "count"  # events: whole number with a noun ("3 missed reports")
-    TREND = "trend"  # signed change of a count: more / fewer / no change
     DAYS = "days"  # whole days
     MONTHS = "months"  # whole months
     AGE = "age"  # whole years, rounded down
@@ -99,13 +98,6 @@ def number_words(w: Wording, value: float, lang: Lang, *, short: bool = False) -
     kind = w.kind
     if kind is ValueKind.SHARE:
         return percent(value)
-    if kind is ValueKind.TREND:
-        n = round(value)
-        if n == 0:
-            return "持平" if lang == "zh" else "no change"
-        if lang == "zh":
-            return f"{'多' if n > 0 else '少'}{abs(n)}{w.unit_zh}"
-        return f"{abs(n)} {'more' if n > 0 else 'fewer'}"
     if kind is ValueKind.GRADE:
         zh, en = _GRADES[min(2, max(0, round(value)))]
         return zh if lang == "zh" else en
@@ -131,16 +123,6 @@ def value_words(w: Wording, value: Any, lang: Lang, *, label: Any = None) -> str
     if w.kind is ValueKind.CATEGORY:
         return label(lang) if label is not None else str(value)
     return number_words(w, float(value), lang)
-
-
-def _trend_sentence(value: float, lang: Lang) -> str:
-    """The comparison clause of a trend: "比前90天多2次" / "2 more in the last 90 days than in the 90 before"."""
-    n = round(value)
-    if lang == "zh":
-        return "与前90天持平" if n == 0 else f"比前90天{'多' if n > 0 else '少'}{abs(n)}次"
-    if n == 0:
-        return "as many in the last 90 days as in the 90 before"
-    return f"{abs(n)} {'more' if n > 0 else 'fewer'} in the last 90 days than in the 90 before"
 
 
 def typical_words(w: Wording, value: Any, typical: Typical | None, lang: Lang) -> str | None:
@@ -216,8 +198,6 @@ def render(w: Wording, value: Any, lang: Lang, *, typical: Typical | None = None
         base = w.missing_zh if lang == "zh" else w.missing_en
     elif is_zero_count(w, value):
         base = zero_sentence(w, lang)
-    elif w.kind is ValueKind.TREND:
-        base = (w.zh if lang == "zh" else w.en).format(v=_trend_sentence(float(value), lang))
     else:
         base = (w.zh if lang == "zh" else w.en).format(v=value_words(w, value, lang, label=label))
     return base + comparison(w, value, typical, lang)

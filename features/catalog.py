@@ -14,8 +14,10 @@ and never a reason shown to a caseworker (design.md, "Protected attributes").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+import numpy as np
 
 from features._wording import (
     Typical,
@@ -44,6 +46,7 @@ __all__ = [
     "features_for",
     "model_features",
     "monotone_directions",
+    "no_record_values",
     "stage_typical_values",
 ]
 
@@ -51,6 +54,9 @@ Kind = Literal["numeric", "categorical", "flag"]
 ALL_STAGES = frozenset(Stage)
 SUPERVISED = frozenset({Stage.MIDTERM, Stage.RELEASE})
 TERM = None  # window "since supervision start"
+#: the models read "no such event on record" as an event this many days ago (ten years), and any older one
+#: the same: the lowest-risk value of a days-since feature
+NEVER_DAYS = 3653.0
 
 #: sex and household registration: kept in records and fairness tables, model inputs only when turned on
 PROTECTED_ATTRIBUTES: tuple[str, ...] = ("sex", "local")
@@ -68,14 +74,28 @@ class FeatureSpec:
     direction: int = 0
     kind: Kind = "numeric"
     fact: str = ""  # the fact it describes: an event family's features share one (one fact, one reason)
+    no_record: float | None = None  # what "nothing on record" means to a model: the feature's lowest-risk value
+
+    def is_no_record(self, value: Any) -> bool:
+        """The value says nothing adverse is on record: missing, or at (or past) the lowest-risk value.
+
+        Only for features of adverse facts (``no_record`` set); such a value never raises risk, and a
+        reason never says it does (design.md, "Face validity").
+        """
+        if self.no_record is None:
+            return False
+        if is_missing(value):
+            return True
+        x = float(value)
+        return x <= self.no_record if self.direction > 0 else x >= self.no_record
 
     def label(self, lang: Lang = "en") -> str:
         return self.zh if lang == "zh" else self.en
 
     @property
     def fact_key(self) -> str:
-        """What the feature is a view of: features of one fact (an event family's counts, recency and
-        trend) give at most one reason between them."""
+        """What the feature is a view of: features of one fact (an event family's counts and recency)
+        give at most one reason between them."""
         return self.fact or self.name
 
     def equals_typical(self, value: Any, typical: Typical | None) -> bool:
@@ -104,7 +124,11 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class EventFamily:
-    """Event types counted together, with the windows, recency and trend features they get."""
+    """Event types counted together, with the windows and recency features they get.
+
+    No "trend" (recent minus earlier count): an event added to the earlier window would lower it, so no
+    direction can bind it and one more adverse event could lower the risk (design.md, "Face validity").
+    """
 
     name: str
     event_types: tuple[EventType, ...]
@@ -114,7 +138,6 @@ class EventFamily:
     stages: frozenset[Stage]
     windows: tuple[int | None, ...]
     recency: bool = True
-    trend: bool = False
     direction: int = 1
 
 
@@ -156,7 +179,6 @@ EVENT_FAMILIES: tuple[EventFamily, ...] = (
         "missed or late report",
         SUPERVISED,
         (30, 90, 180, TERM),
-        trend=True,
     ),
     EventFamily(
         "absence",
@@ -166,7 +188,6 @@ EVENT_FAMILIES: tuple[EventFamily, ...] = (
         "unauthorised absence or overdue return",
         SUPERVISED,
         (30, 90, 180, TERM),
-        trend=True,
     ),
     EventFamily(
         "em_violation",
@@ -176,7 +197,6 @@ EVENT_FAMILIES: tuple[EventFamily, ...] = (
         "electronic-monitoring violation",
         SUPERVISED,
         (30, 90, 180, TERM),
-        trend=True,
     ),
     EventFamily("warning", (EventType.WARNING,), "警告", "warnings", "warning", SUPERVISED, (90, TERM)),
     EventFamily(
@@ -260,6 +280,7 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
                 stages,
                 fam.direction,
                 fact=fam.name,
+                no_record=0.0 if fam.direction > 0 else None,
             )
         )
     if fam.recency:
@@ -282,26 +303,7 @@ def _family_specs(fam: EventFamily) -> list[FeatureSpec]:
                 fam.stages,
                 -fam.direction,
                 fact=fam.name,
-            )
-        )
-    if fam.trend:
-        wording = Wording(
-            ValueKind.TREND,
-            f"近90天{fam.zh}{{v}}",
-            f"{fam.en}: {{v}}",
-            f"无可比较的{fam.zh}记录",
-            f"no {fam.en} on record to compare",
-            unit_zh="次",
-        )
-        specs.append(
-            FeatureSpec(
-                f"{fam.name}_trend",
-                f"{fam.zh}趋势（近90天减前90天）",
-                f"trend of {fam.en} (last 90 days minus the 90 before)",
-                wording,
-                fam.stages,
-                fam.direction,
-                fact=fam.name,
+                no_record=NEVER_DAYS if fam.direction > 0 else None,
             )
         )
     return specs
@@ -555,11 +557,30 @@ def _supervision_specs() -> list[FeatureSpec]:
     ]
 
 
+#: "nothing on record" of the other features of adverse facts (event-family features set their own): no prior
+#: conviction or supervision, no violation, no unqualified grade, and a latest grade no worse than "good"
+_NO_RECORD = {
+    "prior_convictions": 0.0,
+    "prior_supervisions": 0.0,
+    "violations_term": 0.0,
+    "violations_per_month": 0.0,
+    "grade_unqualified_n": 0.0,
+    "grade_latest": max(GRADE_VALUES.values()),
+}
+
+
 def _build_catalog() -> dict[str, FeatureSpec]:
     specs = _static_specs() + _supervision_specs()
     for fam in EVENT_FAMILIES:
         specs += _family_specs(fam)
-    return {spec.name: spec for spec in specs}
+    catalog = {}
+    for spec in specs:
+        if spec.name in _NO_RECORD:
+            spec = replace(spec, no_record=_NO_RECORD[spec.name])
+        elif spec.kind == "flag" and spec.direction > 0:  # an adverse intake flag: not recorded reads as "no"
+            spec = replace(spec, no_record=0.0)
+        catalog[spec.name] = spec
+    return catalog
 
 
 CATALOG: dict[str, FeatureSpec] = _build_catalog()
@@ -581,6 +602,11 @@ def model_features(stage: Stage | str, *, protected_inputs: tuple[str, ...] | li
     if unknown:
         raise ValueError(f"not protected attributes: {sorted(unknown)}; known: {list(PROTECTED_ATTRIBUTES)}")
     return [n for n in features_for(stage) if n not in PROTECTED_ATTRIBUTES or n in protected_inputs]
+
+
+def no_record_values(names: list[str]) -> np.ndarray:
+    """Each feature's "nothing on record" value (:attr:`FeatureSpec.no_record`), NaN where it has none."""
+    return np.array([np.nan if CATALOG[n].no_record is None else CATALOG[n].no_record for n in names], dtype=float)
 
 
 def monotone_directions(stage: Stage | str) -> dict[str, int]:

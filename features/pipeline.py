@@ -26,7 +26,6 @@ from features.catalog import (
 from features.vocab import CATEGORICAL_COLUMNS, INTAKE_FLAGS, EventType, Labelled, Stage, assessment_offset_days
 
 DAY = np.timedelta64(1, "D")
-TREND_DAYS = 90
 
 Table: TypeAlias = pd.DataFrame | Mapping[str, Any]  # a canonical table: a DataFrame or its columns by name
 ArrayLike: TypeAlias = pd.Series | np.ndarray | list[Any]
@@ -213,7 +212,7 @@ def _positions(vocab: type[Labelled]) -> dict[str, int]:
 def _event_columns(
     events: Table, person_ids: np.ndarray, as_of: np.ndarray, people: _PersonRows
 ) -> dict[str, np.ndarray]:
-    """Counts, recency, trends, grades and points from events dated before each ``as_of``."""
+    """Counts, recency, grades and points from events dated before each ``as_of``."""
     n = len(person_ids)
     ev = _events_before(events, person_ids, as_of)
     row, age, etype = ev["row"], ev["age_days"], ev["event_code"]
@@ -230,10 +229,6 @@ def _event_columns(
             if len(r):
                 np.fmin.at(last, r, a.astype(float))
             cols[f"{fam.name}_days_since"] = last
-        if fam.trend:
-            recent = np.bincount(r[a <= TREND_DAYS], minlength=n)
-            before = np.bincount(r[(a > TREND_DAYS) & (a <= 2 * TREND_DAYS)], minlength=n)
-            cols[f"{fam.name}_trend"] = (recent - before).astype(float)
     cols.update(_grade_and_points(ev, n))
     return cols
 

@@ -22,7 +22,7 @@ from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from features.catalog import PROTECTED_ATTRIBUTES, Typical, model_features
+from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, Typical, model_features, no_record_values
 from features.pipeline import category_objects
 from features.vocab import Stage
 
@@ -119,6 +119,45 @@ class StageEstimator(BaseEstimator):
     def trained_categories(self) -> list[list[Any]]:
         """The categories of each categorical feature (in feature order) the model was trained with."""
         raise NotImplementedError
+
+    def _learn_no_record(self) -> None:
+        """Keep, at fit, how "nothing on record" is read (a model pickled before then reads NaN as before)."""
+        names = self.feature_names
+        fill = no_record_values(names)
+        self.no_record_ = fill
+        self.no_record_rises_ = np.array([CATALOG[n].direction > 0 for n in names])
+
+    def encode_no_record(self, M: np.ndarray) -> np.ndarray:
+        """The float matrix as the model reads it: "nothing on record" as the feature's lowest-risk value.
+
+        For a feature of an adverse fact (``features.catalog.FeatureSpec.no_record``) a missing value
+        becomes that value, and a value beyond it is held at it (an event older than the days-since
+        cap reads as none). With the model's monotone constraints, one more adverse fact can then never
+        lower the risk: the first event moves the feature from its lowest-risk value in the risky direction
+        (design.md, "Face validity"). Returns a new matrix; ``M`` is not changed.
+        """
+        fill = getattr(self, "no_record_", None)
+        if fill is None:
+            return M
+        cols = np.flatnonzero(~np.isnan(fill))
+        sub = M[:, cols]
+        sub = np.where(np.isnan(sub), fill[cols], sub)
+        sub = np.where(self.no_record_rises_[cols], np.maximum(sub, fill[cols]), np.minimum(sub, fill[cols]))
+        out = M.copy()
+        out[:, cols] = sub
+        return out
+
+    def encode_no_record_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`encode_no_record` of a feature frame (for fitting on a frame with its categoricals)."""
+        fill = getattr(self, "no_record_", None)
+        if fill is None:
+            return X
+        X = X.copy()
+        for name, value, rises in zip(self.feature_names, fill, self.no_record_rises_, strict=True):
+            if not np.isnan(value):
+                col = X[name].astype(float).fillna(value)
+                X[name] = col.clip(lower=value) if rises else col.clip(upper=value)
+        return X
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         self._require_features(X)

@@ -23,12 +23,14 @@ class LinearStageModel(StageEstimator):
     """Calibrated logistic regression of one stage on the same features as the booster.
 
     Design: each numeric or flag feature enters as its standardised value (missing imputed with the
-    training median) plus a missing indicator; a numeric feature that is never negative and exceeds 1
+    training median, or, for a feature of an adverse fact, with its "nothing on record" value) plus a
+    missing indicator; a numeric feature that is never negative and exceeds 1
     (counts, days, ages) also enters as its standardised ``log(1 + value)``, so diminishing effects fit;
     each categorical feature enters as one column per category and one for missing. The value
     columns of a feature with a catalog direction keep that sign (L-BFGS-B bounds): the feature's
     effect is monotone in the catalog's direction, so a reason never says a risk-raising factor
-    lowered the risk. A feature's
+    lowered the risk, and the missing indicator of a feature of an adverse fact never adds risk, so one
+    more adverse fact never lowers it. A feature's
     contribution is the sum over its columns of coefficient x (value - training mean): one-hot columns
     are summed back to their feature, and base value + contributions = raw score exactly.
 
@@ -73,7 +75,9 @@ class LinearStageModel(StageEstimator):
         self.categories_ = [
             list(category_objects(dtype)[:-1]) for n in names if isinstance(dtype := X[n].dtype, pd.CategoricalDtype)
         ]
-        M = self.matrix(X)
+        self._learn_no_record()
+        recorded = self.matrix(X)
+        M = self.encode_no_record(recorded)  # NaN remains only where "missing" is not "nothing on record"
         self.typical_ = stage_typical_values(X, names)
         is_cat = np.array([isinstance(X[n].dtype, pd.CategoricalDtype) for n in names])
         self.is_categorical_ = is_cat
@@ -95,7 +99,7 @@ class LinearStageModel(StageEstimator):
         self.n_levels_ = np.array(
             [len(self.categories_[int(is_cat[:j].sum())]) if c else 0 for j, c in enumerate(is_cat)]
         )
-        D, owner = self._design(M)
+        D, owner = self._design(recorded)
         self.owner_ = owner
         self.design_means_ = D.mean(axis=0)
         bounds = self._bounds(owner, D.shape[1])
@@ -108,18 +112,25 @@ class LinearStageModel(StageEstimator):
         return self
 
     def _design(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Design matrix of the float matrix and the feature index (owner) of each design column."""
+        """Design matrix of the float matrix and the feature index (owner) of each design column.
+
+        The missing indicators are read before "nothing on record" is encoded (:meth:`encode_no_record`):
+        a feature of an adverse fact enters with its lowest-risk value and an indicator that says none
+        was recorded (whose coefficient :meth:`_bounds` keeps from adding risk).
+        """
         blocks, owner = [], []
+        is_missing = np.isnan(M)
+        M = self.encode_no_record(M)
         for j in range(M.shape[1]):
             col = M[:, j]
-            missing = np.isnan(col)
+            missing = is_missing[:, j]
             if self.is_categorical_[j]:
                 levels = int(self.n_levels_[j])
                 codes = np.where(missing, levels, np.nan_to_num(col, nan=0.0)).astype(int)
                 block = np.zeros((len(col), levels + 1))
                 block[np.arange(len(col)), codes] = 1.0
             else:
-                x = np.where(missing, self.medians_[j], col)
+                x = np.where(np.isnan(col), self.medians_[j], col)  # missing: median, or "nothing on record" (encoded)
                 columns = [(x - self.medians_[j]) / self.scales_[j]]
                 if self.log_[j]:
                     columns.append((np.log1p(np.clip(x, 0, None)) - np.log1p(self.medians_[j])) / self.log_scales_[j])
@@ -129,15 +140,24 @@ class LinearStageModel(StageEstimator):
         return np.hstack(blocks) if blocks else np.empty((len(M), 0)), np.asarray(owner)
 
     def _bounds(self, owner: np.ndarray, width: int) -> list[tuple[float | None, float | None]]:
-        """Sign bounds: the value columns (not the missing indicator) of a feature with a direction keep its sign."""
+        """Sign bounds of the coefficients.
+
+        The value columns of a feature with a direction keep its sign. The missing indicator of a
+        feature of an adverse fact is at most 0: "nothing on record" enters as the lowest-risk value
+        plus the indicator, so it is never riskier than the least risky record (design.md, "Face validity").
+        """
         bounds: list[tuple[float | None, float | None]] = [(None, None)] * width
         names = self.feature_names
         for k in range(width):
             j = int(owner[k])
-            position = k - int(np.argmax(owner == j))  # 0: the value, 1: its log (when logged)
-            direction = CATALOG[names[j]].direction
-            if not self.is_categorical_[j] and direction and position < 1 + int(self.log_[j]):
-                bounds[k] = (0.0, None) if direction > 0 else (None, 0.0)
+            if self.is_categorical_[j]:
+                continue
+            position = k - int(np.argmax(owner == j))  # 0: the value, 1: its log (when logged), then missing
+            spec = CATALOG[names[j]]
+            if spec.direction and position < 1 + int(self.log_[j]):
+                bounds[k] = (0.0, None) if spec.direction > 0 else (None, 0.0)
+            elif spec.no_record is not None and position == 1 + int(self.log_[j]):
+                bounds[k] = (None, 0.0)
         return bounds
 
     def trained_categories(self) -> list[list[Any]]:

@@ -116,8 +116,10 @@ class StageModel(StageEstimator):
     ) -> StageModel:
         """Fit the booster with early stopping on the validation rows, then calibrate on separate rows."""
         X, X_valid, X_calib = (self._frame(f) for f in (X, X_valid, X_calib))
-        train = lgb.Dataset(X, label=y, free_raw_data=False)
-        valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
+        self._learn_no_record()
+        self.typical_ = stage_typical_values(X, self.feature_names)  # of the values as recorded
+        train = lgb.Dataset(self.encode_no_record_frame(X), label=y, free_raw_data=False)
+        valid = lgb.Dataset(self.encode_no_record_frame(X_valid), label=y_valid, reference=train)
         self.booster_ = lgb.train(
             self.params.lgb_params(self.monotone(), self.random_state),
             train,
@@ -126,7 +128,6 @@ class StageModel(StageEstimator):
             callbacks=[lgb.early_stopping(self.params.early_stopping, verbose=False)],
         )
         self.best_iteration_ = self.booster_.best_iteration or self.booster_.current_iteration()
-        self.typical_ = stage_typical_values(X, self.feature_names)
         calibrator = Calibrator(self.calibration, random_state=self.random_state)
         self.calibrator_ = calibrator.fit(self.raw_score(X_calib), y_calib)
         return self
@@ -143,9 +144,10 @@ class StageModel(StageEstimator):
         if int(rounds) < 1:
             raise ValueError(f"rounds must be at least 1, got {rounds}")
         X, X_calib = self._frame(X), self._frame(X_calib)
+        self._learn_no_record()
         self.booster_ = lgb.train(
             self.params.lgb_params(self.monotone(), self.random_state),
-            lgb.Dataset(X, label=y, free_raw_data=False),
+            lgb.Dataset(self.encode_no_record_frame(X), label=y, free_raw_data=False),
             num_boost_round=int(rounds),
         )
         self.best_iteration_ = self.booster_.current_iteration()
@@ -160,14 +162,14 @@ class StageModel(StageEstimator):
 
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds (from a feature frame or its :meth:`matrix`)."""
-        M = X if isinstance(X, np.ndarray) else self.matrix(X)
+        M = self.encode_no_record(X if isinstance(X, np.ndarray) else self.matrix(X))
         return np.asarray(
             self.booster_.predict(M, raw_score=True, num_iteration=self.best_iteration_, num_threads=PREDICT_THREADS)
         )
 
     def contribution_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """:meth:`contributions` as a bare matrix: columns in :attr:`feature_names` order, base value last."""
-        M = X if isinstance(X, np.ndarray) else self.matrix(X)
+        M = self.encode_no_record(X if isinstance(X, np.ndarray) else self.matrix(X))
         return np.asarray(
             self.booster_.predict(M, pred_contrib=True, num_iteration=self.best_iteration_, num_threads=PREDICT_THREADS)
         )

@@ -80,7 +80,7 @@ def test_zero_counts_equal_values_and_facts_read_as_a_caseworker_expects(
 ) -> None:
     """Issue 20, reasons as read by a caseworker: a zero count has its own words ("无前科", "no prior
     convictions"), a value that reads the same as the stage's typical one is no reason, and one fact (an
-    event family's counts, recency and trend) gives at most one reason."""
+    event family's counts and recency) gives at most one reason."""
     for (stage, lang), scored in answers.items():
         typical = scorer.models[stage].model.typical
         for s in scored:

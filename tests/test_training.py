@@ -66,7 +66,8 @@ def test_contributions_add_up_to_the_raw_score(midterm_fit: StageFit) -> None:
 
 
 def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit: StageFit) -> None:
-    """The service's columns give the booster the same matrix as the frame, and LightGBM's own scores."""
+    """The service's columns give the booster the same matrix as the frame, and LightGBM's own scores of the frame
+    as the booster reads it ("nothing on record" encoded as each feature's lowest-risk value)."""
     model = midterm_fit.model
     X = midterm_fit.part("test").X.head(300)
     columns = {
@@ -75,7 +76,8 @@ def test_matrix_from_columns_equals_matrix_from_frame_and_lightgbm(midterm_fit: 
     }
     M = model.matrix(X)
     np.testing.assert_array_equal(M, model.matrix(columns))
-    expected = model.booster_.predict(X[model.feature_names], raw_score=True, num_iteration=model.best_iteration_)
+    encoded = model.encode_no_record_frame(X[model.feature_names])
+    expected = model.booster_.predict(encoded, raw_score=True, num_iteration=model.best_iteration_)
     np.testing.assert_array_equal(model.raw_score(M), expected)
     np.testing.assert_array_equal(model.contribution_matrix(M), model.contributions(X).to_numpy())
 

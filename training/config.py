@@ -111,6 +111,14 @@ class ComparisonConfig(_Strict):
     log_loss_margin: float = Field(0.003, ge=0, description="the candidate's log loss may be higher by at most this")
 
 
+class FaceValidityConfig(_Strict):
+    """The gate's metamorphic check: adverse facts added to a seeded synthetic cohort (design.md, "Face validity")."""
+
+    persons: int = Field(300, ge=20, description="synthetic persons each adverse fact is added to")
+    seed: int = Field(0, description="seed of the synthetic cohort")
+    tolerance: float = Field(0.001, ge=0, lt=0.05, description="a risk may fall by at most this (isotonic ties)")
+
+
 class GateConfig(_Strict):
     """``training/promotion.yaml``: the criteria a new version must clear to become champion."""
 
@@ -119,6 +127,7 @@ class GateConfig(_Strict):
     ece_limit: float = Field(gt=0)
     fpr_gap_limit: float = Field(gt=0)
     fairness: FprGapRule = FprGapRule()
+    face_validity: FaceValidityConfig = FaceValidityConfig()
 
     @classmethod
     def load(cls, path: Path | None = None) -> GateConfig:

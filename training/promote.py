@@ -4,7 +4,8 @@ The candidate, the logistic baseline (its probabilities are logged with the test
 current champion are scored on the same rows, the candidate run's logged test rows. The criteria
 (``training/promotion.yaml``): the candidate flags somebody and not everybody at the strict-tier
 cut-off; its ECE and its largest FPR gap (:class:`evaluation.FprGapRule`, measurable) stay within
-limits; and against the baseline and the champion, the paired bootstrap interval of the difference
+limits; one more adverse fact never lowers anybody's risk (:func:`evaluation.face_validity`, on a seeded
+synthetic cohort); and against the baseline and the champion, the paired bootstrap interval of the difference
 in AUC, Brier and log loss stays within the margin on the worse side. A version that fails any
 criterion gets ``@challenger``. The decision is written on the model version as readable tags
 (``gate_decision``, one ``gate.<criterion>`` per criterion) and appended to its description.
@@ -22,9 +23,19 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from evaluation import Difference, classification_metrics, flag_counts, fpr_gap, paired_bootstrap, with_gate_decision
+from evaluation import (
+    Difference,
+    classification_metrics,
+    face_validity,
+    flag_counts,
+    fpr_gap,
+    paired_bootstrap,
+    with_gate_decision,
+)
 from features.settings import Settings, get_settings
+from features.synthetic import CohortConfig, generate_cohort
 from features.vocab import Stage
+from models.estimator import StageEstimator
 from models.pyfunc import load_stage_model
 from models.tier_policy import TierPolicy
 from training.config import GateConfig
@@ -156,6 +167,14 @@ def comparative_criteria(differences: dict[str, Difference], against: str, gate:
     return out
 
 
+def face_validity_criterion(model: StageEstimator, stage: Stage | str, gate: GateConfig) -> Criterion:
+    """One more adverse fact never lowers anybody's risk: the metamorphic check on a seeded synthetic cohort."""
+    cfg = gate.face_validity
+    cohort = generate_cohort(CohortConfig(persons=cfg.persons, seed=cfg.seed))
+    check = face_validity(model, cohort.persons, cohort.events, stage=stage, tolerance=cfg.tolerance)
+    return Criterion("face_validity", check.passed, float(check.reversals), 0.0, check.describe())
+
+
 def judge(
     y: np.ndarray,
     prob: np.ndarray,
@@ -203,6 +222,7 @@ def promote(
     criteria = judge(
         y, candidate.predict_proba(X), meta, threshold=threshold, gate=gate, baseline=baseline, champion=champion
     )
+    criteria.append(face_validity_criterion(candidate, stage, gate))
     promoted = all(c.passed for c in criteria)
     alias = settings.champion_alias if promoted else settings.challenger_alias
     client.set_registered_model_alias(name, alias, version)

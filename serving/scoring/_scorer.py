@@ -275,7 +275,7 @@ def reasons(
     if order is None:
         order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
     typical = typical or {}
-    facts: set[str] = set()  # one fact, one reason: an event family's counts, recency and trend give one
+    facts: set[str] = set()  # one fact, one reason: an event family's counts and recency give one
     raising = _top(
         order, names, contributions, points, MAX_RAISING, sign=1.0, values=values, typical=typical, facts=facts
     )
@@ -320,8 +320,8 @@ def _top(
     facts: set[str],
 ) -> list[int]:
     """The first ``n`` features of ``order`` that may be shown: past the threshold, not protected, not 0.0
-    points, not a value that reads the same as the stage's typical one (no reason at all), and not a second
-    view of a fact already given (``facts``, updated).
+    points, not a value that reads the same as the stage's typical one (no reason at all), not a second
+    view of a fact already given (``facts``, updated), and never "nothing adverse on record" as raising risk.
 
     ``order`` runs from the largest contribution in the direction ``sign`` (+1 raising, -1 lowering).
     """
@@ -332,8 +332,10 @@ def _top(
         name = names[k]
         if name in PROTECTED_ATTRIBUTES or (points is not None and abs(points[k]) < MIN_POINTS):
             continue
-        fact = _FACT[name]
-        if fact in facts or _same_as_typical(name, _key(values[k]), typical.get(name)):
+        fact, value = _FACT[name], _key(values[k])
+        if fact in facts or _same_as_typical(name, value, typical.get(name)):
+            continue
+        if sign > 0 and _no_record(name, value):  # "nothing on record" never raises risk (a tree's SHAP may say so)
             continue
         facts.add(fact)
         out.append(k)
@@ -353,6 +355,11 @@ def _key(value: Any) -> Any:
         if value == 0.0:
             return 0.0
     return value
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _no_record(name: str, value: Any) -> bool:
+    return CATALOG[name].is_no_record(value)
 
 
 @functools.lru_cache(maxsize=1 << 16)
