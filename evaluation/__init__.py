@@ -45,6 +45,7 @@ from evaluation._bootstrap import Difference, paired_bootstrap
 from evaluation._calibration import (
     calibration_bins,
     calibration_slope_intercept,
+    ece_by_chance,
     expected_calibration_error,
 )
 from evaluation._card import model_card, with_gate_decision
@@ -69,6 +70,7 @@ __all__ = [
     "calibration_bins",
     "calibration_slope_intercept",
     "classification_metrics",
+    "ece_by_chance",
     "evaluate",
     "expected_calibration_error",
     "face_validity",

@@ -32,6 +32,7 @@ from evaluation import (
     brier_by_sex_average,
     calibration_slope_intercept,
     classification_metrics,
+    ece_by_chance,
     evaluate,
     expected_calibration_error,
     group_metrics,
@@ -127,6 +128,20 @@ def test_ece_small_when_calibrated_large_when_distorted(large: tuple[np.ndarray,
     assert expected_calibration_error(y, p) < 0.02
     assert expected_calibration_error(y, p, strategy="quantile") < 0.02
     assert expected_calibration_error(y, p**0.5) > 0.1
+
+
+@pytest.mark.parametrize("n", [300, 3000])
+def test_ece_by_chance_bounds_a_calibrated_score_and_not_a_distorted_one(n: int) -> None:
+    """A perfectly calibrated score's ECE stays under its chance level about 95% of the time, at any size;
+    a distorted one's exceeds it once the rows are enough to tell."""
+    rng = np.random.default_rng(n)
+    p = rng.beta(1.2, 12, n)
+    level = ece_by_chance(p, seed=1)
+    assert level == ece_by_chance(p, seed=1)  # seeded
+    within = [expected_calibration_error(rng.random(n) < p, p) <= level for _ in range(200)]
+    assert 0.90 <= np.mean(within) <= 0.99
+    if n >= 3000:
+        assert expected_calibration_error(rng.random(n) < np.minimum(1.0, 1.6 * p), p) > level
 
 
 def test_calibration_slope_and_intercept(large: tuple[np.ndarray, np.ndarray]) -> None:
