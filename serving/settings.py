@@ -10,11 +10,13 @@ alone. Nothing here does work at import time; :func:`get_settings` reads the env
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from features.settings import Settings
+from features.vocab import Stage
 
 __all__ = ["ServiceSettings", "get_settings"]
 
@@ -55,6 +57,20 @@ class ServiceSettings(Settings):
     console_secure_cookie: bool = Field(
         True, description="mark the console's cookies Secure (browsers still send them to http://127.0.0.1)"
     )
+    served_stages: Annotated[tuple[Stage, ...] | None, NoDecode] = Field(
+        None,
+        description="the stages the service serves, comma-separated (riskctl serve sets it to the stages "
+        "whose registered model has a @champion); unset: every stage with a model in the BentoML store. "
+        "A stage left out is answered with 503",
+    )
+
+    @field_validator("served_stages", mode="before")
+    @classmethod
+    def _stage_list(cls, value: Any) -> Any:
+        """``intake,midterm`` (the environment's form) as a tuple of stages; an empty text is no stage."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def resolved_audit_url(self) -> str:
         return self.audit_url or f"sqlite:///{(self.home / 'audit.db').resolve()}"

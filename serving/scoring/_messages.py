@@ -1,16 +1,20 @@
-"""Validation messages in the reader's language: pydantic's and the schemas' own errors in Chinese.
+"""Refusals in the reader's language: pydantic's and the schemas' own errors in Chinese, and a stage no model
+serves.
 
 The API's refusals (``serving.api``) and the console's forms (``serving.console``) both say what is
 wrong with a field in the caller's language; the field path (``person.birth_date``,
 ``events[3].date``) always comes first, so a message names the record and the field.
+:func:`no_model_message` says, in zh or en, that a stage has no model in service and what a modeler does
+about it (the 503 of every route and page that scores).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from features.vocab import Stage
 from serving.scoring.schemas import field_path
 
 log = logging.getLogger(__name__)
@@ -94,3 +98,31 @@ def message(error: Mapping[str, Any], lang: str, *, path: bool = True) -> str:
         return text if path or not where else text.removeprefix(f"{where}：")
     text = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {text}" if path and where else text
+
+
+#: A stage no model serves: what happened and what a modeler does (``{stages}``: the stages' names,
+#: ``{stage}``: the ``--stage`` value of the commands).
+NO_MODEL_MESSAGES: dict[str, str] = {
+    "en": (
+        "no model serves the {stages} yet, so nothing was scored or stored: a modeler trains and promotes "
+        "one (riskctl train --stage {stage} --promote, or, for a version the promotion gate refused, "
+        'riskctl promote --stage {stage} --version V --override-reason "...") and restarts the service '
+        "(riskctl serve)"
+    ),
+    "zh": (
+        "{stages}尚无在用模型，本次未评估、未保存任何记录：请建模人员训练并发布该阶段的模型"
+        "（riskctl train --stage {stage} --promote；对未通过发布检查的版本，"
+        'riskctl promote --stage {stage} --version 版本号 --override-reason "理由"），然后重启服务（riskctl serve）'
+    ),
+}
+
+
+def no_model_message(stages: Sequence[Stage | str], lang: str) -> str:
+    """That no model serves ``stages`` (one or more) and what to do, in ``lang`` (zh, else en)."""
+    named = [Stage(s) for s in stages]
+    stage = named[0].value if len(named) == 1 else "S"
+    if lang == "zh":
+        listed = "、".join(f"{s.label('zh')}（{s.value}）" for s in named)
+        return NO_MODEL_MESSAGES["zh"].format(stages=listed, stage=stage)
+    listed = ", ".join(s.value for s in named)
+    return NO_MODEL_MESSAGES["en"].format(stages=f"{listed} stage" + ("s" if len(named) > 1 else ""), stage=stage)

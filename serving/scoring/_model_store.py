@@ -5,23 +5,27 @@ fitted stage model (a :class:`~models.estimator.StageEstimator`: booster or logi
 BentoML model store as ``reoffence-<stage>``, with the registry version, run id, model kind, test
 metrics and gate decision as metadata. The service
 declares these BentoML models at class level, so ``bentoml build`` packs them into the Bento and
-the service never needs MLflow at run time. :func:`load_served` reads one back.
+the service never needs MLflow at run time. :func:`load_served` reads one back, and :func:`served_models`
+reads every stage's: a stage without a champion is not served (its requests are answered with 503), a
+service with no stage to serve does not start (:func:`nothing_to_serve`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 
 from features.settings import Settings
 from features.vocab import DEFAULT_HORIZON_MONTHS, Stage
 from models.estimator import StageEstimator
-from serving.scoring.schemas import StageModelInfo
+from serving.scoring._messages import no_model_message
+from serving.scoring.schemas import StageModelInfo, UnservedStage
 
 log = logging.getLogger(__name__)
 ARTIFACT = "stage_model.joblib"
@@ -62,38 +66,46 @@ def bento_model_name(settings: Settings, stage: Stage | str) -> str:
 def import_champions(settings: Settings, stages: list[Stage] | None = None) -> dict[Stage, str]:
     """Copy each stage's ``@champion`` into the BentoML store (skipped when already there).
 
-    Returns the BentoML tag of each stage's served model.
+    Returns the BentoML tag of each stage that has a champion; a stage whose registered model has none
+    (or does not exist) is left out: it is not served. Nothing is "no champion" but the registry's own
+    answer (:func:`training.registry.champion_of`).
 
     Raises
     ------
-    LookupError
-        If a stage has no champion (train and promote first).
+    training.registry.RegistryError
+        If the registry cannot be read (tracking server unreachable, refused, corrupt), or a champion
+        cannot be loaded or was not logged by a training run: the service must not start on a guess.
     """
     import bentoml
-    from mlflow.exceptions import MlflowException
 
     from models.pyfunc import load_stage_model
+    from training.registry import RegistryError, champion_of
     from training.tracking import configure_mlflow
 
     client = configure_mlflow(settings)
     tags = {}
     for stage in stages or list(Stage):
         name = settings.model_name(stage)
-        try:
-            mv = client.get_model_version_by_alias(name, settings.champion_alias)
-        except MlflowException as exc:
-            raise LookupError(
-                f"{name} has no @{settings.champion_alias}: train and promote it first "
-                f"(riskctl train --stage {stage.value} --promote)"
-            ) from exc
+        mv = champion_of(client, name, settings.champion_alias)
+        if mv is None:
+            log.info("%s has no @%s: the %s stage is not served", name, settings.champion_alias, stage.value)
+            continue
         if mv.run_id is None:
-            raise LookupError(f"{name} version {mv.version} was not logged by a training run: register one that was")
+            raise RegistryError(
+                f"{name} version {mv.version} (@{settings.champion_alias}) was not logged by a training run: "
+                "register one that was"
+            )
         existing = _stored_version(bentoml, bento_model_name(settings, stage))
         if existing is not None and existing.info.labels.get("mlflow_run_id") == mv.run_id:
             tags[stage] = str(existing.tag)
             continue
-        model = load_stage_model(f"models:/{name}/{mv.version}")
-        run = client.get_run(mv.run_id)
+        try:
+            model = load_stage_model(f"models:/{name}/{mv.version}")
+            run = client.get_run(mv.run_id)
+        except Exception as exc:  # the artifact store or the tracking server: named, never skipped
+            raise RegistryError(
+                f"could not load {name} version {mv.version} (@{settings.champion_alias}): {type(exc).__name__}: {exc}"
+            ) from exc
         metadata = {
             "registered_name": name,
             "registered_version": str(mv.version),
@@ -113,6 +125,48 @@ def import_champions(settings: Settings, stages: list[Stage] | None = None) -> d
         tags[stage] = _store(settings, stage, model, labels, metadata)
         log.info("imported %s version %s into the BentoML store as %s", name, mv.version, tags[stage])
     return tags
+
+
+def served_models(
+    stored: Callable[[Stage], Any | None], *, only: Collection[Stage] | None = None
+) -> tuple[dict[Stage, ServedModel], dict[Stage, UnservedStage]]:
+    """The served model of each stage that has one, and why each other stage has none.
+
+    ``stored`` gives a stage's BentoML stored model, or None when the store holds none; ``only`` the stages
+    to serve (``RISK_SERVED_STAGES``; None: every stage with a stored model). A stage left out is answered
+    with 503 by the service (:class:`~serving.scoring.NoModelError`); when no stage is served at all the
+    caller refuses to start (:func:`nothing_to_serve`).
+    """
+    served: dict[Stage, ServedModel] = {}
+    unserved: dict[Stage, UnservedStage] = {}
+    for stage in Stage:
+        if only is not None and stage not in only:
+            unserved[stage] = _unserved(stage, "not_selected")
+            continue
+        found = stored(stage)
+        if found is None:
+            unserved[stage] = _unserved(stage, "not_in_store")
+            continue
+        served[stage] = load_served(found, stage)
+    return served, unserved
+
+
+def _unserved(stage: Stage, reason: Literal["not_selected", "not_in_store"]) -> UnservedStage:
+    return UnservedStage(stage=stage.value, reason=reason, message=no_model_message([stage], "en"))
+
+
+def nothing_to_serve(unserved: Mapping[Stage, UnservedStage]) -> str:
+    """Why a service with no stage to serve does not start, and what to do (every request would be refused)."""
+    why = "; ".join(
+        f"{stage.value}: "
+        + ("left out of RISK_SERVED_STAGES" if u.reason == "not_selected" else "no model in the BentoML store")
+        for stage, u in unserved.items()
+    )
+    return (
+        f"no stage has a model to serve ({why}), so the service does not start: train and promote at least one "
+        "stage (riskctl train --stage all --promote, or riskctl promote --stage S --version V "
+        '--override-reason "..."), then riskctl serve (it imports every stage\'s @champion)'
+    )
 
 
 def gate_from_tags(tags: dict[str, str]) -> dict[str, Any] | None:
@@ -186,6 +240,13 @@ def _no_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_no_none(v) for v in value if v is not None]
     return value
+
+
+def stored_model(settings: Settings, stage: Stage | str) -> Any | None:
+    """The latest BentoML stored model of ``stage`` in the local store, or None (never asks a remote store)."""
+    import bentoml
+
+    return _stored_version(bentoml, bento_model_name(settings, stage))
 
 
 def _stored_version(bentoml: Any, name: str) -> Any | None:

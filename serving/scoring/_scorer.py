@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from features.schema import PERSON_COLUMNS
 from features.vocab import Labelled, Lang, Stage
 from models.tier_policy import TierDecision, TierPolicy
 from models.tier_wording import tier_text
+from serving.scoring._messages import no_model_message
 from serving.scoring._model_store import ServedModel
 from serving.scoring.schemas import Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut
 
@@ -49,7 +50,23 @@ MIN_POINTS = 0.05  # nor those that move the calibrated risk by less than this (
 
 
 class NoModelError(LookupError):
-    """No model serves the requested stage."""
+    """No model serves a requested stage: the service runs, and answers that stage with 503 until one does.
+
+    ``stages`` are the stages asked for that no model serves; ``str(err)`` is the English message and
+    :meth:`text` the message in the caller's language (:func:`~serving.scoring.no_model_message`).
+    """
+
+    status = 503
+
+    def __init__(self, stages: Sequence[Stage | str]) -> None:
+        if not stages:
+            raise ValueError("NoModelError needs the stages no model serves")
+        self.stages = tuple(dict.fromkeys(Stage(s) for s in stages))
+        super().__init__(no_model_message(self.stages, "en"))
+
+    def text(self, lang: str) -> str:
+        """The refusal in ``lang`` (zh or en)."""
+        return no_model_message(self.stages, lang)
 
 
 @dataclass(frozen=True)
@@ -102,15 +119,27 @@ class Scorer:
         self.models = dict(models)
         self.policy = policy
 
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stages a model serves, in the order of :class:`~features.vocab.Stage`."""
+        return tuple(stage for stage in Stage if stage in self.models)
+
+    def require(self, stages: Iterable[Stage | str]) -> None:
+        """Raise :class:`NoModelError` naming every one of ``stages`` that no model serves."""
+        missing = [stage for stage in dict.fromkeys(Stage(s) for s in stages) if stage not in self.models]
+        if missing:
+            raise NoModelError(missing)
+
     def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
-        """Assess every request; the answers keep the order of ``requests``."""
+        """Assess every request; the answers keep the order of ``requests``.
+
+        Raises :class:`NoModelError` (nothing scored) when a request's stage has no model."""
         out: list[Scored | None] = [None] * len(requests)
         stages: dict[Stage, list[int]] = {}
         for i, req in enumerate(requests):
             stages.setdefault(Stage(req.stage), []).append(i)
+        self.require(stages)  # before any scoring: a batch with an unserved stage is refused whole
         for stage, rows in stages.items():
-            if stage not in self.models:
-                raise NoModelError(f"no model serves the {stage.value} stage")
             for i, scored in zip(rows, self._score_stage(self.models[stage], [requests[i] for i in rows]), strict=True):
                 out[i] = scored
         done = [s for s in out if s is not None]  # every request was in one stage's rows

@@ -451,9 +451,24 @@ class StageModelInfo(BaseModel):
     gate: dict[str, Any] | None = Field(None, description="the promotion gate's decision for this version")
 
 
+class UnservedStage(BaseModel):
+    """A stage the service does not serve: every request that scores it is answered with 503."""
+
+    stage: str = Field(description="the stage", examples=["release"])
+    reason: Literal["not_selected", "not_in_store"] = Field(
+        description="not_selected: left out of RISK_SERVED_STAGES (riskctl serve sets it to the stages whose "
+        "registered model had a @champion); not_in_store: no model of the stage in the BentoML model store",
+        examples=["not_selected"],
+    )
+    message: str = Field(description="what a modeler does about it")
+
+
 class ModelsResponse(BaseModel):
     policy_version: str
-    models: list[StageModelInfo]
+    models: list[StageModelInfo] = Field(description="the model serving each served stage")
+    not_served: list[UnservedStage] = Field(
+        default_factory=list, description="the stages no model serves (requests for them are answered with 503)"
+    )
 
 
 class EmptyRequest(_Strict):
