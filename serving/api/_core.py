@@ -5,6 +5,11 @@ call these methods, so there is one scoring path, one review path and one verifi
 checkpoint signer) and the two concurrency rules: concurrent single requests are scored together and
 committed in one audit transaction (:class:`~serving.scoring.Combiner`), and batches of thousands (a
 ``/score_batch``, a review meeting) go one at a time per worker.
+
+A stage may have no model (no champion when the service started): every path that scores it raises
+:class:`~serving.scoring.NoModelError` before anything is scored or stored, which the routes answer with 503
+and the pages show as a message; :meth:`ServiceCore.models` and :meth:`ServiceCore.stage_status` say which
+stages are served.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from models.tier_policy import TierPolicy
 from serving.audit import AuditRecord, AuditStore, Checkpointer, CheckpointLog, expectations, load_or_create_key
 from serving.auth import Principal, Role, load_or_create, store_new_tokens
 from serving.cases import CaseError, CaseStore, ReviewRun, index_row, office_of, run_review, same_office
-from serving.scoring import Scorer, ServedModel, answer_tier, model_info, score_combiner
+from serving.scoring import Scorer, ServedModel, answer_tier, model_info, no_model_message, score_combiner
 from serving.scoring.schemas import (
     Assessment,
     ModelsResponse,
     OverrideOut,
     ScoreRequest,
     StoredAssessment,
+    UnservedStage,
     VerifyResponse,
 )
 from serving.settings import ServiceSettings
@@ -36,10 +42,23 @@ from serving.settings import ServiceSettings
 class ServiceCore:
     """One worker's scoring, audit and case flows (see the module docstring)."""
 
-    def __init__(self, settings: ServiceSettings, served: Mapping[Stage, ServedModel]) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        served: Mapping[Stage, ServedModel],
+        *,
+        unserved: Mapping[Stage, UnservedStage] | None = None,
+    ) -> None:
         self.settings = settings
         self.policy = TierPolicy.load()
         self.scorer = Scorer(dict(served), self.policy)
+        # the stages without a model, and why: their requests are answered 503, /models and the probes list them
+        self.unserved = {
+            stage: (unserved or {}).get(stage)
+            or UnservedStage(stage=stage.value, reason="not_in_store", message=no_model_message([stage], "en"))
+            for stage in Stage
+            if stage not in served
+        }
         auth, created = load_or_create(settings.resolved_auth_file())
         if created:
             store_new_tokens(created, settings.home / "tokens")
@@ -91,7 +110,10 @@ class ServiceCore:
                 )
 
     def assess_text(self, request: ScoreRequest, *, actor: str) -> str:
-        """Score one validated request for ``actor``; the answer's JSON text exactly as stored in the trail."""
+        """Score one validated request for ``actor``; the answer's JSON text exactly as stored in the trail.
+
+        A stage no model serves raises :class:`~serving.scoring.NoModelError` before the request joins a group."""
+        self.scorer.require([request.stage])
         text: str = self._combined((request, actor))
         return text
 
@@ -100,7 +122,10 @@ class ServiceCore:
         return Assessment.model_validate_json(self.assess_text(request, actor=actor))
 
     def assess_batch(self, requests: Sequence[ScoreRequest], *, actor: str) -> list[str]:
-        """Score a batch, one batch at a time per worker; every answer stored (all or none), as JSON texts."""
+        """Score a batch, one batch at a time per worker; every answer stored (all or none), as JSON texts.
+
+        A batch with a record of a stage no model serves is refused whole (:class:`~serving.scoring.NoModelError`)."""
+        self.scorer.require(request.stage for request in requests)
         with self._batch_slot:
             return self._assess_each([(request, actor) for request in requests])
 
@@ -109,7 +134,8 @@ class ServiceCore:
     ) -> str:
         """Score a person of ``principal``'s office from the case store's record (``/cases/score`` and the
         console): stored in the audit trail and indexed in the case store; returns the answer's JSON text
-        as stored. Raises :class:`CaseError` (unknown person, another office) or ``NoModelError``."""
+        as stored. Raises :class:`CaseError` (unknown person, another office, a window not open) or
+        ``NoModelError`` (the stage has no model: nothing scored or stored)."""
         same_office(office_of(principal), self.cases.person(person_id)["office"], person_id)
         request = self.cases.score_request(person_id, stage=stage, as_of=as_of, lang=lang)
         text = self.assess_text(request, actor=principal.user)
@@ -120,7 +146,9 @@ class ServiceCore:
     def review(self, principal: Principal, *, office: str, as_of: dt.date, lang: Lang = "zh") -> ReviewRun:
         """The monthly review meeting of ``office`` (the caller's own) on ``as_of``: everyone on the roll
         scored and stored, as one batch of the worker. A backdated meeting (dated before today) is a
-        supervisor's to run: the run says it was backdated."""
+        supervisor's to run: the run says it was backdated. A roll with a person at a stage no model serves
+        raises ``NoModelError``, and nothing of the run is stored (a meeting on part of the roll would
+        look complete)."""
         office = office_of(principal, office)
         if as_of < dt.date.today() and principal.role is not Role.SUPERVISOR:
             raise CaseError(
@@ -158,10 +186,20 @@ class ServiceCore:
         )
 
     def models(self) -> ModelsResponse:
-        """The model version serving each stage, with the evaluation it was promoted on."""
+        """The model version serving each served stage, with the evaluation it was promoted on, and the stages
+        no model serves."""
         return ModelsResponse(
-            policy_version=self.policy.version, models=[model_info(self.scorer.models[stage]) for stage in Stage]
+            policy_version=self.policy.version,
+            models=[model_info(self.scorer.models[stage]) for stage in self.scorer.stages],
+            not_served=list(self.unserved.values()),
         )
+
+    def stage_status(self) -> dict[str, Any]:
+        """What the health and readiness probes say: the stages served and those that are not, with why."""
+        return {
+            "served": [stage.value for stage in self.scorer.stages],
+            "not_served": [{"stage": u.stage, "reason": u.reason} for u in self.unserved.values()],
+        }
 
     def _assess_each(self, items: list[tuple[ScoreRequest, str]]) -> list[str]:
         """Score each (request, actor); commit every answer to the audit trail before any is returned.

@@ -10,6 +10,8 @@ BentoML's validation errors: ``{"error": message, "detail": [{"loc": [...], "msg
 :class:`RefusedInputLogFilter` keeps refused inputs out of the server log: BentoML logs every
 request that fails validation as an ERROR with the traceback, whose text quotes the offending
 values (a birth date, an offence category, part of the record).
+
+:class:`StageStatusMiddleware` makes the health and readiness probes say which stages are served.
 """
 
 from __future__ import annotations
@@ -188,6 +190,67 @@ class BearerAuthMiddleware:
         if self._openapi_body is None:
             self._openapi_body = json.dumps(self._openapi()).encode()
         return Response(self._openapi_body, media_type="application/json")
+
+
+class StageStatusMiddleware:
+    """ASGI middleware: a probe that answers 200 (``/healthz``, ``/readyz``) says which stages are served.
+
+    BentoML answers the probes itself (an empty text); when it says 200, the body becomes
+    ``{"status": "ok", "served": [...], "not_served": [{"stage", "reason"}]}`` (no token needed: it names
+    stages, never a person or a model version). Any other answer, a 503 before the worker is ready, is
+    passed on as it is, so a platform's probe keeps its meaning.
+
+    Parameters
+    ----------
+    app
+        The wrapped ASGI app.
+    status
+        Returns the running service's stage status (``ServiceCore.stage_status``), or None while there is none.
+    paths
+        The probes whose answers carry the status.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        status: Callable[[], dict[str, Any] | None],
+        paths: Iterable[str] = ("/healthz", "/readyz"),
+    ) -> None:
+        self.app = app
+        self.status = status
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        held: list[bytes] = []
+
+        async def with_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                start.update(message)  # held: the body (and its length) is replaced below
+                return
+            if not start or message["type"] != "http.response.body":
+                await send(message)
+                return
+            held.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            status = self.status()
+            if status is None:
+                await send(start)
+                await send({"type": "http.response.body", "body": b"".join(held)})
+                return
+            body = json.dumps({"status": "ok", **status}).encode()
+            replaced = (b"content-length", b"content-type")
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode("latin-1"))]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, with_status)
 
 
 def _too_large(limit: int) -> JSONResponse:

@@ -75,7 +75,8 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
 }
 #: Read-only routes that also answer GET, with their query fields.
 READ_ONLY_ROUTES: dict[str, tuple[str, ...]] = {"/assessment": ("assessment_id",), "/verify": (), "/models": ()}
-#: Error statuses each route may answer besides 400, 401, 403 and 500 (documented in the OpenAPI page).
+#: Error statuses each route may answer besides 400, 401, 403 and 500 (documented in the OpenAPI page); 503: a
+#: stage the route would score has no model in service.
 ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
     "/score": (413, 415, 503),
     "/score_batch": (413, 415, 503),
@@ -89,7 +90,7 @@ ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
     "/cases/propose": (404, 409, 413, 415, 422),
     "/cases/approve": (404, 409, 413, 415, 422),
     "/cases/reject": (404, 409, 413, 415, 422),
-    "/cases/review": (404, 413, 415, 422),
+    "/cases/review": (404, 413, 415, 422, 503),
     "/cases/review_run": (404, 413, 415),
     "/cases/decision_report": (404, 413, 415, 422),
 }

@@ -15,7 +15,11 @@ are sent as the very JSON bytes stored; a refused request writes nothing.
 
 The three stage models are BentoML models declared on the class (``reoffence-<stage>:latest``, put there
 by ``riskctl serve`` or ``riskctl models import`` from the MLflow ``@champion``), so a built Bento carries
-them and serves without MLflow. Each worker signs the chain heads every ``RISK_CHECKPOINT_INTERVAL_S`` and
+them and serves without MLflow. A stage with no model in the store, or left out of ``RISK_SERVED_STAGES``
+(``riskctl serve`` sets it to the stages that have a champion), is not served: every route that would score
+it answers 503 with what a modeler does, in the caller's language, and stores nothing; ``/models`` and the
+probes (``/healthz``, ``/readyz``) list the stages served and not. With no stage to serve, the worker does
+not start. Each worker signs the chain heads every ``RISK_CHECKPOINT_INTERVAL_S`` and
 at shutdown, and stops when the process that started it dies (``_process``).
 """
 
@@ -24,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, cast
 
 import bentoml
@@ -34,7 +38,12 @@ from starlette.responses import JSONResponse, Response
 from features.vocab import Lang, Stage
 from serving.api._bentoml import bound_metric_labels, is_serving_worker
 from serving.api._core import ServiceCore, stored_assessment
-from serving.api._http import BearerAuthMiddleware, error_response, keep_refused_input_out_of_logs
+from serving.api._http import (
+    BearerAuthMiddleware,
+    StageStatusMiddleware,
+    error_response,
+    keep_refused_input_out_of_logs,
+)
 from serving.api._openapi import service_openapi
 from serving.api._process import die_with_parent
 from serving.api._refusals import LocalisedRefusalMiddleware
@@ -67,7 +76,7 @@ from serving.cases import (
     same_office,
 )
 from serving.console import create_app as create_console
-from serving.scoring import NoModelError, load_served
+from serving.scoring import NoModelError, nothing_to_serve, served_models
 from serving.scoring.schemas import (
     Assessment,
     AssessmentQuery,
@@ -103,11 +112,18 @@ class RiskService:
     def __init__(self) -> None:
         if is_serving_worker():  # a worker of bentoml serve, not an in-process app
             die_with_parent()
-        served = {stage: load_served(getattr(self, f"{stage.value}_model"), stage) for stage in Stage}
-        self.core = ServiceCore(get_settings(), served)
+        settings = get_settings()
+        # the class's model references; .stored looks in the local (or the Bento's) store only, never a remote one
+        declared: dict[Stage, BentoModel] = {stage: getattr(type(self), f"{stage.value}_model") for stage in Stage}
+        served, unserved = served_models(lambda stage: declared[stage].stored, only=settings.served_stages)
+        if not served:
+            raise RuntimeError(nothing_to_serve(unserved))
+        self.core = ServiceCore(settings, served, unserved=unserved)
         self.core.start()
         keep_refused_input_out_of_logs(api.input_spec.__name__ for api in _bentoml_service().apis.values())
         log.info("serving %s", ", ".join(f"{m.name} v{m.version}" for m in served.values()))
+        for u in unserved.values():
+            log.warning("not serving the %s stage (%s): its requests are answered with 503", u.stage, u.reason)
         tune_garbage_collector()
 
     @bentoml.on_shutdown
@@ -127,7 +143,7 @@ class RiskService:
         except CaseError as err:
             return refuse_case(ctx, err, req.lang)
         except NoModelError as err:
-            return refuse(ctx, 503, str(err), loc=["stage"])
+            return refuse(ctx, err.status, err.text(req.lang), loc=["stage"])
         return json_answer(text)
 
     @bentoml.api(input_spec=BatchRequest, output_spec=BatchResponse)
@@ -143,7 +159,8 @@ class RiskService:
         except CaseError as err:
             return refuse_case(ctx, err, records[0].lang if records else "en")
         except NoModelError as err:
-            return refuse(ctx, 503, str(err), loc=["records", "stage"])
+            first = next(i for i, r in enumerate(records) if Stage(r.stage) in err.stages)
+            return refuse(ctx, err.status, err.text(records[first].lang), loc=["records", first, "stage"])
         # the answers' JSON exactly as stored, one after the other (a BatchResponse)
         return json_answer(f'{{"count":{len(answers)},"assessments":[{",".join(answers)}]}}')
 
@@ -180,7 +197,8 @@ class RiskService:
 
     @bentoml.api(input_spec=EmptyRequest)
     def models(self) -> ModelsResponse:
-        """The model version serving each stage, with the evaluation it was promoted on."""
+        """The model version serving each stage, with the evaluation it was promoted on; the stages no model
+        serves (answered with 503) under ``not_served``."""
         return self.core.models()
 
     # the case routes: caseworkers and supervisors act on their own office only (the office on their token)
@@ -214,7 +232,7 @@ class RiskService:
         except CaseError as err:
             return refuse_case(ctx, err, req.lang)
         except NoModelError as err:
-            return refuse(ctx, 503, str(err), loc=["stage"])
+            return refuse(ctx, err.status, err.text(req.lang), loc=["stage"])
         return json_answer(text)
 
     @bentoml.api(route="/cases/due", input_spec=DueIn, output_spec=DueList)
@@ -276,6 +294,8 @@ class RiskService:
             return self.core.review(_principal(ctx), office=office, as_of=as_of, lang=lang)
         except CaseError as err:
             return refuse_case(ctx, err, lang)
+        except NoModelError as err:  # someone on the roll is at a stage no model serves: no run is stored
+            return refuse(ctx, err.status, err.text(lang), loc=[])
 
     @bentoml.api(route="/cases/review_run", input_spec=ReviewRunQuery, output_spec=ReviewRun)
     def review_run(self, ctx: bentoml.Context, run_id: str, format: str = "json") -> ReviewRun | Response:
@@ -336,7 +356,7 @@ def json_answer(body: str) -> Response:
     return Response(body.encode("utf-8"), media_type=JSON)
 
 
-def refuse(ctx: bentoml.Context, status: int, message: str, *, loc: list[str]) -> JSONResponse:
+def refuse(ctx: bentoml.Context, status: int, message: str, *, loc: list[str | int]) -> JSONResponse:
     """An error answer from a handler that takes ``ctx``: BentoML copies ``ctx``'s status onto the response."""
     ctx.response.status_code = status
     return error_response(status, message, loc=loc)
@@ -367,10 +387,37 @@ def _bentoml_service() -> Any:
     return cast(Any, RiskService)
 
 
+def _stage_status() -> dict[str, Any] | None:
+    """The running service's served and unserved stages (None before its instance exists)."""
+    try:
+        service = bentoml.get_current_service()
+    except bentoml.exceptions.BentoMLException:
+        return None
+    core: ServiceCore | None = getattr(service, "core", None)
+    return None if core is None else core.stage_status()
+
+
+def declare_served_models(stages: Collection[Stage] | None) -> None:
+    """Declare to BentoML only the models of ``stages`` (None: all three).
+
+    ``bentoml serve`` resolves every model a service declares before it starts, and a model missing from the
+    local store is then looked for in a cloud store and stops the start: a stage left out of
+    ``RISK_SERVED_STAGES`` must not be declared. The class keeps its three references, which the worker reads
+    only for the stages it serves.
+    """
+    service = _bentoml_service()
+    names = {f"{_PREFIX}-{Stage(stage).value}" for stage in (Stage if stages is None else stages)}
+    service.models[:] = [model for model in _DECLARED if model.tag.name in names]
+
+
+_DECLARED = list(_bentoml_service().models)  # the three stage models, as the class declares them
+declare_served_models(get_settings().served_stages)  # reads the environment only, like _PREFIX
 _bentoml_service().add_asgi_middleware(
     BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS, read_only=READ_ONLY_ROUTES, openapi=_openapi
 )
 # refusals in the caller's language (lang=zh: Chinese messages, the same field paths)
 _bentoml_service().add_asgi_middleware(LocalisedRefusalMiddleware, models=LOCALISED_ROUTES)
+# the health and readiness probes say which stages are served
+_bentoml_service().add_asgi_middleware(StageStatusMiddleware, status=_stage_status)
 bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/", "/schema.json"])
 _bentoml_service().mount_asgi_app(create_console(), path="/console", name="console")

@@ -33,6 +33,7 @@ from serving.cases import (
     today_list,
 )
 from serving.console import _views
+from serving.console._forms import stage_options
 from serving.console._i18n import text
 from serving.console._web import Backend, Ctx, form_str
 from serving.scoring import NoModelError, answer_tier, answer_tier_by_risk
@@ -232,6 +233,7 @@ def person(ctx: Ctx, *, status: int = 200, problem: str | None = None, notice: s
     ]
     values["pending"] = person_decisions(backend.cases, person_id)
     values["stages"] = [(s.value, s.label(ctx.lang)) for s in Stage]
+    values["score_stages"] = stage_options(ctx.lang, unserved=backend.unserved)
     floor = tier_floor(backend.cases, backend.audit, person_id, policy=backend.policy)
     values["floor"] = (
         None
@@ -273,7 +275,7 @@ def score_now(ctx: Ctx) -> Response:
     except CaseError as err:
         return person(ctx, status=err.status, problem=err.text(ctx.lang))
     except NoModelError as err:
-        return person(ctx, status=503, problem=str(err))
+        return person(ctx, status=err.status, problem=err.text(ctx.lang))
     return ctx.redirect(f"/person/{person_id}?done=scored")
 
 

@@ -22,14 +22,18 @@ from serving.console._web import Ctx
 from serving.scoring import NoModelError, answer_tier, answer_tier_by_risk
 
 
-def score_form(ctx: Ctx, *, problems: dict[str, str] | None = None, status: int = 200) -> Response:
-    """The scoring form (the API's request, field by field)."""
+def score_form(
+    ctx: Ctx, *, problems: dict[str, str] | None = None, unavailable: str | None = None, status: int = 200
+) -> Response:
+    """The scoring form (the API's request, field by field); ``unavailable``: why the stage asked for was not
+    scored (no model serves it), shown above the form as the user left it."""
     values = dict(ctx.form or {})
     return ctx.render(
         "score.html",
         status=status,
+        unavailable=unavailable,
         fields=_forms.person_fields(ctx.lang),
-        stages=_forms.stage_options(ctx.lang),
+        stages=_forms.stage_options(ctx.lang, unserved=ctx.console.backend().unserved),
         event_types=_forms.event_types(ctx.lang),
         values=values,
         problems=problems or {},
@@ -51,7 +55,7 @@ def score(ctx: Ctx) -> Response:
             said = said.removeprefix(prefix)
         return score_form(ctx, problems={"person.person_id": said}, status=err.status)
     except NoModelError as err:
-        return score_form(ctx, problems={"stage": str(err)}, status=503)
+        return score_form(ctx, unavailable=err.text(ctx.lang), status=err.status)
     return ctx.redirect(f"/result/{answer.assessment_id}")
 
 

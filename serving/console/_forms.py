@@ -10,7 +10,7 @@ language where the message is the console's own. Events are typed one a line:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -78,8 +78,9 @@ def person_fields(lang: Lang) -> list[FormField]:
     return out
 
 
-def stage_options(lang: Lang) -> list[tuple[str, str]]:
-    return [(s.value, s.label(lang)) for s in Stage]
+def stage_options(lang: Lang, *, unserved: Collection[Stage] = ()) -> list[tuple[str, str]]:
+    """The stages as (code, label) choices; a stage no model serves says so in its label (it would get 503)."""
+    return [(s.value, s.label(lang) + (text("stage_unserved", lang) if s in unserved else "")) for s in Stage]
 
 
 def event_types(lang: Lang) -> list[tuple[str, str]]:

@@ -73,6 +73,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "events_help": ("事件类型代码：", "Event type codes:"),
     "score_now": ("立即评估", "Score now"),
     "refused": ("未评估：请更正以下字段。", "Not scored: please correct these fields."),
+    "stage_unserved": ("（暂无在用模型）", " (no model in service)"),
     "yes": ("是", "yes"),
     "choose": ("请选择", "choose"),
     "no": ("否", "no"),

@@ -34,7 +34,7 @@ from serving.console import _views
 from serving.console._cases import no_office
 from serving.console._i18n import text
 from serving.console._web import SECURITY_HEADERS, Backend, Ctx, form_str
-from serving.scoring import answer_tier_by_risk
+from serving.scoring import NoModelError, answer_tier_by_risk
 
 # the print view is serving.cases' own page, with its style sheet inline: allowed for it alone, nothing else
 PRINT_HEADERS = {
@@ -111,6 +111,8 @@ def run(ctx: Ctx) -> Response:
     try:
         done = backend.review(ctx.principal, office=office, as_of=as_of, lang=ctx.lang)
     except CaseError as err:
+        return review(ctx, status=err.status, problem=err.text(ctx.lang))
+    except NoModelError as err:  # someone on the roll is at a stage no model serves: no run was stored
         return review(ctx, status=err.status, problem=err.text(ctx.lang))
     return ctx.redirect(f"/review/{done.run_id}")
 

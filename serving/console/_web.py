@@ -26,6 +26,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from features.vocab import Stage
 from models.tier_policy import TierPolicy
 from serving.audit import AuditStore
 from serving.auth import Permission, Principal
@@ -33,7 +34,7 @@ from serving.cases import CaseStore, ReviewRun, office_name
 from serving.console._i18n import LANGS, Lang, text
 from serving.console._sessions import Session, SessionStore, TokenBook
 from serving.console._views import tier_label
-from serving.scoring.schemas import Assessment, ScoreRequest, VerifyResponse
+from serving.scoring.schemas import Assessment, ScoreRequest, UnservedStage, VerifyResponse
 from serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Backend(Protocol):
     audit: AuditStore
     policy: TierPolicy
     cases: CaseStore
+    unserved: Mapping[Stage, UnservedStage]  # the stages no model serves (scoring them answers 503)
 
     def assess(self, request: ScoreRequest, *, actor: str) -> Assessment: ...
 
