@@ -7,18 +7,20 @@ The root (:data:`app`, :func:`main`) gathers every command group: the data and f
 run, so ``riskctl --help`` answers at once.
 
 The local-process helpers (:func:`running_service`, :func:`running_server`, :func:`free_port`) start
-``bentoml serve`` or another HTTP server on localhost for the demo, the live tests and the benchmarks.
+``bentoml serve`` or another HTTP server on localhost for the demo, the live tests and the benchmarks;
+:func:`demo_service` is the demo's last step (serve the stages that have a champion, score one person).
 """
 
 from serving.cli._processes import SERVICE, free_port, running_server, running_service
 from serving.cli._root import app, load_case_store, main
 from serving.cli._runtime import ensure_tokens, office_tokens, offline_scorer, use_project_bentoml_home
-from serving.cli._service import build_bento
+from serving.cli._service import build_bento, demo_service
 
 __all__ = [
     "SERVICE",
     "app",
     "build_bento",
+    "demo_service",
     "ensure_tokens",
     "free_port",
     "load_case_store",

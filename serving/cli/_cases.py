@@ -33,11 +33,16 @@ class Language(StrEnum):
 
 
 def _refusing(fn: Callable[[], T]) -> T:
-    """``fn()``; a :class:`CaseError` becomes the CLI's refusal (``Error: ...``, exit code 2)."""
+    """``fn()``; a :class:`CaseError`, or a stage no model serves, becomes the CLI's refusal (``Error: ...``,
+    exit code 2)."""
+    from serving.scoring import NoModelError
+
     try:
         return fn()
     except CaseError as err:
         raise CliError(err.message) from None
+    except NoModelError as err:
+        raise CliError(str(err)) from None
 
 
 def _escape(text: str) -> str:

@@ -99,9 +99,9 @@ def demo(
     console.print("\nModels in service:", markup=False)
     for line in serving_summary(registered_versions(get_settings())):
         console.print(f"  {line}", markup=False, soft_wrap=True)
-    serving_commands.demo_service(get_settings(), tables, lang=lang.value)
-    if serve_after:
-        serving_commands.serve(port=port, host="127.0.0.1", import_first=False)
+    env = serving_commands.demo_service(get_settings(), tables, lang=lang.value)
+    if serve_after:  # the stages that got a champion, as imported above
+        serving_commands.exec_service(get_settings(), host="127.0.0.1", port=port, env=env)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -23,6 +23,9 @@ from serving.cli._runtime import (
     import_models,
     office_tokens,
     offline_scorer,
+    served_env,
+    stages_to_serve,
+    stored_stages,
     use_project_bentoml_home,
     write_token_file,
 )
@@ -94,24 +97,36 @@ def serve(
         bool, typer.Option("--import/--no-import", help="import the MLflow @champion models first")
     ] = True,
 ) -> None:
-    """Start the scoring service (bentoml serve) with the three @champion models, in the foreground.
+    """Start the scoring service (bentoml serve) with every stage's @champion model, in the foreground.
 
-    This process becomes ``bentoml serve`` (exec), so a supervisor's signals reach the server itself;
-    its workers stop when it dies, even by ``kill -9`` (serving/api/_process.py).
+    A stage whose registered model has no @champion is not served (its requests are answered with 503 and what
+    to do); with no champion at all, or a registry that cannot be read, the service does not start. With
+    --no-import it serves the stages whose models are in the BentoML store. RISK_SERVED_STAGES, when set,
+    narrows either. This process becomes ``bentoml serve``
+    (exec), so a supervisor's signals reach the server itself; its workers stop when it dies, even by
+    ``kill -9`` (serving/api/_process.py).
     """
     settings = get_settings()
     use_project_bentoml_home(settings)
     if import_first:
-        import_models(settings)
+        stages = stages_to_serve(settings, import_models(settings))
+    else:
+        stages = stages_to_serve(settings, stored_stages(settings), having="a model in the BentoML store")
+    exec_service(settings, host=host, port=port, env=served_env(stages))
+
+
+def exec_service(settings: ServiceSettings, *, host: str, port: int, env: dict[str, str]) -> NoReturn:
+    """Become ``bentoml serve`` of the service on ``host:port`` with ``env`` added to the environment."""
     ensure_tokens(settings)
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
     console.print(
         f"serving on http://{host}:{port}: web console http://{host}:{port}/console/ (sign in with a token "
-        f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]"
+        f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]",
+        markup=False,
     )
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, cmd)  # never returns
+    os.execve(sys.executable, cmd, {**os.environ, **env})  # never returns
 
 
 def score(
@@ -127,10 +142,16 @@ def score(
     The whole file is validated first: a bad record is refused with its line and field, and
     nothing is scored, stored or written.
     """
+    from serving.scoring import NoModelError
+
     settings = get_settings()
     use_project_bentoml_home(settings)
     requests = read_requests(infile)
     scorer, audit = offline_scorer(settings)
+    try:  # the whole file's stages first: a stage no model serves refuses the file before anything is scored
+        scorer.require(request.stage for request in requests)
+    except NoModelError as err:
+        raise CliError(f"refused {infile}: {err}") from None
     actor = actor or f"cli:{getpass.getuser()}"
     tmp = outfile.with_name(f".{outfile.name}.partial")
     outfile.parent.mkdir(parents=True, exist_ok=True)
@@ -177,8 +198,16 @@ def read_requests(path: Path) -> list[Any]:
 
 def build() -> None:
     """Build a Bento (service code + the three models) that serves without MLflow."""
+    from serving.scoring import stored_model
+
     settings = get_settings()
     use_project_bentoml_home(settings)
+    missing = [stage.value for stage in Stage if stored_model(settings, stage) is None]
+    if missing:  # the service declares one model per stage, and a Bento carries each one it declares
+        raise CliError(
+            f"a Bento carries a model for every stage, and the BentoML store has none for {', '.join(missing)}: "
+            "promote one (riskctl train --stage S --promote) and run riskctl models import first"
+        )
     bento = build_bento()
     console.print(
         f"built {bento.tag}; serve it with: BENTOML_HOME={os.environ['BENTOML_HOME']} bentoml serve {bento.tag}"
@@ -253,40 +282,52 @@ def revoke(
     console.print(f"revoked {removed} token(s) of {user}")
 
 
-def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") -> None:
-    """The demo's last step: score one person through a running service and show the answer."""
+def demo_service(settings: ServiceSettings, tables: Any, *, lang: str = "zh") -> dict[str, str]:
+    """The demo's last step: import the champions, score one person through a running service that serves the
+    stages that have one, and show the answer. Returns the environment that serves those stages."""
     import pandas as pd
 
     from serving.auth import issue_token
     from serving.scoring import requests_from_tables
 
     use_project_bentoml_home(settings)
-    import_models(settings)
+    # refuses when no stage has a champion: nothing could be served
+    served = stages_to_serve(settings, import_models(settings, explain=False))  # the demo said why above
+    env = served_env(served)
+    unserved = [stage.value for stage in Stage if stage not in served]
+    console.print(
+        f"served: {', '.join(s.value for s in served)}"
+        + (f"; not served (answered 503 until promoted): {', '.join(unserved)}" if unserved else ""),
+        markup=False,
+    )
     ensure_tokens(settings)
     office = str(tables.persons["office"].value_counts().idxmax())  # the busiest office of the demo's cohort
     written = office_tokens(settings, office)
     console.print(f"caseworker and supervisor of office {office}: {', '.join(p.name for p in written)}")
     tok = issue_token(settings.resolved_auth_file(), role="caseworker", user="demo", office=office)
     # a person of that office from the case store, scored by id as a caseworker does: one whose term has
-    # ended (the mid-term window is open) and who was not revoked, with the most events
+    # ended (every stage's window is open) and who was not revoked, with the most events; at mid-term if that
+    # stage is served, else at the first stage that is
+    stage = Stage.MIDTERM if Stage.MIDTERM in served else served[0]
     persons = tables.persons[
         (tables.persons["office"] == office) & (tables.persons["supervision_end"] <= pd.Timestamp.today().normalize())
     ]
     if tables.outcomes is not None:
         revoked = tables.outcomes.loc[tables.outcomes["revocation_date"].notna(), "person_id"]
         persons = persons[~persons["person_id"].isin(revoked)]
-    requests = requests_from_tables(persons.head(50), tables.events, Stage.MIDTERM, lang=lang)
+    requests = requests_from_tables(persons.head(50), tables.events, stage, lang=lang)
     person_id = max(requests, key=lambda r: len(r["events"]))["person"]["person_id"]
     log_path = settings.home / "demo-serve.log"
     console.print(f"starting the service (bentoml serve; its log: {log_path}) to score one person...")
-    with running_service(log_path=log_path) as url:
-        body = {"person_id": person_id, "stage": Stage.MIDTERM.value, "lang": lang}
+    with running_service(log_path=log_path, env=env) as url:
+        body = {"person_id": person_id, "stage": stage.value, "lang": lang}
         answer = score_example(url, tok, body, path="/cases/score")
     show_assessment(answer, lang=lang)
     console.print(
         f"\naccess tokens: {settings.home / 'tokens'} (one file per role; more with riskctl token "
         "--role caseworker --user NAME); the service again later: .venv/bin/riskctl serve --port 3000"
     )
+    return env
 
 
 #: the words of :func:`show_assessment`, per language
