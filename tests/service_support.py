@@ -1,16 +1,20 @@
-"""Shared set-up of the service tests: small stage models in the test BentoML store, known tokens."""
+"""Shared set-up of the service tests: small stage models in the test BentoML store, known tokens, and the
+service's routes read from its app (:func:`service_routes`)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
 from features.labels import make_stage_frame
 from features.schema import CaseTables
@@ -114,3 +118,65 @@ def fresh_home(template: Path, tmp_path: Path) -> Path:
     """A copy of a prepared RISK_HOME for one test: its own stores (a test never sees another's records),
     made in milliseconds instead of importing the cohort again."""
     return Path(shutil.copytree(template, tmp_path / "home"))
+
+
+# the routes of the service's app, read from the app itself (a new route is covered without a list to update)
+def enumerate_routes(app: Any, prefix: str = "") -> set[str]:
+    """Every ``METHOD /path`` the ASGI app routes (HEAD aside), mounted apps included (a mounted app
+    without routes of its own, static files, is ``GET <mount>/{path:path}``)."""
+    app = _unwrap(app)
+    found: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, Mount):  # BentoML's PassiveMount (the console) is one too
+            inner = _unwrap(route.app)
+            if hasattr(inner, "routes"):
+                found |= enumerate_routes(inner, prefix + route.path)
+            else:
+                found.add(f"GET {prefix}{route.path}/{{path:path}}")
+        elif isinstance(route, Route):
+            found |= {f"{method} {prefix}{route.path}" for method in route.methods or () if method != "HEAD"}
+        else:  # a websocket route or another kind nobody has classified yet
+            raise AssertionError(f"route of an unknown kind at {prefix}: {route!r}")
+    return found
+
+
+def _unwrap(app: Any) -> Any:
+    """Through ASGI middleware (the console's security headers...) to the app that has routes."""
+    while not hasattr(app, "routes") and hasattr(app, "app"):
+        app = app.app
+    return app
+
+
+def service_routes(app: ASGIApp) -> set[str]:
+    """The routes of the service's app, and the GET forms the bearer middleware gives read-only routes."""
+    from serving.api import READ_ONLY_ROUTES
+
+    return enumerate_routes(app) | {f"GET {path}" for path in READ_ONLY_ROUTES}
+
+
+# the console as a browser uses it
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def signed_in(app: ASGIApp, raw_token: str) -> TestClient:
+    """A browser-like client signed in to the console with ``raw_token``."""
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    form = c.get("/console/login")
+    r = c.post("/console/login", data={"csrf": csrf_of(form.text), "token": raw_token, "next": "/console/"})
+    assert r.status_code == 303, r.text[:500]
+    return c
+
+
+def form_of(body: dict[str, Any]) -> dict[str, str]:
+    """A /score request as the console's scoring form."""
+    p = body["person"]
+    data = {k: ("on" if v is True else str(v)) for k, v in p.items() if v is not False and v is not None}
+    data["stage"] = body["stage"]
+    data["events"] = "\n".join(
+        f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None else "")
+        for e in body["events"]
+    )
+    return data

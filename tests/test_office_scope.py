@@ -31,14 +31,21 @@ from typing import Any, cast
 import pandas as pd
 import pytest
 from cases_support import subset
-from service_support import ServiceModels, case_home, fresh_home, in_process_service
-from starlette.routing import Mount, Route
+from service_support import (
+    ServiceModels,
+    case_home,
+    csrf_of,
+    form_of,
+    fresh_home,
+    in_process_service,
+    service_routes,
+    signed_in,
+)
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp
 
 from features.schema import CaseTables
 from features.vocab import Stage
-from serving.api import READ_ONLY_ROUTES, ROUTE_MODELS, ROUTE_PERMISSIONS
+from serving.api import ROUTE_MODELS, ROUTE_PERMISSIONS
 from serving.cases import CaseStore
 from serving.scoring import requests_from_tables
 
@@ -58,37 +65,6 @@ COMMENT = "office scope matrix: a comment"
 
 
 # ----------------------------------------------------------------------------- the routes of the app
-def enumerate_routes(app: Any, prefix: str = "") -> set[str]:
-    """Every ``METHOD /path`` the ASGI app routes (HEAD aside), mounted apps included (a mounted app
-    without routes of its own, static files, is ``GET <mount>/{path:path}``)."""
-    app = _unwrap(app)
-    found: set[str] = set()
-    for route in app.routes:
-        if isinstance(route, Mount):  # BentoML's PassiveMount (the console) is one too
-            inner = _unwrap(route.app)
-            if hasattr(inner, "routes"):
-                found |= enumerate_routes(inner, prefix + route.path)
-            else:
-                found.add(f"GET {prefix}{route.path}/{{path:path}}")
-        elif isinstance(route, Route):
-            found |= {f"{method} {prefix}{route.path}" for method in route.methods or () if method != "HEAD"}
-        else:  # a websocket route or another kind nobody has classified yet
-            raise AssertionError(f"route of an unknown kind at {prefix}: {route!r}")
-    return found
-
-
-def _unwrap(app: Any) -> Any:
-    """Through ASGI middleware (the console's security headers...) to the app that has routes."""
-    while not hasattr(app, "routes") and hasattr(app, "app"):
-        app = app.app
-    return app
-
-
-def service_routes(app: ASGIApp) -> set[str]:
-    """The routes of the service's app, and the GET forms the bearer middleware gives read-only routes."""
-    return enumerate_routes(app) | {f"GET {path}" for path in READ_ONLY_ROUTES}
-
-
 def _collection_routes() -> list[str]:
     from serving.api import RiskService
 
@@ -399,36 +375,9 @@ def declared_keys(route: str) -> set[str]:
     return {KEYS[f] for f in fields if f in KEYS}
 
 
-def form_of(body: dict[str, Any]) -> dict[str, str]:
-    """A /score request as the console's scoring form."""
-    p = body["person"]
-    data = {k: ("on" if v is True else str(v)) for k, v in p.items() if v is not False and v is not None}
-    data["stage"] = body["stage"]
-    data["events"] = "\n".join(
-        f"{e['date']} {e['event_type']}" + (f" {e['value']}" if e.get("value") is not None else "")
-        for e in body["events"]
-    )
-    return data
-
-
 # ----------------------------------------------------------------------------- fixtures
 def h(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {name}"}
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def signed_in(app: ASGIApp, raw_token: str) -> TestClient:
-    """A browser-like client signed in to the console with ``raw_token``."""
-    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
-    form = c.get("/console/login")
-    r = c.post("/console/login", data={"csrf": csrf_of(form.text), "token": raw_token, "next": "/console/"})
-    assert r.status_code == 303, r.text[:500]
-    return c
 
 
 class Callers:
