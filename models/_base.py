@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, Typical, model_features, no_record_values
 from features.pipeline import category_objects
 from features.vocab import Stage
+from models.cutoffs import RiskReference
 
 #: how a raw score becomes a probability: ``auto`` picks platt or isotonic by cross-validated Brier
 CalibrationMethod = Literal["auto", "platt", "isotonic"]
@@ -101,6 +102,18 @@ class StageEstimator(BaseEstimator):
     def typical(self) -> dict[str, Typical]:
         """The typical value of each input in the training rows ({} for a model fitted before they were kept)."""
         return getattr(self, "typical_", {})
+
+    @property
+    def risk_reference(self) -> RiskReference | None:
+        """The base rate and calibrated-risk distribution of the training rows, against which the tier policy's
+        relative cut-offs resolve (None for a model fitted before they were kept)."""
+        return getattr(self, "risk_reference_", None)
+
+    def keep_risk_reference(self, X: pd.DataFrame, y: np.ndarray) -> StageEstimator:
+        """Store the :attr:`risk_reference` of the rows ``X`` with outcomes ``y``: the model's training rows,
+        once it is fitted and calibrated. Returns ``self``."""
+        self.risk_reference_ = RiskReference.from_scores(self.stage, y_true=y, risk=self.predict_proba(X))
+        return self
 
     def points_of_risk(self, raw: np.ndarray, contributions: np.ndarray) -> np.ndarray:
         """Each contribution in percentage points of calibrated risk.

@@ -3,7 +3,10 @@
 One versioned YAML file (``tier_policy.yaml`` beside this module by default) sets, per stage, the
 band cut-offs on the calibrated probability (``low < medium_from <= medium < high_from <= high``),
 the bands that map to the strict tier, and the mandatory strict rules that apply whatever the
-score. Rules are data: a condition is ``{always: true}``, a comparison
+score. A cut-off is a probability, a multiple of the stage's base rate or the share to flag
+(:mod:`models.cutoffs`); the relative forms are resolved against the reference statistics kept with
+the model that scores (:meth:`TierPolicy.cutoffs`), and every decision carries the cut-offs it used.
+Rules are data: a condition is ``{always: true}``, a comparison
 ``{feature: warning_term, op: ">=", value: 2}`` (or ``sum_of: [a, b]`` in place of ``feature``),
 or a combination ``{any_of: [...]}`` / ``{all_of: [...]}``. Nothing is ``eval``-ed.
 
@@ -25,11 +28,20 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.catalog import CATALOG, features_for
 from features.pipeline import category_values
 from features.vocab import CATEGORICAL_COLUMNS, Labelled, Stage, Tier
+from models.cutoffs import (
+    BandCutoffs,
+    Cutoff,
+    RelativeCutoff,
+    RiskReference,
+    order_problem,
+    parse_cutoff,
+    resolve_cutoffs,
+)
 from models.policy_file import load_policy_file
 
 logger = logging.getLogger(__name__)
@@ -68,7 +80,8 @@ class TierDecision:
 
     ``tier`` is the effective tier (after the mandatory rules), ``tier_by_risk`` the band's tier.
     When a time-limited rule decided (``rule_days_after_start`` set), ``then`` is the decision
-    that follows once the rule has lapsed (the next rule that holds, else the band).
+    that follows once the rule has lapsed (the next rule that holds, else the band). ``cutoffs`` are
+    the band cut-offs that gave ``band`` (those of the model that scored).
     """
 
     band: Band
@@ -81,6 +94,7 @@ class TierDecision:
     tier_by_risk: Tier = Tier.ORDINARY
     rule_days_after_start: int | None = None
     then: TierDecision | None = None
+    cutoffs: BandCutoffs | None = None
 
     def rule_text(self, lang: str) -> str:
         """The deciding rule's text in ``lang`` ("" when the band decided)."""
@@ -160,21 +174,29 @@ class Rule(BaseModel):
 
 
 class StagePolicy(BaseModel):
-    """Cut-offs, strict bands and mandatory rules of one stage."""
+    """Cut-offs, strict bands and mandatory rules of one stage.
+
+    A cut-off is a probability or a :class:`~models.cutoffs.RelativeCutoff` (a multiple of the base rate,
+    or the share to flag), resolved against a model's reference statistics by :meth:`TierPolicy.cutoffs`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    medium_from: float = Field(gt=0, lt=1)
-    high_from: float = Field(gt=0, lt=1)
+    medium_from: Cutoff
+    high_from: Cutoff
     strict_bands: list[Band] = Field(default_factory=lambda: [Band.HIGH], min_length=1)
     rules: list[Rule] = Field(default_factory=list)
 
+    @field_validator("medium_from", "high_from", mode="before")
+    @classmethod
+    def _parse_cutoff(cls, value: Any) -> Cutoff:
+        return parse_cutoff(value)
+
     @model_validator(mode="after")
     def _check(self) -> StagePolicy:
-        if not self.medium_from < self.high_from:
-            raise ValueError(
-                f"cut-offs must increase: medium_from ({self.medium_from}) must be below high_from ({self.high_from})"
-            )
+        problem = order_problem(self.medium_from, self.high_from)
+        if problem:
+            raise ValueError(problem)
         lowest = min(_BANDS.index(b) for b in self.strict_bands)
         if set(self.strict_bands) != set(_BANDS[lowest:]):
             raise ValueError("strict_bands must be a band and every band above it (e.g. [medium, high])")
@@ -183,9 +205,19 @@ class StagePolicy(BaseModel):
             raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
         return self
 
-    def lower_edge(self, band: Band) -> float:
-        """The lowest probability in ``band``."""
-        return (0.0, self.medium_from, self.high_from)[_BANDS.index(band)]
+    @property
+    def relative(self) -> bool:
+        """Whether a cut-off is stated relative to the model's training rows (resolving it needs the model)."""
+        return isinstance(self.medium_from, RelativeCutoff) or isinstance(self.high_from, RelativeCutoff)
+
+    def strict_from(self, cutoffs: BandCutoffs) -> float:
+        """The lowest probability that maps to the strict tier by band alone, under ``cutoffs``."""
+        return min(_lower_edge(cutoffs, b) for b in self.strict_bands)
+
+
+def _lower_edge(cutoffs: BandCutoffs, band: Band) -> float:
+    """The lowest probability in ``band``."""
+    return (0.0, *cutoffs.edges)[_BANDS.index(band)]
 
 
 class TierPolicy(BaseModel):
@@ -233,18 +265,47 @@ class TierPolicy(BaseModel):
         """The policy of one stage."""
         return self.stages[Stage(stage)]
 
-    def band(self, stage: Stage | str, probability: float) -> Band:
-        """The band of ``probability`` (``low < medium_from <= medium < high_from <= high``)."""
+    def cutoffs(self, stage: Stage | str, reference: RiskReference | None = None) -> BandCutoffs:
+        """The stage's absolute band cut-offs for the model whose training rows ``reference`` describes.
+
+        ``reference`` is the model's :attr:`~models.estimator.StageEstimator.risk_reference` (None for a model
+        fitted before it was kept: enough for cut-offs stated as probabilities).
+
+        Raises
+        ------
+        TierPolicyError
+            If a cut-off is relative and there is no reference, or the resolved cut-offs do not increase;
+            the message names the stage and the cut-off.
+        """
+        sp = self.stage(stage)
+        try:
+            return resolve_cutoffs(stage, sp.medium_from, sp.high_from, reference)
+        except ValueError as exc:
+            raise TierPolicyError(f"tier policy {self.version}, stage '{Stage(stage).value}': {exc}") from exc
+
+    def band(self, stage: Stage | str, probability: float, *, cutoffs: BandCutoffs | None = None) -> Band:
+        """The band of ``probability`` (``low < medium_from <= medium < high_from <= high``).
+
+        ``cutoffs``: the scoring model's (:meth:`cutoffs`); by default the policy's own, which needs every
+        cut-off of the stage stated as a probability.
+        """
         p = _check_probability(probability)
-        sp = self.stage(stage)
-        return Band.HIGH if p >= sp.high_from else Band.MEDIUM if p >= sp.medium_from else Band.LOW
+        medium, high = (cutoffs or self.cutoffs(stage)).edges
+        return Band.HIGH if p >= high else Band.MEDIUM if p >= medium else Band.LOW
 
-    def strict_cutoff(self, stage: Stage | str) -> float:
-        """The lowest probability that maps to the strict tier by band alone."""
-        sp = self.stage(stage)
-        return min(sp.lower_edge(b) for b in sp.strict_bands)
+    def strict_cutoff(self, stage: Stage | str, reference: RiskReference | None = None) -> float:
+        """The lowest probability that maps to the strict tier by band alone, for the model of ``reference``
+        (see :meth:`cutoffs`)."""
+        return self.stage(stage).strict_from(self.cutoffs(stage, reference))
 
-    def decide(self, stage: Stage | str, probability: float, features: Mapping[str, Any] | pd.Series) -> TierDecision:
+    def decide(
+        self,
+        stage: Stage | str,
+        probability: float,
+        features: Mapping[str, Any] | pd.Series,
+        *,
+        cutoffs: BandCutoffs | None = None,
+    ) -> TierDecision:
         """Band and tier of one assessment: the first mandatory rule that holds, else the band.
 
         Parameters
@@ -255,12 +316,16 @@ class TierPolicy(BaseModel):
             The calibrated probability, in [0, 1].
         features
             One feature row (dict or Series keyed by catalog feature names).
+        cutoffs
+            The band cut-offs of the model that scored (:meth:`cutoffs`); by default the policy's own,
+            which needs every cut-off of the stage stated as a probability.
         """
-        band = self.band(stage, probability)
+        cutoffs = cutoffs or self.cutoffs(stage)
+        band = self.band(stage, probability, cutoffs=cutoffs)
         holding = [rule for rule in self.stage(stage).rules if _holds(rule.condition, features)]
         first = holding[0] if holding else None
         lasting = next((rule for rule in holding if rule.time_limit is None), None)
-        return self._decision(stage, band, first, lasting)
+        return self._decision(stage, band, first, lasting, cutoffs)
 
     def rules_in_force(
         self,
@@ -283,13 +348,20 @@ class TierPolicy(BaseModel):
         ]
 
     def decide_frame(
-        self, stage: Stage | str, probabilities: np.ndarray, features: pd.DataFrame | Mapping[str, Any]
+        self,
+        stage: Stage | str,
+        probabilities: np.ndarray,
+        features: pd.DataFrame | Mapping[str, Any],
+        *,
+        cutoffs: BandCutoffs | None = None,
     ) -> list[TierDecision]:
         """:meth:`decide` for a batch, each rule evaluated as one vectorised mask.
 
-        ``features`` is a feature frame or its columns by name (:func:`features.pipeline.feature_columns`).
+        ``features`` is a feature frame or its columns by name (:func:`features.pipeline.feature_columns`);
+        ``cutoffs`` as for :meth:`decide`.
         """
         sp = self.stage(stage)
+        cutoffs = cutoffs or self.cutoffs(stage)
         p = np.asarray(probabilities, dtype=float).reshape(-1)
         if len(p) != _rows(features):
             raise ValueError(f"{len(p)} probabilities for {_rows(features)} feature rows")
@@ -297,7 +369,7 @@ class TierPolicy(BaseModel):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"probability of row {i} is {p[i]!r}, not in [0, 1]")
-        band_idx = np.searchsorted([sp.medium_from, sp.high_from], p, side="right")
+        band_idx = np.searchsorted(cutoffs.edges, p, side="right")
         rule_idx, lasting_idx = np.full(len(p), -1), np.full(len(p), -1)
         for i in range(len(sp.rules) - 1, -1, -1):  # the first rule that holds wins
             holds = _mask(sp.rules[i].condition, features)
@@ -309,7 +381,7 @@ class TierPolicy(BaseModel):
         for key in zip(band_idx.tolist(), rule_idx.tolist(), lasting_idx.tolist(), strict=True):
             if key not in cache:
                 rule, lasting = (sp.rules[i] if i >= 0 else None for i in key[1:])
-                cache[key] = self._decision(stage, _BANDS[key[0]], rule, lasting)
+                cache[key] = self._decision(stage, _BANDS[key[0]], rule, lasting, cutoffs)
             out.append(cache[key])
         return out
 
@@ -317,16 +389,20 @@ class TierPolicy(BaseModel):
         """The tier of ``band`` at ``stage`` (before any mandatory rule): the one place this is decided."""
         return Tier.STRICT if Band(band) in self.stage(stage).strict_bands else Tier.ORDINARY
 
-    def _decision(self, stage: Stage | str, band: Band, rule: Rule | None, lasting: Rule | None = None) -> TierDecision:
+    def _decision(
+        self, stage: Stage | str, band: Band, rule: Rule | None, lasting: Rule | None, cutoffs: BandCutoffs
+    ) -> TierDecision:
         """The decision of ``rule`` (None: the band); a time-limited rule's ``then`` is ``lasting``'s decision."""
         by_risk = self.tier_by_risk(stage, band)
         if rule is None:
-            return TierDecision(band, by_risk, "band", None, None, None, self.version, by_risk)
+            return TierDecision(band, by_risk, "band", None, None, None, self.version, by_risk, cutoffs=cutoffs)
         then, days = None, None
         if rule.time_limit is not None:
             days = rule.time_limit.days_after_start
-            then = self._decision(stage, band, lasting if lasting is not rule else None)
-        return TierDecision(band, Tier.STRICT, "rule", rule.id, rule.zh, rule.en, self.version, by_risk, days, then)
+            then = self._decision(stage, band, lasting if lasting is not rule else None, None, cutoffs)
+        return TierDecision(
+            band, Tier.STRICT, "rule", rule.id, rule.zh, rule.en, self.version, by_risk, days, then, cutoffs
+        )
 
 
 def _check_probability(probability: float) -> float:

@@ -11,24 +11,29 @@ from __future__ import annotations
 import datetime as dt
 
 from features.vocab import Lang, Stage
+from models.cutoffs import BandCutoffs, percent
 from models.tier_policy import Band, TierDecision, TierPolicy
 
 __all__ = ["band_range", "risk_clause", "tier_text"]
 
 
-def band_range(policy: TierPolicy, stage: Stage | str, band: Band) -> str:
-    """The probabilities of ``band`` at ``stage``, e.g. ``10%-25%``."""
-    sp = policy.stage(stage)
+def band_range(cutoffs: BandCutoffs, band: Band) -> str:
+    """The probabilities of ``band`` under ``cutoffs``, e.g. ``10%-25%`` or ``>= 23.15%``."""
+    medium, high = (percent(p) for p in cutoffs.edges)
     if band is Band.LOW:
-        return f"< {sp.medium_from:.0%}"
+        return f"< {medium}"
     if band is Band.HIGH:
-        return f">= {sp.high_from:.0%}"
-    return f"{sp.medium_from:.0%}-{sp.high_from:.0%}"
+        return f">= {high}"
+    return f"{medium}-{high}"
 
 
 def risk_clause(policy: TierPolicy, stage: Stage | str, decision: TierDecision, probability: float, lang: Lang) -> str:
-    """ "模型风险概率12.0%，属中风险（10%-25%），按风险等级为普管" / "... ordinary tier by risk"."""
-    band, tier, span = decision.band, decision.tier_by_risk, band_range(policy, stage, decision.band)
+    """ "模型风险概率12.0%，属中风险（10%-25%），按风险等级为普管" / "... ordinary tier by risk".
+
+    The band's range is that of the cut-offs that gave it (``decision.cutoffs``: the scoring model's).
+    """
+    cutoffs = decision.cutoffs or policy.cutoffs(stage)
+    band, tier, span = decision.band, decision.tier_by_risk, band_range(cutoffs, decision.band)
     if lang == "zh":
         return f"模型风险概率{probability:.1%}，属{band.label('zh')}风险（{span}），按风险等级为{tier.label('zh')}"
     return (

@@ -140,6 +140,10 @@ def fit_stage(
 
     With ``refit_on_valid`` the chosen booster is then refitted on train + valid with the number of rounds
     early stopping chose on valid (see :func:`refit_rounds`) and calibrated again on the calib rows.
+
+    Each model then keeps the reference statistics of the rows it was built from (every part but test:
+    :meth:`~models.estimator.StageEstimator.keep_risk_reference`), which the tier policy's relative
+    cut-offs resolve against.
     """
     config = config or TrainConfig.load()
     split = config.split if temporal is None else config.split.model_copy(update={"temporal": temporal})
@@ -162,6 +166,11 @@ def fit_stage(
         random_state=seed,
         protected_inputs=tuple(config.protected_inputs),
     ).fit(frame.X[fit_rows], frame.y[fit_rows], X_calib=ca.X, y_calib=ca.y)
+    # the tier policy's relative cut-offs (a multiple of the base rate, a share to flag) resolve against
+    # these rows, the persons each model was built from, whatever data it scores later
+    built_from = frame.subset(parts != "test")
+    for fitted in (model, baseline):
+        fitted.keep_risk_reference(built_from.X, built_from.y)
     return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
 
 
