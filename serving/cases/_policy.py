@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.vocab import Labelled, Lang, Stage, assessment_offset_days
+from models.cutoffs import Cutoff, cutoff_form, cutoff_words
 from models.policy_file import load_policy_file
 from models.tier_policy import Band
 
@@ -240,16 +241,16 @@ class ReviewPolicy(BaseModel):
         """How to read the legend: tried in order, the band cut-offs of each stage (they differ), and that the
         colour depends on more than the probability when a level names rules or a rise."""
         zh = lang == "zh"
-        by_cutoffs: dict[tuple[float, float], list[str]] = {}
+        by_cutoffs: dict[tuple[str, str], list[str]] = {}
         for stage in Stage:
             sp = tiers.stage(stage)
-            by_cutoffs.setdefault((sp.medium_from, sp.high_from), []).append(stage.label(lang))
+            key = (_from_words(sp.medium_from, Band.MEDIUM, lang), _from_words(sp.high_from, Band.HIGH, lang))
+            by_cutoffs.setdefault(key, []).append(stage.label(lang))
         cutoffs = ("；" if zh else "; ").join(
-            f"{'、'.join(names)}：{100 * m:g}% 及以上为{Band.MEDIUM.zh}，{100 * h:g}% 及以上为{Band.HIGH.zh}"
-            if zh
-            else f"{', '.join(names)}: {Band.MEDIUM.en} from {100 * m:g}%, {Band.HIGH.en} from {100 * h:g}%"
+            f"{'、'.join(names)}：{m}，{h}" if zh else f"{', '.join(names)}: {m}, {h}"
             for (m, h), names in by_cutoffs.items()
         )
+        relative = any(tiers.stage(stage).relative for stage in Stage)
         notes = [
             "按上表顺序判断，先符合的颜色为准。"
             if zh
@@ -258,7 +259,14 @@ class ReviewPolicy(BaseModel):
             if zh
             else f"Risk bands by each stage's cut-offs ({cutoffs}).",
         ]
-        if len(by_cutoffs) > 1:
+        if relative:
+            notes.append(
+                "相对分界（基础率的倍数、风险最高的比例）按各阶段模型的训练人群换算为概率；每份评估结果注明所用的分界。"
+                if zh
+                else "Relative cut-offs (a multiple of the base rate, the riskiest share) are turned into "
+                "probabilities from each stage's model's training persons; every assessment gives the cut-offs it used."
+            )
+        if len(by_cutoffs) > 1 or relative:
             notes.append(
                 "同一概率在不同阶段可能属于不同风险等级，因而颜色不同。"
                 if zh
@@ -280,3 +288,13 @@ class ReviewPolicy(BaseModel):
         if (end - as_of).days < self.review.release_window_days:
             return Stage.RELEASE
         return Stage.MIDTERM
+
+
+def _from_words(cutoff: Cutoff, band: Band, lang: Lang) -> str:
+    """Where ``band`` starts, in words: "15% 及以上为中", "medium from the riskiest 30%"."""
+    said = cutoff_words(cutoff, lang)
+    if lang != "zh":
+        return f"{band.en} from {said}"
+    if cutoff_form(cutoff) == "riskiest_share":
+        return f"{said}为{band.zh}" + ("及以上" if band is not Band.HIGH else "")
+    return f"{said}{' ' if cutoff_form(cutoff) == 'probability' else ''}及以上为{band.zh}"

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from features.catalog import CATALOG
 from features.vocab import Stage
+from models.cutoffs import BandCutoffs, ResolvedCutoff, percent, stated_words
 from models.tier_policy import Band, TierPolicy
 from serving.audit import AuditRecord, DecisionStepRecord
 from serving.auth import Permission
@@ -148,6 +149,7 @@ def assessment_page(ctx: Ctx) -> Response:
         "audit_assessment.html",
         rec=rec,
         row=_row(rec, ctx, backend.policy, steps),
+        band_why=band_why(rec.response, ctx.lang),
         features=rows,
         expl=expl,
         steps=steps,
@@ -156,6 +158,27 @@ def assessment_page(ctx: Ctx) -> Response:
         returned_pretty=json.dumps(rec.response, ensure_ascii=False, indent=2),
         request_pretty=json.dumps(rec.request, ensure_ascii=False, indent=2)[:200_000],
     )
+
+
+def band_why(response: dict[str, Any], lang: Lang) -> str | None:
+    """The band an answer gave and the cut-offs it came from, as it stored them: "高（中 ≥ 8.18%，风险最高的30%；
+    高 ≥ 17.42%，风险最高的10%）". None for an answer stored before it gave its cut-offs."""
+    stored = response.get("band_cutoffs")
+    if not isinstance(stored, dict):
+        return None
+    cutoffs = BandCutoffs.from_record(stored)
+
+    def edge(band: Band, cutoff: ResolvedCutoff) -> str:
+        at = f"{band.label(lang)} ≥ {percent(cutoff.probability)}"
+        if cutoff.form == "probability":
+            return at
+        return f"{at}{'，' if lang == 'zh' else ', '}{stated_words(cutoff.form, cutoff.stated, lang)}"
+
+    edges = ("；" if lang == "zh" else "; ").join(
+        [edge(Band.MEDIUM, cutoffs.medium_from), edge(Band.HIGH, cutoffs.high_from)]
+    )
+    band = Band(response["band"]["code"]).label(lang)
+    return f"{band}（{edges}）" if lang == "zh" else f"{band} ({edges})"
 
 
 def verify_page(ctx: Ctx) -> Response:

@@ -8,6 +8,7 @@ from typing import Any
 
 from features.catalog import CATALOG, Typical
 from features.vocab import Lang, Stage, Tier
+from models.cutoffs import BandCutoffs
 from models.tier_policy import Band, TierPolicy
 from models.tier_wording import tier_text
 from serving.scoring.schemas import Assessment
@@ -51,7 +52,9 @@ def answer_in(
     reasons (label, value, typical value, sentence) are in ``lang``, from the stored feature values of
     ``explanation``. ``typical`` is the stage's typical values of the model that made the answer (None when
     that model is no longer served: the sentences then leave out the comparison). The tier's sentence is
-    made again when ``policy`` is the version the answer was made under, else kept as stored.
+    made again when ``policy`` is the version the answer was made under, with the band cut-offs the answer
+    stored (or, for an answer stored before they were, the policy's own when they are probabilities); else it
+    is kept as stored.
     """
     if answer.get("lang") == lang:
         return dict(answer)
@@ -65,8 +68,10 @@ def answer_in(
     for key in ("tier", "tier_by_risk", "tier_after_rule"):
         if isinstance(tier.get(key), Mapping):
             tier[key] = {"code": tier[key]["code"], "label": Tier(tier[key]["code"]).label(lang)}
-    if policy.version == answer.get("policy_version") and features:
-        decision = policy.decide(stage, float(answer["probability"]), features)
+    stored = answer.get("band_cutoffs")
+    cutoffs = BandCutoffs.from_record(stored) if isinstance(stored, Mapping) else None
+    if policy.version == answer.get("policy_version") and features and (cutoffs or not policy.stage(stage).relative):
+        decision = policy.decide(stage, float(answer["probability"]), features, cutoffs=cutoffs)
         until = tier.get("rule_until")
         day = dt.date.fromisoformat(until) if isinstance(until, str) else until
         p = float(answer["probability"])

@@ -37,11 +37,21 @@ from features.catalog import CATALOG, PROTECTED_ATTRIBUTES, Typical
 from features.pipeline import category_values, feature_columns
 from features.schema import PERSON_COLUMNS
 from features.vocab import Labelled, Lang, Stage
-from models.tier_policy import TierDecision, TierPolicy
+from models.cutoffs import BandCutoffs
+from models.tier_policy import TierDecision, TierPolicy, TierPolicyError
 from models.tier_wording import tier_text
 from serving.scoring._messages import no_model_message
 from serving.scoring._model_store import ServedModel
-from serving.scoring.schemas import Assessment, Coded, ExplanationSummary, ModelRef, Reason, ScoreRequest, TierOut
+from serving.scoring.schemas import (
+    Assessment,
+    BandCutoffsOut,
+    Coded,
+    ExplanationSummary,
+    ModelRef,
+    Reason,
+    ScoreRequest,
+    TierOut,
+)
 
 MAX_RAISING = 4
 MAX_LOWERING = 2
@@ -105,7 +115,14 @@ class Scorer:
     models
         The served model of each stage.
     policy
-        The tier policy (band cut-offs and mandatory strict rules).
+        The tier policy (band cut-offs and mandatory strict rules). Each stage's cut-offs are resolved for
+        its model once (:attr:`cutoffs`), and every answer gives the cut-offs its band came from.
+
+    Raises
+    ------
+    TierPolicyError
+        If the policy states a stage's cut-offs relative to the training rows and its model keeps no
+        reference statistics of them (a model trained before they were kept), naming the model.
     """
 
     def __init__(self, models: Mapping[Stage, ServedModel], policy: TierPolicy) -> None:
@@ -118,6 +135,10 @@ class Scorer:
                 )
         self.models = dict(models)
         self.policy = policy
+        #: each served stage's band cut-offs, resolved for its model
+        self.cutoffs: dict[Stage, BandCutoffs] = {
+            Stage(stage): _model_cutoffs(policy, served) for stage, served in self.models.items()
+        }
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -158,7 +179,9 @@ class Scorer:
         contrib = model.contribution_matrix(M)
         base, contributions = contrib[:, -1], contrib[:, :-1]
         points = model.points_of_risk(raw, contributions).tolist()
-        decisions = self.policy.decide_frame(served.stage, prob, X)
+        cutoffs = self.cutoffs.get(served.stage) or _model_cutoffs(self.policy, served)
+        decisions = self.policy.decide_frame(served.stage, prob, X, cutoffs=cutoffs)
+        cutoffs_out = BandCutoffsOut.model_validate(cutoffs.record())
         before, on_day = _event_counts(events, assessments)
         now = dt.datetime.now(dt.UTC)
         names, typical = model.feature_names, model.typical
@@ -184,6 +207,7 @@ class Scorer:
                 probability=probability[j],
                 horizon_months=served.horizon_months,
                 band=_coded(decision.band, lang),
+                band_cutoffs=cutoffs_out,
                 tier=self._tier(
                     served.stage, decision, probability[j], lang, req.person.supervision_start, req.assessment_date
                 ),
@@ -239,6 +263,14 @@ class Scorer:
             rule_until=until,
             tier_after_rule=None if then is None else _coded(then, lang),
         )
+
+
+def _model_cutoffs(policy: TierPolicy, served: ServedModel) -> BandCutoffs:
+    """The policy's cut-offs of ``served``'s stage, resolved against its model's reference statistics."""
+    try:
+        return policy.cutoffs(served.stage, served.model.risk_reference)
+    except TierPolicyError as exc:
+        raise TierPolicyError(f"{served.name} version {served.version} ({served.bento_tag}): {exc}") from exc
 
 
 @functools.lru_cache(maxsize=64)

@@ -312,6 +312,37 @@ class TierOut(BaseModel):
     )
 
 
+class CutoffOut(BaseModel):
+    """One band cut-off an answer used, and how the tier policy states it."""
+
+    model_config = ConfigDict(frozen=True)  # one instance is shared by the answers of a batch
+
+    probability: float = Field(description="the cut-off on the calibrated probability", examples=[0.231])
+    form: Literal["probability", "times_base_rate", "riskiest_share"] = Field(
+        description="how the tier policy states it: a probability, a multiple of the stage's base rate (that of "
+        "the model's training rows), or the share of the model's training persons to flag",
+        examples=["riskiest_share"],
+    )
+    stated: float = Field(description="the number the policy states in that form", examples=[0.1])
+    training_share: float | None = Field(
+        None,
+        description="the share of the model's training persons at or above the cut-off (null: the model keeps "
+        "no reference statistics)",
+        examples=[0.1003],
+    )
+
+
+class BandCutoffsOut(BaseModel):
+    """The band cut-offs that gave the answer its band: low < medium_from <= medium < high_from <= high."""
+
+    model_config = ConfigDict(frozen=True)
+
+    medium_from: CutoffOut
+    high_from: CutoffOut
+    base_rate: float | None = Field(None, description="the re-offence rate of the model's training rows")
+    training_rows: int | None = Field(None, description="the model's training rows (persons at this stage)")
+
+
 class ExplanationSummary(BaseModel):
     """How to read the contributions: base value plus all contributions is the model's raw score.
 
@@ -344,6 +375,11 @@ class Assessment(BaseModel):
     probability: float = Field(ge=0, le=1, description="calibrated probability of a new offence within the horizon")
     horizon_months: float
     band: Coded
+    band_cutoffs: BandCutoffsOut | None = Field(
+        None,
+        description="the cut-offs the band was given by: the tier policy's, resolved for the model that scored "
+        "(absent from answers stored before they were given)",
+    )
     tier: TierOut
     reasons: list[Reason] = Field(description="at most four that raise the risk, then up to two that lower it")
     explanation: ExplanationSummary
