@@ -32,7 +32,9 @@ numbers: a *baseline* (a transparent model on the same rows: is the complex mode
 and, on synthetic data, the *oracle* (the generator's true probabilities: the best any model
 could do). :func:`model_card` writes the card of a registered model version from a report.
 :func:`face_validity` adds each adverse fact to every person's record and counts anybody whose risk
-fell (the gate refuses such a model). :func:`paired_bootstrap` compares two models on the same rows (differences in AUC,
+fell (the gate refuses such a model). :func:`policy_figures` gives what the tier policy in force flags
+with a model (share, precision and recall at each band cut-off, and how many are strict by rule), which
+the card shows. :func:`paired_bootstrap` compares two models on the same rows (differences in AUC,
 Brier and log loss with seeded bootstrap intervals), as the promotion gate does.
 The NIJ Recidivism Forecasting Challenge's own scores are :func:`brier_by_sex_average` and
 :func:`nij_fairness_adjusted`.
@@ -55,17 +57,20 @@ from evaluation._fpr_gap import FprGap, FprGapRule, flag_counts, fpr_gap
 from evaluation._metrics import classification_metrics, threshold_metrics
 from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
 from evaluation._plots import plot_evaluation
+from evaluation._policy import CutoffFigures, PolicyFigures, policy_figures
 from evaluation._report import EvaluationReport, evaluate
 
 __all__ = [
     "GROUP_METRICS",
     "AdverseVariants",
+    "CutoffFigures",
     "Difference",
     "EvaluationReport",
     "FaceValidity",
     "FprGap",
     "FprGapRule",
     "GroupReport",
+    "PolicyFigures",
     "brier_by_sex_average",
     "calibration_bins",
     "calibration_slope_intercept",
@@ -81,6 +86,7 @@ __all__ = [
     "nij_fairness_adjusted",
     "paired_bootstrap",
     "plot_evaluation",
+    "policy_figures",
     "threshold_metrics",
     "with_gate_decision",
 ]

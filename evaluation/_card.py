@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from evaluation._markdown import fairness_section, figures_section, fmt, performance_section, table
+from evaluation._markdown import fairness_section, figures_section, fmt, fmt_share, performance_section, table
+from evaluation._policy import PolicyFigures
 from evaluation._report import EvaluationReport
 from features.catalog import CATALOG, PROTECTED_ATTRIBUTES
+from models.cutoffs import cutoff_form, cutoff_words, percent, stated_words
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +59,79 @@ def _inputs_lines(inputs: Sequence[str], protected_inputs: Sequence[str]) -> lis
     return [*lines, ""]
 
 
-def _policy_lines(policy: Any, stage: str) -> list[str]:
-    """The tier policy version, this stage's cut-offs and mandatory rules (``policy``: a TierPolicy)."""
+def _policy_lines(policy: Any, stage: str, figures: PolicyFigures | None = None) -> list[str]:
+    """The tier policy in force (``policy``: a TierPolicy): its version, what this stage's cut-offs aim at, and,
+    with ``figures``, where they fall for this model and what they flag on the test rows; then the mandatory
+    rules and how many test persons each makes strict."""
     sp = policy.stage(stage)
+    strict = ", ".join(b.value for b in sp.strict_bands)
     lines = [
         "## Tier policy",
         "",
-        f"Policy version **{policy.version}** (models/tier_policy.yaml). Bands: low "
-        f"< {sp.medium_from:.0%} ≤ medium < {sp.high_from:.0%} ≤ high; strict by risk: "
-        f"{', '.join(b.value for b in sp.strict_bands)}. Mandatory strict rules, first that holds applies:",
+        f"Policy version **{policy.version}** (models/tier_policy.yaml); strict by risk: {strict}. It aims to flag "
+        f"as high {_aim(sp.high_from)}, and as medium or above {_aim(sp.medium_from)}.",
         "",
     ]
+    if figures is None:
+        lines += [
+            f"Bands: low < {cutoff_words(sp.medium_from, 'en')} ≤ medium < {cutoff_words(sp.high_from, 'en')} ≤ high.",
+            "",
+        ]
+    else:
+        lines += _figures_lines(figures)
+    lines += ["Mandatory strict rules, first that holds applies:", ""]
     for rule in sp.rules:
         limit = f" (time-limited: {rule.time_limit.days_after_start} days after the start)" if rule.time_limit else ""
-        lines.append(f"- `{rule.id}`: {rule.en} / {rule.zh}{limit}")
+        decided = "" if figures is None else f": decided {_count(figures.by_rule.get(rule.id, 0), figures.rows)}"
+        lines.append(f"- `{rule.id}`: {rule.en} / {rule.zh}{limit}{decided}")
     return [*lines, ""]
+
+
+def _aim(cutoff: Any) -> str:
+    """What a cut-off as the policy states it aims at, in words."""
+    if cutoff_form(cutoff) == "riskiest_share":
+        return f"{cutoff_words(cutoff, 'en')} of the stage's persons"
+    if cutoff_form(cutoff) == "times_base_rate":
+        return f"persons at {cutoff_words(cutoff, 'en')} of the stage or more"
+    return f"persons at a probability of {cutoff_words(cutoff, 'en')} or more, whatever the base rate"
+
+
+def _count(n: int, of: int) -> str:
+    return f"{n:,} of {of:,} test persons ({n / of:.1%})" if of else f"{n:,}"
+
+
+def _figures_lines(figures: PolicyFigures) -> list[str]:
+    """Each cut-off for this model, and what it flags on the test rows; the strict counts by risk and by rule."""
+    c = figures.cutoffs
+    reference = (
+        f"this model's {c.training_rows:,} training persons, base rate {fmt_share(c.base_rate)}"
+        if c.training_rows is not None
+        else "no reference statistics kept with this model"
+    )
+    rows = [
+        [
+            f"{f.name}{' (strict by risk)' if f.strict else ''}",
+            stated_words(f.cutoff.form, f.cutoff.stated, "en"),
+            percent(f.cutoff.probability),
+            fmt_share(f.cutoff.training_share),
+            f"{f.flagged:,} ({fmt_share(f.share_flagged)})",
+            fmt_share(f.precision),
+            fmt_share(f.recall),
+        ]
+        for f in figures.at_cutoffs
+    ]
+    header = ["cut-off", "as stated", "probability", "training persons at or above", "flagged (test)"]
+    return [
+        f"Cut-offs for this model ({reference}) and what they flag on the {figures.rows:,} test persons "
+        f"({figures.positives:,} re-offended):",
+        "",
+        *table([*header, "precision", "recall"], rows),
+        "",
+        f"Strict by risk: {_count(figures.strict_by_risk, figures.rows)}. Strict by a mandatory rule: "
+        f"{_count(figures.strict_by_rule, figures.rows)}, of whom {figures.rule_only:,} are not strict by risk. "
+        f"Strict in effect: {_count(figures.strict_in_effect, figures.rows)}.",
+        "",
+    ]
 
 
 def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
@@ -150,6 +210,7 @@ def model_card(
     protected_inputs: Sequence[str] = (),
     data_kind: Literal["synthetic", "real"] | None = None,
     policy: Any = None,
+    policy_figures: PolicyFigures | None = None,
     gate: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a Markdown model card for one (registered) model version.
@@ -184,6 +245,8 @@ def model_card(
         Whether the training data are synthetic or real records.
     policy : TierPolicy, optional
         The tier policy the model serves under (version, cut-offs, mandatory rules).
+    policy_figures : PolicyFigures, optional
+        What that policy does with this model on the test rows (:func:`evaluation.policy_figures`).
     gate : mapping, optional
         The promotion gate's decision (``gate_decision`` tag); None: not yet applied.
 
@@ -227,7 +290,7 @@ def model_card(
             n_test=n_test,
             n_censored=n_censored,
         ),
-        *(_policy_lines(policy, stage) if policy is not None else []),
+        *(_policy_lines(policy, stage, policy_figures) if policy is not None else []),
         *gate_lines(gate),
         *performance_section(report.columns(), threshold, strict_in_effect=report.meta.get("share_strict_in_effect")),
     ]

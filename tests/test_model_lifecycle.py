@@ -174,13 +174,28 @@ def test_report_gate_and_models_give_the_same_fpr_gap(
             y,
             served.model.predict_proba(X),
             meta,
-            threshold=TierPolicy.load().strict_cutoff("midterm"),
+            threshold=TierPolicy.load().strict_cutoff("midterm", served.model.risk_reference),
             gate=small_cohort_gate(),
         )
         if c.name == "largest_fpr_gap"
     )
     shown = model_info(served).evaluation["largest_fpr_gap"]
     assert report_gap == pytest.approx(gate_gap, abs=1e-12) and shown == pytest.approx(gate_gap, abs=1e-12)
+
+    # the registered model carries the reference statistics of its training rows: served from the BentoML store,
+    # it resolves the very cut-offs training judged it with (logged with its run and beside its report)
+    trained = fit.model if version.model_kind == "lightgbm" else fit.baseline
+    assert served.model.risk_reference is not None and served.model.risk_reference == trained.risk_reference
+    from mlflow.tracking import MlflowClient
+
+    logged = MlflowClient().get_run(served.metadata["mlflow_run_id"]).data.params
+    resolved = TierPolicy.load().cutoffs("midterm", served.model.risk_reference)
+    assert float(logged["strict_cutoff"]) == resolved.high_from.probability
+    assert float(logged["medium_from"]) == resolved.medium_from.probability
+    beside = json.loads((version.report_dir / "risk_reference.json").read_text())
+    assert beside["cutoffs"] == resolved.record() and beside["reference"]["rows"] == served.model.risk_reference.rows
+    card = (version.report_dir / "model_card.md").read_text()
+    assert "It aims to flag as high the riskiest 10% of the stage's persons" in card and "| high_from" in card
 
 
 @pytest.fixture(scope="module")

@@ -212,8 +212,8 @@ def promote(
     mv = client.get_model_version(name, version)
     rows_path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=EVAL_ROWS)
     X, y, meta = split_eval_rows(pd.read_parquet(rows_path))
-    threshold = TierPolicy.load().strict_cutoff(stage.value)
     candidate = load_stage_model(f"models:/{name}/{version}")
+    threshold = TierPolicy.load().strict_cutoff(stage.value, candidate.risk_reference)
     champion_version = _alias_version(client, name, settings.champion_alias)
     if champion_version == version:
         champion_version = None

@@ -23,13 +23,14 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from evaluation import EvaluationReport, classification_metrics, evaluate, model_card
+from evaluation import EvaluationReport, classification_metrics, evaluate, model_card, policy_figures
 from features.labels import GROUP_COLUMNS
 from features.settings import Settings, get_settings
 from features.vocab import Stage
+from models.cutoffs import BandCutoffs
 from models.estimator import StageEstimator
 from models.pyfunc import ARTIFACT_KEY, CODE_PATH
-from models.tier_policy import TierPolicy
+from models.tier_policy import TierPolicy, TierPolicyError
 from training.config import GateConfig
 from training.fit import CandidateChoice, StageFit, choose_candidate
 from training.relocate import relocate_local_store
@@ -145,20 +146,27 @@ def log_stage_fit(
     stage = fit.frame.stage
     experiment_id = ensure_experiment(client, settings, stage)
     policy = TierPolicy.load()
-    threshold = policy.strict_cutoff(stage.value)
     test = fit.part("test")
     choice = choose_candidate(fit, gate.comparison)
     model = choice.model
+    # the policy's cut-offs as this model resolves them (relative forms: against its own training rows)
+    cutoffs = policy.cutoffs(stage, model.risk_reference)
+    threshold = policy.stage(stage).strict_from(cutoffs)
     prob, base_prob = model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
-    booster = classification_metrics(test.y, fit.model.predict_proba(test.X), threshold=threshold)
+    booster = classification_metrics(
+        test.y, fit.model.predict_proba(test.X), threshold=_own_cutoff(policy, fit.model, threshold)
+    )
+    base_threshold = _own_cutoff(policy, fit.baseline, threshold)
     baseline_run = _log_baseline(
-        fit, experiment_id, base_prob, lambda p: classification_metrics(test.y, p, threshold=threshold)
+        fit, experiment_id, base_prob, lambda p: classification_metrics(test.y, p, threshold=base_threshold)
     )
     with tempfile.TemporaryDirectory(prefix=f"eval-{stage.value}-") as tmp:
         out_dir = Path(tmp)
         shap_png = shap_summary_png(model, test.X, out_dir / "shap_summary.png")
         oracle = test.meta["oracle"].to_numpy() if "oracle" in test.meta else None
-        strict_in_effect = strict_share(policy, stage, prob, test.X)
+        figures = policy_figures(policy, stage, y_true=test.y, y_prob=prob, features=test.X, cutoffs=cutoffs)
+        strict_in_effect = figures.strict_in_effect / figures.rows
+        _write_reference(out_dir / "risk_reference.json", model, cutoffs, policy.version)
         report = evaluate(
             test.y,
             prob,
@@ -181,7 +189,7 @@ def log_stage_fit(
             extra_figures=[shap_png],
         )
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage.value}-{choice.kind}") as run:
-            _log_candidate_run(fit, choice, report, booster, threshold, policy.version, data_description)
+            _log_candidate_run(fit, choice, report, booster, cutoffs, threshold, policy.version, data_description)
             mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
             eval_rows_frame(fit, base_prob).to_parquet(out_dir / "eval_rows.parquet", index=False)
             fit.search.to_csv(out_dir / "search.csv", index=False)
@@ -204,6 +212,7 @@ def log_stage_fit(
                 inputs=model.feature_names,
                 protected_inputs=fit.config.protected_inputs,
                 policy=policy,
+                policy_figures=figures,
                 data_kind="synthetic" if "oracle" in fit.frame.meta else "real",
             )
             mlflow.log_artifact(str(card), artifact_path="model_card")
@@ -225,12 +234,37 @@ def log_stage_fit(
     )
 
 
-def strict_share(policy: TierPolicy, stage: Stage | str, prob: np.ndarray, X: pd.DataFrame) -> float:
-    """The share of rows whose effective tier is strict under ``policy`` (mandatory rules included)."""
+def strict_share(
+    policy: TierPolicy, stage: Stage | str, prob: np.ndarray, X: pd.DataFrame, *, cutoffs: BandCutoffs | None = None
+) -> float:
+    """The share of rows whose effective tier is strict under ``policy`` (mandatory rules included), with the
+    band cut-offs of the model that gave ``prob`` (:meth:`~models.tier_policy.TierPolicy.cutoffs`)."""
     if len(prob) == 0:
         return float("nan")
-    decisions = policy.decide_frame(stage, prob, X)
+    decisions = policy.decide_frame(stage, prob, X, cutoffs=cutoffs)
     return float(np.mean([d.tier.value == "strict" for d in decisions]))
+
+
+def _own_cutoff(policy: TierPolicy, model: StageEstimator, fallback: float) -> float:
+    """The strict-tier cut-off of a model that is not the candidate (the booster's or the baseline's figures
+    beside it), resolved for that model; the candidate's when this one's cut-offs do not resolve."""
+    try:
+        return policy.strict_cutoff(model.stage, model.risk_reference)
+    except TierPolicyError as exc:
+        log.warning("%s model: %s; its figures use the candidate's cut-off %.4g", model.kind, exc, fallback)
+        return fallback
+
+
+def _write_reference(path: Path, model: StageEstimator, cutoffs: BandCutoffs, policy_version: str) -> None:
+    """The model's reference statistics and the cut-offs they resolve to, readable beside the report (the model
+    itself carries the reference: :attr:`~models.estimator.StageEstimator.risk_reference`)."""
+    reference = model.risk_reference
+    record = {
+        "policy_version": policy_version,
+        "cutoffs": cutoffs.record(),
+        "reference": None if reference is None else reference.record(),
+    }
+    path.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 def _log_candidate_run(
@@ -238,6 +272,7 @@ def _log_candidate_run(
     choice: CandidateChoice,
     report: EvaluationReport,
     booster: dict[str, float],
+    cutoffs: BandCutoffs,
     threshold: float,
     policy_version: str,
     data_description: str,
@@ -263,6 +298,8 @@ def _log_candidate_run(
             "horizon_months": fit.frame.horizon_months,
             "calibration": choice.model.calibrator_.method_,
             "strict_cutoff": threshold,
+            "medium_from": cutoffs.medium_from.probability,
+            "high_from": cutoffs.high_from.probability,
             **{f"n_{k}": v for k, v in fit.frame.counts.items()},
             **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")},
         }
