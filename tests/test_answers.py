@@ -146,7 +146,8 @@ def test_at_intake_the_rule_is_strict_until_a_date_and_the_tier_by_risk_follows(
         for s in answers[Stage.INTAKE, lang]:
             a, start = s.assessment, s.request.person.supervision_start
             tier = a.tier
-            by_risk = policy.tier_by_risk(Stage.INTAKE, policy.band(Stage.INTAKE, a.probability))
+            band = policy.band(Stage.INTAKE, a.probability, cutoffs=scorer.cutoffs[Stage.INTAKE])
+            by_risk = policy.tier_by_risk(Stage.INTAKE, band)
             assert tier.tier_by_risk is not None
             assert (tier.tier.code, tier.basis, tier.tier_by_risk.code) == ("strict", "rule", by_risk.value)
             if tier.rule_id == "gang_terror_cult":  # a lasting rule: no end date, nothing follows

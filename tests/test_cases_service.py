@@ -313,7 +313,17 @@ def test_the_alert_colour_depends_on_rules_rises_and_each_stages_cut_offs_and_sa
     from models.tier_policy import Band
     from serving.cases import ReviewPolicy, ReviewRun
 
-    policy, tiers = ReviewPolicy.load(), TierPolicy.load()
+    shipped = TierPolicy.load()
+    probabilities = {Stage.INTAKE: (0.10, 0.25), Stage.MIDTERM: (0.10, 0.25), Stage.RELEASE: (0.15, 0.35)}
+    policy = ReviewPolicy.load()
+    tiers = shipped.model_copy(  # cut-offs written as probabilities: the same on any model
+        update={
+            "stages": {
+                s: sp.model_copy(update=dict(zip(("medium_from", "high_from"), probabilities[s], strict=True)))
+                for s, sp in shipped.stages.items()
+            }
+        }
+    )
 
     def row(p: float, *, stage: str = "midterm", rule_id: str | None = None, before: float | None = None) -> Any:
         """A review row (its colour by the policy) as a stored run holds it."""
@@ -372,6 +382,12 @@ def test_the_alert_colour_depends_on_rules_rises_and_each_stages_cut_offs_and_sa
     assert "风险比上次评估升高3个百分点及以上" in legend["yellow"] and legend["blue"] == ["不符合以上任一条件"]
     notes = " ".join(policy.legend_notes("zh", tiers))
     assert "解矫评估：15% 及以上为中，35% 及以上为高" in notes and "不只取决于概率" in notes
+    assert "相对分界" not in notes
+    # the shipped policy states shares: the legend says so, and that each stage's model turns them into probabilities
+    notes = " ".join(policy.legend_notes("zh", shipped))
+    assert "入矫评估、中期评估、解矫评估：风险最高的30%为中及以上，风险最高的10%为高" in notes
+    assert "相对分界" in notes and "同一概率在不同阶段可能属于不同风险等级" in notes
+    assert "medium from the riskiest 30%, high from the riskiest 10%" in " ".join(policy.legend_notes("en", shipped))
 
 
 def test_a_backdated_run_says_so_on_paper_and_exports_follow_the_readers_language(client: TestClient) -> None:

@@ -830,7 +830,7 @@ def test_the_alert_colours_are_explained_on_the_roster_and_the_review(app: ASGIA
     policy = ReviewPolicy.load()
     for html in (roster, shown):
         assert "预警颜色说明" in html and "按上表顺序判断" in html and "不符合以上任一条件" in html
-        assert "风险比上次评估升高3个百分点及以上" in html and "解矫评估：15% 及以上为中" in html
+        assert "风险比上次评估升高3个百分点及以上" in html and "解矫评估：风险最高的30%为中及以上" in html
     rows = list(csvlib.DictReader(io.StringIO(sup.get(r.headers["location"] + "/csv").text.lstrip("\ufeff"))))
     coloured = [row for row in rows if row["alert_code"] != policy.alerts.default.value]
     assert coloured and shown.split("<tbody>")[1].count('class="sub why"') == len(coloured)
@@ -988,6 +988,8 @@ def test_the_auditors_chinese_pages_have_no_english_terms(app: ASGIApp, office_p
     shown = c_get(aud, f"/console/audit/{assessment_id}")
     head = shown.split('id="returned"')[0]  # the page's own words, before the JSON as returned
     assert "raw score" not in head and "policy " not in head and "模型分数" in head
+    # the band and the cut-offs it came from, as the answer stored them (the shipped policy states shares)
+    assert re.search(r"<dd>[低中高]（中 ≥ [\d.]+%，风险最高的30%；高 ≥ [\d.]+%，风险最高的10%）</dd>", head)
     verified = aud.post("/console/verify", data={"csrf": csrf_of(c_get(aud, "/console/verify"))})
     assert verified.status_code == 200
     assert "管理等级决定" in verified.text and "<td>decisions</td>" not in verified.text

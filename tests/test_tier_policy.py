@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from features.catalog import features_for
 from features.vocab import Tier
+from models.cutoffs import RelativeCutoff
 from models.tier_policy import Band, TierPolicy, TierPolicyError
 
 QUIET_MIDTERM = {  # a mid-term row that triggers no mandatory rule
@@ -27,15 +28,35 @@ QUIET_MIDTERM = {  # a mid-term row that triggers no mandatory rule
 }
 
 
+#: cut-offs written as probabilities (the policy's before version 2026.12-2): the band edges tested below
+PROBABILITIES = {"intake": (0.10, 0.25), "midterm": (0.10, 0.25), "release": (0.15, 0.35)}
+
+
+def shipped() -> dict[str, Any]:
+    raw: dict[str, Any] = yaml.safe_load((Path(__file__).parents[1] / "models" / "tier_policy.yaml").read_text("utf-8"))
+    return raw
+
+
+def with_probabilities(raw: dict[str, Any]) -> dict[str, Any]:
+    """The policy with every stage's cut-offs written as probabilities (:data:`PROBABILITIES`)."""
+    for stage, (medium, high) in PROBABILITIES.items():
+        raw["stages"][stage].update(medium_from=medium, high_from=high)
+    return raw
+
+
+def absolute_policy() -> TierPolicy:
+    """The shipped rules with cut-offs stated as probabilities: decisions need no model."""
+    return TierPolicy.model_validate(with_probabilities(shipped()))
+
+
 @pytest.fixture(scope="module")
 def policy() -> TierPolicy:
-    return TierPolicy.load()
+    return absolute_policy()
 
 
 @pytest.fixture()
 def raw_policy() -> dict[str, Any]:
-    raw: dict[str, Any] = yaml.safe_load((Path(__file__).parents[1] / "models" / "tier_policy.yaml").read_text("utf-8"))
-    return raw
+    return shipped()
 
 
 def write(tmp_path: Path, data: dict[str, Any]) -> Path:
@@ -44,8 +65,16 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def test_packaged_policy_loads(policy: TierPolicy) -> None:
-    assert policy.version == "2026.12-1"
+def test_packaged_policy_loads() -> None:
+    policy = TierPolicy.load()
+    assert policy.version == "2026.12-2"
+    for stage in ("intake", "midterm", "release"):  # the starting policy: the riskiest 10% high, the next 20% medium
+        sp = policy.stage(stage)
+        assert sp.relative and sp.strict_bands == [Band.HIGH]
+        assert (sp.medium_from, sp.high_from) == (
+            RelativeCutoff(riskiest_share=0.3),
+            RelativeCutoff(riskiest_share=0.1),
+        )
     assert Tier.STRICT.zh == "严管" and Tier.ORDINARY.zh == "普管" and Band.HIGH.zh == "高"
     assert Tier.STRICT.label("en") == "strict" and Band.MEDIUM.label("zh") == "中" and Tier("ordinary") is Tier.ORDINARY
 
@@ -164,7 +193,7 @@ row_strategy = st.fixed_dictionaries(
     dropped=st.sets(st.sampled_from(RULE_COLUMNS), max_size=3),
 )
 def test_decide_frame_equals_decide_row_by_row(stage: str, rows: list[dict[str, Any]], dropped: set[str]) -> None:
-    policy = TierPolicy.load()
+    policy = absolute_policy()
     frame = pd.DataFrame(rows)
     probabilities = frame.pop("p").to_numpy()
     frame["offence"] = pd.Categorical(frame["offence"], categories=["theft", "fraud", "gang", "terror_cult"])
@@ -238,16 +267,30 @@ def test_unknown_category_code(tmp_path: Path, raw_policy: dict[str, Any]) -> No
 @pytest.mark.parametrize(
     ("medium", "high", "message"),
     [
-        (0.3, 0.2, "cut-offs must increase"),
-        (0.1, 1.0, "less than 1"),
-        (0.0, 0.2, "greater than 0"),
+        (0.3, 0.2, r"stage 'release': cut-offs must increase"),
+        (0.1, 1.0, r"stage 'release' \(high_from\): a probability cut-off must be greater than 0 and less than 1"),
+        (0.0, 0.2, r"stage 'release' \(medium_from\): a probability cut-off must be greater than 0"),
+        ({"times_base_rate": 3}, {"times_base_rate": 2}, r"stage 'release': cut-offs must increase.*3 × the base"),
+        ({"riskiest_share": 0.1}, {"riskiest_share": 0.3}, r"stage 'release':.*medium_from must flag more"),
+        (
+            {"riskiest_share": 0.3},
+            {"riskiest_share": 1},
+            r"stage 'release' \(high_from\): riskiest_share .* less than 1",
+        ),
+        ({"riskiest_share": 0.3}, {"riskiest_share": 0}, r"stage 'release' \(high_from\): riskiest_share .* greater"),
+        ({"times_base_rate": -1}, 0.3, r"stage 'release' \(medium_from\): times_base_rate must be a positive"),
+        ({"times_base_rate": "2x"}, 0.3, r"stage 'release' \(medium_from\): times_base_rate must be a finite number"),
+        ({"top_share": 0.3}, 0.3, r"stage 'release' \(medium_from\): unknown cut-off .*top_share.*riskiest_share"),
+        ({"riskiest_share": 0.3, "times_base_rate": 2}, 0.5, r"stage 'release' \(medium_from\): unknown cut-off"),
+        (True, 0.3, r"stage 'release' \(medium_from\): a cut-off must be a finite number, got True"),
+        ("0.1", 0.3, r"stage 'release' \(medium_from\): a cut-off must be a finite number"),
     ],
 )
-def test_bad_cutoffs_name_the_stage(
-    tmp_path: Path, raw_policy: dict[str, Any], medium: float, high: float, message: str
+def test_bad_cutoffs_name_the_stage_and_the_field(
+    tmp_path: Path, raw_policy: dict[str, Any], medium: Any, high: Any, message: str
 ) -> None:
     raw_policy["stages"]["release"].update(medium_from=medium, high_from=high)
-    with pytest.raises(TierPolicyError, match=rf"stage 'release'.*{message}"):
+    with pytest.raises(TierPolicyError, match=message):
         TierPolicy.load(write(tmp_path, raw_policy))
 
 
@@ -278,6 +321,7 @@ def test_strict_bands_must_be_an_upper_set(tmp_path: Path, raw_policy: dict[str,
 
 
 def test_medium_strict_lowers_the_cutoff(tmp_path: Path, raw_policy: dict[str, Any]) -> None:
+    raw_policy = with_probabilities(raw_policy)
     raw_policy["stages"]["midterm"]["strict_bands"] = ["medium", "high"]
     policy = TierPolicy.load(write(tmp_path, raw_policy))
     assert policy.strict_cutoff("midterm") == 0.10
