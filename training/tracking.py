@@ -234,17 +234,6 @@ def log_stage_fit(
     )
 
 
-def strict_share(
-    policy: TierPolicy, stage: Stage | str, prob: np.ndarray, X: pd.DataFrame, *, cutoffs: BandCutoffs | None = None
-) -> float:
-    """The share of rows whose effective tier is strict under ``policy`` (mandatory rules included), with the
-    band cut-offs of the model that gave ``prob`` (:meth:`~models.tier_policy.TierPolicy.cutoffs`)."""
-    if len(prob) == 0:
-        return float("nan")
-    decisions = policy.decide_frame(stage, prob, X, cutoffs=cutoffs)
-    return float(np.mean([d.tier.value == "strict" for d in decisions]))
-
-
 def _own_cutoff(policy: TierPolicy, model: StageEstimator, fallback: float) -> float:
     """The strict-tier cut-off of a model that is not the candidate (the booster's or the baseline's figures
     beside it), resolved for that model; the candidate's when this one's cut-offs do not resolve."""
