@@ -20,11 +20,15 @@ The decision at the cut-off
 Fairness
     The same metrics within each group of each group column (sex, age band, local/non-local,
     offence category, race where the data have it) through fairlearn's
-    :class:`~fairlearn.metrics.MetricFrame`, calibration within each group, and the largest
-    gap (max − min) between groups large enough to judge (``min_group_size``). The headline
-    "largest FPR gap" has one definition (:class:`FprGapRule`, :func:`fpr_gap`) shared with the
-    promotion gate and ``/models``: a group counts only with enough non-re-offenders and enough
-    flagged people, else the gap is "not measurable".
+    :class:`~fairlearn.metrics.MetricFrame`, and the largest gap (max − min) between groups large
+    enough to judge (``min_group_size``). Three checks have one definition (:class:`FairnessRule`,
+    :func:`fairness_checks`) shared with the promotion gate, the model card and ``/models``:
+    *calibration within groups* (re-offences observed / expected in each group of sex, household
+    registration, age band and offence category, with a seeded bootstrap interval; a group is
+    miscalibrated only when the whole interval lies outside the tolerance band, and a group with
+    too few re-offences is shown as small, never judged), always applied; and the *false-positive
+    and false-negative rate gaps* at the cut-off, limited in the gated groupings when enough people
+    are flagged in each group and shown as "not measurable (n flagged)" otherwise.
 
 :func:`evaluate` computes all of it and, given a folder, writes ``report.md``,
 ``metrics.json`` (NaN as ``null``) and the figures. Two reference columns help read the
@@ -51,9 +55,11 @@ from evaluation._calibration import (
     expected_calibration_error,
 )
 from evaluation._card import model_card, with_gate_decision
+from evaluation._error_gaps import ErrorRateGaps, ErrorRateRule, error_rate_gaps, flag_counts
 from evaluation._face_validity import AdverseVariants, FaceValidity, face_validity
 from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics
-from evaluation._fpr_gap import FprGap, FprGapRule, flag_counts, fpr_gap
+from evaluation._fairness_checks import FairnessChecks, FairnessRule, FairnessVerdict, fairness_checks
+from evaluation._group_calibration import CalibrationRule, GroupCalibration, group_calibration
 from evaluation._metrics import classification_metrics, threshold_metrics
 from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
 from evaluation._plots import plot_evaluation
@@ -63,12 +69,17 @@ from evaluation._report import EvaluationReport, evaluate
 __all__ = [
     "GROUP_METRICS",
     "AdverseVariants",
+    "CalibrationRule",
     "CutoffFigures",
     "Difference",
+    "ErrorRateGaps",
+    "ErrorRateRule",
     "EvaluationReport",
     "FaceValidity",
-    "FprGap",
-    "FprGapRule",
+    "FairnessChecks",
+    "FairnessRule",
+    "FairnessVerdict",
+    "GroupCalibration",
     "GroupReport",
     "PolicyFigures",
     "brier_by_sex_average",
@@ -76,11 +87,13 @@ __all__ = [
     "calibration_slope_intercept",
     "classification_metrics",
     "ece_by_chance",
+    "error_rate_gaps",
     "evaluate",
     "expected_calibration_error",
     "face_validity",
+    "fairness_checks",
     "flag_counts",
-    "fpr_gap",
+    "group_calibration",
     "group_metrics",
     "model_card",
     "nij_fairness_adjusted",

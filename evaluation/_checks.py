@@ -45,7 +45,7 @@ def check_binary_inputs(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[np.ndarra
     return y.astype(np.int8), p
 
 
-def check_groups(groups: pd.DataFrame, n: int) -> pd.DataFrame:
+def check_groups(groups: pd.DataFrame, n: int, *, allow_no_columns: bool = False) -> pd.DataFrame:
     """Validate a frame of group columns and align it to the rows of the outcome arrays.
 
     Parameters
@@ -54,6 +54,8 @@ def check_groups(groups: pd.DataFrame, n: int) -> pd.DataFrame:
         One column per grouping (sex, age band, ...), one row per outcome, in the same order.
     n : int
         Number of outcome rows.
+    allow_no_columns : bool, default False
+        Accept a frame without columns (a check whose groupings are all absent says so itself).
 
     Returns
     -------
@@ -64,6 +66,6 @@ def check_groups(groups: pd.DataFrame, n: int) -> pd.DataFrame:
         raise TypeError(f"groups must be a pandas DataFrame, got {type(groups).__name__}")
     if len(groups) != n:
         raise ValueError(f"groups has {len(groups)} rows but the outcomes have {n}")
-    if groups.shape[1] == 0:
+    if groups.shape[1] == 0 and not allow_no_columns:
         raise ValueError("groups has no columns")
     return groups.reset_index(drop=True)

@@ -1,4 +1,9 @@
-"""Metrics within groups (sex, age band, residence, offence, race) and the gaps between groups."""
+"""Metrics within groups (sex, age band, residence, offence, race), the gaps between groups, the fairness checks.
+
+The per-group tables are descriptive (fairlearn ``MetricFrame``); the fairness checks
+(:func:`fairness_checks`: calibration within groups, FPR and FNR gaps at the cut-off) are the ones
+the promotion gate applies, with the same verdicts.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from numpy.typing import ArrayLike
 
 from evaluation._calibration import calibration_slope_intercept, expected_calibration_error
 from evaluation._checks import check_binary_inputs, check_groups
-from evaluation._fpr_gap import FprGap, FprGapRule, fpr_gap
+from evaluation._fairness_checks import FairnessChecks, FairnessRule, fairness_checks
 from evaluation._metrics import THRESHOLD_KEYS, brier, roc_auc, threshold_metrics
 
 log = logging.getLogger(__name__)
@@ -108,12 +113,17 @@ class GroupReport:
     gaps : DataFrame
         One row per group column: for each metric, the largest minus the smallest value among
         the groups of at least ``min_group_size`` rows (NaN with fewer than two such groups).
-    largest_fpr_gap : float
-        The largest false-positive-rate gap by the shared rule (:class:`FprGapRule`; NaN when not measurable).
+    largest_fpr_gap, largest_fnr_gap : float
+        The largest false-positive and false-negative rate gaps over the gated groupings by the
+        shared rule (:class:`FairnessRule`; NaN when not measurable).
     threshold : float
         Cut-off of the threshold metrics.
     min_group_size : int
         Smallest group that takes part in the gaps.
+    small_groups : dict of str to list of str
+        For each group column, the groups smaller than ``min_group_size``.
+    checks : FairnessChecks or None
+        Calibration within groups and the error-rate gaps with their verdicts, as the gate judges them.
     """
 
     by_group: dict[str, pd.DataFrame]
@@ -122,7 +132,8 @@ class GroupReport:
     threshold: float
     min_group_size: int
     small_groups: dict[str, list[str]] = field(default_factory=dict)
-    fpr_gap: FprGap | None = None
+    checks: FairnessChecks | None = None
+    largest_fnr_gap: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python objects (NaN kept as float NaN)."""
@@ -140,10 +151,11 @@ class GroupReport:
             "threshold": self.threshold,
             "min_group_size": self.min_group_size,
             "largest_fpr_gap": self.largest_fpr_gap,
+            "largest_fnr_gap": self.largest_fnr_gap,
             "by_group": by_group,
             "gaps": gaps,
             "small_groups": self.small_groups,
-            "fpr_gap": None if self.fpr_gap is None else self.fpr_gap.to_dict(),
+            "fairness": None if self.checks is None else self.checks.to_dict(),
         }
 
 
@@ -159,7 +171,7 @@ def group_metrics(
     threshold: float,
     min_group_size: int = 30,
     n_bins: int = 10,
-    fpr_rule: FprGapRule | None = None,
+    fairness: FairnessRule | None = None,
 ) -> GroupReport:
     """Compute the metrics within the groups of each column of ``groups``.
 
@@ -179,8 +191,9 @@ def group_metrics(
         Groups smaller than this are reported but left out of the gaps.
     n_bins : int, default 10
         Bins of the per-group expected calibration error.
-    fpr_rule : FprGapRule, optional
-        Groupings and minimum counts of the largest FPR gap (default :class:`FprGapRule`).
+    fairness : FairnessRule, optional
+        Calibration within groups and the error-rate gaps, as the promotion gate judges them
+        (default :class:`FairnessRule`).
 
     Returns
     -------
@@ -199,13 +212,14 @@ def group_metrics(
         by_group[name] = table
         small[name] = [str(g) for g in table.index[table["n"] < min_group_size]]
     gaps = _gaps(by_group, min_group_size)
-    gap = fpr_gap(y, p, groups=frame, threshold=threshold, rule=fpr_rule)
+    checks = fairness_checks(y, p, groups=frame, threshold=threshold, rule=fairness)
     return GroupReport(
         by_group=by_group,
         gaps=gaps,
-        largest_fpr_gap=gap.value,
+        largest_fpr_gap=checks.error_gaps.largest("fpr")[0],
         threshold=float(threshold),
         min_group_size=min_group_size,
         small_groups=small,
-        fpr_gap=gap,
+        checks=checks,
+        largest_fnr_gap=checks.error_gaps.largest("fnr")[0],
     )

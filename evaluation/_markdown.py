@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation._fairness import GroupReport
+from evaluation._fairness_checks import FairnessChecks
 from evaluation._metrics import PROBABILITY_KEYS, THRESHOLD_KEYS
 
 #: plain-words names of the metrics
@@ -112,7 +113,7 @@ def fmt_share(value: float | None) -> str:
 
 
 def fairness_section(groups: GroupReport) -> list[str]:
-    """Per-group tables, the gaps table and the largest false-positive-rate gap."""
+    """Per-group tables, the gaps table, then the fairness checks the gate applies, with their tables."""
     lines = [
         "## Fairness by group",
         "",
@@ -133,38 +134,98 @@ def fairness_section(groups: GroupReport) -> list[str]:
         "",
         *table(["group column", *(SHORT[k] for k in groups.gaps.columns)], gap_rows),
         "",
-        *fpr_gap_lines(groups),
+        *fairness_check_lines(groups),
     ]
     return lines
 
 
-def fpr_gap_lines(groups: GroupReport) -> list[str]:
-    """The largest FPR gap by the shared rule, and each group's counts (measurable or not)."""
-    gap = groups.fpr_gap
-    if gap is None:
+def fairness_check_lines(groups: GroupReport) -> list[str]:
+    """The gate's fairness verdicts, calibration within groups and the error rates at the cut-off."""
+    checks = groups.checks
+    if checks is None:
         return [f"**Largest false-positive-rate gap: {fmt(groups.largest_fpr_gap)}**", ""]
-    head = f"**Largest false-positive-rate gap: {gap.status}**" + (
-        f" (between {gap.grouping} groups)" if gap.measurable else f": {gap.reason}"
-    )
+    lines = [
+        "### Fairness checks (the promotion gate's)",
+        "",
+        *(f"- {v.verdict}: {v.message}" for v in checks.verdicts()),
+        "",
+    ]
+    return lines + calibration_lines(checks) + error_rate_lines(checks)
+
+
+def calibration_lines(checks: FairnessChecks) -> list[str]:
+    """One row per group: observed and expected re-offences, their ratio, its interval and status."""
+    cal = checks.calibration
+    level = f"{cal.rule.level:.0%}"
     rows = [
         [
-            r.grouping,
-            r.group,
-            str(r.negatives),
-            str(r.flagged),
-            fmt(r.fpr, "fpr"),
-            "yes" if r.measurable else "not measurable",
+            r["grouping"],
+            fmt(r["group"]),
+            f"{r['n']:,}",
+            f"{r['observed']:,}",
+            f"{r['expected']:.1f}",
+            _ratio(r["ratio"]),
+            f"{_ratio(r['low'])} to {_ratio(r['high'])}",
+            _STATUS[r["status"]],
         ]
-        for r in gap.table.itertuples()
+        for r in cal.table.to_dict(orient="records")
+    ]
+    head = ["grouping", "group", "n", "re-offended", "expected", "observed / expected", f"{level} interval", "status"]
+    return [
+        "### Calibration within groups",
+        "",
+        f"Definition: {cal.rule.describe()}.",
+        "",
+        *table(head, rows),
+        "",
+    ]
+
+
+def error_rate_lines(checks: FairnessChecks) -> list[str]:
+    """Each group's FPR and FNR at the cut-off, or why it is not measurable, and each grouping's gaps."""
+    gaps = checks.error_gaps
+    rows = [
+        [
+            r["grouping"],
+            fmt(r["group"]),
+            f"{r['flagged']:,}",
+            f"{r['negatives']:,}",
+            _rate(r["fpr"], r["fpr_note"]),
+            f"{r['positives']:,}",
+            _rate(r["fnr"], r["fnr_note"]),
+        ]
+        for r in gaps.table.to_dict(orient="records")
+    ]
+    gap_rows = [
+        [str(g), "gated" if r.gated else "reported", fmt(r.fpr_gap, "fpr"), fmt(r.fnr_gap, "fnr")]
+        for g, r in gaps.gaps.iterrows()
     ]
     return [
-        head,
+        f"### Error rates at the cut-off (flag when p ≥ {gaps.threshold:g})",
         "",
-        f"Definition: {gap.rule.describe()}.",
+        f"Definition: {gaps.rule.describe()}.",
         "",
-        *table(["grouping", "group", "did not re-offend", "flagged", "FPR", "measurable"], rows),
+        *table(["grouping", "group", "flagged", "did not re-offend", "FPR", "re-offended", "FNR"], rows),
+        "",
+        *table(["grouping", "gaps", "FPR gap", "FNR gap"], gap_rows),
         "",
     ]
+
+
+_STATUS = {
+    "within": "within tolerance",
+    "unclear": "unclear (interval crosses the band)",
+    "miscalibrated": "**miscalibrated**",
+    "small": "small group: not judged",
+}
+
+
+def _ratio(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
+def _rate(value: float, note: str) -> str:
+    return f"not measurable ({note})" if note else fmt(value)
 
 
 def figures_section(figures: Sequence[Path], base_dir: Path) -> list[str]:

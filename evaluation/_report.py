@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from evaluation._checks import check_binary_inputs
 from evaluation._fairness import GroupReport, group_metrics
-from evaluation._fpr_gap import FprGapRule
+from evaluation._fairness_checks import FairnessRule
 from evaluation._markdown import fairness_section, figures_section, fmt, performance_section
 from evaluation._metrics import classification_metrics
 from evaluation._plots import plot_evaluation
@@ -150,7 +150,7 @@ def evaluate(
     extra_figures: Iterable[Path] = (),
     min_group_size: int = 30,
     n_bins: int = 10,
-    fpr_rule: FprGapRule | None = None,
+    fairness: FairnessRule | None = None,
 ) -> EvaluationReport:
     """Evaluate a model's probabilities on a test set, optionally writing the report files.
 
@@ -178,8 +178,9 @@ def evaluate(
         Smallest group taking part in the fairness gaps.
     n_bins : int, default 10
         Bins of the expected calibration error.
-    fpr_rule : FprGapRule, optional
-        The definition of the largest FPR gap (the promotion gate's, ``training/promotion.yaml``).
+    fairness : FairnessRule, optional
+        Calibration within groups and the error-rate gaps, as the promotion gate judges them
+        (``training/promotion.yaml``, ``fairness``; default :class:`FairnessRule`).
 
     Returns
     -------
@@ -197,7 +198,7 @@ def evaluate(
         groups=None
         if groups is None
         else group_metrics(
-            y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins, fpr_rule=fpr_rule
+            y, p, groups=groups, threshold=threshold, min_group_size=min_group_size, n_bins=n_bins, fairness=fairness
         ),
         baseline=metrics(y, others["baseline"]) if "baseline" in others else None,
         oracle=metrics(y, others["oracle"]) if "oracle" in others else None,

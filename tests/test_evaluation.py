@@ -26,8 +26,9 @@ from sklearn.metrics import (
 )
 
 from evaluation import (
+    ErrorRateRule,
     EvaluationReport,
-    FprGapRule,
+    FairnessRule,
     GroupReport,
     brier_by_sex_average,
     calibration_slope_intercept,
@@ -255,38 +256,68 @@ def test_gaps_leave_out_small_groups_and_keep_category_order(
     assert report.small_groups["offence"] == ["rare"]
     offence = report.by_group["offence"].drop(index="rare")
     assert report.gaps.loc["offence", "fpr"] == pytest.approx(offence["fpr"].max() - offence["fpr"].min())
-    # the headline gap follows the shared rule: groups with >= min_negatives non-re-offenders
-    rule = FprGapRule(groupings=tuple(groups.columns), min_negatives=30, min_flagged=1)
-    report = group_metrics(y, p, groups=groups, threshold=THRESHOLD, min_group_size=30, fpr_rule=rule)
-    frame = groups.assign(y=y, flag=p >= THRESHOLD)[y == 0]
-    by_hand = max(
+    # the headline gaps follow the shared rule: groups with enough flagged and non-re-offenders / re-offenders,
+    # largest over the gated groupings
+    rates = ErrorRateRule(gated=tuple(groups.columns), min_flagged=1, min_negatives=30, min_positives=1)
+    rule = FairnessRule(groupings=tuple(groups.columns), error_rates=rates)
+    report = group_metrics(y, p, groups=groups, threshold=THRESHOLD, min_group_size=30, fairness=rule)
+    frame = groups.assign(y=y, flag=p >= THRESHOLD)
+    fpr_by_hand = max(
         fpr.max() - fpr.min()
         for column in groups.columns
-        for fpr in [frame.groupby(column).filter(lambda g: len(g) >= 30).groupby(column)["flag"].mean()]
+        for fpr in [frame[y == 0].groupby(column).filter(lambda g: len(g) >= 30).groupby(column)["flag"].mean()]
     )
-    assert report.fpr_gap is not None and report.fpr_gap.measurable
-    assert report.largest_fpr_gap == pytest.approx(by_hand)
+    assert report.checks is not None
+    assert report.largest_fpr_gap == pytest.approx(fpr_by_hand)
+    fnr_gaps = []
+    for column in groups.columns:
+        counts = frame.groupby(column, observed=True)[["flag", "y"]].sum()
+        counted = counts.index[(counts["flag"] >= 1) & (counts["y"] >= 1)]
+        fnr = 1 - frame[y == 1].groupby(column, observed=True)["flag"].mean().loc[counted]
+        fnr_gaps.append(fnr.max() - fnr.min())
+    fnr_by_hand = max(fnr_gaps)
+    assert report.largest_fnr_gap == pytest.approx(fnr_by_hand)
 
 
-def test_largest_fpr_gap_on_a_hand_built_example() -> None:
+def test_error_rate_gaps_on_a_hand_built_example() -> None:
     #              group a: 4 negatives, 1 flagged -> FPR 1/4     group b: 2 negatives, both flagged -> 1
     y = np.array([0, 0, 0, 0, 1, 0, 0, 1, 0])
     p = np.array([0.9, 0.1, 0.1, 0.1, 0.9, 0.9, 0.9, 0.2, 0.9])
     groups = pd.DataFrame(
         {
-            "g": ["a", "a", "a", "a", "a", "b", "b", "b", "c"],  # c has one row: left out at size 2
+            "g": ["a", "a", "a", "a", "a", "b", "b", "b", "c"],  # c has one non-re-offender: not counted
             "h": ["x", "x", "x", "x", "y", "y", "y", "y", "y"],  # x: FPR 1/4, y: negatives 3 of 3 flagged -> 1
         }
     )
-    rule = FprGapRule(groupings=("g", "h"), min_negatives=2, min_flagged=1)
-    report = group_metrics(y, p, groups=groups, threshold=0.5, min_group_size=2, fpr_rule=rule)
+    rates = ErrorRateRule(gated=("g", "h"), min_flagged=1, min_negatives=2, min_positives=1)
+    report = group_metrics(
+        y,
+        p,
+        groups=groups,
+        threshold=0.5,
+        min_group_size=2,
+        fairness=FairnessRule(groupings=("g", "h"), error_rates=rates),
+    )
     assert report.by_group["g"].loc["a", "fpr"] == pytest.approx(0.25)
     assert report.by_group["g"].loc["b", "fpr"] == pytest.approx(1.0)
     assert report.gaps.loc["g", "fpr"] == pytest.approx(0.75)
     assert report.gaps.loc["h", "fpr"] == pytest.approx(0.75)
     assert report.largest_fpr_gap == pytest.approx(0.75)
+    assert report.checks is not None
+    table = report.checks.error_gaps.table.set_index(["grouping", "group"])
+    assert table.loc[("g", "c"), "fpr_note"] == "1 did not re-offend" and not table.loc[("g", "c"), "fpr_measurable"]
+    # FNR: group a's one re-offender is flagged (0), group b's is not (1); group h=y: 1 of 2 missed
+    assert report.checks.error_gaps.gaps.loc["g", "fnr_gap"] == pytest.approx(1.0)
+    assert report.largest_fnr_gap == pytest.approx(1.0)
     groups["h"] = ["x", "x", "x", "x", "x", "x", "y", "y", "y"]  # x: 2 of 5 negatives flagged; y: 2 of 2
-    report = group_metrics(y, p, groups=groups, threshold=0.5, min_group_size=2, fpr_rule=rule)
+    report = group_metrics(
+        y,
+        p,
+        groups=groups,
+        threshold=0.5,
+        min_group_size=2,
+        fairness=FairnessRule(groupings=("g", "h"), error_rates=rates),
+    )
     assert report.gaps.loc["h", "fpr"] == pytest.approx(1 - 2 / 5)
     assert report.largest_fpr_gap == pytest.approx(0.75)
 
@@ -392,7 +423,9 @@ def test_evaluate_writes_report_json_and_figures(
     for needle in [
         "| metric | model | baseline | oracle |",
         "### By offence",
-        "Largest false-positive-rate gap",
+        "### Fairness checks (the promotion gate's)",
+        "### Calibration within groups",
+        "### Error rates at the cut-off",
         "](roc.png)",
         "](shap_summary.png)",
     ]:

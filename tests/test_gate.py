@@ -1,4 +1,4 @@
-"""The comparative promotion gate, the shared FPR-gap definition and the strict configuration files."""
+"""The comparative promotion gate, the shared fairness checks and the strict configuration files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import FprGapRule, evaluate, fpr_gap, paired_bootstrap
+from evaluation import evaluate, paired_bootstrap
 from training.config import ConfigError, GateConfig, TrainConfig
 from training.promote import Criterion, judge
 
@@ -50,7 +50,8 @@ def test_gate_promotes_an_equal_candidate_and_says_why(
     criteria = judge(y, truth, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth, champion=truth)
     assert not _failed(criteria)
     names = {c.name for c in criteria}
-    assert {"roc_auc_vs_champion", "brier_vs_champion", "log_loss_vs_baseline", "flags", "largest_fpr_gap"} <= names
+    assert {"roc_auc_vs_champion", "brier_vs_champion", "log_loss_vs_baseline", "flags"} <= names
+    assert {"calibration_within_groups", "largest_fpr_gap", "largest_fnr_gap"} <= names
     assert all("CI" in c.message for c in criteria if c.name.endswith("_vs_champion"))
 
 
@@ -101,58 +102,45 @@ def test_margin_decides_a_slightly_worse_candidate(
     assert "log_loss_vs_champion" in _failed(judge(y, slightly, meta, threshold=THRESHOLD, gate=none, champion=truth))
 
 
-def test_a_model_flagging_nobody_is_refused_and_its_gap_is_not_measurable(
+def test_a_model_flagging_nobody_is_refused_for_that_and_its_gaps_only_warn(
     rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
 ) -> None:
     y, truth, meta, _ = rows
-    silent = truth * 0.2  # every probability below the cut-off
+    silent = truth * 0.2  # every probability below the cut-off, and a fifth of the true risk
     criteria = {c.name: c for c in judge(y, silent, meta, threshold=THRESHOLD, gate=GateConfig.load())}
     assert not criteria["flags"].passed and "flags nobody" in criteria["flags"].message
-    assert not criteria["largest_fpr_gap"].passed and "not measurable" in criteria["largest_fpr_gap"].message
+    for name in ("largest_fpr_gap", "largest_fnr_gap"):
+        assert criteria[name].verdict == "warn" and "not measurable" in criteria[name].message
+        assert "sex=F (0 flagged)" in criteria[name].message
+    # its probabilities are a fifth of the truth: every group shows it
+    assert not criteria["calibration_within_groups"].passed
     everybody = {c.name: c for c in judge(y, np.full(len(y), 0.9), meta, threshold=THRESHOLD, gate=GateConfig.load())}
     assert not everybody["flags"].passed and "flags everybody" in everybody["flags"].message
 
 
-def test_a_group_too_small_to_measure_is_not_measurable_not_pass(
+def test_report_and_gate_share_the_fairness_checks(
     rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
 ) -> None:
-    y, truth, meta, _ = rows
-    small = meta.copy()
-    small.loc[small.index[:40], "sex"] = "X"  # a third sex group of 40 people
-    small["sex"] = np.where(np.arange(len(y)) < 40, "X", "M")  # and only one other group
-    gap = fpr_gap(y, truth, groups=small, threshold=THRESHOLD, rule=FprGapRule(groupings=("sex",)))
-    assert not gap.measurable and np.isnan(gap.value) and gap.status == "not measurable"
-    row = gap.table.set_index("group").loc["X"]
-    assert not row["measurable"] and row["negatives"] < 50
-    criteria = {
-        c.name: c
-        for c in judge(
-            y,
-            truth,
-            small,
-            threshold=THRESHOLD,
-            gate=GateConfig.load().model_copy(update={"fairness": FprGapRule(groupings=("sex",))}),
-        )
-    }
-    assert not criteria["largest_fpr_gap"].passed
-
-
-def test_report_and_gate_share_one_fpr_gap(
-    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
-) -> None:
-    """The report's headline gap and the gate's are the same number, by the gate's rule."""
+    """The report's verdicts, gaps and intervals are the gate's, by the gate's rule."""
     y, truth, meta, rng = rows
     prob = _noisy(truth, rng, 0.5)
     gate = GateConfig.load()
-    report = evaluate(y, prob, groups=meta, threshold=THRESHOLD, fpr_rule=gate.fairness)
-    criterion = next(c for c in judge(y, prob, meta, threshold=THRESHOLD, gate=gate) if c.name == "largest_fpr_gap")
-    assert report.groups is not None and report.groups.fpr_gap is not None and report.groups.fpr_gap.measurable
-    assert report.groups.largest_fpr_gap == criterion.value
+    report = evaluate(y, prob, groups=meta, threshold=THRESHOLD, fairness=gate.fairness)
+    criteria = {c.name: c for c in judge(y, prob, meta, threshold=THRESHOLD, gate=gate)}
+    assert report.groups is not None and report.groups.checks is not None
+    for verdict in report.groups.checks.verdicts():
+        c = criteria[verdict.name]
+        assert (c.passed, c.warning, c.message) == (verdict.passed, verdict.warning, verdict.message)
+        assert c.value == pytest.approx(verdict.value, nan_ok=True)
+    assert report.groups.largest_fpr_gap == criteria["largest_fpr_gap"].value
+    assert report.groups.largest_fnr_gap == criteria["largest_fnr_gap"].value
+    frame = meta.assign(f=(prob >= THRESHOLD), y=y)
+    by_hand = max(frame.query("y == 0").groupby(g)["f"].mean().agg(np.ptp) for g in gate.fairness.error_rates.gated)
+    assert criteria["largest_fpr_gap"].value == pytest.approx(by_hand)
     by_hand = max(
-        meta.assign(f=(prob >= THRESHOLD), y=y).query("y == 0").groupby(g)["f"].mean().agg(np.ptp)
-        for g in gate.fairness.groupings
+        (1 - frame.query("y == 1").groupby(g)["f"].mean()).agg(np.ptp) for g in gate.fairness.error_rates.gated
     )
-    assert criterion.value == pytest.approx(by_hand)
+    assert criteria["largest_fnr_gap"].value == pytest.approx(by_hand)
 
 
 def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(
@@ -173,7 +161,9 @@ def test_paired_bootstrap_is_seeded_and_centred_on_the_difference(
     [
         (GateConfig.load, "ece_limt: 0.02", "ece_limt"),
         (GateConfig.load, "comparison: {resamples: 1000, sed: 1}", "comparison.sed"),
-        (GateConfig.load, "fairness: {groupings: [sex], min_flagged: many}", "fairness.min_flagged"),
+        (GateConfig.load, "fairness: {error_rates: {min_flagged: many}}", "fairness.error_rates.min_flagged"),
+        (GateConfig.load, "fairness: {calibration: {tolerance: 0.8}}", "fairness.calibration.tolerance"),
+        (GateConfig.load, "fairness: {groupings: [sex, age_band]}", "fairness"),
         (TrainConfig.load, "refit_on_vaild: true", "refit_on_vaild"),
         (TrainConfig.load, "booster: {learning_rat: 0.1}", "booster.learning_rat"),
         (TrainConfig.load, "calibration: isotonik", "calibration"),

@@ -104,7 +104,7 @@ def evaluate_cmd(
         frame.y,
         stage_model.predict_proba(frame.X),
         groups=groups,
-        fpr_rule=GateConfig.load().fairness,
+        fairness=GateConfig.load().fairness,
         threshold=TierPolicy.load().strict_cutoff(st.value, stage_model.risk_reference),
         oracle_prob=oracle,
         out_dir=out,

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from evaluation import FprGapRule
+from evaluation import FairnessRule
 from models.policy_file import load_policy_file
 
 #: calibration of a stage model's raw score: chosen by cross-validated Brier, or one of the two methods
@@ -125,8 +125,7 @@ class GateConfig(_Strict):
     version: str
     comparison: ComparisonConfig = ComparisonConfig()
     ece_limit: float = Field(gt=0)
-    fpr_gap_limit: float = Field(gt=0)
-    fairness: FprGapRule = FprGapRule()
+    fairness: FairnessRule = FairnessRule()
     face_validity: FaceValidityConfig = FaceValidityConfig()
 
     @classmethod

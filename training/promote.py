@@ -3,9 +3,10 @@
 The candidate, the logistic baseline (its probabilities are logged with the test rows) and the
 current champion are scored on the same rows, the candidate run's logged test rows. The criteria
 (``training/promotion.yaml``): the candidate flags somebody and not everybody at the strict-tier
-cut-off; its ECE and its largest FPR gap (:class:`evaluation.FprGapRule`, measurable) stay within
-limits; one more adverse fact never lowers anybody's risk (:func:`evaluation.face_validity`, on a seeded
-synthetic cohort); and against the baseline and the champion, the paired bootstrap interval of the difference
+cut-off; its ECE and its fairness checks (:class:`evaluation.FairnessRule`: calibration within
+groups, and the FPR and FNR gaps where measurable) stay within limits; one more adverse fact never
+lowers anybody's risk (:func:`evaluation.face_validity`, on a seeded synthetic cohort); and against
+the baseline and the champion, the paired bootstrap interval of the difference
 in AUC, Brier and log loss stays within the margin on the worse side. A version that fails any
 criterion gets ``@challenger``. The decision is written on the model version as readable tags
 (``gate_decision``, one ``gate.<criterion>`` per criterion) and appended to its description.
@@ -27,8 +28,8 @@ from evaluation import (
     Difference,
     classification_metrics,
     face_validity,
+    fairness_checks,
     flag_counts,
-    fpr_gap,
     paired_bootstrap,
     with_gate_decision,
 )
@@ -124,28 +125,20 @@ def silence_criterion(y: np.ndarray, prob: np.ndarray, threshold: float) -> Crit
 def absolute_criteria(
     y: np.ndarray, prob: np.ndarray, meta: pd.DataFrame, *, threshold: float, gate: GateConfig
 ) -> list[Criterion]:
-    """Criteria on the candidate alone: it flags somebody, ECE, and a measurable FPR gap within the limit."""
+    """Criteria on the candidate alone: it flags somebody, ECE, and the fairness checks.
+
+    The fairness checks (:func:`evaluation.fairness_checks`, ``gate.fairness``) are the report's:
+    calibration within groups, always applied, and the FPR and FNR gaps at the cut-off, which warn
+    instead of refusing when too few people are flagged in a group to measure them.
+    """
     ece = classification_metrics(y, prob, threshold=threshold)["ece"]
-    gap = fpr_gap(
+    checks = fairness_checks(
         y, prob, groups=meta[[g for g in gate.fairness.groupings if g in meta]], threshold=threshold, rule=gate.fairness
-    )
-    fairness = (
-        Criterion(
-            "largest_fpr_gap",
-            gap.value <= gate.fpr_gap_limit,
-            gap.value,
-            gate.fpr_gap_limit,
-            f"largest FPR gap {gap.value:.4f} ({gap.grouping}) <= limit {gate.fpr_gap_limit}",
-        )
-        if gap.measurable
-        else Criterion(
-            "largest_fpr_gap", False, float("nan"), gate.fpr_gap_limit, f"largest FPR gap not measurable ({gap.reason})"
-        )
     )
     return [
         silence_criterion(y, prob, threshold),
         Criterion("ece", ece <= gate.ece_limit, ece, gate.ece_limit, f"ECE {ece:.4f} <= limit {gate.ece_limit}"),
-        fairness,
+        *(Criterion(v.name, v.passed, v.value, v.limit, v.message, warning=v.warning) for v in checks.verdicts()),
     ]
 
 

@@ -176,7 +176,7 @@ def log_stage_fit(
             baseline_prob=base_prob,
             out_dir=out_dir,
             title=f"{settings.model_name(stage)} ({stage.label('en')})",
-            fpr_rule=gate.fairness,
+            fairness=gate.fairness,
             meta={
                 "stage": stage.value,
                 "model_kind": choice.kind,
@@ -219,7 +219,7 @@ def log_stage_fit(
             client.update_model_version(settings.model_name(stage), version, description=card.read_text())
         final = version_report_dir(reports_dir or settings.home / "reports", stage, version)
         shutil.copytree(out_dir, final)
-    metrics = {**report.metrics, "largest_fpr_gap": report.groups.largest_fpr_gap if report.groups else None}
+    metrics = {**report.metrics, **fairness_metrics(report)}
     log.info("%s: registered %s version %s (%s)", stage.value, settings.model_name(stage), version, choice.kind)
     return TrainedVersion(
         stage.value,
@@ -254,6 +254,23 @@ def _write_reference(path: Path, model: StageEstimator, cutoffs: BandCutoffs, po
         "reference": None if reference is None else reference.record(),
     }
     path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def fairness_metrics(report: EvaluationReport) -> dict[str, float | None]:
+    """The fairness figures the gate judges, logged as ``test_<name>``.
+
+    The largest FPR and FNR gaps over the gated groupings, and the judged group's observed/expected
+    ratio furthest from 1; None when not measured (too few flagged, every group too small).
+    """
+    checks = report.groups.checks if report.groups is not None else None
+    if checks is None:
+        return {"largest_fpr_gap": None, "largest_fnr_gap": None, "group_calibration_worst_ratio": None}
+    values = {
+        "largest_fpr_gap": checks.error_gaps.largest("fpr")[0],
+        "largest_fnr_gap": checks.error_gaps.largest("fnr")[0],
+        "group_calibration_worst_ratio": checks.calibration.worst_ratio,
+    }
+    return {k: v if _finite(v) else None for k, v in values.items()}
 
 
 def _log_candidate_run(
@@ -294,8 +311,7 @@ def _log_candidate_run(
         }
     )
     mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
-    if report.groups is not None and _finite(report.groups.largest_fpr_gap):
-        mlflow.log_metric("test_largest_fpr_gap", report.groups.largest_fpr_gap)
+    mlflow.log_metrics({f"test_{k}": float(v) for k, v in fairness_metrics(report).items() if v is not None})
     mlflow.log_metrics({f"booster_test_{k}": v for k, v in booster.items() if _finite(v)})
     for metric, d in choice.differences.items():
         if _finite(d.delta):
@@ -352,5 +368,5 @@ def _limits(fit: StageFit) -> list[str]:
 
 
 def run_summary(version: TrainedVersion) -> str:
-    keys = ("roc_auc", "pr_auc", "brier", "ece", "largest_fpr_gap")
+    keys = ("roc_auc", "pr_auc", "brier", "ece", "group_calibration_worst_ratio", "largest_fpr_gap", "largest_fnr_gap")
     return json.dumps({k: round(float(v), 4) for k in keys if (v := version.metrics.get(k)) is not None})
