@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
@@ -89,7 +89,7 @@ class FairnessChecks:
             "rule": self.rule.model_dump(mode="json"),
             "calibration": self.calibration.to_dict(),
             "error_rates": self.error_gaps.to_dict(),
-            "verdicts": [{**v.__dict__, "verdict": v.verdict} for v in self.verdicts()],
+            "verdicts": [{**asdict(v), "verdict": v.verdict} for v in self.verdicts()],
         }
 
 
@@ -154,8 +154,10 @@ def gap_verdict(gaps: ErrorRateGaps, rate: ErrorRate) -> FairnessVerdict:
         head = f"largest {short} gap above limit {limit:g}: " + ", ".join(f"{g} {v:.4f}" for g, v in over.items())
     elif grouping is not None:
         head = f"largest {short} gap {value:.4f} ({grouping}) <= limit {limit:g}"
+    elif not rule.gated:
+        head = f"{name} gaps reported, none gated"
     else:
-        head = f"{name} gap not measurable in {', '.join(rule.gated) or 'any grouping'}"
+        head = f"{name} gap not measurable in {', '.join(rule.gated)}"
     notes = []
     missing = gaps.unmeasured(rate)
     if not missing.empty:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +17,9 @@ from scipy.stats import norm
 from evaluation import (
     CalibrationRule,
     ErrorRateRule,
+    EvaluationReport,
     FairnessRule,
+    classification_metrics,
     error_rate_gaps,
     fairness_checks,
     group_calibration,
@@ -175,16 +180,22 @@ def test_the_interval_matches_the_delta_method_on_a_large_group() -> None:
 
 
 def test_vectorised_bootstrap_equals_a_plain_loop() -> None:
-    """Chunked draws consume the generator as one matrix would: the same resamples as a loop over rows of it."""
-    from evaluation._group_calibration import bootstrap_ratios
-
+    """The chunked draws are the resamples of a plain loop, on the rows in canonical order, by the documented seed."""
     rng = np.random.default_rng(4)
-    y = np.sort((rng.random(2_500) < 0.2).astype(int))
+    y = (rng.random(2_500) < 0.2).astype(int)
     p = rng.random(2_500) * 0.4
-    got = bootstrap_ratios(y, p, rng=np.random.default_rng(5), resamples=900)  # 2.25M cells: three chunks
-    draws = np.random.default_rng(5).integers(0, len(y), size=(900, len(y)))
-    plain = np.array([y[row].sum() / p[row].sum() for row in draws])
-    np.testing.assert_allclose(got, plain, rtol=1e-12)
+    rule = CalibrationRule(resamples=900, seed=7)  # 900 x 2,500 cells: three chunks
+    row = group_calibration(y, p, groups=pd.DataFrame({"g": ["a"] * len(y)}), rule=rule).table.iloc[0]
+    order = np.lexsort((p, y))  # by outcome, then probability
+    ys, ps = y[order], p[order]
+    draws = np.random.default_rng([rule.seed, zlib.crc32(b"g=a")])
+    plain = []
+    for _ in range(rule.resamples):
+        idx = draws.integers(0, len(y), size=(1, len(y)))[0]
+        plain.append(ys[idx].sum() / ps[idx].sum())
+    tail = (1 - rule.level) / 2
+    low, high = np.quantile(plain, [tail, 1 - tail], method="inverted_cdf")
+    assert (row["low"], row["high"]) == pytest.approx((low, high), rel=1e-12)
 
 
 def test_a_small_group_without_reoffences_is_small_not_miscalibrated() -> None:
@@ -207,12 +218,11 @@ def test_a_small_group_without_reoffences_is_small_not_miscalibrated() -> None:
 def test_the_report_shows_small_groups_and_unmeasurable_rates(
     large: tuple[np.ndarray, np.ndarray, pd.DataFrame],
 ) -> None:
-    from evaluation._markdown import fairness_section
-
     y, truth, meta = large
     meta = meta.assign(offence=np.where(np.arange(len(y)) < 20, "rare", meta["offence"]))
-    report = group_metrics(y, truth, groups=meta, threshold=0.7, fairness=GateConfig.load().fairness)
-    text = "\n".join(fairness_section(report))
+    groups = group_metrics(y, truth, groups=meta, threshold=0.7, fairness=GateConfig.load().fairness)
+    report = EvaluationReport(metrics=classification_metrics(y, truth, threshold=0.7), groups=groups)
+    text = "\n".join(report.markdown_lines(Path(".")))
     assert "| offence | rare | 20 |" in text and "small group: not judged" in text
     assert "not measurable (" in text and "flagged)" in text
     assert "- warn: calibration within groups" in text
