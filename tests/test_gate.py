@@ -11,7 +11,7 @@ import pytest
 
 from evaluation import evaluate, paired_bootstrap
 from training.config import ConfigError, GateConfig, TrainConfig
-from training.promote import Criterion, judge
+from training.promote import Criterion, ece_criterion, judge
 
 THRESHOLD = 0.3
 
@@ -256,3 +256,23 @@ def test_the_logistic_model_is_the_candidate_unless_the_booster_earns_its_place(
     choice = choose_candidate(fit, GateConfig.load().comparison)  # type: ignore[arg-type]  # a stand-in StageFit
     assert choice.kind == expected, choice.reason
     assert "logistic - booster" in choice.reason
+
+
+def test_ece_refuses_only_on_evidence_of_miscalibration() -> None:
+    """An ECE above the limit on a few hundred rows of a perfectly calibrated score warns (chance alone gets
+    there); the same distortion on many rows refuses; an ECE within the limit passes."""
+    from evaluation import expected_calibration_error
+
+    gate = GateConfig.load()
+    rng = np.random.default_rng(5)
+    small_p = rng.beta(1.2, 12, 300)
+    small = [(y := rng.random(300) < small_p, expected_calibration_error(y, small_p)) for _ in range(50)]
+    noisy = [ece_criterion(y, small_p, ece, gate) for y, ece in small if ece > gate.ece_limit]
+    assert noisy and sum(c.passed for c in noisy) >= 0.8 * len(noisy)
+    assert all(c.warning and "too few rows" in c.message for c in noisy if c.passed)
+    big_p = rng.beta(1.2, 12, 20_000)
+    y = rng.random(20_000) < np.minimum(1.0, 1.5 * big_p)  # a score too low by a third
+    refused = ece_criterion(y, big_p, expected_calibration_error(y, big_p), gate)
+    assert not refused.passed and "by chance" in refused.message
+    fine = rng.random(20_000) < big_p
+    assert ece_criterion(fine, big_p, expected_calibration_error(fine, big_p), gate).verdict == "pass"
