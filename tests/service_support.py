@@ -71,13 +71,19 @@ def small_cohort_gate() -> GateConfig:
     flagged in each group, so the shipped error-rate rule finds the gaps "not measurable" (a
     warning). These tests are about the registry and the comparison, and some compare the gap across
     report, gate and ``/models``: the gaps are measured here with small minimums and never refuse.
+    The face-validity check runs on 60 persons instead of 300 (tests/test_face_validity.py runs it in full).
     """
     gate = GateConfig.load()
     rates = gate.fairness.error_rates.model_copy(
         update={"min_flagged": 2, "min_negatives": 20, "min_positives": 2, "fpr_gap_limit": 1.0, "fnr_gap_limit": 1.0}
     )
+    face = gate.face_validity.model_copy(update={"persons": 60})
     return gate.model_copy(
-        update={"ece_limit": 0.04, "fairness": gate.fairness.model_copy(update={"error_rates": rates})}
+        update={
+            "ece_limit": 0.04,
+            "fairness": gate.fairness.model_copy(update={"error_rates": rates}),
+            "face_validity": face,
+        }
     )
 
 
