@@ -24,7 +24,8 @@ class LinearStageModel(StageEstimator):
 
     Design: each numeric or flag feature enters as its standardised value (missing imputed with the
     training median, or, for a feature of an adverse fact, with its "nothing on record" value) plus a
-    missing indicator; a numeric feature that is never negative and exceeds 1
+    missing indicator, held within the range seen in training (no extrapolation on data unlike the
+    training rows); a numeric feature that is never negative and exceeds 1
     (counts, days, ages) also enters as its standardised ``log(1 + value)``, so diminishing effects fit;
     each categorical feature enters as one column per category and one for missing. The value
     columns of a feature with a catalog direction keep that sign (L-BFGS-B bounds): the feature's
@@ -87,6 +88,9 @@ class LinearStageModel(StageEstimator):
         filled = np.where(np.isnan(M), self.medians_, M)
         std = filled.std(axis=0)
         self.scales_ = np.where(is_cat | (std == 0), 1.0, std)
+        # the range seen in training: a value beyond it is read as its edge (a mid-term assessment dated at the
+        # end of the term would otherwise extrapolate share_served from 0.5 to 1 along a line)
+        self.lower_, self.upper_ = filled.min(axis=0), filled.max(axis=0)
         with np.errstate(invalid="ignore"):
             self.log_ = (
                 ~is_cat
@@ -131,6 +135,8 @@ class LinearStageModel(StageEstimator):
                 block[np.arange(len(col)), codes] = 1.0
             else:
                 x = np.where(np.isnan(col), self.medians_[j], col)  # missing: median, or "nothing on record" (encoded)
+                if hasattr(self, "lower_"):  # not in a model pickled before the range was kept
+                    x = np.clip(x, self.lower_[j], self.upper_[j])
                 columns = [(x - self.medians_[j]) / self.scales_[j]]
                 if self.log_[j]:
                     columns.append((np.log1p(np.clip(x, 0, None)) - np.log1p(self.medians_[j])) / self.log_scales_[j])

@@ -181,3 +181,18 @@ def test_no_reason_says_nothing_on_record_raises_the_risk(
                     value = values[names.index(reason.feature)]
                     assert not CATALOG[reason.feature].is_no_record(value), (reason.feature, reason.text)
     assert shown > 0
+
+
+def test_the_logistic_model_does_not_extrapolate_beyond_its_training_range(
+    fitted: dict[tuple[Stage, str], StageEstimator], variants: dict[Stage, AdverseVariants]
+) -> None:
+    """A mid-term assessment made at the end of a term (share served 1 where training saw about 0.5) reads as the
+    training edge, not as a line drawn far past it (which gave a risk of 0.0% in the demo)."""
+    model = fitted[Stage.MIDTERM, "logistic"]
+    assert isinstance(model, LinearStageModel)
+    X = variants[Stage.MIDTERM].before.head(50).copy()
+    j = model.feature_names.index("share_served")
+    assert model.upper_[j] < 0.6  # mid-term training rows sit at the middle of the term
+    edge, beyond = X.copy(), X.copy()
+    edge["share_served"], beyond["share_served"] = model.upper_[j], 1.0
+    np.testing.assert_allclose(model.predict_proba(beyond), model.predict_proba(edge))
