@@ -135,6 +135,7 @@ def test_rossi_with_and_without_employment_both_run() -> None:
     [
         ("compas", COMPAS, "priors_count"),
         ("rossi", ROSSI, "emp12"),
+        ("nij", NIJ, "Prior_Arrest_Episodes_Felony"),
     ],
 )
 def test_a_test_file_missing_a_column_is_refused_by_name(tmp_path: Path, source: str, path: Path, column: str) -> None:
@@ -205,3 +206,60 @@ def test_update_docs_appends_a_missing_section_and_replaces_it_later(tmp_path: P
     assert text.startswith(DOCS_HEADER)
     assert "second" in text and "first" not in text and "nij section" in text
     assert text.index(markers("compas")[0]) < text.index(markers("nij")[0])
+
+
+#: a quick booster for the NIJ tests (the benchmark's own settings take about a minute on the whole file)
+QUICK_NIJ_BOOSTER = {"learning_rate": 0.1, "num_leaves": 4, "max_depth": 2, "min_child_samples": 50, "max_rounds": 300}
+
+
+def test_nij_benchmark_selects_on_the_development_part_and_scores_the_held_out_persons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.real import nij
+
+    monkeypatch.setattr(nij, "BOOSTER_PARAMS", {**nij.BOOSTER_PARAMS, **QUICK_NIJ_BOOSTER})
+    rows = 2000
+    sliced = tmp_path / "nij_slice.csv"
+    pd.read_csv(NIJ, dtype=str, keep_default_na=False, nrows=rows).to_csv(sliced, index=False)
+    result = benchmark_real("nij", sliced, seed=3, folds=3, track=False)
+    cv, held, _ = result.tables.values()
+    assert list(cv.index[:3]) == [nij.LOGISTIC, nij.BOOSTER, nij.MEAN]
+    assert (cv["selected"] == "yes").sum() == 1 and cv["selected"].iloc[:3].eq("yes").any()
+    assert result.params["selected"] == cv.index[cv["selected"] == "yes"][0]
+    assert cv["basis"].iloc[0] == "3-fold CV, development part (1,600)"
+    assert held["basis"].iloc[0] == "held-out part (400)"
+    assert float(held["Brier avg (challenge)"].loc[str(result.params["selected"])]) > 0
+    assert any(
+        c.startswith("NIJ year 1, the selected model") and "held-out part sex-averaged Brier" in c
+        for c in result.checks
+    )
+    assert any("stratified by sex x year-1 outcome, seed 3" in n for n in result.notes)
+    frame = load("nij", sliced, target="year1")
+    sex = frame.groups["sex"].astype(str).to_numpy()
+    dev, held_rows = nij.held_out_split(frame.X.index, nij.strata(frame.y, sex), seed=3)
+    assert len(held_rows) == 400 and not set(frame.X.index[dev]) & set(frame.X.index[held_rows])
+    for value in ("male", "female"):  # each sex keeps its share on both sides
+        assert abs((sex[held_rows] == value).mean() - (sex == value).mean()) < 0.01
+
+
+def test_nij_candidates_never_lower_the_risk_for_one_more_adverse_fact() -> None:
+    """The face-validity contract on real rows: more priors, a revocation, gang membership, a higher agency score."""
+    from training.real import nij
+
+    frame = _head(load("nij", NIJ, target="year1"), SLICE)
+    X = frame.X.drop(columns=["sex"])
+    candidates = nij.nij_candidates(booster_params=QUICK_NIJ_BOOSTER)
+    pairs = {}
+    for column in nij.increasing(X.columns):
+        rows = X[column].notna() & (X[column] < X[column].max())
+        pairs[column] = (X[rows], X[rows].assign(**{column: X.loc[rows, column] + 1}))
+    assert len(pairs) >= 15 and all(len(before) > 0 for before, _ in pairs.values())
+    scored = pd.concat([frame for pair in pairs.values() for frame in pair])
+    probs = nij.predict_all(candidates, X, frame.y, scored, seed=0)  # one fit per candidate
+    for name, p in probs.items():
+        start = 0
+        for column, (before, _) in pairs.items():
+            n = len(before)
+            lower = p[start : start + n] - p[start + n : start + 2 * n]
+            assert lower.max() <= 0.001, (name, column, float(lower.max()))
+            start += 2 * n

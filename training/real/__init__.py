@@ -1,18 +1,19 @@
 """Benchmarks on the real public data sets: the project's models beside the published figures.
 
 Every figure is computed on rows the model never saw: out-of-fold predictions of stratified K-fold
-cross-validation on the training file (for NIJ, nested: every model choice is made inside the
-training part of each outer fold, repeated over seeds), or, when a test file in the same format is
-given, a fit on the training file and predictions on the test file.
+cross-validation on the training file, or, when a test file in the same format is given, a fit on
+the training file and predictions on the test file. For NIJ year 1 a share of the persons is held
+out first: the model is selected by cross-validation on the rest and scores the held-out persons once.
 
 :func:`benchmark_real` runs one source (NIJ Georgia parole, COMPAS Broward County, Rossi Maryland
 release study), builds its tables beside the source's published anchors, checks the project's
 targets and logs the run to MLflow (experiment ``real-<source>``); :func:`register` adds
 ``riskctl benchmark real`` to a typer application. The methods are public modules:
-:mod:`training.real.fit` (boosters, baselines, out-of-fold predictions) and :mod:`training.real.nested`
-(nested, repeated selection for NIJ); the private ones hold the rest: ``_tables`` and ``_compas`` (each
-source's tables), ``_report`` (:class:`BenchmarkResult`, Markdown) and ``_cli`` (the command, and
-:func:`update_docs`, which writes a run's tables between the :func:`markers` of ``docs/benchmarks.md``).
+:mod:`training.real.fit` (boosters, baselines, out-of-fold predictions) and :mod:`training.real.nij`
+(the NIJ year-1 candidates, their selection and the held-out check); the private ones hold the
+rest: ``_tables`` and ``_compas`` (each source's tables), ``_report`` (:class:`BenchmarkResult`,
+Markdown) and ``_cli`` (the command, and :func:`update_docs`, which writes a run's tables between
+the :func:`markers` of ``docs/benchmarks.md``).
 
 Importing the package does no work and loads no model library: the names resolve on first use.
 """

@@ -12,6 +12,10 @@ by cross-validated Brier) of the booster's log-odds:
   its own inner fold; the calibrator is fitted on the inner out-of-fold log-odds of *every*
   training row, and the prediction averages the K boosters' log-odds (cross-fitting and bagging).
 
+:func:`fit_logistic` is the baseline logistic regression; :func:`fit_sign_logistic` is the same
+design with chosen coefficients bounded at zero or above, so that more of an adverse fact never
+lowers the probability.
+
 Comparison scores (the COMPAS decile, the Georgia agency's own risk score) are calibrated
 out-of-fold on the same folds, so every row of a table is a probability judged the same way.
 """
@@ -27,6 +31,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -220,6 +226,102 @@ def fit_logistic(X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, C: float = 1.
     model = make_pipeline(prep, LogisticRegression(C=C, max_iter=2000, random_state=seed))
     model.fit(as_object(X), np.asarray(y, int))
     return lambda Z: model.predict_proba(as_object(Z))[:, 1]
+
+
+@dataclass
+class SignLogistic:
+    """A fitted :func:`fit_sign_logistic` model: its design, coefficients and intercept; call it on a frame."""
+
+    categories: dict[str, list[object]]
+    medians: dict[str, float]
+    with_missing: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    names: list[str]
+    coef: np.ndarray
+    intercept: float
+
+    def design(self, X: pd.DataFrame) -> np.ndarray:
+        """The standardised design matrix of ``X`` (the columns of :attr:`names`)."""
+        columns: list[np.ndarray] = []
+        for c, values in self.categories.items():
+            codes = X[c].astype(object).to_numpy()
+            columns += [pd.isna(codes) if v is None else codes == v for v in values]
+        for c, median in self.medians.items():
+            value = X[c].to_numpy(dtype=float)
+            columns.append(np.where(np.isnan(value), median, value))
+            if c in self.with_missing:
+                columns.append(np.isnan(value))
+        standardised: np.ndarray = (np.column_stack(columns).astype(float) - self.mean) / self.scale
+        return standardised
+
+    def __call__(self, X: pd.DataFrame) -> np.ndarray:
+        probability: np.ndarray = expit(self.design(X) @ self.coef + self.intercept)
+        return probability
+
+
+def fit_sign_logistic(
+    X: pd.DataFrame, y: np.ndarray, seed: int = 0, *, C: float = 1.0, increasing: tuple[str, ...] = ()
+) -> SignLogistic:
+    """L2 logistic regression whose effect of each ``increasing`` column never decreases.
+
+    The design is :func:`fit_logistic`'s: a categorical column gives one indicator per category and
+    one for missing; a numeric column gives its value (blanks take the training median) and, when
+    the training rows have blanks, a missing indicator; every design column is standardised. The
+    value column of each name in ``increasing`` gets a coefficient >= 0 (L-BFGS-B bounds), so one
+    more of it never lowers the probability; its missing indicator is not bounded. The objective is
+    scikit-learn's (``C * sum(log loss) + ||w||^2 / 2``, intercept unpenalised). ``seed`` is unused
+    (the fit is deterministic); it keeps the signature of :data:`Fit`.
+
+    Raises
+    ------
+    ValueError
+        When ``increasing`` names a column that is not a numeric column of ``X``.
+    """
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    nums = [c for c in X.columns if c not in cats]
+    wrong = sorted(set(increasing) - set(nums))
+    if wrong:
+        raise ValueError(f"increasing names columns that are not numeric columns of X: {wrong}")
+    categories = {c: [*X[c].cat.categories, None] for c in cats}
+    medians = {c: float(np.nanmedian(X[c].to_numpy(dtype=float))) if X[c].notna().any() else 0.0 for c in nums}
+    with_missing = [c for c in nums if X[c].isna().any()]
+    names = [f"{c}={v}" for c, values in categories.items() for v in values]
+    for c in nums:
+        names += [c, f"{c} missing"] if c in with_missing else [c]
+    model = SignLogistic(
+        categories, medians, with_missing, np.zeros(len(names)), np.ones(len(names)), names, np.zeros(0), 0.0
+    )
+    raw = model.design(X)
+    model.mean, scale = raw.mean(axis=0), raw.std(axis=0)
+    model.scale = np.where(scale > 0, scale, 1.0)
+    bounds: list[tuple[float | None, float | None]] = [(0.0, None) if n in increasing else (None, None) for n in names]
+    model.coef, model.intercept = _bounded_logistic(model.design(X), np.asarray(y, float), C=C, bounds=bounds)
+    return model
+
+
+def _bounded_logistic(
+    D: np.ndarray, y: np.ndarray, *, C: float, bounds: list[tuple[float | None, float | None]]
+) -> tuple[np.ndarray, float]:
+    """Minimise ``C * sum(log loss) + ||w||^2 / 2`` (divided by ``C * n``) by L-BFGS-B within ``bounds``."""
+    n, p = D.shape
+    sign = 2 * y - 1
+    penalty = 1.0 / (C * n)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:p], theta[p]
+        margin = sign * (D @ w + b)
+        gradient = -sign * expit(-margin) / n
+        loss = -log_expit(margin).mean() + 0.5 * penalty * float(w @ w)
+        return float(loss), np.append(D.T @ gradient + penalty * w, gradient.sum())
+
+    start = np.zeros(p + 1)
+    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    start[p] = np.log(rate / (1 - rate))
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=[*bounds, (None, None)])
+    if not result.success:
+        log.warning("sign-constrained logistic: %s", result.message)
+    return result.x[:p], float(result.x[p])
 
 
 def fit_score_calibrator(X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> Predict:
