@@ -112,14 +112,5 @@ def brier_within(y: np.ndarray, p: np.ndarray, rows: np.ndarray) -> float:
 
 def ece_floor(p: np.ndarray, *, seed: int, draws: int = 200) -> float:
     """Mean ECE of a perfectly calibrated score with these values (outcomes drawn from ``p``): the noise floor."""
-    return float(np.mean(chance_eces(p, seed=seed, draws=draws)))
-
-
-def chance_eces(p: np.ndarray, *, seed: int, draws: int = 200) -> np.ndarray:
-    """ECEs of a perfectly calibrated score with these values, one per draw of outcomes from ``p``.
-
-    Their mean is the noise floor (:func:`ece_floor`); a high quantile is how large an ECE chance
-    alone makes on this many rows.
-    """
     rng = np.random.default_rng(seed)
-    return np.array([expected_calibration_error((rng.random(len(p)) < p).astype(int), p) for _ in range(draws)])
+    return float(np.mean([expected_calibration_error((rng.random(len(p)) < p).astype(int), p) for _ in range(draws)]))
