@@ -19,27 +19,37 @@ log = logging.getLogger(__name__)
 PARTS = ("train", "valid", "calib", "test")
 
 
+#: salt of the test part's hash: a constant, so the test persons do not depend on the split seed
+TEST_SALT = "#test"
+
+
+def _unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
+    """A number in [0, 1) per id, fixed by the id and the salt alone (so stable as data grow)."""
+    hashed = pd.util.hash_pandas_object(ids + salt, index=False).to_numpy() % 1_000_003
+    return np.asarray(hashed / 1_000_003)
+
+
 def split_persons(meta: pd.DataFrame, config: SplitConfig, *, seed: int = 0) -> np.ndarray:
     """Assign each row to train/valid/calib/test; all rows of a person land in the same part.
 
-    The assignment hashes the person id (salted with ``seed``), so it is stable as data grows.
-    With ``temporal``, the test part is the persons with the latest supervision starts instead.
+    The test part is chosen by a hash of the person id that does not depend on ``seed`` (with
+    ``temporal``: the persons with the latest supervision starts), so every retrain on the same or on
+    grown data holds out the same persons, persons that no earlier model with this split was trained,
+    tuned or calibrated on. ``seed`` only reshuffles the other persons between train, valid and calib
+    (a second hash of the id, salted with the seed).
     """
     ids = meta["person_id"].astype(str)
-    u = (pd.util.hash_pandas_object(ids + f"#{seed}", index=False).to_numpy() % 1_000_003) / 1_000_003
-    part = np.full(len(meta), "train", dtype=object)
     if config.temporal:
         first_start = meta.groupby("person_id")["supervision_start"].transform("min")
-        cut = first_start.quantile(1 - config.test)
-        test = (first_start > cut).to_numpy()
-        rest = 1 - config.test
-        part[(~test) & (u < config.valid / rest)] = "valid"
-        part[(~test) & (u >= config.valid / rest) & (u < (config.valid + config.calib) / rest)] = "calib"
-        part[test] = "test"
+        test = (first_start > first_start.quantile(1 - config.test)).to_numpy()
     else:
-        part[u < config.test] = "test"
-        part[(u >= config.test) & (u < config.test + config.valid)] = "valid"
-        part[(u >= config.test + config.valid) & (u < config.test + config.valid + config.calib)] = "calib"
+        test = _unit_hash(ids, TEST_SALT) < config.test
+    u = _unit_hash(ids, f"#{seed}")
+    rest = 1 - config.test
+    part = np.full(len(meta), "train", dtype=object)
+    part[(~test) & (u < config.valid / rest)] = "valid"
+    part[(~test) & (u >= config.valid / rest) & (u < (config.valid + config.calib) / rest)] = "calib"
+    part[test] = "test"
     return part
 
 
@@ -59,6 +69,12 @@ class StageFit:
 
     def part(self, name: str) -> StageFrame:
         return self.frame.subset(self.parts == name)
+
+    def persons(self) -> pd.DataFrame:
+        """One row per person: ``person_id`` (as text) and the part it was in (train, valid, calib, test)."""
+        ids = self.frame.meta["person_id"].astype(str).to_numpy()
+        table = pd.DataFrame({"person_id": ids, "part": self.parts.astype(str)})
+        return table.drop_duplicates("person_id").reset_index(drop=True)
 
 
 def _search(
@@ -175,26 +191,101 @@ def fit_stage(
 
 
 @dataclass(frozen=True)
+class MetricVerdict:
+    """One metric of the logistic model against the booster on the test rows (``delta``: logistic - booster)."""
+
+    difference: Difference
+    margin: float
+
+    @property
+    def metric(self) -> str:
+        return self.difference.metric
+
+    @property
+    def leader(self) -> str:
+        """Which model scores better by the point estimate as shown (4 decimals): ``logistic``, ``booster``
+        or ``tie`` (a difference shown as +0.0000 leads nowhere, so no reason contradicts its figure)."""
+        d = self.difference
+        shown = float(f"{d.delta:.4f}")
+        if shown == 0:
+            return "tie"
+        return "logistic" if (shown > 0) == (d.metric == "roc_auc") else "booster"
+
+    @property
+    def logistic_within(self) -> bool:
+        """The logistic model passes the gate's test against the booster (no worse within the margin)."""
+        return self.difference.no_worse(self.margin)
+
+    @property
+    def booster_within(self) -> bool:
+        """The booster passes the same test against the logistic model."""
+        return _negated(self.difference).no_worse(self.margin)
+
+    def describe(self) -> str:
+        """The figures and what they say, in words that hold for them."""
+        d = self.difference
+        who = {"tie": "equal", "logistic": "the logistic model scores better", "booster": "the booster scores better"}
+        within = {True: "within", False: "beyond"}
+        return (
+            f"{d.metric} {d.delta:+.4f} ({d.level:.0%} CI {d.low:+.4f} to {d.high:+.4f}): {who[self.leader]}; "
+            f"logistic {within[self.logistic_within]} the margin {self.margin:g}, "
+            f"booster {within[self.booster_within]} it"
+        )
+
+
+@dataclass(frozen=True)
 class CandidateChoice:
-    """Which fitted model becomes the registered candidate, and why (``differences``: logistic - booster)."""
+    """Which fitted model becomes the registered candidate, and why (``differences``: logistic - booster).
+
+    ``alternative`` is the other model: it is registered too, beside the candidate (training.tracking).
+    """
 
     model: StageEstimator
     reason: str
     differences: dict[str, Difference]
+    alternative: StageEstimator | None = None
 
     @property
     def kind(self) -> str:
         return self.model.kind
 
 
-def _ahead(d: Difference) -> bool:
-    """Whether the first model of the difference scores at least as well as the second (point estimates)."""
-    return d.delta >= 0 if d.metric == "roc_auc" else d.delta <= 0
-
-
 def _negated(d: Difference) -> Difference:
     """The same difference the other way round (second model - first), interval flipped."""
     return Difference(d.metric, d.reference, d.model, -d.delta, -d.high, -d.low, d.level)
+
+
+def choose_kind(verdicts: list[MetricVerdict]) -> tuple[str, str]:
+    """``("lightgbm" | "logistic", reason)``: the rule of :func:`choose_candidate` on the per-metric verdicts.
+
+    The booster takes the place only when, in at least one metric, it scores better and the logistic
+    model is beyond the margin, and it is itself within the margin in every metric; otherwise the
+    logistic model does. The reason names a metric only for what is true of it, then gives every figure.
+    """
+    ahead = [v.metric for v in verdicts if v.leader == "booster" and not v.logistic_within]
+    booster_out = [v.metric for v in verdicts if not v.booster_within]
+    figures = "; ".join(v.describe() for v in verdicts)
+    if ahead and not booster_out:
+        why = (
+            f"the booster scores better in {', '.join(ahead)}, where the logistic model is beyond the gate's "
+            "margin, and the booster is within the margin in every metric"
+        )
+        return "lightgbm", f"{why} (logistic - booster: {figures})"
+    leads = [v.metric for v in verdicts if v.leader == "booster"]
+    if ahead:
+        why = (
+            f"the booster scores better in {', '.join(ahead)}, where the logistic model is beyond the margin, "
+            f"but the booster is itself beyond the margin in {', '.join(booster_out)}: neither is shown better "
+            "(too few rows to tell), so the simpler, interpretable model"
+        )
+    elif leads:
+        why = (
+            f"the booster scores better in {', '.join(leads)}, but the logistic model is within the gate's margin "
+            "there, so the simpler, interpretable model"
+        )
+    else:
+        why = "the logistic model scores at least as well as the booster in every metric"
+    return "logistic", f"{why} (logistic - booster: {figures})"
 
 
 def choose_candidate(fit: StageFit, comparison: ComparisonConfig) -> CandidateChoice:
@@ -204,8 +295,9 @@ def choose_candidate(fit: StageFit, comparison: ComparisonConfig) -> CandidateCh
     the gate's own test: for AUC, Brier and log loss the paired bootstrap interval of (logistic - booster)
     stays within the margin on the worse side. The booster takes the place only when it passes the same
     test against the logistic model in every metric (so it will pass the gate's comparison with the
-    baseline) and, in at least one metric, scores better while the logistic model fails the test.
-    Otherwise, including when the rows are too few to tell, the simpler, interpretable model is the candidate.
+    baseline) and, in at least one metric, scores better while the logistic model fails the test
+    (:func:`choose_kind`). Otherwise, including when the rows are too few to tell, the simpler,
+    interpretable model is the candidate. The other model is the choice's ``alternative``.
     """
     test = fit.part("test")
     diffs = paired_bootstrap(
@@ -221,22 +313,6 @@ def choose_candidate(fit: StageFit, comparison: ComparisonConfig) -> CandidateCh
         "brier": comparison.brier_margin,
         "log_loss": comparison.log_loss_margin,
     }
-    worse = [m for m, d in diffs.items() if not d.no_worse(margins[m]) and not _ahead(d)]
-    booster_no_worse = all(_negated(d).no_worse(margins[m]) for m, d in diffs.items())
-    shown = "; ".join(
-        f"{d.metric} {d.delta:+.4f} ({d.level:.0%} CI {d.low:+.4f} to {d.high:+.4f})" for d in diffs.values()
-    )
-    if worse and booster_no_worse:
-        reason = (
-            f"the booster scores better and the logistic model is not within the margin in {', '.join(worse)} "
-            f"(logistic - booster: {shown})"
-        )
-        return CandidateChoice(fit.model, reason, diffs)
-    why = (
-        "the logistic model is no worse than the booster (within the gate's margins, or scoring better)"
-        if not worse
-        else f"the booster scores better in {', '.join(worse)} but is not itself within the "
-        "margins everywhere (too few rows to tell)"
-    )
-    reason = f"{why} (logistic - booster: {shown})"
-    return CandidateChoice(fit.baseline, reason, diffs)
+    kind, reason = choose_kind([MetricVerdict(d, margins[m]) for m, d in diffs.items()])
+    chosen, other = (fit.model, fit.baseline) if kind == "lightgbm" else (fit.baseline, fit.model)
+    return CandidateChoice(chosen, reason, diffs, alternative=other)
