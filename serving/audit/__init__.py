@@ -2,10 +2,12 @@
 tier decision, in hash chains whose heads are signed outside the database.
 
 - :class:`AuditStore` appends records (:meth:`~AuditStore.append_many` for assessments,
-  :meth:`~AuditStore.add_decision_step` for decisions) in one chain per table, keyed person ids only, and
-  reads them back (:class:`AuditRecord`, :class:`DecisionStepRecord`, :class:`OverrideRecord` for the
-  overrides of the earlier ``/override`` flow); :meth:`~AuditStore.verify` and :func:`verify_trail` walk the
-  chains (:class:`VerifyResult`), :func:`read_head` reads their heads.
+  :meth:`~AuditStore.add_decision_step` for decisions, :meth:`~AuditStore.add_model_event` for decisions
+  about the models in service, such as a promotion over the gate's refusal) in one chain per table, keyed
+  person ids only, and reads them back (:class:`AuditRecord`, :class:`DecisionStepRecord`,
+  :class:`ModelEventRecord`, :class:`OverrideRecord` for the overrides of the earlier ``/override`` flow);
+  :meth:`~AuditStore.verify` and :func:`verify_trail` walk the chains (:class:`VerifyResult`),
+  :func:`read_head` reads their heads.
 - Signed checkpoints: the hash chains show an edited, deleted or inserted record to anyone who cannot
   rewrite every later record and the chain head. To expose someone who can write to the database, each
   service worker signs each chain's head (length and last hash) with an Ed25519 key kept outside the
@@ -24,7 +26,7 @@ from serving.audit._anchors import expectations, verify_against
 from serving.audit._chain import Expectations, read_head, verify_trail
 from serving.audit._checkpoint import Checkpoint, CheckpointError, CheckpointLog, read_checkpoints, sign_head
 from serving.audit._keys import key_id, load_or_create_key, load_public_key, public_key_pem, public_path
-from serving.audit._records import AuditRecord, DecisionStepRecord, OverrideRecord, VerifyResult
+from serving.audit._records import AuditRecord, DecisionStepRecord, ModelEventRecord, OverrideRecord, VerifyResult
 from serving.audit._signer import Checkpointer
 from serving.audit._store import AuditStore
 from serving.audit._tables import CHAIN_TABLES
@@ -40,6 +42,7 @@ __all__ = [
     "Checkpointer",
     "DecisionStepRecord",
     "Expectations",
+    "ModelEventRecord",
     "OverrideRecord",
     "VerifyResult",
     "canonical_json",

@@ -40,7 +40,7 @@ def _walk(
     """
     table, id_col = CHAINS[chain]
     stmt = select(table).order_by(table.c.seq)
-    beside = table is not assessments  # overrides and decision steps refer to an assessment
+    beside = "assessment_id" in table.c and table is not assessments  # overrides and decision steps refer to one
     if beside:
         stmt = (
             select(table, assessments.c.seq.label("_assessment_seq"))

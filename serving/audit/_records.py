@@ -1,4 +1,4 @@
-"""What the audit store gives back: one stored assessment, override or decision step, and a verdict."""
+"""What the audit store gives back: one stored assessment, override, decision step or model event, and a verdict."""
 
 from __future__ import annotations
 
@@ -41,6 +41,29 @@ class DecisionStepRecord:
     actor: str
     prev_hash: str
     record_hash: str
+
+
+@dataclass(frozen=True)
+class ModelEventRecord:
+    """A stored decision about a model in service (``event``: ``promotion_override``)."""
+
+    seq: int
+    event_id: str
+    created_at: str
+    event: str
+    stage: str
+    model_name: str
+    model_version: str
+    reason: str
+    detail_json: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """What else was recorded (for an override: the failed criteria, the champion it replaced, the gate)."""
+        return _json_object(self.detail_json)
 
 
 @dataclass(frozen=True)

@@ -53,17 +53,19 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from features.vocab import Stage, Tier
 from serving.audit import recipe
 from serving.audit._chain import Expectations, verify_engine
-from serving.audit._records import AuditRecord, DecisionStepRecord, OverrideRecord, VerifyResult
+from serving.audit._records import AuditRecord, DecisionStepRecord, ModelEventRecord, OverrideRecord, VerifyResult
 from serving.audit._tables import (
     CHAINS,
     DECISION_STEPS,
     GENESIS,
+    MODEL_EVENTS,
     OPTIONAL_FIELDS,
     RECORD_FIELDS,
     assessments,
     chain_head,
     decision_steps,
     metadata,
+    model_events,
     overrides,
 )
 from serving.storage import make_engine
@@ -256,6 +258,54 @@ class AuditStore:
             conn.execute(insert(decision_steps), [row])
         logger.info("decision %s %s by %s", decision_id, step, actor)
         return DecisionStepRecord(**row)
+
+    def add_model_event(
+        self,
+        *,
+        event: str,
+        stage: str,
+        model_name: str,
+        model_version: str,
+        reason: str,
+        detail: Mapping[str, Any],
+        actor: str,
+    ) -> ModelEventRecord:
+        """Chain a decision about a model in service (``promotion_override``: a version promoted over the
+        gate's refusal; ``detail`` holds the failed criteria and what it replaced).
+
+        Raises
+        ------
+        ValueError
+            If the event or stage is unknown, or the model, version, reason or actor is empty.
+        """
+        if event not in MODEL_EVENTS:
+            raise ValueError(f"unknown model event {event!r}; known: {list(MODEL_EVENTS)}")
+        fields = dict(
+            event_id=str(uuid.uuid4()),
+            event=event,
+            stage=Stage(stage).value,
+            model_name=str(model_name).strip(),
+            model_version=str(model_version).strip(),
+            reason=" ".join(str(reason or "").split()),
+            detail_json=recipe.canonical_json(dict(detail)),
+            actor=str(actor or "").strip(),
+        )
+        for name in ("model_name", "model_version", "reason", "actor"):
+            if not fields[name]:
+                raise ValueError(f"a model event needs a non-empty {name}")
+        with self._write() as conn:
+            row = self._chain_rows(conn, "models", [fields])[0]
+            conn.execute(insert(model_events), [row])
+        logger.info("model event %s: %s version %s by %s", event, model_name, model_version, actor)
+        return ModelEventRecord(**row)
+
+    def model_events(self, model_name: str | None = None) -> list[ModelEventRecord]:
+        """The stored model events (of one registered model), oldest first."""
+        stmt = select(model_events).order_by(model_events.c.seq)
+        if model_name is not None:
+            stmt = stmt.where(model_events.c.model_name == model_name)
+        with self._engine.connect() as conn:
+            return [ModelEventRecord(**r) for r in conn.execute(stmt).mappings().all()]
 
     def decision_steps(self, decision_id: str) -> list[DecisionStepRecord]:
         """The stored steps of one decision, oldest first."""

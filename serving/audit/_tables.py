@@ -3,8 +3,9 @@
 ``assessments`` keeps exactly what was asked and answered; ``overrides`` keeps caseworkers' tier overrides
 of the earlier ``/override`` flow (kept readable); ``decision_steps`` keeps each step of a tier decision
 (proposed, approved, rejected; serving/cases) beside the assessment that prompted it, never in place of
-it; ``audit_chain_head`` keeps each chain's length and last hash, updated in the same transaction as an
-append.
+it; ``model_events`` keeps what people decided about the models in service (a version promoted over the
+gate's refusal, with the reason, the user and the failed criteria); ``audit_chain_head`` keeps each chain's
+length and last hash, updated in the same transaction as an append.
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ decision_steps = Table(  # each step of a tier decision (serving/cases): propose
     ),
     *_hash_columns(),
 )
+model_events = Table(  # decisions about the models in service, e.g. a promotion over the gate's refusal
+    "model_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    *(
+        Column(name, Text, nullable=False)
+        for name in ("event", "stage", "model_name", "model_version", "reason", "detail_json", "actor")
+    ),
+    *_hash_columns(),
+)
 chain_head = Table(
     "audit_chain_head",
     metadata,
@@ -78,10 +91,13 @@ CHAINS = {
     "assessments": (assessments, "assessment_id"),
     "overrides": (overrides, "override_id"),
     "decisions": (decision_steps, "step_id"),
+    "models": (model_events, "event_id"),
 }
 #: Each hash chain's table (an independent auditor reads these columns to recompute the hashes).
 CHAIN_TABLES: dict[str, Table] = {chain: table for chain, (table, _) in CHAINS.items()}
 DECISION_STEPS = ("proposed", "approved", "rejected")
+#: what a model event records
+MODEL_EVENTS = ("promotion_override",)
 RECORD_FIELDS = frozenset(
     {
         "assessment_id",

@@ -365,6 +365,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "chain_assessments": ("评估", "assessments"),
     "chain_overrides": ("旧版调整", "earlier overrides"),
     "chain_decisions": ("管理等级决定", "tier decisions"),
+    "chain_models": ("未通过门槛的模型晋升", "model promotions over the gate"),
     "any": ("全部", "any"),
     "has_decision": ("有调整决定", "Has a decision"),
     "tier_by_rule": ("执行等级与风险等级不同", "Effective tier differs from tier by risk"),
@@ -384,9 +385,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "chain": ("哈希链", "Hash chain"),
     "verify_title": ("核验审计链", "Verify the audit trail"),
     "verify_intro": (
-        "逐条检查每条哈希链（评估、旧版调整、管理等级决定）的哈希，指出第一条被改动、删除或插入的记录。",
-        "Walks every hash chain (assessments, earlier overrides, tier decisions) and names the first record "
-        "that was changed, deleted or inserted.",
+        "逐条检查每条哈希链（评估、旧版调整、管理等级决定、未通过门槛的模型晋升）的哈希，指出第一条被改动、删除或插入的记录。",
+        "Walks every hash chain (assessments, earlier overrides, tier decisions, model promotions over the gate) "
+        "and names the first record that was changed, deleted or inserted.",
     ),
     "verify_now": ("立即核验", "Verify now"),
     "verify_ok": ("审计链完整：已检查 {n} 条记录。", "The trail is intact: {n} records checked."),
