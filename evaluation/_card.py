@@ -143,7 +143,10 @@ def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
             "champion and records the decision on the version (tag `gate_decision`).",
             "",
         ]
+    override = gate.get("override")
     verdict = "promoted to champion" if gate.get("promoted") else "not promoted (challenger)"
+    if override:
+        verdict = "promoted to champion by override, over the gate's refusal"
     lines = [
         "## Promotion gate",
         "",
@@ -151,6 +154,15 @@ def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
         f"against champion {gate.get('against') or 'none'}).",
         "",
     ]
+    if gate.get("compared"):
+        lines += [f"Rows: {gate['compared']}.", ""]
+    if override:
+        failed = ", ".join(c.get("name", "?") for c in gate.get("criteria", []) if not c.get("passed"))
+        lines += [
+            f"Override by **{override.get('by')}** at {override.get('at')}: {override.get('reason')}",
+            f"(failed criteria: {failed}; recorded in the audit trail).",
+            "",
+        ]
     for c in gate.get("criteria", []):
         verdict = ("warn" if c.get("warning") else "pass") if c.get("passed") else "FAIL"
         lines.append(f"- {verdict}: {c.get('message') or json.dumps(c, default=str)}")

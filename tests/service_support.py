@@ -72,6 +72,7 @@ def small_cohort_gate() -> GateConfig:
     warning). These tests are about the registry and the comparison, and some compare the gap across
     report, gate and ``/models``: the gaps are measured here with small minimums and never refuse.
     The face-validity check runs on 60 persons instead of 300 (tests/test_face_validity.py runs it in full).
+    The champion is compared on fewer rows than the shipped ``comparison.min_rows``.
     """
     gate = GateConfig.load()
     rates = gate.fairness.error_rates.model_copy(
@@ -83,6 +84,7 @@ def small_cohort_gate() -> GateConfig:
             "ece_limit": 0.04,
             "fairness": gate.fairness.model_copy(update={"error_rates": rates}),
             "face_validity": face,
+            "comparison": gate.comparison.model_copy(update={"min_rows": 500}),
         }
     )
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from evaluation import evaluate, paired_bootstrap
+from evaluation import Difference, evaluate, paired_bootstrap
 from training.config import ConfigError, GateConfig, TrainConfig
-from training.promote import Criterion, ece_criterion, judge
+from training.fit import MetricVerdict, choose_kind
+from training.promote import Criterion, Reference, ece_criterion, judge
 
 THRESHOLD = 0.3
 
@@ -72,6 +76,33 @@ def test_gate_refuses_a_candidate_worse_than_the_baseline(
     worse = _noisy(truth, rng, 1.0)
     criteria = judge(y, worse, meta, threshold=THRESHOLD, gate=GateConfig.load(), baseline=truth)
     assert {"roc_auc_vs_baseline", "brier_vs_baseline"} <= _failed(criteria)
+
+
+def test_the_champion_is_compared_only_on_the_rows_it_may_be_and_on_enough_of_them(
+    rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
+) -> None:
+    """A reference's mask picks the compared rows (the figures are those rows' figures); below ``min_rows`` the
+    comparison is one failing criterion with the count; an absent reference fails; the candidate itself passes."""
+    y, truth, meta, rng = rows
+    worse = _noisy(truth, rng, 1.0)
+    mask = np.arange(len(y)) % 3 == 0
+    gate = GateConfig.load()
+    masked = judge(y, truth, meta, threshold=THRESHOLD, gate=gate, champion=Reference(prob=worse, rows=mask))
+    alone = judge(y[mask], truth[mask], meta[mask], threshold=THRESHOLD, gate=gate, champion=worse[mask])
+    pick = {c.name: c.value for c in masked if c.name.endswith("_vs_champion")}
+    assert pick == {c.name: c.value for c in alone if c.name.endswith("_vs_champion")} and len(pick) == 3
+    need = int(mask.sum()) + 1
+    strict = gate.model_copy(update={"comparison": gate.comparison.model_copy(update={"min_rows": need})})
+    few = judge(y, truth, meta, threshold=THRESHOLD, gate=strict, champion=Reference(prob=worse, rows=mask))
+    refusal = [c for c in few if c.name.endswith("vs_champion")]
+    assert [c.name for c in refusal] == ["vs_champion"] and not refusal[0].passed
+    assert f"only {int(mask.sum()):,} test rows" in refusal[0].message
+    full = judge(y, truth, meta, threshold=THRESHOLD, gate=strict, baseline=Reference(prob=worse, rows=mask))
+    assert {"roc_auc_vs_baseline", "brier_vs_baseline"} <= {c.name for c in full}  # min_rows: the champion's
+    absent = judge(y, truth, meta, threshold=THRESHOLD, gate=gate, baseline=Reference(absent="no column"))
+    assert [(c.name, c.passed) for c in absent if "baseline" in c.name] == [("vs_baseline", False)]
+    itself = judge(y, truth, meta, threshold=THRESHOLD, gate=gate, baseline=Reference(itself="the same model"))
+    assert [(c.name, c.passed, c.verdict) for c in itself if "baseline" in c.name] == [("vs_baseline", True, "pass")]
 
 
 def test_margin_decides_a_slightly_worse_candidate(
@@ -276,3 +307,69 @@ def test_ece_refuses_only_on_evidence_of_miscalibration() -> None:
     assert not refused.passed and "by chance" in refused.message
     fine = rng.random(20_000) < big_p
     assert ece_criterion(fine, big_p, expected_calibration_error(fine, big_p), gate).verdict == "pass"
+
+
+_METRIC = "(?:roc_auc|brier|log_loss)"
+_LIST = rf"({_METRIC}(?:, {_METRIC})*)"
+
+
+@st.composite
+def _verdicts(draw: st.DrawFn) -> list[MetricVerdict]:
+    """Logistic - booster differences of every sign and size, intervals around them, margins as shipped or none."""
+    out = []
+    for metric in ("roc_auc", "brier", "log_loss"):
+        delta = draw(st.one_of(st.just(0.0), st.floats(-0.00008, 0.00008), st.floats(-0.05, 0.05)))
+        below, above = draw(st.floats(0, 0.03)), draw(st.floats(0, 0.03))
+        margin = draw(st.sampled_from([0.0, 0.0005, 0.003, 0.01]))
+        out.append(MetricVerdict(Difference(metric, 0.5, 0.5, delta, delta - below, delta + above, 0.95), margin))
+    return out
+
+
+def _booster_leads(metric: str, shown: float) -> bool:
+    """From the figure as printed (logistic - booster): AUC higher is better, Brier and log loss lower."""
+    return shown < 0 if metric == "roc_auc" else shown > 0
+
+
+@given(verdicts=_verdicts())
+@settings(max_examples=400, deadline=None)
+def test_the_candidates_reason_never_contradicts_its_figures(verdicts: list[MetricVerdict]) -> None:
+    """Every claim of the reason holds for the numbers it prints: who scores better in a metric (by the
+    difference as shown), who is within or beyond the margin (by the interval), and the choice follows the rule."""
+    kind, reason = choose_kind(verdicts)
+    head, figures = reason.split(" (logistic - booster: ", 1)
+    d = {v.metric: v.difference for v in verdicts}
+    margin = {v.metric: v.margin for v in verdicts}
+    clauses = re.findall(
+        rf"({_METRIC}) ([+-]\d\.\d{{4}}) \(95% CI [+-]\d\.\d{{4}} to [+-]\d\.\d{{4}}\): "
+        r"(the booster scores better|the logistic model scores better|equal); "
+        r"logistic (within|beyond) the margin [^,]+, booster (within|beyond) it",
+        figures,
+    )
+    shown = {m: float(x) for m, x, *_ in clauses}
+    assert sorted(shown) == sorted(d), figures  # every metric, once
+
+    def logistic_within(m: str) -> bool:  # logistic - booster, worse side for the logistic model
+        return d[m].low >= -margin[m] if m == "roc_auc" else d[m].high <= margin[m]
+
+    def booster_within(m: str) -> bool:  # the same interval read from the booster's side
+        return d[m].high <= margin[m] if m == "roc_auc" else d[m].low >= -margin[m]
+
+    for m, _, who, logistic, booster in clauses:
+        expected = "equal" if shown[m] == 0 else "the booster scores better"
+        if shown[m] != 0 and not _booster_leads(m, shown[m]):
+            expected = "the logistic model scores better"
+        assert who == expected, (m, shown[m], who)
+        assert (logistic == "within") == logistic_within(m) and (booster == "within") == booster_within(m)
+    for listed in re.findall(rf"the booster scores better in {_LIST}", head):
+        assert all(_booster_leads(m, shown[m]) for m in listed.split(", ")), head
+    for listed in re.findall(rf"the booster scores better in {_LIST}, where the logistic model is beyond", head):
+        assert not any(logistic_within(m) for m in listed.split(", ")), head
+    for listed in re.findall(rf"the booster scores better in {_LIST}, but the logistic model is within", head):
+        assert all(logistic_within(m) for m in listed.split(", ")), head
+    for listed in re.findall(rf"the booster is itself beyond the margin in {_LIST}", head):
+        assert not any(booster_within(m) for m in listed.split(", ")), head
+    if "scores at least as well as the booster in every metric" in head:
+        assert not any(_booster_leads(m, shown[m]) for m in shown), head
+    earns = any(_booster_leads(m, shown[m]) and not logistic_within(m) for m in d) and all(map(booster_within, d))
+    assert kind == ("lightgbm" if earns else "logistic"), reason
+    assert head.startswith("the booster scores better") or "at least as well" in head

@@ -109,6 +109,9 @@ class ComparisonConfig(_Strict):
     auc_margin: float = Field(0.01, ge=0, description="the candidate's AUC may be lower by at most this")
     brier_margin: float = Field(0.0005, ge=0, description="the candidate's Brier may be higher by at most this")
     log_loss_margin: float = Field(0.003, ge=0, description="the candidate's log loss may be higher by at most this")
+    min_rows: int = Field(
+        2000, ge=0, description="the champion is compared on at least this many rows of persons no compared model saw"
+    )
 
 
 class FaceValidityConfig(_Strict):

@@ -1,23 +1,30 @@
-"""What the MLflow registry holds per stage: each version's alias, kind, gate decision and key metrics.
+"""What the MLflow registry holds per stage, read so that a failure to read is never taken for an answer.
 
-Backs ``riskctl models list``: a modeler sees at a glance which version serves each stage, which
-versions the gate refused and why, and whether a logistic or a boosted model earns the place.
-
-:func:`champion_of` is the one reading of "which version holds an alias": ``None`` only when the registry
-itself says there is none (the registered model does not exist, or no version holds the alias); any other
-failure to read it (a tracking server that does not answer, a refusal, a corrupt store) is a
-:class:`RegistryError`, never "no champion": a caller that took it for one would serve, or gate, on a
-registry it could not read.
+- ``riskctl models list`` (:func:`registered_versions`): each version's alias, kind, gate decision (an
+  override with its reason and user; an alternative not judged yet) and key metrics, so a modeler sees
+  at a glance which version serves each stage, which versions the gate refused and why, and whether a
+  logistic or a boosted model earns the place.
+- :func:`champion_of` is the one reading of "which version holds an alias": ``None`` only when the
+  registry itself says there is none (the registered model does not exist, or no version holds the
+  alias); any other failure to read it (a tracking server that does not answer, a refusal, a corrupt
+  store) is a :class:`RegistryError`, never "no champion": a caller that took it for one would serve, or
+  gate, on a registry it could not read.
+- :func:`recorded_persons`: the persons a version's run was trained, tuned and calibrated on
+  (:data:`PERSONS`, logged by training.tracking), or ``None`` for a run that did not record them.
+- :func:`resolve_model`: the registered name, version and run of a model URI (``models:/name@alias``,
+  ``models:/name/3``, ``runs:/<run>/model``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from features.settings import Settings
 from features.vocab import Stage
+from training.tracking import PERSONS, configure_mlflow
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -61,8 +68,6 @@ def _fmt(value: float | None) -> str:
 
 def registered_versions(settings: Settings, stages: list[Stage] | None = None) -> list[VersionRow]:
     """Every registered version of each stage's model, newest first within a stage."""
-    from training.tracking import configure_mlflow
-
     client = configure_mlflow(settings)
     rows = []
     for stage in stages or list(Stage):
@@ -73,7 +78,7 @@ def registered_versions(settings: Settings, stages: list[Stage] | None = None) -
             run = client.get_run(str(mv.run_id))
             metrics = {k: run.data.metrics[f"test_{k}"] for k in KEY_METRICS if f"test_{k}" in run.data.metrics}
             kind = run.data.tags.get("model_kind", "?")
-            decision = mv.tags.get("gate_decision", "not gated (riskctl promote)")
+            decision = mv.tags.get("gate_decision") or _not_judged(mv.tags)
             rows.append(
                 VersionRow(
                     stage.value,
@@ -86,6 +91,12 @@ def registered_versions(settings: Settings, stages: list[Stage] | None = None) -
                 )
             )
     return rows
+
+
+def _not_judged(tags: dict[str, str]) -> str:
+    if tags.get("candidate_role") == "alternative":
+        return f"not judged: alternative to version {tags.get('alternative_of', '?')} (riskctl promote --version)"
+    return "not gated (riskctl promote)"
 
 
 def serving_summary(rows: list[VersionRow], champion_alias: str = "champion") -> list[str]:
@@ -150,6 +161,89 @@ def _named(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else '(no message)'}"
 
 
+#: the parts of a split a model learns from: trained on (train), tuned on (valid), calibrated on (calib)
+SEEN_PARTS = ("train", "valid", "calib")
+
+
+@dataclass(frozen=True)
+class PersonSplit:
+    """The persons of a version's run: those it was trained, tuned or calibrated on, and those it was tested on."""
+
+    seen: frozenset[str]
+    test: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model URI resolved in the registry: name and version (when registered) and the run that logged it."""
+
+    uri: str
+    run_id: str
+    name: str | None = None
+    version: str | None = None
+
+    def describe(self) -> str:
+        if self.name and self.version:
+            return f"{self.name} version {self.version} (run {self.run_id})"
+        return f"run {self.run_id}"
+
+
+def recorded_persons(client: MlflowClient, run_id: str) -> PersonSplit | None:
+    """The persons ``run_id`` recorded (:data:`PERSONS`), or ``None`` when it recorded none (an older run).
+
+    Raises
+    ------
+    RegistryError
+        If the run's artifacts cannot be listed or read, or the file is not a person table.
+    """
+    import mlflow
+    import pandas as pd
+
+    try:
+        listed = {f.path for f in client.list_artifacts(run_id, PERSONS.rsplit("/", 1)[0])}
+        if PERSONS not in listed:
+            return None
+        table = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=PERSONS))
+    except Exception as err:
+        raise RegistryError(f"cannot read the persons of run {run_id} ({PERSONS}): {_named(err)}") from err
+    if not {"person_id", "part"} <= set(table.columns):
+        raise RegistryError(f"run {run_id}: {PERSONS} lacks the columns person_id and part")
+    ids, parts = table["person_id"].astype(str), table["part"].astype(str)
+    return PersonSplit(frozenset(ids[parts.isin(SEEN_PARTS)]), frozenset(ids[parts == "test"]))
+
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+_RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-fA-F]+)/")
+
+
+def resolve_model(client: MlflowClient, uri: str) -> ResolvedModel | None:
+    """The version and run ``uri`` names (``models:/name@alias``, ``models:/name/3``, ``runs:/<run>/...``).
+
+    ``None`` for a URI the registry does not know how to name (a local path).
+
+    Raises
+    ------
+    RegistryError
+        If the registry cannot be read, or names no such version or alias.
+    """
+    if m := _RUNS_URI.match(uri):
+        return ResolvedModel(uri, m["run"])
+    m = _MODELS_URI.match(uri)
+    if m is None:
+        return None
+    name = m["name"]
+    if m["alias"]:
+        mv = champion_of(client, name, m["alias"])
+        if mv is None:
+            raise RegistryError(f"{uri}: no version of {name} holds @{m['alias']}")
+        return ResolvedModel(uri, str(mv.run_id), name, str(mv.version))
+    try:
+        found = client.get_model_version(name, m["version"])
+    except Exception as err:
+        raise RegistryError(f"{uri}: could not read {name} version {m['version']}: {_named(err)}") from err
+    return ResolvedModel(uri, str(found.run_id), name, str(found.version))
+
+
 def markdown(rows: list[VersionRow]) -> str:
     """The rows as a Markdown table (for a pipe or a file: no width limit)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -160,10 +254,16 @@ def markdown(rows: list[VersionRow]) -> str:
 __all__ = [
     "HEADER",
     "KEY_METRICS",
+    "PERSONS",
+    "SEEN_PARTS",
+    "PersonSplit",
     "RegistryError",
+    "ResolvedModel",
     "VersionRow",
     "champion_of",
     "markdown",
+    "recorded_persons",
     "registered_versions",
+    "resolve_model",
     "serving_summary",
 ]

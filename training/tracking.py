@@ -38,6 +38,10 @@ from training.report import shap_summary_png
 
 log = logging.getLogger(__name__)
 EVAL_ROWS = "evaluation/eval_rows.parquet"
+#: artifact of each version's run: one row per person of the fit, ``person_id`` and ``part`` (train, valid,
+#: calib, test), so the gate and ``riskctl evaluate`` know whom a model was trained, tuned and calibrated on
+#: (training.registry.recorded_persons)
+PERSONS = "split/persons.parquet"
 #: column of the logged test rows (``meta_baseline``) with the logistic baseline's probability
 BASELINE_COLUMN = "baseline"
 
@@ -85,6 +89,8 @@ class TrainedVersion:
     report_dir: Path
     model_kind: str = "lightgbm"
     candidate_reason: str = ""
+    #: the other model kind, registered beside the candidate (None when not registered)
+    alternative: TrainedVersion | None = None
 
 
 def eval_rows_frame(fit: StageFit, baseline_prob: np.ndarray | None = None) -> pd.DataFrame:
@@ -134,8 +140,16 @@ def log_stage_fit(
     data_description: str = "",
     reports_dir: Path | None = None,
     gate: GateConfig | None = None,
+    register_alternative: bool = False,
 ) -> TrainedVersion:
     """Choose the candidate (booster or logistic), log the runs, evaluate on the test rows, register it.
+
+    With ``register_alternative`` (``riskctl train`` does) the other model is registered too, as the next
+    version, with its own run, report and card (at its own cut-offs) and the tags
+    ``candidate_role=alternative`` and ``alternative_of=<candidate version>``: when the candidate fails the
+    gate and the alternative would pass, a modeler can promote it (``riskctl train --promote`` judges it
+    then). Each run keeps its person ids per part (:data:`PERSONS`), so the gate can compare later models on
+    persons none of them saw.
 
     The report and model card go to ``<reports_dir>/<stage>-<version>`` (default ``<home>/reports``),
     a new folder per registered version, so a challenger never overwrites the champion's.
@@ -152,7 +166,7 @@ def log_stage_fit(
     # the policy's cut-offs as this model resolves them (relative forms: against its own training rows)
     cutoffs = policy.cutoffs(stage, model.risk_reference)
     threshold = policy.stage(stage).strict_from(cutoffs)
-    prob, base_prob = model.predict_proba(test.X), fit.baseline.predict_proba(test.X)
+    base_prob = fit.baseline.predict_proba(test.X)
     booster = classification_metrics(
         test.y, fit.model.predict_proba(test.X), threshold=_own_cutoff(policy, fit.model, threshold)
     )
@@ -160,6 +174,56 @@ def log_stage_fit(
     baseline_run = _log_baseline(
         fit, experiment_id, base_prob, lambda p: classification_metrics(test.y, p, threshold=base_threshold)
     )
+    target = _Target(client, settings, experiment_id, policy, gate, data_description, reports_dir, base_prob, booster)
+    trained = _log_version(fit, choice, model, cutoffs, target, role="candidate")
+    trained.baseline_run_id = baseline_run
+    alternative = choice.alternative if register_alternative else None
+    if alternative is None:
+        return trained
+    try:
+        alt_cutoffs = policy.cutoffs(stage, alternative.risk_reference)
+    except TierPolicyError as exc:
+        log.warning("%s: the %s alternative is not registered: %s", stage.value, alternative.kind, exc)
+        return trained
+    registered = _log_version(fit, choice, alternative, alt_cutoffs, target, role="alternative", of=trained.version)
+    client.set_model_version_tag(trained.model_name, trained.version, "alternative_version", registered.version)
+    trained.alternative = registered
+    return trained
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where, under which settings and beside which reference figures the versions of one stage fit are logged."""
+
+    client: MlflowClient
+    settings: Settings
+    experiment_id: str
+    policy: TierPolicy
+    gate: GateConfig
+    data_description: str
+    reports_dir: Path | None
+    base_prob: np.ndarray
+    booster: dict[str, float]
+
+
+def _log_version(
+    fit: StageFit,
+    choice: CandidateChoice,
+    model: StageEstimator,
+    cutoffs: BandCutoffs,
+    target: _Target,
+    *,
+    role: str,
+    of: str = "",
+) -> TrainedVersion:
+    """One registered version of ``model`` at its own cut-offs: its run (tags, metrics, test rows, persons),
+    report and card."""
+    settings, policy, gate = target.settings, target.policy, target.gate
+    stage = fit.frame.stage
+    test = fit.part("test")
+    threshold = policy.stage(stage).strict_from(cutoffs)
+    prob = model.predict_proba(test.X)
+    reason = choice.reason if role == "candidate" else f"alternative to version {of}, the candidate: {choice.reason}"
     with tempfile.TemporaryDirectory(prefix=f"eval-{stage.value}-") as tmp:
         out_dir = Path(tmp)
         shap_png = shap_summary_png(model, test.X, out_dir / "shap_summary.png")
@@ -173,14 +237,15 @@ def log_stage_fit(
             groups=test.meta[[c for c in GROUP_COLUMNS if c in test.meta]],
             threshold=threshold,
             oracle_prob=oracle,
-            baseline_prob=base_prob,
+            baseline_prob=target.base_prob,
             out_dir=out_dir,
             title=f"{settings.model_name(stage)} ({stage.label('en')})",
             fairness=gate.fairness,
             meta={
                 "stage": stage.value,
-                "model_kind": choice.kind,
-                "candidate_reason": choice.reason,
+                "model_kind": model.kind,
+                "candidate_role": role,
+                "candidate_reason": reason,
                 **fit.frame.counts,
                 "policy_version": policy.version,
                 "share_strict_in_effect": strict_in_effect,
@@ -188,18 +253,22 @@ def log_stage_fit(
             },
             extra_figures=[shap_png],
         )
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage.value}-{choice.kind}") as run:
-            _log_candidate_run(fit, choice, report, booster, cutoffs, threshold, policy.version, data_description)
+        name = settings.model_name(stage)
+        role_tags = {"candidate_role": role, **({"alternative_of": of} if of else {})}
+        with mlflow.start_run(experiment_id=target.experiment_id, run_name=f"{stage.value}-{model.kind}") as run:
+            _log_candidate_run(fit, choice, model, reason, report, cutoffs, threshold, target)
+            mlflow.set_tags(role_tags)
             mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
-            eval_rows_frame(fit, base_prob).to_parquet(out_dir / "eval_rows.parquet", index=False)
+            eval_rows_frame(fit, target.base_prob).to_parquet(out_dir / "eval_rows.parquet", index=False)
             fit.search.to_csv(out_dir / "search.csv", index=False)
             mlflow.log_artifacts(str(out_dir), artifact_path="evaluation")
+            log_persons(fit)
             version = _log_model(fit, model, settings, test.X, prob)
             card = model_card(
-                name=settings.model_name(stage),
+                name=name,
                 version=version,
                 stage=stage.value,
-                data_description=data_description,
+                data_description=target.data_description,
                 period=_period(fit),
                 label_definition=f"new offence within {fit.frame.horizon_months:g} months after the "
                 f"{stage.label('en')} date (re-offence dated in [D, D+H))",
@@ -216,22 +285,22 @@ def log_stage_fit(
                 data_kind="synthetic" if "oracle" in fit.frame.meta else "real",
             )
             mlflow.log_artifact(str(card), artifact_path="model_card")
-            client.update_model_version(settings.model_name(stage), version, description=card.read_text())
-        final = version_report_dir(reports_dir or settings.home / "reports", stage, version)
+            target.client.update_model_version(name, version, description=card.read_text())
+            for key, value in role_tags.items():
+                target.client.set_model_version_tag(name, version, key, value)
+        final = version_report_dir(target.reports_dir or settings.home / "reports", stage, version)
         shutil.copytree(out_dir, final)
     metrics = {**report.metrics, **fairness_metrics(report)}
-    log.info("%s: registered %s version %s (%s)", stage.value, settings.model_name(stage), version, choice.kind)
-    return TrainedVersion(
-        stage.value,
-        settings.model_name(stage),
-        version,
-        run.info.run_id,
-        baseline_run,
-        metrics,
-        final,
-        choice.kind,
-        choice.reason,
-    )
+    log.info("%s: registered %s version %s (%s, %s)", stage.value, name, version, model.kind, role)
+    return TrainedVersion(stage.value, name, version, run.info.run_id, "", metrics, final, model.kind, reason)
+
+
+def log_persons(fit: StageFit) -> None:
+    """Log the fit's person ids and the part each was in (:data:`PERSONS`) in the active run."""
+    with tempfile.TemporaryDirectory(prefix="persons-") as tmp:
+        path = Path(tmp) / Path(PERSONS).name
+        fit.persons().to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(PERSONS).parent))
 
 
 def _own_cutoff(policy: TierPolicy, model: StageEstimator, fallback: float) -> float:
@@ -276,33 +345,33 @@ def fairness_metrics(report: EvaluationReport) -> dict[str, float | None]:
 def _log_candidate_run(
     fit: StageFit,
     choice: CandidateChoice,
+    model: StageEstimator,
+    reason: str,
     report: EvaluationReport,
-    booster: dict[str, float],
     cutoffs: BandCutoffs,
     threshold: float,
-    policy_version: str,
-    data_description: str,
+    target: _Target,
 ) -> None:
-    """Tags, parameters and metrics of the candidate's run (the booster's figures kept beside a logistic one)."""
+    """Tags, parameters and metrics of a version's run (the booster's figures kept beside a logistic one)."""
     mlflow.set_tags(
         {
             "stage": fit.frame.stage.value,
-            "model_kind": choice.kind,
-            "candidate_reason": choice.reason[:5000],
+            "model_kind": model.kind,
+            "candidate_reason": reason[:5000],
             "config_version": fit.config.version,
-            "policy_version": policy_version,
-            "data": data_description,
+            "policy_version": target.policy.version,
+            "data": target.data_description,
         }
     )
     mlflow.log_params(
         {
             **dict(fit.chosen),
             "seed": fit.seed,
-            "model_kind": choice.kind,
+            "model_kind": model.kind,
             "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
             "temporal_split": fit.config.split.temporal,
             "horizon_months": fit.frame.horizon_months,
-            "calibration": choice.model.calibrator_.method_,
+            "calibration": model.calibrator_.method_,
             "strict_cutoff": threshold,
             "medium_from": cutoffs.medium_from.probability,
             "high_from": cutoffs.high_from.probability,
@@ -312,7 +381,7 @@ def _log_candidate_run(
     )
     mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
     mlflow.log_metrics({f"test_{k}": float(v) for k, v in fairness_metrics(report).items() if v is not None})
-    mlflow.log_metrics({f"booster_test_{k}": v for k, v in booster.items() if _finite(v)})
+    mlflow.log_metrics({f"booster_test_{k}": v for k, v in target.booster.items() if _finite(v)})
     for metric, d in choice.differences.items():
         if _finite(d.delta):
             mlflow.log_metrics(

@@ -1,9 +1,10 @@
 """``riskctl``, the project's command line (README "The command line").
 
 The root (:data:`app`, :func:`main`) gathers every command group: the data and feature commands of
-``features/``, the training, evaluation and promotion commands of ``training/``, and this room's own:
-``serve``, ``score``, ``build``, ``token``, ``revoke``, ``models``, ``audit`` (``_service``, ``_audit``),
-``cases`` and ``review`` (``_cases``) and ``demo``. Commands import their heavy libraries when they
+``features/``, the training and evaluation commands of ``training/``, and this room's own: ``promote``
+(``_promote``: the gate, and a promotion over its refusal recorded in the audit trail), ``serve``,
+``score``, ``build``, ``token``, ``revoke``, ``models``, ``audit`` (``_service``, ``_audit``), ``cases``
+and ``review`` (``_cases``) and ``demo``. Commands import their heavy libraries when they
 run, so ``riskctl --help`` answers at once.
 
 The local-process helpers (:func:`running_service`, :func:`running_server`, :func:`free_port`) start

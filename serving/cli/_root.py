@@ -21,6 +21,7 @@ from features.cli import build_frames, console, data_app, features_app, summary_
 from features.synthetic import CohortConfig
 from features.vocab import Stage
 from serving.cli import _cases as cases_commands
+from serving.cli import _promote as promote_commands
 from serving.cli import _service as serving_commands
 from serving.settings import get_settings
 from training import cli as training_cli
@@ -42,6 +43,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 training_cli.register(app)
+promote_commands.register(app)
 real_benchmark.register(app)
 cases_commands.register(app)
 serving_commands.register(app)

@@ -1,6 +1,6 @@
 """What several ``riskctl`` commands set up the same way: the project's BentoML home, the served models
 imported from MLflow (a stage without a champion is not served; no stage at all, or a registry that cannot be
-read, is a refusal), the first tokens, and the scorer and audit store of offline scoring."""
+read, is a refusal), the first tokens, the audit store, and the scorer of offline scoring."""
 
 from __future__ import annotations
 
@@ -155,13 +155,20 @@ def offline_scorer(settings: ServiceSettings) -> tuple[Any, Any]:
     request for another stage is refused by the scorer (``NoModelError``). With no stage at all: a refusal.
     """
     from models.tier_policy import TierPolicy
-    from serving.audit import AuditStore
-    from serving.auth import load_or_create
     from serving.scoring import Scorer, nothing_to_serve, served_models, stored_model
 
     served, unserved = served_models(lambda stage: stored_model(settings, stage), only=settings.served_stages)
     if not served:
         raise CliError(nothing_to_serve(unserved))
+    return Scorer(served, TierPolicy.load()), open_audit_store(settings)
+
+
+def open_audit_store(settings: ServiceSettings) -> Any:
+    """The audit store the service writes (``RISK_AUDIT_URL`` or ``<home>/audit.db``), its secret from the
+    auth file (created with the first tokens if there is none)."""
+    from serving.audit import AuditStore
+    from serving.auth import load_or_create
+
     ensure_tokens(settings)
     auth, _ = load_or_create(settings.resolved_auth_file())
-    return Scorer(served, TierPolicy.load()), AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+    return AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)

@@ -179,6 +179,11 @@ def gate_from_tags(tags: dict[str, str]) -> dict[str, Any] | None:
         "gate_version": tags.get("gate_version"),
         "against_champion": tags.get("gate_against_champion"),
         "criteria": {k.removeprefix("gate."): v for k, v in sorted(tags.items()) if k.startswith("gate.")},
+        "override": (
+            {k: tags.get(f"gate_override_{k}", "") for k in ("reason", "by", "at", "failed")}
+            if tags.get("gate_override") == "true"
+            else None
+        ),
     }
 
 

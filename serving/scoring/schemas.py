@@ -481,7 +481,7 @@ class StageModelInfo(BaseModel):
     kind_reason: str | None = Field(
         None,
         description="why training made this kind the candidate",
-        examples=["the logistic model is no worse than the booster (within the gate's margins, or scoring better)"],
+        examples=["the logistic model scores at least as well as the booster in every metric"],
     )
     evaluation: dict[str, float | int | str | None] = Field(description="test-split metrics logged at training")
     gate: dict[str, Any] | None = Field(None, description="the promotion gate's decision for this version")
