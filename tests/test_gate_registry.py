@@ -226,7 +226,7 @@ def test_a_registry_that_raises_is_an_error_never_a_promotion(shared: Registry, 
         result = CliRunner().invoke(app, ["promote", "--stage", "intake", "--version", challenger.version])
     assert str(error).split(":")[-1].strip() in str(raised.value) and "cannot read" in str(raised.value)
     assert result.exit_code == 1, result.output
-    assert "Error: the gate could not decide, nothing was promoted" in result.output
+    assert "Error: intake: the gate could not decide, nothing was promoted" in result.output
     mv = MlflowClient().get_model_version(settings.model_name(Stage.INTAKE), challenger.version)
     assert not mv.aliases and "gate_decision" not in mv.tags
     assert MlflowClient().get_registered_model(mv.name).aliases["champion"] == int(shared.champion.version)
@@ -323,7 +323,7 @@ def test_a_promotion_over_the_gates_refusal_is_recorded_in_tags_card_and_trail(
     assert "-> @champion (first model)" in result.output and "OVERRIDE by alice" in result.output
 
     mv = client.get_model_version(name, v.version)
-    assert "champion" in mv.aliases
+    assert mv.aliases == ["champion"]  # no longer the challenger it was when refused
     assert mv.tags["gate_override"] == "true" and mv.tags["gate_override_by"] == "alice"
     assert mv.tags["gate_override_reason"] == reason and mv.tags["gate_override_failed"] == "ece"
     assert mv.tags["gate_decision"].startswith("promoted to @champion by override (alice")

@@ -93,7 +93,7 @@ def train(
                 try:
                     decisions = promote_trained(version, settings=settings)
                 except GateError as err:
-                    typer.echo(f"Error: the gate could not decide, nothing was promoted: {err}", err=True)
+                    typer.echo(f"Error: {st.value}: the gate could not decide, nothing was promoted: {err}", err=True)
                     raise typer.Exit(1) from None
                 for i, decision in enumerate(decisions):
                     if i:
@@ -152,10 +152,8 @@ def evaluate_cmd(
     ids = frame.meta["person_id"].astype(str)
     seen = ids.isin(persons.seen).to_numpy() if persons is not None else np.zeros(len(ids), dtype=bool)
     if persons is None:
-        typer.echo(
-            f"warning: {named} recorded no training persons: cannot tell whether these rows were among them",
-            err=True,
-        )
+        why = f"{named} recorded no training persons" if resolved else f"{model} is not a registered version or run"
+        typer.echo(f"warning: {why}: cannot tell whether these rows were among its training persons", err=True)
         if unseen_only:
             raise CliError(f"--unseen-only: {named} recorded no training persons to leave out")
     elif seen.any():

@@ -373,6 +373,8 @@ def _compared(champion: Reference | None) -> str:
 def apply(decision: GateDecision, *, settings: Settings | None = None) -> GateDecision:
     """Record ``decision`` on its version (tags, the card's gate section), then set its alias.
 
+    A version promoted to ``@champion`` stops being ``@challenger`` (an earlier refusal's alias).
+
     Raises
     ------
     GateError
@@ -382,10 +384,13 @@ def apply(decision: GateDecision, *, settings: Settings | None = None) -> GateDe
     name, version = decision.model_name, decision.version
     with _writing(f"{name} version {version}: the decision was not recorded and no alias was changed"):
         client = configure_mlflow(settings)
-        _record(client, client.get_model_version(name, version), decision)
+        mv = client.get_model_version(name, version)
+        _record(client, mv, decision)
     recorded = f"{name} version {version}: the decision is recorded on the version, but @{decision.alias} is not set"
     with _writing(recorded):
         client.set_registered_model_alias(name, decision.alias, version)
+        if decision.promoted and settings.challenger_alias in (mv.aliases or []):
+            client.delete_registered_model_alias(name, settings.challenger_alias)
     log.info(decision.describe())
     return decision
 

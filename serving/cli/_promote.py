@@ -66,7 +66,7 @@ def promote_cmd(
                 record_override(settings, decision)
             apply(decision, settings=settings)
         except GateError as err:
-            typer.echo(f"Error: the gate could not decide, nothing was promoted: {err}", err=True)
+            typer.echo(f"Error: {st.value}: the gate could not decide, nothing was promoted: {err}", err=True)
             raise typer.Exit(1) from None
         console.print(decision.describe(), markup=False, soft_wrap=True)
         refused |= not decision.promoted
