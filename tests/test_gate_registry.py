@@ -40,6 +40,19 @@ def _gate() -> GateConfig:
     return _light(small_cohort_gate())
 
 
+def _with(
+    gate: GateConfig, *, comparison: dict[str, float] | None = None, error_rates: dict[str, float] | None = None
+) -> GateConfig:
+    """``gate`` with some comparison margins or error-rate limits changed."""
+    rates = gate.fairness.error_rates.model_copy(update=error_rates or {})
+    return gate.model_copy(
+        update={
+            "comparison": gate.comparison.model_copy(update=comparison or {}),
+            "fairness": gate.fairness.model_copy(update={"error_rates": rates}),
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def tables() -> CaseTables:
     """Large enough for ~2,900 test rows: the shipped gate's margins are set for about that many."""
@@ -273,17 +286,23 @@ def test_both_kinds_are_registered_and_the_alternative_is_judged_when_the_candid
     refusal = next(c for c in missing.criteria if c.name == "vs_baseline")
     assert not refusal.passed and "no baseline probabilities" in refusal.message and not missing.passed
 
-    # the gate's ECE limit between the two models' ECE (and margins that pass either against the other): the
-    # first judged fails, the second passes
-    ece = {v.version: float(v.metrics["ece"] or 0) for v in (trained, alternative)}
-    worse, better = sorted((trained, alternative), key=lambda v: -ece[v.version])
-    assert ece[worse.version] > ece[better.version]
-    gate = _gate()
-    wide = gate.comparison.model_copy(update={"auc_margin": 1.0, "brier_margin": 1.0, "log_loss_margin": 1.0})
-    between = gate.model_copy(update={"ece_limit": (ece[worse.version] + ece[better.version]) / 2, "comparison": wide})
+    # the gate's FPR-gap limit between the two models' largest gaps (and margins that pass either against the
+    # other): the first judged fails, the second passes
+    wide = _with(_gate(), comparison={"auc_margin": 1.0, "brier_margin": 1.0, "log_loss_margin": 1.0})
+    gap = {
+        v.version: next(
+            c.value
+            for c in decide(Stage.INTAKE, version=v.version, settings=own, gate=wide).criteria
+            if c.name == "largest_fpr_gap"
+        )
+        for v in (trained, alternative)
+    }
+    worse, better = sorted((trained, alternative), key=lambda v: -gap[v.version])
+    assert gap[worse.version] > gap[better.version]
+    between = _with(wide, error_rates={"fpr_gap_limit": (gap[worse.version] + gap[better.version]) / 2})
     decisions = promote_trained(dataclasses.replace(worse, alternative=better), settings=own, gate=between)
     assert [(d.version, d.promoted) for d in decisions] == [(worse.version, False), (better.version, True)]
-    assert [c.name for c in decisions[0].failed] == ["ece"]
+    assert [c.name for c in decisions[0].failed] == ["largest_fpr_gap"]
     aliases = client.get_registered_model(name).aliases
     assert aliases == {"champion": int(better.version), "challenger": int(worse.version)}
     # a candidate the gate passes: its alternative is not judged
@@ -293,13 +312,13 @@ def test_both_kinds_are_registered_and_the_alternative_is_judged_when_the_candid
 def test_a_promotion_over_the_gates_refusal_is_recorded_in_tags_card_and_trail(
     fits: dict[int, StageFit], own: ServiceSettings
 ) -> None:
-    """A first model the gate refuses (here on ECE, as a release model on a new cohort may be on its fairness gap)
-    is promoted by a named user with a reason: the registry's tags, the card's gate section and the audit trail
-    say so, ``riskctl models list`` shows it, and the trail still verifies."""
+    """A first model the gate refuses (here on its FPR gap between groups, the limit set to nothing) is promoted
+    by a named user with a reason: the registry's tags, the card's gate section and the audit trail say so,
+    ``riskctl models list`` shows it, and the trail still verifies."""
     from serving.audit import AuditStore, verify_trail
 
     v = _log(fits[0], own)
-    strict = _gate().model_copy(update={"ece_limit": 1e-6})
+    strict = _with(_gate(), error_rates={"fpr_gap_limit": 1e-9})  # any measured gap refuses
     write_auth(own.home)
     runner = CliRunner()
     base = ["promote", "--stage", "intake", "--version", v.version]
@@ -317,7 +336,7 @@ def test_a_promotion_over_the_gates_refusal_is_recorded_in_tags_card_and_trail(
             assert result.exit_code == 2 and says in result.output, result.output
         client, name = MlflowClient(), own.model_name(Stage.INTAKE)
         assert "champion" not in client.get_registered_model(name).aliases
-        reason = "pilot office: a tier needs a model today; ECE to be re-checked on the next quarter's data"
+        reason = "pilot office: a tier needs a model today; the FPR gap to be re-checked on next quarter's data"
         result = runner.invoke(app, [*base, "--override-reason", reason, "--by", "alice"])
     assert result.exit_code == 0, result.output
     assert "-> @champion (first model)" in result.output and "OVERRIDE by alice" in result.output
@@ -325,12 +344,12 @@ def test_a_promotion_over_the_gates_refusal_is_recorded_in_tags_card_and_trail(
     mv = client.get_model_version(name, v.version)
     assert mv.aliases == ["champion"]  # no longer the challenger it was when refused
     assert mv.tags["gate_override"] == "true" and mv.tags["gate_override_by"] == "alice"
-    assert mv.tags["gate_override_reason"] == reason and mv.tags["gate_override_failed"] == "ece"
+    assert mv.tags["gate_override_reason"] == reason and mv.tags["gate_override_failed"] == "largest_fpr_gap"
     assert mv.tags["gate_decision"].startswith("promoted to @champion by override (alice")
-    assert mv.tags["gate_promoted"] == "true" and mv.tags["gate.ece"].startswith("FAIL: ECE")
+    assert mv.tags["gate_promoted"] == "true" and mv.tags["gate.largest_fpr_gap"].startswith("FAIL: largest FPR gap")
     card = mv.description or ""
     assert "promoted to champion by override, over the gate's refusal" in card
-    assert "Override by **alice**" in card and reason in card and "- FAIL: ECE" in card
+    assert "Override by **alice**" in card and reason in card and "- FAIL: largest FPR gap" in card
 
     store = AuditStore(own.resolved_audit_url(), secret=SECRET)
     events, heads = store.model_events(name), store.head()
@@ -338,7 +357,8 @@ def test_a_promotion_over_the_gates_refusal_is_recorded_in_tags_card_and_trail(
     assert [(e.event, e.model_version, e.actor, e.reason) for e in events] == [
         ("promotion_override", v.version, "alice", reason)
     ]
-    assert [f["name"] for f in events[0].detail["failed"]] == ["ece"] and events[0].detail["champion_before"] is None
+    assert [f["name"] for f in events[0].detail["failed"]] == ["largest_fpr_gap"]
+    assert events[0].detail["champion_before"] is None
     assert verify_trail(own.resolved_audit_url(), allow_newer=True).ok
     assert heads["models"][1] == events[-1].record_hash
 
