@@ -59,8 +59,6 @@ def test_logistic_model_is_promoted_and_served_where_linear_is_optimal(
     version = log_stage_fit(fit, settings=settings, reports_dir=settings.home / "reports", gate=small_cohort_gate())
     assert version.model_kind == "logistic", version.candidate_reason
     assert "logistic - booster" in version.candidate_reason  # the reason gives the figures it rests on
-    head = version.candidate_reason.split(" (logistic - booster: ")[0]  # the reason before its figures
-    assert "at least as well as the booster" in head or "the logistic model is within the gate's margin" in head
     # this test is about the model kind: an ECE limit for ~1,200 test rows
     lenient = GateConfig.load().model_copy(update={"ece_limit": 0.05})
     decision = promote(Stage.INTAKE, version=version.version, settings=settings, gate=lenient)

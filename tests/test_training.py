@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from service_support import small_cohort_gate
 
 from features.catalog import CATALOG
@@ -45,6 +48,32 @@ def test_split_keeps_each_person_in_one_part(tables: CaseTables, small_config: T
     starts = frame.meta["supervision_start"]
     assert starts[temporal == "test"].min() >= starts[temporal != "test"].max()
     assert abs((temporal == "test").mean() - small_config.split.test) < 0.02
+
+
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=300, unique=True),
+    seeds=st.tuples(st.integers(0, 10_000), st.integers(0, 10_000)),
+    temporal=st.booleans(),
+)
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_the_split_seed_never_moves_a_person_in_or_out_of_test(
+    ids: list[str], seeds: tuple[int, int], temporal: bool
+) -> None:
+    """For any persons and any two seeds the test persons are the same (a retrain tests on persons no earlier
+    model of the recipe saw), and the random split of seed 0 is the one it always was (cut points of one hash)."""
+    from training.config import SplitConfig
+    from training.fit import TEST_SALT, _unit_hash
+
+    config = SplitConfig(temporal=temporal)
+    starts = pd.date_range("2020-01-01", periods=len(ids), freq="D")
+    meta = pd.DataFrame({"person_id": ids, "supervision_start": starts[::-1]})
+    a, b = (split_persons(meta, config, seed=seed) for seed in seeds)
+    assert np.array_equal(a == "test", b == "test")
+    if not temporal:
+        u = _unit_hash(meta["person_id"], TEST_SALT)
+        edges = np.cumsum([config.test, config.valid, config.calib])
+        legacy = np.array(["test", "valid", "calib", "train"], dtype=object)[np.searchsorted(edges, u, side="right")]
+        assert np.array_equal(split_persons(meta, config, seed=0), legacy)
 
 
 def test_fit_produces_calibrated_informative_model(midterm_fit: StageFit) -> None:

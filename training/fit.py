@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 PARTS = ("train", "valid", "calib", "test")
 
 
-#: salt of the test part's hash: a constant, so the test persons do not depend on the split seed
-TEST_SALT = "#test"
+#: salt of the test part's hash: the one seed 0 always used, so the test persons never depend on the split seed
+#: and the default split (seed 0) is the one earlier versions made
+TEST_SALT = "#0"
 
 
 def _unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
@@ -35,8 +36,10 @@ def split_persons(meta: pd.DataFrame, config: SplitConfig, *, seed: int = 0) -> 
     The test part is chosen by a hash of the person id that does not depend on ``seed`` (with
     ``temporal``: the persons with the latest supervision starts), so every retrain on the same or on
     grown data holds out the same persons, persons that no earlier model with this split was trained,
-    tuned or calibrated on. ``seed`` only reshuffles the other persons between train, valid and calib
-    (a second hash of the id, salted with the seed).
+    tuned or calibrated on. ``seed`` only reshuffles the other persons between train, valid and calib:
+    each gets a place in ``[test, 1)`` from a second hash of the id salted with the seed, cut at the
+    shares of valid and calib. Seed 0 of the random split places them by the test hash itself, which
+    gives exactly the split seed 0 always gave (figures measured with it stay reproducible).
     """
     ids = meta["person_id"].astype(str)
     if config.temporal:
@@ -44,11 +47,14 @@ def split_persons(meta: pd.DataFrame, config: SplitConfig, *, seed: int = 0) -> 
         test = (first_start > first_start.quantile(1 - config.test)).to_numpy()
     else:
         test = _unit_hash(ids, TEST_SALT) < config.test
-    u = _unit_hash(ids, f"#{seed}")
-    rest = 1 - config.test
+    if seed == 0 and not config.temporal:
+        place = _unit_hash(ids, TEST_SALT)  # uniform on [test, 1) for the persons not in test
+    else:
+        place = config.test + (1 - config.test) * _unit_hash(ids, f"#{seed}")
+    valid_to = config.test + config.valid
     part = np.full(len(meta), "train", dtype=object)
-    part[(~test) & (u < config.valid / rest)] = "valid"
-    part[(~test) & (u >= config.valid / rest) & (u < (config.valid + config.calib) / rest)] = "calib"
+    part[(~test) & (place < valid_to)] = "valid"
+    part[(~test) & (place >= valid_to) & (place < valid_to + config.calib)] = "calib"
     part[test] = "test"
     return part
 
