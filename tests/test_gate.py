@@ -105,6 +105,20 @@ def test_the_champion_is_compared_only_on_the_rows_it_may_be_and_on_enough_of_th
     assert [(c.name, c.passed, c.verdict) for c in itself if "baseline" in c.name] == [("vs_baseline", True, "pass")]
 
 
+def test_a_bound_just_past_the_margin_is_not_printed_as_the_margin() -> None:
+    """A Brier bound of +0.000512 against a margin of 0.0005 fails, and says +0.00051, not +0.0005."""
+    from training.promote import comparative_criteria
+
+    gate = GateConfig.load()
+    margin = gate.comparison.brier_margin
+    over = Difference("brier", 0.0535, 0.0534, 0.0001, -0.0003, margin + 0.000012, 0.95)
+    at = Difference("brier", 0.0535, 0.0534, 0.0001, -0.0003, margin, 0.95)
+    (failed,) = comparative_criteria({"brier": over}, "champion", gate)
+    (passed,) = comparative_criteria({"brier": at}, "champion", gate)
+    assert not failed.passed and f"worse-side bound +0.00051 <= +{margin:g}" in failed.message
+    assert passed.passed and f"worse-side bound +0.0005 <= +{margin:g}" in passed.message
+
+
 def test_margin_decides_a_slightly_worse_candidate(
     rows: tuple[np.ndarray, np.ndarray, pd.DataFrame, np.random.Generator],
 ) -> None:

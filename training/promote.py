@@ -171,17 +171,25 @@ def comparative_criteria(
     on = f"; on {rows}" if rows else ""
     for metric, d in differences.items():
         margin = getattr(gate.comparison, _MARGIN[metric])
-        bound, rule = (d.low, f">= -{margin}") if metric == "roc_auc" else (d.high, f"<= +{margin}")
+        bound, limit, rule = (d.low, -margin, ">=") if metric == "roc_auc" else (d.high, margin, "<=")
         out.append(
             Criterion(
                 f"{metric}_vs_{against}",
                 d.no_worse(margin),
                 bound,
                 margin,
-                f"vs {against}: {d.describe()}; worse-side bound {bound:+.4f} {rule}{on}",
+                f"vs {against}: {d.describe()}; worse-side bound {_beside(bound, limit)} {rule} {limit:+g}{on}",
             )
         )
     return out
+
+
+def _beside(value: float, limit: float) -> str:
+    """``value`` with 4 decimals, or as many more as it takes not to print it as ``limit`` when it is not."""
+    for digits in range(4, 9):
+        if value == limit or round(value, digits) != round(limit, digits):
+            return f"{value:+.{digits}f}"
+    return f"{value:+.8f}"
 
 
 def face_validity_criterion(model: StageEstimator, stage: Stage | str, gate: GateConfig) -> Criterion:
