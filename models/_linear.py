@@ -107,7 +107,7 @@ class LinearStageModel(StageEstimator):
         self.owner_ = owner
         self.design_means_ = D.mean(axis=0)
         bounds = self._bounds(owner, D.shape[1])
-        self.coef_, self.intercept_ = _fit_logistic(D, np.asarray(y, float), C=self.C, bounds=bounds)
+        self.coef_, self.intercept_ = fit_bounded_logistic(D, np.asarray(y, float), C=self.C, bounds=bounds)
         X_cal, y_cal = (X, y) if X_calib is None else (X_calib, y_calib)
         method = "platt" if self.calibration == "auto" else self.calibration
         self.calibrator_ = Calibrator(method, random_state=self.random_state).fit(
@@ -192,7 +192,7 @@ class LinearStageModel(StageEstimator):
         return {"trees": 0, "leaves": 0, "max_depth": 0, "coefficients": int(np.count_nonzero(self.coef_))}
 
 
-def _fit_logistic(
+def fit_bounded_logistic(
     D: np.ndarray, y: np.ndarray, *, C: float, bounds: list[tuple[float | None, float | None]]
 ) -> tuple[np.ndarray, float]:
     """L2-penalised logistic regression (intercept unpenalised) by L-BFGS-B with coefficient bounds.

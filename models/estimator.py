@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from features.catalog import CATALOG, stage_typical_values
 from features.vocab import Stage
 from models._base import CalibrationMethod, Calibrator, ModelKind, StageEstimator
-from models._linear import LinearStageModel
+from models._linear import LinearStageModel, fit_bounded_logistic
 
 log = logging.getLogger(__name__)
 PREDICT_THREADS = 1  # scoring is one person or a few thousand rows: extra OpenMP threads only spin
@@ -193,4 +193,5 @@ __all__ = [
     "ModelKind",
     "StageEstimator",
     "StageModel",
+    "fit_bounded_logistic",
 ]

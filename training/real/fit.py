@@ -31,8 +31,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit, log_expit
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -41,7 +40,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.adapters import RealFrame
-from models.estimator import BoosterParams, CalibrationMethod, Calibrator
+from models.estimator import BoosterParams, CalibrationMethod, Calibrator, fit_bounded_logistic
 
 log = logging.getLogger(__name__)
 
@@ -296,32 +295,8 @@ def fit_sign_logistic(
     model.mean, scale = raw.mean(axis=0), raw.std(axis=0)
     model.scale = np.where(scale > 0, scale, 1.0)
     bounds: list[tuple[float | None, float | None]] = [(0.0, None) if n in increasing else (None, None) for n in names]
-    model.coef, model.intercept = _bounded_logistic(model.design(X), np.asarray(y, float), C=C, bounds=bounds)
+    model.coef, model.intercept = fit_bounded_logistic(model.design(X), np.asarray(y, float), C=C, bounds=bounds)
     return model
-
-
-def _bounded_logistic(
-    D: np.ndarray, y: np.ndarray, *, C: float, bounds: list[tuple[float | None, float | None]]
-) -> tuple[np.ndarray, float]:
-    """Minimise ``C * sum(log loss) + ||w||^2 / 2`` (divided by ``C * n``) by L-BFGS-B within ``bounds``."""
-    n, p = D.shape
-    sign = 2 * y - 1
-    penalty = 1.0 / (C * n)
-
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w, b = theta[:p], theta[p]
-        margin = sign * (D @ w + b)
-        gradient = -sign * expit(-margin) / n
-        loss = -log_expit(margin).mean() + 0.5 * penalty * float(w @ w)
-        return float(loss), np.append(D.T @ gradient + penalty * w, gradient.sum())
-
-    start = np.zeros(p + 1)
-    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-    start[p] = np.log(rate / (1 - rate))
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=[*bounds, (None, None)])
-    if not result.success:
-        log.warning("sign-constrained logistic: %s", result.message)
-    return result.x[:p], float(result.x[p])
 
 
 def fit_score_calibrator(X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> Predict:
