@@ -35,6 +35,7 @@ resamples`` cell operations with no Python loop per resample.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Literal
@@ -176,7 +177,7 @@ def group_labels(values: pd.Series) -> np.ndarray:
 
 
 def _one_group(y: np.ndarray, p: np.ndarray, grouping: str, group: str, rule: CalibrationRule) -> dict[str, object]:
-    observed, expected = int(y.sum()), float(p.sum())
+    observed, expected = int(y.sum()), math.fsum(p)  # fsum: exact, so the rows' order cannot move a rounding
     order = np.lexsort((p, y))  # canonical order: the interval does not depend on the rows' order
     draws = bootstrap_ratios(y[order], p[order], rng=_group_rng(rule.seed, grouping, group), resamples=rule.resamples)
     tail = (1 - rule.level) / 2
