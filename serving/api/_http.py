@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -225,23 +225,12 @@ class StageStatusMiddleware:
         if scope["type"] != "http" or scope.get("path") not in self.paths or scope.get("method") != "GET":
             await self.app(scope, receive, send)
             return
-        start: dict[str, Any] = {}
-        held: list[bytes] = []
 
-        async def with_status(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                start.update(message)  # held: the body (and its length) is replaced below
-                return
-            if not start or message["type"] != "http.response.body":
-                await send(message)
-                return
-            held.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
+        async def with_status(start: dict[str, Any], held: bytes) -> None:
             status = self.status()
             if status is None:
                 await send(start)
-                await send({"type": "http.response.body", "body": b"".join(held)})
+                await send({"type": "http.response.body", "body": held})
                 return
             body = json.dumps({"status": "ok", **status}).encode()
             replaced = (b"content-length", b"content-type")
@@ -250,7 +239,28 @@ class StageStatusMiddleware:
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
-        await self.app(scope, receive, with_status)
+        await self.app(scope, receive, holding(send, 200, with_status))
+
+
+def holding(send: Any, status: int, finish: Callable[[dict[str, Any], bytes], Awaitable[None]]) -> Any:
+    """An ASGI ``send`` that holds a response of ``status`` (its start and every part of its body) and hands
+    it whole to ``finish(start, body)``, which sends it (rewritten if need be); other responses pass as they come."""
+    start: dict[str, Any] = {}
+    held: list[bytes] = []
+
+    async def hold(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] == status:
+            start.update(message)  # held: the body (and its length) may be replaced
+            return
+        if not start or message["type"] != "http.response.body":
+            await send(message)
+            return
+        held.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        await finish(start, b"".join(held))
+
+    return hold
 
 
 def _too_large(limit: int) -> JSONResponse:

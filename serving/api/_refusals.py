@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from serving.api._http import holding
 from serving.scoring import message_zh
 
 log = logging.getLogger(__name__)
@@ -77,22 +78,10 @@ class LocalisedRefusalMiddleware:
                 chunks.append(message.get("body", b""))
             return message
 
-        start: dict[str, Any] = {}
-        held: list[bytes] = []
+        async def rewrite(start: dict[str, Any], body: bytes) -> None:
+            await self._send_refusal(scope, model, b"".join(chunks), start, body, send)
 
-        async def rewrite(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                start.update(message)  # hold it: the body may be rewritten, and its length with it
-                return
-            if not start or message["type"] != "http.response.body":
-                await send(message)
-                return
-            held.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            await self._send_refusal(scope, model, b"".join(chunks), start, b"".join(held), send)
-
-        await self.app(scope, keep_body, rewrite)
+        await self.app(scope, keep_body, holding(send, 400, rewrite))
 
     @staticmethod
     async def _send_refusal(
