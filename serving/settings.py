@@ -39,6 +39,21 @@ class ServiceSettings(Settings):
         description="Ed25519 private key of the audit checkpoints "
         "(PEM, mode 0600); default <home>/keys/checkpoint-ed25519.pem",
     )
+    signer_socket: Path | None = Field(
+        None,
+        description="Unix socket of the audit signer (riskctl audit signer), a process of another user "
+        "holding the signing key; unset: the service reads the key file itself (signing_key_file)",
+    )
+    audit_secret_file: Path | None = Field(
+        None,
+        description="file holding the hex key of the HMAC of person ids, kept outside the home (a mounted "
+        "secret); unset: the key in the auth file",
+    )
+    audit_encryption_key_file: Path | None = Field(
+        None,
+        description="file of 64 hex digits (AES-256) that encrypts the stored request, answer and explanation "
+        "at rest; keep it outside the home and the database; unset: stored as JSON text",
+    )
     checkpoint_dir: Path | None = Field(
         None, description="append-only folder of signed audit checkpoints; default <home>/checkpoints"
     )

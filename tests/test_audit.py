@@ -346,9 +346,9 @@ def _json_canonical_keyed(obj: Any, key_of: Callable[[Any], str]) -> str:
 
 
 def _json_record_hash(row: dict[str, Any]) -> str:
-    """record_hash as it was before orjson."""
+    """record_hash as it was before orjson (the signature of the hash is not hashed)."""
     text = json.dumps(
-        {k: v for k, v in row.items() if k != "record_hash"},
+        {k: v for k, v in row.items() if k not in ("record_hash", "record_sig")},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

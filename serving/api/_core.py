@@ -19,13 +19,23 @@ import os
 import socket
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from features.vocab import Lang, Stage
 from models.tier_policy import TierPolicy
-from serving.audit import AuditRecord, AuditStore, Checkpointer, CheckpointLog, expectations, load_or_create_key
+from serving.audit import AuditRecord, SigningRefused, checkpointer_for, open_store
 from serving.auth import Principal, Role, load_or_create, store_new_tokens
-from serving.cases import CaseError, CaseStore, ReviewRun, index_row, office_of, run_review, same_office
+from serving.cases import (
+    CaseError,
+    CaseStore,
+    ReviewRun,
+    index_row,
+    office_of,
+    reconcile,
+    run_review,
+    same_office,
+)
 from serving.scoring import Scorer, ServedModel, answer_tier, model_info, no_model_message, score_combiner
 from serving.scoring.schemas import (
     Assessment,
@@ -62,15 +72,12 @@ class ServiceCore:
         auth, created = load_or_create(settings.resolved_auth_file())
         if created:
             store_new_tokens(created, settings.home / "tokens")
-        self.audit = AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+        self.audit = open_store(settings, auth_secret=auth.audit_secret)
         self.cases = CaseStore.open(settings)
-        self.checkpoints = Checkpointer(
-            self.audit.head,
-            load_or_create_key(settings.resolved_signing_key_file()),
-            CheckpointLog(settings.resolved_checkpoint_dir()),
-            interval_s=settings.checkpoint_interval_s,
-            signer=f"{socket.gethostname()}:{os.getpid()}",
-        )
+        self.checkpoints = checkpointer_for(settings, self.audit, name=f"{socket.gethostname()}:{os.getpid()}")
+        # a decision step chained in the trail whose case-store write did not happen (a crash between the
+        # two) is applied now: the trail is the outbox of decisions
+        self.reconciled = reconcile(self.cases, self.audit, apply=True)
         # concurrent /score calls share one scoring pass and one audit commit; a group that fails is
         # retried request by request (nothing of it was stored), so that one failing request never
         # fails the others that happened to share its group
@@ -170,19 +177,30 @@ class ServiceCore:
     # the trail and the models
 
     def verify_trail(self) -> VerifyResponse:
-        """Check the hash chains against every signed checkpoint; if intact, sign the heads checked."""
-        signed = self.checkpoints.log.read()
-        result = self.audit.verify(expect=expectations(signed, self.checkpoints.public_key()), allow_newer=True)
+        """Check every chain against every signed checkpoint, record signatures included; if intact, sign
+        the heads checked. A broken or unexplained state is not signed: it is kept as a refusal for an
+        auditor (``riskctl audit resolve``)."""
+        result, n_checkpoints = self.checkpoints.verify(full=True)
+        checkpoint = None
+        try:
+            signed = self.checkpoints.sign(verified=result)
+            checkpoint = signed.to_dict() if signed is not None else None
+        except SigningRefused as refused:
+            if result.ok:  # the signer refused what the walk found intact
+                result = replace(result, ok=False, problem=str(refused))
         heads = result.heads or self.audit.head()
-        checkpoint = self.checkpoints.sign(head=heads, force=False).to_dict() if result.ok else None
         return VerifyResponse(
             ok=result.ok,
             checked=result.checked,
             first_broken=result.first_broken,
             problem=result.problem,
-            checkpoints_checked=len(signed),
+            checkpoints_checked=n_checkpoints,
             checkpoint=checkpoint,
             head={chain: {"length": n, "last_hash": h} for chain, (n, h) in heads.items()},
+            newer=dict(result.newer),
+            key_id=self.checkpoints.signer.key_id,
+            refused=self.checkpoints.refused(),
+            case_store=[d.text() for d in reconcile(self.cases, self.audit, apply=False)],
         )
 
     def models(self) -> ModelsResponse:

@@ -216,6 +216,7 @@ class RiskService:
                 value=req.value,
                 actor=who.user,
                 as_of=req.as_of,
+                audit=self.core.audit,
             )
         except CaseError as err:
             return refuse_case(ctx, err)

@@ -24,39 +24,73 @@ tier decision, in hash chains whose heads are signed outside the database.
 from serving.audit import recipe
 from serving.audit._anchors import expectations, verify_against
 from serving.audit._chain import Expectations, read_head, verify_trail
-from serving.audit._checkpoint import Checkpoint, CheckpointError, CheckpointLog, read_checkpoints, sign_head
+from serving.audit._checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointLog,
+    RefusalLog,
+    read_checkpoints,
+    sign_head,
+)
+from serving.audit._cipher import RecordCipher
 from serving.audit._keys import key_id, load_or_create_key, load_public_key, public_key_pem, public_path
-from serving.audit._records import AuditRecord, DecisionStepRecord, ModelEventRecord, OverrideRecord, VerifyResult
-from serving.audit._signer import Checkpointer
+from serving.audit._open import audit_secret, checkpointer_for, open_store, signer_for
+from serving.audit._records import (
+    AuditRecord,
+    CaseEventRecord,
+    DecisionStepRecord,
+    ModelEventRecord,
+    OverrideRecord,
+    VerifyResult,
+)
+from serving.audit._signer import Checkpointer, SigningRefused
+from serving.audit._signer_server import SignerService, serve_signer
+from serving.audit._signing import LocalSigner, Signer, SignerClient, SignerError, record_message
 from serving.audit._store import AuditStore
-from serving.audit._tables import CHAIN_TABLES
+from serving.audit._tables import CASE_EVENTS, CHAIN_TABLES
 from serving.audit.recipe import canonical_json, record_hash
 
 __all__ = [
+    "CASE_EVENTS",
     "CHAIN_TABLES",
     "AuditRecord",
     "AuditStore",
+    "CaseEventRecord",
     "Checkpoint",
     "CheckpointError",
     "CheckpointLog",
     "Checkpointer",
     "DecisionStepRecord",
     "Expectations",
+    "LocalSigner",
     "ModelEventRecord",
     "OverrideRecord",
+    "RecordCipher",
+    "RefusalLog",
+    "Signer",
+    "SignerClient",
+    "SignerError",
+    "SignerService",
+    "SigningRefused",
     "VerifyResult",
+    "audit_secret",
     "canonical_json",
+    "checkpointer_for",
     "expectations",
     "key_id",
     "load_or_create_key",
     "load_public_key",
+    "open_store",
     "public_key_pem",
     "public_path",
     "read_checkpoints",
     "read_head",
     "recipe",
     "record_hash",
+    "record_message",
+    "serve_signer",
     "sign_head",
+    "signer_for",
     "verify_against",
     "verify_trail",
 ]

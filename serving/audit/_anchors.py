@@ -9,30 +9,40 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from serving.audit._chain import Expectations, verify_trail
 from serving.audit._checkpoint import Checkpoint, CheckpointError
 from serving.audit._records import VerifyResult
+from serving.audit._tables import GENESIS
 
 
 def expectations(checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey) -> Expectations:
-    """The signed heads of ``checkpoints`` per chain (seq -> (hash, checkpoint)), signatures checked.
+    """What ``checkpoints`` sign, per chain (seq -> (hash, checkpoint); an empty chain as seq 0), each
+    signature checked, with the key to check the record signatures (:class:`Expectations`).
 
     Raises
     ------
     CheckpointError
-        If a signature does not hold, or two checkpoints sign different hashes for one record.
+        If a signature does not hold (or another key signed), a checkpoint signs an empty chain with a
+        hash, or two checkpoints sign different hashes for one record.
     """
-    expect: dict[str, dict[int, tuple[str, str]]] = {}
+    heads: dict[str, dict[int, tuple[str, str]]] = {}
+    longest: dict[str, tuple[int, str]] = {}
     for checkpoint in checkpoints:
         checkpoint.verify(public_key)
         for chain, head in checkpoint.chains.items():
             length, last = int(head["length"]), str(head["last_hash"])
-            if length == 0:
-                continue
-            earlier = expect.setdefault(chain, {}).get(length)
+            if length == 0 and last != GENESIS:
+                raise CheckpointError(f"{checkpoint.describe()} signs an empty {chain} chain with a hash")
+            earlier = heads.setdefault(chain, {}).get(length)
             if earlier is not None and earlier[0] != last:
                 raise CheckpointError(
                     f"{checkpoint.describe()} and {earlier[1]} sign different hashes for {chain} seq {length}"
                 )
-            expect[chain][length] = (last, checkpoint.describe())
-    return expect
+            heads[chain][length] = (last, checkpoint.describe())
+            if length >= longest.get(chain, (-1, ""))[0]:
+                longest[chain] = (length, last)
+    return Expectations(
+        heads=heads,
+        latest=longest if checkpoints else None,
+        public_key=public_key,
+    )
 
 
 def verify_against(

@@ -150,6 +150,9 @@ class CheckpointLog:
 
     def __init__(self, folder: Path | str) -> None:
         self.path = Path(folder) / LOG_NAME
+        self._read: list[Checkpoint] = []
+        self._offset = 0
+        self._inode: tuple[int, int] | None = None
 
     def append(self, checkpoint: Checkpoint) -> None:
         append_private_line(self.path, checkpoint.to_json())
@@ -158,5 +161,80 @@ class CheckpointLog:
         )
 
     def read(self) -> list[Checkpoint]:
-        """Every checkpoint so far, oldest first (none if the file does not exist yet)."""
-        return read_checkpoints(self.path) if self.path.exists() else []
+        """Every checkpoint so far, oldest first (none if the file does not exist yet).
+
+        Lines already read are kept: only what was appended since is parsed. A file that shrank or was
+        replaced is read again from the start. Raises :class:`CheckpointError` naming a bad line.
+        """
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._read, self._offset, self._inode = [], 0, None
+            return []
+        inode = (stat.st_dev, stat.st_ino)
+        if inode != self._inode or stat.st_size < self._offset:
+            self._read, self._offset, self._inode = [], 0, inode
+        if stat.st_size > self._offset:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read(stat.st_size - self._offset)
+            complete = data[: data.rfind(b"\n") + 1]  # a line being appended is read next time
+            first_line = len(self._read) + 1
+            for i, line in enumerate(complete.decode("utf-8").splitlines()):
+                if not line.strip():
+                    continue
+                try:
+                    self._read.append(Checkpoint.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, CheckpointError) as exc:
+                    self._read, self._offset, self._inode = [], 0, None
+                    raise CheckpointError(f"{self.path} line {first_line + i}: {exc}") from None
+            self._offset += len(complete)
+        return list(self._read)
+
+
+class RefusalLog:
+    """Signing refusals, kept until an auditor resolves them (``<folder>/refusals.jsonl``, mode 0600).
+
+    A refusal line says when, by whom and why the service would not sign (a broken or unexplained
+    state of the trail); a resolution line (``riskctl audit resolve``) closes every refusal before it.
+    """
+
+    def __init__(self, folder: Path | str) -> None:
+        self.path = Path(folder) / "refusals.jsonl"
+
+    def refuse(self, *, problem: str, first_broken: str | None, by: str) -> None:
+        """Record a refusal, unless the same problem is already open."""
+        if any(r.get("problem") == problem for r in self.open()):
+            return
+        entry = {
+            "refused_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "by": by,
+            "problem": problem,
+            "first_broken": first_broken,
+        }
+        append_private_line(self.path, json.dumps(entry, ensure_ascii=False, sort_keys=True))
+
+    def resolve(self, *, by: str, note: str) -> int:
+        """Close every open refusal with the auditor's note; returns how many were open."""
+        count = len(self.open())
+        entry = {"resolved_at": datetime.now(UTC).isoformat(timespec="seconds"), "by": by, "note": note}
+        append_private_line(self.path, json.dumps(entry, ensure_ascii=False, sort_keys=True))
+        return count
+
+    def open(self) -> list[dict[str, Any]]:
+        """The refusals since the last resolution, oldest first."""
+        if not self.path.exists():
+            return []
+        found: list[dict[str, Any]] = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line: the next append starts a new one
+            if not isinstance(entry, dict):
+                continue
+            if "resolved_at" in entry:
+                found = []
+            elif "refused_at" in entry:
+                found.append(entry)
+        return found

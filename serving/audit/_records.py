@@ -20,6 +20,7 @@ class OverrideRecord:
     actor: str
     prev_hash: str
     record_hash: str
+    record_sig: str | None = None  # the signer's signature of record_hash (serving.audit._signing)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class DecisionStepRecord:
     actor: str
     prev_hash: str
     record_hash: str
+    record_sig: str | None = None  # the signer's signature of record_hash (serving.audit._signing)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class ModelEventRecord:
     actor: str
     prev_hash: str
     record_hash: str
+    record_sig: str | None = None  # the signer's signature of record_hash (serving.audit._signing)
 
     @property
     def detail(self) -> dict[str, Any]:
@@ -84,6 +87,7 @@ class AuditRecord:
     actor: str
     prev_hash: str
     record_hash: str
+    record_sig: str | None = None  # the signer's signature of record_hash (serving.audit._signing)
     overrides: tuple[OverrideRecord, ...] = ()
 
     @property
@@ -103,11 +107,35 @@ class AuditRecord:
 
 
 @dataclass(frozen=True)
+class CaseEventRecord:
+    """A stored case event: ``event_recorded`` (an event a user recorded for a person) or ``import``
+    (an export imported into the case store: its files' SHA-256 and the counts)."""
+
+    seq: int
+    event_id: str
+    created_at: str
+    kind: str
+    office: str
+    person_key: str
+    detail_json: str
+    actor: str
+    prev_hash: str
+    record_hash: str
+    record_sig: str | None = None
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """What was recorded (the event's date, type and value; an import's files, hashes and counts)."""
+        return _json_object(self.detail_json)
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     """Outcome of :meth:`AuditStore.verify`.
 
     ``first_broken`` is the id of the first record that fails, or ``"<table> seq <n>"`` for a
-    record that is missing; ``problem`` says what failed.
+    record that is missing; ``problem`` says what failed; ``checked`` counts the records found intact
+    (before the first that fails).
     """
 
     ok: bool
@@ -115,9 +143,19 @@ class VerifyResult:
     first_broken: str | None = None
     problem: str | None = None
     heads: dict[str, tuple[int, str]] | None = field(default=None, compare=False)  # of the snapshot checked
+    #: records after the latest checkpoint, per chain (accepted only with ``allow_newer``)
+    newer: dict[str, int] = field(default_factory=dict, compare=False)
+    #: the signature of each chain's head record (a signer checks it before signing a checkpoint)
+    head_proofs: dict[str, str | None] = field(default_factory=dict, compare=False)
+    key_id: str | None = None  # the key the checkpoints and record signatures were checked with
 
 
 def _json_object(text: str) -> dict[str, Any]:
     """A stored JSON object (request, answer or explanation) read back."""
+    if text.startswith("enc:v1:"):
+        raise ValueError(
+            "this record is encrypted at rest: read it through a store given the encryption key "
+            "(RISK_AUDIT_ENCRYPTION_KEY_FILE)"
+        )
     value: dict[str, Any] = json.loads(text)
     return value

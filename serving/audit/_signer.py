@@ -1,49 +1,80 @@
-"""The service's signer: a checkpoint at an interval, on shutdown and on demand."""
+"""The service's checkpoints: verify, then sign, at an interval, on shutdown and on demand.
+
+Nothing is signed that was not verified first: every path (:meth:`Checkpointer.sign`) walks the chains
+from the latest checkpoint it trusts (its own key's, each signature checked) to the heads, record
+signatures included, and refuses a broken or unexplained state. A refusal is logged, kept in
+``refusals.jsonl`` until an auditor resolves it (``riskctl audit resolve``), and shown on the auditor's
+page and in ``/metrics``; the signer itself (:mod:`serving.audit._signing`) then signs only heads it
+signed as records.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from serving.audit._checkpoint import Checkpoint, CheckpointLog, sign_head
+from serving.audit._anchors import expectations
+from serving.audit._chain import Expectations
+from serving.audit._checkpoint import Checkpoint, CheckpointError, CheckpointLog, RefusalLog
+from serving.audit._records import VerifyResult
+from serving.audit._signing import Signer, SignerError
 
 log = logging.getLogger(__name__)
 
 
+class SigningRefused(RuntimeError):
+    """The state of the trail was not verified: nothing was signed. ``result`` says what failed."""
+
+    def __init__(self, message: str, result: VerifyResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class _Verifiable(Protocol):
+    def verify(
+        self, *, expect: Expectations | None = ..., allow_newer: bool = ..., since: Mapping[str, int] | None = ...
+    ) -> VerifyResult: ...
+
+    def head(self) -> dict[str, tuple[int, str]]: ...
+
+
 class Checkpointer:
-    """Signs ``head()`` into ``checkpoint_log``; with ``interval_s`` > 0, :meth:`start` does it periodically.
+    """Verifies ``store`` and signs its heads into ``checkpoint_log``; with ``interval_s`` > 0,
+    :meth:`start` does it periodically.
 
     Parameters
     ----------
-    head
-        The chain heads now (``AuditStore.head``).
-    key
-        The Ed25519 signing key.
+    store
+        The audit store (:class:`serving.audit.AuditStore`).
+    signer
+        Who holds the key (:class:`serving.audit.LocalSigner` or :class:`serving.audit.SignerClient`).
     checkpoint_log
-        Where each checkpoint is appended.
+        Where each checkpoint is appended (and the checkpoints trusted are read from).
     interval_s
         Seconds between periodic checkpoints (0: none).
-    signer
+    name
         Who signs (host and process), written into each checkpoint.
     """
 
     def __init__(
         self,
-        head: Callable[[], Mapping[str, tuple[int, str]]],
-        key: Ed25519PrivateKey,
+        store: _Verifiable,
+        signer: Signer,
         checkpoint_log: CheckpointLog,
         *,
         interval_s: float,
-        signer: str = "",
+        name: str = "",
     ) -> None:
-        self._head = head
-        self._key = key
+        self.store = store
+        self.signer = signer
         self.log = checkpoint_log
+        self.refusals = RefusalLog(checkpoint_log.path.parent)
         self._interval = interval_s
-        self._signer = signer
+        self._name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: tuple[tuple[str, int, str], ...] | None = None
@@ -51,21 +82,69 @@ class Checkpointer:
 
     def public_key(self) -> Ed25519PublicKey:
         """The public half of the signing key."""
-        return self._key.public_key()
+        return self.signer.public_key()
+
+    def trusted(self) -> tuple[list[Checkpoint], Expectations]:
+        """The checkpoints of the log and what they sign, every signature checked against the signer's key.
+
+        Raises
+        ------
+        CheckpointError
+            If a line of the log cannot be read, or a checkpoint in it does not hold with the signer's key
+            (the log was altered, or another key's checkpoints were put in it).
+        """
+        signed = self.log.read()
+        if not signed:
+            return [], Expectations(public_key=self.public_key())
+        return signed, expectations(signed, self.public_key())
+
+    def verify(self, *, full: bool = True) -> tuple[VerifyResult, int]:
+        """Walk the trail against the trusted checkpoints (``full``: every record; else from the longest
+        signed head of each chain); returns the result and how many checkpoints it was checked against."""
+        try:
+            signed, expect = self.trusted()
+        except CheckpointError as exc:
+            return VerifyResult(False, 0, None, f"the checkpoint log does not hold: {exc}"), 0
+        since = None if full or expect.latest is None else {c: n for c, (n, _) in expect.latest.items()}
+        return self.store.verify(expect=expect, allow_newer=True, since=since), len(signed)
 
     def sign(
-        self, *, head: Mapping[str, tuple[int, str]] | None = None, record: bool = True, force: bool = True
-    ) -> Checkpoint:
-        """Sign ``head`` (default: the heads now); append to the log if ``record`` (unless the heads did
-        not change since the last checkpoint of this signer and not ``force``)."""
+        self, *, full: bool = False, force: bool = True, verified: VerifyResult | None = None
+    ) -> Checkpoint | None:
+        """Verify, then sign the heads verified and append the checkpoint to the log.
+
+        ``full`` walks every record (else from the latest checkpoint on); ``verified`` is a result just
+        obtained by :meth:`verify` (not walked again); without ``force``, nothing is signed (None) when the
+        heads did not change since this signer's last checkpoint.
+
+        Raises
+        ------
+        SigningRefused
+            If the trail is broken, a record is not the service's, or the signer refuses; the refusal is
+            logged and kept for an auditor (:attr:`refusals`).
+        """
         with self._lock:
-            head = dict(self._head() if head is None else head)
-            checkpoint = sign_head(head, self._key, signer=self._signer)
-            state = tuple(sorted((c, n, h) for c, (n, h) in head.items()))
-            if record and (force or state != self._last):
-                self.log.append(checkpoint)
-                self._last = state
+            if not force and self._last is not None:
+                now = tuple(sorted((c, n, h) for c, (n, h) in self.store.head().items()))
+                if now == self._last:
+                    return None
+            result = verified if verified is not None else self.verify(full=full)[0]
+            if not result.ok:
+                self._refuse(f"{result.problem}", result.first_broken)
+                raise SigningRefused(f"not signed: {result.problem}", result)
+            heads = dict(result.heads or {})
+            try:
+                checkpoint = self.signer.sign_checkpoint(heads, proofs=result.head_proofs, signer=self._name)
+            except SignerError as exc:
+                self._refuse(str(exc), None)
+                raise SigningRefused(f"not signed: {exc}", result) from None
+            self.log.append(checkpoint)
+            self._last = tuple(sorted((c, n, h) for c, (n, h) in heads.items()))
             return checkpoint
+
+    def refused(self) -> list[dict[str, Any]]:
+        """The refusals no auditor has resolved yet, oldest first."""
+        return self.refusals.open()
 
     def start(self) -> None:
         """Sign periodically in a daemon thread (nothing if the interval is 0)."""
@@ -75,18 +154,27 @@ class Checkpointer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the periodic thread and sign one last checkpoint (at shutdown)."""
+        """Stop the periodic thread and sign one last checkpoint of a verified state (at shutdown)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        try:
-            self.sign(force=False)
-        except Exception:
-            log.exception("could not sign the shutdown checkpoint")
+        self._quietly()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            try:
-                self.sign(force=False)  # an idle service does not repeat the same checkpoint
-            except Exception:  # the database may be briefly unavailable: try again next time
-                log.exception("could not sign a periodic checkpoint")
+            self._quietly()
+
+    def _quietly(self) -> None:
+        try:
+            self.sign(force=False)  # an idle service does not repeat the same checkpoint
+        except SigningRefused as exc:
+            log.error("audit checkpoint refused: %s", exc)
+        except Exception:  # the database may be briefly unavailable: try again next time
+            log.exception("could not sign a checkpoint")
+
+    def _refuse(self, problem: str, first_broken: str | None) -> None:
+        log.error("refusing to sign the audit trail's heads: %s", problem)
+        try:
+            self.refusals.refuse(problem=problem, first_broken=first_broken, by=self._name)
+        except OSError:
+            log.exception("could not record the refusal in %s", self.refusals.path)

@@ -46,15 +46,25 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
+from sqlalchemy import Connection, and_, func, insert, inspect, or_, select, text, true, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from features.vocab import Stage, Tier
 from serving.audit import recipe
 from serving.audit._chain import Expectations, verify_engine
-from serving.audit._records import AuditRecord, DecisionStepRecord, ModelEventRecord, OverrideRecord, VerifyResult
+from serving.audit._cipher import ENCRYPTED_COLUMNS, RecordCipher
+from serving.audit._records import (
+    AuditRecord,
+    CaseEventRecord,
+    DecisionStepRecord,
+    ModelEventRecord,
+    OverrideRecord,
+    VerifyResult,
+)
+from serving.audit._signing import Signer
 from serving.audit._tables import (
+    CASE_EVENTS,
     CHAINS,
     DECISION_STEPS,
     GENESIS,
@@ -62,6 +72,7 @@ from serving.audit._tables import (
     OPTIONAL_FIELDS,
     RECORD_FIELDS,
     assessments,
+    case_events,
     chain_head,
     decision_steps,
     metadata,
@@ -87,10 +98,21 @@ class AuditStore:
     secret
         Key of the HMAC of person ids: bytes, or a hex string (``AuthConfig.audit_secret``);
         at least 16 bytes. Keep it: a new secret makes earlier records unreachable by person.
+    signer
+        Signs each record as it is written (:class:`serving.audit.LocalSigner`, :class:`serving.audit.SignerClient`);
+        the service always has one. Without it records are stored unsigned, and a verification with the
+        key refuses them after the latest checkpoint (tools that only read need none).
+    cipher
+        Encrypts the stored request, answer and explanation at rest (:class:`serving.audit.RecordCipher`,
+        a key the database does not hold); records read back are decrypted. None: stored as JSON text.
     """
 
-    def __init__(self, url: str, *, secret: bytes | str) -> None:
+    def __init__(
+        self, url: str, *, secret: bytes | str, signer: Signer | None = None, cipher: RecordCipher | None = None
+    ) -> None:
         self._key = _secret_bytes(secret)
+        self.signer = signer
+        self.cipher = cipher
         self._engine = make_engine(url)
         self._sqlite = self._engine.dialect.name == "sqlite"
         with _LOCKS_GUARD:
@@ -99,6 +121,7 @@ class AuditStore:
             try:
                 with self._write() as conn:
                     metadata.create_all(conn)
+                    _add_signature_columns(conn)
                     have = set(conn.execute(select(chain_head.c.chain)).scalars())
                     for chain in CHAINS.keys() - have:
                         conn.execute(insert(chain_head).values(chain=chain, length=0, last_hash=GENESIS))
@@ -299,6 +322,54 @@ class AuditStore:
         logger.info("model event %s: %s version %s by %s", event, model_name, model_version, actor)
         return ModelEventRecord(**row)
 
+    def add_case_event(
+        self, *, kind: str, office: str, person_id: str | None, detail: Mapping[str, Any], actor: str
+    ) -> CaseEventRecord:
+        """Chain what a user wrote into the case store: ``event_recorded`` (one event of a person; ``detail``
+        holds its date, type, value and the case store's event id) or ``import`` (an export; ``detail`` holds
+        each file's SHA-256 and the counts). The person is stored by key only.
+
+        Raises
+        ------
+        ValueError
+            If the kind is unknown or the actor is empty.
+        """
+        if kind not in CASE_EVENTS:
+            raise ValueError(f"unknown case event {kind!r}; known: {list(CASE_EVENTS)}")
+        if not str(actor or "").strip():
+            raise ValueError("a case event needs the actor who recorded it")
+        fields = dict(
+            event_id=str(uuid.uuid4()),
+            kind=kind,
+            office=str(office or ""),
+            person_key=self.person_key(person_id) if person_id is not None else "",
+            detail_json=recipe.canonical_keyed(dict(detail), self.person_key),
+            actor=str(actor).strip(),
+        )
+        with self._write() as conn:
+            row = self._chain_rows(conn, "cases", [fields])[0]
+            conn.execute(insert(case_events), [row])
+        logger.info("case event %s by %s", kind, actor)
+        return CaseEventRecord(**row)
+
+    def case_events(
+        self, *, person_id: str | None = None, kind: str | None = None, limit: int | None = 200
+    ) -> list[CaseEventRecord]:
+        """Stored case events, newest first (of one person, or one kind; ``limit`` None: all)."""
+        stmt = select(case_events).order_by(case_events.c.seq.desc()).limit(limit)
+        if person_id is not None:
+            stmt = stmt.where(case_events.c.person_key == self.person_key(person_id))
+        if kind is not None:
+            stmt = stmt.where(case_events.c.kind == kind)
+        with self._engine.connect() as conn:
+            return [CaseEventRecord(**r) for r in conn.execute(stmt).mappings().all()]
+
+    def all_decision_steps(self) -> list[DecisionStepRecord]:
+        """Every stored decision step, oldest first (to reconcile the case store with the trail)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(decision_steps).order_by(decision_steps.c.seq)).mappings().all()
+        return [DecisionStepRecord(**r) for r in rows]
+
     def model_events(self, model_name: str | None = None) -> list[ModelEventRecord]:
         """The stored model events (of one registered model), oldest first."""
         stmt = select(model_events).order_by(model_events.c.seq)
@@ -405,14 +476,17 @@ class AuditStore:
             rows = conn.execute(select(chain_head.c.chain, chain_head.c.length, chain_head.c.last_hash))
             return {chain: (length, last) for chain, length, last in rows}
 
-    def verify(self, *, expect: Expectations | None = None, allow_newer: bool = True) -> VerifyResult:
-        """Walk both chains in one consistent snapshot and report the first break.
+    def verify(
+        self, *, expect: Expectations | None = None, allow_newer: bool = True, since: Mapping[str, int] | None = None
+    ) -> VerifyResult:
+        """Walk every chain in one consistent snapshot and report the first break (serving.audit._chain).
 
-        ``expect`` holds the heads of signed checkpoints (:mod:`serving.audit`): a record whose
-        hash differs from a signed one, fewer records than signed, or (without ``allow_newer``) more
-        records than the latest checkpoint signed, is a break.
+        ``expect`` holds what signed checkpoints say and the key of the record signatures: a record whose
+        hash differs from a signed one (named by its signature), fewer records than signed, a record after
+        the latest checkpoint that the signer did not sign, or (without ``allow_newer``) any record after
+        it, is a break. ``since``: per chain, a signed seq to start after (the check before signing).
         """
-        return verify_engine(self._engine, expect=expect or {}, allow_newer=allow_newer)
+        return verify_engine(self._engine, expect=expect, allow_newer=allow_newer, since=since)
 
     # ------------------------------------------------------------------ internals
     @contextmanager
@@ -440,6 +514,13 @@ class AuditStore:
                 keyed[text] = self.person_key(text)
             return keyed[text]
 
+        texts = {
+            "request_json": recipe.canonical_keyed(rec["request"], key_of),
+            "response_json": recipe.answer_keyed(rec["response"], key_of),
+            "explanation_json": recipe.canonical_keyed(rec["explanation"], key_of),
+        }
+        if self.cipher is not None:
+            texts = {column: self.cipher.encrypt(column, value) for column, value in texts.items()}
         return dict(
             assessment_id=str(uuid.UUID(str(rec["assessment_id"]))),
             person_key=key_of(rec["person_id"]),
@@ -447,15 +528,12 @@ class AuditStore:
             model_name=str(rec["model_name"]),
             model_version=str(rec["model_version"]),
             policy_version=str(rec["policy_version"]),
-            request_json=recipe.canonical_keyed(rec["request"], key_of),
-            response_json=recipe.answer_keyed(rec["response"], key_of),
-            explanation_json=recipe.canonical_keyed(rec["explanation"], key_of),
+            **texts,
             actor=str(rec["actor"] or ""),
         )
 
-    @staticmethod
-    def _chain_rows(conn: Connection, chain: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Give ``items`` their seq, created_at and hashes, and advance the chain head."""
+    def _chain_rows(self, conn: Connection, chain: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Give ``items`` their seq, created_at, hashes and signatures, and advance the chain head."""
         where = chain_head.c.chain == chain
         length, prev = conn.execute(
             select(chain_head.c.length, chain_head.c.last_hash).where(where).with_for_update()
@@ -471,6 +549,13 @@ class AuditStore:
             }
             prev = row["record_hash"] = recipe.record_hash(row)
             rows.append(row)
+        signatures = (
+            self.signer.sign_records(chain, [(r["seq"], r["record_hash"]) for r in rows])
+            if self.signer is not None
+            else [None] * len(rows)
+        )
+        for row, signature in zip(rows, signatures, strict=True):
+            row["record_sig"] = signature
         conn.execute(update(chain_head).where(where).values(length=length, last_hash=prev))
         return rows
 
@@ -488,7 +573,25 @@ class AuditStore:
                 else ()
             ):
                 found.setdefault(o["assessment_id"], []).append(OverrideRecord(**o))
-        return [AuditRecord(**r, overrides=tuple(found.get(r["assessment_id"], ()))) for r in rows]
+        return [AuditRecord(**self._plain(r), overrides=tuple(found.get(r["assessment_id"], ()))) for r in rows]
+
+    def _plain(self, row: Any) -> dict[str, Any]:
+        """A stored assessment row with its encrypted columns decrypted (as is without a cipher)."""
+        plain = dict(row)
+        if self.cipher is not None:
+            for column in ENCRYPTED_COLUMNS:
+                plain[column] = self.cipher.decrypt(column, plain[column])
+        return plain
+
+
+def _add_signature_columns(conn: Connection) -> None:
+    """Give the chain tables of a trail written before record signatures their ``record_sig`` column
+    (its earlier records stay unsigned: only checkpoints vouch for them)."""
+    inspector = inspect(conn)
+    for table, _ in CHAINS.values():
+        if "record_sig" not in {c["name"] for c in inspector.get_columns(table.name)}:
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN record_sig VARCHAR(100)"))
+            logger.info("audit table %s: column record_sig added (earlier records unsigned)", table.name)
 
 
 def _uuid_or_none(value: Any) -> str | None:

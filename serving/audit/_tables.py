@@ -3,9 +3,11 @@
 ``assessments`` keeps exactly what was asked and answered; ``overrides`` keeps caseworkers' tier overrides
 of the earlier ``/override`` flow (kept readable); ``decision_steps`` keeps each step of a tier decision
 (proposed, approved, rejected; serving/cases) beside the assessment that prompted it, never in place of
-it; ``model_events`` keeps what people decided about the models in service (a version promoted over the
-gate's refusal, with the reason, the user and the failed criteria); ``audit_chain_head`` keeps each chain's
-length and last hash, updated in the same transaction as an append.
+it; ``case_events`` keeps what users wrote into the case store (a recorded event, an import with its
+files' hashes and counts); ``model_events`` keeps what people decided about the models in service (a
+version promoted over the gate's refusal, with the reason, the user and the failed criteria);
+``audit_chain_head`` keeps each chain's length and last hash, updated in the same transaction as an append.
+Every chain row also keeps ``record_sig``, the signer's signature of its hash (not hashed itself).
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ GENESIS = "0" * 64
 metadata = MetaData()
 
 
-def _hash_columns() -> tuple[Column[str], Column[str]]:
-    return Column("prev_hash", String(64), nullable=False), Column("record_hash", String(64), nullable=False)
+def _hash_columns() -> tuple[Column[str], Column[str], Column[str]]:
+    """The link, the hash, and the signer's signature of the hash (not hashed itself; serving.audit._signing)."""
+    return (
+        Column("prev_hash", String(64), nullable=False),
+        Column("record_hash", String(64), nullable=False),
+        Column("record_sig", String(100), nullable=True),
+    )
 
 
 assessments = Table(
@@ -80,6 +87,15 @@ model_events = Table(  # decisions about the models in service, e.g. a promotion
     ),
     *_hash_columns(),
 )
+case_events = Table(  # what was recorded in the case store: an event by a caseworker, an import of an export
+    "case_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("kind", "office", "person_key", "detail_json", "actor")),
+    *_hash_columns(),
+)
 chain_head = Table(
     "audit_chain_head",
     metadata,
@@ -92,12 +108,15 @@ CHAINS = {
     "overrides": (overrides, "override_id"),
     "decisions": (decision_steps, "step_id"),
     "models": (model_events, "event_id"),
+    "cases": (case_events, "event_id"),
 }
 #: Each hash chain's table (an independent auditor reads these columns to recompute the hashes).
 CHAIN_TABLES: dict[str, Table] = {chain: table for chain, (table, _) in CHAINS.items()}
 DECISION_STEPS = ("proposed", "approved", "rejected")
 #: what a model event records
 MODEL_EVENTS = ("promotion_override",)
+#: what a case event records: an event recorded by a user, an import of an export (file hashes, counts)
+CASE_EVENTS = ("event_recorded", "import")
 RECORD_FIELDS = frozenset(
     {
         "assessment_id",

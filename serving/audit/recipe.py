@@ -2,7 +2,8 @@
 
 Public so that an independent auditor can recompute a record's hash from its stored columns
 (:func:`record_hash`) without the service: the canonical JSON of every stored column but the hash
-itself (sorted keys, ``(",", ":")`` separators, ``ensure_ascii=False``), hashed with SHA-256.
+itself and the signature of the hash (sorted keys, ``(",", ":")`` separators, ``ensure_ascii=False``),
+hashed with SHA-256.
 :func:`canonical_keyed` and :func:`answer_keyed` write a request or an answer as it is stored, each
 ``person_id`` value replaced by its keyed hash.
 """
@@ -23,14 +24,15 @@ import orjson
 
 
 def record_hash(row: Mapping[str, Any]) -> str:
-    """SHA-256 of ``canonical_json(row)`` without ``record_hash``.
+    """SHA-256 of ``canonical_json(row)`` without ``record_hash`` and ``record_sig`` (the signer's
+    signature of the hash, :mod:`serving.audit._signing`).
 
     A row of str, int and None (as stored) is written by orjson, whose bytes equal ``canonical_json``'s
     for these types (tests/test_audit.py checks it on arbitrary text); anything else, and what
     orjson refuses (lone surrogates, ints past 64 bits, keys that are str subclasses such as
     SQLAlchemy's ``quoted_name``), takes ``canonical_json``.
     """
-    fields = {k: v for k, v in row.items() if k != "record_hash"}
+    fields = {k: v for k, v in row.items() if k not in UNHASHED}
     data = None
     if all(type(v) in _ROW_TYPES for v in fields.values()):
         with suppress(orjson.JSONEncodeError):
@@ -39,6 +41,8 @@ def record_hash(row: Mapping[str, Any]) -> str:
 
 
 _ROW_TYPES = frozenset({str, int, type(None)})
+#: stored beside each record but not hashed (the signature is over the hash)
+UNHASHED = frozenset({"record_hash", "record_sig"})
 
 
 def canonical_json(obj: Any) -> str:

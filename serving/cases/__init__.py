@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     )
     from serving.cases._due import due_list, due_state
     from serving.cases._errors import CaseError
-    from serving.cases._import import ImportSummary, read_dir
+    from serving.cases._import import ImportSummary, file_hashes, read_dir
     from serving.cases._policy import Colour, DeferReason, ReviewPolicy
     from serving.cases._queries import (
         assessment_office,
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         review_runs,
         tier_history,
     )
+    from serving.cases._reconcile import Difference, reconcile
     from serving.cases._render import review_csv, review_html
     from serving.cases._report import decision_report
     from serving.cases._review import get_review, index_row, latest_alerts, review_summary, run_review
@@ -95,7 +96,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "_due": ("due_list", "due_state"),
     "_errors": ("CaseError",),
-    "_import": ("ImportSummary", "read_dir"),
+    "_import": ("ImportSummary", "file_hashes", "read_dir"),
+    "_reconcile": ("Difference", "reconcile"),
     "_policy": ("Colour", "DeferReason", "ReviewPolicy"),
     "_queries": (
         "assessment_office",
@@ -139,6 +141,7 @@ __all__ = [
     "DecisionOut",
     "DecisionReport",
     "DeferReason",
+    "Difference",
     "DueIn",
     "DueList",
     "EventIn",
@@ -165,6 +168,7 @@ __all__ = [
     "defer_step_down",
     "due_list",
     "due_state",
+    "file_hashes",
     "get_review",
     "index_row",
     "latest_alerts",
@@ -174,6 +178,7 @@ __all__ = [
     "person_decisions",
     "propose",
     "read_dir",
+    "reconcile",
     "reject",
     "review_csv",
     "review_html",

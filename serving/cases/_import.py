@@ -10,6 +10,7 @@ summary says so.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import uuid
@@ -31,6 +32,7 @@ from features.schema import (
     validate_tables,
 )
 from features.vocab import Tier
+from serving.audit import AuditStore
 from serving.cases import _tables as t
 from serving.cases._db import bulk_insert, read_events, sql_dates
 from serving.cases._errors import CaseError
@@ -110,8 +112,37 @@ def read_dir(path: Path | str) -> CaseTables:
     return CaseTables(persons, events, frames["outcomes"])
 
 
-def import_tables(store: Writable, tables: CaseTables, *, source: str = "") -> ImportSummary:
-    """Validate ``tables`` and write them in one transaction; :class:`CaseError` (422) names the first problems."""
+def file_hashes(path: Path | str) -> dict[str, str]:
+    """The SHA-256 of each canonical table's file in an export folder (what :func:`read_dir` reads)."""
+    path, found = Path(path), {}
+    for name in ("persons", "events", "outcomes"):
+        for suffix in (".parquet", ".csv"):
+            file = path / f"{name}{suffix}"
+            if file.exists():
+                digest = hashlib.sha256()
+                with file.open("rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                found[file.name] = digest.hexdigest()
+                break
+    return found
+
+
+def import_tables(
+    store: Writable,
+    tables: CaseTables,
+    *,
+    source: str = "",
+    files: dict[str, str] | None = None,
+    audit: AuditStore | None = None,
+    actor: str = "",
+) -> ImportSummary:
+    """Validate ``tables`` and write them in one transaction; :class:`CaseError` (422) names the first problems.
+
+    An import that changed something is kept in ``imports`` with its counts and its files' SHA-256
+    (``files``, :func:`file_hashes`), and chained in the audit trail (``audit``) once committed; an import
+    committed but not chained (a crash between) is chained when the service reconciles at start.
+    """
     try:
         tables = validate_tables(tables)
     except DataValidationError as err:
@@ -135,11 +166,25 @@ def import_tables(store: Writable, tables: CaseTables, *, source: str = "") -> I
                     import_id=summary.import_id,
                     source=source,
                     created_at=dt.datetime.now(dt.UTC).isoformat(),
-                    summary=json.dumps(asdict(summary)),
+                    summary=json.dumps({**asdict(summary), "files": dict(files or {}), "actor": actor}),
                 )
             )
     logger.info("import from %s: %s", source or "tables", summary.text())
+    if audit is not None and summary.changed:
+        chain_import(audit, asdict(summary), source=source, files=files or {}, actor=actor or "import")
     return summary
+
+
+def chain_import(audit: AuditStore, counts: dict[str, Any], *, source: str, files: dict[str, str], actor: str) -> None:
+    """Chain a committed import in the audit trail: its id, source, files' SHA-256 and counts
+    (:class:`ImportSummary` as a dict)."""
+    audit.add_case_event(
+        kind="import",
+        office="",
+        person_id=None,
+        detail={"import_id": counts["import_id"], "source": source, "files": files, "counts": counts},
+        actor=actor,
+    )
 
 
 def _persons(frame: pd.DataFrame) -> pd.DataFrame:

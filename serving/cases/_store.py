@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from features.schema import PERSON_COLUMNS, CaseTables
 from features.vocab import EventType, Stage
+from serving.audit import AuditStore
 from serving.cases import _tables as t
 from serving.cases._db import migrate, read_events, schema_drift
 from serving.cases._errors import CaseError
@@ -91,9 +92,18 @@ class CaseStore:
             yield conn
 
     # ------------------------------------------------------------------ import
-    def import_tables(self, tables: CaseTables, *, source: str = "") -> ImportSummary:
-        """Load validated canonical tables: upsert persons, add new events, upsert outcomes (all or nothing)."""
-        return import_tables(self, tables, source=source)
+    def import_tables(
+        self,
+        tables: CaseTables,
+        *,
+        source: str = "",
+        files: dict[str, str] | None = None,
+        audit: AuditStore | None = None,
+        actor: str = "",
+    ) -> ImportSummary:
+        """Load validated canonical tables: upsert persons, add new events, upsert outcomes (all or nothing);
+        chained in ``audit`` with the files' SHA-256 (``files``) and the counts."""
+        return import_tables(self, tables, source=source, files=files, audit=audit, actor=actor)
 
     # ------------------------------------------------------------------ reads
     def offices(self) -> list[str]:
@@ -227,8 +237,12 @@ class CaseStore:
         value: float | None = None,
         actor: str,
         as_of: dt.date | None = None,
+        audit: AuditStore | None = None,
     ) -> dict[str, Any]:
         """Add one dated event, validated as the canonical table's; refused (nothing written) with the field.
+
+        Once committed, the event is chained in ``audit`` (who recorded what, for whom, when); an event
+        committed but not chained (a crash between) is chained when the service reconciles at start.
 
         ``as_of`` is the date the caseworker records it on (default today): an event dated after it, or
         before the person's birth, is refused. The outcomes' end of follow-up (the date the last import's
@@ -283,7 +297,10 @@ class CaseStore:
             assert key is not None
             event_id = key[0]
         logger.info("event %s recorded for a person by %s", row["event_type"], actor)
-        return {"event_id": int(event_id), **row}
+        recorded = {"event_id": int(event_id), **row}
+        if audit is not None:
+            chain_event(audit, recorded, office=person["office"])
+        return recorded
 
     def score_request(
         self,
@@ -386,6 +403,23 @@ class CaseStore:
 def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
     result = conn.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def chain_event(audit: AuditStore, event: dict[str, Any], *, office: str) -> None:
+    """Chain one committed event recorded by a user (its case-store id, date, type, value, who and when)."""
+    audit.add_case_event(
+        kind="event_recorded",
+        office=office,
+        person_id=str(event["person_id"]),
+        detail={
+            "event_id": int(event["event_id"]),
+            "date": str(event["date"]),
+            "event_type": str(event["event_type"]),
+            "value": event["value"],
+            "recorded_at": str(event["recorded_at"]),
+        },
+        actor=str(event["recorded_by"] or "unknown"),
+    )
 
 
 def as_date(value: Any) -> dt.date:

@@ -19,6 +19,7 @@ import typer
 from features.cli import CliError, console
 from features.vocab import Lang, Stage
 from serving.cases import CaseError
+from serving.cli._runtime import open_audit_store
 from serving.settings import get_settings
 
 cases_app = typer.Typer(
@@ -62,10 +63,18 @@ def import_(
     folder: Annotated[Path, typer.Argument(help="folder with persons, events (and outcomes) as .parquet or .csv")],
 ) -> None:
     """Load canonical tables: validated, all or nothing, persons upserted by id, only new events added."""
-    from serving.cases import read_dir
+    from serving.cases import file_hashes, read_dir
 
-    store = _store()
-    summary = _refusing(lambda: store.import_tables(read_dir(folder), source=str(folder)))
+    store, audit = _store(), open_audit_store(get_settings())
+    summary = _refusing(
+        lambda: store.import_tables(
+            read_dir(folder),
+            source=str(folder),
+            files=file_hashes(folder),
+            audit=audit,
+            actor=f"cli:{getpass.getuser()}",
+        )
+    )
     console.print(summary.text())
 
 
@@ -78,10 +87,15 @@ def event(
     actor: Annotated[str | None, typer.Option(help="who records it; default cli:<user>")] = None,
 ) -> None:
     """Record one dated event of a person (validated as the canonical events table)."""
-    store = _store()
+    store, audit = _store(), open_audit_store(get_settings())
     row = _refusing(
         lambda: store.record_event(
-            person, date=date.date(), event_type=event_type, value=value, actor=actor or f"cli:{getpass.getuser()}"
+            person,
+            date=date.date(),
+            event_type=event_type,
+            value=value,
+            actor=actor or f"cli:{getpass.getuser()}",
+            audit=audit,
         )
     )
     console.print(f"recorded event {row['event_id']}: {row['event_type']} on {row['date']} for {person}")

@@ -23,6 +23,7 @@ from features.vocab import Stage
 from serving.cli import _cases as cases_commands
 from serving.cli import _promote as promote_commands
 from serving.cli import _service as serving_commands
+from serving.cli._runtime import open_audit_store
 from serving.settings import get_settings
 from training import cli as training_cli
 from training import real as real_benchmark
@@ -123,8 +124,10 @@ def load_case_store(tables: CaseTables, *, source: str) -> None:
     """Load the demo cohort into the case store (``riskctl cases import``; a re-run changes nothing)."""
     from serving.cases import CaseStore
 
-    store = CaseStore.open(get_settings())
-    console.print(f"case store: {store.import_tables(tables, source=source).text()}")
+    settings = get_settings()
+    store = CaseStore.open(settings)
+    summary = store.import_tables(tables, source=source, audit=open_audit_store(settings), actor="demo")
+    console.print(f"case store: {summary.text()}")
     console.print(
         "  try: riskctl cases due --office chengguan --as-of 2024-06-01; "
         "riskctl review --office hexi --as-of 2024-06-01 --html var/review.html"

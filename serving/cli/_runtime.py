@@ -165,10 +165,11 @@ def offline_scorer(settings: ServiceSettings) -> tuple[Any, Any]:
 
 def open_audit_store(settings: ServiceSettings) -> Any:
     """The audit store the service writes (``RISK_AUDIT_URL`` or ``<home>/audit.db``), its secret from the
-    auth file (created with the first tokens if there is none)."""
-    from serving.audit import AuditStore
+    auth file (created with the first tokens if there is none) or ``RISK_AUDIT_SECRET_FILE``, signing each
+    record with the service's signer (``RISK_SIGNER_SOCKET`` or the key file)."""
+    from serving.audit import open_store
     from serving.auth import load_or_create
 
     ensure_tokens(settings)
     auth, _ = load_or_create(settings.resolved_auth_file())
-    return AuditStore(settings.resolved_audit_url(), secret=auth.audit_secret)
+    return open_store(settings, auth_secret=auth.audit_secret)

@@ -333,7 +333,12 @@ def record_event(ctx: Ctx) -> Response:
                 zh=f"{person_id!r} 的事件，字段 value：{raw_value!r} 不是数字",
             ) from None
         backend.cases.record_event(
-            person_id, date=day, event_type=form_str(ctx.form, "event_type"), value=value, actor=ctx.principal.user
+            person_id,
+            date=day,
+            event_type=form_str(ctx.form, "event_type"),
+            value=value,
+            actor=ctx.principal.user,
+            audit=backend.audit,
         )
     except CaseError as err:
         return person(ctx, status=err.status, problem=err.text(ctx.lang))

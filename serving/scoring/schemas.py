@@ -464,6 +464,17 @@ class VerifyResponse(BaseModel):
         "later with riskctl audit verify --checkpoint FILE --public-key FILE",
     )
     head: dict[str, dict[str, Any]] = Field(description="each chain's length and last hash: copy it somewhere safe")
+    newer: dict[str, int] = Field(
+        default_factory=dict, description="records after the latest checkpoint, per chain (each signed by the signer)"
+    )
+    key_id: str | None = Field(None, description="id of the public key the checkpoints and records were checked with")
+    refused: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="signing refusals not yet resolved by an auditor (riskctl audit resolve): when, by whom, why",
+    )
+    case_store: list[str] = Field(
+        default_factory=list, description="differences between the trail and the case store (decisions, events)"
+    )
 
 
 class StageModelInfo(BaseModel):
