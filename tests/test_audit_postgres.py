@@ -105,3 +105,55 @@ def test_verify_names_an_edited_and_a_deleted_row(url: str) -> None:
     assert not result.ok and result.first_broken == rows[4].assessment_id
     engine.dispose()
     store.close()
+
+
+# the attacks of tests/test_checkpoints.py, on PostgreSQL: each detected against the auditor's own anchors
+
+
+def _signed_trail(url: str, tmp_path: Any) -> tuple[AuditStore, Any, list[Any]]:
+    from serving.audit import Checkpointer, CheckpointLog, LocalSigner, load_or_create_key
+
+    key = load_or_create_key(tmp_path / "k.pem")
+    store = AuditStore(url, secret=SECRET, signer=LocalSigner(key))
+    rows = [store.append_assessment(**record(f"P{i}")) for i in range(6)]
+    checkpointer = Checkpointer(store, store.signer, CheckpointLog(tmp_path / "cp"), interval_s=0, name="pg")  # type: ignore[arg-type]
+    checkpointer.sign()
+    return store, checkpointer, rows
+
+
+def test_attacks_are_detected_and_never_signed_on_postgres(url: str, tmp_path: Any) -> None:
+    from trail_support import rewrite, rows_of
+
+    from serving.audit import SigningRefused, verify_against
+
+    store, checkpointer, rows = _signed_trail(url, tmp_path)
+    anchors = checkpointer.log.read(), checkpointer.public_key()
+
+    # insertion into the empty overrides chain
+    forged = dict(
+        override_id=str(uuid.uuid4()),
+        assessment_id=rows[0].assessment_id,
+        created_at="2026-01-01",
+        tier="ordinary",
+        reason="r",
+        actor="someone",
+    )
+    rewrite(url, "overrides", [forged])
+    result = verify_against(url, *anchors)
+    assert not result.ok and result.first_broken == forged["override_id"]
+    with pytest.raises(SigningRefused):
+        checkpointer.sign()
+    rewrite(url, "overrides", [])
+
+    # a consistent rewrite of record 3: named, with the right count, and never signed
+    table = rows_of(url, "assessments")
+    table[2]["actor"] = "forger"
+    rewrite(url, "assessments", table)
+    result = verify_against(url, *anchors, allow_newer=True)
+    assert not result.ok and result.first_broken == rows[2].assessment_id and result.checked == 2
+    before = checkpointer.log.path.read_text()
+    with pytest.raises(SigningRefused):
+        checkpointer.sign(full=True)
+    checkpointer.stop()
+    assert checkpointer.log.path.read_text() == before
+    store.close()

@@ -312,8 +312,8 @@ def test_the_signer_refuses_a_head_it_did_not_sign(tmp_path: Path) -> None:
     signer.sign_checkpoint({"assessments": (1, "a" * 64)}, proofs={"assessments": genuine}, signer="t")
     with pytest.raises(SignerError, match="not a record this signer signed"):
         signer.sign_checkpoint({"assessments": (2, "b" * 64)}, proofs={"assessments": genuine}, signer="t")
-    with pytest.raises(SignerError, match="fewer than the 1 already signed"):
-        signer.sign_checkpoint({"assessments": (0, GENESIS)}, proofs={}, signer="t")
+    with pytest.raises(SignerError, match="not a record this signer signed"):  # a forged proof
+        LocalSigner(key).sign_checkpoint({"assessments": (1, "a" * 64)}, proofs={"assessments": "AAAA"}, signer="t")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -350,10 +350,12 @@ def test_riskctl_audit_checkpoint_and_verify_without_the_service(
 
     home = tmp_path / "home"
     monkeypatch.setenv("RISK_HOME", str(home))
-    from serving.cli._runtime import open_audit_store
+    from serving.audit import open_store
+    from serving.auth import load_or_create
     from serving.settings import get_settings
 
-    store = open_audit_store(get_settings())
+    auth, _ = load_or_create(get_settings().resolved_auth_file())
+    store = open_store(get_settings(), auth_secret=auth.audit_secret)
     rows = [store.append_assessment(**record(i)) for i in range(4)]
     store.close()
     runner = CliRunner()

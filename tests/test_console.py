@@ -12,6 +12,7 @@ import io
 import json
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -400,6 +401,7 @@ def test_auditor_log_filters_assessment_page_verify_and_decisions(app: ASGIApp, 
     verify = c.post("/console/verify", data={"csrf": csrf_of(c.get("/console/verify").text)})
     assert verify.status_code == 200 and "审计链完整" in verify.text
     assert "最新签名检查点" in verify.text and "signature" in verify.text  # the signed checkpoint is shown
+    assert "审计员须自行保存的凭据" in verify.text and "checkpoints.jsonl" in verify.text  # the anchors to keep
     decisions = c_get(c, "/console/decisions")
     assert "wang" in decisions and OFFICE in decisions and "偏离率" in decisions
     mine = c_get(client(app, "sup"), "/console/decisions")
@@ -993,3 +995,73 @@ def test_the_auditors_chinese_pages_have_no_english_terms(app: ASGIApp, office_p
     verified = aud.post("/console/verify", data={"csrf": csrf_of(c_get(aud, "/console/verify"))})
     assert verified.status_code == 200
     assert "管理等级决定" in verified.text and "<td>decisions</td>" not in verified.text
+
+
+def test_a_forged_record_is_refused_and_shown_to_the_auditor_until_resolved(
+    app: ASGIApp, home: Path, office_people: list[str]
+) -> None:
+    """A forger appends a decision step with the right hash and head (the service stopped or not): the
+    auditor's verify page names it, nothing is signed, and the refusal stays on the page (both languages)
+    until ``riskctl audit resolve``."""
+    from trail_support import rewrite, rows_of
+
+    from serving.audit import RefusalLog
+
+    cw = client(app, "cw")
+    pid = office_people[2]
+    page = c_get(cw, f"/console/person/{pid}")
+    scored = cw.post(f"/console/person/{pid}/score", data={"csrf": csrf_of(page), "stage": "release"})
+    assert scored.status_code == 303, scored.text[:300]
+    aud = client(app, "aud")
+    ok = aud.post("/console/verify", data={"csrf": csrf_of(c_get(aud, "/console/verify"))})
+    assert "审计链完整" in ok.text
+    url = f"sqlite:///{home / 'audit.db'}"
+    assessment = rows_of(url, "assessments")[-1]
+    forged = dict(
+        step_id=str(uuid.uuid4()),
+        decision_id=str(uuid.uuid4()),
+        assessment_id=assessment["assessment_id"],
+        created_at="2026-01-01T00:00:00+00:00",
+        person_key=assessment["person_key"],
+        step="approved",
+        office=OFFICE,
+        from_tier="strict",
+        to_tier="ordinary",
+        reason_code="other",
+        text="",
+        actor="sup-li",
+    )
+    rewrite(url, "decisions", [*rows_of(url, "decisions"), forged])
+    stream = (home / "checkpoints" / "checkpoints.jsonl").read_text()
+    broken = aud.post("/console/verify", data={"csrf": csrf_of(c_get(aud, "/console/verify"))})
+    assert "审计链已损坏" in broken.text and forged["step_id"] in broken.text
+    assert "拒绝签名" in broken.text and "链已损坏，未签发检查点" in broken.text
+    assert (home / "checkpoints" / "checkpoints.jsonl").read_text() == stream  # nothing signed
+    aud.get("/console/lang/en", params={"next": "/console/verify"})
+    english = c_get(aud, "/console/verify")
+    assert "Signing refused" in english and forged["step_id"] in english
+    RefusalLog(home / "checkpoints").resolve(by="auditor", note="forged step removed from a restored copy")
+    assert "Signing refused" not in c_get(aud, "/console/verify")
+
+
+def test_an_event_recorded_on_the_person_page_is_chained_and_shown_to_the_auditor(
+    app: ASGIApp, office_people: list[str]
+) -> None:
+    """design.md, "Tamper evidence, continued": a recorded event is a chained record; the auditor's case
+    records page shows who recorded what and when (the person by key only), a refused one is not there."""
+    cw = client(app, "cw")
+    pid = office_people[4]
+    page = c_get(cw, f"/console/person/{pid}")
+    done = cw.post(
+        f"/console/person/{pid}/event",
+        data={"csrf": csrf_of(page), "date": "2024-09-01", "event_type": "police_penalty", "value": ""},
+    )
+    assert done.status_code == 303
+    cw.post(f"/console/person/{pid}/event", data={"csrf": csrf_of(page), "date": "2024-13-45", "event_type": "warning"})
+    aud = client(app, "aud")
+    records = c_get(aud, "/console/case_records")
+    assert records.count("录入事件") == 1 and "2024-09-01 治安管理处罚" in records and "wang" in records
+    assert pid not in records  # keyed, never the raw id
+    verified = aud.post("/console/verify", data={"csrf": csrf_of(c_get(aud, "/console/verify"))})
+    assert "审计链完整" in verified.text and "案件记录" in verified.text
+    assert client(app, "cw").get("/console/case_records").status_code == 403

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -367,6 +368,30 @@ def test_verify_finds_an_edited_and_a_deleted_record(client: TestClient, home: P
         db.execute("delete from assessments where seq = ?", (seq - 1,))
     deleted = client.post("/verify", json={}, headers=headers("auditor")).json()
     assert not deleted["ok"] and deleted["first_broken"]
+
+
+def test_forged_records_are_never_signed_by_verify_or_at_shutdown(home: Path, bodies: Bodies) -> None:
+    """Rows appended by someone who knows the hash recipe (the service stopped or running): ``/verify``
+    names the first one and signs nothing, nor does the shutdown hook; the refusal is in the answer."""
+    from trail_support import rewrite, rows_of
+
+    stream = home / "checkpoints" / "checkpoints.jsonl"
+    url = f"sqlite:///{home / 'audit.db'}"
+    with in_process_service(home, RISK_CHECKPOINT_INTERVAL_S="0") as client:
+        for body in bodies[Stage.INTAKE][:3]:
+            client.post("/score", json=body, headers=headers("caseworker"))
+        ok = client.post("/verify", json={}, headers=headers("auditor")).json()
+        assert ok["ok"] and ok["checkpoint"] and ok["key_id"] == ok["checkpoint"]["key_id"] and not ok["refused"]
+    rows = rows_of(url, "assessments")  # the service stopped: two rows appended, copies of the last
+    forged = [dict(rows[-1], assessment_id=str(uuid.uuid4()), record_sig=None) for _ in range(2)]
+    rewrite(url, "assessments", [*rows, *forged])
+    before = stream.read_text()
+    with in_process_service(home, RISK_CHECKPOINT_INTERVAL_S="0") as client:
+        answer = client.post("/verify", json={}, headers=headers("auditor")).json()
+        assert not answer["ok"] and answer["first_broken"] == forged[0]["assessment_id"]
+        assert "not written by the service" in answer["problem"] and answer["checkpoint"] is None
+        assert answer["refused"] and answer["refused"][0]["first_broken"] == forged[0]["assessment_id"]
+    assert stream.read_text() == before  # neither /verify nor the shutdown hook signed
 
 
 def test_models_endpoint_describes_each_stage(client: TestClient) -> None:

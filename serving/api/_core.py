@@ -24,7 +24,7 @@ from typing import Any
 
 from features.vocab import Lang, Stage
 from models.tier_policy import TierPolicy
-from serving.audit import AuditRecord, SigningRefused, checkpointer_for, open_store
+from serving.audit import AuditRecord, SigningRefused, checkpointer_for, open_store, public_path
 from serving.auth import Principal, Role, load_or_create, store_new_tokens
 from serving.cases import (
     CaseError,
@@ -43,6 +43,7 @@ from serving.scoring.schemas import (
     OverrideOut,
     ScoreRequest,
     StoredAssessment,
+    TrailStatus,
     UnservedStage,
     VerifyResponse,
 )
@@ -74,7 +75,9 @@ class ServiceCore:
             store_new_tokens(created, settings.home / "tokens")
         self.audit = open_store(settings, auth_secret=auth.audit_secret)
         self.cases = CaseStore.open(settings)
-        self.checkpoints = checkpointer_for(settings, self.audit, name=f"{socket.gethostname()}:{os.getpid()}")
+        self.checkpoints = checkpointer_for(
+            settings, self.audit, name=f"{socket.gethostname()}:{os.getpid()}", on_refusals=_refusals_gauge
+        )
         # a decision step chained in the trail whose case-store write did not happen (a crash between the
         # two) is applied now: the trail is the outbox of decisions
         self.reconciled = reconcile(self.cases, self.audit, apply=True)
@@ -203,6 +206,17 @@ class ServiceCore:
             case_store=[d.text() for d in reconcile(self.cases, self.audit, apply=False)],
         )
 
+    def trail_status(self) -> TrailStatus:
+        """The signing key, where the anchors an auditor must copy are, and the refusals not yet resolved."""
+        separate = self.settings.signer_socket is not None
+        return TrailStatus(
+            key_id=self.checkpoints.signer.key_id,
+            separate_signer=separate,
+            checkpoint_file=str(self.checkpoints.log.path),
+            public_key_file=None if separate else str(public_path(self.settings.resolved_signing_key_file())),
+            refused=self.checkpoints.refused(),
+        )
+
     def models(self) -> ModelsResponse:
         """The model version serving each served stage, with the evaluation it was promoted on, and the stages
         no model serves."""
@@ -230,6 +244,25 @@ class ServiceCore:
             [s.audit_fields(actor, answer=answer) for s, (_, actor), answer in zip(scored, items, answers, strict=True)]
         )
         return answers
+
+
+_GAUGE: Any = None
+
+
+def _refusals_gauge(count: int) -> None:
+    """``reoffence_audit_signing_refused`` in ``/metrics``: the refusals to sign the trail not yet resolved by
+    an auditor (alert on > 0). Made on first use, in the worker (BentoML sets up Prometheus's multiprocess
+    folder before its workers start)."""
+    global _GAUGE
+    if _GAUGE is None:
+        from prometheus_client import Gauge
+
+        _GAUGE = Gauge(
+            "reoffence_audit_signing_refused",
+            "Refusals to sign the audit trail not yet resolved by an auditor (riskctl audit resolve)",
+            multiprocess_mode="max",
+        )
+    _GAUGE.set(count)
 
 
 def stored_assessment(record: AuditRecord) -> StoredAssessment:

@@ -148,8 +148,9 @@ def _walk(
         prev, n, signed_to, head_sig = want, start, start, row["record_sig"]
     follows: dict[str, str] = {}  # record hash -> id of the record linked after it
     newer = 0
+    hashed = [name for name in names if name not in recipe.UNHASHED]
     for row in conn.execute(stmt.execution_options(yield_per=1000)).mappings():
-        rid, stored = row[id_col], {name: row[name] for name in names}
+        rid = row[id_col]
         if row["seq"] != n + 1:
             return _Walked(n, rid, f"seq {n + 1} is missing before seq {row['seq']} (row deleted or inserted)")
         if row["prev_hash"] != prev:
@@ -162,7 +163,7 @@ def _walk(
                     "before it",
                 )
             return _Walked(n, rid, "prev_hash does not link to the record before (row deleted, inserted or reordered)")
-        if recipe.record_hash(stored) != row["record_hash"]:
+        if recipe.stored_hash({name: row[name] for name in hashed}) != row["record_hash"]:
             return _Walked(n, rid, "content does not match record_hash (row edited)")
         if beside and row["_assessment_seq"] is None:
             return _Walked(n, rid, f"its assessment {row['assessment_id']} is missing")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
-from serving.audit._checkpoint import CheckpointLog
+from serving.audit._checkpoint import CheckpointError, CheckpointLog
 from serving.audit._cipher import RecordCipher
-from serving.audit._keys import load_or_create_key
+from serving.audit._keys import key_id, load_or_create_key
 from serving.audit._signer import Checkpointer
 from serving.audit._signing import LocalSigner, Signer, SignerClient
 from serving.audit._store import AuditStore
@@ -21,7 +22,13 @@ def signer_for(settings: ServiceSettings) -> Signer:
     """The separate signer at ``RISK_SIGNER_SOCKET``, else the key file read by this process."""
     if settings.signer_socket is not None:
         return SignerClient(settings.signer_socket)
-    return LocalSigner(load_or_create_key(settings.resolved_signing_key_file()))
+    key = load_or_create_key(settings.resolved_signing_key_file())
+    own = key_id(key.public_key())
+    try:  # the heads this key signed last (a trail upgraded from unsigned records ends on one)
+        latest = [c for c in CheckpointLog(settings.resolved_checkpoint_dir()).read() if c.key_id == own]
+        return LocalSigner(key, signed_before=latest[-1] if latest else None)
+    except CheckpointError:  # an altered log: the verification before signing reports it
+        return LocalSigner(key)
 
 
 def audit_secret(settings: ServiceSettings, auth_secret: str) -> str:
@@ -60,7 +67,13 @@ def open_store(settings: ServiceSettings, *, auth_secret: str, signer: Signer | 
     )
 
 
-def checkpointer_for(settings: ServiceSettings, store: AuditStore, *, name: str = "") -> Checkpointer:
+def checkpointer_for(
+    settings: ServiceSettings,
+    store: AuditStore,
+    *,
+    name: str = "",
+    on_refusals: Callable[[int], None] | None = None,
+) -> Checkpointer:
     """The checkpointer of ``store`` (its signer), appending to the settings' checkpoint folder."""
     assert store.signer is not None, "open the store with a signer (open_store)"
     return Checkpointer(
@@ -69,4 +82,5 @@ def checkpointer_for(settings: ServiceSettings, store: AuditStore, *, name: str 
         CheckpointLog(settings.resolved_checkpoint_dir()),
         interval_s=settings.checkpoint_interval_s,
         name=name or f"{socket.gethostname()}:{os.getpid()}",
+        on_refusals=on_refusals,
     )

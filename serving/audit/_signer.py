@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -58,6 +58,9 @@ class Checkpointer:
         Seconds between periodic checkpoints (0: none).
     name
         Who signs (host and process), written into each checkpoint.
+    on_refusals
+        Called with the number of refusals not yet resolved after each attempt to sign (a gauge of
+        ``/metrics``).
     """
 
     def __init__(
@@ -68,8 +71,10 @@ class Checkpointer:
         *,
         interval_s: float,
         name: str = "",
+        on_refusals: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
+        self._on_refusals = on_refusals
         self.signer = signer
         self.log = checkpoint_log
         self.refusals = RefusalLog(checkpoint_log.path.parent)
@@ -123,6 +128,16 @@ class Checkpointer:
             If the trail is broken, a record is not the service's, or the signer refuses; the refusal is
             logged and kept for an auditor (:attr:`refusals`).
         """
+        try:
+            return self._sign(full=full, force=force, verified=verified)
+        finally:
+            if self._on_refusals is not None:
+                try:
+                    self._on_refusals(len(self.refused()))
+                except Exception:  # a metric must never stop signing
+                    log.exception("could not report the refusals")
+
+    def _sign(self, *, full: bool, force: bool, verified: VerifyResult | None) -> Checkpoint | None:
         with self._lock:
             if not force and self._last is not None:
                 now = tuple(sorted((c, n, h) for c, (n, h) in self.store.head().items()))

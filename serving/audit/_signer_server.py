@@ -4,8 +4,8 @@ Run it as another user than the service (and than the database's writer): the ke
 (mode 0600), the socket is group-writable for the service's group, and the checkpoint stream it appends
 to is in a folder the service cannot write. The service asks it to sign each record as it is written and
 to sign a checkpoint of heads the service verified; the signer signs a checkpoint only of heads it signed
-itself (each head's record signature is checked) and never of fewer records than it signed before, so a
-forged record or a rolled-back chain is never vouched for even if the service's own check were fooled.
+itself (each head's record signature is checked), so a
+forged record is never vouched for even if the service's own check were fooled.
 
 Protocol: one JSON object per line each way, one request per connection.
 

@@ -65,12 +65,11 @@ def check_heads(
     signed_before: Mapping[str, tuple[int, str]],
 ) -> None:
     """Raise :class:`SignerError` unless every head is one this key signed: an empty chain, the head of
-    the signer's latest checkpoint, or a record whose signature (``proofs[chain]``) holds; a head
-    shorter than the latest checkpoint's is refused (records deleted from the end)."""
+    the signer's latest checkpoint, or a record whose signature (``proofs[chain]``) holds. (A head shorter
+    than one signed before may be a worker's earlier snapshot; records deleted from the end are the
+    verification's to find, against the checkpoints.)"""
     for chain, (length, last) in sorted(head.items()):
         before = signed_before.get(chain)
-        if before is not None and length < before[0]:
-            raise SignerError(f"{chain}: {length} records, fewer than the {before[0]} already signed")
         if length == 0 and last == GENESIS:
             continue
         if before is not None and (length, last) == tuple(before):
@@ -108,7 +107,8 @@ class LocalSigner:
     """The key in this process (see the module docstring for when that is enough)."""
 
     def __init__(self, key: Ed25519PrivateKey, *, signed_before: Checkpoint | None = None) -> None:
-        """``signed_before``: the latest checkpoint this key signed (heads never go back before it)."""
+        """``signed_before``: the latest checkpoint this key signed (its heads are signed again without a
+        record signature: a trail upgraded from unsigned records ends on one)."""
         self._key = key
         self._public = key.public_key()
         self._key_id = key_id(self._public)

@@ -62,7 +62,7 @@ from serving.audit._records import (
     OverrideRecord,
     VerifyResult,
 )
-from serving.audit._signing import Signer
+from serving.audit._signing import Signer, record_signature_holds
 from serving.audit._tables import (
     CASE_EVENTS,
     CHAINS,
@@ -353,16 +353,35 @@ class AuditStore:
         return CaseEventRecord(**row)
 
     def case_events(
-        self, *, person_id: str | None = None, kind: str | None = None, limit: int | None = 200
+        self,
+        *,
+        person_id: str | None = None,
+        kind: str | None = None,
+        before_seq: int | None = None,
+        limit: int | None = 200,
     ) -> list[CaseEventRecord]:
-        """Stored case events, newest first (of one person, or one kind; ``limit`` None: all)."""
+        """Stored case events, newest first (of one person, or one kind; older than ``before_seq``; ``limit``
+        None: all)."""
         stmt = select(case_events).order_by(case_events.c.seq.desc()).limit(limit)
+        if before_seq is not None:
+            stmt = stmt.where(case_events.c.seq < before_seq)
         if person_id is not None:
             stmt = stmt.where(case_events.c.person_key == self.person_key(person_id))
         if kind is not None:
             stmt = stmt.where(case_events.c.kind == kind)
         with self._engine.connect() as conn:
             return [CaseEventRecord(**r) for r in conn.execute(stmt).mappings().all()]
+
+    def is_authentic(self, chain: str, record: Any) -> bool:
+        """True if ``record`` (as read back from ``chain``) hashes to its stored hash and carries the signature
+        of this store's signer: written by the service, not by someone with write access to the database."""
+        if self.signer is None:
+            return False
+        table, _ = CHAINS[chain]
+        stored = {c.name: getattr(record, c.name) for c in table.c if c.name not in recipe.UNHASHED}
+        return recipe.stored_hash(stored) == record.record_hash and record_signature_holds(
+            self.signer.public_key(), chain, record.seq, record.record_hash, record.record_sig
+        )
 
     def all_decision_steps(self) -> list[DecisionStepRecord]:
         """Every stored decision step, oldest first (to reconcile the case store with the trail)."""

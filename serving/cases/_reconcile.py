@@ -5,7 +5,8 @@ The two are separate databases, so each write goes first to the one that can rep
 
 - a decision step is chained in the trail inside the case store's transaction, before it commits: if the
   process dies between the two, the trail holds a step the case store lacks, and :func:`reconcile` applies
-  it (the trail is the decisions' outbox: every field of the step is in it);
+  it (the trail is the decisions' outbox: every field of the step is in it), if the step's signature
+  holds: a step forged into the trail's database is reported, never applied;
 - a recorded event or an import is committed to the case store first, then chained: if the process dies
   between, the case store holds what the trail lacks (with who and when), and :func:`reconcile` chains it.
 
@@ -63,9 +64,14 @@ def reconcile(store: CaseStore, audit: AuditStore, *, apply: bool) -> list[Diffe
 
 def _decisions(conn: Connection, store: CaseStore, audit: AuditStore, *, apply: bool) -> list[Difference]:
     steps: dict[str, list[DecisionStepRecord]] = defaultdict(list)
-    for step in audit.all_decision_steps():
-        steps[step.decision_id].append(step)
     found: list[Difference] = []
+    for step in audit.all_decision_steps():
+        if audit.is_authentic("decisions", step):
+            steps[step.decision_id].append(step)
+        else:  # a step someone wrote into the trail's database: never applied (the verifier names it too)
+            found.append(
+                Difference("decision", step.decision_id, f"step {step.step} (seq {step.seq}) not signed by the service")
+            )
     rows = {r["decision_id"]: dict(r) for r in conn.execute(select(t.decisions)).mappings()}
     for decision_id, chained in steps.items():
         last, row = chained[-1], rows.get(decision_id)

@@ -67,6 +67,7 @@ def create_app(*, backend: Callable[[], Backend] = _current_service) -> ASGIApp:
         guarded("/review/{run_id}/{fmt:str}", _supervisor.review_run, Permission.READ_CASES),
         guarded("/audit", _auditor.log_page, Permission.READ_ASSESSMENTS),
         guarded("/audit/{assessment_id}", _auditor.assessment_page, Permission.READ_ASSESSMENTS),
+        guarded("/case_records", _auditor.case_records_page, Permission.READ_ASSESSMENTS),
         guarded("/decisions", _auditor.decisions_page, Permission.REPORT_DECISIONS),
         guarded("/verify", _auditor.verify_page, Permission.VERIFY, ("GET", "POST")),
     ]

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from features.catalog import CATALOG
-from features.vocab import Stage
+from features.vocab import EventType, Stage
 from models.cutoffs import BandCutoffs, ResolvedCutoff, percent, stated_words
 from models.tier_policy import Band, TierPolicy
 from serving.audit import AuditRecord, DecisionStepRecord
@@ -107,6 +107,40 @@ def log_page(ctx: Ctx) -> Response:
     )
 
 
+def case_records_page(ctx: Ctx) -> Response:
+    """What users wrote into the case store, as chained in the trail, newest first: each event recorded (who,
+    for which person key, what and when) and each import (files' SHA-256 and counts); 100 a page."""
+    raw = ctx.request.query_params.get("before", "")
+    before = int(raw) if raw.isdigit() else None
+    found = ctx.console.backend().audit.case_events(before_seq=before, limit=PAGE + 1)
+    rows: list[dict[str, Any]] = []
+    for rec in found[:PAGE]:
+        detail = rec.detail
+        if rec.kind == "event_recorded":
+            try:
+                what = EventType(str(detail.get("event_type"))).label(ctx.lang)
+            except ValueError:
+                what = str(detail.get("event_type"))
+            value = detail.get("value")
+            summary = f"{detail.get('date')} {what}" + (f" ({value})" if value is not None else "")
+        else:
+            counts = detail.get("counts", {})
+            files = ", ".join(f"{name} {digest[:12]}…" for name, digest in sorted(detail.get("files", {}).items()))
+            summary = text(
+                "import_summary",
+                ctx.lang,
+                source=detail.get("source") or "-",
+                persons=counts.get("persons_added", 0) + counts.get("persons_updated", 0),
+                events=counts.get("events_added", 0),
+                files=files or "-",
+            )
+        rows.append({"rec": rec, "kind": text(f"case_event_{rec.kind}", ctx.lang), "summary": summary})
+    more = len(found) > PAGE
+    return ctx.render(
+        "case_records.html", rows=rows, next_url=f"?before={rows[-1]['rec'].seq}" if more and rows else None
+    )
+
+
 def _differs(rec: AuditRecord, policy: TierPolicy) -> bool:
     return answer_tier(rec.response) != answer_tier_by_risk(rec.response, policy)
 
@@ -183,9 +217,18 @@ def band_why(response: dict[str, Any], lang: Lang) -> str | None:
 
 def verify_page(ctx: Ctx) -> Response:
     """The verify action: GET shows the button, POST walks every chain and shows the result."""
-    values: dict[str, Any] = {"result": None, "chain_keys": {k for k in keys() if k.startswith("chain_")}}
+    backend = ctx.console.backend()
+    values: dict[str, Any] = {
+        "result": None,
+        "chain_keys": {k for k in keys() if k.startswith("chain_")},
+        "trail": backend.trail_status(),
+    }
     if ctx.request.method == "POST":
-        result = ctx.console.backend().verify_trail()
+        result = backend.verify_trail()
+        values["trail"] = backend.trail_status()
+        values["newer"] = sum(result.newer.values())
+        sep = "，" if ctx.lang == "zh" else ", "
+        values["newer_each"] = sep.join(f"{text('chain_' + c, ctx.lang)} {n}" for c, n in result.newer.items() if n)
         values["result"] = result
         values["head"] = {chain: (h["length"], h["last_hash"]) for chain, h in result.head.items()}
         values["checkpoint"] = result.checkpoint

@@ -355,6 +355,25 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav_log": ("评估记录", "Assessment log"),
     "nav_decisions": ("决定记录", "Decisions"),
     "nav_verify": ("核验审计链", "Verify the trail"),
+    "nav_case_records": ("案件记录", "Case records"),
+    "case_records_title": ("案件记录（审计链）", "Case records (in the trail)"),
+    "case_records_intro": (
+        "用户写入案件库的内容，均已记入审计链：每条录入的事件（录入人、人员密钥、内容、时间）"
+        "和每次导入（文件的 SHA-256 与数量）。",
+        "What users wrote into the case store, each chained in the trail: every event recorded (who, for which "
+        "person key, what, when) and every import (its files' SHA-256 and counts).",
+    ),
+    "case_records_none": ("尚无案件记录。", "No case records yet."),
+    "case_event_event_recorded": ("录入事件", "event recorded"),
+    "case_event_import": ("导入", "import"),
+    "import_summary": (
+        "来源 {source}：人员 {persons} 名新增或更新，事件 {events} 条新增；文件 {files}",
+        "from {source}: {persons} persons added or updated, {events} events added; files {files}",
+    ),
+    "what": ("内容", "What"),
+    "person_key": ("人员密钥", "Person key"),
+    "recorded_by": ("录入人", "Recorded by"),
+    "kind": ("类别", "Kind"),
     "log_title": ("评估记录", "Assessment log"),
     "filters": ("筛选", "Filters"),
     "date_from": ("起始日期", "From"),
@@ -366,6 +385,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "chain_overrides": ("旧版调整", "earlier overrides"),
     "chain_decisions": ("管理等级决定", "tier decisions"),
     "chain_models": ("未通过门槛的模型晋升", "model promotions over the gate"),
+    "chain_cases": ("案件记录（录入事件、导入）", "case records (recorded events, imports)"),
     "any": ("全部", "any"),
     "has_decision": ("有调整决定", "Has a decision"),
     "tier_by_rule": ("执行等级与风险等级不同", "Effective tier differs from tier by risk"),
@@ -385,9 +405,43 @@ _TEXT: dict[str, tuple[str, str]] = {
     "chain": ("哈希链", "Hash chain"),
     "verify_title": ("核验审计链", "Verify the audit trail"),
     "verify_intro": (
-        "逐条检查每条哈希链（评估、旧版调整、管理等级决定、未通过门槛的模型晋升）的哈希，指出第一条被改动、删除或插入的记录。",
-        "Walks every hash chain (assessments, earlier overrides, tier decisions, model promotions over the gate) "
-        "and names the first record that was changed, deleted or inserted.",
+        "逐条检查每条哈希链（评估、旧版调整、管理等级决定、未通过门槛的模型晋升、案件记录）的哈希和每个已签名检查点，"
+        "检查点之后的每条记录须有签名服务的签名；指出第一条被改动、删除、插入或伪造的记录。只有核验通过的状态才会被签名。",
+        "Walks every hash chain (assessments, earlier overrides, tier decisions, model promotions over the gate, "
+        "case records) against every signed checkpoint; each record after the latest checkpoint must carry the "
+        "signer's signature. Names the first record that was changed, deleted, inserted or forged. Only a state "
+        "that verifies is signed.",
+    ),
+    "verify_newer": (
+        "最新检查点之后另有 {n} 条记录（{each}），均有签名服务的签名。",
+        "{n} record(s) after the latest checkpoint ({each}), each signed by the signer.",
+    ),
+    "verify_key": ("签名密钥编号：{key}", "Signing key id: {key}"),
+    "verify_key_separate": ("（由独立的签名进程持有）", " (held by a separate signer process)"),
+    "verify_key_local": (
+        "（由服务进程读取的密钥文件；建议改用独立签名进程 riskctl audit signer）",
+        " (a key file the service reads; a separate signer, riskctl audit signer, keeps it out of its reach)",
+    ),
+    "refused_title": ("拒绝签名（待审计员处理）", "Signing refused (until an auditor resolves it)"),
+    "refused_intro": (
+        "服务发现审计链处于未经核验的状态，拒绝为其签名。请查明原因（如从备份恢复），然后运行 "
+        'riskctl audit resolve --note "说明" 结案。',
+        "The service found the trail in a state it could not verify and refused to sign it. Find the cause "
+        '(restore from a backup, for instance), then close it with riskctl audit resolve --note "what was found".',
+    ),
+    "refused_row": ("{at}，{by}：{problem}", "{at}, {by}: {problem}"),
+    "case_store_title": ("案件库与审计链不一致", "The case store differs from the trail"),
+    "anchors_title": ("审计员须自行保存的凭据", "What an auditor must keep outside the service's reach"),
+    "anchors_text": (
+        "一旦能写入数据库和服务主目录，就能替换检查点文件和公钥。请把公钥（编号 {key}）和检查点流 {stream} "
+        "的副本定期复制到服务主机之外、服务账户无法改写的地方（如审计员的电脑、只追加存储），"
+        "核验时只用自己的副本：riskctl audit verify --checkpoint 自己的副本 --public-key 自己的公钥。"
+        "核验结果会显示所用密钥编号，与其他密钥签署的检查点会被拒绝。",
+        "Whoever can write to the database and the service's home can replace the checkpoint file and the public "
+        "key. Copy the public key (id {key}) and the checkpoint stream {stream} off the host regularly, to "
+        "where the service's account cannot write (your own machine, append-only storage), and verify with your "
+        "own copies only: riskctl audit verify --checkpoint YOUR_COPY --public-key YOUR_KEY. The output names the "
+        "key it checked; a checkpoint signed by another key is refused.",
     ),
     "verify_now": ("立即核验", "Verify now"),
     "verify_ok": ("审计链完整：已检查 {n} 条记录。", "The trail is intact: {n} records checked."),

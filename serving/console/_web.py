@@ -34,7 +34,7 @@ from serving.cases import CaseStore, ReviewRun, office_name
 from serving.console._i18n import LANGS, Lang, text
 from serving.console._sessions import Session, SessionStore, TokenBook
 from serving.console._views import tier_label
-from serving.scoring.schemas import Assessment, ScoreRequest, UnservedStage, VerifyResponse
+from serving.scoring.schemas import Assessment, ScoreRequest, TrailStatus, UnservedStage, VerifyResponse
 from serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ class Backend(Protocol):
     def check_posted(self, principal: Principal, requests: Sequence[ScoreRequest], *, where: str = "") -> None: ...
 
     def verify_trail(self) -> VerifyResponse: ...
+
+    def trail_status(self) -> TrailStatus: ...
 
     def score_by_id(
         self, principal: Principal, *, person_id: str, stage: str, as_of: dt.date | None = None, lang: Lang = "zh"

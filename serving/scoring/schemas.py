@@ -477,6 +477,18 @@ class VerifyResponse(BaseModel):
     )
 
 
+class TrailStatus(BaseModel):
+    """What an auditor sees of the trail's signing before verifying: the key, the anchors to keep, refusals."""
+
+    key_id: str = Field(description="id of the signing key's public half (riskctl audit verify prints it)")
+    separate_signer: bool = Field(description="the key is held by a separate signer process, not by the service")
+    checkpoint_file: str = Field(description="the service's checkpoint stream: copy it off the host regularly")
+    public_key_file: str | None = Field(None, description="the public key's file (with a local signer)")
+    refused: list[dict[str, Any]] = Field(
+        default_factory=list, description="signing refusals not yet resolved by an auditor (riskctl audit resolve)"
+    )
+
+
 class StageModelInfo(BaseModel):
     stage: str
     model: ModelRef
