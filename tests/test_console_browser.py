@@ -350,7 +350,13 @@ def test_auditor_filters_the_log_reads_an_assessment_verifies_and_is_refused_sco
     page.goto(f"{url}/console/verify")
     page.get_by_role("button", name="立即核验").click()
     page.get_by_text("审计链完整").wait_for()
+    page.get_by_role("heading", name="审计员须自行保存的凭据").wait_for()  # the anchors to keep off the host
     shot(page, "auditor-verify")
+    page.goto(f"{url}/console/case_records")
+    page.get_by_role("heading", name="案件记录（审计链）").wait_for()
+    assert "导入" in page.locator("#case-records").inner_text()  # the cohort's import, chained
+    shot(page, "auditor-case-records")
+    page.goto(f"{url}/console/verify")
     page.get_by_role("link", name="English").click()
     assert "Verify the audit trail" in page.content()
     refused = page.request.post(f"{url}/console/score", form={"csrf": csrf(page), "stage": "release"}, max_redirects=0)

@@ -350,6 +350,7 @@ MATRIX: dict[str, Case] = {
         lambda w: [Call("GET", "/console/decisions", params={"start": "2000-01-01", "office": OFFICE})],
     ),
     "GET /console/audit": Case("own-office", "aud", lambda w: [Call("GET", "/console/audit")]),
+    "GET /console/case_records": Case("own-office", "aud", lambda w: [Call("GET", "/console/case_records")]),
     "POST /console/score": Case(
         "posted-record", "cw", lambda w: [Call("POST", "/console/score", data=form_of(w.record))], owner_ok=(303,)
     ),
