@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from trail_support import record
 from typer.testing import CliRunner
 
 from serving.audit import (
@@ -44,19 +45,6 @@ from serving.audit import (
 SECRET = "0f" * 32
 GENESIS = "0" * 64
 Trail = tuple[str, Path, list[AuditRecord], Path, Path]  # the ``trail`` fixture: (url, db, rows, checkpoints file, key)
-
-
-def record(i: int) -> dict[str, Any]:
-    return dict(
-        assessment_id=str(uuid.uuid4()),
-        person_id=f"P{i}",
-        stage="midterm",
-        model_name="m",
-        model_version="1",
-        policy_version="p",
-        request={"person": {"person_id": f"P{i}"}},
-        response={"person_id": f"P{i}", "probability": 0.1 * i, "tier": "ordinary"},
-    )
 
 
 def columns(table: str) -> list[str]:

@@ -17,11 +17,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cases_support import BACKENDS, hand_tables, index_row, person_row, store_url
-from trail_support import rewrite, rows_of
+from trail_support import record, rewrite, rows_of
 from typer.testing import CliRunner
 
 from serving.audit import (
@@ -39,25 +38,11 @@ from serving.audit import (
     verify_trail,
 )
 from serving.auth import Principal, Role
-from serving.cases import CaseError, CaseStore, approve, propose, reconcile
+from serving.cases import CaseError, CaseStore, DecisionOut, approve, propose, reconcile
 from serving.settings import ServiceSettings
 
 SECRET = "0f" * 32
 REPO = Path(__file__).resolve().parents[1]
-
-
-def record(i: int) -> dict[str, Any]:
-    return dict(
-        assessment_id=str(uuid.uuid4()),
-        person_id=f"P{i}",
-        stage="midterm",
-        model_name="m",
-        model_version="1",
-        policy_version="p",
-        request={"person": {"person_id": f"P{i}", "birth_date": "1990-01-01"}},
-        response={"person_id": f"P{i}", "probability": 0.1 * i, "tier": "ordinary"},
-        explanation={"base_value": -2.0},
-    )
 
 
 @pytest.fixture()
@@ -178,6 +163,20 @@ CW = Principal(Role.CASEWORKER, "wang", "t1")
 SUP = Principal(Role.SUPERVISOR, "li", "t1")
 
 
+def propose_a(cases: CaseStore, audit: AuditStore, ids: dict[str, str]) -> DecisionOut:
+    """A caseworker's proposal of ordinary for person A, on A's assessment."""
+    return propose(
+        cases,
+        audit,
+        principal=CW,
+        person_id="A",
+        to_tier="ordinary",
+        reason_code="risk_assessment",
+        reason="low risk at the mid-term assessment",
+        assessment_id=ids["A"],
+    )
+
+
 def test_recorded_events_and_imports_are_chained_and_reconciled(
     stores: tuple[CaseStore, AuditStore, dict[str, str], ServiceSettings],
 ) -> None:
@@ -231,16 +230,7 @@ def test_a_kill_between_the_two_writes_of_a_decision_is_reconciled(
 ) -> None:
     cases, audit, ids, settings = stores
     reconcile(cases, audit, apply=True)
-    proposal = propose(
-        cases,
-        audit,
-        principal=CW,
-        person_id="A",
-        to_tier="ordinary",
-        reason_code="risk_assessment",
-        reason="low risk at the mid-term assessment",
-        assessment_id=ids["A"],
-    )
+    proposal = propose_a(cases, audit, ids)
     script = _KILLED.format(
         repo=str(REPO),
         tests=str(REPO / "tests"),
@@ -281,16 +271,7 @@ def test_a_forged_decision_step_is_never_signed(
     cases, audit, ids, settings = stores
     url = settings.resolved_audit_url()
     checkpointer = Checkpointer(audit, audit.signer, CheckpointLog(settings.home / "cp"), interval_s=0)  # type: ignore[arg-type]
-    proposal = propose(  # a genuine proposal awaiting the supervisor
-        cases,
-        audit,
-        principal=CW,
-        person_id="A",
-        to_tier="ordinary",
-        reason_code="risk_assessment",
-        reason="low risk at the mid-term assessment",
-        assessment_id=ids["A"],
-    )
+    proposal = propose_a(cases, audit, ids)  # a genuine proposal awaiting the supervisor
     checkpointer.sign()
     rows = rows_of(url, "decisions")
     forged = dict(

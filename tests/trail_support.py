@@ -3,6 +3,7 @@ them back rehashed consistently, as someone who knows the hash recipe but cannot
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import create_engine, delete, insert, select, text
@@ -10,6 +11,21 @@ from sqlalchemy import create_engine, delete, insert, select, text
 from serving.audit import CHAIN_TABLES, record_hash
 
 GENESIS = "0" * 64
+
+
+def record(i: int) -> dict[str, Any]:
+    """Fields of a small assessment record of person ``P<i>`` (``AuditStore.append_assessment``)."""
+    return dict(
+        assessment_id=str(uuid.uuid4()),
+        person_id=f"P{i}",
+        stage="midterm",
+        model_name="m",
+        model_version="1",
+        policy_version="p",
+        request={"person": {"person_id": f"P{i}", "birth_date": "1990-01-01"}},
+        response={"person_id": f"P{i}", "probability": 0.1 * i, "tier": "ordinary"},
+        explanation={"base_value": -2.0},
+    )
 
 
 def rows_of(url: str, chain: str) -> list[dict[str, Any]]:
