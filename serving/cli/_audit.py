@@ -77,10 +77,9 @@ def verify(
         _say("cannot verify", "red", f": {exc}")
         raise typer.Exit(2) from None
     if not result.ok:
+        records = f"{result.checked:,} record{'' if result.checked == 1 else 's'}"
         _say(
-            "broken",
-            "bold red",
-            f" at {result.first_broken}: {result.problem}\n({result.checked:,} records intact before it){against}",
+            "broken", "bold red", f" at {result.first_broken}: {result.problem}\n({records} intact before it){against}"
         )
         raise typer.Exit(1)
     _say("intact", "bold green", f": {result.checked:,} records{against}")
