@@ -115,6 +115,19 @@ class StageEstimator(BaseEstimator):
         self.risk_reference_ = RiskReference.from_scores(self.stage, y_true=y, risk=self.predict_proba(X))
         return self
 
+    @property
+    def reference_profile(self) -> dict[str, Any] | None:
+        """The monitoring profile of the training rows (a JSON-able record of
+        :class:`evaluation.monitoring.ReferenceProfile`: per-input bins, the score's distribution, the training
+        rows' figures), None for a model fitted before profiles were kept."""
+        return getattr(self, "reference_profile_", None)
+
+    def keep_reference_profile(self, record: Mapping[str, Any]) -> StageEstimator:
+        """Store the :attr:`reference_profile` record (made by training from the model's training rows, so the
+        monitor needs no training row in service). Returns ``self``."""
+        self.reference_profile_ = dict(record)
+        return self
+
     def points_of_risk(self, raw: np.ndarray, contributions: np.ndarray) -> np.ndarray:
         """Each contribution in percentage points of calibrated risk.
 

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.metrics import log_loss
 
 from evaluation import Difference, paired_bootstrap
+from evaluation.monitoring import build_profile
 from features.labels import StageFrame
 from models.estimator import BoosterParams, LinearStageModel, StageEstimator, StageModel
 from training.config import ComparisonConfig, SplitConfig, TrainConfig
@@ -165,7 +166,9 @@ def fit_stage(
 
     Each model then keeps the reference statistics of the rows it was built from (every part but test:
     :meth:`~models.estimator.StageEstimator.keep_risk_reference`), which the tier policy's relative
-    cut-offs resolve against.
+    cut-offs resolve against, and their monitoring profile (:func:`evaluation.monitoring.build_profile`:
+    each input's bins and the score's distribution), which ``riskctl monitor`` compares the service's
+    assessments with.
     """
     config = config or TrainConfig.load()
     split = config.split if temporal is None else config.split.model_copy(update={"temporal": temporal})
@@ -193,6 +196,15 @@ def fit_stage(
     built_from = frame.subset(parts != "test")
     for fitted in (model, baseline):
         fitted.keep_risk_reference(built_from.X, built_from.y)
+        # what the monitor compares the assessments in service with (riskctl monitor): the same rows, binned
+        profile = build_profile(
+            frame.stage.value,
+            built_from.X,
+            y_prob=fitted.predict_proba(built_from.X),
+            y_true=built_from.y,
+            names=fitted.feature_names,
+        )
+        fitted.keep_reference_profile(profile.record())
     return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
 
 

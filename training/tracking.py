@@ -231,6 +231,8 @@ def _log_version(
         figures = policy_figures(policy, stage, y_true=test.y, y_prob=prob, features=test.X, cutoffs=cutoffs)
         strict_in_effect = figures.strict_in_effect / figures.rows
         _write_reference(out_dir / "risk_reference.json", model, cutoffs, policy.version)
+        if model.reference_profile is not None:  # the monitor's profile, readable beside the report
+            (out_dir / "reference_profile.json").write_text(json.dumps(model.reference_profile), encoding="utf-8")
         report = evaluate(
             test.y,
             prob,

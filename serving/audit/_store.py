@@ -465,6 +465,29 @@ class AuditStore:
             where.append(has if decided else ~has)
         return self._load(and_(true(), *where), newest_first=True, limit=limit)
 
+    def iter_assessments(
+        self, *, since: str | None = None, until: str | None = None, stage: str | None = None, batch: int = 2000
+    ) -> Iterator[AuditRecord]:
+        """Stored assessments created on or after ``since`` and before ``until`` (ISO dates or times, UTC; of one
+        stage), oldest first, with their overrides: read ``batch`` records per query in ``seq`` order, so a period
+        of a hundred thousand is never held as one result (the monitor, revalidation and shadow replay)."""
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        where = []
+        if since:
+            where.append(assessments.c.created_at >= since)
+        if until:
+            where.append(assessments.c.created_at < until)
+        if stage:
+            where.append(assessments.c.stage == Stage(stage).value)
+        after = 0
+        while True:
+            found = self._load(and_(assessments.c.seq > after, *where), limit=batch)
+            yield from found
+            if len(found) < batch:
+                return
+            after = found[-1].seq
+
     def steps_beside(self, assessment_ids: list[str]) -> dict[str, list[DecisionStepRecord]]:
         """The tier-decision steps recorded beside each of these assessments, oldest first."""
         if not assessment_ids:

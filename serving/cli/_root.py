@@ -21,6 +21,7 @@ from features.cli import build_frames, console, data_app, features_app, summary_
 from features.synthetic import CohortConfig
 from features.vocab import Stage
 from serving.cli import _cases as cases_commands
+from serving.cli import _monitor as monitor_commands
 from serving.cli import _promote as promote_commands
 from serving.cli import _service as serving_commands
 from serving.cli._runtime import open_audit_store
@@ -48,6 +49,7 @@ promote_commands.register(app)
 real_benchmark.register(app)
 cases_commands.register(app)
 serving_commands.register(app)
+monitor_commands.register(app)
 
 
 def _version(value: bool) -> None:

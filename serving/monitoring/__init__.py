@@ -1,0 +1,30 @@
+"""Watching the models in service from what the service stored: the monitor's period, and shadow replay.
+
+The audit trail keeps every request, answer and explanation (:mod:`serving.audit`); this room reads them
+back through the store's public API (:meth:`~serving.audit.AuditStore.iter_assessments`) for two jobs:
+
+- :func:`monitor_period`: a period's assessments of one stage, per model version, judged against the
+  version's reference profile by :func:`evaluation.monitoring.monitor` (inputs as stored in the explanation,
+  the calibrated probability, band, tier by risk, effective tier, the review policy's alert colour, and
+  whether a tier decision was recorded beside the assessment). ``riskctl monitor``.
+- :func:`shadow_replay`: the period's stored requests answered again by a candidate model, nothing stored,
+  compared with the stored answers (:class:`ShadowReport`: changes by direction, score shift, reasons that
+  move most, keyed ids of the persons whose tier would change; :class:`ShadowLimits` for the gate).
+  ``riskctl shadow``.
+"""
+
+from serving.monitoring._period import MonitorError, ProfileSource, monitor_period, period_bounds, read_period
+from serving.monitoring._shadow import ShadowError, ShadowLimits, ShadowReport, shadow_markdown, shadow_replay
+
+__all__ = [
+    "MonitorError",
+    "ProfileSource",
+    "ShadowError",
+    "ShadowLimits",
+    "ShadowReport",
+    "monitor_period",
+    "period_bounds",
+    "read_period",
+    "shadow_markdown",
+    "shadow_replay",
+]

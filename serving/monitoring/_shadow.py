@@ -1,0 +1,211 @@
+"""Shadow replay: the stored requests of a period answered again by a candidate model, set against what was answered.
+
+Nothing is stored and nobody sees the candidate's answers: the replay counts how many bands, tiers by risk,
+effective tiers and alerts would change and in which direction, how the probability would move, which
+reasons change most (a feature that enters or leaves an answer's reasons, and the mean change of its size
+in points of risk), and lists the persons whose effective tier would change by their keyed id only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from features.vocab import Stage
+from models.tier_policy import Band
+from serving.audit import AuditRecord, AuditStore
+from serving.cases import ReviewPolicy
+from serving.scoring import Scorer, ServedModel
+from serving.scoring.schemas import ScoreRequest
+
+#: requests scored at once (the scorer is vectorised per batch)
+REPLAY_BATCH = 1000
+BAND_ORDER = {"low": 0, "medium": 1, "high": 2}
+TIER_ORDER = {"ordinary": 0, "strict": 1}
+ALERT_ORDER = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+
+class ShadowError(ValueError):
+    """A stored request that cannot be replayed (named by assessment id and field)."""
+
+
+class ShadowLimits(BaseModel):
+    """The most a candidate may change on replay for the promotion gate to accept its shadow report (shares of
+    the replayed assessments)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_band_changes: float = Field(0.2, ge=0, le=1)
+    max_tier_changes: float = Field(0.1, ge=0, le=1)
+    max_alert_changes: float = Field(0.2, ge=0, le=1)
+    min_rows: int = Field(200, ge=1)
+
+
+@dataclass
+class ShadowReport:
+    """What the candidate would have changed over the period's stored assessments."""
+
+    stage: str
+    candidate: str
+    since: str
+    until: str
+    rows: int = 0
+    changes: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    shift: list[float] = field(default_factory=list)
+    reasons_moved: Counter[str] = field(default_factory=Counter)
+    points_moved: dict[str, float] = field(default_factory=dict)
+    persons: list[tuple[str, str, str]] = field(default_factory=list)  # (person key, stored tier, candidate's)
+
+    def changed(self, what: str) -> int:
+        """How many assessments would get another ``band``, ``tier_by_risk``, ``tier`` or ``alert``."""
+        return sum(n for (a, b), n in self.changes.get(what, Counter()).items() if a != b)
+
+    def direction(self, what: str) -> dict[str, int]:
+        """Changes of ``what`` up (riskier) and down."""
+        order = {"band": BAND_ORDER, "tier": TIER_ORDER, "tier_by_risk": TIER_ORDER, "alert": ALERT_ORDER}[what]
+        up = sum(n for (a, b), n in self.changes.get(what, Counter()).items() if order.get(b, 0) > order.get(a, 0))
+        return {"up": up, "down": self.changed(what) - up}
+
+    def score_shift(self) -> dict[str, float]:
+        """The candidate's probability minus the stored one: mean, mean absolute, 5th, 50th and 95th centiles."""
+        d = np.asarray(self.shift, dtype=float)
+        if not len(d):
+            return {}
+        p5, p50, p95 = np.quantile(d, [0.05, 0.5, 0.95])
+        return {"mean": float(d.mean()), "mean_abs": float(np.abs(d).mean()), "p05": p5, "median": p50, "p95": p95}
+
+    def top_reasons(self, k: int = 10) -> list[tuple[str, int, float]]:
+        """The features whose reasons change most: (feature, answers where it enters or leaves the reasons, mean
+        absolute change of its size in points of risk)."""
+        names = set(self.reasons_moved) | set(self.points_moved)
+        ranked = sorted(names, key=lambda n: (-self.reasons_moved.get(n, 0), -self.points_moved.get(n, 0.0), n))
+        return [
+            (n, self.reasons_moved.get(n, 0), self.points_moved.get(n, 0.0) / max(self.rows, 1)) for n in ranked[:k]
+        ]
+
+    def within(self, limits: ShadowLimits) -> tuple[bool, list[str]]:
+        """Whether the changes stay within ``limits``, and each one past them, in words."""
+        problems = []
+        if self.rows < limits.min_rows:
+            problems.append(f"{self.rows} replayed assessments, fewer than the {limits.min_rows} needed")
+        for what, limit in (
+            ("band", limits.max_band_changes),
+            ("tier", limits.max_tier_changes),
+            ("alert", limits.max_alert_changes),
+        ):
+            share = self.changed(what) / max(self.rows, 1)
+            if share > limit:
+                problems.append(f"{share:.1%} of {what}s change, more than {limit:.0%}")
+        return not problems, problems
+
+
+def _request(record: AuditRecord) -> ScoreRequest:
+    try:
+        return ScoreRequest.model_validate(record.request)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ShadowError(f"assessment {record.assessment_id}: stored request field {where}: {first['msg']}") from None
+
+
+def _batches(records: Iterable[AuditRecord]) -> Iterator[list[AuditRecord]]:
+    batch: list[AuditRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == REPLAY_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def shadow_replay(
+    store: AuditStore,
+    candidate: ServedModel,
+    *,
+    scorer: Scorer,
+    review: ReviewPolicy,
+    since: str,
+    until: str,
+) -> ShadowReport:
+    """Replay the stored requests of ``candidate``'s stage created in [since, until) through ``scorer`` (which
+    serves ``candidate``) and compare each answer with the stored one."""
+    stage = Stage(candidate.stage)
+    report = ShadowReport(stage.value, f"{candidate.name} version {candidate.version}", since, until)
+    for name in ("band", "tier_by_risk", "tier", "alert"):
+        report.changes[name] = Counter()
+    for batch in _batches(store.iter_assessments(since=since, until=until, stage=stage.value)):
+        scored = scorer.score([_request(r) for r in batch])
+        for record, new in zip(batch, scored, strict=True):
+            _compare(report, record, new.assessment.model_dump(mode="json"), new.explanation, review)
+    return report
+
+
+def _codes(answer: dict[str, Any], review: ReviewPolicy) -> dict[str, str]:
+    tier = answer["tier"]
+    rule_id = tier.get("rule_id") if tier.get("basis") == "rule" else None
+    band = str(answer["band"]["code"])
+    by_risk = (tier.get("tier_by_risk") or {}).get("code") or ""
+    return {
+        "band": band,
+        "tier_by_risk": str(by_risk),
+        "tier": str(tier["tier"]["code"]),
+        "alert": review.alert(band=Band(band), rule_id=rule_id, rise=None).value,
+    }
+
+
+def _compare(
+    report: ShadowReport, record: AuditRecord, new: dict[str, Any], explanation: dict[str, Any], review: ReviewPolicy
+) -> None:
+    old = record.response
+    before, after = _codes(old, review), _codes(new, review)
+    report.rows += 1
+    for name in report.changes:
+        report.changes[name][(before[name], after[name])] += 1
+    report.shift.append(float(new["probability"]) - float(old["probability"]))
+    if before["tier"] != after["tier"]:
+        report.persons.append((record.person_key, before["tier"], after["tier"]))
+    old_reasons = {r["feature"] for r in old.get("reasons", [])}
+    new_reasons = {r["feature"] for r in new.get("reasons", [])}
+    report.reasons_moved.update(old_reasons ^ new_reasons)
+    old_points = record.explanation.get("points_of_risk", {})
+    for feature, points in explanation.get("points_of_risk", {}).items():
+        moved = abs(float(points) - float(old_points.get(feature, 0.0)))
+        if moved:
+            report.points_moved[feature] = report.points_moved.get(feature, 0.0) + moved
+
+
+def shadow_markdown(report: ShadowReport, *, limits: ShadowLimits | None = None) -> str:
+    """The shadow report in markdown: changes by direction, the score shift, the reasons that move most and the
+    persons (keyed ids) whose effective tier would change."""
+    lines = [
+        f"# Shadow replay: {report.stage}, {report.candidate}",
+        "",
+        f"Stored requests of {report.since} to {report.until} replayed: {report.rows}.",
+        "",
+        "| answer | changed | riskier | less risky | share changed |",
+        "|---|---|---|---|---|",
+    ]
+    for what in ("band", "tier_by_risk", "tier", "alert"):
+        d = report.direction(what)
+        share = report.changed(what) / max(report.rows, 1)
+        lines.append(f"| {what} | {report.changed(what)} | {d['up']} | {d['down']} | {share:.2%} |")
+    shift = report.score_shift()
+    if shift:
+        lines += ["", "Probability, candidate minus stored: " + ", ".join(f"{k} {v:+.4f}" for k, v in shift.items())]
+    lines += ["", "| reason | answers where it enters or leaves | mean change (points of risk) |", "|---|---|---|"]
+    lines += [f"| {n} | {moved} | {points:.3f} |" for n, moved, points in report.top_reasons()]
+    if limits is not None:
+        ok, problems = report.within(limits)
+        lines += [
+            "",
+            "Within the gate's shadow limits." if ok else "Past the gate's shadow limits: " + "; ".join(problems),
+        ]
+    lines += ["", f"Persons whose effective tier would change (keyed ids): {len(report.persons)}", ""]
+    lines += [f"- {key}: {a} -> {b}" for key, a, b in report.persons]
+    return "\n".join(lines) + "\n"

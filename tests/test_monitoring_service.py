@@ -1,0 +1,195 @@
+"""``riskctl monitor`` and ``riskctl shadow`` on assessments stored by the scoring path (serving.monitoring)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import bentoml
+import numpy as np
+import pandas as pd
+import pytest
+from service_support import SECRET, ServiceModels, write_auth
+from typer.testing import CliRunner
+
+from features.schema import CaseTables
+from features.vocab import Stage
+from models.tier_policy import TierPolicy
+from serving.audit import AuditStore
+from serving.cases import ReviewPolicy
+from serving.cli import app
+from serving.monitoring import shadow_replay
+from serving.scoring import Scorer, ServedModel, load_served, requests_from_tables, save_served
+from serving.scoring.schemas import ScoreRequest
+from serving.settings import get_settings
+
+TODAY = dt.date.today()
+PERIOD = ["--since", (TODAY - dt.timedelta(days=1)).isoformat()]
+
+
+def _champion() -> ServedModel:
+    return load_served(bentoml.models.get(f"{get_settings().model_name(Stage.MIDTERM)}:latest"), Stage.MIDTERM)
+
+
+def _store_scored(home: Path, tables: CaseTables, *, persons: int, decided: int = 0) -> AuditStore:
+    """Score ``persons`` mid-term requests with the champion and store them as the service does."""
+    store = AuditStore(f"sqlite:///{home / 'audit.db'}", secret=SECRET)
+    served = _champion()
+    scorer = Scorer({Stage.MIDTERM: served}, TierPolicy.load())
+    from features.labels import LabelStatus, label_assessments
+    from features.pipeline import assessment_dates
+
+    when = assessment_dates(tables.persons, Stage.MIDTERM)
+    assert tables.outcomes is not None
+    status = label_assessments(when, tables.outcomes, horizon_months=12)["status"]
+    # assessed by today, and still under supervision (nobody revoked or re-offended before the assessment date
+    # is assessed, nor in the training rows)
+    due = (when["as_of"].dt.date <= TODAY) & status.isin([LabelStatus.LABELLED, LabelStatus.CENSORED])
+    chosen = tables.persons[due.to_numpy()].head(persons)
+    assert len(chosen) == persons
+    bodies = requests_from_tables(chosen, tables.events, Stage.MIDTERM, lang="en")
+    scored = scorer.score([ScoreRequest.model_validate(b) for b in bodies])
+    records = store.append_many([s.audit_fields("caseworker-user") for s in scored])
+    for record, s in zip(records[:decided], scored[:decided], strict=True):
+        store.add_decision_step(
+            decision_id=str(uuid.uuid4()),
+            step="proposed",
+            assessment_id=record.assessment_id,
+            person_id=s.assessment.person_id,
+            office="hexi",
+            from_tier="ordinary",
+            to_tier="strict",
+            reason_code="other",
+            text="seen at the visit",
+            actor="caseworker-user",
+        )
+    return store
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_models: ServiceModels) -> Path:
+    monkeypatch.setenv("RISK_HOME", str(tmp_path))
+    monkeypatch.setenv("RISK_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    write_auth(tmp_path)
+    return tmp_path
+
+
+def _planted(tables: CaseTables) -> CaseTables:
+    """Three more missed reports for everybody in the fortnight before the mid-term assessment."""
+    from features.pipeline import assessment_dates
+
+    when = assessment_dates(tables.persons, Stage.MIDTERM)
+    extra = pd.concat(
+        [
+            pd.DataFrame({"person_id": when["person_id"], "date": when["as_of"] - pd.Timedelta(days=d)})
+            for d in (3, 8, 13)
+        ]
+    ).assign(event_type="report_missed", value=np.nan)
+    return dataclasses.replace(tables, events=pd.concat([tables.events, extra], ignore_index=True))
+
+
+def test_the_store_iterates_a_period_in_batches_oldest_first(home: Path, service_models: ServiceModels) -> None:
+    store = _store_scored(home, service_models[0], persons=45)
+    every = list(store.iter_assessments(batch=7))
+    assert [r.seq for r in every] == list(range(1, 46))
+    assert [r.assessment_id for r in every] == [r.assessment_id for r in reversed(store.recent(limit=100))]
+    assert list(store.iter_assessments(stage="intake")) == []
+    assert list(store.iter_assessments(until=TODAY.isoformat())) == []
+    assert len(list(store.iter_assessments(since=TODAY.isoformat(), batch=1000))) == 45
+    with pytest.raises(ValueError, match="batch"):
+        next(store.iter_assessments(batch=0))
+
+
+def test_monitor_passes_a_period_like_the_training_rows_and_logs_it(home: Path, service_models: ServiceModels) -> None:
+    _store_scored(home, service_models[0], persons=900, decided=20).close()
+    result = CliRunner().invoke(app, ["monitor", "--stage", "midterm", *PERIOD, "--out", str(home / "m")])
+    assert result.exit_code == 0, result.output
+    (folder,) = (home / "m").iterdir()
+    record = json.loads((folder / "monitor.json").read_text())
+    assert record["rows"] == 900 and record["judged"] and record["crossed"] == []
+    checks = {c["name"]: c for c in record["checks"]}
+    assert checks["decision_rate"]["value"] == pytest.approx(20 / 900)
+    assert {"band=high", "tier_by_risk=strict", "score", "estimated_roc_auc", "age"} <= set(checks)
+    assert "data:image/png;base64," in (folder / "monitor.html").read_text()
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["reoffence-monitoring"], output_format="list")
+    assert len(runs) == 1 and runs[0].data.tags["crossed"] == "none"
+    assert runs[0].data.metrics["rows"] == 900
+
+
+def test_monitor_flags_a_planted_shift_and_exits_3(home: Path, service_models: ServiceModels) -> None:
+    _store_scored(home, _planted(service_models[0]), persons=900).close()
+    result = CliRunner().invoke(
+        app, ["monitor", "--stage", "midterm", *PERIOD, "--out", str(home / "m"), "--no-mlflow"]
+    )
+    assert result.exit_code == 3, result.output
+    (folder,) = (home / "m").iterdir()
+    crossed = set(json.loads((folder / "monitor.json").read_text())["crossed"])
+    assert {"report_missed_30d", "report_missed_term"} <= crossed
+    assert not {"age", "offence", "prior_convictions", "sentence_months"} & crossed
+
+
+def test_monitor_refuses_a_period_with_nothing_stored_and_a_model_without_a_profile(
+    home: Path, service_models: ServiceModels
+) -> None:
+    result = CliRunner().invoke(app, ["monitor", "--stage", "midterm", *PERIOD, "--no-mlflow"])
+    assert result.exit_code == 2 and "no midterm assessment stored" in result.output
+    tables, fits = service_models
+    old = fits[Stage.MIDTERM].model
+    bare = type(old).__new__(type(old))
+    bare.__dict__.update({k: v for k, v in old.__dict__.items() if k != "reference_profile_"})
+    save_served(get_settings(), Stage.MIDTERM, bare, version="8")
+    try:
+        _store_scored(home, tables, persons=10).close()
+        result = CliRunner().invoke(app, ["monitor", "--stage", "midterm", *PERIOD, "--no-mlflow"])
+        assert result.exit_code == 2
+        assert "version 8" in result.output and "retrain" in result.output
+    finally:
+        bentoml.models.delete(str(bentoml.models.get(f"{get_settings().model_name(Stage.MIDTERM)}:latest").tag))
+    assert _champion().version == "7"
+
+
+def test_shadow_replay_with_the_champion_changes_nothing(home: Path, service_models: ServiceModels) -> None:
+    _store_scored(home, service_models[0], persons=250).close()
+    tag = f"bento:{get_settings().model_name(Stage.MIDTERM)}:latest"
+    result = CliRunner().invoke(app, ["shadow", "--candidate", tag, *PERIOD, "--out", str(home / "s")])
+    assert result.exit_code == 0, result.output
+    (folder,) = (home / "s").iterdir()
+    record = json.loads((folder / "shadow.json").read_text())
+    assert record["rows"] == 250
+    assert record["changed"] == {"band": 0, "tier_by_risk": 0, "tier": 0, "alert": 0}
+    assert record["score_shift"]["mean_abs"] == 0.0 and record["tier_changes"] == []
+    assert all(r["moved"] == 0 and r["mean_points"] == 0.0 for r in record["reasons"])
+
+
+def test_shadow_replay_with_another_model_counts_each_change_and_names_the_persons_by_key(
+    home: Path, service_models: ServiceModels
+) -> None:
+    tables, fits = service_models
+    store = _store_scored(home, tables, persons=300)
+    fit = fits[Stage.MIDTERM]
+    other = fit.baseline if _champion().model.kind == "lightgbm" else fit.model
+    candidate = ServedModel(Stage.MIDTERM, other, "reoffence-midterm", "8", "test", {})
+    scorer = Scorer({Stage.MIDTERM: candidate}, TierPolicy.load())
+    report = shadow_replay(store, candidate, scorer=scorer, review=ReviewPolicy.load(), since=PERIOD[1], until="9999")
+    stored = {r.assessment_id: r for r in store.iter_assessments()}
+    # the same answers computed directly, record by record
+    direct = scorer.score([ScoreRequest.model_validate(r.request) for r in stored.values()])
+    bands = sum(
+        r.response["band"]["code"] != d.assessment.band.code for r, d in zip(stored.values(), direct, strict=True)
+    )
+    tiers = [
+        (r.person_key, r.response["tier"]["tier"]["code"], d.assessment.tier.tier.code)
+        for r, d in zip(stored.values(), direct, strict=True)
+        if r.response["tier"]["tier"]["code"] != d.assessment.tier.tier.code
+    ]
+    assert report.rows == 300 and report.changed("band") == bands > 0
+    assert report.persons == tiers
+    assert sum(report.direction("band").values()) == bands
+    shift = [d.assessment.probability - r.response["probability"] for r, d in zip(stored.values(), direct, strict=True)]
+    assert report.score_shift()["mean"] == pytest.approx(float(np.mean(shift)))
+    assert all(len(key) == 64 for key, _, _ in report.persons)  # keyed ids, never a raw person id
