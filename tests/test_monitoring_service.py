@@ -193,3 +193,74 @@ def test_shadow_replay_with_another_model_counts_each_change_and_names_the_perso
     shift = [d.assessment.probability - r.response["probability"] for r, d in zip(stored.values(), direct, strict=True)]
     assert report.score_shift()["mean"] == pytest.approx(float(np.mean(shift)))
     assert all(len(key) == 64 for key, _, _ in report.persons)  # keyed ids, never a raw person id
+
+
+def test_revalidation_through_the_store_equals_the_training_labels_of_the_same_persons(
+    home: Path, service_models: ServiceModels
+) -> None:
+    """With every outcome known (a late as-of date), the matured formal assessments are the persons the training
+    label code labels, with the same labels; AUC and Brier are those of a direct evaluation of those rows. Review
+    scores are apart, approved decisions feed the override analysis."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from features.labels import make_stage_frame
+    from serving.monitoring import revalidate_stored
+
+    tables, _ = service_models
+    store = _store_scored(home, tables, persons=600, decided=30)
+    records = list(store.iter_assessments())
+    for r in records[:30]:  # approve the proposals: a raise from ordinary to strict
+        (step,) = store.steps_beside([r.assessment_id])[r.assessment_id]
+        store.add_decision_step(
+            decision_id=step.decision_id,
+            step="approved",
+            assessment_id=r.assessment_id,
+            person_id="unused",
+            office="hexi",
+            from_tier="ordinary",
+            to_tier="strict",
+            reason_code="other",
+            text="agreed",
+            actor="supervisor-user",
+        )
+    review_ids = {r.assessment_id for r in records[-50:]}
+    assert tables.outcomes is not None
+    report = revalidate_stored(store, tables.outcomes, as_of=dt.date(2040, 1, 1), review_ids=review_ids)
+    frame = make_stage_frame(tables, Stage.MIDTERM)
+    label = dict(zip(frame.meta["person_id"].astype(str).map(store.person_key), frame.y, strict=True))
+    formal = [r for r in records if r.assessment_id not in review_ids and r.person_key in label]
+    y = np.array([label[r.person_key] for r in formal])
+    p = np.array([r.response["probability"] for r in formal])
+    (perf,) = report.performance.itertuples(index=False)
+    assert (perf.stage, perf.model_version, perf.n) == ("midterm", "7", len(formal))
+    assert perf.roc_auc == pytest.approx(roc_auc_score(y, p), rel=1e-12)
+    assert perf.brier == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+    assert report.review["n"].sum() == sum(r.person_key in label for r in records[-50:])
+    counts = report.counts.set_index("kind")
+    # the stored persons the training code censors (follow-up shorter than the horizon) are the immature ones
+    censored = [r for r in records if r.assessment_id not in review_ids and r.person_key not in label]
+    assert counts.loc["formal", "immature"] == len(censored) > 0
+    assert counts.loc["formal", "matured"] == len(formal)
+    overrides = report.overrides.set_index("override")
+    raised = sum(
+        r.response["tier"]["tier_by_risk"]["code"] == "ordinary" for r in records[:30] if r.person_key in label
+    )
+    assert overrides.loc["raised", "n"] == raised
+
+
+def test_riskctl_revalidate_writes_the_report_with_outcomes_from_a_folder(
+    home: Path, service_models: ServiceModels
+) -> None:
+    tables, _ = service_models
+    _store_scored(home, tables, persons=300).close()
+    tables.write(home / "tables")
+    result = CliRunner().invoke(
+        app, ["revalidate", "--as-of", "2040-01-01", "--outcomes", str(home / "tables"), "--no-mlflow"]
+    )
+    assert result.exit_code == 0, result.output
+    folder = home / "revalidation" / "2040-01-01"
+    record = json.loads((folder / "revalidation.json").read_text())
+    assert record["performance"][0]["stage"] == "midterm" and record["performance"][0]["n"] > 200
+    assert "Override analysis" in (folder / "revalidation.md").read_text()
+    empty = CliRunner().invoke(app, ["revalidate", "--as-of", "2040-01-01", "--no-mlflow"])
+    assert empty.exit_code == 2 and "no outcomes" in empty.output

@@ -385,6 +385,22 @@ class CaseStore:
         with self.write() as own:
             own.execute(insert(t.assessments), rows)
 
+    def outcomes_frame(self) -> pd.DataFrame:
+        """Every outcome (``person_id``, ``reoffence_date``, ``revocation_date``, ``followup_end``; datetime64 dates)
+        as last imported: what revalidation joins the stored assessments with."""
+        cols = t.outcomes.c
+        with self.read() as conn:
+            frame = _frame(conn, select(cols.person_id, cols.reoffence_date, cols.revocation_date, cols.followup_end))
+        for col in ("reoffence_date", "revocation_date", "followup_end"):
+            frame[col] = pd.to_datetime(frame[col])
+        return frame
+
+    def review_assessment_ids(self) -> set[str]:
+        """The ids of the assessments a review meeting made (review scores, never a stage's formal assessment)."""
+        with self.read() as conn:
+            found = conn.execute(select(t.assessments.c.assessment_id).where(t.assessments.c.run_id.is_not(None)))
+            return {str(a) for a in found.scalars()}
+
     def counts(self) -> dict[str, int]:
         """Rows per table (for the CLI and the benchmark)."""
         with self.read() as conn:

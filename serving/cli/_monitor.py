@@ -132,7 +132,8 @@ def _print_monitor(report: MonitorReport, html: Path) -> None:
     console.print(f"  report: {html}", markup=False)
 
 
-def _experiment(settings: ServiceSettings) -> str:
+def experiment_id(settings: ServiceSettings) -> str:
+    """The id of the MLflow experiment of the monitor, shadow and revalidation runs (created when missing)."""
     from training.tracking import configure_mlflow
 
     client = configure_mlflow(settings)
@@ -149,7 +150,7 @@ def _log_monitor(settings: ServiceSettings, report: MonitorReport, folder: Path)
 
     import mlflow
 
-    experiment = _experiment(settings)
+    experiment = experiment_id(settings)
     with mlflow.start_run(experiment_id=experiment, run_name=f"monitor-{report.stage}-{report.since}"):
         mlflow.set_tags(
             {
@@ -273,4 +274,4 @@ def register(app: typer.Typer) -> None:
     app.command("shadow")(shadow_cmd)
 
 
-__all__ = ["CROSSED", "load_candidate", "profile_source", "register"]
+__all__ = ["CROSSED", "MlflowOpt", "experiment_id", "load_candidate", "profile_source", "register"]

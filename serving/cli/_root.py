@@ -23,6 +23,7 @@ from features.vocab import Stage
 from serving.cli import _cases as cases_commands
 from serving.cli import _monitor as monitor_commands
 from serving.cli import _promote as promote_commands
+from serving.cli import _revalidate as revalidate_commands
 from serving.cli import _service as serving_commands
 from serving.cli._runtime import open_audit_store
 from serving.settings import get_settings
@@ -50,6 +51,7 @@ real_benchmark.register(app)
 cases_commands.register(app)
 serving_commands.register(app)
 monitor_commands.register(app)
+revalidate_commands.register(app)
 
 
 def _version(value: bool) -> None:

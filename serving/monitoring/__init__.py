@@ -11,9 +11,13 @@ back through the store's public API (:meth:`~serving.audit.AuditStore.iter_asses
   compared with the stored answers (:class:`ShadowReport`: changes by direction, score shift, reasons that
   move most, keyed ids of the persons whose tier would change; :class:`ShadowLimits` for the gate).
   ``riskctl shadow``.
+- :func:`revalidate_stored`: every stored assessment before an as-of date joined with the outcomes known then
+  (:func:`evaluation.revalidation.revalidate`; formal and review scores told apart by the case store's index,
+  approved decisions read from the audit trail's decision chain). ``riskctl revalidate``.
 """
 
 from serving.monitoring._period import MonitorError, ProfileSource, monitor_period, period_bounds, read_period
+from serving.monitoring._revalidate import keyed_outcomes, revalidate_stored, stored_assessments
 from serving.monitoring._shadow import ShadowError, ShadowLimits, ShadowReport, shadow_markdown, shadow_replay
 
 __all__ = [
@@ -22,9 +26,12 @@ __all__ = [
     "ShadowError",
     "ShadowLimits",
     "ShadowReport",
+    "keyed_outcomes",
     "monitor_period",
     "period_bounds",
     "read_period",
+    "revalidate_stored",
     "shadow_markdown",
     "shadow_replay",
+    "stored_assessments",
 ]
