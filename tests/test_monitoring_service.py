@@ -156,7 +156,9 @@ def test_monitor_refuses_a_period_with_nothing_stored_and_a_model_without_a_prof
 def test_shadow_replay_with_the_champion_changes_nothing(home: Path, service_models: ServiceModels) -> None:
     _store_scored(home, service_models[0], persons=250).close()
     tag = f"bento:{get_settings().model_name(Stage.MIDTERM)}:latest"
-    result = CliRunner().invoke(app, ["shadow", "--candidate", tag, *PERIOD, "--out", str(home / "s")])
+    result = CliRunner().invoke(
+        app, ["shadow", "--candidate", tag, *PERIOD, "--out", str(home / "s"), "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     (folder,) = (home / "s").iterdir()
     record = json.loads((folder / "shadow.json").read_text())
@@ -188,6 +190,10 @@ def test_shadow_replay_with_another_model_counts_each_change_and_names_the_perso
         if r.response["tier"]["tier"]["code"] != d.assessment.tier.tier.code
     ]
     assert report.rows == 300 and report.changed("band") == bands > 0
+    forked = shadow_replay(
+        store, candidate, scorer=scorer, review=ReviewPolicy.load(), since=PERIOD[1], until="9999", workers=2
+    )
+    assert (forked.changes, forked.shift, forked.persons) == (report.changes, report.shift, report.persons)
     assert report.persons == tiers
     assert sum(report.direction("band").values()) == bands
     shift = [d.assessment.probability - r.response["probability"] for r, d in zip(stored.values(), direct, strict=True)]

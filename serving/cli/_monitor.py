@@ -207,6 +207,7 @@ def shadow_cmd(
     max_band_changes: Annotated[float, typer.Option(min=0, max=1, help="largest share of band changes")] = 0.2,
     max_alert_changes: Annotated[float, typer.Option(min=0, max=1, help="largest share of alert changes")] = 0.2,
     min_rows: Annotated[int, typer.Option(min=1, help="fewest replayed assessments to judge")] = 200,
+    workers: Annotated[int, typer.Option(min=1, help="processes that replay (at most one per free core)")] = 1,
 ) -> None:
     """Replay a period's stored requests through a candidate model and report what would change (nothing is
     stored). Exit code 3 when the changes are past the limits."""
@@ -228,7 +229,9 @@ def shadow_cmd(
         scorer = Scorer({served.stage: served}, TierPolicy.load())
         store = open_audit_store(settings)
         try:
-            report = shadow_replay(store, served, scorer=scorer, review=ReviewPolicy.load(), since=start, until=end)
+            report = shadow_replay(
+                store, served, scorer=scorer, review=ReviewPolicy.load(), since=start, until=end, workers=workers
+            )
         finally:
             store.close()
     except (MonitorError, ShadowError) as exc:

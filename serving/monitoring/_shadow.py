@@ -8,8 +8,10 @@ in points of risk), and lists the persons whose effective tier would change by t
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +23,15 @@ from models.tier_policy import Band
 from serving.audit import AuditRecord, AuditStore
 from serving.cases import ReviewPolicy
 from serving.scoring import Scorer, ServedModel
-from serving.scoring.schemas import ScoreRequest
+from serving.scoring.schemas import Assessment, ScoreRequest
 
 #: requests scored at once (the scorer is vectorised per batch)
-REPLAY_BATCH = 1000
+REPLAY_BATCH = 500
 BAND_ORDER = {"low": 0, "medium": 1, "high": 2}
 TIER_ORDER = {"ordinary": 0, "strict": 1}
 ALERT_ORDER = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+#: the answers whose changes are counted
+CHANGES = ("band", "tier_by_risk", "tier", "alert")
 
 
 class ShadowError(ValueError):
@@ -60,6 +64,21 @@ class ShadowReport:
     reasons_moved: Counter[str] = field(default_factory=Counter)
     points_moved: dict[str, float] = field(default_factory=dict)
     persons: list[tuple[str, str, str]] = field(default_factory=list)  # (person key, stored tier, candidate's)
+
+    def __post_init__(self) -> None:
+        for name in CHANGES:
+            self.changes.setdefault(name, Counter())
+
+    def merge(self, other: ShadowReport) -> None:
+        """Add a later part's counts (the replay of the records stored after this one's)."""
+        self.rows += other.rows
+        for name, counts in other.changes.items():
+            self.changes.setdefault(name, Counter()).update(counts)
+        self.shift.extend(other.shift)
+        self.reasons_moved.update(other.reasons_moved)
+        for feature, moved in other.points_moved.items():
+            self.points_moved[feature] = self.points_moved.get(feature, 0.0) + moved
+        self.persons.extend(other.persons)
 
     def changed(self, what: str) -> int:
         """How many assessments would get another ``band``, ``tier_by_risk``, ``tier`` or ``alert``."""
@@ -132,18 +151,47 @@ def shadow_replay(
     review: ReviewPolicy,
     since: str,
     until: str,
+    workers: int = 1,
 ) -> ShadowReport:
     """Replay the stored requests of ``candidate``'s stage created in [since, until) through ``scorer`` (which
-    serves ``candidate``) and compare each answer with the stored one."""
+    serves ``candidate``) and compare each answer with the stored one.
+
+    With ``workers`` > 1 the batches are read here and replayed by that many forked processes (each with the
+    scorer already loaded), merged in the order they were stored: the report is the same as with one.
+    """
     stage = Stage(candidate.stage)
     report = ShadowReport(stage.value, f"{candidate.name} version {candidate.version}", since, until)
-    for name in ("band", "tier_by_risk", "tier", "alert"):
-        report.changes[name] = Counter()
-    for batch in _batches(store.iter_assessments(since=since, until=until, stage=stage.value)):
-        scored = scorer.score([_request(r) for r in batch])
-        for record, new in zip(batch, scored, strict=True):
-            _compare(report, record, new.assessment.model_dump(mode="json"), new.explanation, review)
+    batches = _batches(store.iter_assessments(since=since, until=until, stage=stage.value))
+    if workers <= 1:
+        for batch in batches:
+            report.merge(_replay(batch, scorer, review))
+        return report
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep, initargs=(scorer, review)) as pool:
+        for part in pool.map(_replay_kept, batches):
+            report.merge(part)
     return report
+
+
+_KEPT: dict[str, Any] = {}
+
+
+def _keep(scorer: Scorer, review: ReviewPolicy) -> None:
+    """A worker's scorer and review policy (inherited at fork, so not pickled)."""
+    _KEPT.update(scorer=scorer, review=review)
+
+
+def _replay_kept(batch: list[AuditRecord]) -> ShadowReport:
+    return _replay(batch, _KEPT["scorer"], _KEPT["review"])
+
+
+def _replay(batch: list[AuditRecord], scorer: Scorer, review: ReviewPolicy) -> ShadowReport:
+    """One batch replayed and compared (a partial report, merged by :meth:`ShadowReport.merge`)."""
+    part = ShadowReport("", "", "", "")
+    scored = scorer.score([_request(r) for r in batch])
+    for record, new in zip(batch, scored, strict=True):
+        _compare(part, record, new.assessment, new.explanation, review)
+    return part
 
 
 def _codes(answer: dict[str, Any], review: ReviewPolicy) -> dict[str, str]:
@@ -159,19 +207,31 @@ def _codes(answer: dict[str, Any], review: ReviewPolicy) -> dict[str, str]:
     }
 
 
+def _new_codes(a: Assessment, review: ReviewPolicy) -> dict[str, str]:
+    """:func:`_codes` of a fresh answer, read from its fields (no serialisation)."""
+    rule_id = a.tier.rule_id if a.tier.basis == "rule" else None
+    band = a.band.code
+    return {
+        "band": band,
+        "tier_by_risk": a.tier.tier_by_risk.code if a.tier.tier_by_risk is not None else "",
+        "tier": a.tier.tier.code,
+        "alert": review.alert(band=Band(band), rule_id=rule_id, rise=None).value,
+    }
+
+
 def _compare(
-    report: ShadowReport, record: AuditRecord, new: dict[str, Any], explanation: dict[str, Any], review: ReviewPolicy
+    report: ShadowReport, record: AuditRecord, new: Assessment, explanation: dict[str, Any], review: ReviewPolicy
 ) -> None:
     old = record.response
-    before, after = _codes(old, review), _codes(new, review)
+    before, after = _codes(old, review), _new_codes(new, review)
     report.rows += 1
-    for name in report.changes:
-        report.changes[name][(before[name], after[name])] += 1
-    report.shift.append(float(new["probability"]) - float(old["probability"]))
+    for name in CHANGES:
+        report.changes.setdefault(name, Counter())[(before[name], after[name])] += 1
+    report.shift.append(float(new.probability) - float(old["probability"]))
     if before["tier"] != after["tier"]:
         report.persons.append((record.person_key, before["tier"], after["tier"]))
     old_reasons = {r["feature"] for r in old.get("reasons", [])}
-    new_reasons = {r["feature"] for r in new.get("reasons", [])}
+    new_reasons = {r.feature for r in new.reasons}
     report.reasons_moved.update(old_reasons ^ new_reasons)
     old_points = record.explanation.get("points_of_risk", {})
     for feature, points in explanation.get("points_of_risk", {}).items():
