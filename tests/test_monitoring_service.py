@@ -270,3 +270,39 @@ def test_riskctl_revalidate_writes_the_report_with_outcomes_from_a_folder(
     assert "Override analysis" in (folder / "revalidation.md").read_text()
     empty = CliRunner().invoke(app, ["revalidate", "--as-of", "2040-01-01", "--no-mlflow"])
     assert empty.exit_code == 2 and "no outcomes" in empty.output
+
+
+def test_the_auditor_reads_the_revalidation_reports_in_the_console(home: Path, service_models: ServiceModels) -> None:
+    import re
+
+    from service_support import in_process_service, token
+    from starlette.testclient import TestClient
+
+    from evaluation.revalidation import revalidate, write_report
+    from serving.monitoring import revalidation_dir
+
+    tables, _ = service_models
+    assert tables.outcomes is not None
+    store = _store_scored(home, tables, persons=300)
+    from serving.monitoring import keyed_outcomes, stored_assessments
+
+    rows, _ = stored_assessments(store, until=None, review_ids=set())
+    report = revalidate(
+        rows, keyed_outcomes(store, tables.outcomes), as_of=dt.date(2040, 1, 1), horizons={"midterm": 12.0}
+    )
+    write_report(report, revalidation_dir(get_settings()) / "2040-01-01")
+    store.close()
+    with in_process_service(home, base_url="https://testserver") as api:
+        c = TestClient(api.app, base_url="https://testserver", follow_redirects=False)
+        page = c.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        signed = c.post("/console/login", data={"csrf": csrf.group(1), "token": token("auditor"), "next": "/console/"})
+        assert signed.status_code == 303
+        shown = c.get("/console/revalidation?lang=en")
+        assert shown.status_code == 200
+        n = int(report.performance["n"].iloc[0])
+        assert "2040-01-01" in shown.text and f"{n:,}" in shown.text
+        assert "revalidation" in c.get("/console/audit").text  # the auditor's menu links it
+        assert c.get("/console/revalidation?as_of=2039-01-01").status_code == 404
+        assert c.get("/console/revalidation?as_of=nonsense").status_code == 200  # named, not guessed

@@ -96,6 +96,7 @@ PERSON_FREE: dict[str, str] = {
     "GET /console/score": "the empty scoring form",
     "GET /console/verify": "the verify button (auditor)",
     "POST /console/verify": "hash chain heads (auditor)",
+    "GET /console/revalidation": "revalidation figures by stage, model version and group (auditor)",
 }
 
 

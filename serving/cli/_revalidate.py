@@ -24,11 +24,6 @@ from serving.cli._runtime import open_audit_store
 from serving.settings import ServiceSettings, get_settings
 
 
-def revalidation_dir(settings: ServiceSettings) -> Path:
-    """Where ``riskctl revalidate`` writes its reports, one folder per as-of date (the console reads them here)."""
-    return settings.home / "revalidation"
-
-
 def revalidate_cmd(
     as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="outcomes known before this day")],
     outcomes: Annotated[
@@ -47,7 +42,7 @@ def revalidate_cmd(
 
     from evaluation.revalidation import write_report
     from serving.cases import CaseStore, read_dir
-    from serving.monitoring import MonitorError, revalidate_stored
+    from serving.monitoring import MonitorError, revalidate_stored, revalidation_dir
 
     settings = get_settings()
     day = as_of.date()

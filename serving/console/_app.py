@@ -70,6 +70,7 @@ def create_app(*, backend: Callable[[], Backend] = _current_service) -> ASGIApp:
         guarded("/case_records", _auditor.case_records_page, Permission.READ_ASSESSMENTS),
         guarded("/decisions", _auditor.decisions_page, Permission.REPORT_DECISIONS),
         guarded("/verify", _auditor.verify_page, Permission.VERIFY, ("GET", "POST")),
+        guarded("/revalidation", _auditor.revalidation_page, Permission.READ_ASSESSMENTS),
     ]
     app = Starlette(
         routes=routes, exception_handlers={404: partial(_not_found, console), 405: partial(_not_allowed, console)}

@@ -273,3 +273,56 @@ def decisions_page(ctx: Ctx) -> Response:
         every_office=every_office,
         reason_label=lambda c: ReasonCode(c).label(ctx.lang) if c in ReasonCode.codes() else c,
     )
+
+
+#: the revalidation report's sections, in the order shown (the record's key and the title's text key)
+REVALIDATION_SECTIONS = (
+    ("counts", "reval_counts"),
+    ("performance", "reval_performance"),
+    ("bands", "reval_bands"),
+    ("groups", "reval_groups"),
+    ("change", "reval_change"),
+    ("overrides", "reval_overrides"),
+    ("override_reasons", "reval_override_reasons"),
+    ("review", "reval_review"),
+)
+
+
+def revalidation_page(ctx: Ctx) -> Response:
+    """The revalidation reports ``riskctl revalidate`` wrote (newest first), one shown in full: how the models in
+    service did on matured outcomes, by group, and how the approved decisions that departed from them did."""
+    from serving.monitoring import revalidation_dates, stored_revalidation
+
+    settings = ctx.console.settings
+    dates = revalidation_dates(settings)
+    asked = ctx.request.query_params.get("as_of", "")
+    problems: dict[str, str] = {}
+    chosen = dates[0] if dates else None
+    if asked:
+        try:
+            chosen = date.fromisoformat(asked)
+        except ValueError:
+            problems["as_of"] = text("not_a_date", ctx.lang, value=repr(asked))
+    record = stored_revalidation(settings, chosen) if chosen is not None and not problems else None
+    if asked and not problems and record is None:
+        return ctx.render("error.html", status=404, status_code=404, message=text("not_found", ctx.lang))
+    sections = []
+    if record is not None:
+        for key, title in REVALIDATION_SECTIONS:
+            rows = record.get(key) or []
+            columns = list(rows[0]) if rows else []
+            sections.append(
+                {"title": title, "columns": columns, "rows": [[_shown(r[c]) for c in columns] for r in rows]}
+            )
+    return ctx.render(
+        "revalidation.html", dates=dates, chosen=chosen, record=record, sections=sections, problems=problems
+    )
+
+
+def _shown(value: Any) -> str:
+    """A report cell: a ratio or rate to 3 decimals, a count whole, nothing as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.3f}"
+    return str(value)

@@ -471,6 +471,32 @@ _TEXT: dict[str, tuple[str, str]] = {
     "total": ("合计", "Total"),
     "assessed_by": ("评估人", "Assessed by"),
     "decided_by": ("决定人", "Decided by"),
+    # auditor: revalidation on matured outcomes
+    "nav_revalidation": ("年度再验证", "Revalidation"),
+    "reval_title": ("模型再验证（已到期结局）", "Revalidation on matured outcomes"),
+    "reval_intro": (
+        "只计入在截至日期前已满观察期的正式评估（观察期内已知再犯，或随访已覆盖整个观察期）；未到期的只计数不计入。"
+        "风险研判会的评分不是正式评估，单独列出。"
+        "O/E 为观察到的再犯数除以预计再犯数（概率之和）：小于 1 表示风险被高估。",
+        "Only formal assessments whose whole horizon has passed by the as-of date count (a re-offence within the "
+        "horizon known by then, or follow-up covering it); immature ones are counted and left out. Review-meeting "
+        "scores are not formal assessments and are shown apart. O/E is re-offences observed over re-offences "
+        "expected (the sum of the probabilities): below 1 the risk was overstated.",
+    ),
+    "reval_none": (
+        "尚无再验证报告：请运行 riskctl revalidate --as-of 日期。",
+        "No revalidation report yet: run riskctl revalidate --as-of DATE.",
+    ),
+    "reval_as_of": ("结局截至", "Outcomes known by"),
+    "reval_show": ("查看", "Show"),
+    "reval_counts": ("各状态的评估数", "Assessments by status"),
+    "reval_performance": ("区分度与校准（按阶段、模型版本、政策版本）", "Discrimination and calibration"),
+    "reval_bands": ("各风险等级的观察与预计", "Observed against predicted, by band"),
+    "reval_groups": ("群体内校准（自助法区间）", "Calibration within groups (bootstrap intervals)"),
+    "reval_change": ("两次评估间风险变化与结局", "Did outcomes follow the change of risk?"),
+    "reval_overrides": ("偏离按风险等级的批准决定与结局", "Overrides: approved decisions against the tier by risk"),
+    "reval_override_reasons": ("按理由代码", "Overrides by reason code"),
+    "reval_review": ("风险研判会评分（单列）", "Review-meeting scores (apart)"),
 }
 
 

@@ -13,11 +13,20 @@ back through the store's public API (:meth:`~serving.audit.AuditStore.iter_asses
   ``riskctl shadow``.
 - :func:`revalidate_stored`: every stored assessment before an as-of date joined with the outcomes known then
   (:func:`evaluation.revalidation.revalidate`; formal and review scores told apart by the case store's index,
-  approved decisions read from the audit trail's decision chain). ``riskctl revalidate``.
+  approved decisions read from the audit trail's decision chain). ``riskctl revalidate`` writes the report
+  under :func:`revalidation_dir`; the auditor's console page reads it back (:func:`revalidation_dates`,
+  :func:`stored_revalidation`).
 """
 
 from serving.monitoring._period import MonitorError, ProfileSource, monitor_period, period_bounds, read_period
-from serving.monitoring._revalidate import keyed_outcomes, revalidate_stored, stored_assessments
+from serving.monitoring._revalidate import (
+    keyed_outcomes,
+    revalidate_stored,
+    revalidation_dates,
+    revalidation_dir,
+    stored_assessments,
+    stored_revalidation,
+)
 from serving.monitoring._shadow import ShadowError, ShadowLimits, ShadowReport, shadow_markdown, shadow_replay
 
 __all__ = [
@@ -31,7 +40,10 @@ __all__ = [
     "period_bounds",
     "read_period",
     "revalidate_stored",
+    "revalidation_dates",
+    "revalidation_dir",
     "shadow_markdown",
     "shadow_replay",
     "stored_assessments",
+    "stored_revalidation",
 ]

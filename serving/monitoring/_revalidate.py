@@ -4,7 +4,9 @@ outcomes from the case store (or canonical tables), review-meeting scores told a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,8 +17,38 @@ from features.labels import AGE_BAND_LABELS, AGE_BANDS
 from features.vocab import DEFAULT_HORIZON_MONTHS, Stage
 from serving.audit import AuditRecord, AuditStore
 from serving.monitoring._period import MonitorError
+from serving.settings import ServiceSettings
 
 BATCH = 2000
+#: the report's file in each as-of folder
+REPORT_FILE = "revalidation.json"
+
+
+def revalidation_dir(settings: ServiceSettings) -> Path:
+    """Where ``riskctl revalidate`` writes its reports, one folder per as-of date (the console reads them there)."""
+    return settings.home / "revalidation"
+
+
+def revalidation_dates(settings: ServiceSettings) -> list[dt.date]:
+    """The as-of dates of the stored revalidation reports, newest first."""
+    found = []
+    for folder in revalidation_dir(settings).glob("*"):
+        try:
+            day = dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if (folder / REPORT_FILE).is_file():
+            found.append(day)
+    return sorted(found, reverse=True)
+
+
+def stored_revalidation(settings: ServiceSettings, as_of: dt.date) -> dict[str, Any] | None:
+    """The stored report (:func:`evaluation.revalidation.report_record`) of one as-of date, or None."""
+    path = revalidation_dir(settings) / as_of.isoformat() / REPORT_FILE
+    if not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return record
 
 
 def _batches(records: Iterable[AuditRecord]) -> Iterator[list[AuditRecord]]:
