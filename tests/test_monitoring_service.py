@@ -306,3 +306,58 @@ def test_the_auditor_reads_the_revalidation_reports_in_the_console(home: Path, s
         assert "revalidation" in c.get("/console/audit").text  # the auditor's menu links it
         assert c.get("/console/revalidation?as_of=2039-01-01").status_code == 404
         assert c.get("/console/revalidation?as_of=nonsense").status_code == 200  # named, not guessed
+
+
+def test_metrics_count_answers_by_stage_model_band_and_tier_and_decisions_by_direction(
+    home: Path, service_models: ServiceModels
+) -> None:
+    from prometheus_client import REGISTRY
+    from service_support import headers, in_process_service
+
+    from serving.cases import DecisionOut
+    from serving.monitoring import observe_decision
+
+    tables, _ = service_models
+    bodies = requests_from_tables(tables.persons.head(40), tables.events, Stage.MIDTERM, lang="en")
+    bodies = [b for b in bodies if ScoreRequest.model_validate(b).assessment_date <= TODAY][:6]
+
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    with in_process_service(home) as client:
+        answers = [client.post("/score", json=b, headers=headers("caseworker")).json() for b in bodies]
+    assert len(answers) == 6 and all("band" in a for a in answers)
+    for band in {a["band"]["code"] for a in answers}:
+        mine = [a for a in answers if a["band"]["code"] == band]
+        labels = {
+            "stage": "midterm",
+            "model_version": "7",
+            "band": band,
+            "tier": mine[0]["tier"]["tier"]["code"],
+            "tier_by_risk": mine[0]["tier"]["tier_by_risk"]["code"],
+        }
+        assert count("risk_assessments_total", **labels) >= sum(
+            a["tier"]["tier"]["code"] == labels["tier"] for a in mine
+        )
+    before = count("risk_probability_count", stage="midterm", model_version="7")
+    assert before >= 6
+    decision = DecisionOut(
+        decision_id=str(uuid.uuid4()),
+        person_id="S1",
+        office="hexi",
+        assessment_id=str(uuid.uuid4()),
+        from_tier="ordinary",
+        to_tier="strict",
+        tier_by_risk="ordinary",
+        reason_code="other",
+        reason_label="other",
+        reason="seen at the visit",
+        status="approved",
+        proposed_by="wang",
+        proposed_at="2026-12-01T10:00:00",
+        current_tier="strict",
+    )
+    labels = {"step": "approved", "direction": "raise", "departs": "yes", "reason_code": "other"}
+    was = count("risk_decisions_total", **labels)
+    observe_decision(decision)
+    assert count("risk_decisions_total", **labels) == was + 1

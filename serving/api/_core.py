@@ -36,6 +36,7 @@ from serving.cases import (
     run_review,
     same_office,
 )
+from serving.monitoring import observe_assessments, observe_review
 from serving.scoring import Scorer, ServedModel, answer_tier, model_info, no_model_message, score_combiner
 from serving.scoring.schemas import (
     Assessment,
@@ -168,9 +169,11 @@ class ServiceCore:
                 zh=f"研判日期 {as_of} 早于今天（补做研判）：仅司法所负责人可进行",
             )
         with self._batch_slot:
-            return run_review(
+            run = run_review(
                 self.cases, self.scorer, self.audit, office=office, as_of=as_of, actor=principal.user, lang=lang
             )
+        observe_review(run.rows, {stage.value: served.version for stage, served in self.scorer.models.items()})
+        return run
 
     def typical(self, stage: str, version: str) -> Mapping[str, Any] | None:
         """The typical values of ``stage``'s served model if it is ``version`` (None: another version serves)."""
@@ -243,6 +246,7 @@ class ServiceCore:
         self.audit.append_many(
             [s.audit_fields(actor, answer=answer) for s, (_, actor), answer in zip(scored, items, answers, strict=True)]
         )
+        observe_assessments(s.assessment for s in scored)
         return answers
 
 

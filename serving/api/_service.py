@@ -76,6 +76,7 @@ from serving.cases import (
     same_office,
 )
 from serving.console import create_app as create_console
+from serving.monitoring import counted
 from serving.scoring import NoModelError, nothing_to_serve, served_models
 from serving.scoring.schemas import (
     Assessment,
@@ -249,17 +250,19 @@ class RiskService:
         """A caseworker proposes a tier change (reason code, written reason, the assessment behind it)."""
         req = ProposeIn.model_construct(**body)
         try:
-            return propose(
-                self.core.cases,
-                self.core.audit,
-                principal=_principal(ctx),
-                person_id=req.person_id,
-                to_tier=req.to_tier,
-                reason_code=req.reason_code,
-                reason=req.reason,
-                assessment_id=req.assessment_id,
-                policy=self.core.policy,
-                lang=req.lang,
+            return counted(
+                propose(
+                    self.core.cases,
+                    self.core.audit,
+                    principal=_principal(ctx),
+                    person_id=req.person_id,
+                    to_tier=req.to_tier,
+                    reason_code=req.reason_code,
+                    reason=req.reason,
+                    assessment_id=req.assessment_id,
+                    policy=self.core.policy,
+                    lang=req.lang,
+                )
             )
         except CaseError as err:
             return refuse_case(ctx, err, req.lang)
@@ -276,14 +279,16 @@ class RiskService:
 
     def _decide(self, ctx: bentoml.Context, req: DecideIn, step: DecisionStep) -> DecisionOut | JSONResponse:
         try:
-            return step(
-                self.core.cases,
-                self.core.audit,
-                principal=_principal(ctx),
-                decision_id=req.decision_id,
-                comment=req.comment,
-                lang=req.lang,
-                policy=self.core.policy,
+            return counted(
+                step(
+                    self.core.cases,
+                    self.core.audit,
+                    principal=_principal(ctx),
+                    decision_id=req.decision_id,
+                    comment=req.comment,
+                    lang=req.lang,
+                    policy=self.core.policy,
+                )
             )
         except CaseError as err:
             return refuse_case(ctx, err, req.lang)

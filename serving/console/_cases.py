@@ -36,6 +36,7 @@ from serving.console import _views
 from serving.console._forms import stage_options
 from serving.console._i18n import text
 from serving.console._web import Backend, Ctx, form_str
+from serving.monitoring import counted
 from serving.scoring import NoModelError, answer_tier, answer_tier_by_risk
 
 STATES = ("due", "overdue", "upcoming", "done", "not_yet")
@@ -287,17 +288,19 @@ def propose_change(ctx: Ctx) -> Response:
     if to_tier not in Tier.codes():
         return person(ctx, status=422, problem=text("unknown_tier", ctx.lang, value=repr(to_tier)))
     try:
-        propose(
-            backend.cases,
-            backend.audit,
-            principal=ctx.principal,
-            person_id=person_id,
-            to_tier=to_tier,
-            reason_code=form_str(ctx.form, "reason_code"),
-            reason=form_str(ctx.form, "reason"),
-            assessment_id=form_str(ctx.form, "assessment_id"),
-            policy=backend.policy,
-            lang=ctx.lang,
+        counted(
+            propose(
+                backend.cases,
+                backend.audit,
+                principal=ctx.principal,
+                person_id=person_id,
+                to_tier=to_tier,
+                reason_code=form_str(ctx.form, "reason_code"),
+                reason=form_str(ctx.form, "reason"),
+                assessment_id=form_str(ctx.form, "assessment_id"),
+                policy=backend.policy,
+                lang=ctx.lang,
+            )
         )
     except CaseError as err:
         return person(ctx, status=err.status, problem=err.text(ctx.lang))

@@ -34,6 +34,7 @@ from serving.console import _views
 from serving.console._cases import no_office
 from serving.console._i18n import text
 from serving.console._web import SECURITY_HEADERS, Backend, Ctx, form_str
+from serving.monitoring import counted
 from serving.scoring import NoModelError, answer_tier_by_risk
 
 # the print view is serving.cases' own page, with its style sheet inline: allowed for it alone, nothing else
@@ -73,14 +74,16 @@ def decide(ctx: Ctx) -> Response:
         return ctx.render("error.html", status=404, status_code=404, message=text("not_found", ctx.lang))
     step = approve if action == "approve" else reject
     try:
-        step(
-            backend.cases,
-            backend.audit,
-            principal=ctx.principal,
-            decision_id=ctx.request.path_params["decision_id"],
-            comment=form_str(ctx.form, "comment"),
-            lang=ctx.lang,
-            policy=backend.policy,
+        counted(
+            step(
+                backend.cases,
+                backend.audit,
+                principal=ctx.principal,
+                decision_id=ctx.request.path_params["decision_id"],
+                comment=form_str(ctx.form, "comment"),
+                lang=ctx.lang,
+                policy=backend.policy,
+            )
         )
     except CaseError as err:
         return proposals(ctx, status=err.status, problem=err.text(ctx.lang))

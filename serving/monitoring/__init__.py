@@ -16,8 +16,18 @@ back through the store's public API (:meth:`~serving.audit.AuditStore.iter_asses
   approved decisions read from the audit trail's decision chain). ``riskctl revalidate`` writes the report
   under :func:`revalidation_dir`; the auditor's console page reads it back (:func:`revalidation_dates`,
   :func:`stored_revalidation`).
+- ``/metrics``: :func:`observe_assessments`, :func:`observe_review` and :func:`observe_decision` count what the
+  service answered and decided, with bounded labels, for an operator's Prometheus (docs/operations.md has
+  example alert rules).
 """
 
+from serving.monitoring._metrics import (
+    PROBABILITY_BUCKETS,
+    counted,
+    observe_assessments,
+    observe_decision,
+    observe_review,
+)
 from serving.monitoring._period import MonitorError, ProfileSource, monitor_period, period_bounds, read_period
 from serving.monitoring._revalidate import (
     keyed_outcomes,
@@ -30,13 +40,18 @@ from serving.monitoring._revalidate import (
 from serving.monitoring._shadow import ShadowError, ShadowLimits, ShadowReport, shadow_markdown, shadow_replay
 
 __all__ = [
+    "PROBABILITY_BUCKETS",
     "MonitorError",
     "ProfileSource",
     "ShadowError",
     "ShadowLimits",
     "ShadowReport",
+    "counted",
     "keyed_outcomes",
     "monitor_period",
+    "observe_assessments",
+    "observe_decision",
+    "observe_review",
     "period_bounds",
     "read_period",
     "revalidate_stored",
