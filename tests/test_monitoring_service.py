@@ -361,3 +361,26 @@ def test_metrics_count_answers_by_stage_model_band_and_tier_and_decisions_by_dir
     was = count("risk_decisions_total", **labels)
     observe_decision(decision)
     assert count("risk_decisions_total", **labels) == was + 1
+
+
+def test_models_history_says_which_version_served_from_when_to_when(
+    home: Path, service_models: ServiceModels, tmp_path: Path
+) -> None:
+    from serving.monitoring import served_history
+
+    tables, fits = service_models
+    store = _store_scored(home, tables, persons=20)
+    save_served(get_settings(), Stage.MIDTERM, fits[Stage.MIDTERM].model, version="8")
+    try:
+        _store_scored(home, tables, persons=5).close()  # the same store, now answered by version 8
+    finally:
+        bentoml.models.delete(str(bentoml.models.get(f"{get_settings().model_name(Stage.MIDTERM)}:latest").tag))
+    spans = served_history(store)
+    assert [(s.model_version, s.assessments) for s in spans] == [("7", 20), ("8", 5)]
+    assert spans[0].first <= spans[0].last <= spans[1].first <= spans[1].last
+    result = CliRunner().invoke(app, ["models", "history"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("midterm:")]
+    assert "version 7 served from" in lines[0] and "(20 assessments)" in lines[0]
+    assert "version 8 served from" in lines[1] and "(5 assessments)" in lines[1]
+    assert "registry not read" in result.output or "registered" in result.output

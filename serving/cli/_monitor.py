@@ -272,9 +272,82 @@ def _write_shadow(report: ShadowReport, limits: Any, root: Path) -> bool:
     return ok
 
 
+def history_cmd(
+    stage: Annotated[Stage | None, typer.Option("--stage", help="one stage (default: all)")] = None,
+    cards: Annotated[
+        Path | None, typer.Option("--cards", help="write each version's model card here (<stage>-<version>.md)")
+    ] = None,
+) -> None:
+    """Which version served each stage from when to when (the audit trail's answers), with the registry's
+    aliases and gate decision and each version's model card."""
+    from serving.monitoring import served_history
+
+    settings = get_settings()
+    store = open_audit_store(settings)
+    try:
+        spans = served_history(store, stage=None if stage is None else stage.value)
+        events = store.model_events()
+    finally:
+        store.close()
+    registry = _registry_versions(settings, {(s.model_name, s.model_version) for s in spans})
+    if not spans:
+        console.print("no assessment stored yet: no version has served", markup=False)
+    for span in spans:
+        info = registry.get((span.model_name, span.model_version), {})
+        console.print(
+            f"{span.stage}: {span.model_name} version {span.model_version} served from {span.first[:19]} to "
+            f"{span.last[:19]} ({span.assessments:,} assessments)"
+            + (f"; registered {info['created']}, {info['aliases']}, gate: {info['gate']}" if info else ""),
+            markup=False,
+        )
+        if cards is not None and info.get("card"):
+            cards.mkdir(parents=True, exist_ok=True)
+            path = cards / f"{span.stage}-{span.model_version}.md"
+            path.write_text(str(info["card"]), encoding="utf-8")
+            console.print(f"  model card: {path}", markup=False)
+    for event in events:
+        if stage is None or event.stage == stage.value:
+            console.print(
+                f"{event.stage}: {event.event} of {event.model_name} version {event.model_version} at "
+                f"{event.created_at[:19]} by {event.actor}: {event.reason}",
+                markup=False,
+            )
+    if registry.get(("", "")):
+        console.print(f"registry not read: {registry[('', '')]['error']}", markup=False)
+
+
+def _registry_versions(settings: ServiceSettings, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Creation time, aliases, gate decision and model card of each wanted registered version; a registry that
+    cannot be read is said (key ``("", "")``), never taken for "no such version"."""
+    import datetime as dt
+
+    found: dict[tuple[str, str], Any] = {}
+    try:
+        from training.tracking import configure_mlflow
+
+        client = configure_mlflow(settings)
+        for name, version in sorted(wanted):
+            mv = client.get_model_version(name, version)
+            tags = mv.tags or {}
+            found[(name, version)] = {
+                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).isoformat(
+                    timespec="seconds"
+                ),
+                "aliases": ", ".join(f"@{a}" for a in (mv.aliases or [])) or "no alias",
+                "gate": tags.get("gate_decision") or "not recorded",
+                "card": mv.description or "",
+            }
+    except Exception as exc:  # the registry: named, the trail's history still shown
+        found[("", "")] = {"error": f"{type(exc).__name__}: {exc}"}
+    return found
+
+
 def register(app: typer.Typer) -> None:
+    from serving.cli._service import models_app
+
     app.command("monitor")(monitor_cmd)
     app.command("shadow")(shadow_cmd)
+    models_app.command("history")(history_cmd)
 
 
 __all__ = ["CROSSED", "MlflowOpt", "experiment_id", "load_candidate", "profile_source", "register"]

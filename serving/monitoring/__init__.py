@@ -16,11 +16,14 @@ back through the store's public API (:meth:`~serving.audit.AuditStore.iter_asses
   approved decisions read from the audit trail's decision chain). ``riskctl revalidate`` writes the report
   under :func:`revalidation_dir`; the auditor's console page reads it back (:func:`revalidation_dates`,
   :func:`stored_revalidation`).
+- :func:`served_history`: which model version answered each stage from when to when (``riskctl models history``,
+  beside the registry's versions and their model cards).
 - ``/metrics``: :func:`observe_assessments`, :func:`observe_review` and :func:`observe_decision` count what the
   service answered and decided, with bounded labels, for an operator's Prometheus (docs/operations.md has
   example alert rules).
 """
 
+from serving.monitoring._history import ServedSpan, served_history
 from serving.monitoring._metrics import (
     PROBABILITY_BUCKETS,
     counted,
@@ -43,6 +46,7 @@ __all__ = [
     "PROBABILITY_BUCKETS",
     "MonitorError",
     "ProfileSource",
+    "ServedSpan",
     "ShadowError",
     "ShadowLimits",
     "ShadowReport",
@@ -57,6 +61,7 @@ __all__ = [
     "revalidate_stored",
     "revalidation_dates",
     "revalidation_dir",
+    "served_history",
     "shadow_markdown",
     "shadow_replay",
     "stored_assessments",
