@@ -229,6 +229,13 @@ def test_revalidation_through_the_store_equals_the_training_labels_of_the_same_p
             text="agreed",
             actor="supervisor-user",
         )
+    from features.labels import AGE_BAND_LABELS, AGE_BANDS
+    from serving.monitoring import stored_assessments
+
+    rows, _ = stored_assessments(store, until=None, review_ids=set())
+    ages = [r.explanation["features"]["age"] for r in records]  # the age the model saw
+    bands = pd.cut(np.array(ages, dtype=float), AGE_BANDS, right=False, labels=AGE_BAND_LABELS).astype(str)
+    assert rows["age_band"].tolist() == list(bands)
     review_ids = {r.assessment_id for r in records[-50:]}
     assert tables.outcomes is not None
     report = revalidate_stored(store, tables.outcomes, as_of=dt.date(2040, 1, 1), review_ids=review_ids)

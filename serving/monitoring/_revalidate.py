@@ -63,7 +63,9 @@ def _batches(records: Iterable[AuditRecord]) -> Iterator[list[AuditRecord]]:
 
 
 def _row(record: AuditRecord, review_ids: set[str]) -> dict[str, Any]:
-    answer, person, features = record.response, record.request["person"], record.explanation.get("features", {})
+    # the age as the features compute it (features.pipeline: days since birth / 365.25 at the assessment date),
+    # from the stored request: reading the explanation only for it would double the cost of reading the trail
+    answer, person = record.response, record.request["person"]
     tier = answer.get("tier") or {}
     return {
         "assessment_id": record.assessment_id,
@@ -80,7 +82,7 @@ def _row(record: AuditRecord, review_ids: set[str]) -> dict[str, Any]:
         "sex": person.get("sex"),
         "local": person.get("local"),
         "offence": person.get("offence"),
-        "age": features.get("age"),
+        "birth_date": person.get("birth_date"),
     }
 
 
@@ -113,7 +115,8 @@ def stored_assessments(
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame["as_of"] = pd.to_datetime(frame["as_of"])
-        age = pd.to_numeric(frame.pop("age"), errors="coerce").to_numpy(dtype=float)
+        born = pd.to_datetime(frame.pop("birth_date"), errors="coerce")
+        age = ((frame["as_of"] - born) / pd.Timedelta(days=1) / 365.25).to_numpy(dtype=float)
         frame["age_band"] = pd.cut(age, AGE_BANDS, right=False, labels=AGE_BAND_LABELS).astype(str)
     return frame, pd.DataFrame(decisions, columns=["assessment_id", "to_tier", "reason_code"])
 

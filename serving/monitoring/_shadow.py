@@ -3,7 +3,8 @@
 Nothing is stored and nobody sees the candidate's answers: the replay counts how many bands, tiers by risk,
 effective tiers and alerts would change and in which direction, how the probability would move, which
 reasons change most (a feature that enters or leaves an answer's reasons, and the mean change of its size
-in points of risk), and lists the persons whose effective tier would change by their keyed id only.
+in points of risk among the reasons shown), and lists the persons whose effective tier would change by their
+keyed id only.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def _replay(batch: list[AuditRecord], scorer: Scorer, review: ReviewPolicy) -> S
     part = ShadowReport("", "", "", "")
     scored = scorer.score([_request(r) for r in batch])
     for record, new in zip(batch, scored, strict=True):
-        _compare(part, record, new.assessment, new.explanation, review)
+        _compare(part, record, new.assessment, review)
     return part
 
 
@@ -219,9 +220,7 @@ def _new_codes(a: Assessment, review: ReviewPolicy) -> dict[str, str]:
     }
 
 
-def _compare(
-    report: ShadowReport, record: AuditRecord, new: Assessment, explanation: dict[str, Any], review: ReviewPolicy
-) -> None:
+def _compare(report: ShadowReport, record: AuditRecord, new: Assessment, review: ReviewPolicy) -> None:
     old = record.response
     before, after = _codes(old, review), _new_codes(new, review)
     report.rows += 1
@@ -230,12 +229,12 @@ def _compare(
     report.shift.append(float(new.probability) - float(old["probability"]))
     if before["tier"] != after["tier"]:
         report.persons.append((record.person_key, before["tier"], after["tier"]))
-    old_reasons = {r["feature"] for r in old.get("reasons", [])}
-    new_reasons = {r.feature for r in new.reasons}
-    report.reasons_moved.update(old_reasons ^ new_reasons)
-    old_points = record.explanation.get("points_of_risk", {})
-    for feature, points in explanation.get("points_of_risk", {}).items():
-        moved = abs(float(points) - float(old_points.get(feature, 0.0)))
+    # the reasons as shown (the stored answer's, the fresh answer's): a reason not shown counts 0 points
+    old_points = {r["feature"]: float(r.get("points") or 0.0) for r in old.get("reasons", [])}
+    new_points = {r.feature: float(r.points or 0.0) for r in new.reasons}
+    report.reasons_moved.update(set(old_points) ^ set(new_points))
+    for feature in set(old_points) | set(new_points):
+        moved = abs(new_points.get(feature, 0.0) - old_points.get(feature, 0.0))
         if moved:
             report.points_moved[feature] = report.points_moved.get(feature, 0.0) + moved
 
