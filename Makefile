@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cases.py --persons 100000
 	$(BIN)/python benchmarks/bench_console.py --persons 20000
 	$(BIN)/python benchmarks/bench_fairness.py --rows 4000 20000 50000
+	$(BIN)/python benchmarks/bench_monitoring.py --assessments 100000
 	$(BIN)/python benchmarks/bench_explain.py --persons 5000 --baseline HEAD
 	$(BIN)/python benchmarks/bench_service.py --data $(DEMO_DIR)/data
 
