@@ -31,7 +31,6 @@ from evaluation.monitoring import (
 from features.labels import StageFrame, make_stage_frame
 from features.pipeline import assessment_dates
 from features.schema import CaseTables
-from features.synthetic import CohortConfig, generate_cohort
 
 CONFIG = MonitorConfig.load()
 CUTOFFS = {"medium_from": 0.1, "high_from": 0.25}
@@ -142,9 +141,17 @@ def test_cbpe_refuses_what_is_not_a_probability() -> None:
 # ------------------------------------------------------------------ the profile and the monitor on the synthetic cohort
 
 
+def _half(frame: StageFrame, *, first: bool) -> StageFrame:
+    """The rows of one half of the persons (by a hash of the id): the reference and a period of other persons."""
+    ids = frame.meta["person_id"].astype(str)
+    in_first = (pd.util.hash_pandas_object(ids, index=False).to_numpy() % 2) == 0
+    return frame.subset(in_first if first else ~in_first)
+
+
 @pytest.fixture(scope="module")
 def reference(cohort: CaseTables) -> tuple[StageFrame, ReferenceProfile]:
-    frame = make_stage_frame(cohort, "midterm")
+    """The profile of half the cohort's persons, with the synthetic truth as the calibrated probability."""
+    frame = _half(make_stage_frame(cohort, "midterm"), first=True)
     assert frame.meta["oracle"].notna().all()
     prob = frame.meta["oracle"].to_numpy()
     return frame, build_profile("midterm", frame.X, y_prob=prob, y_true=frame.y)
@@ -186,16 +193,11 @@ def _shifted_family(columns: list[str]) -> set[str]:
     return {"age"} | {c for c in columns if c.startswith(("report_missed", "violations_"))}
 
 
-@pytest.fixture(scope="module")
-def other_cohort() -> CaseTables:
-    return generate_cohort(CohortConfig(persons=4000, seed=12))
-
-
 def test_an_unshifted_sample_stays_under_every_limit(
-    reference: tuple[StageFrame, ReferenceProfile], other_cohort: CaseTables
+    reference: tuple[StageFrame, ReferenceProfile], cohort: CaseTables
 ) -> None:
     _, profile = reference
-    now = make_stage_frame(other_cohort, "midterm")
+    now = _half(make_stage_frame(cohort, "midterm"), first=False)
     shares = {"band": band_reference_shares(profile, **CUTOFFS)}
     report = monitor(profile, _period(now), config=CONFIG, reference_shares=shares)
     assert report.judged
@@ -204,10 +206,10 @@ def test_an_unshifted_sample_stays_under_every_limit(
 
 
 def test_a_planted_shift_is_flagged_on_the_shifted_inputs_only(
-    reference: tuple[StageFrame, ReferenceProfile], other_cohort: CaseTables
+    reference: tuple[StageFrame, ReferenceProfile], cohort: CaseTables
 ) -> None:
     _, profile = reference
-    now = make_stage_frame(_planted(other_cohort), "midterm")
+    now = _half(make_stage_frame(_planted(cohort), "midterm"), first=False)
     report = monitor(profile, _period(now), config=CONFIG, reference_shares={})
     table = report.psi_table().set_index("name")
     flagged = {n for n, c in table.iterrows() if c["status"] != "ok" and n != "score"}
@@ -275,10 +277,10 @@ def test_the_config_names_a_bad_key(tmp_path: Path) -> None:
 
 
 def test_the_report_is_one_page_with_its_plots_and_nothing_from_elsewhere(
-    reference: tuple[StageFrame, ReferenceProfile], other_cohort: CaseTables, tmp_path: Path
+    reference: tuple[StageFrame, ReferenceProfile], cohort: CaseTables, tmp_path: Path
 ) -> None:
     _, profile = reference
-    now = make_stage_frame(_planted(other_cohort), "midterm")
+    now = _half(make_stage_frame(_planted(cohort), "midterm"), first=False)
     report = monitor(profile, _period(now), config=CONFIG, reference_shares={}, model="reoffence-midterm/3")
     paths = write_report(report, tmp_path)
     page = paths["html"].read_text(encoding="utf-8")

@@ -103,6 +103,7 @@ def test_the_store_iterates_a_period_in_batches_oldest_first(home: Path, service
         next(store.iter_assessments(batch=0))
 
 
+@pytest.mark.slow  # MLflow, a second model or the in-process service: seconds each
 def test_monitor_passes_a_period_like_the_training_rows_and_logs_it(home: Path, service_models: ServiceModels) -> None:
     _store_scored(home, service_models[0], persons=900, decided=20).close()
     result = CliRunner().invoke(app, ["monitor", "--stage", "midterm", *PERIOD, "--out", str(home / "m")])
@@ -168,6 +169,7 @@ def test_shadow_replay_with_the_champion_changes_nothing(home: Path, service_mod
     assert all(r["moved"] == 0 and r["mean_points"] == 0.0 for r in record["reasons"])
 
 
+@pytest.mark.slow  # MLflow, a second model or the in-process service: seconds each
 def test_shadow_replay_with_another_model_counts_each_change_and_names_the_persons_by_key(
     home: Path, service_models: ServiceModels
 ) -> None:
@@ -261,6 +263,7 @@ def test_revalidation_through_the_store_equals_the_training_labels_of_the_same_p
     assert overrides.loc["raised", "n"] == raised
 
 
+@pytest.mark.slow  # MLflow, a second model or the in-process service: seconds each
 def test_riskctl_revalidate_writes_the_report_with_outcomes_from_a_folder(
     home: Path, service_models: ServiceModels
 ) -> None:
@@ -279,6 +282,7 @@ def test_riskctl_revalidate_writes_the_report_with_outcomes_from_a_folder(
     assert empty.exit_code == 2 and "no outcomes" in empty.output
 
 
+@pytest.mark.slow  # MLflow, a second model or the in-process service: seconds each
 def test_the_auditor_reads_the_revalidation_reports_in_the_console(home: Path, service_models: ServiceModels) -> None:
     import re
 
@@ -370,6 +374,7 @@ def test_metrics_count_answers_by_stage_model_band_and_tier_and_decisions_by_dir
     assert count("risk_decisions_total", **labels) == was + 1
 
 
+@pytest.mark.slow  # MLflow, a second model or the in-process service: seconds each
 def test_models_history_says_which_version_served_from_when_to_when(
     home: Path, service_models: ServiceModels, tmp_path: Path
 ) -> None:

@@ -168,7 +168,7 @@ def test_override_kind_reads_departures_both_ways() -> None:
     assert override_kind(by_risk, decided).tolist() == ["raised", "lowered", "followed", "no decision"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 1500), st.integers(1, 800))
 def test_a_later_as_of_date_never_unmatures_an_assessment(seed: int, first: int, later: int) -> None:
     """For every cohort and pair of dates: what matured by a date stays matured, with the same label, later."""
