@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def _median(repeat: int, fn: Callable[[], T]) -> tuple[float, T]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark in a temporary folder (removed at the end: the stored assessments take a gigabyte)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assessments", type=int, default=100_000)
     parser.add_argument("--persons", type=int, default=20_000, help="distinct persons scored (then repeated)")
@@ -63,6 +65,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="monitoring-bench-"))
     os.environ.setdefault("BENTOML_HOME", str(work / "bentoml"))  # before bentoml is imported
+    try:
+        _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> None:
     import bentoml
     import numpy as np
 

@@ -23,7 +23,7 @@ import typer
 
 from features.cli import CliError, console
 from features.vocab import Stage
-from serving.cli._runtime import open_audit_store
+from serving.cli._runtime import open_audit_store, use_project_bentoml_home
 from serving.settings import ServiceSettings, get_settings
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ def monitor_cmd(
     from serving.monitoring import MonitorError, monitor_period, period_bounds
 
     settings = get_settings()
+    use_project_bentoml_home(settings)  # the versions in the service's model store have their profiles there
     try:
         limits = MonitorConfig.load(config)
         start, end = period_bounds(since.date(), until.date() if until else None)
@@ -217,6 +218,7 @@ def shadow_cmd(
     from serving.scoring import Scorer
 
     settings = get_settings()
+    use_project_bentoml_home(settings)  # a bento:<tag> candidate is in the service's model store
     limits = ShadowLimits(
         max_band_changes=max_band_changes,
         max_tier_changes=max_tier_changes,
