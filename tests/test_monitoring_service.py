@@ -396,3 +396,34 @@ def test_models_history_says_which_version_served_from_when_to_when(
     assert "version 7 served from" in lines[0] and "(20 assessments)" in lines[0]
     assert "version 8 served from" in lines[1] and "(5 assessments)" in lines[1]
     assert "registry not read" in result.output or "registered" in result.output
+
+
+def test_promote_can_require_a_shadow_report_within_its_limits(home: Path) -> None:
+    def report(**fields: object) -> Path:
+        record = {
+            "stage": "midterm",
+            "candidate": "reoffence-midterm version 8",
+            "within_limits": True,
+            "problems": [],
+            **fields,
+        }
+        path = home / f"shadow-{uuid.uuid4().hex}.json"
+        path.write_text(json.dumps(record))
+        return path
+
+    cases = [
+        (report(within_limits=False, problems=["12.0% of tiers change, more than 10%"]), "12.0% of tiers change"),
+        (report(candidate="reoffence-midterm version 7"), "not midterm version 8"),
+        (report(stage="intake"), "not midterm version 8"),
+    ]
+    for path, said in cases:
+        args = ["promote", "--stage", "midterm", "--version", "8", "--shadow-report", str(path)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and said in result.output, result.output
+    assert not (home / "mlflow.db").exists()  # refused before the registry was read: nothing promoted
+    result = CliRunner().invoke(app, ["promote", "--stage", "midterm", "--shadow-report", str(report())])
+    assert result.exit_code == 2 and "--version" in result.output
+    # within its limits, this version: the shadow check passes and the gate goes on to the registry
+    args = ["promote", "--stage", "midterm", "--version", "8", "--shadow-report", str(report())]
+    result = CliRunner().invoke(app, args)
+    assert "--shadow-report" not in result.output and (home / "mlflow.db").exists()

@@ -274,6 +274,30 @@ def _write_shadow(report: ShadowReport, limits: Any, root: Path) -> bool:
     return ok
 
 
+def check_shadow_report(stage: str, version: str | None, path: Path) -> None:
+    """Refuse (:class:`~features.cli.CliError`) unless ``path`` is a shadow report (``riskctl shadow``'s
+    ``shadow.json``) of this stage's ``version`` whose changes stayed within its limits: the promotion gate's
+    shadow requirement (``riskctl promote --shadow-report``)."""
+    if stage == "all" or version is None:
+        raise CliError("--shadow-report judges one version of one stage: give --stage and --version")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--shadow-report {path}: not a shadow report ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict) or not {"stage", "candidate", "within_limits"} <= set(record):
+        raise CliError(f"--shadow-report {path}: not a shadow report (riskctl shadow writes shadow.json)")
+    if record["stage"] != stage or not str(record["candidate"]).endswith(f" version {version}"):
+        raise CliError(
+            f"--shadow-report {path} replayed {record['candidate']} at the {record['stage']} stage, not {stage} "
+            f"version {version}: nothing promoted"
+        )
+    if record["within_limits"] is not True:
+        problems = "; ".join(record.get("problems") or []) or "past its limits"
+        raise CliError(
+            f"--shadow-report {path}: the replay of version {version} is past its limits ({problems}): nothing promoted"
+        )
+
+
 def history_cmd(
     stage: Annotated[Stage | None, typer.Option("--stage", help="one stage (default: all)")] = None,
     cards: Annotated[
@@ -352,4 +376,12 @@ def register(app: typer.Typer) -> None:
     models_app.command("history")(history_cmd)
 
 
-__all__ = ["CROSSED", "MlflowOpt", "experiment_id", "load_candidate", "profile_source", "register"]
+__all__ = [
+    "CROSSED",
+    "MlflowOpt",
+    "check_shadow_report",
+    "experiment_id",
+    "load_candidate",
+    "profile_source",
+    "register",
+]

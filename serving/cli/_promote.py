@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import getpass
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from features.cli import CliError, StageChoice, StageOpt, console, stages_of
+from serving.cli._monitor import check_shadow_report
 from serving.cli._runtime import open_audit_store
 from serving.settings import ServiceSettings, get_settings
 
@@ -41,16 +43,27 @@ def promote_cmd(
     by: Annotated[
         str | None, typer.Option(help="who decides the override (default: the operating-system user)")
     ] = None,
+    shadow_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--shadow-report",
+            help="promote only if this shadow report (riskctl shadow's shadow.json) replayed this --version "
+            "within its limits; needs one --stage and --version",
+        ),
+    ] = None,
 ) -> None:
     """Apply the promotion gate: @champion if no worse than the current champion, else @challenger.
 
-    Exit codes: 0 promoted, 2 refused by the gate (or a refused override request), 1 the gate could not
-    read or write the registry (nothing promoted).
+    Exit codes: 0 promoted, 2 refused by the gate (or a refused override request, or a shadow report that
+    is not this version's or is past its limits), 1 the gate could not read or write the registry (nothing
+    promoted).
     """
     from training.promote import GateError, apply, decide
 
     settings = get_settings()
     override = _override(stage, version, override_reason, by)
+    if shadow_report is not None:  # checked before the registry is read: a refusal promotes nothing
+        check_shadow_report(str(stage.value), version, shadow_report)
     refused = False
     for st in stages_of(stage):
         try:
