@@ -196,7 +196,8 @@ def test_recorded_events_and_imports_are_chained_and_reconciled(
     assert all(d.applied for d in applied)
     assert reconcile(cases, audit, apply=False) == []
     late = audit.case_events(kind="event_recorded")[0]
-    assert late.actor == "zhao" and late.person_key == audit.person_key("B")
+    assert late.actor == "zhao" and late.person_key == audit.person_key("B") and late.detail["late"]
+    assert "late" not in chained[0].detail  # chained when it was written
     imports = audit.case_events(kind="import")
     assert len(imports) == 1 and imports[0].detail["counts"]["persons_added"] == 2
 

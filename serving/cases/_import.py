@@ -175,15 +175,14 @@ def import_tables(
     return summary
 
 
-def chain_import(audit: AuditStore, counts: dict[str, Any], *, source: str, files: dict[str, str], actor: str) -> None:
+def chain_import(
+    audit: AuditStore, counts: dict[str, Any], *, source: str, files: dict[str, str], actor: str, late: bool = False
+) -> None:
     """Chain a committed import in the audit trail: its id, source, files' SHA-256 and counts
-    (:class:`ImportSummary` as a dict)."""
+    (:class:`ImportSummary` as a dict); ``late``: chained by the reconciliation, after the import."""
+    detail = {"import_id": counts["import_id"], "source": source, "files": files, "counts": counts}
     audit.add_case_event(
-        kind="import",
-        office="",
-        person_id=None,
-        detail={"import_id": counts["import_id"], "source": source, "files": files, "counts": counts},
-        actor=actor,
+        kind="import", office="", person_id=None, detail=detail | ({"late": True} if late else {}), actor=actor
     )
 
 

@@ -166,7 +166,7 @@ def _events(conn: Connection, audit: AuditStore, *, apply: bool) -> list[Differe
         if int(event["event_id"]) in chained_events:
             continue
         if apply:
-            chain_event(audit, dict(event), office=str(event["office"]))
+            chain_event(audit, dict(event), office=str(event["office"]), late=True)
         found.append(
             Difference(
                 "event",
@@ -181,6 +181,6 @@ def _events(conn: Connection, audit: AuditStore, *, apply: bool) -> list[Differe
         summary = json.loads(row["summary"])
         if apply:
             files, actor = summary.pop("files", {}), str(summary.pop("actor", "") or "import")
-            chain_import(audit, summary, source=row["source"], files=files, actor=actor)
+            chain_import(audit, summary, source=row["source"], files=files, actor=actor, late=True)
         found.append(Difference("import", row["import_id"], f"of {row['created_at']}, not in the trail", apply))
     return found

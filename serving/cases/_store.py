@@ -421,8 +421,9 @@ def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def chain_event(audit: AuditStore, event: dict[str, Any], *, office: str) -> None:
-    """Chain one committed event recorded by a user (its case-store id, date, type, value, who and when)."""
+def chain_event(audit: AuditStore, event: dict[str, Any], *, office: str, late: bool = False) -> None:
+    """Chain one committed event recorded by a user (its case-store id, date, type, value, who and when);
+    ``late``: chained by the reconciliation, after the event was committed."""
     audit.add_case_event(
         kind="event_recorded",
         office=office,
@@ -433,6 +434,7 @@ def chain_event(audit: AuditStore, event: dict[str, Any], *, office: str) -> Non
             "event_type": str(event["event_type"]),
             "value": event["value"],
             "recorded_at": str(event["recorded_at"]),
+            **({"late": True} if late else {}),
         },
         actor=str(event["recorded_by"] or "unknown"),
     )

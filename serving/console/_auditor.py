@@ -134,6 +134,8 @@ def case_records_page(ctx: Ctx) -> Response:
                 events=counts.get("events_added", 0),
                 files=files or "-",
             )
+        if detail.get("late"):
+            summary += text("chained_late", ctx.lang)
         rows.append({"rec": rec, "kind": text(f"case_event_{rec.kind}", ctx.lang), "summary": summary})
     more = len(found) > PAGE
     return ctx.render(

@@ -366,6 +366,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "case_records_none": ("尚无案件记录。", "No case records yet."),
     "case_event_event_recorded": ("录入事件", "event recorded"),
     "case_event_import": ("导入", "import"),
+    "chained_late": (
+        "（写入案件库时未及记入审计链，服务启动时补记）",
+        " (not chained when written: chained at the service's next start)",
+    ),
     "import_summary": (
         "来源 {source}：人员 {persons} 名新增或更新，事件 {events} 条新增；文件 {files}",
         "from {source}: {persons} persons added or updated, {events} events added; files {files}",
