@@ -6,6 +6,10 @@ Embedded defaults need no server: MLflow tracks into a SQLite file with local ar
 configuration alone. The service's own settings (stores, tokens, limits, checkpoints, console) extend
 these in :class:`serving.settings.ServiceSettings`. Nothing here does work at import time;
 :func:`get_settings` reads the environment when called.
+
+Nothing leaves the machine unless configured (design.md): :func:`keep_telemetry_off` turns off the usage
+telemetry MLflow (from 3.2) and BentoML send by default, unless ``RISK_TELEMETRY=true``. Every entry point
+(``riskctl``, the service and its Bento) calls it before MLflow or BentoML is imported.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ class Settings(BaseSettings):
     registry_prefix: str = Field("reoffence", description="registered model name prefix: <prefix>-<stage>")
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
+    telemetry: bool = Field(
+        False,
+        description="let MLflow and BentoML send their usage telemetry (off by default: nothing leaves the "
+        "machine unless configured)",
+    )
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
@@ -49,6 +58,25 @@ class Settings(BaseSettings):
 
     def experiment_name(self, stage: Stage | str) -> str:
         return f"{self.experiment_prefix}-{Stage(stage).value}"
+
+
+#: The environment that turns off the libraries' usage telemetry: MLflow reads ``MLFLOW_DISABLE_TELEMETRY`` and
+#: the ``DO_NOT_TRACK`` convention (mlflow.telemetry.utils, 3.17), BentoML ``BENTOML_DO_NOT_TRACK``
+#: (bentoml._internal.utils.analytics, 1.4); each accepts the text ``true``.
+TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "BENTOML_DO_NOT_TRACK": "true"}
+
+
+def keep_telemetry_off() -> bool:
+    """Turn off MLflow's and BentoML's usage telemetry in this process's environment (which the processes it
+    starts inherit) unless ``RISK_TELEMETRY`` is true; returns whether it is off.
+
+    Call it before MLflow or BentoML is imported: MLflow starts its telemetry client when it is imported, and
+    BentoML caches its answer on first use. With ``RISK_TELEMETRY=true`` the environment is left as it is (the
+    libraries' own defaults and variables apply)."""
+    if Settings().telemetry:
+        return False
+    os.environ.update(TELEMETRY_OFF)
+    return True
 
 
 def get_settings(**overrides: Any) -> Settings:

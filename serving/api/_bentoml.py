@@ -8,6 +8,7 @@ upgrade has this one place to look.
 - :func:`forget_request_metrics`: drop BentoML's request metrics from the process-wide Prometheus registry
   (``bentoml._internal.configuration.containers``), for a second in-process app (tests).
 - :func:`bound_metric_labels`: bounded label cardinality of ``/metrics`` (below).
+- :func:`telemetry_off`: BentoML's usage telemetry off (``bentoml._internal.utils.analytics.usage_stats``).
 
 Bounded labels. BentoML's traffic middleware labels every request with its URL path, so each unknown URL an
 anonymous caller invents becomes a new time series on the open ``/metrics`` (2,000 random paths
@@ -90,6 +91,22 @@ class _RestorePath:
             scope = {k: v for k, v in scope.items() if k != _REAL_PATH}
             scope["path"] = real
         await self.app(scope, receive, send)
+
+
+def telemetry_off() -> bool:
+    """Turn off MLflow's and BentoML's usage telemetry unless ``RISK_TELEMETRY=true``
+    (:func:`features.settings.keep_telemetry_off`); returns whether it is off.
+
+    ``bentoml serve serving.api:RiskService`` (or a Bento) imports this module after BentoML has asked itself,
+    once and cached (``usage_stats.do_not_track``), whether to track: the cached answer is dropped so that the
+    serve event and the CLI's command event, sent later, see the variable set here."""
+    from bentoml._internal.utils.analytics import usage_stats
+
+    from features.settings import keep_telemetry_off
+
+    off = keep_telemetry_off()
+    usage_stats.do_not_track.cache_clear()
+    return off
 
 
 def is_serving_worker() -> bool:

@@ -36,7 +36,7 @@ from bentoml.models import BentoModel
 from starlette.responses import JSONResponse, Response
 
 from features.vocab import Lang, Stage
-from serving.api._bentoml import bound_metric_labels, is_serving_worker
+from serving.api._bentoml import bound_metric_labels, is_serving_worker, telemetry_off
 from serving.api._core import ServiceCore, stored_assessment
 from serving.api._http import (
     BearerAuthMiddleware,
@@ -416,6 +416,7 @@ def declare_served_models(stages: Collection[Stage] | None) -> None:
     service.models[:] = [model for model in _DECLARED if model.tag.name in names]
 
 
+telemetry_off()  # the service (and a Bento of it) sends no usage telemetry unless RISK_TELEMETRY=true
 _DECLARED = list(_bentoml_service().models)  # the three stage models, as the class declares them
 declare_served_models(get_settings().served_stages)  # reads the environment only, like _PREFIX
 _bentoml_service().add_asgi_middleware(

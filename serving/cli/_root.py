@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from features.cli import build_frames, console, data_app, features_app, summary_table, write_synthetic
+from features.settings import keep_telemetry_off
 from features.synthetic import CohortConfig
 from features.vocab import Stage
 from serving.cli import _cases as cases_commands
@@ -69,6 +70,7 @@ def root(
     ] = False,
 ) -> None:
     """Re-offending risk assessment: data, features, models, service."""
+    keep_telemetry_off()  # before any command imports MLflow or BentoML (RISK_TELEMETRY=true turns it back on)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -115,6 +117,7 @@ def main() -> None:
     """The ``riskctl`` entry point. Refusals (:class:`~features.cli.CliError`) and bad arguments exit with 2
     and one ``Error:`` line (click's own handling); an unexpected fault is one line with exit code 1, and its
     traceback with ``--debug``."""
+    keep_telemetry_off()  # MLflow's and BentoML's usage telemetry, unless RISK_TELEMETRY=true
     try:
         app()
     except Exception as err:
