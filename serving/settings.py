@@ -34,6 +34,12 @@ class ServiceSettings(Settings):
         description="largest request body the service reads "
         "(bytes); a larger one is refused with 413 before it is parsed",
     )
+    max_json_depth: int = Field(
+        32,
+        gt=0,
+        description="deepest nesting of arrays and objects in a JSON request body; a deeper one is refused with "
+        "400 before it is parsed",
+    )
     signing_key_file: Path | None = Field(
         None,
         description="Ed25519 private key of the audit checkpoints "

@@ -10,16 +10,19 @@ that also answer ``GET`` are :data:`READ_ONLY_ROUTES`. :func:`metric_path` is th
 register BentoML's request metrics again (tests).
 :class:`BearerAuthMiddleware` (tokens, roles, body limits, read-only GETs) and
 :class:`RefusedInputLogFilter` (refused input logged by field, never by value) are the service's own ASGI
-middleware and log filter.
+middleware and log filter; :class:`BodyLimitsMiddleware` measures every body (size, JSON depth with
+:class:`DepthGauge`, :func:`json_depth`) before anything parses it.
 
 Inside the room: ``_service`` (the BentoML class), ``_routes`` (the route table), ``_core`` (what the routes
 and the console do, without HTTP), ``_http`` (bearer tokens, body limits, one error shape), ``_refusals``
-(refusals in the caller's language), ``_openapi`` (the document), ``_process`` (workers die with their
+(refusals in the caller's language), ``_limits`` (body size and JSON depth before any parsing),
+``_openapi`` (the document), ``_process`` (workers die with their
 parent) and ``_bentoml`` (every touch of BentoML's internals, in one module).
 """
 
 from serving.api._bentoml import OTHER_PATH, STATIC_PATH, forget_request_metrics, metric_path
 from serving.api._http import BearerAuthMiddleware, RefusedInputLogFilter
+from serving.api._limits import BodyLimitsMiddleware, DepthGauge, json_depth
 from serving.api._routes import READ_ONLY_ROUTES, ROUTE_ERRORS, ROUTE_MODELS, ROUTE_PERMISSIONS
 from serving.api._service import RiskService
 
@@ -31,8 +34,11 @@ __all__ = [
     "ROUTE_PERMISSIONS",
     "STATIC_PATH",
     "BearerAuthMiddleware",
+    "BodyLimitsMiddleware",
+    "DepthGauge",
     "RefusedInputLogFilter",
     "RiskService",
     "forget_request_metrics",
+    "json_depth",
     "metric_path",
 ]

@@ -141,19 +141,19 @@ class BearerAuthMiddleware:
             if not length.strip().isdigit():
                 return error_response(400, "Content-Length is not a number", loc=["body"]), receive
             if int(length) > limit:
-                return _too_large(limit), receive
+                return too_large(limit), receive
             return None, receive
         chunks, size, more = [], 0, True  # no declared length: read up to the limit, then hand it on
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return None, _replay([message])
+                return None, replay([message])
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return _too_large(limit), receive
+                return too_large(limit), receive
             more = message.get("more_body", False)
-        return None, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+        return None, replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
 
     @staticmethod
     def _as_post(scope: dict[str, Any], fields: tuple[str, ...]) -> tuple[Any, dict[str, Any], Any]:
@@ -180,7 +180,7 @@ class BearerAuthMiddleware:
         headers = [(k, v) for k, v in scope.get("headers", ()) if k not in (b"content-type", b"content-length")]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         post = {**scope, "method": "POST", "query_string": b"", "headers": headers}
-        return None, post, _replay([{"type": "http.request", "body": body, "more_body": False}])
+        return None, post, replay([{"type": "http.request", "body": body, "more_body": False}])
 
     def _docs(self, path: str) -> Any:
         if path == "/docs":
@@ -263,13 +263,13 @@ def holding(send: Any, status: int, finish: Callable[[dict[str, Any], bytes], Aw
     return hold
 
 
-def _too_large(limit: int) -> JSONResponse:
+def too_large(limit: int) -> JSONResponse:
     return error_response(
         413, f"request body is over the limit of {limit:,} bytes", loc=["body"], headers={"Connection": "close"}
     )
 
 
-def _replay(messages: list[dict[str, Any]]) -> Any:
+def replay(messages: list[dict[str, Any]]) -> Any:
     """An ASGI ``receive`` that yields ``messages``, then waits for the client to disconnect."""
     pending = list(messages)
 

@@ -5,8 +5,8 @@ Endpoints take JSON and a bearer token each; the OpenAPI page is at ``/docs``, i
 (``GET /assessment?assessment_id=...``, ``GET /verify``, ``GET /models``; ``/person_assessments`` stays
 ``POST``: a person id does not belong in a URL, which access logs keep). ``/healthz``, ``/livez``,
 ``/readyz`` and ``/metrics`` (BentoML's own; unknown paths are counted under one label) need no token.
-Requests are checked before their body is parsed (``_http``): JSON only (415), at most
-``RISK_MAX_BODY_BYTES`` (413).
+Requests are checked before their body is parsed (``_limits``, ``_http``): at most ``RISK_MAX_BODY_BYTES`` (413)
+and nested at most ``RISK_MAX_JSON_DEPTH`` levels (400) on every path, console included; JSON only (415).
 
 Each handler is a thin adapter: it takes the validated request and the caller from BentoML, calls
 :class:`~serving.api._core.ServiceCore` (the same object the console at ``/console`` calls, so there is one
@@ -44,6 +44,7 @@ from serving.api._http import (
     error_response,
     keep_refused_input_out_of_logs,
 )
+from serving.api._limits import BodyLimitsMiddleware
 from serving.api._openapi import service_openapi
 from serving.api._process import die_with_parent
 from serving.api._refusals import LocalisedRefusalMiddleware
@@ -419,6 +420,8 @@ def declare_served_models(stages: Collection[Stage] | None) -> None:
 telemetry_off()  # the service (and a Bento of it) sends no usage telemetry unless RISK_TELEMETRY=true
 _DECLARED = list(_bentoml_service().models)  # the three stage models, as the class declares them
 declare_served_models(get_settings().served_stages)  # reads the environment only, like _PREFIX
+# outermost of the service's own: the size and depth of every body (API, console, unknown paths) before parsing
+_bentoml_service().add_asgi_middleware(BodyLimitsMiddleware)
 _bentoml_service().add_asgi_middleware(
     BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS, read_only=READ_ONLY_ROUTES, openapi=_openapi
 )
