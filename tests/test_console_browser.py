@@ -393,3 +393,22 @@ def test_another_offices_caseworker_sees_nothing_by_url(page_for: Callable[..., 
         body = page.locator("main").inner_text()
         assert people[0] not in body and "%" not in body
     shot(page, "other-office-refused")
+
+
+def test_the_api_page_renders_under_its_policy_and_asks_no_one(page_for: Callable[..., Page], live: Live) -> None:
+    """Issue 23: ``/docs`` (and ``/``, where BentoML put its own page with Google Tag Manager) is the project's
+    page: Swagger UI shows every operation, the browser reports no content-security-policy violation or other
+    error, and (checked by ``page_for``) requests nothing outside the service's origin."""
+    url, _, _ = live
+    page = page_for()
+    complaints: list[str] = []
+    page.on("console", lambda message: complaints.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: complaints.append(str(error)))
+    for path in ("/docs", "/"):
+        page.goto(f"{url}{path}")
+        page.locator(".opblock").first.wait_for()
+        assert page.locator(".opblock").count() >= 18, path
+        page.locator(".opblock").first.click()  # an operation opened: its schemas and examples render too
+        page.locator(".opblock-body").first.wait_for()
+    shot(page, "api-page", phone=False)
+    assert complaints == []

@@ -111,8 +111,10 @@ def test_the_service_contacts_no_one(guarded_demo: tuple[Path, Path], tmp_path: 
     with running_service(env=env, log_path=tmp_path / "serve.log") as url:
         page = httpx.get(f"{url}/docs", timeout=30)
         assert page.status_code == 200
-        for path in ("/docs.json", "/console/login", "/metrics", "/healthz"):
-            assert httpx.get(f"{url}{path}", timeout=30).status_code == 200, path
+        for path in ("/docs.json", "/docs.js", "/static_content/swagger-ui-bundle.js", "/console/login", "/metrics"):
+            answer = httpx.get(f"{url}{path}", timeout=30)
+            assert answer.status_code == 200, path
+            assert answer.headers["x-content-type-options"] == "nosniff", path  # tests/test_headers.py, live
         auth = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{url}/models", headers=auth, timeout=30).status_code in (200, 403)
     assert attempts(log) == []

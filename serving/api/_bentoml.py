@@ -3,7 +3,8 @@ upgrade has this one place to look.
 
 - :func:`is_serving_worker`: whether this process is a worker of ``bentoml serve`` (public
   ``bentoml.server_context``).
-- :func:`docs_page`: BentoML's own Swagger page file (``_bentoml_impl.server``), served at ``/docs``.
+- :data:`STATIC_PATH`: where BentoML serves the Swagger UI files it ships (``/static_content``), which the
+  service's own API page (``serving/api/static/docs.html``) loads: BentoML's page embeds Google Tag Manager.
 - :data:`ERROR_LOGGER`: the logger BentoML logs a failed request on (``bentoml._internal.server.http_app``).
 - :func:`forget_request_metrics`: drop BentoML's request metrics from the process-wide Prometheus registry
   (``bentoml._internal.configuration.containers``), for a second in-process app (tests).
@@ -20,7 +21,6 @@ as ``/static_content``, and every other path as ``/<other>``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -112,13 +112,6 @@ def telemetry_off() -> bool:
 def is_serving_worker() -> bool:
     """True in a worker process of ``bentoml serve``, False in an in-process app (tests, the console bench)."""
     return bentoml.server_context.worker_index is not None
-
-
-def docs_page() -> Path:
-    """BentoML's Swagger UI page (it reads the OpenAPI document from ``/docs.json``)."""
-    import _bentoml_impl.server as bentoml_server
-
-    return Path(bentoml_server.__file__).parent / "main-openapi.html"
 
 
 def forget_request_metrics() -> None:

@@ -19,18 +19,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from serving.api._bentoml import ERROR_LOGGER, docs_page
+from serving.api._bentoml import ERROR_LOGGER
 from serving.auth import Authenticator, AuthError, Permission, TokenFile
 from serving.scoring.schemas import field_path
 from serving.settings import get_settings
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"  # the API page and its start-up script
 
 
 def error_response(
@@ -51,8 +53,9 @@ class BearerAuthMiddleware:
     body without a length is read up to the limit, then 413). A ``GET`` of a read-only route takes its
     fields from the query string and is handed on as the equivalent ``POST`` (same handler, same
     validation). The caller goes into ``request.state.principal``. Tokens come from the auth file,
-    re-read when it changes (:class:`~serving.auth.TokenFile`). ``/docs`` serves the OpenAPI page and
-    ``/docs.json`` the document ``openapi()`` returns (security scheme, error answers, GETs).
+    re-read when it changes (:class:`~serving.auth.TokenFile`). ``/docs`` (and ``/``) serves the project's OpenAPI page
+    (Swagger UI from this origin, no outside request), ``/docs.js`` its start-up script and ``/docs.json``
+    the document ``openapi()`` returns (security scheme, error answers, GETs).
 
     Parameters
     ----------
@@ -102,7 +105,7 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        if path in ("/docs", "/docs.json") and method in ("GET", "HEAD"):
+        if path in ("/", "/docs", "/docs.json", "/docs.js") and method in ("GET", "HEAD"):
             await self._docs(path)(scope, receive, send)
             return
         permission = self.permissions.get(path)
@@ -183,8 +186,10 @@ class BearerAuthMiddleware:
         return None, post, replay([{"type": "http.request", "body": body, "more_body": False}])
 
     def _docs(self, path: str) -> Any:
-        if path == "/docs":
-            return FileResponse(docs_page())
+        if path in ("/", "/docs"):  # the project's own page: BentoML's (at / and /docs) embeds Google Tag Manager
+            return FileResponse(STATIC / "docs.html", media_type="text/html")
+        if path == "/docs.js":
+            return FileResponse(STATIC / "docs.js", media_type="text/javascript")
         if self._openapi is None:
             return error_response(404, "no OpenAPI document")
         if self._openapi_body is None:

@@ -5,13 +5,15 @@ no authentication. :func:`service_openapi` adds the HTTP bearer security scheme 
 operation (so the page's Authorize button works), documents each error status the route can answer
 (400, 401, 403, 404, 405, 413, 415, 500, 503) with the one :class:`~serving.scoring.schemas.ErrorResponse`
 schema the service sends, adds the ``GET`` form of the read-only routes, and declares OpenAPI 3.1
-(the JSON Schema dialect of pydantic's schemas, with ``null`` as a type).
+(the JSON Schema dialect of pydantic's schemas, with ``null`` as a type). Its ``info`` is the service's own:
+BentoML's shows five badges, images a browser would fetch from shields.io, readthedocs.org and badgen.net.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from importlib import metadata
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -20,6 +22,12 @@ from serving.auth import ROLE_PERMISSIONS, Permission
 from serving.scoring.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
+#: The page's introduction (text only: an image or a link to elsewhere would be fetched or followed).
+INFO = (
+    "Re-offending risk at intake, mid-term and release: a calibrated probability, the risk band and the "
+    "management tier, the reasons in plain words, stored in an audit trail. Every route needs a bearer token "
+    "(Authorize, above); each role may call only its routes, named in each route's description."
+)
 _ERRORS = {
     400: "refused input: the fields and what is wrong with them",
     401: "no token, a malformed Authorization header, or an unknown or revoked token",
@@ -59,6 +67,7 @@ def service_openapi(
     """
     doc = copy.deepcopy(dict(spec))
     doc["openapi"] = "3.1.0"
+    doc["info"] = {"title": "Re-offending risk assessment", "version": _version(), "description": INFO}
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     error_schema = ErrorResponse.model_json_schema(ref_template=REF)
@@ -96,6 +105,13 @@ def service_openapi(
         if path in read_only:
             item["get"] = _get_form(post, path, read_only[path], schemas)
     return doc
+
+
+def _version() -> str:
+    try:
+        return metadata.version("reoffence-risk")
+    except metadata.PackageNotFoundError:  # the code run from a folder without the package installed
+        return "unknown"
 
 
 def _schema_ref(

@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from features.vocab import Lang, Stage
 from serving.api._bentoml import bound_metric_labels, is_serving_worker, telemetry_off
 from serving.api._core import ServiceCore, stored_assessment
+from serving.api._headers import SecurityHeadersMiddleware
 from serving.api._http import (
     BearerAuthMiddleware,
     StageStatusMiddleware,
@@ -420,7 +421,9 @@ def declare_served_models(stages: Collection[Stage] | None) -> None:
 telemetry_off()  # the service (and a Bento of it) sends no usage telemetry unless RISK_TELEMETRY=true
 _DECLARED = list(_bentoml_service().models)  # the three stage models, as the class declares them
 declare_served_models(get_settings().served_stages)  # reads the environment only, like _PREFIX
-# outermost of the service's own: the size and depth of every body (API, console, unknown paths) before parsing
+# outermost of the service's own: the security headers of every answer (API, /docs, probes, console)
+_bentoml_service().add_asgi_middleware(SecurityHeadersMiddleware)
+# then the size and depth of every body (API, console, unknown paths) before parsing
 _bentoml_service().add_asgi_middleware(BodyLimitsMiddleware)
 _bentoml_service().add_asgi_middleware(
     BearerAuthMiddleware, permissions=ROUTE_PERMISSIONS, read_only=READ_ONLY_ROUTES, openapi=_openapi
@@ -429,5 +432,5 @@ _bentoml_service().add_asgi_middleware(
 _bentoml_service().add_asgi_middleware(LocalisedRefusalMiddleware, models=LOCALISED_ROUTES)
 # the health and readiness probes say which stages are served
 _bentoml_service().add_asgi_middleware(StageStatusMiddleware, status=_stage_status)
-bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/", "/schema.json"])
+bound_metric_labels(known=[*ROUTE_PERMISSIONS, "/docs", "/docs.json", "/docs.js", "/", "/schema.json"])
 _bentoml_service().mount_asgi_app(create_console(), path="/console", name="console")
