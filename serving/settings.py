@@ -78,6 +78,12 @@ class ServiceSettings(Settings):
     console_secure_cookie: bool = Field(
         True, description="mark the console's cookies Secure (browsers still send them to http://127.0.0.1)"
     )
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="addresses (comma-separated; * for any) of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For the service believes, so that it knows a request came over HTTPS (riskctl serve hands "
+        "it to the server as FORWARDED_ALLOW_IPS); a request from any other address is taken as it came",
+    )
     served_stages: Annotated[tuple[Stage, ...] | None, NoDecode] = Field(
         None,
         description="the stages the service serves, comma-separated (riskctl serve sets it to the stages "

@@ -51,27 +51,33 @@ def running_server(
     log_path: Path | None = None,
     env: dict[str, str] | None = None,
     timeout_s: float = 180,
+    tls_ca: Path | None = None,
 ) -> Iterator[str]:
-    """Run a local HTTP server command until the block ends; yields ``http://127.0.0.1:PORT``.
+    """Run a local HTTP server command until the block ends; yields ``http://127.0.0.1:PORT`` (``https://``
+    with ``tls_ca``, the certificate the server's is checked against).
 
     Waits until ``ready_path`` answers 200; if the server exits first or never gets ready, raises
     with the end of its log. The whole process group is stopped afterwards.
     """
+    import ssl
+
     import httpx
+
+    verify = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else True
 
     log_path = log_path or Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
     with log_path.open("wb") as log_fh:
         proc = subprocess.Popen(
             cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd[2:4]} exited with {proc.returncode}:\n{_tail(log_path)}")
             try:
-                if httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=2, verify=verify).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -96,6 +96,10 @@ def serve(
     import_first: Annotated[
         bool, typer.Option("--import/--no-import", help="import the MLflow @champion models first")
     ] = True,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="serve HTTPS with this certificate (PEM; with --ssl-keyfile)")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="the certificate's private key (PEM)")] = None,
 ) -> None:
     """Start the scoring service (bentoml serve) with every stage's @champion model, in the foreground.
 
@@ -105,22 +109,44 @@ def serve(
     narrows either. This process becomes ``bentoml serve``
     (exec), so a supervisor's signals reach the server itself; its workers stop when it dies, even by
     ``kill -9`` (serving/api/_process.py).
+
+    With --ssl-certfile and --ssl-keyfile it serves HTTPS (and every answer says Strict-Transport-Security).
+    Behind a reverse proxy that ends TLS, RISK_TRUSTED_PROXIES names the proxies whose X-Forwarded-Proto is
+    believed (docs/operations.md).
     """
     settings = get_settings()
+    tls = tls_options(ssl_certfile, ssl_keyfile)
     use_project_bentoml_home(settings)
     if import_first:
         stages = stages_to_serve(settings, import_models(settings))
     else:
         stages = stages_to_serve(settings, stored_stages(settings), having="a model in the BentoML store")
-    exec_service(settings, host=host, port=port, env=served_env(stages))
+    exec_service(settings, host=host, port=port, env=served_env(stages), tls=tls)
 
 
-def exec_service(settings: ServiceSettings, *, host: str, port: int, env: dict[str, str]) -> NoReturn:
-    """Become ``bentoml serve`` of the service on ``host:port`` with ``env`` added to the environment."""
+def tls_options(certfile: Path | None, keyfile: Path | None) -> list[str]:
+    """``bentoml serve``'s TLS options for a certificate and its key (both or neither, each readable)."""
+    if certfile is None and keyfile is None:
+        return []
+    if certfile is None or keyfile is None:
+        raise CliError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    for option, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise CliError(f"{option} {path}: no readable file there")
+    return ["--ssl-certfile", str(certfile.resolve()), "--ssl-keyfile", str(keyfile.resolve())]
+
+
+def exec_service(
+    settings: ServiceSettings, *, host: str, port: int, env: dict[str, str], tls: list[str] | None = None
+) -> NoReturn:
+    """Become ``bentoml serve`` of the service on ``host:port`` with ``env`` added to the environment (``tls``:
+    :func:`tls_options`); the proxies of ``RISK_TRUSTED_PROXIES`` are trusted unless FORWARDED_ALLOW_IPS is set."""
     ensure_tokens(settings)
-    cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port), *(tls or [])]
+    env = {"FORWARDED_ALLOW_IPS": os.environ.get("FORWARDED_ALLOW_IPS", settings.trusted_proxies), **env}
+    scheme = "https" if tls else "http"
     console.print(
-        f"serving on http://{host}:{port}: web console http://{host}:{port}/console/ (sign in with a token "
+        f"serving on {scheme}://{host}:{port}: web console {scheme}://{host}:{port}/console/ (sign in with a token "
         f"from {settings.home / 'tokens'}), API page /docs  [{' '.join(cmd[1:])}]",
         markup=False,
     )

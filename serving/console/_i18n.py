@@ -46,6 +46,15 @@ _TEXT: dict[str, tuple[str, str]] = {
         "The form was refused: its anti-forgery token is missing or wrong. Nothing was done; "
         "go back to the page and try again.",
     ),
+    "https_needed": (
+        "请通过 HTTPS 打开控制台。本页经未加密的 HTTP 从 {host} 打开，浏览器不会保存登录所需的安全 Cookie，"
+        "因此无法登录。请改用 https:// 地址：服务可直接提供 HTTPS（riskctl serve --ssl-certfile 证书 "
+        "--ssl-keyfile 私钥），或置于启用 TLS 的反向代理之后（见 docs/operations.md）。",
+        "Open the console over HTTPS. This page came over plain HTTP from {host}, and a browser does not keep "
+        "the secure cookie that signing in needs, so signing in would fail. Use an https:// address: the "
+        "service serves HTTPS itself (riskctl serve --ssl-certfile CERT --ssl-keyfile KEY) or sits behind a "
+        "reverse proxy with TLS (see docs/operations.md).",
+    ),
     "forbidden": ("您的角色（{role}）无权执行此操作。", "Your role ({role}) may not do this."),
     "not_found": ("没有找到该记录。", "No such record."),
     "role_caseworker": ("矫正工作人员", "caseworker"),

@@ -25,6 +25,22 @@ from serving.console._web import (
 )
 
 CONSOLE_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.AUDITOR})
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def https_needed(console: Console, request: Request) -> str | None:
+    """What the sign-in page says when signing in cannot work: the cookies are Secure and the page came over
+    plain HTTP from a host other than this machine (a browser keeps Secure cookies over HTTP for loopback
+    only), in the page's language, or the browser's when no language was chosen (its cookie is Secure too).
+    None when HTTPS is in use, the host is loopback, or the cookies are not Secure. Behind a reverse proxy,
+    the scheme is the proxy's ``X-Forwarded-Proto`` when the proxy is trusted (``RISK_TRUSTED_PROXIES``)."""
+    host = request.url.hostname or ""
+    if request.url.scheme == "https" or host in LOOPBACK or not console.settings.console_secure_cookie:
+        return None
+    lang = lang_of(request)
+    if LANG_COOKIE not in request.cookies:
+        lang = "en" if request.headers.get("accept-language", "zh").lower().startswith("en") else "zh"
+    return text("https_needed", lang, host=host[:100])
 
 
 def home_path(ctx: Ctx) -> Response:
@@ -55,6 +71,7 @@ async def login_form(console: Console, request: Request, *, problem: str | None 
         pre=pre,
         problem=problem,
         notice=notice,
+        https_needed=https_needed(console, request),
         next=safe_next(request.query_params.get("next"), base_of(request)),
     )
     console.set_cookie(response, PRE_COOKIE, pre, max_age=3600, path=f"{base_of(request)}/login")
@@ -67,7 +84,9 @@ async def login(console: Console, request: Request) -> Response:
     form = await request.form()
     pre_cookie, pre_form = request.cookies.get(PRE_COOKIE, ""), form.get("csrf")
     if not (pre_cookie and isinstance(pre_form, str) and hmac.compare_digest(pre_cookie, pre_form)):
-        return refusal(console, request, lang=lang, session=None, status=403, message=text("csrf", lang))
+        # over plain HTTP the browser dropped the form's Secure cookie: say so, not "anti-forgery token missing"
+        message = https_needed(console, request) or text("csrf", lang)
+        return refusal(console, request, lang=lang, session=None, status=403, message=message)
     token = form.get("token")
     found = await run_in_threadpool(console.sessions.tokens.sign_in, token) if isinstance(token, str) else None
     if found is None:
