@@ -21,6 +21,7 @@ from features.cli import build_frames, console, data_app, features_app, summary_
 from features.settings import keep_telemetry_off
 from features.synthetic import CohortConfig
 from features.vocab import Stage
+from serving.cli import _backup as backup_commands
 from serving.cli import _cases as cases_commands
 from serving.cli import _monitor as monitor_commands
 from serving.cli import _promote as promote_commands
@@ -53,6 +54,7 @@ cases_commands.register(app)
 serving_commands.register(app)
 monitor_commands.register(app)
 revalidate_commands.register(app)
+backup_commands.register(app)
 
 
 def _version(value: bool) -> None:
