@@ -178,6 +178,7 @@ SCORES_NOTHING: dict[str, str] = {
     "GET /console/review/{run_id}/{fmt:str}": "reads a stored run",
     "GET /console/audit": "reads the trail",
     "GET /console/case_records": "reads the trail's case records",
+    "GET /console/revalidation": "reads stored revalidation reports",
     "GET /console/audit/{assessment_id}": "reads the trail",
     "GET /console/decisions": "counts decisions",
     "GET /console/verify": "the verify button",
