@@ -247,7 +247,7 @@ def _describe(check: str, value: Any) -> str:
 def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.DataFrame | None) -> list[Problem]:
     """Checks spanning tables: unknown persons, events before birth or after follow-up."""
     problems = _date_order_problems(persons)
-    known = persons.set_index("person_id")
+    known = persons.drop_duplicates("person_id").set_index("person_id")  # a duplicate id is a problem of its own
     unknown = ~events["person_id"].isin(known.index)
     for row in events.index[unknown]:
         problems.append(
@@ -265,7 +265,7 @@ def _cross_problems(persons: pd.DataFrame, events: pd.DataFrame, outcomes: pd.Da
             )
         )
     if outcomes is not None:
-        end = events["person_id"].map(outcomes.set_index("person_id")["followup_end"])
+        end = events["person_id"].map(outcomes.drop_duplicates("person_id").set_index("person_id")["followup_end"])
         for row in events.index[(events["date"] > end).to_numpy()]:
             problems.append(
                 Problem(
@@ -337,6 +337,11 @@ def validate_tables(tables: CaseTables) -> CaseTables:
     Returns new tables with coerced dtypes (dates as ``datetime64[ns]``, categories as str).
     Events dated before supervision start are valid history; events before birth or after the
     end of follow-up are not.
+
+    Every problem of every table is reported in one pass: the checks across tables (an event
+    before its person's birth, an outcome of an unknown person) run even when a table has
+    problems of its own, on the values that can be read (a date that cannot be read is one
+    problem, not a second one in every check that uses it).
     """
     persons, problems = _schema_problems("persons", tables.persons, PERSONS_SCHEMA)
     events, event_problems = _schema_problems("events", tables.events, EVENTS_SCHEMA)
@@ -346,8 +351,32 @@ def validate_tables(tables: CaseTables) -> CaseTables:
         outcomes, outcome_problems = _schema_problems("outcomes", outcomes, OUTCOMES_SCHEMA)
         problems += outcome_problems
     if problems:
+        readable = [
+            _readable(frame, schema) if frame is not None and _has_columns(frame, schema) else None
+            for frame, schema in ((persons, PERSONS_SCHEMA), (events, EVENTS_SCHEMA), (outcomes, OUTCOMES_SCHEMA))
+        ]
+        if readable[0] is not None and readable[1] is not None:
+            known = {(p.table, p.row, p.field) for p in problems}
+            cross = _cross_problems(readable[0], readable[1], readable[2])
+            problems += [p for p in cross if (p.table, p.row, p.field) not in known]
         raise DataValidationError(problems)
     problems = _cross_problems(persons, events, outcomes)
     if problems:
         raise DataValidationError(problems)
     return CaseTables(persons, events, outcomes, dict(tables.extra))
+
+
+def _has_columns(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    return all(name in frame.columns for name, c in schema.columns.items() if c.required)
+
+
+def _readable(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """A table that failed its schema, with the values the cross-table checks use read leniently: dates that
+    cannot be read are missing (NaT, so no comparison flags them again), ids as text."""
+    frame = frame.reset_index(drop=True).copy()
+    for name, column in schema.columns.items():
+        if name in frame.columns and str(column.dtype).startswith("datetime64"):
+            frame[name] = pd.to_datetime(frame[name], errors="coerce")
+    if "person_id" in frame.columns:
+        frame["person_id"] = frame["person_id"].astype(str)
+    return frame

@@ -7,6 +7,8 @@ from typing import cast
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from features.schema import CaseTables, DataValidationError, validate_tables
 
@@ -122,3 +124,35 @@ def test_write_read_round_trip(tables: CaseTables, tmp_path: Path) -> None:
     back = CaseTables.read(tmp_path / "t")
     assert list(back.persons["person_id"]) == list(tables.persons["person_id"])
     assert len(back.events) == len(tables.events)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    bad_person=st.integers(0, 4),
+    born_before=st.integers(0, 4),
+    bad_type=st.booleans(),
+    bad_outcome=st.booleans(),
+)
+def test_every_problem_of_every_table_is_reported_in_one_pass(
+    tables: CaseTables, bad_person: int, born_before: int, bad_type: bool, bad_outcome: bool
+) -> None:
+    """Whatever the mix of problems, each is named: an event dated before birth is reported even when persons
+    (or events themselves, or outcomes) have problems of their own."""
+    persons, events = tables.persons.copy(), tables.events.copy()
+    assert tables.outcomes is not None
+    outcomes = tables.outcomes.copy()
+    persons.loc[bad_person, "offence"] = "piracy"
+    pid = str(persons.loc[born_before, "person_id"])
+    birth = pd.Timestamp(cast(pd.Timestamp, persons.loc[born_before, "birth_date"]))
+    early = {"person_id": [pid], "date": [birth - pd.Timedelta(days=3)], "event_type": ["warning"], "value": [None]}
+    events = pd.concat([events, pd.DataFrame(early)], ignore_index=True)
+    if bad_type:
+        events.loc[0, "event_type"] = "teleported"
+    if bad_outcome:
+        outcomes.loc[0, "person_id"] = "nobody"
+    text = str(refused(CaseTables(persons, events, outcomes)))
+    pid_bad = str(persons.loc[bad_person, "person_id"])
+    assert f"persons row {bad_person} (person_id={pid_bad}), field 'offence': unknown category 'piracy'" in text
+    assert f"events row {len(events) - 1} (person_id={pid}), field 'date'" in text and "before birth" in text
+    assert ("'teleported'" in text) == bad_type
+    assert ("outcomes row 0 (person_id=nobody), field 'person_id': no such person" in text) == bad_outcome
