@@ -54,12 +54,13 @@ from evaluation._calibration import (
     ece_by_chance,
     expected_calibration_error,
 )
-from evaluation._card import model_card, with_gate_decision
+from evaluation._card import model_card, relink_figures, with_gate_decision
 from evaluation._error_gaps import ErrorRateGaps, ErrorRateRule, error_rate_gaps, flag_counts
 from evaluation._face_validity import AdverseVariants, FaceValidity, face_validity
 from evaluation._fairness import GROUP_METRICS, GroupReport, group_metrics
 from evaluation._fairness_checks import FairnessChecks, FairnessRule, FairnessVerdict, fairness_checks
 from evaluation._group_calibration import CalibrationRule, GroupCalibration, group_calibration
+from evaluation._importance import importance_table
 from evaluation._metrics import classification_metrics, threshold_metrics
 from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
 from evaluation._plots import plot_evaluation
@@ -95,11 +96,13 @@ __all__ = [
     "flag_counts",
     "group_calibration",
     "group_metrics",
+    "importance_table",
     "model_card",
     "nij_fairness_adjusted",
     "paired_bootstrap",
     "plot_evaluation",
     "policy_figures",
+    "relink_figures",
     "threshold_metrics",
     "with_gate_decision",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -192,6 +193,18 @@ def _data_lines(
         label_definition,
         "",
     ]
+
+
+_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<target>[^)\s]+)\)")
+
+
+def relink_figures(card: str, link: Callable[[str], str]) -> str:
+    """A card's text with each embedded figure's target ``t`` replaced by ``link(t)`` (alt texts kept).
+
+    The cards are written with links relative to their folder (a report folder); a copy shown elsewhere (the
+    model registry's description, where a relative link is a broken image) links the same figures by URL.
+    """
+    return _IMAGE.sub(lambda m: f"![{m['alt']}]({link(m['target'])})", card)
 
 
 def with_gate_decision(card: str, gate: Mapping[str, Any]) -> str:

@@ -6,6 +6,7 @@ returns the fitted object itself (booster included, for explanations).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from models.estimator import StageEstimator
 
 ARTIFACT_KEY = "stage_model"
+#: the project's packages a logged stage model imports when it is loaded (logged with it as code paths)
+CODE_PACKAGES = ("features", "models")
 #: the "model from code" script logged as the pyfunc's code (MLflow runs it on loading; no CloudPickle)
 CODE_PATH = Path(__file__).with_name("_pyfunc_code.py")
 
@@ -52,5 +55,11 @@ def load_stage_model(model_uri: str) -> StageEstimator:
 
     For example ``models:/reoffence-intake@champion``.
     """
-    model: StageEstimator = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    # MLflow puts a model's code paths first on sys.path; this process has the project's own modules already,
+    # and a later import must not come from a downloaded copy of them
+    saved = list(sys.path)
+    try:
+        model: StageEstimator = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    finally:
+        sys.path[:] = saved
     return model

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +16,10 @@ from rich.table import Table
 from features.cli import CliError, DataOpt, StageChoice, StageOpt, console, progress, read_tables, stages_of
 from features.settings import get_settings
 from features.vocab import Stage
+
+if TYPE_CHECKING:
+    from features.settings import Settings
+    from training.decision import GateDecision
 
 log = logging.getLogger(__name__)
 
@@ -51,28 +57,52 @@ def train(
 
     Per stage the candidate (the logistic model unless the booster earns its place) is registered, and
     with ``--alternative`` the other kind beside it; ``--promote`` judges the candidate and, when the gate
-    refuses it, the alternative.
+    refuses it, the alternative. A retrain identical to a registered version (same data digest, settings,
+    seed, split and code) is not registered again: the command names that version (and ``--promote`` judges
+    it if the gate never did).
     """
     from features.labels import make_stage_frame
     from training.config import TrainConfig
     from training.fit import fit_stage
-    from training.promote import GateError, promote_trained
-    from training.tracking import log_stage_fit, run_summary
+    from training.lineage import FitRecipe, data_digest
+    from training.promote import promote_trained
+    from training.registry import RegistryError, identical_version
+    from training.tracking import configure_mlflow, log_stage_fit, run_summary
 
     settings = get_settings()
     config = TrainConfig.load()
     if budget is not None:
         config = config.override(search={"budget": budget})
     tables = read_tables(data)
+    digest, source = data_digest(tables), str(data.resolve())
+    client = configure_mlflow(settings)
     results = []
     stages = stages_of(stage)
     with progress() as bar:
         task = bar.add_task("training", total=len(stages))
         for st in stages:
+            recipe = FitRecipe.of(
+                stage=st.value, data=digest, config=config, seed=seed, temporal=temporal, alternative=alternative
+            )
+            try:
+                same = identical_version(client, settings.model_name(st), recipe.fingerprint)
+            except RegistryError as err:
+                raise CliError(str(err)) from None
+            if same is not None:
+                console.print(
+                    f"{same.name} version {same.version} was trained from the same data (digest {digest[:12]}), "
+                    f"settings, seed {seed} and code: not trained or registered again",
+                    markup=False,
+                    soft_wrap=True,
+                )
+                if promote_after and not (same.tags or {}).get("gate_decision"):
+                    _promote_or_exit(st, partial(_judge_one, st, str(same.version), settings))
+                bar.advance(task)
+                continue
             bar.update(task, description=f"{st.value}: features, search, calibration, MLflow")
             fit = fit_stage(make_stage_frame(tables, st), config=config, seed=seed, temporal=temporal)
             version = log_stage_fit(
-                fit, settings=settings, data_description=str(data), register_alternative=alternative
+                fit, settings=settings, data_description=source, register_alternative=alternative, recipe=recipe
             )
             console.print(
                 f"{version.model_name} version {version.version} [{version.model_kind}]: {run_summary(version)}",
@@ -90,18 +120,7 @@ def train(
                     soft_wrap=True,
                 )
             if promote_after:
-                try:
-                    decisions = promote_trained(version, settings=settings)
-                except GateError as err:
-                    typer.echo(f"Error: {st.value}: the gate could not decide, nothing was promoted: {err}", err=True)
-                    raise typer.Exit(1) from None
-                for i, decision in enumerate(decisions):
-                    if i:
-                        console.print(
-                            f"  the candidate was refused: the gate judges the alternative, version {decision.version}",
-                            markup=False,
-                        )
-                    console.print(decision.describe(), markup=False, soft_wrap=True)
+                _promote_or_exit(st, partial(promote_trained, version, settings=settings))
             results.append(version)
             bar.advance(task)
     console.print(
@@ -110,11 +129,41 @@ def train(
     )
 
 
+def _judge_one(stage: Stage, version: str, settings: Settings) -> list[GateDecision]:
+    from training.promote import promote
+
+    return [promote(stage, version=version, settings=settings)]
+
+
+def _promote_or_exit(stage: Stage, judge: Callable[[], list[GateDecision]]) -> None:
+    """Print the gate's decisions (the alternative's after a refused candidate); exit 1 if it could not decide."""
+    from training.promote import GateError
+
+    try:
+        decisions = judge()
+    except GateError as err:
+        typer.echo(f"Error: {stage.value}: the gate could not decide, nothing was promoted: {err}", err=True)
+        raise typer.Exit(1) from None
+    for i, decision in enumerate(decisions):
+        if i:
+            console.print(
+                f"  the candidate was refused: the gate judges the alternative, version {decision.version}",
+                markup=False,
+            )
+        console.print(decision.describe(), markup=False, soft_wrap=True)
+
+
 def evaluate_cmd(
     stage: Annotated[EvalStage, typer.Option(help="the assessment stage")],
     model: Annotated[str, typer.Option(help="MLflow model URI, e.g. models:/reoffence-intake@champion")],
     data: DataOpt,
-    out: Annotated[Path | None, typer.Option(help="report folder (default <home>/reports/evaluate-<stage>)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="report folder (default <home>/reports/evaluate-<stage>-v<version>-<data digest>, a new one per "
+            "version and data set, never overwritten)"
+        ),
+    ] = None,
     unseen_only: Annotated[
         bool,
         typer.Option(
@@ -127,7 +176,8 @@ def evaluate_cmd(
 
     The model's URI is resolved to its registered version (recorded in the report), and the data's
     persons are checked against the persons the model learnt from: a warning says how many rows overlap
-    (their figures are optimistic), and ``--unseen-only`` leaves them out.
+    (their figures are optimistic), and ``--unseen-only`` leaves them out. The evaluation is logged as an
+    MLflow run of the stage's experiment (the version, the data as a dataset, the metrics, the report).
     """
     import numpy as np
 
@@ -136,13 +186,16 @@ def evaluate_cmd(
     from models.pyfunc import load_stage_model
     from models.tier_policy import TierPolicy
     from training.config import GateConfig
+    from training.lineage import data_digest
     from training.registry import RegistryError, recorded_persons, resolve_model
-    from training.tracking import configure_mlflow
+    from training.tracking import configure_mlflow, log_evaluation
 
     st = Stage(stage)
     settings = get_settings()
     client = configure_mlflow(settings)
-    frame = make_stage_frame(read_tables(data), st)
+    tables = read_tables(data)
+    digest = data_digest(tables)
+    frame = make_stage_frame(tables, st)
     try:
         resolved = resolve_model(client, model)
         persons = recorded_persons(client, resolved.run_id) if resolved else None
@@ -169,7 +222,7 @@ def evaluate_cmd(
         if len(frame.y) == 0:
             raise CliError(f"--unseen-only: every row is of a person {named} learnt from")
     stage_model = load_stage_model(model)
-    out = out or settings.home / "reports" / f"evaluate-{st.value}"
+    out = out or _evaluation_dir(settings.home / "reports", st, resolved, digest, unseen_only=unseen_only)
     groups = frame.meta[[c for c in GROUP_COLUMNS if c in frame.meta]]
     oracle = frame.meta["oracle"].to_numpy() if "oracle" in frame.meta else None
     resolution = {
@@ -189,7 +242,8 @@ def evaluate_cmd(
         meta={
             "model_uri": model,
             **{k: v for k, v in resolution.items() if v is not None},
-            "data": str(data),
+            "data": str(data.resolve()),
+            "data_digest": digest,
             "rows_of_persons_the_model_learnt_from": overlap if persons is not None else "not recorded",
             "unseen_only": unseen_only,
             "rows_evaluated": len(frame.y),
@@ -203,6 +257,33 @@ def evaluate_cmd(
         table.add_row(key, f"{report.metrics.get(key, float('nan')):.4f}")
     console.print(table)
     console.print(f"report: {out / 'report.md'}")
+    run_id = log_evaluation(
+        client,
+        settings,
+        st,
+        report,
+        out,
+        model_uri=model,
+        resolution={k: v for k, v in resolution.items() if v is not None},
+        source=str(data.resolve()),
+        digest=digest,
+        persons=frame.meta["person_id"],
+    )
+    console.print(f"MLflow run {run_id} (experiment {settings.experiment_name(st)})", markup=False)
+
+
+def _evaluation_dir(root: Path, stage: Stage, resolved: object, digest: str, *, unseen_only: bool) -> Path:
+    """``<root>/evaluate-<stage>-v<version>-<digest>`` (``-run<id>`` for an unregistered model, ``-unseen`` with
+    --unseen-only): one folder per model and data set; an existing one is kept and a numbered sibling made."""
+    version = getattr(resolved, "version", None)
+    run_id = getattr(resolved, "run_id", None)
+    model = f"v{version}" if version else (f"run{str(run_id)[:8]}" if run_id else "local")
+    base = f"evaluate-{stage.value}-{model}-{digest[:12]}" + ("-unseen" if unseen_only else "")
+    path, n = root / base, 1
+    while path.exists():
+        n += 1
+        path = root / f"{base}.{n}"
+    return path
 
 
 def register(app: typer.Typer) -> None:

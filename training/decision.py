@@ -9,6 +9,7 @@ records: on the model version as readable tags (:meth:`GateDecision.tags`) and i
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -31,6 +32,13 @@ class Criterion:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "unknown"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,9 @@ class GateDecision:
     #: the persons of the rows the champion was compared on (none of them seen by any model compared)
     compared_persons: frozenset[str] = frozenset()
     override: Override | None = None
+    #: when the gate decided, and who asked it to (an override's user, else the operating-system user)
+    at: str = field(default_factory=_now)
+    by: str = field(default_factory=_user)
 
     @property
     def failed(self) -> list[Criterion]:
@@ -108,6 +119,8 @@ class GateDecision:
             "gate_against_champion": self.champion_version or "none",
             "gate_compared": self.compared or "no champion",
             "gate_override": str(self.override is not None).lower(),
+            "gate_decided_at": self.at,
+            "gate_decided_by": self.override.by if self.override is not None else self.by,
         }
         if self.override is not None:
             tags |= {
@@ -140,7 +153,20 @@ class GateDecision:
         """
         if self.passed:
             raise ValueError(f"{self.model_name} version {self.version} passes the gate: nothing to override")
-        return replace(self, promoted=True, alias=alias, override=override)
+        return replace(self, promoted=True, alias=alias, override=override, at=override.at, by=override.by)
+
+    def history_entry(self) -> dict[str, Any]:
+        """The decision as one entry of the version's promotion history (:mod:`training.history`)."""
+        return {
+            "at": self.at,
+            "by": self.override.by if self.override is not None else self.by,
+            "event": "override" if self.override is not None else ("promoted" if self.promoted else "refused"),
+            "alias": self.alias,
+            "champion_before": self.champion_version,
+            "gate_version": self.gate_version,
+            "criteria": {c.name: c.verdict for c in self.criteria},
+            **({"reason": self.override.reason} if self.override is not None else {}),
+        }
 
 
 __all__ = ["Criterion", "GateDecision", "Override"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ class StageFit:
     chosen: dict[str, Any]
     config: TrainConfig
     seed: int
+    #: ``started_ms`` (when the fit began, epoch milliseconds) and ``fit_seconds`` (how long it took)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def part(self, name: str) -> StageFrame:
@@ -170,6 +172,7 @@ def fit_stage(
     each input's bins and the score's distribution), which ``riskctl monitor`` compares the service's
     assessments with.
     """
+    started, clock = time.time(), time.perf_counter()
     config = config or TrainConfig.load()
     split = config.split if temporal is None else config.split.model_copy(update={"temporal": temporal})
     parts = split_persons(frame.meta, split, seed=seed)
@@ -205,7 +208,8 @@ def fit_stage(
             names=fitted.feature_names,
         )
         fitted.keep_reference_profile(profile.record())
-    return StageFit(frame, parts, model, baseline, table, chosen, config, seed)
+    timing = {"started_ms": int(started * 1000), "fit_seconds": time.perf_counter() - clock}
+    return StageFit(frame, parts, model, baseline, table, chosen, config, seed, extra=timing)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ against the baseline and the champion, the paired bootstrap interval of the diff
 and log loss stays within the margin on the worse side. A candidate that is
 the baseline itself is not compared with it, and the decision says so. A version that fails any
 criterion gets ``@challenger``. The decision is written on the model version as readable tags
-(``gate_decision``, one ``gate.<criterion>`` per criterion) and into its model card.
+(``gate_decision``, one ``gate.<criterion>`` per criterion, when and by whom), as an entry of its promotion
+history (:mod:`training.history`, kept across decisions), and into its model card, in the registry, the run
+and the report folder alike.
 
 Failing closed. Reading the registry is part of the decision: only an alias that does not exist
 means "no champion". Any other failure to read the champion, the candidate, its rows or the persons
@@ -34,6 +36,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
@@ -49,6 +52,7 @@ from evaluation import (
     fairness_checks,
     flag_counts,
     paired_bootstrap,
+    relink_figures,
     with_gate_decision,
 )
 from features.settings import Settings, get_settings
@@ -57,8 +61,10 @@ from features.vocab import Stage
 from models.estimator import StageEstimator
 from models.pyfunc import load_stage_model
 from models.tier_policy import TierPolicy
+from training.cards import REPORT_DIR_TAG, local_link, publish_card
 from training.config import GateConfig
 from training.decision import Criterion, GateDecision, Override
+from training.history import add_entry
 from training.registry import PERSONS, champion_of, recorded_persons
 from training.tracking import BASELINE_COLUMN, EVAL_ROWS, configure_mlflow, split_eval_rows
 
@@ -434,19 +440,31 @@ def promote_trained(
 
 
 def _record(client: MlflowClient, mv: Any, decision: GateDecision) -> None:
-    """The decision as readable tags and as the "Promotion gate" section of the version's model card.
+    """The decision as readable tags, as an entry of the version's promotion history, and as the "Promotion
+    gate" section of its model card, written to the registry, the run and the report folder alike
+    (:func:`training.cards.publish_card`).
 
     Tags of an earlier decision on the version that this one does not set (a criterion no longer judged,
-    an earlier override) are removed, so the tags say this decision only.
+    an earlier override, a rollback) are removed, so the tags say this decision only; the history keeps
+    every decision (:mod:`training.history`).
     """
     tags = decision.tags()
     for key in sorted(set(mv.tags or {}) - set(tags)):
-        if key.startswith(("gate.", "gate_override_")):
+        if key.startswith(("gate.", "gate_override_", "gate_rolled_back")):
             client.delete_model_version_tag(decision.model_name, decision.version, key)
     for key, value in tags.items():
         client.set_model_version_tag(decision.model_name, decision.version, key, value)
-    card = with_gate_decision(mv.description or "", decision.record())
-    client.update_model_version(decision.model_name, decision.version, description=card)
+    add_entry(client, decision.model_name, decision.version, mv.tags or {}, decision.history_entry())
+    card = with_gate_decision(relink_figures(mv.description or "", local_link), decision.record())
+    folder = (mv.tags or {}).get(REPORT_DIR_TAG)
+    publish_card(
+        client,
+        name=decision.model_name,
+        version=decision.version,
+        run_id=str(mv.run_id),
+        card=card,
+        report_dir=Path(folder) if folder else None,
+    )
 
 
 __all__ = [

@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from features.settings import Settings
 from features.vocab import Stage
+from training.history import history_of
+from training.lineage import FINGERPRINT_TAG
 from training.tracking import PERSONS, configure_mlflow
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ class VersionRow:
     decision: str
     metrics: dict[str, float]
     reason: str = ""
+    #: the version's promotion history, oldest first (training.history)
+    history: tuple[dict[str, Any], ...] = ()
 
     def cells(self) -> list[str]:
         return [
@@ -52,7 +56,7 @@ class VersionRow:
             self.version,
             ", ".join(f"@{a}" for a in self.aliases) or "-",
             self.kind,
-            *(_fmt(self.metrics.get(k)) for k in KEY_METRICS),
+            *(_fmt(self.metrics.get(k), k) for k in KEY_METRICS),
             self.decision,
         ]
 
@@ -60,10 +64,14 @@ class VersionRow:
 HEADER = ["stage", "version", "alias", "kind", "AUC", "Brier", "ECE", "flagged", "FPR gap", "gate decision"]
 
 
-def _fmt(value: float | None) -> str:
+#: metrics that are shares of persons, shown as percentages (5.72%) as the gate prints them
+SHARE_METRICS = frozenset({"share_flagged"})
+
+
+def _fmt(value: float | None, metric: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.4f}"
+    return f"{value:.2%}" if metric in SHARE_METRICS else f"{value:.4f}"
 
 
 def registered_versions(settings: Settings, stages: list[Stage] | None = None) -> list[VersionRow]:
@@ -79,6 +87,8 @@ def registered_versions(settings: Settings, stages: list[Stage] | None = None) -
             metrics = {k: run.data.metrics[f"test_{k}"] for k in KEY_METRICS if f"test_{k}" in run.data.metrics}
             kind = run.data.tags.get("model_kind", "?")
             decision = mv.tags.get("gate_decision") or _not_judged(mv.tags)
+            if rolled := mv.tags.get("gate_rolled_back"):
+                decision += f"; then rolled back ({rolled})"
             rows.append(
                 VersionRow(
                     stage.value,
@@ -88,6 +98,7 @@ def registered_versions(settings: Settings, stages: list[Stage] | None = None) -
                     decision,
                     metrics,
                     run.data.tags.get("candidate_reason", ""),
+                    tuple(history_of(mv.tags or {})),
                 )
             )
     return rows
@@ -244,6 +255,59 @@ def resolve_model(client: MlflowClient, uri: str) -> ResolvedModel | None:
     return ResolvedModel(uri, str(found.run_id), name, str(found.version))
 
 
+def identical_version(client: MlflowClient, name: str, fingerprint: str) -> ModelVersion | None:
+    """The registered candidate of ``name`` fitted from the same recipe (tag ``fit_fingerprint``), or None.
+
+    Raises
+    ------
+    RegistryError
+        If the registry cannot be searched.
+    """
+    if not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise ValueError(f"not a fit fingerprint: {fingerprint!r}")
+    query = f"name='{name}' and tags.{FINGERPRINT_TAG} = '{fingerprint}'"
+    try:
+        found = client.search_model_versions(query)
+    except Exception as err:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+        if isinstance(err, MlflowException) and err.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise RegistryError(f"could not search the versions of {name}: {_named(err)}") from err
+    candidates = [v for v in found if (v.tags or {}).get("candidate_role", "candidate") == "candidate"]
+    return min(candidates, key=lambda v: int(v.version)) if candidates else None
+
+
+HISTORY_HEADER = ["stage", "version", "at", "by", "event", "alias", "champion before", "criteria failed", "reason"]
+
+
+def history_cells(row: VersionRow) -> list[list[str]]:
+    """One row per entry of a version's promotion history (``riskctl models list --history``)."""
+    cells = []
+    for entry in row.history:
+        failed = [name for name, verdict in (entry.get("criteria") or {}).items() if verdict == "FAIL"]
+        event = entry.get("event", "?")
+        if event == "rolled_back":
+            event = f"rolled back to {entry.get('to_version', '?')}"
+        elif event == "restored":
+            event = f"restored (rollback of {entry.get('from_version', '?')})"
+        cells.append(
+            [
+                row.stage,
+                row.version,
+                str(entry.get("at", "")),
+                str(entry.get("by", "")),
+                event,
+                f"@{entry['alias']}" if entry.get("alias") else "-",
+                str(entry.get("champion_before") or "none"),
+                ", ".join(failed) or "-",
+                str(entry.get("reason", "")),
+            ]
+        )
+    return cells
+
+
 def markdown(rows: list[VersionRow]) -> str:
     """The rows as a Markdown table (for a pipe or a file: no width limit)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -253,6 +317,7 @@ def markdown(rows: list[VersionRow]) -> str:
 
 __all__ = [
     "HEADER",
+    "HISTORY_HEADER",
     "KEY_METRICS",
     "PERSONS",
     "SEEN_PARTS",
@@ -261,6 +326,8 @@ __all__ = [
     "ResolvedModel",
     "VersionRow",
     "champion_of",
+    "history_cells",
+    "identical_version",
     "markdown",
     "recorded_persons",
     "registered_versions",

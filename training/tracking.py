@@ -7,12 +7,15 @@ A copied or moved ``RISK_HOME`` is re-pointed at its own artefacts (:mod:`traini
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.metadata as md
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,16 +26,25 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from evaluation import EvaluationReport, classification_metrics, evaluate, model_card, policy_figures
+from evaluation import (
+    EvaluationReport,
+    classification_metrics,
+    evaluate,
+    importance_table,
+    model_card,
+    policy_figures,
+)
 from features.labels import GROUP_COLUMNS
 from features.settings import Settings, get_settings
 from features.vocab import Stage
 from models.cutoffs import BandCutoffs
 from models.estimator import StageEstimator
-from models.pyfunc import ARTIFACT_KEY, CODE_PATH
+from models.pyfunc import ARTIFACT_KEY, CODE_PACKAGES, CODE_PATH
 from models.tier_policy import TierPolicy, TierPolicyError
+from training.cards import REPORT_DIR_TAG, publish_card
 from training.config import GateConfig
-from training.fit import CandidateChoice, StageFit, choose_candidate
+from training.fit import PARTS, CandidateChoice, StageFit, choose_candidate
+from training.lineage import FINGERPRINT_TAG, FitRecipe, code_digest, git_commit
 from training.relocate import relocate_local_store
 from training.report import shap_summary_png
 
@@ -44,6 +56,11 @@ EVAL_ROWS = "evaluation/eval_rows.parquet"
 PERSONS = "split/persons.parquet"
 #: column of the logged test rows (``meta_baseline``) with the logistic baseline's probability
 BASELINE_COLUMN = "baseline"
+#: experiment tag that tells the MLflow 3 UI what the experiment holds (else it may open the GenAI views)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+#: the distributions a logged stage model needs, pinned to the versions it was trained with (the project's
+#: own modules travel with it as code paths: models.pyfunc.CODE_PACKAGES)
+MODEL_REQUIREMENTS = ("mlflow", "lightgbm", "scikit-learn", "scipy", "numpy", "pandas", "joblib", "pydantic")
 
 
 def configure_mlflow(settings: Settings | None = None) -> MlflowClient:
@@ -70,12 +87,58 @@ def configure_mlflow(settings: Settings | None = None) -> MlflowClient:
 
 
 def ensure_experiment(client: MlflowClient, settings: Settings, stage: Stage | str) -> str:
+    """The stage's experiment (created if needed), tagged as a model-development experiment."""
     name = settings.experiment_name(stage)
     found = client.get_experiment_by_name(name)
+    key, kind = EXPERIMENT_KIND
     if found is not None:
-        return found.experiment_id
+        if found.tags.get(key) != kind:
+            client.set_experiment_tag(found.experiment_id, key, kind)
+        return str(found.experiment_id)
     location = None if settings.resolved_tracking_uri().startswith("http") else settings.artifact_location()
-    return client.create_experiment(name, artifact_location=location)
+    return str(client.create_experiment(name, artifact_location=location, tags={key: kind}))
+
+
+def run_name(stage: Stage | str, kind: str, at_ms: int | None = None) -> str:
+    """A run's name: stage, kind and the UTC time it started (``midterm-lightgbm-20261205-153012``)."""
+    at = dt.datetime.now(dt.UTC) if at_ms is None else dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
+    return f"{Stage(stage).value}-{kind}-{at:%Y%m%d-%H%M%S}"
+
+
+@contextmanager
+def timed_run(client: MlflowClient, experiment_id: str, name: str, *, started_ms: int | None) -> Iterator[str]:
+    """An active run that started at ``started_ms`` (when its training began), so its duration is the training's
+    and the logging's, not the logging's alone; yields its id."""
+    run = client.create_run(experiment_id, start_time=started_ms, run_name=name)
+    with mlflow.start_run(run_id=run.info.run_id):
+        yield str(run.info.run_id)
+
+
+def model_requirements() -> list[str]:
+    """:data:`MODEL_REQUIREMENTS` pinned to the installed versions (``lightgbm==4.6.0``)."""
+    return [f"{dist}=={md.version(dist)}" for dist in MODEL_REQUIREMENTS]
+
+
+def log_lineage(fit: StageFit, recipe: FitRecipe | None, source: str) -> None:
+    """Tags and the dataset input of the active run: the git commit, the code's digest, the data (an MLflow
+    dataset: its digest, where it was read from, how many persons), the fit's fingerprint."""
+    state = git_commit()
+    tags = {"code_digest": code_digest(), "data_source": source}
+    if state is not None:
+        tags |= {"mlflow.source.git.commit": state.commit, "git_dirty": str(state.dirty).lower()}
+    if recipe is not None:
+        tags |= {"data_digest": recipe.data, FINGERPRINT_TAG: recipe.fingerprint}
+    mlflow.set_tags(tags)
+    persons = fit.persons()
+    counts = persons["part"].value_counts()
+    _log_dataset(
+        persons,
+        source,
+        f"{fit.frame.stage.value}-persons",
+        recipe.data if recipe is not None else None,
+        context="training",
+        tags={"persons": str(len(persons)), **{f"persons_{p}": str(int(counts.get(p, 0))) for p in PARTS}},
+    )
 
 
 @dataclass
@@ -107,16 +170,21 @@ def split_eval_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Da
 
 
 def _log_baseline(
-    fit: StageFit, experiment_id: str, y_prob: np.ndarray, metrics_fn: Callable[[np.ndarray], dict[str, float]]
+    fit: StageFit,
+    client: MlflowClient,
+    experiment_id: str,
+    y_prob: np.ndarray,
+    metrics_fn: Callable[[np.ndarray], dict[str, float]],
 ) -> str:
     stage = fit.frame.stage.value
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{stage}-baseline-logistic") as run:
+    started = fit.extra.get("started_ms")
+    with timed_run(client, experiment_id, run_name(stage, "baseline", started), started_ms=started) as run_id:
         mlflow.set_tags({"stage": stage, "model_kind": "baseline", "config_version": fit.config.version})
         mlflow.log_params(
             {"model": "LinearStageModel (sign-constrained logistic regression)", **fit.baseline.get_params()}
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics_fn(y_prob).items() if _finite(v)})
-    return str(run.info.run_id)
+    return run_id
 
 
 def _finite(v: object) -> bool:
@@ -141,6 +209,7 @@ def log_stage_fit(
     reports_dir: Path | None = None,
     gate: GateConfig | None = None,
     register_alternative: bool = False,
+    recipe: FitRecipe | None = None,
 ) -> TrainedVersion:
     """Choose the candidate (booster or logistic), log the runs, evaluate on the test rows, register it.
 
@@ -153,6 +222,10 @@ def log_stage_fit(
 
     The report and model card go to ``<reports_dir>/<stage>-<version>`` (default ``<home>/reports``),
     a new folder per registered version, so a challenger never overwrites the champion's.
+
+    Each run carries its lineage (:func:`log_lineage`: git commit, code digest, the data as an MLflow dataset)
+    and, with ``recipe``, the fit's fingerprint (tag ``fit_fingerprint`` of the run and the version), by which
+    ``riskctl train`` recognises an identical retrain.
     """
     settings = settings or get_settings()
     gate = gate or GateConfig.load()
@@ -172,9 +245,11 @@ def log_stage_fit(
     )
     base_threshold = _own_cutoff(policy, fit.baseline, threshold)
     baseline_run = _log_baseline(
-        fit, experiment_id, base_prob, lambda p: classification_metrics(test.y, p, threshold=base_threshold)
+        fit, client, experiment_id, base_prob, lambda p: classification_metrics(test.y, p, threshold=base_threshold)
     )
-    target = _Target(client, settings, experiment_id, policy, gate, data_description, reports_dir, base_prob, booster)
+    target = _Target(
+        client, settings, experiment_id, policy, gate, data_description, reports_dir, base_prob, booster, recipe
+    )
     trained = _log_version(fit, choice, model, cutoffs, target, role="candidate")
     trained.baseline_run_id = baseline_run
     alternative = choice.alternative if register_alternative else None
@@ -204,6 +279,7 @@ class _Target:
     reports_dir: Path | None
     base_prob: np.ndarray
     booster: dict[str, float]
+    recipe: FitRecipe | None = None
 
 
 def _log_version(
@@ -257,15 +333,26 @@ def _log_version(
         )
         name = settings.model_name(stage)
         role_tags = {"candidate_role": role, **({"alternative_of": of} if of else {})}
-        with mlflow.start_run(experiment_id=target.experiment_id, run_name=f"{stage.value}-{model.kind}") as run:
+        if target.recipe is not None:
+            role_tags[FINGERPRINT_TAG] = target.recipe.fingerprint
+        importance_table(model, test.X).to_csv(out_dir / "importance.csv", index=False)
+        if model.kind == "lightgbm":
+            fit.search.to_csv(out_dir / "search.csv", index=False)
+        started = fit.extra.get("started_ms")
+        with timed_run(
+            target.client, target.experiment_id, run_name(stage, model.kind, started), started_ms=started
+        ) as run_id:
             _log_candidate_run(fit, choice, model, reason, report, cutoffs, threshold, target)
+            log_lineage(fit, target.recipe, target.data_description)
             mlflow.set_tags(role_tags)
             mlflow.log_metric("test_share_strict_in_effect", strict_in_effect)
             eval_rows_frame(fit, target.base_prob).to_parquet(out_dir / "eval_rows.parquet", index=False)
-            fit.search.to_csv(out_dir / "search.csv", index=False)
             mlflow.log_artifacts(str(out_dir), artifact_path="evaluation")
+            if model.kind == "lightgbm":
+                mlflow.log_table(fit.search, artifact_file="search/search_table.json")
             log_persons(fit)
             version = _log_model(fit, model, settings, test.X, prob)
+            final = version_report_dir(target.reports_dir or settings.home / "reports", stage, version)
             card = model_card(
                 name=name,
                 version=version,
@@ -286,15 +373,70 @@ def _log_version(
                 policy_figures=figures,
                 data_kind="synthetic" if "oracle" in fit.frame.meta else "real",
             )
-            mlflow.log_artifact(str(card), artifact_path="model_card")
-            target.client.update_model_version(name, version, description=card.read_text())
-            for key, value in role_tags.items():
+            for key, value in {**role_tags, REPORT_DIR_TAG: str(final.resolve())}.items():
                 target.client.set_model_version_tag(name, version, key, value)
-        final = version_report_dir(target.reports_dir or settings.home / "reports", stage, version)
         shutil.copytree(out_dir, final)
+        publish_card(target.client, name=name, version=version, run_id=run_id, card=card.read_text(), report_dir=final)
     metrics = {**report.metrics, **fairness_metrics(report)}
     log.info("%s: registered %s version %s (%s, %s)", stage.value, name, version, model.kind, role)
-    return TrainedVersion(stage.value, name, version, run.info.run_id, "", metrics, final, model.kind, reason)
+    return TrainedVersion(stage.value, name, version, run_id, "", metrics, final, model.kind, reason)
+
+
+def log_evaluation(
+    client: MlflowClient,
+    settings: Settings,
+    stage: Stage,
+    report: EvaluationReport,
+    out_dir: Path,
+    *,
+    model_uri: str,
+    resolution: dict[str, str],
+    source: str,
+    digest: str,
+    persons: pd.Series,
+) -> str:
+    """Log ``riskctl evaluate``'s evaluation as a run of the stage's experiment; returns the run's id.
+
+    Tags name the model URI and what it resolved to (registered name, version, run), the data (an MLflow
+    dataset with its digest, source and persons, context ``evaluation``), and the kind ``evaluation``; the
+    metrics are the report's (``test_<name>``), and the report folder is the run's ``evaluation`` artifact.
+    """
+    experiment_id = ensure_experiment(client, settings, stage)
+    version = resolution.get("model_version")
+    label = f"v{version}" if version else "model"
+    with timed_run(client, experiment_id, run_name(stage, f"evaluate-{label}"), started_ms=None) as run_id:
+        mlflow.set_tags(
+            {
+                "stage": stage.value,
+                "run_kind": "evaluation",
+                "model_uri": model_uri,
+                **resolution,
+                "data_source": source,
+                "data_digest": digest,
+            }
+        )
+        mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in fairness_metrics(report).items() if v is not None})
+        ids = pd.DataFrame({"person_id": pd.unique(persons.astype(str))})
+        _log_dataset(
+            ids, source, f"{stage.value}-evaluation", digest, context="evaluation", tags={"persons": str(len(ids))}
+        )
+        mlflow.log_artifacts(str(out_dir), artifact_path="evaluation")
+    return run_id
+
+
+def _log_dataset(
+    frame: pd.DataFrame, source: str, name: str, digest: str | None, *, context: str, tags: dict[str, str]
+) -> None:
+    """``frame`` as an MLflow dataset input of the active run (a local folder's source named as such)."""
+    import warnings
+
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():  # MLflow finds a local path readable by two equivalent sources and says so
+        warnings.filterwarnings("ignore", message="The specified dataset source", category=UserWarning)
+        dataset = from_pandas(frame, source=source or "unknown", name=name, digest=digest[:32] if digest else None)
+    mlflow.log_input(dataset, context=context, tags=tags)
 
 
 def log_persons(fit: StageFit) -> None:
@@ -365,9 +507,10 @@ def _log_candidate_run(
             "data": target.data_description,
         }
     )
+    own = dict(fit.chosen) if model.kind == "lightgbm" else {f"logistic_{k}": v for k, v in model.get_params().items()}
     mlflow.log_params(
         {
-            **dict(fit.chosen),
+            **own,
             "seed": fit.seed,
             "model_kind": model.kind,
             "protected_inputs": ",".join(fit.config.protected_inputs) or "none",
@@ -378,9 +521,11 @@ def _log_candidate_run(
             "medium_from": cutoffs.medium_from.probability,
             "high_from": cutoffs.high_from.probability,
             **{f"n_{k}": v for k, v in fit.frame.counts.items()},
-            **{f"rows_{p}": int((fit.parts == p).sum()) for p in ("train", "valid", "calib", "test")},
+            **{f"rows_{p}": int((fit.parts == p).sum()) for p in PARTS},
         }
     )
+    if "fit_seconds" in fit.extra:
+        mlflow.log_metric("fit_seconds", float(fit.extra["fit_seconds"]))
     mlflow.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
     mlflow.log_metrics({f"test_{k}": float(v) for k, v in fairness_metrics(report).items() if v is not None})
     mlflow.log_metrics({f"booster_test_{k}": v for k, v in target.booster.items() if _finite(v)})
@@ -398,21 +543,39 @@ def _log_candidate_run(
 
 
 def _log_model(fit: StageFit, model: StageEstimator, settings: Settings, X_test: pd.DataFrame, prob: np.ndarray) -> str:
-    """Log the pyfunc model in the active run and register it; returns the new version."""
+    """Log the pyfunc model in the active run and register it; returns the new version.
+
+    The model is self-contained: the project's modules it unpickles with travel as code paths
+    (:data:`models.pyfunc.CODE_PACKAGES`) and its requirements are pinned to the versions it was trained with
+    (:func:`model_requirements`), so it loads and predicts in a virtual environment with only those installed.
+    """
+    stage = fit.frame.stage
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stage_model.joblib"
         joblib.dump(model, path)
         example = as_plain_columns(X_test.head(5))
         info = mlflow.pyfunc.log_model(
-            name="model",
+            name=f"{stage.value}-{model.kind}",
             python_model=str(CODE_PATH),
             artifacts={ARTIFACT_KEY: str(path)},
+            code_paths=_code_copies(Path(tmp) / "code"),
             signature=infer_signature(example, prob[:5]),
             input_example=example,
-            registered_model_name=settings.model_name(fit.frame.stage),
-            pip_requirements=["lightgbm", "scikit-learn", "scipy", "pandas", "numpy", "joblib"],
+            registered_model_name=settings.model_name(stage),
+            pip_requirements=model_requirements(),
         )
     return str(info.registered_model_version)
+
+
+def _code_copies(into: Path) -> list[str]:
+    """Copies of the packages a logged model imports (:data:`models.pyfunc.CODE_PACKAGES`), without caches."""
+    paths = []
+    for package in CODE_PACKAGES:
+        source = Path(__import__(package).__file__ or "").parent
+        target = into / package
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static", "templates"))
+        paths.append(str(target))
+    return paths
 
 
 def as_plain_columns(X: pd.DataFrame) -> pd.DataFrame:

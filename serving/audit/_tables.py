@@ -114,7 +114,7 @@ CHAINS = {
 CHAIN_TABLES: dict[str, Table] = {chain: table for chain, (table, _) in CHAINS.items()}
 DECISION_STEPS = ("proposed", "approved", "rejected")
 #: what a model event records
-MODEL_EVENTS = ("promotion_override",)
+MODEL_EVENTS = ("promotion_override", "champion_rollback")
 #: what a case event records: an event recorded by a user, an import of an export (file hashes, counts)
 CASE_EVENTS = ("event_recorded", "import")
 RECORD_FIELDS = frozenset(

@@ -9,6 +9,10 @@ the same. The override is recorded in three places: the audit trail first (chain
 the failed criteria, the champion it replaces), so that no override takes effect unrecorded; then the
 version's registry tags and the gate section of its model card. ``riskctl models list`` shows it. The
 user is ``--by`` or, without it, the operating-system user; both are kept.
+
+With ``--rollback --reason`` (one stage) the stage's ``@champion`` returns to the version it replaced (its
+promotion history says which: :mod:`training.history`); the rollback is chained in the audit trail first
+(``champion_rollback``), then recorded in both versions' histories, then the alias moves.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def promote_cmd(
         ),
     ] = None,
     by: Annotated[
-        str | None, typer.Option(help="who decides the override (default: the operating-system user)")
+        str | None, typer.Option(help="who decides the override or the rollback (default: the operating-system user)")
     ] = None,
     shadow_report: Annotated[
         Path | None,
@@ -51,16 +55,36 @@ def promote_cmd(
             "within its limits; needs one --stage and --version",
         ),
     ] = None,
+    rollback: Annotated[
+        bool,
+        typer.Option(
+            "--rollback",
+            help="return @champion of one --stage to the version it replaced, for a written --reason (recorded in "
+            "the audit trail and both versions' promotion history)",
+        ),
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="why the champion is rolled back (with --rollback)")] = None,
 ) -> None:
     """Apply the promotion gate: @champion if no worse than the current champion, else @challenger.
 
-    Exit codes: 0 promoted, 2 refused by the gate (or a refused override request, or a shadow report that
-    is not this version's or is past its limits), 1 the gate could not read or write the registry (nothing
-    promoted).
+    With --rollback, return a stage's @champion to the champion before it (no gate: that version served
+    already), for a written --reason.
+
+    Exit codes: 0 promoted (or rolled back), 2 refused by the gate (or a refused override request, or a
+    shadow report that is not this version's or is past its limits, or a refused rollback), 1 the gate
+    could not read or write the registry (nothing promoted).
     """
     from training.promote import GateError, apply, decide
 
     settings = get_settings()
+    if rollback or reason is not None:
+        if override_reason is not None or version is not None or shadow_report is not None:
+            raise CliError(
+                "--rollback returns the champion to the version it replaced: leave out --version, --override-reason "
+                "and --shadow-report"
+            )
+        rollback_cmd(settings, stage, reason, by, asked=rollback)
+        return
     override = _override(stage, version, override_reason, by)
     if shadow_report is not None:  # checked before the registry is read: a refusal promotes nothing
         check_shadow_report(str(stage.value), version, shadow_report)
@@ -129,6 +153,73 @@ def record_override(settings: ServiceSettings, decision: GateDecision) -> Any:
                 "failed": [{"name": c.name, "message": c.message} for c in decision.failed],
             },
             actor=decision.override.by,
+        )
+    finally:
+        store.close()
+
+
+def rollback_cmd(
+    settings: ServiceSettings, stage: StageChoice, reason: str | None, by: str | None, *, asked: bool
+) -> None:
+    """``promote --rollback``: checked, chained in the audit trail, then recorded in the registry."""
+    from training.history import RollbackError, apply_rollback, plan_rollback
+    from training.registry import RegistryError, champion_of
+    from training.tracking import configure_mlflow
+
+    if not asked:
+        raise CliError("--reason is the reason of a rollback: give --rollback too")
+    if stage == StageChoice.ALL:
+        raise CliError("--rollback returns one stage's champion: give --stage intake|midterm|release")
+    if reason is None or not reason.strip():
+        raise CliError("--rollback needs --reason: write why the champion is returned to the one before it")
+    if by is not None and not by.strip():
+        raise CliError("--by is empty: name who decides the rollback (or leave it out for the operating-system user)")
+    name = settings.model_name(stage.value)
+    try:
+        client = configure_mlflow(settings)
+        current = champion_of(client, name, settings.champion_alias)
+        plan = plan_rollback(
+            client,
+            name,
+            settings.champion_alias,
+            current,
+            stage=stage.value,
+            reason=reason,
+            by=by or getpass.getuser(),
+        )
+    except (RollbackError, RegistryError) as err:
+        raise CliError(f"{stage.value}: nothing was rolled back: {err}") from None
+    record_rollback(settings, plan)
+    try:
+        apply_rollback(client, plan, settings.champion_alias)
+    except Exception as err:
+        typer.echo(
+            f"Error: {stage.value}: the rollback is in the audit trail but the registry could not be written, "
+            f"@{settings.champion_alias} may still be version {plan.from_version}: {type(err).__name__}: {err}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    console.print(plan.describe(), markup=False, soft_wrap=True)
+    console.print("  the service serves it after riskctl serve (or riskctl build) imports it again", markup=False)
+
+
+def record_rollback(settings: ServiceSettings, plan: Any) -> Any:
+    """Chain the rollback in the audit trail (``models``), before the registry applies it."""
+    store = open_audit_store(settings)
+    try:
+        return store.add_model_event(
+            event="champion_rollback",
+            stage=plan.stage,
+            model_name=plan.model_name,
+            model_version=plan.to_version,
+            reason=plan.reason,
+            detail={
+                "at": plan.at,
+                "os_user": getpass.getuser(),
+                "host": socket.gethostname(),
+                "champion_before": plan.from_version,
+            },
+            actor=plan.by,
         )
     finally:
         store.close()

@@ -62,31 +62,50 @@ def models_import() -> None:
 @models_app.command("list")
 def models_list(
     stage: Annotated[Stage | None, typer.Option(help="one stage (default: all)")] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="every promotion decision per version: who, when, what, which criteria")
+    ] = False,
 ) -> None:
     """Registered versions per stage: alias, kind (logistic or lightgbm), gate decision and test metrics.
 
+    With --history, each version's promotion history instead: every decision (promoted, refused, override,
+    rollback) with its time, user, alias, the champion it was judged against and the failed criteria.
     On a terminal a table; written to a pipe or a file, a Markdown table that keeps every column.
     """
     from rich.table import Table
 
-    from training.registry import HEADER, markdown, registered_versions
+    from training.registry import HEADER, HISTORY_HEADER, history_cells, registered_versions
 
     rows = registered_versions(get_settings(), [stage] if stage else None)
     if not rows:
         console.print("no registered models: riskctl train --promote", markup=False)
         return
-    if not console.is_terminal:
-        typer.echo(markdown(rows))
-        return
-    table = Table(title="Registered stage models", show_lines=False)
-    for name in HEADER:
-        table.add_column(
-            name,
-            justify="right" if name in ("version", "AUC", "Brier", "ECE", "flagged", "FPR gap") else "left",
-            overflow="fold",
+    header, cells = (
+        (HISTORY_HEADER, [c for r in rows for c in history_cells(r)])
+        if history
+        else (
+            HEADER,
+            [r.cells() for r in rows],
         )
-    for row in rows:
-        table.add_row(*row.cells())
+    )
+    if history and not cells:
+        console.print("no promotion decision recorded yet: riskctl promote (or train --promote)", markup=False)
+        return
+    if not console.is_terminal:
+        typer.echo(
+            "\n".join(
+                ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                + ["| " + " | ".join(c) + " |" for c in cells]
+            )
+        )
+        return
+    title = "Promotion history" if history else "Registered stage models"
+    table = Table(title=title, show_lines=False)
+    numeric = ("version", "AUC", "Brier", "ECE", "flagged", "FPR gap")
+    for name in header:
+        table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -222,21 +241,47 @@ def read_requests(path: Path) -> list[Any]:
     return requests
 
 
-def build() -> None:
-    """Build a Bento (service code + the three models) that serves without MLflow."""
+def build(
+    import_first: Annotated[
+        bool,
+        typer.Option("--import/--no-import", help="import every stage's MLflow @champion first (as serve does)"),
+    ] = True,
+) -> None:
+    """Build a Bento (service code + the three models) that serves without MLflow.
+
+    By default each stage's ``@champion`` is imported from MLflow into the BentoML store first (what
+    ``riskctl models import`` does), so a fresh home builds in one step; with --no-import the models already
+    in the store are packed. A stage with no model to pack is refused before anything is built, with the
+    command that gives it one.
+    """
     from serving.scoring import stored_model
 
     settings = get_settings()
     use_project_bentoml_home(settings)
-    missing = [stage.value for stage in Stage if stored_model(settings, stage) is None]
+    if import_first:
+        imported = import_models(settings)
+        missing = [stage.value for stage in Stage if stage not in imported]
+        where = f"@{settings.champion_alias} in the model registry ({settings.resolved_tracking_uri()})"
+    else:
+        missing = [stage.value for stage in Stage if stored_model(settings, stage) is None]
+        where = "model in the BentoML store (riskctl models import copies the champions there)"
     if missing:  # the service declares one model per stage, and a Bento carries each one it declares
-        raise CliError(
-            f"a Bento carries a model for every stage, and the BentoML store has none for {', '.join(missing)}: "
-            "promote one (riskctl train --stage S --promote) and run riskctl models import first"
-        )
+        raise CliError(build_refusal(missing, where))
     bento = build_bento()
     console.print(
         f"built {bento.tag}; serve it with: BENTOML_HOME={os.environ['BENTOML_HOME']} bentoml serve {bento.tag}"
+    )
+
+
+def build_refusal(missing: list[str], where: str) -> str:
+    """Why a Bento cannot be built, and the commands that make it buildable."""
+    todo = "; ".join(
+        f"riskctl train --data DIR --stage {s} --promote (or riskctl promote --stage {s} --version V "
+        '--override-reason "...")'
+        for s in missing
+    )
+    return (
+        f"a Bento carries a model for every stage, and {', '.join(missing)} has no {where}: {todo}; then riskctl build"
     )
 
 
