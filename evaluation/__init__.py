@@ -63,7 +63,7 @@ from evaluation._group_calibration import CalibrationRule, GroupCalibration, gro
 from evaluation._importance import importance_table
 from evaluation._metrics import classification_metrics, threshold_metrics
 from evaluation._nij import brier_by_sex_average, nij_fairness_adjusted
-from evaluation._plots import plot_evaluation
+from evaluation._plots import group_styles, plot_evaluation
 from evaluation._policy import CutoffFigures, PolicyFigures, policy_figures
 from evaluation._report import EvaluationReport, evaluate
 
@@ -96,6 +96,7 @@ __all__ = [
     "flag_counts",
     "group_calibration",
     "group_metrics",
+    "group_styles",
     "importance_table",
     "model_card",
     "nij_fairness_adjusted",

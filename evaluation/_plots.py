@@ -109,16 +109,36 @@ def _reliability(y: np.ndarray, curves: Mapping[str, np.ndarray], n_bins: int, t
     return fig
 
 
+def group_styles(n: int) -> list[tuple[tuple[float, ...], str]]:
+    """``n`` (colour, line style) pairs, no two alike: tab10's colours up to 10 lines, tab20's up to 20, then
+    tab20's again with other line styles."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if n <= 10 else "tab20"]
+    size = 10 if n <= 10 else 20
+    styles = ("-", "--", "-.", ":")
+    return [(tuple(palette(i % size)), styles[(i // size) % len(styles)]) for i in range(n)]
+
+
 def _reliability_by_group(y: np.ndarray, p: np.ndarray, values: pd.Series, n_bins: int, title: str) -> Figure:
-    fig, (ax,) = _new_figure()
-    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
     labels = values.astype(object).where(values.notna(), "(missing)").astype(str).to_numpy()
-    for group in pd.unique(labels):
+    groups = [g for g in pd.unique(labels) if (labels == g).sum() >= MIN_ROWS_PER_CURVE]
+    fig, (ax,) = _new_figure()
+    if len(groups) > 6:  # the legend beside the plot, not over the curves
+        fig.set_size_inches(9.6, 4.8)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
+    for group, (colour, style) in zip(groups, group_styles(len(groups)), strict=True):
         rows = labels == group
-        if rows.sum() < MIN_ROWS_PER_CURVE:
-            continue
         bins = calibration_bins(y[rows], p[rows], n_bins=n_bins, strategy="quantile")
-        ax.plot(bins["mean_prob"], bins["event_rate"], "o-", ms=3, label=f"{group} (n={rows.sum():,})")
+        ax.plot(
+            bins["mean_prob"],
+            bins["event_rate"],
+            marker="o",
+            ls=style,
+            color=colour,
+            ms=3,
+            label=f"{group} (n={rows.sum():,})",
+        )
     lim = min(1.0, max(0.05, float(p.max()) * 1.05))
     ax.set(
         xlim=(0, lim),
@@ -127,7 +147,10 @@ def _reliability_by_group(y: np.ndarray, p: np.ndarray, values: pd.Series, n_bin
         ylabel="observed event rate",
         title=f"Reliability by {values.name} — {title}".rstrip(" —"),
     )
-    ax.legend(loc="upper left", fontsize="small")
+    if len(groups) > 6:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    else:
+        ax.legend(loc="upper left", fontsize="small")
     return fig
 
 

@@ -470,3 +470,14 @@ def test_model_card(data: tuple[np.ndarray, np.ndarray], groups: pd.DataFrame, t
         "](../eval/roc.png)",
     ]:
         assert needle in text
+
+
+@given(st.integers(1, 80))
+def test_every_group_of_a_reliability_figure_has_its_own_colour_and_style(n: int) -> None:
+    """13 offences (or any number of groups) are told apart: no two curves share colour and line style."""
+    from evaluation import group_styles
+
+    styles = group_styles(n)
+    assert len(styles) == n and len(set(styles)) == n
+    if n <= 20:
+        assert len({colour for colour, _ in styles}) == n

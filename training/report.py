@@ -30,17 +30,20 @@ def shap_summary_png(
         lambda col: col.cat.codes.astype(float) if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(float)
     )
     names = [CATALOG[n].en for n in model.feature_names]
-    plt.figure()
     shap.summary_plot(
         contrib.to_numpy(),
         shown.to_numpy(dtype=float),
         feature_names=names,
         max_display=15,
         show=False,
+        plot_size=(9.0, 7.0),  # wide enough for the longest feature name beside the swarm
         rng=np.random.default_rng(seed),
     )
-    plt.title(f"Contributions (log-odds) of the {'boosted' if model.kind == 'lightgbm' else 'logistic'} model")
-    plt.tight_layout()
-    plt.savefig(path, dpi=110)
+    kind = "boosted" if model.kind == "lightgbm" else "logistic"
+    figure = plt.gcf()
+    figure.axes[0].set_title(f"{model.stage} {kind} model: contribution of each feature", fontsize=12)
+    figure.axes[0].set_xlabel("contribution to the risk score (log-odds)", fontsize=11)
+    # the whole figure, whatever the names' and the colour bar's widths: nothing cut off at the edges
+    figure.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.2)
     plt.close("all")
     return Path(path)
