@@ -29,6 +29,7 @@ import mlflow.pyfunc
 model = mlflow.pyfunc.load_model(sys.argv[1])
 loaded = time.perf_counter() - started
 rows = pd.read_json(sys.argv[2], orient="split")
+rows = rows.astype({c: float for c in rows.columns if rows[c].dtype.kind in "iu"})  # JSON numbers of double columns
 print(json.dumps({"prob": [float(p) for p in model.predict(rows)], "load_seconds": loaded,
                   "project_importable": __import__("importlib.util").util.find_spec("training") is not None}))
 """

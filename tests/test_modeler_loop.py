@@ -148,6 +148,9 @@ def test_history_is_kept_rollback_returns_the_champion_and_an_identical_retrain_
     first = history_of(client.get_model_version(name, "1").tags)
     assert [e["event"] for e in first][-1] == "restored" and first[-1]["reason"].startswith("version 2")
     assert {"promoted", "override"} & {e["event"] for e in first}  # kept beside the restoration
+    card = client.get_model_version(name, "2").description or ""
+    assert "## Rollback" in card and "returned to version 1" in card and "misplaces the pilot" in card
+    assert "Restored as @champion" in (home.home / "reports" / "intake-1" / "model_card.md").read_text()
     again_back = CliRunner().invoke(app, ["promote", "--rollback", "--stage", "intake", "--reason", "once more"])
     assert again_back.exit_code == 2 and "no earlier champion" in again_back.output
 

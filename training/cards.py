@@ -57,6 +57,17 @@ def local_link(target: str) -> str:
     return path.removeprefix(f"{FIGURES_ARTIFACT_DIR}/") or target
 
 
+def with_section(card: str, title: str, lines: list[str]) -> str:
+    """``card`` with its ``## title`` section replaced by ``lines`` (added at the end when it has none)."""
+    rows, heading = card.rstrip("\n").split("\n"), f"## {title}"
+    section = [heading, "", *lines, ""]
+    if heading not in rows:
+        return "\n".join([*rows, "", *section])
+    start = rows.index(heading)
+    end = next((i for i in range(start + 1, len(rows)) if rows[i].startswith("## ")), len(rows))
+    return "\n".join([*rows[:start], *section, *rows[end:]])
+
+
 def publish_card(
     client: MlflowClient, *, name: str, version: str, run_id: str, card: str, report_dir: Path | None
 ) -> None:
@@ -83,4 +94,12 @@ def publish_card(
     os.replace(partial, target)
 
 
-__all__ = ["CARD_ARTIFACT", "FIGURES_ARTIFACT_DIR", "REPORT_DIR_TAG", "artifact_link", "local_link", "publish_card"]
+__all__ = [
+    "CARD_ARTIFACT",
+    "FIGURES_ARTIFACT_DIR",
+    "REPORT_DIR_TAG",
+    "artifact_link",
+    "local_link",
+    "publish_card",
+    "with_section",
+]

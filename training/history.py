@@ -23,7 +23,11 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from evaluation import relink_figures
+from training.cards import REPORT_DIR_TAG, local_link, publish_card, with_section
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -147,6 +151,29 @@ def apply_rollback(client: MlflowClient, plan: Rollback, alias: str) -> None:
         name, plan.from_version, "gate_rolled_back", f"{plan.at} by {plan.by}: {plan.reason}"[:5000]
     )
     client.set_registered_model_alias(name, alias, plan.to_version)
+    for version, line in (
+        (plan.from_version, f"Rolled back at {plan.at} by {plan.by}: @{alias} returned to version {plan.to_version}."),
+        (
+            plan.to_version,
+            f"Restored as @{alias} at {plan.at} by {plan.by}, a rollback of version {plan.from_version}.",
+        ),
+    ):
+        _card_note(client, name, version, [line, "", f"Reason: {plan.reason}"])
+
+
+def _card_note(client: MlflowClient, name: str, version: str, lines: list[str]) -> None:
+    """The card's "Rollback" section, in the registry, the run and the report folder alike."""
+    mv = client.get_model_version(name, version)
+    card = with_section(relink_figures(mv.description or "", local_link), "Rollback", lines)
+    folder = (mv.tags or {}).get(REPORT_DIR_TAG)
+    publish_card(
+        client,
+        name=name,
+        version=version,
+        run_id=str(mv.run_id),
+        card=card,
+        report_dir=Path(folder) if folder else None,
+    )
 
 
 __all__ = [
