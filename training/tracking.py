@@ -109,7 +109,10 @@ def run_name(stage: Stage | str, kind: str, at_ms: int | None = None) -> str:
 def timed_run(client: MlflowClient, experiment_id: str, name: str, *, started_ms: int | None) -> Iterator[str]:
     """An active run that started at ``started_ms`` (when its training began), so its duration is the training's
     and the logging's, not the logging's alone; yields its id."""
-    run = client.create_run(experiment_id, start_time=started_ms, run_name=name)
+    from mlflow.tracking.context.registry import resolve_tags
+
+    # the context tags (user, source) MLflow gives a run it starts itself
+    run = client.create_run(experiment_id, start_time=started_ms, tags=resolve_tags(), run_name=name)
     with mlflow.start_run(run_id=run.info.run_id):
         yield str(run.info.run_id)
 
