@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("loop-data") / "cohort"
-    generate_cohort(CohortConfig(persons=3000, seed=41)).write(folder)
+    generate_cohort(CohortConfig(persons=2000, seed=41)).write(folder)
     return folder
 
 
@@ -40,29 +40,39 @@ def _light_gate() -> GateConfig:
     return gate.model_copy(update={"face_validity": gate.face_validity.model_copy(update={"persons": 20})})
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceSettings]:
-    """A fresh RISK_HOME; the commands train small (one grid point) and judge with the small-cohort gate."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RISK_HOME", str(tmp_path / "home"))
+def _patch(patch: pytest.MonkeyPatch, home: Path) -> ServiceSettings:
+    """Commands in ``home``, training small (one grid point) and judged by the small-cohort gate."""
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    patch.setenv("RISK_HOME", str(home))
     small = TrainConfig.load().override(search={"budget": 1}, booster={"max_rounds": 60})
-    monkeypatch.setattr(TrainConfig, "load", classmethod(lambda cls, path=None: small))
     gate = _light_gate()
-    monkeypatch.setattr(GateConfig, "load", classmethod(lambda cls, path=None: gate))
-    write_auth(tmp_path / "home")
-    yield ServiceSettings(home=tmp_path / "home")
+    patch.setattr(TrainConfig, "load", classmethod(lambda cls, path=None: small))
+    patch.setattr(GateConfig, "load", classmethod(lambda cls, path=None: gate))
+    return ServiceSettings(home=home)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Iterator[Path]:
+    """One home for the module: intake trained once, version 1 its champion (by the gate, or over its refusal on
+    this small cohort). The tests leave version 1 the champion whatever their order."""
+    home = tmp_path_factory.mktemp("loop") / "home"
+    write_auth(home)
+    with pytest.MonkeyPatch.context() as patch:
+        _patch(patch, home)
+        _run("train", "--data", str(data), "--stage", "intake", "--promote", "--no-alternative")
+        _run("promote", "--stage", "intake", "--version", "1", "--override-reason", "a small test cohort", "--by", "t")
+    yield home
+
+
+@pytest.fixture
+def home(trained: Path, monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
+    return _patch(monkeypatch, trained)
 
 
 def _run(*args: str) -> str:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def _train_champion(data: Path, *args: str) -> None:
-    """Train intake and make version 1 its champion (by the gate, or over its refusal on this small cohort)."""
-    _run("train", "--data", str(data), "--stage", "intake", "--promote", "--no-alternative", *args)
-    _run("promote", "--stage", "intake", "--version", "1", "--override-reason", "a small test cohort", "--by", "t")
 
 
 def _artifact_text(client: MlflowClient, run_id: str, path: str) -> str:
@@ -77,7 +87,6 @@ def test_card_report_and_registry_say_the_gates_decision_and_runs_carry_their_li
     """After ``train --promote`` the card in the registry, in the run and in the report folder is the same text,
     with the gate's decision; the figures link to the run's artifacts in the registry and sit beside the card in
     the folder; the run is named, timed, tagged and carries its data, per-kind parameters and importances."""
-    _train_champion(data)
     client, name = MlflowClient(), home.model_name(Stage.INTAKE)
     mv = client.get_model_version(name, "1")
     assert "champion" in mv.aliases
@@ -126,7 +135,6 @@ def test_history_is_kept_rollback_returns_the_champion_and_an_identical_retrain_
     time and user, the rollback is chained in the audit trail, and retraining the same recipe registers nothing."""
     from serving.audit import AuditStore
 
-    _train_champion(data)
     again = _run("train", "--data", str(data), "--stage", "intake", "--promote", "--no-alternative")
     assert "version 1 was trained from the same data" in again and "not trained or registered again" in again
     client, name = MlflowClient(), home.model_name(Stage.INTAKE)
@@ -165,21 +173,27 @@ def test_history_is_kept_rollback_returns_the_champion_and_an_identical_retrain_
 
 
 def test_evaluate_logs_a_run_with_the_version_and_never_overwrites_a_report(home: ServiceSettings, data: Path) -> None:
-    _train_champion(data)
+    """The report goes to a folder named by the resolved version and the data's digest; one already there (an
+    earlier evaluation) is kept and a numbered sibling written; the run names the version."""
+    from features.schema import CaseTables
+    from training.lineage import data_digest
+
+    earlier = home.home / "reports" / f"evaluate-intake-v1-{data_digest(CaseTables.read(data))[:12]}"
+    earlier.mkdir(parents=True)
+    (earlier / "report.md").write_text("an earlier evaluation")
     uri = f"models:/{home.model_name(Stage.INTAKE)}@champion"
-    outputs = [_run("evaluate", "--stage", "intake", "--model", uri, "--data", str(data)) for _ in range(2)]
-    folders = sorted(p.name for p in (home.home / "reports").glob("evaluate-intake-*"))
-    assert len(folders) == 2 and folders[0].startswith("evaluate-intake-v1-") and folders[1].endswith(".2")
-    run_id = outputs[0].split("MLflow run ")[1].split()[0]
-    run = MlflowClient().get_run(run_id)
+    output = _run("evaluate", "--stage", "intake", "--model", uri, "--data", str(data))
+    written = earlier.with_name(earlier.name + ".2")
+    assert (earlier / "report.md").read_text() == "an earlier evaluation" and f"report: {written}" in output
+    run = MlflowClient().get_run(output.split("MLflow run ")[1].split()[0])
     assert run.data.tags["model_version"] == "1" and run.data.tags["run_kind"] == "evaluation"
     assert run.info.run_name.startswith("intake-evaluate-v1-") and "test_roc_auc" in run.data.metrics
-    metrics = json.loads((home.home / "reports" / folders[0] / "metrics.json").read_text())
+    assert run.inputs is not None and run.inputs.dataset_inputs[0].dataset.digest == run.data.tags["data_digest"][:32]
+    metrics = json.loads((written / "metrics.json").read_text())
     assert metrics["meta"]["model_version"] == "1" and metrics["meta"]["data_digest"] == run.data.tags["data_digest"]
 
 
-def test_build_refuses_a_stage_without_a_champion_and_names_what_to_run(home: ServiceSettings, data: Path) -> None:
-    _train_champion(data)
+def test_build_refuses_a_stage_without_a_champion_and_names_what_to_run(home: ServiceSettings) -> None:
     result = CliRunner().invoke(app, ["build"])
     assert result.exit_code == 2, result.output
     assert "midterm, release has no @champion" in result.output
