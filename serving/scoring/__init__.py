@@ -6,6 +6,10 @@
   with no model raises :class:`NoModelError` before anything is scored; its message, in zh or en, says what a
   modeler does (:func:`no_model_message`), and the service answers it with 503. Requests reach the feature
   pipeline as arrays (:func:`request_tables`), and :func:`requests_from_tables` turns canonical tables into requests.
+  :meth:`Scorer.brief` answers a batch with only the codes, probability and reasons' sizes (:class:`Brief`), for
+  comparing two models' answers; its batch is :class:`RequestColumns`, of validated requests
+  (:func:`request_columns`) or of requests read back from the audit trail (:func:`trusted_stored_request`, then
+  :func:`stored_request_columns`: they were validated when answered, so only their shape is checked again).
 - :class:`Combiner` scores concurrent single requests together (one scoring pass, one audit commit);
   :func:`score_combiner` is the service's, which retries a failed group request by request.
 - The served models: :func:`import_champions` copies each stage's MLflow ``@champion`` into the BentoML
@@ -24,6 +28,12 @@ No HTTP and no database here: the service (:mod:`serving.api`) and the CLI store
 """
 
 from serving.scoring._answers import answer_in, answer_tier, answer_tier_by_risk
+from serving.scoring._columns import (
+    RequestColumns,
+    request_columns,
+    stored_request_columns,
+    trusted_stored_request,
+)
 from serving.scoring._combine import Combiner, score_combiner
 from serving.scoring._messages import NO_MODEL_MESSAGES, ZH_MESSAGES, message, message_zh, no_model_message
 from serving.scoring._model_store import (
@@ -39,6 +49,7 @@ from serving.scoring._model_store import (
 )
 from serving.scoring._scorer import (
     MIN_CONTRIBUTION,
+    Brief,
     NoModelError,
     Scored,
     Scorer,
@@ -51,8 +62,10 @@ __all__ = [
     "MIN_CONTRIBUTION",
     "NO_MODEL_MESSAGES",
     "ZH_MESSAGES",
+    "Brief",
     "Combiner",
     "NoModelError",
+    "RequestColumns",
     "Scored",
     "Scorer",
     "ServedModel",
@@ -68,10 +81,13 @@ __all__ = [
     "no_model_message",
     "nothing_to_serve",
     "reasons",
+    "request_columns",
     "request_tables",
     "requests_from_tables",
     "save_served",
     "score_combiner",
     "served_models",
     "stored_model",
+    "stored_request_columns",
+    "trusted_stored_request",
 ]

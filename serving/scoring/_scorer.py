@@ -40,6 +40,7 @@ from features.vocab import Labelled, Lang, Stage
 from models.cutoffs import BandCutoffs
 from models.tier_policy import TierDecision, TierPolicy, TierPolicyError
 from models.tier_wording import tier_text
+from serving.scoring._columns import RequestColumns, request_columns
 from serving.scoring._messages import no_model_message
 from serving.scoring._model_store import ServedModel
 from serving.scoring.schemas import (
@@ -107,6 +108,40 @@ class Scored:
         )
 
 
+@dataclass(frozen=True)
+class Brief:
+    """An answer reduced to what a comparison of two models' answers reads (:meth:`Scorer.brief`).
+
+    ``band``, ``tier`` (effective), ``tier_by_risk``, ``basis`` and ``rule_id`` are the codes of the answer's
+    fields of those names; ``reasons`` the feature and size in points of risk (rounded to 0.1, as shown) of each
+    reason, in the answer's order.
+    """
+
+    probability: float
+    band: str
+    tier: str
+    tier_by_risk: str
+    basis: str
+    rule_id: str | None
+    reasons: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class _Computed:
+    """A batch's model numbers (:meth:`Scorer._compute`), per request in the batch's order."""
+
+    probability: list[float]
+    base: np.ndarray
+    contributions: np.ndarray
+    contribution_rows: list[list[float]]
+    points: list[list[float]]
+    order: list[list[int]]
+    values: np.ndarray
+    value_rows: list[list[Any]]
+    cutoffs: BandCutoffs
+    decisions: list[TierDecision]
+
+
 class Scorer:
     """Scores :class:`~serving.scoring.schemas.ScoreRequest` objects with the stage models and tier policy.
 
@@ -168,36 +203,19 @@ class Scorer:
         return done
 
     def _score_stage(self, served: ServedModel, requests: list[ScoreRequest]) -> list[Scored]:
-        persons, events, assessments = request_tables(requests)
-        X = feature_columns(persons, events, assessments, stage=served.stage)
-        model = served.model
-        M = model.matrix(X)
-        # The probability comes from the booster's own raw score, not the sum of the contributions: that
-        # sum's last digit depends on the batch's shape, and one person must get the same answer in any batch.
-        raw = model.raw_score(M)
-        prob = model.calibrator_.predict(raw)
-        contrib = model.contribution_matrix(M)
-        base, contributions = contrib[:, -1], contrib[:, :-1]
-        points = model.points_of_risk(raw, contributions).tolist()
-        cutoffs = self.cutoffs.get(served.stage) or _model_cutoffs(self.policy, served)
-        decisions = self.policy.decide_frame(served.stage, prob, X, cutoffs=cutoffs)
-        cutoffs_out = BandCutoffsOut.model_validate(cutoffs.record())
-        before, on_day = _event_counts(events, assessments)
+        columns = request_columns(requests)
+        c = self._compute(served, columns)
+        model, names, typical = served.model, served.model.feature_names, served.model.typical
+        cutoffs_out = BandCutoffsOut.model_validate(c.cutoffs.record())
+        before, on_day = _event_counts(columns.events, columns.assessments)
         now = dt.datetime.now(dt.UTC)
-        names, typical = model.feature_names, model.typical
-        values = np.empty((len(requests), len(names)), dtype=object)
-        for k, name in enumerate(names):
-            values[:, k] = category_values(X[name])
-        value_rows = values.tolist()
-        stored_values = np.where(pd.isna(values), np.array(None), values).tolist()
-        order = np.argsort(-contributions, axis=1, kind="stable").tolist()
-        contribution_rows = contributions.tolist()  # Python floats: per-person work on numpy scalars is slow
-        raw_score = (base + contributions.sum(axis=1)).tolist()
-        probability, base_value = prob.tolist(), base.tolist()
+        stored_values = np.where(pd.isna(c.values), np.array(None), c.values).tolist()
+        raw_score = (c.base + c.contributions.sum(axis=1)).tolist()
+        probability, base_value = c.probability, c.base.tolist()
         model_ref = ModelRef(name=served.name, version=served.version, bento_tag=served.bento_tag)
         results = []
         for j, req in enumerate(requests):
-            decision, lang = decisions[j], req.lang
+            decision, lang = c.decisions[j], req.lang
             assessment = Assessment(
                 assessment_id=str(uuid.uuid4()),
                 person_id=req.person.person_id,
@@ -212,7 +230,13 @@ class Scorer:
                     served.stage, decision, probability[j], lang, req.person.supervision_start, req.assessment_date
                 ),
                 reasons=reasons(
-                    names, contribution_rows[j], value_rows[j], lang, order=order[j], points=points[j], typical=typical
+                    names,
+                    c.contribution_rows[j],
+                    c.value_rows[j],
+                    lang,
+                    order=c.order[j],
+                    points=c.points[j],
+                    typical=typical,
                 ),
                 explanation=ExplanationSummary(
                     base_value=base_value[j], raw_score=raw_score[j], calibration=model.calibrator_.method_
@@ -229,11 +253,77 @@ class Scorer:
                 "probability": probability[j],
                 "scale": "log-odds",
                 "features": dict(zip(names, stored_values[j], strict=True)),
-                "contributions": dict(zip(names, contribution_rows[j], strict=True)),
-                "points_of_risk": dict(zip(names, points[j], strict=True)),
+                "contributions": dict(zip(names, c.contribution_rows[j], strict=True)),
+                "points_of_risk": dict(zip(names, c.points[j], strict=True)),
             }
             results.append(Scored(req, assessment, explanation))
         return results
+
+    def _compute(self, served: ServedModel, columns: RequestColumns) -> _Computed:
+        """The model's numbers for a batch of one stage: what an answer and a brief answer are made of."""
+        X = feature_columns(*columns.tables(), stage=served.stage)
+        model = served.model
+        M = model.matrix(X)
+        # The probability comes from the booster's own raw score, not the sum of the contributions: that
+        # sum's last digit depends on the batch's shape, and one person must get the same answer in any batch.
+        raw = model.raw_score(M)
+        prob = model.calibrator_.predict(raw)
+        contrib = model.contribution_matrix(M)
+        base, contributions = contrib[:, -1], contrib[:, :-1]
+        cutoffs = self.cutoffs.get(served.stage) or _model_cutoffs(self.policy, served)
+        names = model.feature_names
+        values = np.empty((len(columns), len(names)), dtype=object)
+        for k, name in enumerate(names):
+            values[:, k] = category_values(X[name])
+        return _Computed(
+            probability=prob.tolist(),
+            base=base,
+            contributions=contributions,
+            contribution_rows=contributions.tolist(),  # Python floats: per-person work on numpy scalars is slow
+            points=model.points_of_risk(raw, contributions).tolist(),
+            order=np.argsort(-contributions, axis=1, kind="stable").tolist(),
+            values=values,
+            value_rows=values.tolist(),
+            cutoffs=cutoffs,
+            decisions=self.policy.decide_frame(served.stage, prob, X, cutoffs=cutoffs),
+        )
+
+    def brief(self, columns: RequestColumns) -> list[Brief]:
+        """What :meth:`score` would answer each request of ``columns``, reduced to its codes, probability and the
+        features and sizes of its reasons (:class:`Brief`), without the words, the explanation or the answer's
+        object: what a comparison of two models' answers reads (shadow replay). The requests are of one stage.
+
+        The numbers and codes are those of :meth:`score`'s answers to the same requests, computed by the same code.
+        """
+        stages = set(columns.stages)
+        if len(stages) > 1:
+            raise ValueError(f"a brief batch is of one stage, got {sorted(stages)}")
+        if not stages:
+            return []
+        (stage,) = stages
+        self.require([stage])
+        served = self.models[stage]
+        c = self._compute(served, columns)
+        names, typical = served.model.feature_names, served.model.typical
+        out = []
+        for j, decision in enumerate(c.decisions):
+            effective, _ = _effective(decision, columns.supervision_starts[j], columns.assessment_dates[j])
+            points = c.points[j]
+            shown = _reason_indices(
+                names, c.contribution_rows[j], c.value_rows[j], order=c.order[j], points=points, typical=typical
+            )
+            out.append(
+                Brief(
+                    probability=c.probability[j],
+                    band=decision.band.value,
+                    tier=effective.tier.value,
+                    tier_by_risk=effective.tier_by_risk.value,
+                    basis=effective.reason,
+                    rule_id=effective.rule_id,
+                    reasons=tuple((names[k], round(points[k], 1)) for k in shown),
+                )
+            )
+        return out
 
     def _tier(
         self,
@@ -249,10 +339,7 @@ class Scorer:
         A time-limited rule whose last day is before the assessment date no longer decides (an intake
         assessment made late): the decision that follows it does (the next rule that holds, else the band).
         """
-        until = decision.rule_until(supervision_start)
-        if until is not None and as_of > until and decision.then is not None:
-            decision = decision.then
-            until = decision.rule_until(supervision_start)
+        decision, until = _effective(decision, supervision_start, as_of)
         then = decision.then.tier if decision.then is not None and until is not None else None
         return TierOut(
             tier=_coded(decision.tier, lang),
@@ -287,32 +374,19 @@ def request_tables(requests: Sequence[ScoreRequest]) -> tuple[dict[str, Any], di
     ``r1``, ...), so a batch may hold the same person twice (two stages, two dates) without the
     records mixing.
     """
-    keys = np.array([f"r{i}" for i in range(len(requests))], dtype=object)
-    people = [req.person for req in requests]
-    persons: dict[str, Any] = {col: _column([getattr(p, col) for p in people]) for col in PERSON_COLUMNS}
-    persons["person_id"] = keys
-    rows = np.repeat(np.arange(len(requests)), [len(req.events) for req in requests])
-    evs = [e for req in requests for e in req.events]
-    events = {
-        "person_id": keys[rows],
-        "date": _column([e.date for e in evs], date=True),
-        "event_type": np.array([e.event_type for e in evs], dtype=object),  # StrEnum: str() is the code
-        "value": np.array([np.nan if e.value is None else e.value for e in evs], dtype=float),
-        "row": rows,
-    }
-    assessments = {"person_id": keys, "as_of": _column([r.assessment_date for r in requests], date=True)}
-    return persons, events, assessments
+    return request_columns(requests).tables()
 
 
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-def _column(values: list[Any], *, date: bool = False) -> np.ndarray:
-    """A column as an array; dates as ``datetime64[ns]`` via their ordinals (numpy's own conversion is ~20x slower)."""
-    if date or (values and isinstance(values[0], dt.date)):
-        days = np.fromiter((d.toordinal() for d in values), dtype=np.int64, count=len(values)) - _EPOCH_ORDINAL
-        return days.astype("datetime64[D]").astype("datetime64[ns]")
-    return np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
+def _effective(
+    decision: TierDecision, supervision_start: dt.date, as_of: dt.date
+) -> tuple[TierDecision, dt.date | None]:
+    """The decision that sets the effective tier on ``as_of``, and the last day of its time-limited rule (if any):
+    a time-limited rule whose last day is before the assessment date gives way to the decision after it."""
+    until = decision.rule_until(supervision_start)
+    if until is not None and as_of > until and decision.then is not None:
+        decision = decision.then
+        until = decision.rule_until(supervision_start)
+    return decision, until
 
 
 def reasons(
@@ -333,18 +407,9 @@ def reasons(
     it for a whole batch; ``typical`` the stage's typical values stored with the model. A protected
     attribute is never a reason, nor a feature whose size rounds to 0.0 percentage points.
     """
-    if order is None:
-        order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
     typical = typical or {}
-    facts: set[str] = set()  # one fact, one reason: an event family's counts and recency give one
-    raising = _top(
-        order, names, contributions, points, MAX_RAISING, sign=1.0, values=values, typical=typical, facts=facts
-    )
-    lowering = _top(
-        order[::-1], names, contributions, points, MAX_LOWERING, sign=-1.0, values=values, typical=typical, facts=facts
-    )
     out = []
-    for k in [*raising, *lowering]:
+    for k in _reason_indices(names, contributions, values, order=order, points=points, typical=typical):
         value, contribution = values[k], float(contributions[k])
         if isinstance(value, float):
             if value != value:  # NaN: one cache entry for every missing value
@@ -366,6 +431,28 @@ def reasons(
             )
         )
     return out
+
+
+def _reason_indices(
+    names: Sequence[str],
+    contributions: Sequence[float],
+    values: Sequence[Any],
+    *,
+    order: Sequence[int] | None,
+    points: Sequence[float] | None,
+    typical: Mapping[str, Typical],
+) -> list[int]:
+    """The positions (in ``names``) of the features :func:`reasons` shows, in the order it shows them."""
+    if order is None:
+        order = np.argsort(-np.asarray(contributions, dtype=float), kind="stable").tolist()
+    facts: set[str] = set()  # one fact, one reason: an event family's counts and recency give one
+    raising = _top(
+        order, names, contributions, points, MAX_RAISING, sign=1.0, values=values, typical=typical, facts=facts
+    )
+    lowering = _top(
+        order[::-1], names, contributions, points, MAX_LOWERING, sign=-1.0, values=values, typical=typical, facts=facts
+    )
+    return [*raising, *lowering]
 
 
 def _top(

@@ -233,8 +233,13 @@ class ScoreRequest(_Strict):
         """``as_of``, or the stage's assessment date (features.pipeline.assessment_dates)."""
         if self.as_of is not None:
             return self.as_of
-        start, end = self.person.supervision_start, self.person.supervision_end
-        return start + dt.timedelta(days=assessment_offset_days(self.stage, (end - start).days))
+        return default_assessment_date(self.stage, self.person.supervision_start, self.person.supervision_end)
+
+
+def default_assessment_date(stage: Stage, supervision_start: dt.date, supervision_end: dt.date) -> dt.date:
+    """The stage's assessment date of a term (``features.pipeline.assessment_dates``): a request's without as_of."""
+    days = assessment_offset_days(stage, (supervision_end - supervision_start).days)
+    return supervision_start + dt.timedelta(days=days)
 
 
 class BatchRequest(_Strict):
