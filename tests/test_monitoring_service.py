@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from features.schema import CaseTables
 from features.vocab import Stage
 from models.tier_policy import TierPolicy
-from serving.audit import AuditStore
+from serving.audit import AuditRecord, AuditStore
 from serving.cases import ReviewPolicy
 from serving.cli import app
-from serving.monitoring import shadow_replay
+from serving.monitoring import ShadowError, shadow_markdown, shadow_replay
 from serving.scoring import Scorer, ServedModel, load_served, requests_from_tables, save_served
 from serving.scoring.schemas import ScoreRequest
 from serving.settings import get_settings
@@ -167,6 +167,51 @@ def test_shadow_replay_with_the_champion_changes_nothing(home: Path, service_mod
     assert record["changed"] == {"band": 0, "tier_by_risk": 0, "tier": 0, "alert": 0}
     assert record["score_shift"]["mean_abs"] == 0.0 and record["tier_changes"] == []
     assert all(r["moved"] == 0 and r["mean_points"] == 0.0 for r in record["reasons"])
+
+
+def test_shadow_replay_without_validating_stored_requests_again_gives_the_validated_report(
+    home: Path, service_models: ServiceModels
+) -> None:
+    """The replay's fast path (stored requests trusted, brief answers) and the validated path (every stored
+    request a ScoreRequest again, full answers) give the same report, to the last digit, with another model."""
+    tables, fits = service_models
+    store = _store_scored(home, tables, persons=200)
+    fit = fits[Stage.MIDTERM]
+    other = fit.baseline if _champion().model.kind == "lightgbm" else fit.model
+    candidate = ServedModel(Stage.MIDTERM, other, "reoffence-midterm", "8", "test", {})
+    scorer = Scorer({Stage.MIDTERM: candidate}, TierPolicy.load())
+    run = dict(store=store, candidate=candidate, scorer=scorer, review=ReviewPolicy.load(), since=PERIOD[1])
+    fast = shadow_replay(**run, until="9999")  # type: ignore[arg-type]
+    validated = shadow_replay(**run, until="9999", validate=True)  # type: ignore[arg-type]
+    assert fast.rows == validated.rows == 200 and fast.changed("band") > 0 and fast.reasons_moved
+    assert dataclasses.asdict(fast) == dataclasses.asdict(validated)
+    assert shadow_markdown(fast) == shadow_markdown(validated)
+
+
+def test_shadow_replay_names_a_stored_request_the_schema_now_refuses(home: Path, service_models: ServiceModels) -> None:
+    store = _store_scored(home, service_models[0], persons=3)
+    records = list(store.iter_assessments())
+    body = records[1].request
+    body["events"][0]["event_type"] = "telegram_received"  # a category since taken out of the vocabulary
+    changed = dataclasses.replace(records[1], request_json=json.dumps(body))
+
+    class Trail:
+        def iter_assessments(self, **_: object) -> list[AuditRecord]:
+            return [records[0], changed, records[2]]
+
+    served = _champion()
+    scorer = Scorer({Stage.MIDTERM: served}, TierPolicy.load())
+    for validate in (False, True):
+        with pytest.raises(ShadowError, match=rf"assessment {changed.assessment_id}: .*field events\.0\.event_type"):
+            shadow_replay(
+                Trail(),  # type: ignore[arg-type]
+                served,
+                scorer=scorer,
+                review=ReviewPolicy.load(),
+                since=PERIOD[1],
+                until="9999",
+                validate=validate,
+            )
 
 
 @pytest.mark.slow  # MLflow, a second model or the in-process service: seconds each

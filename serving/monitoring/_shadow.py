@@ -5,6 +5,14 @@ effective tiers and alerts would change and in which direction, how the probabil
 reasons change most (a feature that enters or leaves an answer's reasons, and the mean change of its size
 in points of risk among the reasons shown), and lists the persons whose effective tier would change by their
 keyed id only.
+
+The stored requests are not validated again as :class:`~serving.scoring.schemas.ScoreRequest` objects: the
+service validated each before answering and stored it as that validated request, and the trail's hash chains
+show it unchanged (``riskctl audit verify``). Each is checked for the schema's shape and current vocabularies
+only, validated in full when it does not fit (``serving.scoring.trusted_stored_request``), and answered through
+:meth:`~serving.scoring.Scorer.brief`: the same numbers and codes as a full answer, without its words and
+explanation, which the report does not read. ``validate=True`` takes the slower path of full validation and
+full answers instead; both give the same report (tested).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from features.vocab import Stage
 from models.tier_policy import Band
 from serving.audit import AuditRecord, AuditStore
 from serving.cases import ReviewPolicy
-from serving.scoring import Scorer, ServedModel
+from serving.scoring import Brief, Scorer, ServedModel, stored_request_columns, trusted_stored_request
 from serving.scoring.schemas import Assessment, ScoreRequest
 
 #: requests scored at once (the scorer is vectorised per batch)
@@ -124,13 +132,32 @@ class ShadowReport:
         return not problems, problems
 
 
+def _refused(record: AuditRecord, exc: ValidationError) -> ShadowError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return ShadowError(f"assessment {record.assessment_id}: stored request field {where}: {first['msg']}")
+
+
 def _request(record: AuditRecord) -> ScoreRequest:
+    """A stored request validated in full (``validate=True``)."""
     try:
         return ScoreRequest.model_validate(record.request)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ShadowError(f"assessment {record.assessment_id}: stored request field {where}: {first['msg']}") from None
+        raise _refused(record, exc) from None
+
+
+def _stored(record: AuditRecord) -> dict[str, Any]:
+    """A stored request for :func:`~serving.scoring.stored_request_columns` (see the module's docstring)."""
+    try:
+        body = trusted_stored_request(record.request)
+    except ValidationError as exc:
+        raise _refused(record, exc) from None
+    if body["stage"] != record.stage:
+        raise ShadowError(
+            f"assessment {record.assessment_id}: stored request field stage: {body['stage']!r}, but the assessment "
+            f"was stored as {record.stage!r}"
+        )
+    return body
 
 
 def _batches(records: Iterable[AuditRecord]) -> Iterator[list[AuditRecord]]:
@@ -153,22 +180,26 @@ def shadow_replay(
     since: str,
     until: str,
     workers: int = 1,
+    validate: bool = False,
 ) -> ShadowReport:
     """Replay the stored requests of ``candidate``'s stage created in [since, until) through ``scorer`` (which
     serves ``candidate``) and compare each answer with the stored one.
 
     With ``workers`` > 1 the batches are read here and replayed by that many forked processes (each with the
-    scorer already loaded), merged in the order they were stored: the report is the same as with one.
+    scorer already loaded), merged in the order they were stored: the report is the same as with one. With
+    ``validate`` every stored request is validated again as a ``ScoreRequest`` and answered in full (slower; the
+    same report).
     """
     stage = Stage(candidate.stage)
     report = ShadowReport(stage.value, f"{candidate.name} version {candidate.version}", since, until)
     batches = _batches(store.iter_assessments(since=since, until=until, stage=stage.value))
     if workers <= 1:
         for batch in batches:
-            report.merge(_replay(batch, scorer, review))
+            report.merge(_replay(batch, scorer, review, validate=validate))
         return report
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep, initargs=(scorer, review)) as pool:
+    kept = (scorer, review, validate)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep, initargs=kept) as pool:
         for part in pool.map(_replay_kept, batches):
             report.merge(part)
     return report
@@ -177,21 +208,26 @@ def shadow_replay(
 _KEPT: dict[str, Any] = {}
 
 
-def _keep(scorer: Scorer, review: ReviewPolicy) -> None:
-    """A worker's scorer and review policy (inherited at fork, so not pickled)."""
-    _KEPT.update(scorer=scorer, review=review)
+def _keep(scorer: Scorer, review: ReviewPolicy, validate: bool) -> None:
+    """A worker's scorer, review policy and path (inherited at fork, so not pickled)."""
+    _KEPT.update(scorer=scorer, review=review, validate=validate)
 
 
 def _replay_kept(batch: list[AuditRecord]) -> ShadowReport:
-    return _replay(batch, _KEPT["scorer"], _KEPT["review"])
+    return _replay(batch, _KEPT["scorer"], _KEPT["review"], validate=_KEPT["validate"])
 
 
-def _replay(batch: list[AuditRecord], scorer: Scorer, review: ReviewPolicy) -> ShadowReport:
+def _replay(batch: list[AuditRecord], scorer: Scorer, review: ReviewPolicy, *, validate: bool) -> ShadowReport:
     """One batch replayed and compared (a partial report, merged by :meth:`ShadowReport.merge`)."""
     part = ShadowReport("", "", "", "")
-    scored = scorer.score([_request(r) for r in batch])
-    for record, new in zip(batch, scored, strict=True):
-        _compare(part, record, new.assessment, review)
+    if validate:
+        scored = scorer.score([_request(r) for r in batch])
+        answers = [_fresh(s.assessment, review) for s in scored]
+    else:
+        briefs = scorer.brief(stored_request_columns([_stored(r) for r in batch]))
+        answers = [_briefly(b, review) for b in briefs]
+    for record, answer in zip(batch, answers, strict=True):
+        _compare(part, record, answer, review)
     return part
 
 
@@ -208,30 +244,54 @@ def _codes(answer: dict[str, Any], review: ReviewPolicy) -> dict[str, str]:
     }
 
 
-def _new_codes(a: Assessment, review: ReviewPolicy) -> dict[str, str]:
-    """:func:`_codes` of a fresh answer, read from its fields (no serialisation)."""
-    rule_id = a.tier.rule_id if a.tier.basis == "rule" else None
+@dataclass(frozen=True)
+class _Answer:
+    """What the report reads of a fresh answer: its codes (:func:`_codes`), probability and reasons' sizes."""
+
+    codes: dict[str, str]
+    probability: float
+    points: dict[str, float]
+
+
+def _alert(review: ReviewPolicy, band: str, basis: str, rule_id: str | None) -> str:
+    return review.alert(band=Band(band), rule_id=rule_id if basis == "rule" else None, rise=None).value
+
+
+def _fresh(a: Assessment, review: ReviewPolicy) -> _Answer:
+    """A full answer's :class:`_Answer`, read from its fields (no serialisation)."""
     band = a.band.code
-    return {
+    codes = {
         "band": band,
         "tier_by_risk": a.tier.tier_by_risk.code if a.tier.tier_by_risk is not None else "",
         "tier": a.tier.tier.code,
-        "alert": review.alert(band=Band(band), rule_id=rule_id, rise=None).value,
+        "alert": _alert(review, band, a.tier.basis, a.tier.rule_id),
     }
+    return _Answer(codes, float(a.probability), {r.feature: float(r.points or 0.0) for r in a.reasons})
 
 
-def _compare(report: ShadowReport, record: AuditRecord, new: Assessment, review: ReviewPolicy) -> None:
+def _briefly(b: Brief, review: ReviewPolicy) -> _Answer:
+    """A brief answer's :class:`_Answer` (the same codes and numbers as the full answer's)."""
+    codes = {
+        "band": b.band,
+        "tier_by_risk": b.tier_by_risk,
+        "tier": b.tier,
+        "alert": _alert(review, b.band, b.basis, b.rule_id),
+    }
+    return _Answer(codes, float(b.probability), {feature: float(points or 0.0) for feature, points in b.reasons})
+
+
+def _compare(report: ShadowReport, record: AuditRecord, new: _Answer, review: ReviewPolicy) -> None:
     old = record.response
-    before, after = _codes(old, review), _new_codes(new, review)
+    before, after = _codes(old, review), new.codes
     report.rows += 1
     for name in CHANGES:
         report.changes.setdefault(name, Counter())[(before[name], after[name])] += 1
-    report.shift.append(float(new.probability) - float(old["probability"]))
+    report.shift.append(new.probability - float(old["probability"]))
     if before["tier"] != after["tier"]:
         report.persons.append((record.person_key, before["tier"], after["tier"]))
     # the reasons as shown (the stored answer's, the fresh answer's): a reason not shown counts 0 points
     old_points = {r["feature"]: float(r.get("points") or 0.0) for r in old.get("reasons", [])}
-    new_points = {r.feature: float(r.points or 0.0) for r in new.reasons}
+    new_points = new.points
     report.reasons_moved.update(set(old_points) ^ set(new_points))
     for feature in set(old_points) | set(new_points):
         moved = abs(new_points.get(feature, 0.0) - old_points.get(feature, 0.0))
