@@ -154,11 +154,12 @@ def test_monitor_refuses_a_period_with_nothing_stored_and_a_model_without_a_prof
     assert _champion().version == "7"
 
 
-def test_shadow_replay_with_the_champion_changes_nothing(home: Path, service_models: ServiceModels) -> None:
+@pytest.mark.parametrize("path", ["--no-validate", "--validate"])
+def test_shadow_replay_with_the_champion_changes_nothing(home: Path, service_models: ServiceModels, path: str) -> None:
     _store_scored(home, service_models[0], persons=250).close()
     tag = f"bento:{get_settings().model_name(Stage.MIDTERM)}:latest"
     result = CliRunner().invoke(
-        app, ["shadow", "--candidate", tag, *PERIOD, "--out", str(home / "s"), "--workers", "1"]
+        app, ["shadow", "--candidate", tag, *PERIOD, "--out", str(home / "s"), "--workers", "1", path]
     )
     assert result.exit_code == 0, result.output
     (folder,) = (home / "s").iterdir()

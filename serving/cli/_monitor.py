@@ -209,6 +209,14 @@ def shadow_cmd(
     max_alert_changes: Annotated[float, typer.Option(min=0, max=1, help="largest share of alert changes")] = 0.2,
     min_rows: Annotated[int, typer.Option(min=1, help="fewest replayed assessments to judge")] = 200,
     workers: Annotated[int, typer.Option(min=1, help="processes that replay (at most one per free core)")] = 1,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            help="validate every stored request again as the service validates a new one, and answer it in full "
+            "(slower, the same report; by default a stored request's shape is checked, as it was validated when "
+            "answered)"
+        ),
+    ] = False,
 ) -> None:
     """Replay a period's stored requests through a candidate model and report what would change (nothing is
     stored). Exit code 3 when the changes are past the limits."""
@@ -232,7 +240,14 @@ def shadow_cmd(
         store = open_audit_store(settings)
         try:
             report = shadow_replay(
-                store, served, scorer=scorer, review=ReviewPolicy.load(), since=start, until=end, workers=workers
+                store,
+                served,
+                scorer=scorer,
+                review=ReviewPolicy.load(),
+                since=start,
+                until=end,
+                workers=workers,
+                validate=validate,
             )
         finally:
             store.close()
