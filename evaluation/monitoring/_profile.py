@@ -248,7 +248,11 @@ def _shares(counts: np.ndarray) -> tuple[float, ...]:
 
 
 def _as_float(values: ArrayLike | pd.Series, name: str) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":  # already numbers: no walk per value
+        return values.astype(float, copy=False)
     column = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    if pd.api.types.is_numeric_dtype(column.dtype):  # numbers, booleans, nullable numbers (missing as NaN)
+        return column.to_numpy(dtype=float, na_value=np.nan)
     try:
         return np.asarray(pd.to_numeric(column.astype(object).where(column.notna(), np.nan)), dtype=float)
     except (TypeError, ValueError) as exc:
