@@ -203,13 +203,16 @@ def test_build_refuses_a_stage_without_a_champion_and_names_what_to_run(home: Se
 @pytest.mark.slow
 def test_build_on_a_fresh_home_imports_the_champions_itself(tmp_path: Path, data: Path) -> None:
     """``riskctl build`` on a home whose BentoML store is empty: it imports every stage's champion, then builds."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BENTOML_HOME", "MLFLOW_TRACKING_URI")}
+    # a fresh home and nothing else of this process's environment (no store, registry or prefix of another test)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BENTOML_", "MLFLOW_", "RISK_"))}
     env |= {"RISK_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "serving.cli"]
     train = [*cli, "train", "--data", str(data), "--stage", "all", "--budget", "1", "--no-alternative"]
-    subprocess.run(train, env=env, check=True, capture_output=True, cwd=tmp_path)
+    trained = subprocess.run(train, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr + trained.stdout
     client = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
     for stage in Stage:  # champions set directly: this test is about build, not about the gate
+        assert client.search_model_versions(f"name='reoffence-{stage.value}'"), trained.stdout + trained.stderr
         client.set_registered_model_alias(f"reoffence-{stage.value}", "champion", "1")
     built = subprocess.run([*cli, "build"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert built.returncode == 0, built.stderr + built.stdout
