@@ -210,7 +210,8 @@ def test_build_on_a_fresh_home_imports_the_champions_itself(tmp_path: Path, data
     train = [*cli, "train", "--data", str(data), "--stage", "all", "--budget", "1", "--no-alternative"]
     trained = subprocess.run(train, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr + trained.stdout
-    client = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)  # not the registry another test set for the process
     for stage in Stage:  # champions set directly: this test is about build, not about the gate
         assert client.search_model_versions(f"name='reoffence-{stage.value}'"), trained.stdout + trained.stderr
         client.set_registered_model_alias(f"reoffence-{stage.value}", "champion", "1")
