@@ -254,14 +254,21 @@ def build(
     in the store are packed. A stage with no model to pack is refused before anything is built, with the
     command that gives it one.
     """
-    from serving.scoring import stored_model
+    from serving.scoring import stages_without_champion, stored_model
+    from training.registry import RegistryError
 
     settings = get_settings()
     use_project_bentoml_home(settings)
-    if import_first:
-        imported = import_models(settings)
-        missing = [stage.value for stage in Stage if stage not in imported]
+    if import_first:  # every stage's champion is checked before any is imported: a refusal changes nothing
         where = f"@{settings.champion_alias} in the model registry ({settings.resolved_tracking_uri()})"
+        try:
+            missing = [stage.value for stage in stages_without_champion(settings)]
+        except RegistryError as err:
+            uri = settings.resolved_tracking_uri()
+            raise CliError(f"the model registry ({uri}) could not be read: {err}") from None
+        if not missing:
+            imported = import_models(settings)
+            missing = [stage.value for stage in Stage if stage not in imported]
     else:
         missing = [stage.value for stage in Stage if stored_model(settings, stage) is None]
         where = "model in the BentoML store (riskctl models import copies the champions there)"

@@ -45,6 +45,7 @@ from serving.scoring._model_store import (
     nothing_to_serve,
     save_served,
     served_models,
+    stages_without_champion,
     stored_model,
 )
 from serving.scoring._scorer import (
@@ -87,6 +88,7 @@ __all__ = [
     "save_served",
     "score_combiner",
     "served_models",
+    "stages_without_champion",
     "stored_model",
     "stored_request_columns",
     "trusted_stored_request",

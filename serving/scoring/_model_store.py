@@ -63,6 +63,22 @@ def bento_model_name(settings: Settings, stage: Stage | str) -> str:
     return settings.model_name(stage)
 
 
+def stages_without_champion(settings: Settings) -> list[Stage]:
+    """The stages whose registered model has no ``@champion``, read from the registry without touching the
+    BentoML store (``riskctl build`` refuses those before importing anything).
+
+    Raises
+    ------
+    training.registry.RegistryError
+        If the registry cannot be read.
+    """
+    from training.registry import champion_of
+    from training.tracking import configure_mlflow
+
+    client = configure_mlflow(settings)
+    return [s for s in Stage if champion_of(client, settings.model_name(s), settings.champion_alias) is None]
+
+
 def import_champions(settings: Settings, stages: list[Stage] | None = None) -> dict[Stage, str]:
     """Copy each stage's ``@champion`` into the BentoML store (skipped when already there).
 
